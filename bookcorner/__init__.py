@@ -1,0 +1,3 @@
+"""bookcorner: an offline-first circulation kiosk for classroom book corners."""
+
+__version__ = "0.1.0"

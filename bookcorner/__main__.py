@@ -1,0 +1,5 @@
+import sys
+
+from bookcorner.cli import main
+
+sys.exit(main())
