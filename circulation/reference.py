@@ -1,0 +1,64 @@
+"""Reference data: the roster, cards, catalogue, policy and calendar a kiosk decides with.
+
+It reaches the kiosk as a snapshot (from the central server, or the demo school) and is
+read-only to the rules. Lookups used on every scan are dictionary hits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from circulation.calendar import SchoolCalendar
+from circulation.model import Card, Item, Patron
+from circulation.policy import DEFAULT_POLICY, Policy
+from circulation.state import Loan
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    patrons: Mapping[str, Patron]
+    cards: Mapping[str, Card]
+    items: Mapping[str, Item]
+    policy: Policy = DEFAULT_POLICY
+    calendar: SchoolCalendar = field(default_factory=SchoolCalendar)
+    #: open loans as the server knew them when this snapshot was made
+    loans: tuple[Loan, ...] = ()
+    #: this kiosk's highest event sequence number already reflected in ``loans``
+    applied_seq: int = 0
+    by_barcode: Mapping[str, str] = field(default_factory=dict)
+    by_isbn13: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def copies(self, item_ids: Iterable[str]) -> list[Item]:
+        return [self.items[i] for i in item_ids]
+
+
+def build_reference(
+    patrons: Iterable[Patron],
+    cards: Iterable[Card],
+    items: Iterable[Item],
+    policy: Policy = DEFAULT_POLICY,
+    calendar: SchoolCalendar | None = None,
+    loans: Iterable[Loan] = (),
+    applied_seq: int = 0,
+) -> Reference:
+    item_map = {item.item_id: item for item in items}
+    by_barcode: dict[str, str] = {}
+    by_isbn: dict[str, list[str]] = {}
+    for item in item_map.values():
+        if item.barcode:
+            by_barcode[item.barcode.upper()] = item.item_id
+        if item.isbn13:
+            by_isbn.setdefault(item.isbn13, []).append(item.item_id)
+    return Reference(
+        patrons=MappingProxyType({p.patron_id: p for p in patrons}),
+        cards=MappingProxyType({c.card_id: c for c in cards}),
+        items=MappingProxyType(item_map),
+        policy=policy,
+        calendar=calendar or SchoolCalendar(),
+        loans=tuple(loans),
+        applied_seq=applied_seq,
+        by_barcode=MappingProxyType(by_barcode),
+        by_isbn13=MappingProxyType({k: tuple(v) for k, v in by_isbn.items()}),
+    )

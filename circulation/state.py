@@ -1,0 +1,115 @@
+"""Circulation state as a projection: reference snapshot + events, rebuildable any time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from typing import TYPE_CHECKING
+
+from circulation.events import STATE_CHANGING, Event, EventType
+from circulation.model import Item, ItemStatus
+
+if TYPE_CHECKING:
+    from circulation.reference import Reference
+
+
+@dataclass(frozen=True, slots=True)
+class Loan:
+    loan_id: str
+    item_id: str
+    patron_id: str
+    due: date
+    #: when it was lent (ISO 8601, the kiosk's clock)
+    since: str
+    renewals: int = 0
+
+    def is_overdue(self, today: date) -> bool:
+        return today > self.due
+
+
+@dataclass(frozen=True, slots=True)
+class CirculationState:
+    #: open loans by item id (an item is on loan at most once)
+    loans: Mapping[str, Loan] = field(default_factory=dict)
+    #: item ids on loan per patron
+    by_patron: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: item statuses changed here since the reference snapshot
+    item_status: Mapping[str, ItemStatus] = field(default_factory=dict)
+    last_seq: int = 0
+
+    def loan_of(self, item_id: str) -> Loan | None:
+        return self.loans.get(item_id)
+
+    def loans_of(self, patron_id: str) -> list[Loan]:
+        return sorted((self.loans[i] for i in self.by_patron.get(patron_id, ())), key=lambda l: (l.since, l.item_id))
+
+    def overdue_loans_of(self, patron_id: str, today: date) -> list[Loan]:
+        return [loan for loan in self.loans_of(patron_id) if loan.is_overdue(today)]
+
+    def status_of(self, item: Item) -> ItemStatus:
+        return self.item_status.get(item.item_id, item.status)
+
+
+def _without_loan(loans: dict[str, Loan], by_patron: dict[str, tuple[str, ...]], item_id: str) -> None:
+    old = loans.pop(item_id, None)
+    if old is not None:
+        held = tuple(i for i in by_patron.get(old.patron_id, ()) if i != item_id)
+        if held:
+            by_patron[old.patron_id] = held
+        else:
+            by_patron.pop(old.patron_id, None)
+
+
+def apply(state: CirculationState, event: Event) -> CirculationState:
+    """The state after one more event (events that change nothing only advance last_seq)."""
+    kind, p = event.type, event.payload
+    last_seq = max(state.last_seq, event.seq)
+    if kind not in STATE_CHANGING:
+        return replace(state, last_seq=last_seq)
+    loans, by_patron, status = dict(state.loans), dict(state.by_patron), dict(state.item_status)
+    item_id = p["item_id"]
+    if kind is EventType.CHECKED_OUT:
+        _without_loan(loans, by_patron, item_id)
+        loans[item_id] = Loan(
+            loan_id=event.event_id,
+            item_id=item_id,
+            patron_id=p["patron_id"],
+            due=date.fromisoformat(p["due"]),
+            since=event.wall_time,
+        )
+        by_patron[p["patron_id"]] = by_patron.get(p["patron_id"], ()) + (item_id,)
+    elif kind is EventType.RETURNED:
+        current = loans.get(item_id)
+        if current is not None and current.loan_id == p.get("loan_id", current.loan_id):
+            _without_loan(loans, by_patron, item_id)
+    elif kind is EventType.RENEWED:
+        current = loans.get(item_id)
+        if current is not None:
+            loans[item_id] = replace(current, due=date.fromisoformat(p["due"]), renewals=current.renewals + 1)
+    elif kind is EventType.ITEM_DAMAGED:
+        status[item_id] = ItemStatus.IN_REPAIR
+    elif kind is EventType.ITEM_LOST:
+        _without_loan(loans, by_patron, item_id)
+        status[item_id] = ItemStatus.LOST
+    elif kind in (EventType.ITEM_FOUND, EventType.ITEM_REPAIRED):
+        status[item_id] = ItemStatus.AVAILABLE
+    return CirculationState(loans=loans, by_patron=by_patron, item_status=status, last_seq=last_seq)
+
+
+
+def initial_state(reference: Reference) -> CirculationState:
+    loans = {loan.item_id: loan for loan in reference.loans}
+    by_patron: dict[str, tuple[str, ...]] = {}
+    for loan in loans.values():
+        by_patron[loan.patron_id] = by_patron.get(loan.patron_id, ()) + (loan.item_id,)
+    return CirculationState(loans=loans, by_patron=by_patron, last_seq=reference.applied_seq)
+
+
+def project(reference: Reference, events: Iterable[Event]) -> CirculationState:
+    """Rebuild the state from the snapshot and the events after it."""
+    state = initial_state(reference)
+    for event in events:
+        if event.seq > reference.applied_seq:
+            state = apply(state, event)
+    return state
