@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from devices.config import DevicesConfig
 from i18n import _
 
 ENV_CONFIG = "BOOKCORNER_CONFIG"
@@ -42,6 +43,7 @@ class JournalSection(_Section):
 class KioskConfig(_Section):
     kiosk: KioskSection = msgspec.field(default_factory=KioskSection)
     journal: JournalSection = msgspec.field(default_factory=JournalSection)
+    devices: DevicesConfig = msgspec.field(default_factory=DevicesConfig)
 
     @property
     def data_dir(self) -> Path:
