@@ -1,0 +1,81 @@
+"""``bookcorner journal check|repair``: the technician's view of a kiosk's journal."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from i18n import _
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    journal = subparsers.add_parser("journal", help=_("check or repair the kiosk's event journal"))
+    actions = journal.add_subparsers(dest="journal_command", metavar="ACTION")
+    actions.required = True
+    check = actions.add_parser("check", help=_("verify every segment: checksums, sequence numbers"))
+    check.add_argument("--data-dir", metavar="DIR")
+    check.set_defaults(handler=_check)
+    repair = actions.add_parser(
+        "repair", help=_("keep a damaged segment aside and carry on from the last good state")
+    )
+    repair.add_argument("--data-dir", metavar="DIR")
+    repair.add_argument("--known-seq", type=int, default=0,
+                        help=_("highest event number the server is known to have (never reused)"))
+    repair.set_defaults(handler=_repair)
+
+
+def _data_dir(args: argparse.Namespace) -> tuple[Path, str, int]:
+    import config
+
+    try:
+        settings = config.load(args.config)
+    except config.ConfigError as error:
+        print(f"bookcorner: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    root = Path(args.data_dir) if args.data_dir else settings.data_dir
+    return root / "journal", settings.kiosk.id, settings.journal.segment_events
+
+
+def _check(args: argparse.Namespace) -> int:
+    from journal.journal import JournalReader
+
+    directory, _kiosk, _segment = _data_dir(args)
+    if not directory.is_dir():
+        print(_("no journal in {path}").format(path=directory), file=sys.stderr)
+        return 3
+    reader = JournalReader(directory)
+    damage = reader.check()
+    segments = reader.segments()
+    for found in damage:
+        print(found.describe())
+    if damage:
+        print(_("{count} problem(s) in {path}; run `bookcorner journal repair`").format(
+            count=len(damage), path=directory), file=sys.stderr)
+        return 1
+    print(_("journal OK: {segments} segment(s), events up to number {seq}").format(
+        segments=len(segments), seq=reader.last_seq()))
+    return 0
+
+
+def _repair(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
+    import config
+    from journal.clock import SystemClock
+    from journal.journal import Journal
+    from journal.storage import StoreError
+
+    directory, kiosk_id, segment_events = _data_dir(args)
+    settings = config.load(args.config)
+    try:
+        journal = Journal(directory, kiosk_id, SystemClock(ZoneInfo(settings.kiosk.timezone)),
+                          segment_events=segment_events, repair=True, known_seq=args.known_seq)
+    except StoreError as error:
+        print(f"bookcorner: {error}", file=sys.stderr)
+        return 3
+    with journal:
+        for found in journal.damage:
+            print(found.describe())
+        print(_("journal ready: next event number {seq}").format(seq=journal.last_seq + 1))
+    return 0

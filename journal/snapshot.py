@@ -1,0 +1,208 @@
+"""The reference snapshot: roster, cards, catalogue, policy, calendar, timetable and the
+loans the server knows, as the kiosk decides with them.
+
+One process writes it (the sync daemon, or the demo loader); the kiosk reads it. Each
+version replaces the last whole (write a temporary file, fsync, rename, fsync the
+folder), and the previous version is kept beside it: a reader sees one whole version or
+the other, and a damaged file falls back to the previous version with the damage
+reported, never to an empty catalogue.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from tinydb import TinyDB
+from tinydb.storages import Storage
+
+from circulation.calendar import HolidayLoan, SchoolCalendar, Term
+from circulation.model import Card, Item, ItemType, Patron, Role
+from circulation.policy import LoanRule, Policy, RolePolicy
+from circulation.reference import Reference, build_reference
+from circulation.state import Loan
+from circulation.timetable import RotationSlot, Timetable
+from i18n import _
+from journal.storage import StoreError, Tables, parse, write_new_file
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_FORMAT = "bookcorner.reference"
+SNAPSHOT_SCHEMA = 1
+
+
+class NoReferenceData(StoreError):
+    """The kiosk has no roster or catalogue yet."""
+
+
+class SnapshotStorage(Storage):
+    """TinyDB storage that writes the whole database as one checksummed record into a
+    new file renamed over the old one, keeping the previous version as ``<name>.prev``."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.previous = self.path.with_name(self.path.name + ".prev")
+        self.damage: list[str] = []
+        self._tables: Tables | None = None
+
+    def read(self) -> Tables | None:
+        if self._tables is None:
+            self._tables = self._load()
+        return self._tables
+
+    def _load(self) -> Tables | None:
+        for candidate in (self.path, self.previous):
+            try:
+                blob = candidate.read_bytes()
+            except FileNotFoundError:
+                continue
+            parsed = parse(blob)
+            if parsed.records == 1 and not parsed.corrupt and not parsed.torn_tail:
+                if candidate is self.previous and self.path.exists():
+                    log.error("reference snapshot %s damaged; using the previous version", self.path)
+                return parsed.tables
+            self.damage.append(
+                _("{path} is damaged ({size} bytes, no complete version in it)").format(path=candidate, size=len(blob))
+            )
+        if self.damage:
+            raise StoreError(
+                _("the reference data is damaged and no earlier version is usable: {details}. Sync again or "
+                  "reload the school's data.").format(details="; ".join(self.damage))
+            )
+        return None
+
+    def write(self, data: Tables) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            keep = self.previous.with_name(self.previous.name + ".tmp")
+            try:
+                keep.unlink()
+            except FileNotFoundError:
+                pass
+            os.link(self.path, keep)
+            os.replace(keep, self.previous)
+        write_new_file(self.path, [{"u": data}])
+        self._tables = data
+
+    def close(self) -> None:
+        pass
+
+
+def _builtins(value: Any) -> Any:
+    return msgspec.to_builtins(value)
+
+
+def reference_to_tables(reference: Reference, version: str, school: str = "") -> Tables:
+    policy_rules = [
+        {"role": str(role), "item_type": str(item_type), **_builtins(rule)}
+        for (role, item_type), rule in reference.policy.rules.items()
+    ]
+    settings = {
+        "format": SNAPSHOT_FORMAT,
+        "schema": SNAPSHOT_SCHEMA,
+        "version": version,
+        "school": school,
+        "made": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "applied_seq": reference.applied_seq,
+        "policy": {
+            "roles": {str(role): _builtins(rp) for role, rp in reference.policy.roles.items()},
+            "rules": policy_rules,
+        },
+        "calendar": _builtins(reference.calendar),
+        "timetable": _builtins(reference.timetable),
+    }
+    return {
+        "settings": {"1": settings},
+        "patrons": {p.patron_id: _builtins(p) for p in reference.patrons.values()},
+        "cards": {c.card_id: _builtins(c) for c in reference.cards.values()},
+        "items": {i.item_id: _builtins(i) for i in reference.items.values()},
+        "loans": {loan.item_id: _builtins(loan) for loan in reference.loans},
+    }
+
+
+def _convert(value: Any, kind: type) -> Any:
+    return msgspec.convert(value, kind, strict=False)
+
+
+def reference_from_tables(tables: Tables) -> tuple[Reference, dict[str, Any]]:
+    settings = tables.get("settings", {}).get("1")
+    if not settings or settings.get("format") != SNAPSHOT_FORMAT:
+        raise StoreError(_("the reference data is not a bookcorner snapshot"))
+    if settings.get("schema", 0) > SNAPSHOT_SCHEMA:
+        raise StoreError(_("the reference data was written by a newer bookcorner; upgrade bookcorner"))
+    try:
+        roles = {Role(k): _convert(v, RolePolicy) for k, v in settings["policy"]["roles"].items()}
+        rules = {}
+        for cell in settings["policy"]["rules"]:
+            cell = dict(cell)
+            key = (Role(cell.pop("role")), ItemType(cell.pop("item_type")))
+            rules[key] = _convert(cell, LoanRule)
+        calendar = settings["calendar"]
+        reference = build_reference(
+            patrons=(_convert(p, Patron) for p in tables.get("patrons", {}).values()),
+            cards=(_convert(c, Card) for c in tables.get("cards", {}).values()),
+            items=(_convert(i, Item) for i in tables.get("items", {}).values()),
+            policy=Policy(roles=roles, rules=rules),
+            calendar=SchoolCalendar(
+                closed_weekdays=frozenset(calendar["closed_weekdays"]),
+                closed_dates=frozenset(_convert(calendar["closed_dates"], list[date])),
+                terms=tuple(_convert(t, Term) for t in calendar["terms"]),
+                holiday_loans=tuple(_convert(h, HolidayLoan) for h in calendar["holiday_loans"]),
+            ),
+            timetable=Timetable(tuple(_convert(s, RotationSlot) for s in settings["timetable"]["slots"])),
+            loans=(_convert(loan, Loan) for loan in tables.get("loans", {}).values()),
+            applied_seq=int(settings.get("applied_seq", 0)),
+        )
+    except (KeyError, ValueError, msgspec.ValidationError) as error:
+        raise StoreError(_("the reference data is incomplete or invalid: {error}").format(error=error)) from None
+    return reference, settings
+
+
+@dataclass
+class LoadedReference:
+    reference: Reference
+    version: str
+    school: str
+    damage: list[str]
+
+
+class ReferenceStore:
+    """Where the kiosk's reference snapshot lives (``reference/reference.db``)."""
+
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.directory = Path(directory)
+        self.path = self.directory / "reference.db"
+
+    def exists(self) -> bool:
+        return self.path.exists() or self.path.with_name(self.path.name + ".prev").exists()
+
+    def stamp(self) -> tuple[int, int] | None:
+        """Changes whenever a new version is renamed into place."""
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (stat.st_ino, stat.st_mtime_ns)
+
+    def load(self) -> LoadedReference:
+        storage = SnapshotStorage(self.path)
+        tables = storage.read()
+        if tables is None:
+            raise NoReferenceData(
+                _("no roster or catalogue in {path} yet: sync with the server, or load the demo school "
+                  "with `bookcorner demo --load-only`").format(path=self.directory)
+            )
+        reference, settings = reference_from_tables(tables)
+        return LoadedReference(reference, settings.get("version", ""), settings.get("school", ""), storage.damage)
+
+    def save(self, reference: Reference, version: str, school: str = "") -> None:
+        SnapshotStorage(self.path).write(reference_to_tables(reference, version, school))
+
+    def open_tinydb(self) -> TinyDB:
+        """The snapshot as a TinyDB, for ad-hoc queries (``db.table("items").search(...)``)."""
+        return TinyDB(storage=lambda: SnapshotStorage(self.path))

@@ -1,0 +1,243 @@
+"""``bookcorner circ ...`` and ``bookcorner demo``: circulation from a terminal.
+
+The same desk, rules and journal as the kiosk screen, for librarians at a terminal, for
+scripts and for black-box tests. Exit codes: 0 done, 1 refused (the reason is printed),
+2 a usage or configuration mistake, 3 the data could not be read or written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from i18n import _
+
+EXIT_DONE, EXIT_REFUSED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
+DEMO_DATA = "demo-data"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    circ = subparsers.add_parser("circ", help=_("borrow, return and look up loans from the command line"))
+    circ_commands = circ.add_subparsers(dest="circ_command", metavar="ACTION")
+    circ_commands.required = True
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--data-dir", metavar="DIR", help=_("the kiosk's data directory (default: from the config)"))
+        parser.add_argument("--at", metavar="TIME", help=_("act as if it were this local time, e.g. 2026-11-23T12:05"))
+        parser.add_argument("--json", action="store_true", help=_("print the result as JSON"))
+
+    checkout = circ_commands.add_parser("checkout", help=_("lend a book to the card's holder (renews a book they hold)"))
+    checkout.add_argument("card")
+    checkout.add_argument("barcode")
+    common(checkout)
+    checkout.set_defaults(handler=_checkout)
+
+    give_back = circ_commands.add_parser("return", help=_("take a book back"))
+    give_back.add_argument("barcode")
+    give_back.add_argument("--card", help=_("the borrower's card, if a shared barcode needs it"))
+    give_back.add_argument("--oldest", action="store_true",
+                           help=_("if several copies with this barcode are out, close the oldest loan"))
+    common(give_back)
+    give_back.set_defaults(handler=_return)
+
+    status = circ_commands.add_parser("status", help=_("a card holder's loans, or the kiosk's overview"))
+    status.add_argument("card", nargs="?")
+    common(status)
+    status.set_defaults(handler=_status)
+
+    for name, help_text in (
+        ("damaged", _("send a book to the repair register")),
+        ("lost", _("record a book as lost")),
+        ("found", _("put a lost or repaired book back in circulation")),
+    ):
+        report = circ_commands.add_parser(name, help=help_text)
+        report.add_argument("barcode")
+        report.add_argument("--card", required=True, help=_("the card of the librarian or student librarian reporting it"))
+        report.add_argument("--note", default="")
+        common(report)
+        report.set_defaults(handler=_report, report=name)
+
+    demo = subparsers.add_parser("demo", help=_("run the kiosk on the demo school"))
+    demo.add_argument("--data-dir", default=DEMO_DATA, metavar="DIR",
+                      help=_("where the demo school's data lives (default: ./demo-data)"))
+    demo.add_argument("--reset", action="store_true", help=_("start again from a fresh demo school"))
+    demo.add_argument("--load-only", action="store_true", help=_("load the demo school and stop"))
+    demo.set_defaults(handler=_demo)
+
+
+# -- plumbing shared by the commands -----------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    import config
+    import i18n
+
+    try:
+        settings = config.load(args.config)
+    except config.ConfigError as error:
+        _fail(str(error), EXIT_USAGE)
+    i18n.use_language(getattr(args, "lang", None) or settings.kiosk.language)
+    return settings
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"bookcorner: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def open_desk(args: argparse.Namespace, data_dir: str | None = None):
+    """The desk for this command, with the clock it asked for."""
+    from zoneinfo import ZoneInfo
+
+    from journal.clock import FixedClock, SystemClock
+    from journal.storage import StoreError
+    from kiosk.desk import CirculationDesk
+
+    settings = _settings(args)
+    zone = ZoneInfo(settings.kiosk.timezone)
+    clock: Any = SystemClock(zone)
+    if getattr(args, "at", None):
+        try:
+            moment = datetime.fromisoformat(args.at)
+        except ValueError:
+            _fail(_("--at: not a date and time: {value}").format(value=args.at), EXIT_USAGE)
+        clock = FixedClock(moment if moment.tzinfo else moment.replace(tzinfo=zone), boot_id=clock.boot_id,
+                           synced=False)
+    root = Path(data_dir or getattr(args, "data_dir", None) or settings.data_dir)
+    try:
+        return CirculationDesk(root, settings.kiosk.id, clock, segment_events=settings.journal.segment_events)
+    except StoreError as error:
+        _fail(str(error), EXIT_STORE)
+
+
+def _emit(args: argparse.Namespace, desk, recorded) -> int:
+    from kiosk.wording import Tone, explain
+
+    message = explain(recorded.decision, desk.reference)
+    result = recorded.decision.result
+    if args.json:
+        body: dict[str, Any] = {
+            "ok": recorded.ok,
+            "message": message.as_line(),
+            "events": [e.seq for e in recorded.events],
+        }
+        if recorded.ok:
+            body.update(action=str(result.action), item_id=result.item_id, patron_id=result.patron_id,
+                        due=result.due.isoformat() if result.due else None,
+                        warnings=[str(w) for w in result.warnings])
+        else:
+            body.update(reason=str(result.reason), details=dict(result.details))
+        print(json.dumps(body, ensure_ascii=False))
+    elif recorded.ok or message.tone is Tone.WARNING and not recorded.events:
+        print(message.as_line())
+    else:
+        print(f"{message.as_line()} [{result.reason}]", file=sys.stderr)
+    return EXIT_DONE if recorded.ok else EXIT_REFUSED
+
+
+def _guarded(action):
+    """Run an action on the desk; a failed write is reported, never half-done."""
+    from journal.storage import StoreError
+
+    try:
+        return action()
+    except StoreError as error:
+        _fail(str(error), EXIT_STORE)
+
+
+def _identify(desk, card: str):
+    from circulation.codes import Source
+    from circulation.rules import Identified
+
+    return _guarded(lambda: desk.identify(card, Source.KEYBOARD))
+
+
+# -- the commands ----------------------------------------------------------------------------
+
+
+def _checkout(args: argparse.Namespace) -> int:
+    from circulation.rules import Identified
+
+    with open_desk(args) as desk:
+        who = _identify(desk, args.card)
+        if not isinstance(who, Identified):
+            return _emit(args, desk, who)
+        return _emit(args, desk, _guarded(lambda: desk.borrow(who, args.barcode)))
+
+
+def _return(args: argparse.Namespace) -> int:
+    from circulation.rules import Ambiguity, Identified
+
+    with open_desk(args) as desk:
+        who = None
+        if args.card:
+            who = _identify(desk, args.card)
+            if not isinstance(who, Identified):
+                return _emit(args, desk, who)
+        ambiguity = Ambiguity.OLDEST if args.oldest else Ambiguity.REFUSE
+        return _emit(args, desk, _guarded(lambda: desk.give_back(args.barcode, who, ambiguity)))
+
+
+def _report(args: argparse.Namespace) -> int:
+    from circulation.rules import Identified
+
+    with open_desk(args) as desk:
+        who = _identify(desk, args.card)
+        if not isinstance(who, Identified):
+            return _emit(args, desk, who)
+        act = {"damaged": desk.report_damaged, "lost": desk.report_lost, "found": desk.report_found}[args.report]
+        return _emit(args, desk, _guarded(lambda: act(who, args.barcode, args.note)))
+
+
+def _status(args: argparse.Namespace) -> int:
+    from circulation.rules import Identified
+    from kiosk.wording import book_title, format_date
+
+    with open_desk(args) as desk:
+        today = desk.now().date()
+        if args.card:
+            who = _identify(desk, args.card)
+            if not isinstance(who, Identified):
+                return _emit(args, desk, who)
+            view = desk.patron_view(who.patron)
+            loans = [
+                {"item_id": loan.item_id, "title": desk.reference.items[loan.item_id].title,
+                 "due": loan.due.isoformat(), "overdue": loan.is_overdue(today)}
+                for loan in view.loans
+            ]
+            if args.json:
+                print(json.dumps({"patron_id": who.patron.patron_id, "name": who.patron.name,
+                                  "class": who.patron.class_name, "loans": loans,
+                                  "may_borrow": view.allowance.may_borrow}, ensure_ascii=False))
+                return EXIT_DONE
+            print(_("{name} ({klass}): {held} book(s), may borrow {more} more").format(
+                name=who.patron.name, klass=who.patron.class_name or "-", held=len(loans),
+                more=view.allowance.may_borrow))
+            for loan, shown in zip(view.loans, loans):
+                mark = "  " + _("OVERDUE") if shown["overdue"] else ""
+                print(f"  {book_title(shown['title'])}  {_('due')} {format_date(loan.due)}{mark}")
+            return EXIT_DONE
+        open_loans = list(desk.state.loans.values())
+        overdue = [loan for loan in open_loans if loan.is_overdue(today)]
+        summary = {"kiosk_id": desk.kiosk_id, "school": desk.school, "reference_version": desk.reference_version,
+                   "open_loans": len(open_loans), "overdue": len(overdue), "last_seq": desk.journal.last_seq,
+                   "items": len(desk.reference.items), "patrons": len(desk.reference.patrons)}
+        if args.json:
+            print(json.dumps(summary, ensure_ascii=False))
+        else:
+            print(_("kiosk {kiosk}: {loans} open loan(s), {overdue} overdue; {events} event(s) recorded; "
+                    "{items} books, {patrons} people").format(kiosk=desk.kiosk_id, loans=len(open_loans),
+                    overdue=len(overdue), events=desk.journal.last_seq, items=len(desk.reference.items),
+                    patrons=len(desk.reference.patrons)))
+        return EXIT_DONE
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from kiosk.demo import run_demo
+
+    _settings(args)
+    return run_demo(args)

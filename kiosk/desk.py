@@ -1,0 +1,177 @@
+"""The circulation desk: where a scan becomes a decision, a durable record, an answer.
+
+It holds the reference snapshot, the circulation state projected from it and the
+journal, and the clock. Every operation asks the pure rules for a decision, appends the
+decision's events to the journal (durable when ``append`` returns) and only then updates
+the state and returns: the UI says "done" only for what is on disk. The same desk serves
+the Textual kiosk and ``bookcorner circ``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from circulation import rules
+from circulation.codes import ScannedCode, Source, classify
+from circulation.events import Event
+from circulation.model import Patron
+from circulation.reference import Reference
+from circulation.rules import Ambiguity, Decision, Identified
+from circulation.state import CirculationState, Loan, apply, project
+from journal.clock import ClockReading
+from journal.journal import Journal
+from journal.snapshot import ReferenceStore
+
+log = logging.getLogger(__name__)
+
+
+class DeskClock(Protocol):
+    def now(self) -> datetime: ...
+
+    def read(self) -> ClockReading: ...
+
+
+@dataclass(frozen=True)
+class DataPaths:
+    """The layout of a kiosk's data directory (on a writable partition)."""
+
+    root: Path
+
+    @property
+    def journal(self) -> Path:
+        return self.root / "journal"
+
+    @property
+    def reference(self) -> Path:
+        return self.root / "reference"
+
+    @property
+    def sync(self) -> Path:
+        return self.root / "sync"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A decision and the events that made it durable (none for a no-op)."""
+
+    decision: Decision
+    events: tuple[Event, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.decision.ok
+
+
+@dataclass(frozen=True)
+class PatronView:
+    patron: Patron
+    loans: tuple[Loan, ...]
+    allowance: rules.Allowance
+
+
+class CirculationDesk:
+    def __init__(
+        self,
+        data_dir: str | Path,
+        kiosk_id: str,
+        clock: DeskClock,
+        *,
+        segment_events: int = 256,
+        repair: bool = False,
+    ) -> None:
+        self.paths = DataPaths(Path(data_dir))
+        self.kiosk_id = kiosk_id
+        self.clock = clock
+        self.references = ReferenceStore(self.paths.reference)
+        loaded = self.references.load()
+        self.reference_damage = loaded.damage
+        self.reference_version = loaded.version
+        self.school = loaded.school
+        self._reference_stamp = self.references.stamp()
+        self.journal = Journal(self.paths.journal, kiosk_id, clock, segment_events=segment_events, repair=repair)
+        self.reference: Reference = loaded.reference
+        self.state: CirculationState = project(self.reference, self.journal.events_after(self.reference.applied_seq))
+
+    # -- reference data ----------------------------------------------------------------------
+
+    def refresh_reference(self) -> bool:
+        """Take up a new snapshot the sync daemon wrote; True if there was one."""
+        stamp = self.references.stamp()
+        if stamp == self._reference_stamp:
+            return False
+        loaded = self.references.load()
+        self.reference, self.reference_version = loaded.reference, loaded.version
+        self.reference_damage = loaded.damage
+        self._reference_stamp = stamp
+        self.state = project(self.reference, self.journal.events_after(self.reference.applied_seq))
+        return True
+
+    # -- what a scan is ----------------------------------------------------------------------
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def classify(self, raw: str, source: Source = Source.SCANNER) -> ScannedCode:
+        return classify(raw, self.reference, source)
+
+    def identify(self, raw: str, source: Source = Source.CARD_READER) -> Identified | Recorded:
+        """A card tap: who it is, or a recorded refusal (unknown or inactive card)."""
+        outcome = rules.identify(self.reference, self.classify(raw, source))
+        if isinstance(outcome, Identified):
+            return outcome
+        return self._record(outcome)
+
+    # -- circulation -------------------------------------------------------------------------
+
+    def borrow(self, who: Identified, raw: str, source: Source = Source.SCANNER) -> Recorded:
+        return self._record(rules.borrow(self.reference, self.state, who, self.classify(raw, source), self.now()))
+
+    def give_back(
+        self,
+        raw: str,
+        who: Identified | None = None,
+        ambiguity: Ambiguity = Ambiguity.REFUSE,
+        source: Source = Source.SCANNER,
+    ) -> Recorded:
+        scanned = self.classify(raw, source)
+        return self._record(rules.give_back(self.reference, self.state, scanned, self.now(), who, ambiguity))
+
+    def report_damaged(self, who: Identified, raw: str, note: str = "") -> Recorded:
+        return self._record(rules.report_damaged(self.reference, self.state, who, self.classify(raw), self.now(), note))
+
+    def report_lost(self, who: Identified, raw: str, note: str = "") -> Recorded:
+        return self._record(rules.report_lost(self.reference, self.state, who, self.classify(raw), self.now(), note))
+
+    def report_found(self, who: Identified, raw: str, note: str = "") -> Recorded:
+        return self._record(rules.report_found(self.reference, self.state, who, self.classify(raw), self.now(), note))
+
+    def patron_view(self, patron: Patron) -> PatronView:
+        today = self.now().date()
+        return PatronView(
+            patron,
+            tuple(self.state.loans_of(patron.patron_id)),
+            rules.allowance(self.reference, self.state, patron, today),
+        )
+
+    def _record(self, decision: Decision) -> Recorded:
+        """Durable first (raises StoreWriteError and changes nothing if the disk refuses),
+        then the state, then the answer."""
+        events = tuple(self.journal.append(decision.events))
+        state = self.state
+        for event in events:
+            state = apply(state, event)
+        self.state = state
+        return Recorded(decision, events)
+
+    def close(self) -> None:
+        self.journal.close()
+
+    def __enter__(self) -> CirculationDesk:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
