@@ -14,6 +14,7 @@ from circulation.calendar import SchoolCalendar
 from circulation.model import Card, Item, Patron
 from circulation.policy import DEFAULT_POLICY, Policy
 from circulation.state import Loan
+from circulation.timetable import Timetable
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,7 @@ class Reference:
     items: Mapping[str, Item]
     policy: Policy = DEFAULT_POLICY
     calendar: SchoolCalendar = field(default_factory=SchoolCalendar)
+    timetable: Timetable = field(default_factory=Timetable)
     #: open loans as the server knew them when this snapshot was made
     loans: tuple[Loan, ...] = ()
     #: this kiosk's highest event sequence number already reflected in ``loans``
@@ -40,6 +42,7 @@ def build_reference(
     items: Iterable[Item],
     policy: Policy = DEFAULT_POLICY,
     calendar: SchoolCalendar | None = None,
+    timetable: Timetable | None = None,
     loans: Iterable[Loan] = (),
     applied_seq: int = 0,
 ) -> Reference:
@@ -57,6 +60,7 @@ def build_reference(
         items=MappingProxyType(item_map),
         policy=policy,
         calendar=calendar or SchoolCalendar(),
+        timetable=timetable or Timetable(),
         loans=tuple(loans),
         applied_seq=applied_seq,
         by_barcode=MappingProxyType(by_barcode),
