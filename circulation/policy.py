@@ -70,22 +70,24 @@ def build_policy(
     return Policy(roles=_frozen(all_roles), rules=_frozen(rules))
 
 
-DEFAULT_POLICY = build_policy(
-    roles={
-        Role.STUDENT: RolePolicy(max_loans=2, block_when_overdue=True),
-        Role.STUDENT_LIBRARIAN: RolePolicy(max_loans=2, block_when_overdue=True),
-        Role.TEACHER: RolePolicy(max_loans=10, block_when_overdue=False),
-        Role.LIBRARIAN: RolePolicy(max_loans=20, block_when_overdue=False),
-    },
-    item_defaults={
-        ItemType.CIRCULATING: LoanRule(loan_days=7, renewals=1),
-        ItemType.REFERENCE: LoanRule(lendable=False, loan_days=0, renewals=0),
-        ItemType.PERIODICAL: LoanRule(loan_days=7, renewals=0),
-    },
-    overrides={
-        (Role.TEACHER, ItemType.CIRCULATING): {"loan_days": 28, "renewals": 2},
-        (Role.LIBRARIAN, ItemType.CIRCULATING): {"loan_days": 28, "renewals": 2},
-        (Role.TEACHER, ItemType.PERIODICAL): {"loan_days": 14},
-        (Role.LIBRARIAN, ItemType.PERIODICAL): {"loan_days": 14},
-    },
-)
+#: per role, whatever the item (../shared/DOMAIN.md: two books, overdue blocks)
+DEFAULT_ROLES: Mapping[Role, RolePolicy] = _frozen({
+    Role.STUDENT: RolePolicy(max_loans=2, block_when_overdue=True),
+    Role.STUDENT_LIBRARIAN: RolePolicy(max_loans=2, block_when_overdue=True),
+    Role.TEACHER: RolePolicy(max_loans=10, block_when_overdue=False),
+    Role.LIBRARIAN: RolePolicy(max_loans=20, block_when_overdue=False),
+})
+#: per item type, for every role (one week; reference books never leave the room)
+DEFAULT_ITEMS: Mapping[ItemType, LoanRule] = _frozen({
+    ItemType.CIRCULATING: LoanRule(loan_days=7, renewals=1),
+    ItemType.REFERENCE: LoanRule(lendable=False, loan_days=0, renewals=0),
+    ItemType.PERIODICAL: LoanRule(loan_days=7, renewals=0),
+})
+#: the cells where a role differs from its item type's rule
+DEFAULT_OVERRIDES: Mapping[tuple[Role, ItemType], Mapping[str, object]] = _frozen({
+    (Role.TEACHER, ItemType.CIRCULATING): {"loan_days": 28, "renewals": 2},
+    (Role.LIBRARIAN, ItemType.CIRCULATING): {"loan_days": 28, "renewals": 2},
+    (Role.TEACHER, ItemType.PERIODICAL): {"loan_days": 14},
+    (Role.LIBRARIAN, ItemType.PERIODICAL): {"loan_days": 14},
+})
+DEFAULT_POLICY = build_policy(DEFAULT_ROLES, DEFAULT_ITEMS, DEFAULT_OVERRIDES)

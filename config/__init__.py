@@ -7,7 +7,9 @@ the built-in defaults (the demo school's), so a kiosk with no file at all still 
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -40,9 +42,72 @@ class JournalSection(_Section):
     segment_events: Annotated[int, msgspec.Meta(ge=16, le=100_000)] = 256
 
 
+RoleName = Literal["student", "student_librarian", "teacher", "librarian"]
+ItemTypeName = Literal["circulating", "reference", "periodical"]
+WeekdayName = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+Count = Annotated[int, msgspec.Meta(ge=0, le=1000)]
+
+
+class RoleRules(_Section):
+    max_loans: Count | None = None
+    block_when_overdue: bool | None = None
+    holiday_loans: bool | None = None
+
+
+class ItemRules(_Section):
+    lendable: bool | None = None
+    loan_days: Count | None = None
+    renewals: Count | None = None
+    max_loans: Count | None = None
+
+
+class PolicyCell(ItemRules, kw_only=True):
+    role: RoleName
+    item_type: ItemTypeName
+
+
+class PolicySection(_Section):
+    """Changes to the built-in policy (../shared/DOMAIN.md defaults); only what is named changes."""
+
+    roles: dict[RoleName, RoleRules] = msgspec.field(default_factory=dict)
+    items: dict[ItemTypeName, ItemRules] = msgspec.field(default_factory=dict)
+    overrides: list[PolicyCell] = msgspec.field(default_factory=list)
+
+
+class DateRange(_Section):
+    start: date
+    end: date
+
+
+class TermSection(_Section):
+    name: str
+    start: date
+    end: date
+
+
+class HolidayLoanSection(_Section):
+    name: str
+    lend_from: date
+    lend_until: date
+    due: date
+
+
+class CalendarSection(_Section):
+    closed_weekdays: list[WeekdayName] = msgspec.field(default_factory=lambda: ["saturday", "sunday"])
+    closed_dates: list[date] = msgspec.field(default_factory=list)
+    closed_ranges: list[DateRange] = msgspec.field(default_factory=list)
+    terms: list[TermSection] = msgspec.field(default_factory=list)
+    holiday_loans: list[HolidayLoanSection] = msgspec.field(default_factory=list)
+
+
 class KioskConfig(_Section):
     kiosk: KioskSection = msgspec.field(default_factory=KioskSection)
     journal: JournalSection = msgspec.field(default_factory=JournalSection)
+    #: when present, these replace the policy and calendar the reference snapshot carries
+    #: (a corner with no central server keeps its rules here)
+    policy: PolicySection | None = None
+    calendar: CalendarSection | None = None
     devices: DevicesConfig = msgspec.field(default_factory=DevicesConfig)
 
     @property
@@ -50,12 +115,16 @@ class KioskConfig(_Section):
         return Path(os.path.expanduser(self.kiosk.data_dir))
 
 
+_LOCATION = re.compile(r" - at `(key` in `)?\$\.?([^`]*)`$")
+
+
 def _explain(error: msgspec.ValidationError, source: str) -> ConfigError:
-    text = str(error)
-    where = ""
-    if " - at `$." in text:
-        text, where = text.rsplit(" - at `$.", 1)
-        where = where.rstrip("`")
+    text, where = str(error), ""
+    found = _LOCATION.search(text)
+    if found:
+        text, where = text[: found.start()], found.group(2)
+        if found.group(1):
+            text = _("{problem} (a section name)").format(problem=text)
     if text.startswith("Object contains unknown field"):
         field = text.split("`")[1]
         where = f"{where}.{field}" if where else field
@@ -74,7 +143,74 @@ def parse(text: str, source: str = "<config>") -> KioskConfig:
     except msgspec.ValidationError as error:
         raise _explain(error, source) from None
     _check_timezone(config, source)
+    _check_calendar(config, source)
     return config
+
+
+def _check_calendar(config: KioskConfig, source: str) -> None:
+    calendar = config.calendar
+    if calendar is None:
+        return
+    spans = [("calendar.closed_ranges", r.start, r.end) for r in calendar.closed_ranges]
+    spans += [(f"calendar.terms ({t.name})", t.start, t.end) for t in calendar.terms]
+    spans += [(f"calendar.holiday_loans ({h.name})", h.lend_from, h.lend_until) for h in calendar.holiday_loans]
+    for where, start, end in spans:
+        if end < start:
+            raise ConfigError(_("{source}: {where}: ends ({end}) before it starts ({start})").format(
+                source=source, where=where, start=start, end=end))
+    for holiday in calendar.holiday_loans:
+        if holiday.due < holiday.lend_until:
+            raise ConfigError(_("{source}: calendar.holiday_loans ({name}): due ({due}) is before lending ends").format(
+                source=source, name=holiday.name, due=holiday.due))
+    if len(set(calendar.closed_weekdays)) == 7:
+        raise ConfigError(_("{source}: calendar.closed_weekdays: every day is closed").format(source=source))
+
+
+def policy_of(config: KioskConfig):
+    """The configured policy, or None to use the reference snapshot's. Only what the
+    file names changes; the rest keeps the built-in defaults."""
+    from dataclasses import replace
+
+    from circulation.model import ItemType, Role
+    from circulation.policy import DEFAULT_ITEMS, DEFAULT_OVERRIDES, DEFAULT_ROLES, build_policy
+
+    section = config.policy
+    if section is None:
+        return None
+
+    def given(rules: msgspec.Struct) -> dict:
+        return {k: v for k, v in msgspec.structs.asdict(rules).items() if v is not None and k not in ("role", "item_type")}
+
+    roles = {role: replace(rule, **given(section.roles[str(role)])) if str(role) in section.roles else rule
+             for role, rule in DEFAULT_ROLES.items()}
+    items = {kind: replace(rule, **given(section.items[str(kind)])) if str(kind) in section.items else rule
+             for kind, rule in DEFAULT_ITEMS.items()}
+    overrides = {key: dict(fields) for key, fields in DEFAULT_OVERRIDES.items()}
+    for cell in section.overrides:
+        key = (Role(cell.role), ItemType(cell.item_type))
+        overrides[key] = {**overrides.get(key, {}), **given(cell)}
+    return build_policy(roles, items, overrides)
+
+
+def calendar_of(config: KioskConfig):
+    """The configured calendar, or None to use the reference snapshot's."""
+    from circulation.calendar import HolidayLoan, SchoolCalendar, Term
+
+    section = config.calendar
+    if section is None:
+        return None
+    closed = set(section.closed_dates)
+    for span in section.closed_ranges:
+        day = span.start
+        while day <= span.end:
+            closed.add(day)
+            day += timedelta(days=1)
+    return SchoolCalendar(
+        closed_weekdays=frozenset(WEEKDAYS.index(d) for d in section.closed_weekdays),
+        closed_dates=frozenset(closed),
+        terms=tuple(Term(t.name, t.start, t.end) for t in section.terms),
+        holiday_loans=tuple(HolidayLoan(h.name, h.lend_from, h.lend_until, h.due) for h in section.holiday_loans),
+    )
 
 
 def _check_timezone(config: KioskConfig, source: str) -> None:

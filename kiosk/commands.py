@@ -93,6 +93,7 @@ def open_desk(args: argparse.Namespace, data_dir: str | None = None):
     """The desk for this command, with the clock it asked for."""
     from zoneinfo import ZoneInfo
 
+    import config
     from journal.clock import FixedClock, SystemClock
     from journal.storage import StoreError
     from kiosk.desk import CirculationDesk
@@ -109,7 +110,8 @@ def open_desk(args: argparse.Namespace, data_dir: str | None = None):
                            synced=False)
     root = Path(data_dir or getattr(args, "data_dir", None) or settings.data_dir)
     try:
-        return CirculationDesk(root, settings.kiosk.id, clock, segment_events=settings.journal.segment_events)
+        return CirculationDesk(root, settings.kiosk.id, clock, segment_events=settings.journal.segment_events,
+                               policy=config.policy_of(settings), calendar=config.calendar_of(settings))
     except StoreError as error:
         _fail(str(error), EXIT_STORE)
 

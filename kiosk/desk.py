@@ -10,15 +10,17 @@ the Textual kiosk and ``bookcorner circ``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
 from circulation import rules
+from circulation.calendar import SchoolCalendar
 from circulation.codes import ScannedCode, Source, classify
 from circulation.events import Event
 from circulation.model import Patron
+from circulation.policy import Policy
 from circulation.reference import Reference
 from circulation.rules import Ambiguity, Decision, Identified
 from circulation.state import CirculationState, Loan, apply, project
@@ -82,10 +84,14 @@ class CirculationDesk:
         *,
         segment_events: int = 256,
         repair: bool = False,
+        policy: Policy | None = None,
+        calendar: SchoolCalendar | None = None,
     ) -> None:
         self.paths = DataPaths(Path(data_dir))
         self.kiosk_id = kiosk_id
         self.clock = clock
+        #: the kiosk's own rules, when its configuration has them (no central server)
+        self._policy, self._calendar = policy, calendar
         self.references = ReferenceStore(self.paths.reference)
         loaded = self.references.load()
         self.reference_damage = loaded.damage
@@ -93,7 +99,7 @@ class CirculationDesk:
         self.school = loaded.school
         self._reference_stamp = self.references.stamp()
         self.journal = Journal(self.paths.journal, kiosk_id, clock, segment_events=segment_events, repair=repair)
-        self.reference: Reference = loaded.reference
+        self.reference: Reference = self._localised(loaded.reference)
         self.state: CirculationState = project(self.reference, self.journal.events_after(self.reference.applied_seq))
 
     # -- reference data ----------------------------------------------------------------------
@@ -104,11 +110,18 @@ class CirculationDesk:
         if stamp == self._reference_stamp:
             return False
         loaded = self.references.load()
-        self.reference, self.reference_version = loaded.reference, loaded.version
+        self.reference, self.reference_version = self._localised(loaded.reference), loaded.version
         self.reference_damage = loaded.damage
         self._reference_stamp = stamp
         self.state = project(self.reference, self.journal.events_after(self.reference.applied_seq))
         return True
+
+    def _localised(self, reference: Reference) -> Reference:
+        if self._policy is not None:
+            reference = replace(reference, policy=self._policy)
+        if self._calendar is not None:
+            reference = replace(reference, calendar=self._calendar)
+        return reference
 
     # -- what a scan is ----------------------------------------------------------------------
 
