@@ -37,7 +37,7 @@ class Devices:
     def start(self) -> Devices:
         """Start one reader thread per configured device (none: keyboard wedge only)."""
         if self.readers:
-            return self
+            raise RuntimeError("devices already started; make a new Devices to start again")
         config = self.config
         if config.scanner.configured:
             from devices.evdev_reader import KeyboardReader
@@ -61,7 +61,6 @@ class Devices:
         deadline = time.monotonic() + timeout
         for reader in self.readers:
             reader.join(max(0.0, deadline - time.monotonic()))
-        self.readers = []
 
     def __enter__(self) -> Devices:
         return self.start()
@@ -89,5 +88,5 @@ class Devices:
         self.sink(CardTap(card_id, "simulated:reader", self.clock()))
 
     def diagnostics(self) -> dict[str, dict[str, int]]:
-        """Per device: frames, scans, rejects by reason, connects, disconnects."""
+        """Per device: frames, scans, rejects by reason, connects, disconnects (also after stop)."""
         return {reader.source: dict(sorted(reader.counters.items())) for reader in self.readers}
