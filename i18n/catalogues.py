@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import string
 import sys
 from pathlib import Path
 
@@ -61,8 +62,8 @@ def compiled(catalogue: Catalog) -> bytes:
     return buffer.getvalue()
 
 
-def update() -> None:
-    for area in AREAS:
+def update(areas: list[str] | None = None) -> None:
+    for area in areas or AREAS:
         template = extract(area)
         for language in TRANSLATED:
             path = po_path(language, area)
@@ -77,10 +78,18 @@ def update() -> None:
             path.with_suffix(".mo").write_bytes(compiled(read_catalogue(path, language, area)))
 
 
-def problems() -> list[str]:
+def _fields(text: str | tuple[str, ...]) -> set[str]:
+    texts = text if isinstance(text, tuple) else (text,)
+    try:
+        return {name for t in texts for _lit, name, _spec, _conv in string.Formatter().parse(t) if name is not None}
+    except ValueError:
+        return {"<unbalanced braces>"}
+
+
+def problems(areas: list[str] | None = None) -> list[str]:
     """Every marked string lacking a translation, and every .mo out of date with its .po."""
     found: list[str] = []
-    for area in AREAS:
+    for area in areas or AREAS:
         template = extract(area)
         for language in TRANSLATED:
             path = po_path(language, area)
@@ -96,6 +105,8 @@ def problems() -> list[str]:
                     found.append(f"{language}/{area}: no translation for {message.id!r} ({where})")
                 elif translated.fuzzy:
                     found.append(f"{language}/{area}: fuzzy translation for {message.id!r}")
+                elif _fields(message.id) != _fields(translated.string):
+                    found.append(f"{language}/{area}: {{placeholders}} differ in the translation of {message.id!r}")
             mo = path.with_suffix(".mo")
             if path.exists() and (not mo.exists() or mo.read_bytes() != compiled(catalogue)):
                 found.append(f"{language}/{area}: {mo.name} is stale, run scripts/i18n")
@@ -105,10 +116,11 @@ def problems() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m i18n.catalogues")
     parser.add_argument("--check", action="store_true")
+    parser.add_argument("--area", action="append", choices=sorted(AREAS), help="only this area (repeatable)")
     args = parser.parse_args(argv)
     if not args.check:
-        update()
-    issues = problems()
+        update(args.area)
+    issues = problems(args.area)
     for line in issues:
         print(line)
     return 1 if issues else 0

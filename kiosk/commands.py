@@ -220,8 +220,8 @@ def _status(args: argparse.Namespace) -> int:
                 name=who.patron.name, klass=who.patron.class_name or "-", held=len(loans),
                 more=view.allowance.may_borrow))
             for loan, shown in zip(view.loans, loans):
-                mark = "  " + _("OVERDUE") if shown["overdue"] else ""
-                print(f"  {book_title(shown['title'])}  {_('due')} {format_date(loan.due)}{mark}")
+                line = _("{title}  due {due}").format(title=book_title(shown["title"]), due=format_date(loan.due))
+                print("  " + line + ("  " + _("OVERDUE") if shown["overdue"] else ""))
             return EXIT_DONE
         open_loans = list(desk.state.loans.values())
         overdue = [loan for loan in open_loans if loan.is_overdue(today)]
