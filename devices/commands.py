@@ -108,7 +108,7 @@ def _list(args: argparse.Namespace) -> int:
             continue
         chosen = [device for device in found if matches(device, match)]
         if chosen:
-            print("  " + _("{device}: {match} -> {path}").format(device=label, match=describe_match(match), path=chosen[0].path))
+            print(f"  {label}: {describe_match(match)} -> {chosen[0].path}")
         else:
             trouble.append(_("{device}: nothing matches {match}").format(device=label, match=describe_match(match)))
             print("  " + trouble[-1])
@@ -167,7 +167,7 @@ def _watch(args: argparse.Namespace) -> int:
         devices.stop()
         for source, counters in devices.diagnostics().items():
             summary = ", ".join(f"{name}={count}" for name, count in counters.items()) or "-"
-            print(_("{source}: {counters}").format(source=source, counters=summary), file=sys.stderr)
+            print(f"{source}: {summary}", file=sys.stderr)
     return 0
 
 
