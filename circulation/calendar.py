@@ -41,9 +41,13 @@ class SchoolCalendar:
     closed_dates: frozenset[date] = frozenset()
     terms: tuple[Term, ...] = ()
     holiday_loans: tuple[HolidayLoan, ...] = field(default=())
+    #: make-up working days (调休): open although their weekday is closed
+    open_dates: frozenset[date] = frozenset()
 
     def is_open(self, day: date) -> bool:
-        return day.weekday() not in self.closed_weekdays and day not in self.closed_dates
+        if day in self.closed_dates:
+            return False
+        return day in self.open_dates or day.weekday() not in self.closed_weekdays
 
     def term_on(self, day: date) -> Term | None:
         for term in self.terms:

@@ -97,6 +97,8 @@ class CalendarSection(_Section):
     closed_weekdays: list[WeekdayName] = msgspec.field(default_factory=lambda: ["saturday", "sunday"])
     closed_dates: list[date] = msgspec.field(default_factory=list)
     closed_ranges: list[DateRange] = msgspec.field(default_factory=list)
+    #: make-up working days (调休) on a weekday that is otherwise closed
+    open_dates: list[date] = msgspec.field(default_factory=list)
     terms: list[TermSection] = msgspec.field(default_factory=list)
     holiday_loans: list[HolidayLoanSection] = msgspec.field(default_factory=list)
 
@@ -210,6 +212,7 @@ def calendar_of(config: KioskConfig):
         closed_dates=frozenset(closed),
         terms=tuple(Term(t.name, t.start, t.end) for t in section.terms),
         holiday_loans=tuple(HolidayLoan(h.name, h.lend_from, h.lend_until, h.due) for h in section.holiday_loans),
+        open_dates=frozenset(section.open_dates),
     )
 
 

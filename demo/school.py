@@ -84,7 +84,7 @@ class DemoSchool:
 
     def reference(self) -> Reference:
         """The snapshot a kiosk decides with (no loans yet)."""
-        return build_reference(self.patrons, self.cards, self.items, self.policy, self.calendar)
+        return build_reference(self.patrons, self.cards, self.items, self.policy, self.calendar, self.timetable)
 
 
 # --- roster -----------------------------------------------------------------------------

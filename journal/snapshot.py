@@ -153,6 +153,7 @@ def reference_from_tables(tables: Tables) -> tuple[Reference, dict[str, Any]]:
                 closed_dates=frozenset(_convert(calendar["closed_dates"], list[date])),
                 terms=tuple(_convert(t, Term) for t in calendar["terms"]),
                 holiday_loans=tuple(_convert(h, HolidayLoan) for h in calendar["holiday_loans"]),
+                open_dates=frozenset(_convert(calendar.get("open_dates", []), list[date])),
             ),
             timetable=Timetable(tuple(_convert(s, RotationSlot) for s in settings["timetable"]["slots"])),
             loans=(_convert(loan, Loan) for loan in tables.get("loans", {}).values()),

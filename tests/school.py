@@ -53,9 +53,8 @@ TIMETABLE = Timetable((RotationSlot(0, time(12, 0), time(12, 50), "3-2"),))
 
 def reference(**changes) -> Reference:
     cards = [Card(card, patron.patron_id) for patron, card in CARDS.items()] + [LOST_CARD]
-    return build_reference(
-        patrons=CARDS.keys(), cards=cards, items=ITEMS, calendar=CALENDAR, timetable=TIMETABLE, **changes
-    )
+    return build_reference(patrons=CARDS.keys(), cards=cards, items=ITEMS,
+                           **{"calendar": CALENDAR, "timetable": TIMETABLE, **changes})
 
 
 def at(year: int, month: int, day: int, hour: int = 12, minute: int = 5) -> datetime:

@@ -95,7 +95,9 @@ def calendars(draw):
         lend_until = end
         holiday = (HolidayLoan("h", end - timedelta(days=draw(st.integers(0, 14))), lend_until,
                                end + timedelta(days=draw(st.integers(10, 60)))),)
-    return SchoolCalendar(draw(weekday_sets), closed, (Term("t", start, end),), holiday)
+    make_up = draw(st.frozensets(st.integers(min_value=0, max_value=200).map(lambda d: base + timedelta(days=d)),
+                                 max_size=5))
+    return SchoolCalendar(draw(weekday_sets), closed, (Term("t", start, end),), holiday, make_up)
 
 
 @settings(max_examples=300, deadline=None)

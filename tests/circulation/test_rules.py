@@ -241,3 +241,13 @@ def test_allowance_tells_a_child_how_many_more(ledger):
     assert (allowance.held, allowance.may_borrow) == (1, 1)
     late = rules.allowance(ledger.reference, ledger.state, XIAOMING, date(2026, 12, 15))
     assert late.blocked and late.may_borrow == 0
+
+
+def test_a_make_up_working_saturday_is_a_school_day():
+    from dataclasses import replace
+
+    from tests.school import CALENDAR
+    calendar = replace(CALENDAR, open_dates=frozenset({date(2026, 10, 10)}))
+    ledger = Ledger(reference(calendar=calendar))
+    decision = borrow(ledger, XIAOMING, XIYOUJI.barcode, now=at(2026, 10, 3))  # due Sat 10 Oct, a make-up day
+    assert decision.result.due == date(2026, 10, 10)

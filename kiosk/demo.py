@@ -1,0 +1,103 @@
+"""The demo: the kiosk on the demo school, for a newcomer on a fresh machine.
+
+Loads the demo school into a data directory (once; ``--reset`` starts again), prints the
+cards and books worth trying, and walks through a child's visit at the circulation desk:
+the same desk, rules and journal the kiosk screen uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from datetime import date
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import config
+from circulation.codes import Source
+from circulation.rules import Identified
+from i18n import _
+from journal.clock import SystemClock
+from journal.snapshot import ReferenceStore
+from kiosk.desk import CirculationDesk, DataPaths
+from kiosk.wording import explain
+
+#: left in a demo data directory, so that --reset never deletes anything else
+MARKER = "BOOKCORNER-DEMO"
+
+
+def load_demo_school(root: Path, today: date) -> str:
+    """Write the demo school's reference snapshot; returns the school's name."""
+    from demo.school import build_demo_school
+
+    school = build_demo_school(today)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / MARKER).write_text("demo data for bookcorner; `bookcorner demo --reset` deletes this folder\n")
+    ReferenceStore(DataPaths(root).reference).save(school.reference(), f"demo-{today.isoformat()}", school.name)
+    return school.name
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    settings = config.load(args.config)
+    root = Path(args.data_dir)
+    if args.reset and root.exists():
+        if not (root / MARKER).exists():
+            print(_("bookcorner: {path} is not a demo data directory; not deleting it").format(path=root),
+                  file=sys.stderr)
+            return 2
+        shutil.rmtree(root)
+    clock = SystemClock(ZoneInfo(settings.kiosk.timezone))
+    fresh = not ReferenceStore(DataPaths(root).reference).exists()
+    if fresh:
+        name = load_demo_school(root, clock.now().date())
+        print(_("Loaded the demo school {name} into {path}.").format(name=name, path=root))
+    from demo.school import build_demo_school
+
+    hints = build_demo_school(clock.now().date()).hints
+    print()
+    print(_("Cards to tap and books to scan:"))
+    for hint in hints:
+        print(f"  {hint.code:<16} {_(hint.what)}{'  (' + hint.detail + ')' if hint.detail else ''}")
+    if args.load_only:
+        return 0
+    with CirculationDesk(root, settings.kiosk.id, clock, segment_events=settings.journal.segment_events,
+                         policy=config.policy_of(settings), calendar=config.calendar_of(settings)) as desk:
+        if fresh:
+            print()
+            print(_("A child's visit at the book corner:"))
+            _tour(desk, hints)
+        print()
+        print(_("Try it yourself, for example:"))
+        card, book = hints[0].code, hints[6].code
+        print(f"  .venv/bin/bookcorner circ checkout {card} {book} --data-dir {root}")
+        print(f"  .venv/bin/bookcorner circ status {card} --data-dir {root}")
+        print(f"  .venv/bin/bookcorner circ return {book} --data-dir {root}")
+    return 0
+
+
+def _tour(desk: CirculationDesk, hints) -> None:
+    student, _helper, _teacher, _librarian, suspended, lost = (h.code for h in hints[:6])
+    labelled, shared, old, dictionary, unknown = (h.code for h in hints[6:11])
+
+    def show(label: str, recorded) -> None:
+        message = explain(recorded.decision, desk.reference)
+        mark = "✔" if recorded.ok else "✘"
+        print(f"  {mark} {label:<28} {message.as_line()}")
+
+    child = desk.identify(student, Source.CARD_READER)
+    if not isinstance(child, Identified):
+        show(_("tap the student card"), child)
+        return
+    print("  " + _("{name} ({klass}) taps a card.").format(name=child.patron.name, klass=child.patron.class_name))
+    show(_("scan a labelled book"), desk.borrow(child, labelled))
+    show(_("scan it again"), desk.borrow(child, labelled))
+    show(_("scan a dictionary"), desk.borrow(child, dictionary))
+    show(_("scan a shared ISBN"), desk.borrow(child, shared))
+    show(_("scan a third book"), desk.borrow(child, old))
+    show(_("scan an unknown book"), desk.borrow(child, unknown))
+    show(_("return at the home screen"), desk.give_back(labelled))
+    paused = desk.identify(suspended, Source.CARD_READER)
+    if isinstance(paused, Identified):
+        show(_("a suspended student borrows"), desk.borrow(paused, labelled))
+    show(_("tap a card reported lost"), desk.identify(lost, Source.CARD_READER))
