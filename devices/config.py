@@ -30,7 +30,7 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class KeyboardDeviceConfig(_Section):
-    """An evdev keyboard device: a barcode scanner, or a card reader that types."""
+    """An evdev keyboard device: the barcode scanner (and the base of a card reader that types)."""
 
     path: str = ""
     name: str = ""
@@ -39,11 +39,16 @@ class KeyboardDeviceConfig(_Section):
     grab: bool = True
     min_length: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     terminators: list[Literal["enter", "tab"]] = msgspec.field(default_factory=lambda: ["enter"])
-    typed_format: TypedFormat = "em4100-decimal"
 
     @property
     def configured(self) -> bool:
         return bool(self.path or self.name or self.vendor or self.product)
+
+
+class CardKeyboardConfig(KeyboardDeviceConfig):
+    """A USB card reader that types the card number like a keyboard."""
+
+    typed_format: TypedFormat = "em4100-decimal"
 
 
 class ReaderConfig(_Section):
@@ -82,7 +87,7 @@ class DevicesConfig(_Section):
     card_hold_off_ms: Milliseconds = 1000
     rescan_interval_s: Seconds = 2.0
     scanner: KeyboardDeviceConfig = msgspec.field(default_factory=KeyboardDeviceConfig)
-    card_keyboard: KeyboardDeviceConfig = msgspec.field(default_factory=KeyboardDeviceConfig)
+    card_keyboard: CardKeyboardConfig = msgspec.field(default_factory=CardKeyboardConfig)
     reader: ReaderConfig = msgspec.field(default_factory=ReaderConfig)
     wedge: WedgeConfig = msgspec.field(default_factory=WedgeConfig)
 

@@ -219,11 +219,12 @@ class KeyboardReader(ReaderThread):
             self.counters["scans"] += 1
             self.emit(Scan(text, self.source, now))
             return
-        card_id = typed_card_id(text, self.match.typed_format, self.config.card_id_format)
+        typed_format = self.config.card_keyboard.typed_format
+        card_id = typed_card_id(text, typed_format, self.config.card_id_format)
         if card_id is None:
             self.counters["not-a-card"] += 1
             self.status("warning", Text.of(N_("{device}: typed {text!r}, which is not a card number ({format})"),
-                                           device=self.source, text=text, format=self.match.typed_format))
+                                           device=self.source, text=text, format=typed_format))
             return
         self.counters["cards"] += 1
         if self.debouncer.tap(card_id, now):

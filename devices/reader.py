@@ -30,15 +30,16 @@ class ReaderThread(threading.Thread):
         self._sink = sink
         self._stopping = threading.Event()
         self._wake_read, self._wake_write = os.pipe()
+        self._wake_lock = threading.Lock()
+        self._wake_closed = False
         self._last_status: tuple[str, Text] | None = None
 
     # -- life cycle ---------------------------------------------------------------------
     def stop(self) -> None:
         self._stopping.set()
-        try:
-            os.write(self._wake_write, b"x")
-        except OSError:
-            pass
+        with self._wake_lock:  # never write to the fd number once it is closed and reused
+            if not self._wake_closed:
+                os.write(self._wake_write, b"x")
 
     @property
     def stopping(self) -> bool:
@@ -59,11 +60,10 @@ class ReaderThread(threading.Thread):
                     self.status("error", Text.of(N_("{device}: unexpected error, retrying: {error}"), device=self.source, error=error))
                     self.wait(1.0)
         finally:
-            for fd in (self._wake_read, self._wake_write):
-                try:
-                    os.close(fd)
-                except OSError:
-                    pass
+            with self._wake_lock:
+                self._wake_closed = True
+                os.close(self._wake_read)
+                os.close(self._wake_write)
 
     def serve(self) -> None:
         """Open, read, close the device once; return to be called again (until stopped)."""
