@@ -1,0 +1,97 @@
+"""`bookcorner circ` and `bookcorner demo` as a librarian or a script uses them: a real
+process, a real data directory, exit codes and output."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from journal.snapshot import ReferenceStore
+from kiosk.desk import DataPaths
+from tests.school import CARDS, DICTIONARY, MAGAZINE, XIAOMING, XIAOHONG, XIYOUJI, HONGLOUMENG, SHUIHU, reference
+
+AT = "2026-11-23T12:05"
+
+
+def bookcorner(*args: str, config: Path | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "BOOKCORNER_CONFIG"}
+    command = [sys.executable, "-m", "bookcorner"]
+    if config:
+        command += ["--config", str(config)]
+    return subprocess.run(command + list(args), capture_output=True, text=True, env=env, timeout=60)
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    ReferenceStore(DataPaths(tmp_path).reference).save(reference(), "test-1", "Test school")
+    return tmp_path
+
+
+def circ(data_dir: Path, *args: str, config: Path | None = None) -> subprocess.CompletedProcess:
+    return bookcorner("circ", *args, "--data-dir", str(data_dir), "--at", AT, config=config)
+
+
+def test_checkout_status_and_return_from_the_command_line(data_dir):
+    card = CARDS[XIAOMING]
+    lent = circ(data_dir, "checkout", card, XIYOUJI.barcode, "--json")
+    assert lent.returncode == 0, lent.stderr
+    body = json.loads(lent.stdout)
+    assert body["ok"] and body["action"] == "borrowed" and body["due"] == "2026-11-30" and body["events"] == [1]
+    status = json.loads(circ(data_dir, "status", card, "--json").stdout)
+    assert [loan["item_id"] for loan in status["loans"]] == [XIYOUJI.item_id] and status["may_borrow"] == 1
+    back = circ(data_dir, "return", XIYOUJI.barcode)
+    assert back.returncode == 0 and "Thank you, 小明!" in back.stdout
+    overview = json.loads(circ(data_dir, "status", "--json").stdout)
+    assert overview["open_loans"] == 0 and overview["last_seq"] == 2
+
+
+def test_a_refusal_exits_non_zero_with_the_reason(data_dir):
+    card = CARDS[XIAOMING]
+    assert circ(data_dir, "checkout", card, XIYOUJI.barcode).returncode == 0
+    assert circ(data_dir, "checkout", card, HONGLOUMENG.barcode).returncode == 0
+    third = circ(data_dir, "checkout", card, SHUIHU.barcode)
+    assert third.returncode == 1
+    assert "You have 2 books already" in third.stderr and "[limit_reached]" in third.stderr
+    reference_book = circ(data_dir, "checkout", CARDS[XIAOHONG], DICTIONARY.barcode, "--json")
+    assert reference_book.returncode == 1 and json.loads(reference_book.stdout)["reason"] == "reference_only"
+    unknown_card = circ(data_dir, "checkout", "0009999999", XIYOUJI.barcode)
+    assert unknown_card.returncode == 1 and "[card_unknown]" in unknown_card.stderr
+
+
+def test_the_answer_comes_in_the_configured_language(data_dir, tmp_path):
+    settings = tmp_path / "kiosk.toml"
+    settings.write_text('[kiosk]\nlanguage = "zh_CN"\n')
+    lent = circ(data_dir, "checkout", CARDS[XIAOMING], MAGAZINE.barcode, config=settings)
+    assert lent.returncode == 0 and "借好了！" in lent.stdout and "《儿童文学》" in lent.stdout
+
+
+def test_a_wrong_configuration_stops_with_the_field_named(data_dir, tmp_path):
+    settings = tmp_path / "kiosk.toml"
+    settings.write_text("[journal]\nsegment_events = 2\n")
+    result = circ(data_dir, "status", config=settings)
+    assert result.returncode == 2 and "journal.segment_events" in result.stderr
+
+
+def test_no_reference_data_is_a_clear_error(tmp_path):
+    result = circ(tmp_path, "status")
+    assert result.returncode == 3 and "bookcorner demo --load-only" in result.stderr
+
+
+def test_the_demo_loads_the_school_and_shows_what_to_try(tmp_path):
+    demo_dir = tmp_path / "demo"
+    first = bookcorner("demo", "--data-dir", str(demo_dir))
+    assert first.returncode == 0, first.stderr
+    assert "Liuxi Road Primary School" in first.stdout and "Student card" in first.stdout
+    assert "Borrowed!" in first.stdout and "This book stays in the classroom" in first.stdout
+    again = bookcorner("demo", "--data-dir", str(demo_dir), "--load-only")
+    assert again.returncode == 0 and "Loaded" not in again.stdout
+    elsewhere = tmp_path / "not-demo"
+    elsewhere.mkdir()
+    (elsewhere / "precious.txt").write_text("keep me")
+    refused = bookcorner("demo", "--data-dir", str(elsewhere), "--reset")
+    assert refused.returncode == 2 and (elsewhere / "precious.txt").exists()

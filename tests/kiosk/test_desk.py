@@ -1,0 +1,93 @@
+"""The circulation desk answers only for what is on disk, and rebuilds what it knew."""
+
+from __future__ import annotations
+
+import os
+import signal
+import resource
+
+import pytest
+
+from circulation.codes import Source
+from circulation.rules import Action, Identified, Reason
+from journal.clock import FixedClock
+from journal.snapshot import ReferenceStore
+from journal.storage import StoreWriteError
+from kiosk.desk import CirculationDesk, DataPaths
+from tests.school import CARDS, MONDAY, XIAOMING, XIYOUJI, HONGLOUMENG, reference
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    ReferenceStore(DataPaths(tmp_path).reference).save(reference(), "test-1", "Test school")
+    return tmp_path
+
+
+def open_desk(data_dir, clock=None) -> CirculationDesk:
+    return CirculationDesk(data_dir, "corner-a", clock or FixedClock(MONDAY), segment_events=16)
+
+
+def test_a_loan_is_in_the_journal_before_the_desk_answers_and_survives_a_restart(data_dir):
+    with open_desk(data_dir) as desk:
+        child = desk.identify(CARDS[XIAOMING], Source.CARD_READER)
+        assert isinstance(child, Identified)
+        recorded = desk.borrow(child, XIYOUJI.barcode)
+        assert recorded.ok and [e.seq for e in recorded.events] == [1]
+        on_disk = list(desk.journal.events_after(0))
+        assert [e.event_id for e in on_disk] == [recorded.events[0].event_id]
+    with open_desk(data_dir) as desk:
+        assert desk.state.loan_of(XIYOUJI.item_id).loan_id == recorded.events[0].event_id
+        view = desk.patron_view(XIAOMING)
+        assert view.allowance.may_borrow == 1 and [l.item_id for l in view.loans] == [XIYOUJI.item_id]
+
+
+def test_the_state_rebuilt_from_the_journal_matches_the_live_one_across_many_segments(data_dir):
+    clock = FixedClock(MONDAY)
+    with open_desk(data_dir, clock) as desk:
+        child = desk.identify(CARDS[XIAOMING], Source.CARD_READER)
+        for _ in range(30):
+            desk.borrow(child, XIYOUJI.barcode)
+            desk.borrow(child, HONGLOUMENG.barcode)
+            desk.give_back(XIYOUJI.barcode)
+            clock.advance(hours=1)
+        live = desk.state
+    with open_desk(data_dir, clock) as desk:
+        assert desk.state.loans == live.loans and desk.state.last_seq == live.last_seq
+
+
+def test_when_the_disk_refuses_the_desk_changes_nothing_and_says_so(data_dir):
+    with open_desk(data_dir) as desk:
+        child = desk.identify(CARDS[XIAOMING], Source.CARD_READER)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        hot = max(desk.paths.journal.glob("seg-*.log"))
+        try:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (hot.stat().st_size, hard))
+            with pytest.raises(StoreWriteError, match="disk is full"):
+                desk.borrow(child, XIYOUJI.barcode)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            signal.signal(signal.SIGXFSZ, previous)
+        assert desk.state.loan_of(XIYOUJI.item_id) is None
+        # the child scans again once the disk has room: it works, numbered without a gap
+        again = desk.borrow(child, XIYOUJI.barcode)
+        assert again.ok and again.events[0].seq == 1
+
+
+def test_a_new_snapshot_from_the_server_is_taken_up_with_the_local_events_on_top(data_dir):
+    with open_desk(data_dir) as desk:
+        child = desk.identify(CARDS[XIAOMING], Source.CARD_READER)
+        desk.borrow(child, XIYOUJI.barcode)
+        assert desk.refresh_reference() is False
+        ReferenceStore(desk.paths.reference).save(reference(), "test-2", "Test school")
+        assert desk.refresh_reference() is True
+        assert desk.reference_version == "test-2"
+        assert desk.state.loan_of(XIYOUJI.item_id) is not None
+
+
+def test_unknown_cards_are_recorded_for_the_librarian(data_dir):
+    with open_desk(data_dir) as desk:
+        outcome = desk.identify("0009999999", Source.CARD_READER)
+        assert not isinstance(outcome, Identified)
+        assert outcome.decision.result.reason is Reason.CARD_UNKNOWN
+        assert [e.type.value for e in outcome.events] == ["scan.unknown_card"]
