@@ -172,6 +172,8 @@ class Journal:
             first = known_seq + 1
             write_new_file(segment_path(self.directory, first), [header_record(self.kiosk_id, first, _utc_now())])
             segments = [(first, segment_path(self.directory, first))]
+        if repair:
+            self._repair_archives(segments[:-1])
         first_seq, path = segments[-1]
         previous_last = first_seq - 1
         try:
@@ -247,6 +249,24 @@ class Journal:
         os.chmod(path, 0o644)
         write_new_file(path, [{"u": tables}])
         log.warning("journal segment %s salvaged: %s", path, detail)
+
+    def _repair_archives(self, sealed: list[tuple[int, Path]]) -> None:
+        """Salvage damaged records in sealed segments; set unreadable ones aside."""
+        for index, (first, path) in enumerate(sealed):
+            following = sealed[index + 1][0] if index + 1 < len(sealed) else None
+            try:
+                parsed = SegmentStorage(path, read_only=True).parsed
+            except SegmentUnreadable as unreadable:
+                kept = self._quarantine(path)
+                lost = _("{what}; events from number {seq} on are lost").format(what=unreadable.what, seq=first)
+                if following is not None:
+                    lost = _("{what}; events {start} to {end} are lost").format(
+                        what=unreadable.what, start=first, end=following - 1)
+                self.damage.append(Damage(path.name, "unreadable", lost, str(kept)))
+                continue
+            if parsed.corrupt:
+                self._salvage(path)
+                os.chmod(path, 0o444)
 
     def _quarantine(self, path: Path, copy: bool = False) -> Path:
         folder = self.directory / QUARANTINE

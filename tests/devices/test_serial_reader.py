@@ -124,7 +124,9 @@ def test_pn532_polled_over_a_pty_unplugged_and_plugged_back():
         polls = len(chip.commands)
         wait_until(lambda: len(chip.commands) > polls + 5)  # still lying on the reader: one tap
         assert sink.cards == ["04A224E2C95E80"]
-        chip.card = None
+        chip.card = None  # taken away: once two more polls came in, the reader has seen the empty field
+        polls = len(chip.commands)
+        wait_until(lambda: len(chip.commands) >= polls + 2)
         clock.now += 1.0
         chip.card = bytes.fromhex("DEADBEEF")
         sink.wait_count(CardTap, 2)

@@ -176,6 +176,26 @@ def test_check_reports_a_missing_or_unreadable_archive(tmp_path, clock):
     assert [d.kind for d in JournalReader(tmp_path).check()] == ["gap"]
 
 
+def test_repair_salvages_damaged_archives_and_sets_unreadable_ones_aside(tmp_path, clock):
+    with Journal(tmp_path, "corner-a", clock, segment_events=16) as journal:
+        fill(journal, 60)  # sealed 1-16, 17-32, 33-48; hot 49-60
+    segments = list_segments(tmp_path)
+    os.chmod(segments[0][1], 0o644)
+    lines = segments[0][1].read_bytes().split(b"\n")
+    lines[0] = lines[0][:50] + b"#" + lines[0][51:]  # bit rot in a sealed segment's only record...
+    segments[0][1].write_bytes(b"\n".join(lines))
+    os.chmod(segments[1][1], 0o644)
+    segments[1][1].write_bytes(b"\0" * 512)  # ...and a sealed segment zeroed
+    kinds = sorted(d.kind for d in JournalReader(tmp_path).check())
+    assert "unreadable" in kinds
+    with Journal(tmp_path, "corner-a", clock, segment_events=16, repair=True) as journal:
+        found = {d.segment: d for d in journal.damage}
+        assert "17 to 32 are lost" in found[segments[1][1].name].detail
+    remaining = JournalReader(tmp_path).check()
+    assert all(d.kind == "gap" for d in remaining), remaining
+    assert (tmp_path / "damaged").is_dir() and len(list((tmp_path / "damaged").iterdir())) >= 1
+
+
 def test_a_storage_opened_on_a_damaged_file_refuses_instead_of_starting_empty(tmp_path):
     path = tmp_path / "x.log"
     path.write_bytes(b"")
