@@ -38,10 +38,10 @@ def start_push_reader(protocol="rdm6300", **options):
 def test_a_card_held_on_an_rdm6300_is_one_tap_and_a_second_presentation_another():
     reader, port, sink, clock = start_push_reader()
     try:
-        for _ in range(8):  # the RDM6300 repeats the frame while the card lies on it
+        for frames in range(1, 9):  # the RDM6300 repeats the frame while the card lies on it
             port.write(rdm6300_frame(CARD))
+            wait_until(lambda: reader.counters["frames"] == frames)
             clock.now += 0.1
-        wait_until(lambda: reader.counters["frames"] == 8)
         assert sink.cards == ["0006547886"]
         clock.now += 0.6  # the card was taken away for longer than the hold-off
         port.write(rdm6300_frame(CARD))
