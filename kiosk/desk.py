@@ -27,6 +27,8 @@ from circulation.state import CirculationState, Loan, apply, project
 from journal.clock import ClockReading
 from journal.journal import Journal
 from journal.snapshot import ReferenceStore
+from journal.storage import StoreError
+from kiosk.checkpoint import Checkpoint, CheckpointStore
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,10 @@ class DataPaths:
     @property
     def sync(self) -> Path:
         return self.root / "sync"
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state"
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,12 @@ class CirculationDesk:
         self._reference_stamp = self.references.stamp()
         self.journal = Journal(self.paths.journal, kiosk_id, clock, segment_events=segment_events, repair=repair)
         self.reference: Reference = self._localised(loaded.reference)
-        self.state: CirculationState = project(self.reference, self.journal.events_after(self.reference.applied_seq))
+        self.checkpoints = CheckpointStore(self.paths.state)
+        self._checkpoint_every = segment_events
+        self.state: CirculationState = self._rebuild()
+        self._checkpointed_seq = self.state.last_seq
+        #: the newest event's id, named by the next checkpoint (set as events are recorded)
+        self._last_event_id = ""
 
     # -- reference data ----------------------------------------------------------------------
 
@@ -113,8 +124,40 @@ class CirculationDesk:
         self.reference, self.reference_version = self._localised(loaded.reference), loaded.version
         self.reference_damage = loaded.damage
         self._reference_stamp = stamp
-        self.state = project(self.reference, self.journal.events_after(self.reference.applied_seq))
+        self.state = self._rebuild()
         return True
+
+    def _rebuild(self) -> CirculationState:
+        """The state: from the checkpoint when it can be trusted, else from the snapshot,
+        plus the journal's events after it."""
+        checkpoint = self.checkpoints.load()
+        if checkpoint is not None and self._trust(checkpoint):
+            state = checkpoint.state
+            for event in self.journal.events_after(state.last_seq):
+                state = apply(state, event)
+            return state
+        return project(self.reference, self.journal.events_after(self.reference.applied_seq))
+
+    def _trust(self, checkpoint: Checkpoint) -> bool:
+        if checkpoint.reference_version != self.reference_version:
+            return False
+        if checkpoint.applied_seq != self.reference.applied_seq:
+            return False
+        seq = checkpoint.state.last_seq
+        if seq == self.reference.applied_seq:
+            return True
+        if seq > self.journal.last_seq:
+            return False
+        named = next(iter(self.journal.events_after(seq - 1)), None)
+        return named is not None and named.seq == seq and named.event_id == checkpoint.last_event_id
+
+    def _checkpoint(self, last_event_id: str) -> None:
+        """Save the state (an optimisation: a failure is logged, never shown to a child)."""
+        try:
+            self.checkpoints.save(self.state, self.reference_version, self.reference.applied_seq, last_event_id)
+            self._checkpointed_seq = self.state.last_seq
+        except (StoreError, OSError) as error:
+            log.warning("could not save the state checkpoint: %s", error)
 
     def _localised(self, reference: Reference) -> Reference:
         if self._policy is not None:
@@ -178,9 +221,15 @@ class CirculationDesk:
         for event in events:
             state = apply(state, event)
         self.state = state
+        if events:
+            self._last_event_id = events[-1].event_id
+            if state.last_seq - self._checkpointed_seq >= self._checkpoint_every:
+                self._checkpoint(self._last_event_id)
         return Recorded(decision, events)
 
     def close(self) -> None:
+        if self._last_event_id and self.state.last_seq > self._checkpointed_seq:
+            self._checkpoint(self._last_event_id)
         self.journal.close()
 
     def __enter__(self) -> CirculationDesk:

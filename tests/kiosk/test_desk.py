@@ -91,3 +91,36 @@ def test_unknown_cards_are_recorded_for_the_librarian(data_dir):
         assert not isinstance(outcome, Identified)
         assert outcome.decision.result.reason is Reason.CARD_UNKNOWN
         assert [e.type.value for e in outcome.events] == ["scan.unknown_card"]
+
+
+def test_a_restart_starts_from_the_checkpoint_and_gets_the_same_state(data_dir):
+    from kiosk.checkpoint import CheckpointStore
+
+    clock = FixedClock(MONDAY)
+    with open_desk(data_dir, clock) as desk:
+        child = desk.identify(CARDS[XIAOMING], Source.CARD_READER)
+        for _ in range(20):
+            desk.borrow(child, XIYOUJI.barcode)
+            desk.give_back(XIYOUJI.barcode)
+        desk.borrow(child, HONGLOUMENG.barcode)
+        live = desk.state
+    saved = CheckpointStore(DataPaths(data_dir).state).load()
+    assert saved is not None and saved.state.last_seq == live.last_seq == 41
+    with open_desk(data_dir, clock) as desk:
+        assert desk.state.loans == live.loans
+
+
+def test_a_checkpoint_that_does_not_match_the_journal_is_not_trusted(data_dir):
+    import shutil
+
+    clock = FixedClock(MONDAY)
+    with open_desk(data_dir, clock) as desk:
+        child = desk.identify(CARDS[XIAOMING], Source.CARD_READER)
+        desk.borrow(child, XIYOUJI.barcode)
+    # the journal is replaced (restored from elsewhere, repaired...): the checkpoint names an event it lacks
+    shutil.rmtree(DataPaths(data_dir).journal)
+    with open_desk(data_dir, clock) as desk:
+        assert desk.state.loan_of(XIYOUJI.item_id) is None
+    (DataPaths(data_dir).state / "state.db").write_bytes(b"garbage")
+    with open_desk(data_dir, clock) as desk:
+        assert desk.state.loans == {}
