@@ -2,7 +2,7 @@
 
 Defaults suit a machine with no devices at all: no scanner is grabbed, no serial reader is
 opened, and scans and keyboard-style card readers arrive as keystrokes in the terminal
-(the keyboard wedge). ``devices/config.example.toml`` documents every option.
+(the keyboard wedge). ``config/kiosk.example.toml`` documents every option.
 """
 
 from __future__ import annotations

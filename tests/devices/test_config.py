@@ -8,7 +8,7 @@ import pytest
 import config
 from devices.config import DevicesConfig
 
-EXAMPLE = Path(__file__).parents[2] / "devices" / "config.example.toml"
+EXAMPLE = config.EXAMPLE  # the kiosk example holds the [devices] section
 
 
 def test_defaults_need_no_device():
