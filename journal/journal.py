@@ -166,8 +166,14 @@ class Journal:
 
     def _open(self, repair: bool, known_seq: int) -> None:
         segments = list_segments(self.directory)
-        for _first, path in segments:
-            self._check_header(path)
+        # Migration rewrites segments oldest first, the newest last: when the newest is
+        # current, all are, and opening stays cheap however many segments there are.
+        newest = read_header(segments[-1][1]) if segments else None
+        if newest is None or newest.get("schema") != schema.SCHEMA:
+            for _first, path in segments:
+                self._check_header(path)
+        else:
+            self._check_header(segments[-1][1])
         if not segments:
             first = known_seq + 1
             write_new_file(segment_path(self.directory, first), [header_record(self.kiosk_id, first, _utc_now())])
