@@ -22,6 +22,10 @@ class EventType(StrEnum):
     ITEM_LOST = "item.lost"
     ITEM_FOUND = "item.found"
     ITEM_REPAIRED = "item.repaired"
+    #: the librarian gave an unknown card to a patron (usable at once, offline)
+    CARD_ENROLLED = "card.enrolled"
+    #: the librarian registered a book the catalogue did not know (usable at once, offline)
+    ITEM_REGISTERED = "item.registered"
     #: a scan that changed nothing, with the reason a child was given
     REFUSED = "scan.refused"
     UNKNOWN_CARD = "scan.unknown_card"
@@ -41,6 +45,8 @@ STATE_CHANGING = frozenset(
         EventType.ITEM_LOST,
         EventType.ITEM_FOUND,
         EventType.ITEM_REPAIRED,
+        EventType.CARD_ENROLLED,
+        EventType.ITEM_REGISTERED,
     }
 )
 

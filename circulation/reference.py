@@ -66,3 +66,20 @@ def build_reference(
         by_barcode=MappingProxyType(by_barcode),
         by_isbn13=MappingProxyType({k: tuple(v) for k, v in by_isbn.items()}),
     )
+
+
+def with_local_additions(reference: Reference, cards: Mapping[str, Card], items: Mapping[str, Item]) -> Reference:
+    """The reference as this kiosk knows it: the snapshot plus cards enrolled and books
+    registered here that the snapshot does not have yet."""
+    if not cards and not items:
+        return reference
+    return build_reference(
+        patrons=reference.patrons.values(),
+        cards=list({**reference.cards, **cards}.values()),
+        items=list({**reference.items, **items}.values()),
+        policy=reference.policy,
+        calendar=reference.calendar,
+        timetable=reference.timetable,
+        loans=reference.loans,
+        applied_seq=reference.applied_seq,
+    )

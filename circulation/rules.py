@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from circulation.calendar import due_date
-from circulation.codes import CodeKind, ScannedCode
+from circulation.codes import CodeKind, ScannedCode, isbn10_of
 from circulation.events import EventDraft, EventType
 from circulation.model import CardStatus, Item, ItemStatus, ItemType, Patron, PatronStatus, Role
 from circulation.reference import Reference
@@ -50,6 +50,11 @@ class Reason(StrEnum):
     AMBIGUOUS_COPY = "ambiguous_copy"
     NOT_ALLOWED = "not_allowed"
     ALREADY_REPORTED = "already_reported"
+    ALREADY_ENROLLED = "already_enrolled"
+    ALREADY_REGISTERED = "already_registered"
+    PATRON_UNKNOWN = "patron_unknown"
+    #: a book needs at least its title: never a half record
+    TITLE_MISSING = "title_missing"
 
 
 class Action(StrEnum):
@@ -60,6 +65,8 @@ class Action(StrEnum):
     MARKED_LOST = "marked_lost"
     MARKED_FOUND = "marked_found"
     MARKED_REPAIRED = "marked_repaired"
+    CARD_ENROLLED = "card_enrolled"
+    ITEM_REGISTERED = "item_registered"
 
 
 class Warning_(StrEnum):
@@ -85,6 +92,8 @@ class Done:
     warnings: tuple[Warning_, ...] = ()
     #: open days late, for a return
     days_late: int = 0
+    #: the card enrolled, for an enrolment
+    card_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,6 +389,86 @@ def _report(
     kind = EventType.ITEM_DAMAGED if action is Action.MARKED_DAMAGED else EventType.ITEM_LOST
     events.append(EventDraft(kind, actor, payload))
     return Decision(Done(action, item.item_id, loan.patron_id if loan else None), tuple(events))
+
+
+# --- the librarian's additions: cards and books the snapshot does not know yet -------------
+
+_ENROLLERS = frozenset({Role.LIBRARIAN})
+
+
+def enrol_card(
+    reference: Reference,
+    who: Identified,
+    card: ScannedCode,
+    patron_id: str,
+    *,
+    replace_other_cards: bool = False,
+) -> Decision:
+    """Give a card to a patron. With ``replace_other_cards`` the patron's other active
+    cards are recorded as lost (a replacement card)."""
+    actor = who.patron.patron_id
+    if who.patron.role not in _ENROLLERS:
+        return _refuse(Reason.NOT_ALLOWED, actor, card, action="enrol_card")
+    if card.kind is CodeKind.CARD:
+        holder = reference.cards[card.card_id or card.text].patron_id
+        return _refuse(Reason.ALREADY_ENROLLED, actor, card, patron_id=holder)
+    if card.kind is not CodeKind.UNKNOWN_CARD or not card.text:
+        return _refuse(Reason.UNREADABLE, actor, card)
+    patron = reference.patrons.get(patron_id)
+    if patron is None:
+        return _refuse(Reason.PATRON_UNKNOWN, actor, card, patron_id=patron_id)
+    replaces = sorted(
+        c.card_id for c in reference.cards.values()
+        if replace_other_cards and c.patron_id == patron_id and c.status is CardStatus.ACTIVE
+    )
+    card_id = card.card_id or card.text
+    event = EventDraft(EventType.CARD_ENROLLED, actor, {"card_id": card_id, "patron_id": patron_id,
+                                                        "replaces": replaces})
+    return Decision(Done(Action.CARD_ENROLLED, "", patron_id, card_id=card_id), (event,))
+
+
+def register_item(
+    reference: Reference,
+    who: Identified,
+    scanned: ScannedCode,
+    new_item_id: str,
+    title: str,
+    item_type: ItemType = ItemType.CIRCULATING,
+    *,
+    author: str | None = None,
+    call_number: str | None = None,
+    home_corner: str | None = None,
+) -> Decision:
+    """Put a new book on the shelf from the kiosk. A new accession label, or an ISBN the
+    catalogue lacks; another copy of a known ISBN-only book is allowed too (several
+    copies share a printed barcode). ``new_item_id`` comes from the caller: the rules
+    invent nothing."""
+    actor = who.patron.patron_id
+    if who.patron.role not in _ENROLLERS:
+        return _refuse(Reason.NOT_ALLOWED, actor, scanned, action="register_item")
+    title = title.strip()
+    if not title:
+        return _refuse(Reason.TITLE_MISSING, actor, scanned)
+    if scanned.kind is CodeKind.ITEM and (scanned.isbn13 is None or scanned.text in reference.by_barcode):
+        return _refuse(Reason.ALREADY_REGISTERED, actor, scanned, item_id=scanned.item_ids[0])
+    if scanned.kind not in (CodeKind.ITEM, CodeKind.UNKNOWN_ITEM):
+        return _refuse(Reason.UNREADABLE, actor, scanned)
+    if new_item_id in reference.items:
+        return _refuse(Reason.ALREADY_REGISTERED, actor, scanned, item_id=new_item_id)
+    isbn13 = scanned.isbn13
+    fields = {
+        "item_id": new_item_id,
+        "title": title,
+        "barcode": None if isbn13 else scanned.text,
+        "isbn13": isbn13,
+        "isbn10": isbn10_of(isbn13) if isbn13 else None,
+        "author": (author or "").strip() or None,
+        "call_number": (call_number or "").strip() or None,
+        "item_type": str(item_type),
+        "home_corner": home_corner,
+    }
+    event = EventDraft(EventType.ITEM_REGISTERED, actor, {"item": fields, "code": scanned.text})
+    return Decision(Done(Action.ITEM_REGISTERED, new_item_id), (event,))
 
 
 # --- what a patron may still do --------------------------------------------------------------

@@ -8,7 +8,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from circulation.events import STATE_CHANGING, Event, EventType
-from circulation.model import Item, ItemStatus
+from circulation.model import Card, CardStatus, Item, ItemStatus, ItemType
 
 if TYPE_CHECKING:
     from circulation.reference import Reference
@@ -37,6 +37,9 @@ class CirculationState:
     #: item statuses changed here since the reference snapshot
     item_status: Mapping[str, ItemStatus] = field(default_factory=dict)
     last_seq: int = 0
+    #: cards enrolled and books registered here since the snapshot (the server has them later)
+    enrolled_cards: Mapping[str, Card] = field(default_factory=dict)
+    registered_items: Mapping[str, Item] = field(default_factory=dict)
 
     def loan_of(self, item_id: str) -> Loan | None:
         return self.loans.get(item_id)
@@ -67,6 +70,15 @@ def apply(state: CirculationState, event: Event) -> CirculationState:
     last_seq = max(state.last_seq, event.seq)
     if kind not in STATE_CHANGING:
         return replace(state, last_seq=last_seq)
+    if kind is EventType.CARD_ENROLLED:
+        cards = dict(state.enrolled_cards)
+        for old in p.get("replaces", ()):
+            cards[old] = Card(old, p["patron_id"], CardStatus.LOST)
+        cards[p["card_id"]] = Card(p["card_id"], p["patron_id"])
+        return replace(state, enrolled_cards=cards, last_seq=last_seq)
+    if kind is EventType.ITEM_REGISTERED:
+        item = item_from_payload(p["item"])
+        return replace(state, registered_items={**state.registered_items, item.item_id: item}, last_seq=last_seq)
     loans, by_patron, status = dict(state.loans), dict(state.by_patron), dict(state.item_status)
     item_id = p["item_id"]
     if kind is EventType.CHECKED_OUT:
@@ -94,7 +106,21 @@ def apply(state: CirculationState, event: Event) -> CirculationState:
         status[item_id] = ItemStatus.LOST
     elif kind in (EventType.ITEM_FOUND, EventType.ITEM_REPAIRED):
         status[item_id] = ItemStatus.AVAILABLE
-    return CirculationState(loans=loans, by_patron=by_patron, item_status=status, last_seq=last_seq)
+    return replace(state, loans=loans, by_patron=by_patron, item_status=status, last_seq=last_seq)
+
+
+def item_from_payload(fields: Mapping) -> Item:
+    return Item(
+        item_id=fields["item_id"],
+        title=fields["title"],
+        barcode=fields.get("barcode"),
+        isbn13=fields.get("isbn13"),
+        isbn10=fields.get("isbn10"),
+        author=fields.get("author"),
+        call_number=fields.get("call_number"),
+        item_type=ItemType(fields.get("item_type", ItemType.CIRCULATING)),
+        home_corner=fields.get("home_corner"),
+    )
 
 
 

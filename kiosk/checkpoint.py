@@ -16,8 +16,8 @@ from pathlib import Path
 
 import msgspec
 
-from circulation.model import ItemStatus
-from circulation.state import CirculationState, Loan
+from circulation.model import Card, ItemStatus
+from circulation.state import CirculationState, Loan, item_from_payload
 from journal.snapshot import SnapshotStorage
 from journal.storage import StoreError
 
@@ -55,7 +55,10 @@ class CheckpointStore:
             for loan in sorted(loans.values(), key=lambda l: (l.since, l.item_id)):
                 by_patron[loan.patron_id] = by_patron.get(loan.patron_id, ()) + (loan.item_id,)
             status = {k: ItemStatus(v["status"]) for k, v in tables.get("item_status", {}).items()}
-            state = CirculationState(loans=loans, by_patron=by_patron, item_status=status, last_seq=meta["last_seq"])
+            cards = {k: msgspec.convert(v, Card, strict=False) for k, v in tables.get("enrolled_cards", {}).items()}
+            items = {k: item_from_payload(v) for k, v in tables.get("registered_items", {}).items()}
+            state = CirculationState(loans=loans, by_patron=by_patron, item_status=status, last_seq=meta["last_seq"],
+                                     enrolled_cards=cards, registered_items=items)
             return Checkpoint(state, meta["reference_version"], meta["applied_seq"], meta["last_event_id"])
         except (KeyError, TypeError, ValueError, msgspec.ValidationError) as error:
             log.warning("state checkpoint unreadable, rebuilding from the journal: %s", error)
@@ -67,5 +70,7 @@ class CheckpointStore:
                            "last_seq": state.last_seq, "last_event_id": last_event_id}},
             "loans": {item_id: msgspec.to_builtins(loan) for item_id, loan in state.loans.items()},
             "item_status": {item_id: {"status": str(s)} for item_id, s in state.item_status.items()},
+            "enrolled_cards": {card_id: msgspec.to_builtins(card) for card_id, card in state.enrolled_cards.items()},
+            "registered_items": {item_id: msgspec.to_builtins(item) for item_id, item in state.registered_items.items()},
         }
         SnapshotStorage(self.path).write(tables)

@@ -10,6 +10,7 @@ the Textual kiosk and ``bookcorner circ``.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -18,10 +19,10 @@ from typing import Protocol
 from circulation import rules
 from circulation.calendar import SchoolCalendar
 from circulation.codes import ScannedCode, Source, classify
-from circulation.events import Event
-from circulation.model import Patron
+from circulation.events import Event, EventType
+from circulation.model import ItemType, Patron
 from circulation.policy import Policy
-from circulation.reference import Reference
+from circulation.reference import Reference, with_local_additions
 from circulation.rules import Ambiguity, Decision, Identified
 from circulation.state import CirculationState, Loan, apply, project
 from journal.clock import ClockReading
@@ -31,6 +32,8 @@ from journal.storage import StoreError
 from kiosk.checkpoint import Checkpoint, CheckpointStore
 
 log = logging.getLogger(__name__)
+
+_ADDITIONS = frozenset({EventType.CARD_ENROLLED, EventType.ITEM_REGISTERED})
 
 
 class DeskClock(Protocol):
@@ -105,10 +108,13 @@ class CirculationDesk:
         self.school = loaded.school
         self._reference_stamp = self.references.stamp()
         self.journal = Journal(self.paths.journal, kiosk_id, clock, segment_events=segment_events, repair=repair)
-        self.reference: Reference = self._localised(loaded.reference)
+        #: the snapshot with this kiosk's configured rules: what the state is projected from
+        self.snapshot: Reference = self._localised(loaded.reference)
         self.checkpoints = CheckpointStore(self.paths.state)
         self._checkpoint_every = segment_events
         self.state: CirculationState = self._rebuild()
+        #: what scans are decided with: the snapshot plus cards and books added here
+        self.reference: Reference = self._effective()
         self._checkpointed_seq = self.state.last_seq
         #: the newest event's id, named by the next checkpoint (set as events are recorded)
         self._last_event_id = ""
@@ -121,11 +127,15 @@ class CirculationDesk:
         if stamp == self._reference_stamp:
             return False
         loaded = self.references.load()
-        self.reference, self.reference_version = self._localised(loaded.reference), loaded.version
+        self.snapshot, self.reference_version = self._localised(loaded.reference), loaded.version
         self.reference_damage = loaded.damage
         self._reference_stamp = stamp
         self.state = self._rebuild()
+        self.reference = self._effective()
         return True
+
+    def _effective(self) -> Reference:
+        return with_local_additions(self.snapshot, self.state.enrolled_cards, self.state.registered_items)
 
     def _rebuild(self) -> CirculationState:
         """The state: from the checkpoint when it can be trusted, else from the snapshot,
@@ -136,15 +146,15 @@ class CirculationDesk:
             for event in self.journal.events_after(state.last_seq):
                 state = apply(state, event)
             return state
-        return project(self.reference, self.journal.events_after(self.reference.applied_seq))
+        return project(self.snapshot, self.journal.events_after(self.snapshot.applied_seq))
 
     def _trust(self, checkpoint: Checkpoint) -> bool:
         if checkpoint.reference_version != self.reference_version:
             return False
-        if checkpoint.applied_seq != self.reference.applied_seq:
+        if checkpoint.applied_seq != self.snapshot.applied_seq:
             return False
         seq = checkpoint.state.last_seq
-        if seq == self.reference.applied_seq:
+        if seq == self.snapshot.applied_seq:
             return True
         if seq > self.journal.last_seq:
             return False
@@ -154,7 +164,7 @@ class CirculationDesk:
     def _checkpoint(self, last_event_id: str) -> None:
         """Save the state (an optimisation: a failure is logged, never shown to a child)."""
         try:
-            self.checkpoints.save(self.state, self.reference_version, self.reference.applied_seq, last_event_id)
+            self.checkpoints.save(self.state, self.reference_version, self.snapshot.applied_seq, last_event_id)
             self._checkpointed_seq = self.state.last_seq
         except (StoreError, OSError) as error:
             log.warning("could not save the state checkpoint: %s", error)
@@ -205,6 +215,20 @@ class CirculationDesk:
     def report_found(self, who: Identified, raw: str, note: str = "") -> Recorded:
         return self._record(rules.report_found(self.reference, self.state, who, self.classify(raw), self.now(), note))
 
+    def enrol_card(self, who: Identified, raw_card: str, patron_id: str, *, replace_other_cards: bool = False,
+                   source: Source = Source.CARD_READER) -> Recorded:
+        """The librarian gives a card nobody had to a patron; it works at once, offline."""
+        card = self.classify(raw_card, source)
+        return self._record(rules.enrol_card(self.reference, who, card, patron_id,
+                                             replace_other_cards=replace_other_cards))
+
+    def register_item(self, who: Identified, raw: str, title: str, item_type: ItemType = ItemType.CIRCULATING,
+                      *, author: str | None = None, call_number: str | None = None) -> Recorded:
+        """The librarian puts a new book on the shelf; it can be borrowed at once, offline."""
+        new_item_id = f"{self.kiosk_id}-{uuid.uuid4().hex[:10]}"
+        return self._record(rules.register_item(self.reference, who, self.classify(raw), new_item_id, title,
+                                                item_type, author=author, call_number=call_number))
+
     def patron_view(self, patron: Patron) -> PatronView:
         today = self.now().date()
         return PatronView(
@@ -221,6 +245,8 @@ class CirculationDesk:
         for event in events:
             state = apply(state, event)
         self.state = state
+        if any(event.type in _ADDITIONS for event in events):
+            self.reference = self._effective()
         if events:
             self._last_event_id = events[-1].event_id
             if state.last_seq - self._checkpointed_seq >= self._checkpoint_every:

@@ -85,6 +85,13 @@ def _done(done: Done, reference: Reference) -> Message:
                           _("{title} is in the repair register.").format(title=title))
     elif done.action is Action.MARKED_LOST:
         message = Message(Tone.SUCCESS, _("Marked lost"), _("{title} is recorded as lost.").format(title=title))
+    elif done.action is Action.CARD_ENROLLED:
+        name = _first_name(reference, done.patron_id)
+        message = Message(Tone.SUCCESS, _("Card enrolled"),
+                          _("This card now belongs to {name}.").format(name=name or done.patron_id))
+    elif done.action is Action.ITEM_REGISTERED:
+        message = Message(Tone.SUCCESS, _("Book registered"),
+                          _("{title} can be borrowed now.").format(title=title))
     elif done.action is Action.MARKED_REPAIRED:
         message = Message(Tone.SUCCESS, _("Back from repair"), _("{title} can be borrowed again.").format(title=title))
     else:
@@ -148,6 +155,16 @@ def _refusal(refusal: Refusal, reference: Reference) -> Message:
     if reason is Reason.AMBIGUOUS_COPY:
         return Message(Tone.WARNING, _("Tap your card first"),
                        _("Several children have a copy of {title}.").format(title=title))
+    if reason is Reason.ALREADY_ENROLLED:
+        return Message(Tone.WARNING, _("This card is already enrolled"),
+                       _("It belongs to {name}.").format(name=_first_name(reference, facts.get("patron_id"))
+                                                         or facts.get("patron_id", "")))
+    if reason is Reason.ALREADY_REGISTERED:
+        return Message(Tone.WARNING, _("This book is already registered"), title)
+    if reason is Reason.PATRON_UNKNOWN:
+        return Message(Tone.REFUSAL, _("No such student or teacher"), _("Choose someone from the roster."))
+    if reason is Reason.TITLE_MISSING:
+        return Message(Tone.REFUSAL, _("The title is missing"), _("A book needs at least its title."))
     if reason is Reason.NOT_ALLOWED:
         return Message(Tone.REFUSAL, _("Only a librarian can do that"), "")
     return Message(Tone.WARNING, _("Already recorded"), _("Nothing needed to change."))

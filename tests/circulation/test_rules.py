@@ -251,3 +251,57 @@ def test_a_make_up_working_saturday_is_a_school_day():
     ledger = Ledger(reference(calendar=calendar))
     decision = borrow(ledger, XIAOMING, XIYOUJI.barcode, now=at(2026, 10, 3))  # due Sat 10 Oct, a make-up day
     assert decision.result.due == date(2026, 10, 10)
+
+
+LIBRARIAN_CARD = "0001000077"
+
+
+def librarian_reference():
+    from circulation.model import Card, Patron, Role
+
+    ref = reference()
+    librarian = Patron("L99", "薛老师", Role.LIBRARIAN)
+    from circulation.reference import build_reference
+    return build_reference([*ref.patrons.values(), librarian], [*ref.cards.values(), Card(LIBRARIAN_CARD, "L99")],
+                           ref.items.values(), ref.policy, ref.calendar, ref.timetable), Identified(librarian, LIBRARIAN_CARD)
+
+
+def test_only_the_librarian_enrols_cards_and_the_card_works_at_once():
+    from circulation.reference import with_local_additions
+
+    ref, librarian = librarian_reference()
+    ledger = Ledger(ref)
+    new_card = classify("0005550001", ref, Source.CARD_READER)
+    assert rules.enrol_card(ref, who(ledger, MEIMEI), new_card, XIAOMING.patron_id).result.reason is Reason.NOT_ALLOWED
+    taken = classify(CARDS[XIAOHONG], ref, Source.CARD_READER)
+    assert rules.enrol_card(ref, librarian, taken, XIAOMING.patron_id).result.reason is Reason.ALREADY_ENROLLED
+    assert rules.enrol_card(ref, librarian, new_card, "nobody").result.reason is Reason.PATRON_UNKNOWN
+    done = ledger.record(rules.enrol_card(ref, librarian, new_card, XIAOMING.patron_id, replace_other_cards=True),
+                         MONDAY)
+    assert done.ok and done.events[0].payload["replaces"] == (CARDS[XIAOMING],)
+    local = with_local_additions(ref, ledger.state.enrolled_cards, ledger.state.registered_items)
+    assert rules.identify(local, classify("0005550001", local, Source.CARD_READER)).patron == XIAOMING
+    old = rules.identify(local, classify(CARDS[XIAOMING], local, Source.CARD_READER))
+    assert old.result.reason is Reason.CARD_NOT_ACTIVE
+
+
+def test_a_new_book_is_registered_whole_or_not_at_all_and_can_be_borrowed_at_once():
+    from circulation.reference import with_local_additions
+
+    ref, librarian = librarian_reference()
+    ledger = Ledger(ref)
+    unknown = classify("9787544253994", ref)
+    assert rules.register_item(ref, librarian, unknown, "K-1", "  ").result.reason is Reason.TITLE_MISSING
+    labelled = classify(XIYOUJI.barcode, ref)
+    assert rules.register_item(ref, librarian, labelled, "K-2", "西游记").result.reason is Reason.ALREADY_REGISTERED
+    done = ledger.record(rules.register_item(ref, librarian, unknown, "K-3", "活着"), MONDAY)
+    assert done.ok
+    local = with_local_additions(ref, ledger.state.enrolled_cards, ledger.state.registered_items)
+    item = local.items["K-3"]
+    assert (item.isbn13, item.isbn10, item.barcode, item.title) == ("9787544253994", "7544253996", None, "活着")
+    lent = rules.borrow(local, ledger.state, who(ledger, XIAOMING), classify("7544253996", local), MONDAY)
+    assert lent.ok and lent.result.item_id == "K-3"
+    # another copy of an ISBN-only book shares the printed barcode
+    another = ledger.record(rules.register_item(local, librarian, classify("9787544253994", local), "K-4", "活着"),
+                            MONDAY)
+    assert another.ok

@@ -124,3 +124,27 @@ def test_a_checkpoint_that_does_not_match_the_journal_is_not_trusted(data_dir):
     (DataPaths(data_dir).state / "state.db").write_bytes(b"garbage")
     with open_desk(data_dir, clock) as desk:
         assert desk.state.loans == {}
+
+
+def test_a_card_enrolled_and_a_book_registered_at_the_kiosk_survive_a_restart(tmp_path):
+    from circulation.model import Card, Patron, Role
+    from circulation.reference import build_reference
+
+    base = reference()
+    librarian = Patron("L99", "薛老师", Role.LIBRARIAN)
+    ref = build_reference([*base.patrons.values(), librarian], [*base.cards.values(), Card("0001000077", "L99")],
+                          base.items.values(), base.policy, base.calendar, base.timetable)
+    ReferenceStore(DataPaths(tmp_path).reference).save(ref, "test-1", "Test school")
+    with open_desk(tmp_path) as desk:
+        boss = desk.identify("0001000077")
+        assert desk.enrol_card(boss, "0005550001", XIAOMING.patron_id).ok
+        registered = desk.register_item(boss, "9787544253994", "活着")
+        assert registered.ok
+        child = desk.identify("0005550001")
+        assert isinstance(child, Identified) and desk.borrow(child, "9787544253994").ok
+    for _ in range(2):  # from the checkpoint, then from a full replay
+        with open_desk(tmp_path) as desk:
+            child = desk.identify("0005550001")
+            assert isinstance(child, Identified) and child.patron == XIAOMING
+            assert desk.state.loan_of(registered.decision.result.item_id).patron_id == XIAOMING.patron_id
+        (DataPaths(tmp_path).state / "state.db").unlink(missing_ok=True)
