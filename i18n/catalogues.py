@@ -68,13 +68,14 @@ def update(areas: list[str] | None = None) -> None:
         for language in TRANSLATED:
             path = po_path(language, area)
             catalogue = read_catalogue(path, language, area)
+            template.creation_date = catalogue.creation_date  # no churn when nothing changed
             catalogue.update(template, no_fuzzy_matching=True)
             catalogue.obsolete.clear()
             if not len(catalogue) and not path.exists():
                 continue
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("wb") as fp:
-                write_po(fp, catalogue, width=100, omit_header=False, sort_output=True)
+                write_po(fp, catalogue, width=100, sort_output=True, include_lineno=False)
             path.with_suffix(".mo").write_bytes(compiled(read_catalogue(path, language, area)))
 
 
