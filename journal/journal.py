@@ -17,7 +17,7 @@ import logging
 import os
 import shutil
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -36,10 +36,7 @@ from journal.storage import (
     SegmentStorage,
     SegmentUnreadable,
     StoreError,
-    StoreWriteError,
-    encode_record,
     parse,
-    write_error,
     write_new_file,
 )
 
@@ -399,7 +396,7 @@ class JournalReader:
     def events_after(self, seq: int, limit: int | None = None) -> Iterator[Event]:
         segments = self.segments()
         produced = 0
-        for index, (first, path) in enumerate(segments):
+        for index, (_first, path) in enumerate(segments):
             following = segments[index + 1][0] if index + 1 < len(segments) else None
             if following is not None and following <= seq + 1:
                 continue

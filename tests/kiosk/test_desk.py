@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import resource
 
 import pytest
 
 from circulation.codes import Source
-from circulation.rules import Action, Identified, Reason
+from circulation.rules import Identified, Reason
 from journal.clock import FixedClock
 from journal.snapshot import ReferenceStore
 from journal.storage import StoreWriteError
