@@ -42,6 +42,31 @@ class JournalSection(_Section):
     segment_events: Annotated[int, msgspec.Meta(ge=16, le=100_000)] = 256
 
 
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+
+
+class SyncSection(_Section):
+    """The sync daemon (``bookcorner syncd``): where the central server is and how to reach it."""
+
+    #: e.g. "https://library.example-school.cn:8443"; empty: no server (a corner synced by USB stick)
+    server_url: Annotated[str, msgspec.Meta(pattern=r"^(https?://\S+)?$")] = ""
+    #: the file holding this kiosk's credential (``bookcorner central add-kiosk`` prints it);
+    #: empty: ``<data_dir>/sync/credential``
+    credential_file: str = ""
+    #: PEM file of the certificate authority that signed the server's certificate; empty: the system's
+    ca_bundle: str = ""
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=5_000)] = 500
+    connect_timeout_s: Seconds = 5.0
+    read_timeout_s: Seconds = 30.0
+    #: a round every this often when nobody asks for one
+    interval_s: Seconds = 300.0
+    #: after a failure: wait a random time up to retry_initial_s, doubling per failure up to retry_max_s
+    retry_initial_s: Seconds = 2.0
+    retry_max_s: Seconds = 600.0
+    #: the longest a server's Retry-After is honoured
+    retry_after_max_s: Seconds = 3600.0
+
+
 RoleName = Literal["student", "student_librarian", "teacher", "librarian"]
 ItemTypeName = Literal["circulating", "reference", "periodical"]
 WeekdayName = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
@@ -106,6 +131,7 @@ class CalendarSection(_Section):
 class KioskConfig(_Section):
     kiosk: KioskSection = msgspec.field(default_factory=KioskSection)
     journal: JournalSection = msgspec.field(default_factory=JournalSection)
+    sync: SyncSection = msgspec.field(default_factory=SyncSection)
     #: when present, these replace the policy and calendar the reference snapshot carries
     #: (a corner with no central server keeps its rules here)
     policy: PolicySection | None = None
@@ -115,6 +141,12 @@ class KioskConfig(_Section):
     @property
     def data_dir(self) -> Path:
         return Path(os.path.expanduser(self.kiosk.data_dir))
+
+    @property
+    def credential_file(self) -> Path:
+        if self.sync.credential_file:
+            return Path(os.path.expanduser(self.sync.credential_file))
+        return self.data_dir / "sync" / "credential"
 
 
 _LOCATION = re.compile(r" - at `(key` in `)?\$\.?([^`]*)`$")
