@@ -16,6 +16,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from devices.config import DevicesConfig
+from kiosk.settings import LibrarianConfig, ScreenConfig
 from i18n import _
 
 ENV_CONFIG = "BOOKCORNER_CONFIG"
@@ -137,6 +138,8 @@ class KioskConfig(_Section):
     policy: PolicySection | None = None
     calendar: CalendarSection | None = None
     devices: DevicesConfig = msgspec.field(default_factory=DevicesConfig)
+    screen: ScreenConfig = msgspec.field(default_factory=ScreenConfig)
+    librarian: LibrarianConfig = msgspec.field(default_factory=LibrarianConfig)
 
     @property
     def data_dir(self) -> Path:

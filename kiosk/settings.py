@@ -1,0 +1,51 @@
+"""The ``[screen]`` and ``[librarian]`` sections of the kiosk configuration.
+
+Kept here, next to the screen that uses them (as ``devices.config`` is next to the
+devices); ``config`` embeds them. ``config/kiosk.example.toml`` documents every option.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+Seconds = Annotated[int, msgspec.Meta(ge=1, le=86_400)]
+Command = list[str]
+
+
+class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ScreenConfig(_Section):
+    #: seconds without a scan, tap or touch before a child's session ends
+    session_timeout_s: Seconds = 30
+    #: the last seconds of a session are counted down on screen
+    countdown_s: Seconds = 10
+    #: how long an answer stays on the idle screen (a quick return, an unknown card)
+    banner_s: Seconds = 6
+    #: the children's banners in both Chinese and English (false on the bare Linux console,
+    #: which cannot draw Chinese)
+    bilingual: bool = True
+    #: "textual-dark", "textual-light", or "ansi-dark" for the bare Linux console (16 colours)
+    theme: Literal["textual-dark", "textual-light", "ansi-dark"] = "textual-dark"
+    #: "off"; "bell" (the terminal bell: one ring for done, three for a refusal); or
+    #: "command" (run success_command / refusal_command, e.g. aplay with a sound file)
+    sound: Literal["off", "bell", "command"] = "bell"
+    success_command: Command = msgspec.field(default_factory=list)
+    refusal_command: Command = msgspec.field(default_factory=list)
+
+
+class LibrarianConfig(_Section):
+    #: the librarian's PIN, hashed (``bookcorner librarian set-pin`` writes it); empty: the
+    #: librarian's mode stays closed
+    pin_hash: str = ""
+    #: wrong PINs in a row before the librarian's mode locks ...
+    max_tries: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    #: ... for this many seconds
+    lockout_s: Seconds = 300
+    #: the librarian's mode closes after this long without a touch, scan or tap
+    session_timeout_s: Seconds = 180
+    #: what "shut down" runs; empty: the kiosk only stops (and systemd does not restart it)
+    shutdown_command: Command = msgspec.field(default_factory=lambda: ["systemctl", "poweroff"])
