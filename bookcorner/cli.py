@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from i18n import _
 
 # Areas that contribute subcommands, in the order they are listed in --help.
-AREAS = ("kiosk.commands", "journal.commands", "devices.commands")
+AREAS = ("kiosk.commands", "journal.commands", "devices.commands", "sync.commands", "central.commands")
 
 
 class UsageError(Exception):

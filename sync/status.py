@@ -45,6 +45,9 @@ class SyncStatus:
     needs_review: int = 0
     #: the reference snapshot version last pulled
     reference_version: str | None = None
+    #: after a failed round: when the daemon tries again by itself (ISO 8601); a sync
+    #: request (``request_sync``) starts a round at once whatever this says
+    next_attempt: str | None = None
 
     def waiting(self, journal_last_seq: int) -> int:
         """Events recorded here that the server has not acknowledged yet."""

@@ -1,0 +1,182 @@
+"""Correcting the times of kiosk events (a Pi has no real-time clock: ../shared/PLATFORM.md).
+
+Every event carries its boot id, a monotonic reading and the wall clock as the kiosk read
+it. Within one boot the monotonic clock is exact and never jumps, so one trustworthy
+(monotonic, real time) pair of a boot, an *anchor*, re-times every event of that boot:
+
+* a push carries the kiosk's clocks at the moment it was sent; the server pairs that
+  monotonic reading with its own time of receipt: events of the **current boot** are
+  re-timed to within the request's time in flight ("corrected");
+* that anchor is kept, so events of that boot pushed later, after a reboot, are
+  re-timed the same way ("corrected");
+* a boot with no push but an NTP-synced event is anchored at that event ("synced");
+* a boot with neither is **bounded**: its times are the wall clock's, held between the
+  kiosk's previous known event time (or its provisioning) and the next known one (or the
+  receipt), and never earlier than the event before it; a wall time before provisioning,
+  in the future or going backwards is flagged.
+
+Pure functions: the caller brings the anchors and bounds from the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+
+UTC = timezone.utc
+#: a wall time this far past the receipt is in the future (beyond any clock drift)
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+class TimeQuality(StrEnum):
+    CORRECTED = "corrected"
+    SYNCED = "synced"
+    BOUNDED = "bounded"
+
+
+class TimeFlag(StrEnum):
+    BEFORE_PROVISIONING = "time_before_provisioning"
+    IN_THE_FUTURE = "time_in_the_future"
+    WENT_BACKWARDS = "time_went_backwards"
+    OUT_OF_BOUNDS = "time_out_of_bounds"
+    UNREADABLE = "time_unreadable"
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    boot_id: str
+    monotonic_ns: int
+    time: datetime
+    quality: TimeQuality = TimeQuality.CORRECTED
+
+    def at(self, monotonic_ns: int) -> datetime:
+        return self.time + timedelta(microseconds=(monotonic_ns - self.monotonic_ns) / 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """What correction needs of one event."""
+
+    seq: int
+    boot_id: str
+    monotonic_ns: int
+    wall: datetime | None
+    synced: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    time: datetime
+    quality: TimeQuality
+    lower: datetime | None = None
+    upper: datetime | None = None
+    flags: tuple[TimeFlag, ...] = ()
+
+
+def parse_wall(text: str) -> datetime | None:
+    """An ISO 8601 time with its offset, in UTC; None when unreadable or without an offset."""
+    try:
+        value = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    if value.tzinfo is None:
+        return None
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def _runs(stamps: Sequence[Stamp]) -> list[list[int]]:
+    """Indexes of consecutive events of the same boot (stamps are in sequence order)."""
+    runs: list[list[int]] = []
+    for index, stamp in enumerate(stamps):
+        if runs and stamps[runs[-1][-1]].boot_id == stamp.boot_id:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    return runs
+
+
+def retime(
+    stamps: Sequence[Stamp],
+    *,
+    anchors: Mapping[str, Anchor],
+    received: datetime,
+    provisioned: datetime,
+    previous: datetime | None = None,
+) -> list[Timing]:
+    """The corrected time of each event (``stamps`` in sequence order, one kiosk).
+
+    ``anchors``: known anchors by boot id (the push's own included); ``received``: when
+    the server got them (nothing can be later); ``previous``: the corrected time of the
+    kiosk's event just before these, if known (nothing can be earlier)."""
+    runs = _runs(stamps)
+    anchored: list[Anchor | None] = []
+    for run in runs:
+        boot = stamps[run[0]].boot_id
+        anchor = anchors.get(boot)
+        if anchor is None:
+            synced = next((stamps[i] for i in run if stamps[i].synced and stamps[i].wall is not None), None)
+            if synced is not None:
+                anchor = Anchor(boot, synced.monotonic_ns, synced.wall, TimeQuality.SYNCED)  # type: ignore[arg-type]
+        anchored.append(anchor)
+
+    timings: list[Timing | None] = [None] * len(stamps)
+    for run, anchor in zip(runs, anchored):
+        if anchor is not None:
+            for i in run:
+                timings[i] = Timing(anchor.at(stamps[i].monotonic_ns), anchor.quality)
+
+    floor = max(provisioned, previous) if previous is not None else provisioned
+    last_wall: datetime | None = None
+    out: list[Timing] = []
+    for r, (run, anchor) in enumerate(zip(runs, anchored)):
+        upper = received
+        if anchor is None:
+            for later_run, later_anchor in zip(runs[r + 1:], anchored[r + 1:]):
+                if later_anchor is not None:
+                    upper = min(upper, timings[later_run[0]].time)  # type: ignore[union-attr]
+                    break
+        for i in run:
+            if anchor is None:
+                timing = _bounded(stamps[i], floor, max(upper, floor), received, provisioned, last_wall)
+            else:
+                timing = timings[i]  # type: ignore[assignment]
+                if timing.time < floor:  # never before the event before it
+                    timing = Timing(floor, timing.quality, timing.lower, timing.upper, timing.flags)
+            if timing.time > received + FUTURE_TOLERANCE:
+                flags = timing.flags if TimeFlag.IN_THE_FUTURE in timing.flags else timing.flags + (
+                    TimeFlag.IN_THE_FUTURE,)
+                timing = Timing(received, timing.quality, timing.lower, timing.upper, flags)
+            floor = timing.time
+            if stamps[i].wall is not None:
+                last_wall = stamps[i].wall
+            out.append(timing)
+    return out
+
+
+def _bounded(
+    stamp: Stamp,
+    lower: datetime,
+    upper: datetime,
+    received: datetime,
+    provisioned: datetime,
+    last_wall: datetime | None,
+) -> Timing:
+    wall = stamp.wall
+    flags: list[TimeFlag] = []
+    if wall is None:
+        return Timing(lower, TimeQuality.BOUNDED, lower, upper, (TimeFlag.UNREADABLE,))
+    if wall < provisioned:
+        flags.append(TimeFlag.BEFORE_PROVISIONING)
+    elif wall < lower or (last_wall is not None and wall < last_wall):
+        flags.append(TimeFlag.WENT_BACKWARDS)
+    if wall > received + FUTURE_TOLERANCE:
+        flags.append(TimeFlag.IN_THE_FUTURE)
+    elif wall > upper and not flags:
+        flags.append(TimeFlag.OUT_OF_BOUNDS)
+    time = min(max(wall, lower), upper)
+    return Timing(time, TimeQuality.BOUNDED, lower, upper, tuple(flags))

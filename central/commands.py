@@ -1,0 +1,256 @@
+"""``bookcorner central``: run the central server, and look after it.
+
+    bookcorner central [--db URL] [--host H] [--port P] [--certfile F --keyfile F]
+    bookcorner central add-kiosk ID [--name NAME] [--reissue]
+    bookcorner central add-librarian NAME
+    bookcorner central kiosks | reviews | import FILE... | load-reference FILE|--demo | migrate
+
+``--db``: a PostgreSQL URL (postgresql://user@host/db), an SQLite URL or a file path;
+default $BOOKCORNER_CENTRAL_DB, else ~/.local/share/bookcorner-central/central.db.
+Exit codes: 0 done, 1 refused (e.g. the kiosk exists, a file did not import), 2 usage,
+3 the database could not be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from i18n import _
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    central = subparsers.add_parser("central", help=_("run the central server (or manage it: add-kiosk, kiosks...)"))
+
+    def database(parser: argparse.ArgumentParser, default) -> None:
+        parser.add_argument("--db", metavar="URL", default=default,
+                            help=_("the database: a postgresql:// URL, an sqlite:/// URL or a file "
+                                   "(default: $BOOKCORNER_CENTRAL_DB or ~/.local/share/bookcorner-central/central.db)"))
+
+    database(central, None)
+    central.add_argument("--host", default="127.0.0.1", help=_("address to listen on (default 127.0.0.1; 0.0.0.0: all)"))
+    central.add_argument("--port", type=int, default=8443, help=_("port to listen on (0: any free port)"))
+    central.add_argument("--certfile", metavar="PEM", help=_("TLS certificate (chain): serve HTTPS, as production must"))
+    central.add_argument("--keyfile", metavar="PEM", help=_("the TLS certificate's private key"))
+    central.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    central.set_defaults(handler=_serve)
+    actions = central.add_subparsers(dest="central_command", metavar="ACTION")
+
+    add = actions.add_parser("add-kiosk", help=_("register a kiosk and print its credential (shown once)"))
+    add.add_argument("kiosk_id", metavar="ID", help=_("the kiosk's id, as in its [kiosk] id"))
+    add.add_argument("--name", default="", help=_("what the librarian calls it"))
+    add.add_argument("--reissue", action="store_true",
+                     help=_("the kiosk exists: issue a new credential and revoke its old ones"))
+    database(add, argparse.SUPPRESS)
+    add.set_defaults(handler=_add_kiosk)
+
+    librarian = actions.add_parser("add-librarian", help=_("print a librarian's credential (for the kiosk list and imports)"))
+    librarian.add_argument("name")
+    database(librarian, argparse.SUPPRESS)
+    librarian.set_defaults(handler=_add_librarian)
+
+    listing = actions.add_parser("kiosks", help=_("kiosks with their last contact and last event received"))
+    listing.add_argument("--json", action="store_true")
+    database(listing, argparse.SUPPRESS)
+    listing.set_defaults(handler=_kiosks)
+
+    review = actions.add_parser("reviews", help=_("events waiting for a librarian's review"))
+    review.add_argument("--kiosk", metavar="ID")
+    review.add_argument("--json", action="store_true")
+    database(review, argparse.SUPPRESS)
+    review.set_defaults(handler=_reviews)
+
+    importing = actions.add_parser("import", help=_("import USB export files (bookcorner export-batch)"))
+    importing.add_argument("files", nargs="+", metavar="FILE")
+    importing.add_argument("--json", action="store_true")
+    database(importing, argparse.SUPPRESS)
+    importing.set_defaults(handler=_import)
+
+    load = actions.add_parser("load-reference", help=_("load the school's roster, cards, catalogue and rules"))
+    source = load.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", metavar="FILE", help=_("a reference document (JSON, see docs/protocol.md)"))
+    source.add_argument("--demo", action="store_true", help=_("the demo school"))
+    database(load, argparse.SUPPRESS)
+    load.set_defaults(handler=_load_reference)
+
+    migrate = actions.add_parser("migrate", help=_("bring the database's schema up to date (the server does it too)"))
+    database(migrate, argparse.SUPPRESS)
+    migrate.set_defaults(handler=_migrate)
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"bookcorner central: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def _store(args: argparse.Namespace, migrate: bool = True):
+    try:
+        from central import db
+    except ModuleNotFoundError as missing:
+        _fail(_("the central server needs its libraries ({name}): pip install 'bookcorner[central]'").format(
+            name=missing.name), EXIT_USAGE)
+    try:
+        store = db.Store(args.db)
+        if migrate:
+            store.migrate()
+    except db.Busy as error:
+        _fail(_("cannot use the database: {error}").format(error=error), EXIT_STORE)
+    except Exception as error:  # a wrong URL, a missing driver, a refused login
+        _fail(_("cannot open the database {url}: {error}").format(url=args.db or db.normalise_url(None), error=error),
+              EXIT_STORE)
+    return store
+
+
+def _logging(level: str = "info") -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    if bool(args.certfile) != bool(args.keyfile):
+        _fail(_("--certfile and --keyfile go together"), EXIT_USAGE)
+    _logging(args.log_level)
+    store = _store(args)
+    from central.server import serve
+
+    def ready(url: str) -> None:
+        print(_("listening on {url}").format(url=url), flush=True)
+        if not args.certfile and args.host not in ("127.0.0.1", "localhost", "::1"):
+            logging.getLogger("central").warning(
+                "serving plain HTTP on %s: kiosk credentials cross the network unencrypted; use --certfile", args.host)
+
+    try:
+        serve(store, args.host, args.port, certfile=args.certfile, keyfile=args.keyfile, log_level=args.log_level,
+              ready=ready)
+    except OSError as error:
+        _fail(_("cannot listen on {host}:{port}: {error}").format(host=args.host, port=args.port, error=error.strerror),
+              EXIT_USAGE)
+    return EXIT_OK
+
+
+def _add_kiosk(args: argparse.Namespace) -> int:
+    from central.kiosks import KioskExists, add_kiosk
+
+    store = _store(args)
+    try:
+        token = add_kiosk(store, args.kiosk_id, args.name, reissue=args.reissue)
+    except KioskExists:
+        _fail(_("kiosk {id} exists already; --reissue gives it a new credential and revokes the old one").format(
+            id=args.kiosk_id), EXIT_REFUSED)
+    print(token)
+    print(_("This is kiosk {id}'s credential; it is shown only once. On the kiosk, save it as the file named by "
+            "[sync] credential_file (default <data_dir>/sync/credential), readable by the sync daemon only "
+            "(chmod 600).").format(id=args.kiosk_id), file=sys.stderr)
+    return EXIT_OK
+
+
+def _add_librarian(args: argparse.Namespace) -> int:
+    from central.kiosks import add_librarian
+
+    print(add_librarian(_store(args), args.name))
+    print(_("This is {name}'s librarian credential; it is shown only once.").format(name=args.name), file=sys.stderr)
+    return EXIT_OK
+
+
+def _kiosks(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from central.kiosks import list_kiosks
+
+    listing = list_kiosks(_store(args))
+    if args.json:
+        print(msgspec.json.encode(listing).decode())
+        return EXIT_OK
+    if not listing.kiosks:
+        print(_("no kiosks yet: add one with `bookcorner central add-kiosk ID`"))
+    for k in listing.kiosks:
+        print(_("{id} ({name}): events up to {seq}, last contact {contact}, {review} waiting for review").format(
+            id=k.kiosk_id, name=k.name, seq=k.applied_seq, contact=k.last_contact or _("never"),
+            review=k.needs_review))
+    return EXIT_OK
+
+
+def _reviews(args: argparse.Namespace) -> int:
+    from central.kiosks import open_reviews
+
+    found = open_reviews(_store(args), args.kiosk)
+    if args.json:
+        print(json.dumps(found, default=str, ensure_ascii=False))
+        return EXIT_OK
+    if not found:
+        print(_("nothing waits for review"))
+    for review in found:
+        print(_("{kiosk} #{seq}: {reason} {detail}").format(
+            kiosk=review["kiosk_id"], seq=review["seq"], reason=review["reason"],
+            detail=json.dumps(review["detail"], ensure_ascii=False)))
+    return EXIT_OK
+
+
+def _import(args: argparse.Namespace) -> int:
+    from central.db import Busy
+    from central.imports import import_export
+    from central.ingest import IngestError
+    from protocol.export import ExportInvalid
+
+    store = _store(args)
+    status, results = EXIT_OK, []
+    for name in args.files:
+        try:
+            data = Path(name).read_bytes()
+            answer = import_export(store, data)
+        except OSError as error:
+            print(_("{file}: cannot read it: {error}").format(file=name, error=error.strerror), file=sys.stderr)
+            status = EXIT_REFUSED
+            continue
+        except (ExportInvalid, IngestError, Busy) as error:
+            print(_("{file}: not imported: {error}").format(file=name, error=error), file=sys.stderr)
+            status = EXIT_REFUSED
+            continue
+        counts = {kind: sum(getattr(c, kind) for c in answer.chunks)
+                  for kind in ("applied", "applied_with_warning", "duplicate", "needs_review")}
+        results.append({"file": name, "kiosk_id": answer.kiosk_id, "applied_seq": answer.applied_seq, **counts})
+        if not args.json:
+            print(_("{file}: kiosk {kiosk}: {applied} applied, {warned} with a warning, {duplicate} already here, "
+                    "{review} for review; the server has its events up to {seq}").format(
+                file=name, kiosk=answer.kiosk_id, applied=counts["applied"], warned=counts["applied_with_warning"],
+                duplicate=counts["duplicate"], review=counts["needs_review"], seq=answer.applied_seq))
+    if args.json:
+        print(json.dumps(results))
+    return status
+
+
+def _load_reference(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from central.reference import document_from_reference, load_document
+    from protocol.messages import ReferenceDocument
+
+    if args.demo:
+        from datetime import date
+
+        from demo.school import build_demo_school
+
+        school = build_demo_school(date.today())
+        document = document_from_reference(school.reference(), school.name)
+    else:
+        try:
+            document = msgspec.json.decode(Path(args.file).read_bytes(), type=ReferenceDocument)
+        except OSError as error:
+            _fail(_("{file}: cannot read it: {error}").format(file=args.file, error=error.strerror), EXIT_USAGE)
+        except (msgspec.DecodeError, msgspec.ValidationError) as error:
+            _fail(_("{file}: not a reference document: {error}").format(file=args.file, error=error), EXIT_USAGE)
+    counts = load_document(_store(args), document)
+    print(_("loaded: {patrons} patrons, {cards} cards, {items} items changed; {removed} removed").format(
+        patrons=counts["patrons"], cards=counts["cards"], items=counts["items"],
+        removed=counts["patrons_removed"] + counts["cards_removed"] + counts["items_removed"]))
+    return EXIT_OK
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    _store(args)
+    print(_("the database is up to date"))
+    return EXIT_OK

@@ -1,0 +1,330 @@
+"""The central database: its tables, and how to open it (SQLite by default, PostgreSQL by URL).
+
+Writes that replay events are serialised (one at a time, across threads and processes):
+replay must see the loans as the previous batch left them, and the reference cursor
+(``revision``) must grow in commit order for a kiosk's "changes since" to miss nothing.
+SQLite serialises with ``BEGIN IMMEDIATE``, PostgreSQL with a transaction-level advisory
+lock; a process-wide lock in front keeps threads from spinning on either.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+
+UTC = timezone.utc
+#: a lock key of our own for pg_advisory_xact_lock ("bookcorn" in ASCII)
+_PG_WRITE_LOCK = 0x626F6F6B636F726E
+LOCK_WAIT_S = 30.0
+DEFAULT_DB_ENV = "BOOKCORNER_CENTRAL_DB"
+
+
+class Busy(Exception):
+    """The database is busy or unreachable for now; try again later."""
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware datetimes in, aware UTC datetimes out, on SQLite (which has no time zones) too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+
+#: settings of the database itself: its "epoch" (identity)
+meta = Table(
+    "meta", metadata,
+    Column("key", String(40), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+#: one row: the reference cursor, bumped by every transaction that changes what kiosks pull
+revision = Table(
+    "revision", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("rev", BigInteger, nullable=False),
+)
+
+credentials = Table(
+    "credentials", metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("role", String(16), nullable=False),  # "kiosk" | "librarian"
+    Column("name", String(120), nullable=False),
+    Column("kiosk_id", String(64), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+kiosks = Table(
+    "kiosks", metadata,
+    Column("kiosk_id", String(64), primary_key=True),
+    Column("name", String(120), nullable=False),
+    #: when its credential was issued: no event of it can be older
+    Column("provisioned", UTCDateTime, nullable=False),
+    Column("signing_key", String(64), nullable=False),
+    #: high-water mark: every event up to here is stored (or declared lost by the kiosk)
+    Column("applied_seq", BigInteger, nullable=False, default=0),
+    Column("max_seq", BigInteger, nullable=False, default=0),
+    Column("events", BigInteger, nullable=False, default=0),
+    Column("last_contact", UTCDateTime, nullable=True),
+    Column("last_boot_id", String(80), nullable=True),
+    Column("clock_offset_s", Float, nullable=True),
+    #: corrected time of its event max_seq (the lower bound for what comes next)
+    Column("last_event_time", UTCDateTime, nullable=True),
+)
+
+#: (monotonic clock, server time) pairs seen during a kiosk's boots: re-time that boot's events
+boot_anchors = Table(
+    "boot_anchors", metadata,
+    Column("kiosk_id", String(64), primary_key=True),
+    Column("boot_id", String(80), primary_key=True),
+    Column("monotonic_ns", BigInteger, nullable=False),
+    Column("server_time", UTCDateTime, nullable=False),
+)
+
+#: the reply to every batch, by its idempotency key
+batches = Table(
+    "batches", metadata,
+    Column("kiosk_id", String(64), primary_key=True),
+    Column("batch_id", String(80), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("reply", LargeBinary, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
+events = Table(
+    "events", metadata,
+    Column("event_id", String(80), primary_key=True),
+    Column("kiosk_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("boot_id", String(80), nullable=False),
+    Column("monotonic_ns", BigInteger, nullable=False),
+    #: as the kiosk's clock read it
+    Column("wall_time", String(40), nullable=False),
+    Column("clock_synced", Boolean, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("type", String(64), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    #: the corrected time, and how it was found (corrected | synced | bounded)
+    Column("time", UTCDateTime, nullable=False),
+    Column("time_quality", String(16), nullable=False),
+    Column("time_lower", UTCDateTime, nullable=True),
+    Column("time_upper", UTCDateTime, nullable=True),
+    Column("outcome", String(24), nullable=False),
+    Column("reason", String(64), nullable=True),
+    Column("warnings", Text, nullable=True),
+    Column("batch_id", String(80), nullable=False),
+    Column("source", String(8), nullable=False),  # "push" | "import"
+    Index("ix_events_kiosk_seq", "kiosk_id", "seq"),
+    Index("ix_events_time", "time"),
+)
+
+#: what a librarian must look at: events not applied, events a kiosk lost, conflicts
+reviews = Table(
+    "reviews", metadata,
+    Column("review_id", Integer, primary_key=True, autoincrement=True),
+    Column("kiosk_id", String(64), nullable=False),
+    Column("event_id", String(80), nullable=True),
+    Column("seq", BigInteger, nullable=True),
+    Column("reason", String(64), nullable=False),
+    Column("detail", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime, nullable=True),
+    Column("resolution", Text, nullable=True),
+    Index("ix_reviews_open", "kiosk_id", "resolved_at"),
+)
+
+#: each item's circulation state as replay left it (an item is on loan at most once)
+item_state = Table(
+    "item_state", metadata,
+    Column("item_id", String(80), primary_key=True),
+    #: set by events (in_repair, lost, available); None: the catalogue's status holds
+    Column("status", String(16), nullable=True),
+    Column("loan_id", String(80), nullable=True),
+    Column("patron_id", String(80), nullable=True),
+    Column("due", Date, nullable=True),
+    Column("since", UTCDateTime, nullable=True),
+    Column("loan_kiosk", String(64), nullable=True),
+    Column("renewals", Integer, nullable=False, default=0),
+    #: the last event that changed the item: later news from elsewhere that is older is stale
+    Column("changed_time", UTCDateTime, nullable=True),
+    Column("changed_kiosk", String(64), nullable=True),
+    Column("changed_seq", BigInteger, nullable=True),
+    Column("rev", BigInteger, nullable=False),
+    Index("ix_item_state_rev", "rev"),
+)
+
+
+def _reference_table(name: str, key: str, *extra: Column) -> Table:
+    return Table(
+        name, metadata,
+        Column(key, String(80), primary_key=True),
+        *extra,
+        Column("data", Text, nullable=False),
+        Column("rev", BigInteger, nullable=False),
+        Column("removed", Boolean, nullable=False, default=False),
+        Index(f"ix_{name}_rev", "rev"),
+    )
+
+
+patrons = _reference_table("patrons", "patron_id")
+cards = _reference_table("cards", "card_id", Column("patron_id", String(80), nullable=False))
+catalogue = _reference_table("catalogue", "item_id")
+#: school name, policy, calendar, timetable: one JSON document each
+settings = Table(
+    "settings", metadata,
+    Column("name", String(32), primary_key=True),
+    Column("data", Text, nullable=False),
+    Column("rev", BigInteger, nullable=False),
+)
+
+
+# --- opening ---------------------------------------------------------------------------------
+
+
+def default_url() -> str:
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return f"sqlite:///{base / 'bookcorner-central' / 'central.db'}"
+
+
+def normalise_url(url: str | None) -> str:
+    """A database URL from what a person typed: a path means SQLite, postgresql:// means psycopg 3."""
+    url = url or os.environ.get(DEFAULT_DB_ENV) or default_url()
+    if "://" not in url:
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Store:
+    """The database, opened: an engine and the write lock."""
+
+    def __init__(self, url: str | None = None, *, pool_size: int = 8) -> None:
+        self.url = normalise_url(url)
+        self.sqlite = self.url.startswith("sqlite")
+        if self.sqlite:
+            path = self.url.split(":///", 1)[-1]
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine = create_engine(
+                self.url, connect_args={"check_same_thread": False, "timeout": LOCK_WAIT_S},
+                pool_size=pool_size, max_overflow=pool_size,
+            )
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "begin", _sqlite_begin)
+        else:
+            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def writing(self) -> Iterator[Connection]:
+        """One write transaction at a time; raises Busy when the wait is too long."""
+        if not self._lock.acquire(timeout=LOCK_WAIT_S):
+            raise Busy("another write has held the database for too long")
+        try:
+            with _translated():
+                with self.engine.connect().execution_options(bookcorner_write=True) as conn:
+                    with conn.begin():
+                        if not self.sqlite:
+                            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_S)}s'")
+                            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})")
+                        yield conn
+        finally:
+            self._lock.release()
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A read transaction that sees one consistent state of the database."""
+        with _translated():
+            with self.engine.connect() as conn:
+                if not self.sqlite:
+                    conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    yield conn
+
+    def epoch(self) -> str:
+        with self.reading() as conn:
+            return conn.execute(select(meta.c.value).where(meta.c.key == "epoch")).scalar_one()
+
+    def migrate(self) -> None:
+        from central.migrations import upgrade
+
+        with self.writing() as conn:
+            upgrade(conn)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    try:
+        yield
+    except OperationalError as error:
+        # locked, connection refused or dropped, lock timeout: the request can be retried
+        log.warning("database busy or unreachable: %s", error.orig)
+        raise Busy(str(error.orig).strip().splitlines()[0] if error.orig else "database unavailable") from error
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # transactions are begun explicitly, below
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # an acknowledged batch must survive a power cut of the library computer too
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute(f"PRAGMA busy_timeout={int(LOCK_WAIT_S * 1000)}")
+    cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("bookcorner_write") else "BEGIN")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,442 @@
+"""Taking a batch of events exactly once: the one path for pushes and USB imports.
+
+In one serialised transaction: answer a batch id seen before with its stored reply;
+otherwise tell apart the events already stored (duplicates, by event id) from new ones,
+re-time the new ones (``central.clock``), replay them in order (``central.replay``),
+store them with their outcome, keep those that need a person in ``reviews``, move the
+kiosk's high-water mark, and store the reply under the batch id. Delivery is
+at-least-once; the effect is exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import msgspec
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
+
+from central import db
+from central.clock import Anchor, Stamp, TimeQuality, parse_wall, retime
+from central.replay import (
+    ADDITIONS,
+    ItemState,
+    Loan,
+    Reason,
+    Replayed,
+    ReplayEvent,
+    additions_of,
+    enrol_card,
+    item_of,
+    register_item,
+    replay,
+)
+from protocol.messages import CardRecord, ClockReading, EventResult, ItemRecord, Outcome, PushReply, WireEvent
+
+log = logging.getLogger(__name__)
+_json = msgspec.json.Encoder()
+
+
+class IngestError(Exception):
+    status = 400
+    code = "invalid_request"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class Forbidden(IngestError):
+    status, code = 403, "wrong_kiosk"
+
+
+class Invalid(IngestError):
+    status, code = 422, "invalid_batch"
+
+
+class Conflict(IngestError):
+    status, code = 409, "batch_id_reused"
+
+
+@dataclass(frozen=True)
+class Batch:
+    kiosk_id: str
+    batch_id: str
+    from_seq: int
+    to_seq: int
+    clock: ClockReading
+    events: Sequence[WireEvent]
+    #: "push": the clock reading was taken just before sending (the receipt time anchors
+    #: its boot); "import": it was taken when a USB export was written, days ago perhaps
+    source: str = "push"
+
+
+@dataclass
+class Timings:
+    """Where a request's time went, for the Server-Timing header and the benchmark."""
+
+    phases: dict[str, float] = field(default_factory=dict)
+    _mark: float = field(default_factory=time.perf_counter)
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.phases[name] = self.phases.get(name, 0.0) + (now - self._mark)
+        self._mark = now
+
+    def header(self) -> str:
+        return ", ".join(f"{name};dur={seconds * 1000:.2f}" for name, seconds in self.phases.items())
+
+
+def check(batch: Batch, kiosk_id: str) -> None:
+    """What a batch must be before anything is looked up (the principal is ``kiosk_id``)."""
+    if batch.kiosk_id != kiosk_id:
+        raise Forbidden(f"this credential belongs to kiosk {kiosk_id!r}, not {batch.kiosk_id!r}")
+    if batch.to_seq < batch.from_seq - 1:
+        raise Invalid("to_seq is before from_seq")
+    previous = batch.from_seq - 1
+    for event in batch.events:
+        if event.kiosk_id != kiosk_id:
+            raise Forbidden(f"event {event.event_id} names kiosk {event.kiosk_id!r}: a kiosk pushes only its own events")
+        if event.seq <= previous:
+            raise Invalid(f"events are not in increasing sequence order at {event.seq}")
+        if event.seq > batch.to_seq:
+            raise Invalid(f"event {event.seq} is past to_seq {batch.to_seq}")
+        previous = event.seq
+    if len({e.event_id for e in batch.events}) != len(batch.events):
+        raise Invalid("the same event id appears twice in the batch")
+
+
+def digest(batch: Batch) -> str:
+    h = hashlib.sha256(f"{batch.from_seq}:{batch.to_seq}".encode())
+    for e in batch.events:
+        h.update(f"|{e.seq}:{e.event_id}".encode())
+    return h.hexdigest()
+
+
+def _open_reviews(conn: Connection, kiosk_id: str) -> int:
+    return conn.execute(
+        select(func.count()).select_from(db.reviews)
+        .where(db.reviews.c.kiosk_id == kiosk_id, db.reviews.c.resolved_at.is_(None))
+    ).scalar_one()
+
+
+def _chunks(values: Sequence[Any], size: int = 900) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def _missing(start: int, end: int, present: Iterable[int]) -> list[tuple[int, int]]:
+    """The ranges of ``start..end`` not in ``present`` (without building the whole range)."""
+    gaps, expected = [], start
+    for seq in sorted(s for s in set(present) if start <= s <= end):
+        if seq > expected:
+            gaps.append((expected, seq - 1))
+        expected = seq + 1
+    if expected <= end:
+        gaps.append((expected, end))
+    return gaps
+
+
+def next_revision(conn: Connection) -> int:
+    rev = conn.execute(select(db.revision.c.rev).where(db.revision.c.id == 1)).scalar_one() + 1
+    conn.execute(update(db.revision).where(db.revision.c.id == 1).values(rev=rev))
+    return rev
+
+
+def ingest(store: db.Store, batch: Batch, received: datetime, timings: Timings | None = None) -> PushReply:
+    timings = timings or Timings()
+    batch_digest = digest(batch)
+    timings.lap("check")
+    with store.writing() as conn:
+        timings.lap("lock")
+        reply = _ingest(conn, batch, batch_digest, received, timings)
+        timings.lap("write")
+    timings.lap("commit")
+    return reply
+
+
+def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetime, timings: Timings) -> PushReply:
+    k = batch.kiosk_id
+    seen = conn.execute(
+        select(db.batches.c.digest, db.batches.c.reply)
+        .where(db.batches.c.kiosk_id == k, db.batches.c.batch_id == batch.batch_id)
+    ).first()
+    kiosk = conn.execute(select(db.kiosks).where(db.kiosks.c.kiosk_id == k)).mappings().first()
+    if kiosk is None:
+        raise Forbidden(f"no kiosk {k!r} on this server")
+    if seen is not None:
+        if seen.digest != batch_digest:
+            raise Conflict(f"batch id {batch.batch_id} was used before for other events")
+        stored = msgspec.json.decode(seen.reply, type=PushReply)
+        stored.applied_seq, stored.needs_review = kiosk["applied_seq"], _open_reviews(conn, k)
+        stored.server_time = received.isoformat()
+        _touch(conn, batch, kiosk, received)
+        return stored
+
+    # which events are new, which the server has, which clash with what it has
+    ids = [e.event_id for e in batch.events]
+    known: dict[str, tuple[str, int]] = {}
+    for chunk in _chunks(ids):
+        for row in conn.execute(select(db.events.c.event_id, db.events.c.kiosk_id, db.events.c.seq)
+                                .where(db.events.c.event_id.in_(chunk))):
+            known[row.event_id] = (row.kiosk_id, row.seq)
+    stored_seqs: dict[int, str] = {}
+    low = min(batch.from_seq, kiosk["applied_seq"] + 1)
+    if low <= kiosk["max_seq"]:
+        for row in conn.execute(
+            select(db.events.c.seq, db.events.c.event_id)
+            .where(db.events.c.kiosk_id == k, db.events.c.seq >= low,
+                   db.events.c.seq <= min(batch.to_seq, kiosk["max_seq"]))
+        ):
+            stored_seqs.setdefault(row.seq, row.event_id)
+    timings.lap("read")
+
+    fresh: list[WireEvent] = []
+    results: dict[str, EventResult] = {}
+    reviews: list[dict[str, Any]] = []
+    conflicts: dict[str, str] = {}
+    for event in batch.events:
+        if event.event_id in known:
+            if known[event.event_id] == (k, event.seq):
+                results[event.event_id] = EventResult(event.event_id, event.seq, Outcome.DUPLICATE)
+            else:
+                results[event.event_id] = EventResult(event.event_id, event.seq, Outcome.NEEDS_REVIEW,
+                                                      Reason.EVENT_ID_CONFLICT)
+                reviews.append(_review_row(k, None, event.seq, Reason.EVENT_ID_CONFLICT, received,
+                                           {"event": msgspec.to_builtins(event),
+                                            "stored_as": list(known[event.event_id])}))
+            continue
+        if event.seq in stored_seqs:
+            conflicts[event.event_id] = stored_seqs[event.seq]
+        fresh.append(event)
+
+    # times
+    boots = sorted({e.boot_id for e in fresh})
+    anchors: dict[str, Anchor] = {}
+    if boots:
+        for row in conn.execute(select(db.boot_anchors).where(db.boot_anchors.c.kiosk_id == k,
+                                                              db.boot_anchors.c.boot_id.in_(boots))):
+            anchors[row.boot_id] = Anchor(row.boot_id, row.monotonic_ns, row.server_time)
+    push_anchor = _anchor_of(batch, received)
+    if push_anchor is not None:
+        anchors[push_anchor.boot_id] = push_anchor
+    upper = received
+    if batch.source != "push":
+        # an imported file was written before it was imported: its wall clock bounds it when synced
+        upper = push_anchor.time if push_anchor is not None else received
+    previous = kiosk["last_event_time"] if fresh and fresh[0].seq > kiosk["max_seq"] else None
+    timed = retime([Stamp(e.seq, e.boot_id, e.monotonic_ns, parse_wall(e.wall_time), e.clock_synced) for e in fresh],
+                   anchors=anchors, received=upper, provisioned=kiosk["provisioned"], previous=previous)
+    timings.lap("clock")
+
+    # replay
+    item_ids = sorted({i for e in fresh if (i := item_of(e.type, e.payload)) is not None})
+    items = _load_items(conn, item_ids)
+    additions = _Additions.load(conn, [e for e in fresh if e.type in ADDITIONS])
+    timings.lap("read")
+    rows: list[dict[str, Any]] = []
+    for event, timing in zip(fresh, timed):
+        if event.event_id in conflicts:
+            outcome = EventResult(event.event_id, event.seq, Outcome.NEEDS_REVIEW, Reason.SEQ_CONFLICT)
+            reviews.append(_review_row(k, event.event_id, event.seq, Reason.SEQ_CONFLICT, received,
+                                       {"stored_event_id": conflicts[event.event_id]}))
+        else:
+            replayed = ReplayEvent(event.event_id, k, event.seq, event.type, event.payload, timing.time)
+            done = additions.apply(replayed) if event.type in ADDITIONS else replay(replayed, items)
+            warnings = list(done.warnings) + [str(f) for f in timing.flags]
+            kind = done.outcome
+            if kind is Outcome.APPLIED and warnings:
+                kind = Outcome.APPLIED_WITH_WARNING
+            outcome = EventResult(event.event_id, event.seq, kind, done.reason, warnings)
+            if kind is Outcome.NEEDS_REVIEW:
+                reviews.append(_review_row(k, event.event_id, event.seq, done.reason or "", received,
+                                           {"type": event.type, **done.detail}))
+        results[event.event_id] = outcome
+        rows.append({
+            "event_id": event.event_id, "kiosk_id": k, "seq": event.seq, "boot_id": event.boot_id,
+            "monotonic_ns": event.monotonic_ns, "wall_time": event.wall_time, "clock_synced": event.clock_synced,
+            "actor": event.actor, "type": event.type, "payload": _json.encode(event.payload).decode("utf-8"),
+            "received_at": received, "time": timing.time, "time_quality": str(timing.quality),
+            "time_lower": timing.lower, "time_upper": timing.upper, "outcome": str(outcome.outcome),
+            "reason": outcome.reason, "warnings": _json.encode(outcome.warnings).decode() if outcome.warnings else None,
+            "batch_id": batch.batch_id, "source": batch.source,
+        })
+    timings.lap("replay")
+
+    # the high-water mark: a batch that starts where the server is moves it to its end;
+    # numbers in its range without an event were lost on the kiosk: recorded for review
+    applied = kiosk["applied_seq"]
+    if batch.from_seq <= applied + 1 and batch.to_seq > applied:
+        present = {e.seq for e in batch.events} | set(stored_seqs)
+        for start, end in _missing(applied + 1, batch.to_seq, present):
+            reviews.append(_review_row(k, None, start, Reason.EVENTS_MISSING, received,
+                                       {"from_seq": start, "to_seq": end}))
+        applied = batch.to_seq
+    elif batch.from_seq > applied + 1:
+        log.info("kiosk %s pushed from %d but the server has only up to %d: it will be asked again",
+                 k, batch.from_seq, applied)
+
+    if rows:
+        conn.execute(db.events.insert(), rows)
+    if reviews:
+        conn.execute(db.reviews.insert(), reviews)
+    changed = [state for state in items.values() if state.dirty]
+    if changed or additions.changed:
+        rev = next_revision(conn)
+        if changed:
+            _store_items(conn, changed, rev)
+        additions.store(conn, rev)
+    if push_anchor is not None and push_anchor.quality is TimeQuality.CORRECTED:
+        upsert(conn, db.boot_anchors, ["kiosk_id", "boot_id"],
+                [{"kiosk_id": k, "boot_id": push_anchor.boot_id, "monotonic_ns": push_anchor.monotonic_ns,
+                  "server_time": push_anchor.time}])
+    values: dict[str, Any] = {"applied_seq": applied, "events": kiosk["events"] + len(rows)}
+    if fresh and fresh[-1].seq > kiosk["max_seq"]:
+        values.update(max_seq=fresh[-1].seq, last_event_time=timed[-1].time)
+    _touch(conn, batch, kiosk, received, values)
+    reply = PushReply(
+        kiosk_id=k, batch_id=batch.batch_id, applied_seq=applied,
+        results=[results[e.event_id] for e in batch.events],
+        needs_review=_open_reviews(conn, k), server_time=received.isoformat(),
+    )
+    conn.execute(db.batches.insert().values(kiosk_id=k, batch_id=batch.batch_id, digest=batch_digest,
+                                            reply=msgspec.json.encode(reply), received_at=received))
+    return reply
+
+
+def _anchor_of(batch: Batch, received: datetime) -> Anchor | None:
+    clock = batch.clock
+    if batch.source == "push":
+        return Anchor(clock.boot_id, clock.monotonic_ns, received, TimeQuality.CORRECTED)
+    wall = parse_wall(clock.wall_time)
+    if clock.clock_synced and wall is not None:
+        return Anchor(clock.boot_id, clock.monotonic_ns, min(wall, received), TimeQuality.SYNCED)
+    return None
+
+
+def _touch(conn: Connection, batch: Batch, kiosk: Any, received: datetime, values: dict[str, Any] | None = None) -> None:
+    values = dict(values or {})
+    if batch.source == "push":
+        values["last_contact"] = received
+        values["last_boot_id"] = batch.clock.boot_id
+        wall = parse_wall(batch.clock.wall_time)
+        if wall is not None:
+            values["clock_offset_s"] = round((wall - received).total_seconds(), 3)
+    if values:
+        conn.execute(update(db.kiosks).where(db.kiosks.c.kiosk_id == batch.kiosk_id).values(**values))
+
+
+def _review_row(kiosk_id: str, event_id: str | None, seq: int | None, reason: str, at: datetime,
+                detail: dict[str, Any]) -> dict[str, Any]:
+    return {"kiosk_id": kiosk_id, "event_id": event_id, "seq": seq, "reason": reason,
+            "detail": _json.encode(detail).decode("utf-8"), "created_at": at}
+
+
+class _Additions:
+    """Cards enrolled and books registered at kiosks, joining the reference data."""
+
+    def __init__(self, cards: dict[str, CardRecord | None], items: dict[str, ItemRecord | None],
+                 patrons: set[str]) -> None:
+        self.cards, self.items, self.patrons = cards, items, patrons
+        self.changed_cards: dict[str, CardRecord] = {}
+        self.changed_items: dict[str, ItemRecord] = {}
+
+    @classmethod
+    def load(cls, conn: Connection, fresh: Sequence[WireEvent]) -> _Additions:
+        card_ids: set[str] = set()
+        item_ids: set[str] = set()
+        patron_ids: set[str] = set()
+        for event in fresh:
+            cards, items = additions_of(event.type, event.payload)
+            card_ids.update(cards)
+            item_ids.update(items)
+            if isinstance(event.payload.get("patron_id"), str):
+                patron_ids.add(event.payload["patron_id"])
+        cards_found: dict[str, CardRecord | None] = dict.fromkeys(card_ids)
+        items_found: dict[str, ItemRecord | None] = dict.fromkeys(item_ids)
+        known_patrons: set[str] = set()
+        if card_ids:
+            for row in conn.execute(select(db.cards.c.card_id, db.cards.c.data)
+                                    .where(db.cards.c.card_id.in_(sorted(card_ids)), db.cards.c.removed.is_(False))):
+                cards_found[row.card_id] = msgspec.json.decode(row.data, type=CardRecord)
+        if item_ids:
+            for row in conn.execute(select(db.catalogue.c.item_id, db.catalogue.c.data)
+                                    .where(db.catalogue.c.item_id.in_(sorted(item_ids)),
+                                           db.catalogue.c.removed.is_(False))):
+                items_found[row.item_id] = msgspec.json.decode(row.data, type=ItemRecord)
+        if patron_ids:
+            known_patrons = set(conn.execute(select(db.patrons.c.patron_id).where(
+                db.patrons.c.patron_id.in_(sorted(patron_ids)), db.patrons.c.removed.is_(False))).scalars())
+        return cls(cards_found, items_found, known_patrons)
+
+    def apply(self, event: ReplayEvent) -> Replayed:
+        if event.type == "card.enrolled":
+            done, cards = enrol_card(event, self.cards, event.payload.get("patron_id") in self.patrons)
+            self.changed_cards.update((c.card_id, c) for c in cards)
+            return done
+        done, item = register_item(event, self.items)
+        if item is not None:
+            self.changed_items[item.item_id] = item
+        return done
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changed_cards or self.changed_items)
+
+    def store(self, conn: Connection, rev: int) -> None:
+        if self.changed_cards:
+            upsert(conn, db.cards, ["card_id"], [
+                {"card_id": c.card_id, "patron_id": c.patron_id, "data": _json.encode(c).decode(), "rev": rev,
+                 "removed": False} for c in self.changed_cards.values()])
+        if self.changed_items:
+            upsert(conn, db.catalogue, ["item_id"], [
+                {"item_id": i.item_id, "data": _json.encode(i).decode(), "rev": rev, "removed": False}
+                for i in self.changed_items.values()])
+
+
+def _load_items(conn: Connection, item_ids: Sequence[str]) -> dict[str, ItemState]:
+    items = {i: ItemState(i) for i in item_ids}
+    t = db.item_state.c
+    for chunk in _chunks(item_ids):
+        for row in conn.execute(select(db.item_state).where(t.item_id.in_(chunk))):
+            loan = None
+            if row.loan_id is not None:
+                loan = Loan(row.loan_id, row.patron_id, row.due, row.since, row.loan_kiosk, row.renewals)
+            items[row.item_id] = ItemState(row.item_id, row.status, loan, row.changed_time, row.changed_kiosk,
+                                           row.changed_seq)
+    return items
+
+
+def _store_items(conn: Connection, states: Sequence[ItemState], rev: int) -> None:
+    rows = []
+    for s in states:
+        loan = s.loan
+        rows.append({
+            "item_id": s.item_id, "status": s.status,
+            "loan_id": loan.loan_id if loan else None, "patron_id": loan.patron_id if loan else None,
+            "due": loan.due if loan else None, "since": loan.since if loan else None,
+            "loan_kiosk": loan.kiosk_id if loan else None, "renewals": loan.renewals if loan else 0,
+            "changed_time": s.changed_time, "changed_kiosk": s.changed_kiosk, "changed_seq": s.changed_seq,
+            "rev": rev,
+        })
+    upsert(conn, db.item_state, ["item_id"], rows)
+
+
+def upsert(conn: Connection, table, keys: list[str], rows: list[dict[str, Any]]) -> None:
+    """Insert or replace rows by primary key, in the database's own dialect."""
+    if conn.dialect.name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        from sqlalchemy.dialects.postgresql import insert
+    statement = insert(table)
+    columns = [c for c in rows[0] if c not in keys]
+    statement = statement.on_conflict_do_update(
+        index_elements=keys, set_={c: statement.excluded[c] for c in columns})
+    conn.execute(statement, rows)
+

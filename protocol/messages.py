@@ -1,0 +1,308 @@
+"""The messages, as they travel (JSON). Field names and meanings: docs/protocol.md.
+
+Every constraint here is checked by the server when it decodes a request and appears
+in the OpenAPI document, so a request that breaks one is refused with 422 before
+anything is stored. Content that is well-formed but cannot be applied (an event type the
+server does not know, a return of a book not on loan) is not an error: it is stored and
+kept for a librarian's review, and the push succeeds.
+"""
+
+from __future__ import annotations
+
+from datetime import date, time
+from enum import StrEnum
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta, Struct
+
+PROTOCOL_VERSION = 1
+API_PREFIX = "/v1"
+#: the most events one push (or one imported chunk) may carry
+MAX_BATCH = 5000
+#: the largest request body the server reads (a full batch of large events fits easily)
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+
+KioskId = Annotated[str, Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="the kiosk's id (its [kiosk] id)")]
+Identifier = Annotated[str, Meta(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._:-]+$")]
+Text = Annotated[str, Meta(max_length=400, pattern=_PRINTABLE)]
+Seq = Annotated[int, Meta(ge=1, le=2**53, description="the kiosk's gap-free event sequence number")]
+SeqOrZero = Annotated[int, Meta(ge=0, le=2**53)]
+Nanoseconds = Annotated[int, Meta(ge=0, le=2**63 - 1)]
+Timestamp = Annotated[
+    str,
+    Meta(min_length=10, max_length=40, pattern=_PRINTABLE, extra_json_schema={"format": "date-time"},
+         description="ISO 8601 with its UTC offset, as the kiosk's clock read it"),
+]
+EventTypeName = Annotated[
+    str,
+    Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$",
+         description="e.g. loan.checked_out; a type the server does not know is kept for review"),
+]
+
+
+class Outcome(StrEnum):
+    #: stored and replayed into the loans
+    APPLIED = "applied"
+    #: stored and replayed, but the librarian should know how (see warnings)
+    APPLIED_WITH_WARNING = "applied_with_warning"
+    #: the server already had this event (same event id): nothing changed
+    DUPLICATE = "duplicate"
+    #: stored, not applied: a librarian decides (see reason)
+    NEEDS_REVIEW = "needs_review"
+
+
+class ClockReading(Struct, forbid_unknown_fields=False):
+    """The kiosk's clocks at one moment: how the server re-times events of this boot."""
+
+    boot_id: Identifier
+    monotonic_ns: Nanoseconds
+    wall_time: Timestamp
+    clock_synced: bool
+
+
+class WireEvent(Struct, kw_only=True):
+    """One journal event, exactly as the kiosk recorded it."""
+
+    event_id: Identifier
+    kiosk_id: KioskId
+    seq: Seq
+    boot_id: Identifier
+    monotonic_ns: Nanoseconds
+    wall_time: Timestamp
+    clock_synced: bool
+    actor: Annotated[str, Meta(min_length=1, max_length=128, pattern=_PRINTABLE)]
+    type: EventTypeName
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class PushRequest(Struct, kw_only=True):
+    """Events ``from_seq``..``to_seq`` of one kiosk, in order. A sequence number in that
+    range with no event here is one the kiosk's journal lost (recorded for review)."""
+
+    kiosk_id: KioskId
+    #: the batch's idempotency key: a retry carries the same one
+    batch_id: Identifier
+    from_seq: Seq
+    to_seq: SeqOrZero
+    clock: ClockReading
+    events: Annotated[list[WireEvent], Meta(max_length=MAX_BATCH)]
+
+
+class EventResult(Struct, omit_defaults=True):
+    event_id: str
+    seq: int
+    outcome: Outcome
+    #: why it needs review (a reason code, e.g. not_on_loan, unknown_event_type)
+    reason: str | None = None
+    #: how it applied (codes, e.g. returned_from_other, time_in_the_future)
+    warnings: list[str] = msgspec.field(default_factory=list)
+
+
+class PushReply(Struct):
+    kiosk_id: str
+    batch_id: str
+    #: the kiosk's high-water mark: every event up to this number is stored (or was lost
+    #: on the kiosk and is recorded as such); the kiosk may forget about them
+    applied_seq: int
+    results: list[EventResult]
+    #: this kiosk's events waiting for a librarian's review, in all
+    needs_review: int
+    server_time: str
+
+
+# --- reference data -------------------------------------------------------------------------
+
+
+class PatronRecord(Struct, omit_defaults=True):
+    patron_id: Identifier
+    name: Text
+    role: Annotated[str, Meta(pattern=r"^(student|student_librarian|teacher|librarian)$")]
+    class_name: Text | None = None
+    given_name: Text | None = None
+    status: Annotated[str, Meta(pattern=r"^(active|suspended|left)$")] = "active"
+
+
+class CardRecord(Struct, omit_defaults=True):
+    card_id: Identifier
+    patron_id: Identifier
+    status: Annotated[str, Meta(pattern=r"^(active|lost|withdrawn)$")] = "active"
+
+
+class ItemRecord(Struct, omit_defaults=True):
+    item_id: Identifier
+    title: Text
+    barcode: Text | None = None
+    isbn13: Text | None = None
+    isbn10: Text | None = None
+    author: Text | None = None
+    call_number: Text | None = None
+    item_type: Annotated[str, Meta(pattern=r"^(circulating|reference|periodical)$")] = "circulating"
+    home_corner: Text | None = None
+    status: Annotated[str, Meta(pattern=r"^(available|in_repair|lost|withdrawn)$")] = "available"
+
+
+class LoanRecord(Struct, omit_defaults=True):
+    loan_id: str
+    item_id: str
+    patron_id: str
+    due: date
+    #: when it was lent (the server's corrected time)
+    since: str
+    renewals: int = 0
+
+
+Count = Annotated[int, Meta(ge=0, le=1000)]
+
+
+class RoleRules(Struct):
+    max_loans: Count = 2
+    block_when_overdue: bool = True
+    holiday_loans: bool = True
+
+
+class RuleCell(Struct):
+    role: str
+    item_type: str
+    lendable: bool = True
+    loan_days: Count = 7
+    renewals: Count = 1
+    max_loans: Count | None = None
+
+
+class PolicyRecord(Struct):
+    roles: dict[str, RoleRules]
+    rules: list[RuleCell]
+
+
+class TermRecord(Struct):
+    name: Text
+    start: date
+    end: date
+
+
+class HolidayLoanRecord(Struct):
+    name: Text
+    lend_from: date
+    lend_until: date
+    due: date
+
+
+Weekday = Annotated[int, Meta(ge=0, le=6)]
+
+
+class CalendarRecord(Struct):
+    closed_weekdays: list[Weekday] = msgspec.field(default_factory=lambda: [5, 6])
+    closed_dates: list[date] = msgspec.field(default_factory=list)
+    terms: list[TermRecord] = msgspec.field(default_factory=list)
+    holiday_loans: list[HolidayLoanRecord] = msgspec.field(default_factory=list)
+    open_dates: list[date] = msgspec.field(default_factory=list)
+
+
+class SlotRecord(Struct):
+    weekday: Weekday
+    start: time
+    end: time
+    class_name: Text
+
+
+class TimetableRecord(Struct):
+    slots: list[SlotRecord] = msgspec.field(default_factory=list)
+
+
+class ReferenceDocument(Struct, kw_only=True):
+    """A school's whole reference data, as the librarian loads it into the server."""
+
+    school: Text = ""
+    patrons: list[PatronRecord] = msgspec.field(default_factory=list)
+    cards: list[CardRecord] = msgspec.field(default_factory=list)
+    items: list[ItemRecord] = msgspec.field(default_factory=list)
+    policy: PolicyRecord | None = None
+    calendar: CalendarRecord | None = None
+    timetable: TimetableRecord | None = None
+
+
+class ReferenceDelta(Struct, kw_only=True):
+    """What changed since the kiosk's cursor (everything when ``full``)."""
+
+    #: the server database's identity: a cursor from another database means "start again"
+    epoch: str
+    cursor: int
+    full: bool
+    kiosk_id: str
+    #: this kiosk's highest event already reflected in ``loans``
+    applied_seq: int
+    #: false while the librarian has loaded no reference data: the kiosk keeps what it has
+    has_reference: bool
+    school: str = ""
+    patrons: list[PatronRecord] = msgspec.field(default_factory=list)
+    patrons_removed: list[str] = msgspec.field(default_factory=list)
+    cards: list[CardRecord] = msgspec.field(default_factory=list)
+    cards_removed: list[str] = msgspec.field(default_factory=list)
+    #: items with their current status (in repair, lost... as the server knows it)
+    items: list[ItemRecord] = msgspec.field(default_factory=list)
+    items_removed: list[str] = msgspec.field(default_factory=list)
+    #: None: unchanged since the cursor
+    policy: PolicyRecord | None = None
+    calendar: CalendarRecord | None = None
+    timetable: TimetableRecord | None = None
+    #: loans opened or changed (at any kiosk), and items whose loan closed
+    loans: list[LoanRecord] = msgspec.field(default_factory=list)
+    loans_closed: list[str] = msgspec.field(default_factory=list)
+
+
+# --- for the librarian ------------------------------------------------------------------------
+
+
+class KioskInfo(Struct):
+    kiosk_id: str
+    name: str
+    #: when the kiosk's credential was issued: no event can be older
+    provisioned: str
+    last_contact: str | None
+    #: its high-water mark (see PushReply.applied_seq)
+    applied_seq: int
+    events: int
+    needs_review: int
+    last_boot_id: str | None
+    #: the kiosk's wall clock minus the server's at its last push (seconds; + is ahead)
+    clock_offset_s: float | None
+
+
+class KioskList(Struct):
+    kiosks: list[KioskInfo]
+
+
+class ImportChunk(Struct):
+    from_seq: int
+    to_seq: int
+    applied: int
+    applied_with_warning: int
+    duplicate: int
+    needs_review: int
+
+
+class ImportReply(Struct):
+    kiosk_id: str
+    applied_seq: int
+    chunks: list[ImportChunk]
+
+
+class ErrorReply(Struct):
+    #: a stable code (e.g. unauthorized, wrong_kiosk, invalid_request, busy)
+    error: str
+    detail: str
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(message: Any) -> bytes:
+    return _encoder.encode(message)
+
+
+def decode(data: bytes, kind: type) -> Any:
+    """Raises msgspec.DecodeError (not JSON) or msgspec.ValidationError (wrong shape)."""
+    return msgspec.json.decode(data, type=kind)

@@ -1,0 +1,57 @@
+"""Reading the next batch of unacknowledged events from the kiosk's journal (read only).
+
+A gap in the sequence numbers is sent as such (the server records the numbers as lost)
+only when the journal itself says events were lost: ``bookcorner journal repair``
+records a ``journal.damage`` event after setting a damaged segment aside. A gap with no
+such record may be a segment that cannot be read right now: the daemon stops before it
+and says so, rather than tell the server those events never existed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from circulation.events import Event, EventType
+from i18n import _
+from journal.journal import JournalReader
+
+
+class UnreadableEvents(Exception):
+    def __init__(self, start: int, end: int) -> None:
+        super().__init__(_("events {start} to {end} cannot be read from the journal; run `bookcorner journal check` "
+                           "(and `bookcorner journal repair` if it finds damage)").format(start=start, end=end))
+        self.start, self.end = start, end
+
+
+@dataclass(frozen=True)
+class PendingBatch:
+    from_seq: int
+    to_seq: int
+    events: tuple[Event, ...]
+
+
+def _damage_recorded_after(reader: JournalReader, seq: int) -> bool:
+    return any(e.type is EventType.JOURNAL_DAMAGE for e in reader.events_after(seq))
+
+
+def next_batch(
+    journal_dir: str | os.PathLike[str], after: int, limit: int, *, up_to: int | None = None
+) -> PendingBatch:
+    """Events after ``after``, at most ``limit`` (and none past ``up_to``, to resend a
+    batch in flight exactly). An empty batch has ``to_seq == after``."""
+    reader = JournalReader(journal_dir)
+    events: list[Event] = []
+    expected = after + 1
+    source: Iterable[Event] = reader.events_after(after, limit=limit)
+    for event in source:
+        if up_to is not None and event.seq > up_to:
+            break
+        if event.seq != expected and not _damage_recorded_after(reader, event.seq - 1):
+            if not events:
+                raise UnreadableEvents(expected, event.seq - 1)
+            break
+        events.append(event)
+        expected = event.seq + 1
+    return PendingBatch(after + 1, events[-1].seq if events else after, tuple(events))

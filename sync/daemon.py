@@ -1,0 +1,328 @@
+"""The sync daemon: gets every journal event to the central server, once, in order, and
+brings the reference data back.
+
+A *round*: push every unacknowledged event in batches (oldest first; the position is
+saved after each acknowledged batch), then pull what changed in the reference data and
+write it for the kiosk. Rounds run when the kiosk or the librarian asks (``sync/wake``),
+shortly after new events are recorded, and every ``interval_s``; after a failure the
+next try waits a random, growing time (or what the server's Retry-After says).
+
+The daemon reads the journal and never writes it; it is the only writer of
+``sync/status.db`` (what the kiosk shows), ``sync/position.db`` (where it is) and of the
+reference snapshot it pulls. Every failure ends in a log line and a status with the
+reason, for the librarian.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import random
+import threading
+import time
+import uuid
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from i18n import _
+from journal.clock import ClockReading
+from journal.journal import JournalReader
+from journal.snapshot import ReferenceStore
+from journal.storage import StoreError
+from protocol.messages import ClockReading as WireClock
+from protocol.messages import PushRequest, WireEvent
+from sync.batches import UnreadableEvents, next_batch
+from sync.client import SyncClient, SyncError
+from sync.position import Position, load_position, save_position
+from sync.reference import changes_anything, merge, parse_version, version_of
+from sync.status import Phase, SyncStatus, read_status, take_wake_request, write_status
+
+log = logging.getLogger(__name__)
+LOCK_FILE = "daemon.lock"
+#: how often the daemon looks for a wake request and for new events while it waits
+TICK_S = 0.25
+MAX_REWINDS = 3
+
+
+class Clock(Protocol):
+    def read(self) -> ClockReading: ...
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    server_url: str
+    credential_file: Path
+    ca_bundle: str = ""
+    batch_size: int = 500
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 30.0
+    interval_s: float = 300.0
+    retry_initial_s: float = 2.0
+    retry_max_s: float = 600.0
+    retry_after_max_s: float = 3600.0
+    #: new events are pushed this long after the daemon notices them
+    push_after_s: float = 2.0
+
+    @classmethod
+    def from_config(cls, config) -> DaemonSettings:
+        s = config.sync
+        return cls(s.server_url, config.credential_file, s.ca_bundle, s.batch_size, s.connect_timeout_s,
+                   s.read_timeout_s, s.interval_s, s.retry_initial_s, s.retry_max_s, s.retry_after_max_s)
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    ok: bool
+    acked_seq: int
+    #: events recorded and not acknowledged when the round ended
+    pending: int
+    error: SyncError | None = None
+
+
+class DaemonBusy(Exception):
+    """Another sync daemon runs on this data directory."""
+
+
+def read_credential(path: Path) -> str:
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise SyncError(_("no credential in {path}: on the server run `bookcorner central add-kiosk ID` and save "
+                          "what it prints in that file").format(path=path)) from None
+    except OSError as error:
+        raise SyncError(_("cannot read the credential {path}: {error}").format(path=path, error=error.strerror)) from None
+    if not token or len(token.split()) != 1:
+        raise SyncError(_("the credential file {path} is empty or damaged").format(path=path))
+    return token
+
+
+def backoff(failures: int, settings: DaemonSettings, rng: random.Random, retry_after: float | None = None) -> float:
+    """Seconds to wait after ``failures`` failed rounds in a row: "equal jitter" (half
+    fixed, half random) so that a school's kiosks do not all come back at once, and at
+    least what the server asked for."""
+    ceiling = min(settings.retry_max_s, settings.retry_initial_s * 2 ** max(0, failures - 1))
+    delay = ceiling / 2 + rng.uniform(0, ceiling / 2)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, settings.retry_after_max_s))
+    return delay
+
+
+class SyncDaemon:
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        kiosk_id: str,
+        settings: DaemonSettings,
+        clock: Clock,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.root = Path(data_dir)
+        self.journal_dir = self.root / "journal"
+        self.sync_dir = self.root / "sync"
+        self.kiosk_id = kiosk_id
+        self.settings = settings
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.references = ReferenceStore(self.root / "reference")
+        self.sync_dir.mkdir(parents=True, exist_ok=True)
+        self.position = load_position(self.sync_dir)
+        self.status = read_status(self.root)
+        if self.status.phase is Phase.SYNCING:  # a previous daemon died mid-round
+            self.status = replace(self.status, phase=Phase.ERROR if self.status.last_error else Phase.NEVER)
+        self.status = replace(self.status, acked_seq=self.position.acked_seq)
+        self._client: SyncClient | None = None
+        self._lock_fd: int | None = None
+
+    # -- one process per data directory -------------------------------------------------------
+
+    def lock(self) -> None:
+        fd = os.open(self.sync_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise DaemonBusy(_("a sync daemon already runs for {path} (pid {pid})").format(
+                path=self.root, pid=holder)) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- what the kiosk sees ----------------------------------------------------------------------
+
+    def _publish(self, **changes) -> None:
+        self.status = replace(self.status, **changes)
+        try:
+            write_status(self.root, self.status)
+        except (StoreError, OSError) as error:
+            log.error("cannot write the sync status for the kiosk: %s", error)
+
+    def _now(self) -> str:
+        return self.clock.read().wall.isoformat(timespec="seconds")
+
+    def _journal_last_seq(self) -> int:
+        try:
+            return JournalReader(self.journal_dir).last_seq()
+        except (StoreError, OSError) as error:
+            log.error("cannot read the journal: %s", error)
+            return self.position.acked_seq
+
+    def pending(self) -> int:
+        return max(0, self._journal_last_seq() - self.position.acked_seq)
+
+    # -- a round ------------------------------------------------------------------------------------
+
+    def run_round(self) -> RoundResult:
+        to_send = self.pending()
+        self._publish(phase=Phase.SYNCING, last_attempt=self._now(), sent=0, to_send=to_send, next_attempt=None)
+        try:
+            client = self._connect()
+            self._push_all(client)
+            self._pull(client)
+        except SyncError as error:
+            log.warning("sync round failed: %s%s", error.message, f" [{error.cause}]" if error.cause else "")
+            self._publish(phase=Phase.OFFLINE if error.offline else Phase.ERROR, last_error=error.message,
+                          acked_seq=self.position.acked_seq)
+            return RoundResult(False, self.position.acked_seq, self.pending(), error)
+        pending = self.pending()
+        self._publish(phase=Phase.IDLE, last_success=self._now(), last_error=None, acked_seq=self.position.acked_seq)
+        log.info("sync round done: events up to %d acknowledged, %d waiting, %d for review",
+                 self.position.acked_seq, pending, self.status.needs_review)
+        return RoundResult(True, self.position.acked_seq, pending)
+
+    def _connect(self) -> SyncClient:
+        if not self.settings.server_url:
+            raise SyncError(_("no central server is configured ([sync] server_url); use `bookcorner export-batch` "
+                              "to carry the events on a USB stick"))
+        token = read_credential(self.settings.credential_file)
+        if self._client is None:
+            self._client = SyncClient(self.settings.server_url, token, ca_bundle=self.settings.ca_bundle or None,
+                                      connect_timeout_s=self.settings.connect_timeout_s,
+                                      read_timeout_s=self.settings.read_timeout_s)
+        return self._client
+
+    def _save(self, position: Position) -> None:
+        try:
+            save_position(self.sync_dir, position)
+        except (StoreError, OSError) as error:
+            raise SyncError(_("cannot save the sync position ({error}); is the data partition full?").format(
+                error=error)) from None
+        self.position = position
+
+    def _wire_clock(self) -> WireClock:
+        reading = self.clock.read()
+        return WireClock(reading.boot_id, reading.monotonic_ns, reading.wall.isoformat(timespec="milliseconds"),
+                         reading.synced)
+
+    def _push_all(self, client: SyncClient) -> None:
+        rewinds = 0
+        while True:
+            position = self.position
+            resend = position.inflight_batch is not None and position.inflight_from == position.acked_seq + 1
+            try:
+                batch = next_batch(self.journal_dir, position.acked_seq, self.settings.batch_size,
+                                   up_to=position.inflight_to if resend else None)
+            except UnreadableEvents as unreadable:
+                raise SyncError(str(unreadable)) from None
+            except (StoreError, OSError) as error:
+                raise SyncError(_("cannot read the journal: {error}").format(error=error)) from None
+            if not batch.events:
+                return
+            batch_id = position.inflight_batch if resend and position.inflight_to == batch.to_seq else str(uuid.uuid4())
+            self._save(Position(position.acked_seq, batch_id, batch.from_seq, batch.to_seq))
+            request = PushRequest(
+                kiosk_id=self.kiosk_id, batch_id=batch_id, from_seq=batch.from_seq, to_seq=batch.to_seq,
+                clock=self._wire_clock(),
+                events=[WireEvent(**e.to_record()) for e in batch.events],
+            )
+            reply = client.push(request)
+            acked = reply.applied_seq
+            if acked < batch.from_seq - 1:
+                rewinds += 1
+                log.warning("the server has this kiosk's events only up to %d, not %d (restored from a backup?): "
+                            "sending again from there", acked, position.acked_seq)
+                if rewinds > MAX_REWINDS:
+                    raise SyncError(_("the server keeps losing this kiosk's events after number {seq}").format(
+                        seq=acked))
+            elif acked < batch.from_seq:
+                raise SyncError(_("the server did not take events from number {seq} on ({detail})").format(
+                    seq=batch.from_seq, detail=reply.results[0].reason if reply.results else "-"))
+            self._save(Position(acked))
+            self._publish(acked_seq=acked, sent=self.status.sent + len(batch.events), needs_review=reply.needs_review)
+            log.debug("batch %s (%d-%d) acknowledged up to %d in %.3f s [%s]", batch_id, batch.from_seq,
+                      batch.to_seq, acked, client.last.seconds, client.last.server_timing)
+
+    def _pull(self, client: SyncClient) -> None:
+        current = None
+        since, epoch = 0, None
+        if self.references.exists():
+            try:
+                loaded = self.references.load()
+                current = loaded.reference
+                parsed = parse_version(loaded.version)
+                if parsed is not None:
+                    epoch, since = parsed
+            except StoreError as error:
+                log.warning("the kiosk's reference data is unreadable (%s): pulling all of it", error)
+        delta = client.reference(since, epoch)
+        if not delta.has_reference:
+            log.info("the server has no reference data yet: the kiosk keeps what it has")
+            return
+        version = version_of(delta.epoch, delta.cursor)
+        if not changes_anything(delta, current):
+            self._publish(reference_version=version)
+            return
+        try:
+            reference = merge(current, delta)
+        except StoreError as error:
+            raise SyncError(_("the server's reference data could not be used: {error}").format(error=error)) from None
+        try:
+            self.references.save(reference, version, delta.school)
+        except (StoreError, OSError) as error:
+            raise SyncError(_("cannot write the reference data for the kiosk: {error}").format(error=error)) from None
+        self._publish(reference_version=version)
+        log.info("reference data %s written (%s)", version, "full" if delta.full else "changes")
+
+    # -- the loop ------------------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> None:
+        """Rounds until ``stop`` is set."""
+        next_round = 0.0
+        failures = 0
+        last_ok = False
+        next_look = 0.0
+        while not stop.is_set():
+            now = time.monotonic()
+            due = now >= next_round or take_wake_request(self.root)
+            if not due and last_ok and now >= next_look:
+                next_look = now + self.settings.push_after_s
+                due = self._journal_last_seq() > self.position.acked_seq
+            if due:
+                result = self.run_round()
+                last_ok = result.ok
+                if result.ok:
+                    failures = 0
+                    next_round = time.monotonic() + self.settings.interval_s
+                    next_look = time.monotonic() + self.settings.push_after_s
+                else:
+                    failures += 1
+                    delay = backoff(failures, self.settings, self.rng,
+                                    result.error.retry_after if result.error else None)
+                    next_round = time.monotonic() + delay
+                    at = self.clock.read().wall.timestamp() + delay
+                    self._publish(next_attempt=datetime.fromtimestamp(at, self.clock.read().wall.tzinfo)
+                                  .isoformat(timespec="seconds"))
+                    log.info("next try in %.1f s", delay)
+            stop.wait(TICK_S)

@@ -1,0 +1,156 @@
+"""A real central server for tests: ``bookcorner central`` as its own process, listening
+on a free port, on SQLite (always) or on PostgreSQL (when one answers at 127.0.0.1:5432;
+each test session gets its own database, dropped afterwards)."""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+PG_ADMIN = os.environ.get("BOOKCORNER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ("sqlite", "postgresql")
+
+
+def postgres_problem() -> str | None:
+    """Why PostgreSQL cannot be used here, or None when it can."""
+    try:
+        import psycopg
+    except ImportError:
+        return "psycopg is not installed (pip install 'bookcorner[central]')"
+    try:
+        with psycopg.connect(PG_ADMIN, connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except Exception as error:  # refused, no such user or database...
+        return f"no PostgreSQL at {PG_ADMIN} ({str(error).strip().splitlines()[0]})"
+    return None
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    import psycopg
+
+    name = f"bc_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0]
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def database(backend: str, folder: Path) -> Iterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite:///{folder / 'central.db'}"
+        return
+    problem = postgres_problem()
+    if problem:
+        pytest.skip(f"PostgreSQL tests skipped: {problem}")
+    with postgres_database() as url:
+        yield url
+
+
+class CentralServer:
+    """``bookcorner central --port 0`` in a subprocess; ``url`` once it listens."""
+
+    def __init__(self, db_url: str, log_path: Path, *extra: str) -> None:
+        self.db_url, self.log_path, self.extra = db_url, log_path, extra
+        self.process: subprocess.Popen | None = None
+        self.url = ""
+        self._store = None
+
+    def start(self, timeout: float = 30.0) -> CentralServer:
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bookcorner", "central", "--db", self.db_url, "--port", "0",
+             "--log-level", "warning", *self.extra],
+            stdout=subprocess.PIPE, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        line = b""
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.process.stdout], [], [], 0.2)
+            if ready:
+                line = self.process.stdout.readline()
+                break
+            if self.process.poll() is not None:
+                break
+        text = line.decode().strip()
+        if "://" not in text:
+            self.stop()
+            raise RuntimeError(f"the central server did not start: {text!r}; log: {self.log_path.read_text()[-2000:]}")
+        self.url = text[text.index("http"):]
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process is not None and self.process.stdout:
+            self.process.stdout.close()
+        if self._store is not None:
+            self._store.dispose()
+            self._store = None
+
+    @property
+    def store(self):
+        from central.db import Store
+
+        if self._store is None:
+            self._store = Store(self.db_url, pool_size=2)
+        return self._store
+
+    def add_kiosk(self, kiosk_id: str) -> str:
+        from central.kiosks import add_kiosk
+
+        return add_kiosk(self.store, kiosk_id)
+
+    def add_librarian(self, name: str = "librarian") -> str:
+        from central.kiosks import add_librarian
+
+        return add_librarian(self.store, name)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def central(request, tmp_path_factory) -> Iterator[CentralServer]:
+    """One server per backend for the whole session (each test uses its own kiosk ids)."""
+    folder = tmp_path_factory.mktemp(f"central-{request.param}")
+    with database(request.param, folder) as url:
+        server = CentralServer(url, folder / "server.log").start()
+        server.backend = request.param
+        try:
+            yield server
+        finally:
+            server.stop()
+
+
+@pytest.fixture(scope="session")
+def central_sqlite(tmp_path_factory) -> Iterator[CentralServer]:
+    folder = tmp_path_factory.mktemp("central-sqlite-only")
+    server = CentralServer(f"sqlite:///{folder / 'central.db'}", folder / "server.log").start()
+    server.backend = "sqlite"
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def kiosk_id() -> str:
+    return "corner-" + uuid.uuid4().hex[:8]
