@@ -288,9 +288,12 @@ def give_back(
     now: datetime,
     who: Identified | None = None,
     ambiguity: Ambiguity = Ambiguity.REFUSE,
+    handled_by: Identified | None = None,
 ) -> Decision:
-    """A book handed back, with or without the borrower's card."""
-    actor = who.patron.patron_id if who else ANONYMOUS
+    """A book handed back, with or without the borrower's card. ``handled_by`` is a student
+    librarian taking returns for others: recorded as the actor (their work record), without
+    saying whose book it is."""
+    actor = who.patron.patron_id if who else handled_by.patron.patron_id if handled_by else ANONYMOUS
     if scanned.kind is not CodeKind.ITEM:
         return unknown_code(scanned, actor)
     copies = reference.copies(scanned.item_ids)

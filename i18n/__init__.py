@@ -11,6 +11,9 @@ string has no Chinese translation.
 from __future__ import annotations
 
 import gettext
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 
@@ -51,13 +54,29 @@ class _Active:
     language: str = SOURCE_LANGUAGE
 
 
+#: a language for one thread or task only (``in_language``), over the program-wide one
+_override: ContextVar[str | None] = ContextVar("bookcorner_language", default=None)
+
+
 def use_language(language: str) -> None:
     translations_for(language)  # fail early on an unknown language
     _Active.language = language
 
 
 def current_language() -> str:
-    return _Active.language
+    return _override.get() or _Active.language
+
+
+@contextmanager
+def in_language(language: str) -> Iterator[None]:
+    """Words in ``language`` inside the block, for this thread only (the screen's own
+    language is untouched): how a child's banner is worded in Chinese and English at once."""
+    translations_for(language)
+    token = _override.set(language)
+    try:
+        yield
+    finally:
+        _override.reset(token)
 
 
 def translate(message: str, language: str) -> str:
@@ -66,11 +85,11 @@ def translate(message: str, language: str) -> str:
 
 def _(message: str) -> str:
     """Translate into the active language."""
-    return translations_for(_Active.language).gettext(message)
+    return translations_for(current_language()).gettext(message)
 
 
 def ngettext(singular: str, plural: str, n: int) -> str:
-    return translations_for(_Active.language).ngettext(singular, plural, n)
+    return translations_for(current_language()).ngettext(singular, plural, n)
 
 
 def N_(message: str) -> str:

@@ -66,7 +66,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                       help=_("where the demo school's data lives (default: ./demo-data)"))
     demo.add_argument("--reset", action="store_true", help=_("start again from a fresh demo school"))
     demo.add_argument("--load-only", action="store_true", help=_("load the demo school and stop"))
+    demo.add_argument("--tour", action="store_true",
+                      help=_("print a scripted visit instead of opening the screen (automatic without a terminal)"))
+    demo.add_argument("--sound", action="store_true", help=_("ring the terminal bell for answers"))
+    demo.add_argument("--lang", choices=["en", "zh_CN"], help=_("the screen's language"))
     demo.set_defaults(handler=_demo)
+
+    kiosk = subparsers.add_parser("kiosk", help=_("run the kiosk's screen on the configured data directory"))
+    kiosk.add_argument("--data-dir", metavar="DIR", help=_("the kiosk's data directory (default: from the config)"))
+    kiosk.add_argument("--lang", choices=["en", "zh_CN"], help=_("the screen's language (default: from the config)"))
+    # for benchmarks: write a line to this file descriptor once the screen can take a scan
+    kiosk.add_argument("--ready-fd", type=int, help=argparse.SUPPRESS)
+    kiosk.add_argument("--exit-when-ready", action="store_true", help=argparse.SUPPRESS)
+    kiosk.set_defaults(handler=_kiosk)
+
+    librarian = subparsers.add_parser("librarian", help=_("the librarian's settings"))
+    librarian_commands = librarian.add_subparsers(dest="librarian_command", metavar="ACTION")
+    librarian_commands.required = True
+    set_pin = librarian_commands.add_parser(
+        "set-pin", help=_("set the PIN that opens the librarian's mode (stored hashed in the config file)"))
+    set_pin.add_argument("--stdin", action="store_true", help=_("read the PIN from standard input (for scripts)"))
+    set_pin.set_defaults(handler=_set_pin)
 
 
 # -- plumbing shared by the commands -----------------------------------------------------------
@@ -243,3 +263,56 @@ def _demo(args: argparse.Namespace) -> int:
 
     _settings(args)
     return run_demo(args)
+
+
+def _kiosk(args: argparse.Namespace) -> int:
+    import os
+
+    from kiosk.app import build_app
+    from kiosk.crash import setup_logging
+    from kiosk.run import run
+
+    settings = _settings(args)
+    data_dir = Path(os.path.expanduser(args.data_dir)) if args.data_dir else settings.data_dir
+    setup_logging(data_dir)
+    on_ready = None
+    if args.ready_fd is not None or args.exit_when_ready:
+        def on_ready() -> None:
+            if args.ready_fd is not None:
+                os.write(args.ready_fd, b"ready\n")
+            if args.exit_when_ready:
+                app.exit()
+    app = build_app(settings, data_dir=data_dir, on_ready=on_ready, language=args.lang)
+    return run(app)
+
+
+def _set_pin(args: argparse.Namespace) -> int:
+    import getpass
+    import os
+
+    import config
+    from kiosk.pin import BadPin, check_pin_format, hash_pin
+    from kiosk.pinfile import write_pin_hash
+
+    if args.stdin:
+        pin = sys.stdin.readline().strip()
+    else:
+        pin = getpass.getpass(_("New librarian PIN (4 to 12 digits): "))
+        if getpass.getpass(_("The same PIN again: ")) != pin:
+            _fail(_("the two PINs differ; nothing changed"), EXIT_USAGE)
+    try:
+        check_pin_format(pin)
+    except BadPin:
+        _fail(_("a PIN is 4 to 12 digits; nothing changed"), EXIT_USAGE)
+    hashed = hash_pin(pin)
+    path = args.config or os.environ.get(config.ENV_CONFIG)
+    if not path:
+        print(_("No configuration file given (--config FILE): put this line in its [librarian] section:"))
+        print(f'pin_hash = "{hashed}"')
+        return EXIT_DONE
+    try:
+        write_pin_hash(Path(path), hashed)
+    except (OSError, config.ConfigError) as error:
+        _fail(str(error), EXIT_STORE)
+    print(_("The librarian's PIN is set in {path}. Restart the kiosk to use it.").format(path=path))
+    return EXIT_DONE

@@ -25,6 +25,8 @@ from kiosk.wording import explain
 
 #: left in a demo data directory, so that --reset never deletes anything else
 MARKER = "BOOKCORNER-DEMO"
+#: the librarian's PIN in the demo (a real kiosk's is set with `bookcorner librarian set-pin`)
+DEMO_PIN = "1234"
 
 
 def load_demo_school(root: Path, today: date) -> str:
@@ -59,8 +61,11 @@ def run_demo(args: argparse.Namespace) -> int:
     print(_("Cards to tap and books to scan:"))
     for hint in hints:
         print(f"  {hint.code:<16} {_(hint.what)}{'  (' + hint.detail + ')' if hint.detail else ''}")
+    print("  " + _("{pin:<16} the librarian's PIN in the demo").format(pin=DEMO_PIN))
     if args.load_only:
         return 0
+    if not args.tour and sys.stdin.isatty() and sys.stdout.isatty():
+        return _screen(args, settings, root, clock, hints)
     with CirculationDesk(root, settings.kiosk.id, clock, segment_events=settings.journal.segment_events,
                          policy=config.policy_of(settings), calendar=config.calendar_of(settings)) as desk:
         if fresh:
@@ -74,6 +79,32 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"  .venv/bin/bookcorner circ status {card} --data-dir {root}")
         print(f"  .venv/bin/bookcorner circ return {book} --data-dir {root}")
     return 0
+
+
+def _screen(args: argparse.Namespace, settings: config.KioskConfig, root: Path, clock, hints) -> int:
+    """The kiosk's screen on the demo school: keys typed as fast as a scanner (a paste,
+    a real keyboard-style scanner) are scans and card taps; the demo line takes typed codes."""
+    import msgspec
+
+    from i18n import N_
+    from kiosk.app import build_app
+    from kiosk.crash import setup_logging
+    from kiosk.pin import hash_pin
+    from kiosk.run import run
+    from kiosk.widgets.demo import Hint
+
+    screen = msgspec.structs.replace(settings.screen, sound="bell" if args.sound else "off")
+    librarian = settings.librarian if settings.librarian.pin_hash else msgspec.structs.replace(
+        settings.librarian, pin_hash=hash_pin(DEMO_PIN), shutdown_command=[])
+    settings = msgspec.structs.replace(settings, screen=screen, librarian=librarian)
+    setup_logging(root)
+    shown = tuple(Hint(h.code, h.what, h.detail) for h in (hints[0], hints[1], hints[3], hints[6], hints[7],
+                                                         hints[9], hints[10]))
+    shown += (Hint(DEMO_PIN, N_("librarian's PIN")),)
+    print()
+    print(_("Starting the kiosk screen (Ctrl+Q leaves the demo)…"))
+    app = build_app(settings, data_dir=root, clock=clock, demo_hints=shown, language=args.lang, quit_keys=True)
+    return run(app)
 
 
 def _tour(desk: CirculationDesk, hints) -> None:

@@ -202,9 +202,11 @@ class CirculationDesk:
         who: Identified | None = None,
         ambiguity: Ambiguity = Ambiguity.REFUSE,
         source: Source = Source.SCANNER,
+        handled_by: Identified | None = None,
     ) -> Recorded:
         scanned = self.classify(raw, source)
-        return self._record(rules.give_back(self.reference, self.state, scanned, self.now(), who, ambiguity))
+        return self._record(rules.give_back(self.reference, self.state, scanned, self.now(), who, ambiguity,
+                                            handled_by))
 
     def report_damaged(self, who: Identified, raw: str, note: str = "") -> Recorded:
         return self._record(rules.report_damaged(self.reference, self.state, who, self.classify(raw), self.now(), note))

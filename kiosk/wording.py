@@ -20,6 +20,8 @@ class Tone(StrEnum):
     SUCCESS = "success"
     REFUSAL = "refusal"
     WARNING = "warning"
+    #: the kiosk itself failed (nothing was recorded): the child must not think it is done
+    ERROR = "error"
 
 
 @dataclass(frozen=True)
@@ -168,3 +170,21 @@ def _refusal(refusal: Refusal, reference: Reference) -> Message:
     if reason is Reason.NOT_ALLOWED:
         return Message(Tone.REFUSAL, _("Only a librarian can do that"), "")
     return Message(Tone.WARNING, _("Already recorded"), _("Nothing needed to change."))
+
+
+def not_saved(disk_full: bool) -> Message:
+    """The journal refused a write: nothing was recorded, and the child must know it."""
+    if disk_full:
+        detail = _("The kiosk's memory is full. Nothing was borrowed or returned.")
+    else:
+        detail = _("The kiosk could not save it. Nothing was borrowed or returned.")
+    return Message(Tone.ERROR, _("Not saved: please tell the librarian"), detail)
+
+
+def enter_pin_first() -> Message:
+    return Message(Tone.WARNING, _("Enter the PIN first"), _("Or tap your card again to cancel."))
+
+
+def librarian_mode_closed() -> Message:
+    return Message(Tone.REFUSAL, _("The librarian's mode is not set up"),
+                   _("Set a PIN with: bookcorner librarian set-pin"))

@@ -184,6 +184,18 @@ def test_a_shared_isbn_return_asks_for_a_card_unless_a_librarian_returns_in_bulk
     assert bulk.result.patron_id == XIAOMING.patron_id
 
 
+def test_a_student_librarians_bulk_returns_are_recorded_as_their_work_not_their_loans(ledger):
+    isbn = ANDERSEN[0].isbn13
+    borrow(ledger, MEIMEI, isbn, now=at(2026, 11, 17))
+    borrow(ledger, XIAOMING, isbn, now=at(2026, 11, 16))
+    scanned = classify(isbn, ledger.reference)
+    decision = ledger.record(rules.give_back(ledger.reference, ledger.state, scanned, MONDAY, None, Ambiguity.OLDEST,
+                                             handled_by=who(ledger, MEIMEI)), MONDAY)
+    assert decision.result.patron_id == XIAOMING.patron_id  # the oldest loan, not the helper's own copy
+    event = ledger.events[-1]
+    assert event.actor == MEIMEI.patron_id and event.payload["with_card"] is False
+
+
 def test_late_returns_count_school_days(ledger):
     borrow(ledger, XIAOMING, XIYOUJI.barcode, now=at(2026, 11, 9))  # due Mon 16 Nov
     decision = give_back(ledger, XIYOUJI.barcode, now=MONDAY)

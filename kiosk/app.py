@@ -1,0 +1,510 @@
+"""The kiosk's screen: a Textual app that a six-year-old, a student librarian and the
+librarian can each use without help.
+
+Threads: device readers post :class:`DeviceInput`; one desk worker runs the
+:class:`SessionController` (every journal write, every report) and posts
+:class:`DeskAnswered`; a sync worker reads the sync daemon's status. The screen's thread
+only routes messages and draws, so it keeps answering while a write or a sync is slow.
+
+``build_app`` is the one factory for ``bookcorner kiosk``, ``bookcorner demo`` and tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import subprocess
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from textual import events, work
+from textual.app import App
+from textual.keys import _character_to_key
+from textual.reactive import reactive
+from textual.worker import get_current_worker
+
+import config
+import i18n
+from circulation.reference import Reference
+from circulation.timetable import Timetable
+from devices import CardTap, DeviceStatus, Scan
+from i18n import _
+from kiosk import session as s
+from kiosk.crash import EXIT_RESTART, log_path
+from kiosk.messages import DeskAnswered, DeskIdle, DeviceInput, SyncRequested, SyncStatusRead
+from kiosk.pin import PinGuard
+from kiosk.screens.dialogs import ChaseListScreen, PinScreen, ProblemScreen, WorkRecordScreen
+from kiosk.screens.helper import HelperScreen
+from kiosk.screens.idle import IdleScreen
+from kiosk.screens.librarian import LibrarianScreen
+from kiosk.screens.visit import VisitScreen
+from kiosk.sounds import Sounds
+from kiosk.widgets.banner import Banner
+from kiosk.widgets.demo import DemoPanel, Hint
+from sync.status import SyncStatus, read_status, request_sync
+
+log = logging.getLogger(__name__)
+
+_STOP = object()
+#: how often the sync daemon's status is read (faster for a while after "sync now")
+SYNC_POLL_S, SYNC_POLL_FAST_S, FAST_POLL_FOR_S = 2.0, 0.5, 120.0
+#: how often a new reference snapshot is looked for (between visits)
+REFRESH_S = 30.0
+RETRY_OPEN_S = 30.0
+DESK_CLOSE_TIMEOUT_S = 10.0
+
+_SCREENS = {s.VisitKind.BORROWER: VisitScreen, s.VisitKind.HELPER: HelperScreen,
+            s.VisitKind.LIBRARIAN: LibrarianScreen}
+
+
+class KioskApp(App, inherit_bindings=False):
+    """The kiosk. No quit key and no command palette: only the librarian's mode stops it."""
+
+    CSS_PATH = "kiosk.tcss"
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS: list = []
+    TITLE = "bookcorner"
+
+    #: the sync daemon's status and the journal's last sequence number (None: not read yet)
+    sync_state: reactive[tuple[SyncStatus, int] | None] = reactive(None)
+    #: devices that need attention, in words
+    device_alerts: reactive[tuple[str, ...]] = reactive(())
+    #: bumped when the language changes, so that screens word themselves again
+    language_generation: reactive[int] = reactive(0)
+
+    def __init__(
+        self,
+        settings: config.KioskConfig,
+        data_dir: Path,
+        *,
+        clock: Any,
+        open_desk: Callable[[], Any],
+        devices: Any | None = None,
+        demo_hints: tuple[Hint, ...] = (),
+        monotonic: Callable[[], float] = time.monotonic,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.data_dir = data_dir
+        self.clock = clock
+        self.monotonic = monotonic
+        self.demo_hints = demo_hints
+        self.corner_name = settings.kiosk.name
+        self.on_ready = on_ready
+        self.devices = devices
+        self.controller = s.SessionController(
+            open_desk=open_desk,
+            pins=PinGuard(settings.librarian.pin_hash, data_dir / "state" / "librarian-pin.json",
+                          settings.librarian.max_tries, timedelta(seconds=settings.librarian.lockout_s)),
+            exports=data_dir / "exports",
+            bilingual=settings.screen.bilingual,
+        )
+        self.sounds = Sounds(settings.screen, self.bell, lambda delay, call: self.set_timer(delay, call))
+        self.device_statuses: dict[str, DeviceStatus] = {}
+        #: scan-to-banner times in seconds (newest last), and to the next frame drawn
+        self.feedback_latency: deque[float] = deque(maxlen=2000)
+        self.painted_latency: deque[float] = deque(maxlen=2000)
+        #: the unhandled error that stopped the app, if one did
+        self.crash: BaseException | None = None
+        self.desk_ready = False
+        self._commands: queue.SimpleQueue = queue.SimpleQueue()
+        self._desk_closed = threading.Event()
+        self._pending = 0
+        self._answer_started: float | None = None
+        self._first_frame = False
+        self._told_ready = False
+        self._fast_poll_until = 0.0
+        self._next_poll = 0.0
+        self._wedge = None
+
+    # -- start and stop ------------------------------------------------------------------------
+
+    def get_default_screen(self) -> IdleScreen:
+        return IdleScreen()
+
+    def on_mount(self) -> None:
+        self.theme = self.settings.screen.theme
+        self._desk_worker = self.run_desk()
+        if self.devices is not None:
+            if self.settings.devices.wedge.enabled:
+                self._wedge = self.devices.wedge()
+                self.set_interval(self.settings.devices.max_key_gap, self._expire_wedge, name="wedge")
+            self.devices.start()
+        self.set_interval(SYNC_POLL_FAST_S, self._poll_tick, name="sync-poll")
+        self.set_interval(REFRESH_S, self._refresh_tick, name="refresh")
+        self._poll_tick()
+        self.call_after_refresh(self._painted)
+
+    def _painted(self) -> None:
+        self._first_frame = True
+        self._maybe_ready()
+
+    def _maybe_ready(self) -> None:
+        if self._first_frame and self.desk_ready and not self._told_ready:
+            self._told_ready = True
+            log.info("kiosk ready: journal at %s", self.controller.desk.journal.last_seq)
+            if self.on_ready is not None:
+                self.on_ready()
+
+    async def on_unmount(self) -> None:
+        if self.devices is not None:
+            self.devices.stop(timeout=1.0)
+        self._commands.put(_STOP)
+        # the desk closes on its own thread (releasing the journal's lock) before we go
+        await asyncio.to_thread(self._desk_closed.wait, DESK_CLOSE_TIMEOUT_S)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An unhandled error: to the log file (never stderr, where the screen is drawn);
+        the runner then shows a friendly screen and exits non-zero, so systemd restarts us."""
+        if self.crash is None:
+            self.crash = error
+            log.critical("unhandled error, the kiosk stops", exc_info=error)
+        super()._handle_exception(error)
+        self._exit_renderables.clear()  # the traceback is in the log, not on the children's screen
+
+    # -- the desk worker -------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, group="desk", name="desk", exit_on_error=True)
+    def run_desk(self) -> None:
+        worker = get_current_worker()
+        controller = self.controller
+        try:
+            for outcome in controller.start():
+                self.post_message(DeskAnswered(outcome))
+            while not worker.is_cancelled:
+                command = self._commands.get()
+                if command is _STOP:
+                    break
+                started = getattr(command, "time", None)
+                for outcome in controller.handle(command):
+                    self.post_message(DeskAnswered(outcome, started))
+                self.post_message(DeskIdle())
+        finally:
+            try:
+                controller.close()
+            finally:
+                self._desk_closed.set()
+
+    def submit(self, command: s.Command) -> None:
+        """Hand a command to the desk worker (answers come back as DeskAnswered)."""
+        self._pending += 1
+        self._commands.put(command)
+
+    @property
+    def desk_busy(self) -> bool:
+        """Commands handed to the desk that it has not finished (tests wait for 0)."""
+        return self._pending > 0
+
+    def on_desk_idle(self, message: DeskIdle) -> None:
+        self._pending -= 1
+
+    @property
+    def reference(self) -> Reference | None:
+        desk = self.controller.desk
+        return desk.reference if desk is not None else None
+
+    @property
+    def timetable(self) -> Timetable | None:
+        reference = self.reference
+        return reference.timetable if reference is not None else None
+
+    # -- devices and keys ------------------------------------------------------------------------
+
+    def device_sink(self, event: Any) -> None:
+        """Where the device layer delivers (from its reader threads, or the wedge)."""
+        self.post_message(DeviceInput(event))
+
+    def on_device_input(self, message: DeviceInput) -> None:
+        event = message.event
+        if isinstance(event, DeviceStatus):
+            self.device_statuses[event.source] = event
+            self.device_alerts = tuple(
+                status.text() for status in self.device_statuses.values() if status.state in ("disconnected", "error"))
+            log.info("device %s: %s %s", event.source, event.state, event.text("en"))
+            return
+        if isinstance(event, (Scan, CardTap)):
+            self.submit(event)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, (events.Key, events.MouseDown)) and not event.is_forwarded:
+            touch = getattr(self.screen, "touch", None)
+            if touch is not None:
+                touch()
+        if isinstance(event, events.Key) and not event.is_forwarded and self._wedge is not None:
+            if event.key == "enter":
+                await self._replay(self._wedge.enter(event.time))
+                return
+            if event.is_printable and len(event.character or "") == 1:
+                await self._replay(self._wedge.key(event.character, event.time))
+                return
+            # another key (Tab, Esc, arrows): what the wedge holds was typed before it
+            await self._replay(self._wedge.expire(event.time + 2 * self.settings.devices.max_key_gap))
+        await super().on_event(event)
+
+    async def _expire_wedge(self) -> None:
+        if self._wedge is not None and self._wedge.holding:
+            await self._replay(self._wedge.expire())
+
+    async def _replay(self, fragments: list) -> None:
+        """A person's keys, handed back by the wedge: on to the screen, in order."""
+        for fragment in fragments:
+            for character in fragment.text:
+                await super().on_event(events.Key(_character_to_key(character), character))
+            if fragment.enter:
+                await super().on_event(events.Key("enter", "\r"))
+
+    def on_demo_panel_entered(self, message: DemoPanel.Entered) -> None:
+        """The demo's typed line: a card (10 digits, as keyboard readers type) or a scan."""
+        code = message.code
+        if self.devices is None:
+            return
+        pattern = self.settings.devices.wedge.card_pattern
+        import re
+
+        if pattern and re.search(pattern, code):
+            self.devices.simulate_tap(code)
+        else:
+            self.devices.simulate_scan(code)
+
+    def device_report(self) -> str:
+        lines = []
+        for source, status in sorted(self.device_statuses.items()):
+            lines.append(f"{source}: {status.state} — {status.text()}")
+        if self.devices is not None:
+            for source, counters in sorted(self.devices.diagnostics().items()):
+                lines.append(f"{source}: " + ", ".join(f"{k} {v}" for k, v in counters.items()))
+        if self._wedge is not None:
+            lines.append(_("Keyboard wedge: on (keys typed faster than {ms} ms apart are scans)").format(
+                ms=self.settings.devices.max_key_gap_ms))
+        if not lines:
+            lines.append(_("No scanner or card reader configured: scans and cards come as keystrokes."))
+        lines.append(_("Log file: {path}").format(path=log_path(self.data_dir)))
+        return "\n".join(lines)
+
+    # -- what the desk answered ---------------------------------------------------------------
+
+    async def on_desk_answered(self, message: DeskAnswered) -> None:
+        outcome = message.outcome
+        self._answer_started = message.started
+        if isinstance(outcome, s.Answer):
+            await self._close_reports()
+            answer = getattr(self.screen, "answer", None)
+            if answer is not None:
+                answer(outcome.feedback, outcome.view)
+            self.sounds.play(outcome.feedback.sound)
+            if outcome.feedback.recorded:
+                self._journal_moved()
+        elif isinstance(outcome, s.VisitOpened):
+            await self._to_idle()
+            await self.push_screen(_SCREENS[outcome.view.kind](outcome.view, outcome.feedback))
+            if outcome.feedback is not None:
+                self.sounds.play(outcome.feedback.sound)
+        elif isinstance(outcome, s.VisitChanged):
+            show = getattr(self.screen, "show_view", None)
+            if show is not None:
+                show(outcome.view)
+        elif isinstance(outcome, s.VisitClosed):
+            await self._to_idle()
+        elif isinstance(outcome, s.PinWanted):
+            await self._to_idle()
+            await self.push_screen(PinScreen(outcome.name, outcome.locked_until))
+        elif isinstance(outcome, s.PinRefused):
+            if isinstance(self.screen, PinScreen):
+                self.screen.refused(outcome.tries_left, outcome.locked_until)
+                self.sounds.play("refusal")
+        elif isinstance(outcome, s.CardToEnrol):
+            if isinstance(self.screen, LibrarianScreen):
+                self.screen.enrol(outcome.card_id)
+        elif isinstance(outcome, s.BookToRegister):
+            if isinstance(self.screen, LibrarianScreen):
+                self.screen.register(outcome.code, outcome.isbn13)
+        elif isinstance(outcome, s.ChaseListReady):
+            if isinstance(self.screen, ChaseListScreen) and outcome.exported:
+                self.screen.exported(outcome.exported)
+            else:
+                await self._close_reports()
+                await self.push_screen(ChaseListScreen(outcome.class_name, outcome.lines))
+        elif isinstance(outcome, s.WorkRecordReady):
+            await self._close_reports()
+            await self.push_screen(WorkRecordScreen(outcome.name, outcome.days))
+        elif isinstance(outcome, s.UnsentReady):
+            if isinstance(self.screen, LibrarianScreen):
+                self.screen.show_unsent(outcome.total, outcome.lines)
+        elif isinstance(outcome, s.TroubleReading):
+            self.notify(outcome.message, severity="error", timeout=10)
+        elif isinstance(outcome, s.Ready):
+            self.desk_ready = True
+            self._next_poll = 0.0
+            self._poll_tick()
+            if isinstance(self.screen, ProblemScreen):
+                self.pop_screen()
+            self.screen.refresh()
+            self._maybe_ready()
+        elif isinstance(outcome, s.StartFailed):
+            if not isinstance(self.screen, ProblemScreen):
+                await self.push_screen(ProblemScreen(outcome.message))
+            self.set_timer(RETRY_OPEN_S, lambda: self.submit(s.OpenDesk()))
+
+    def banner_updated(self, banner: Banner) -> None:
+        """A banner shows a new answer: how long since the scan or tap that caused it."""
+        started = self._answer_started
+        if started is None:
+            return
+        self._answer_started = None
+        now = time.monotonic()
+        self.feedback_latency.append(now - started)
+        self.call_after_refresh(lambda: self.painted_latency.append(time.monotonic() - started))
+
+    async def _to_idle(self) -> None:
+        while len(self.screen_stack) > 1:
+            await self.pop_screen()
+
+    async def _close_reports(self) -> None:
+        while isinstance(self.screen, (ChaseListScreen, WorkRecordScreen)):
+            await self.pop_screen()
+
+    # -- what the screens ask for ---------------------------------------------------------------
+
+    def end_visit(self, reason: str) -> None:
+        self.submit(s.EndVisit(reason))
+
+    def time_out(self) -> None:
+        self.submit(s.EndVisit("timeout"))
+
+    def switch_mode(self, mode: s.ScanMode) -> None:
+        self.submit(s.SwitchMode(mode))
+
+    def enter_pin(self, pin: str) -> None:
+        self.submit(s.EnterPin(pin))
+
+    async def set_language(self, language: str) -> None:
+        i18n.use_language(language)
+        self.language_generation += 1
+        relabel = getattr(self.screen, "relabel", None)
+        if relabel is not None:
+            await relabel()
+
+    def restart(self) -> None:
+        log.info("restart asked for in the librarian's mode")
+        self.exit(return_code=EXIT_RESTART)
+
+    def shut_down(self) -> None:
+        command = self.settings.librarian.shutdown_command
+        log.info("shut down asked for in the librarian's mode: %s", command)
+        if command:
+            try:
+                subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL, start_new_session=True)
+            except OSError as error:
+                log.error("could not shut down with %s: %s", command, error)
+                self.notify(_("Could not shut down: {error}").format(error=error), severity="error")
+                return
+        self.exit(return_code=0)
+
+    # -- sync --------------------------------------------------------------------------------------
+
+    def sync_now(self) -> None:
+        self._fast_poll_until = self.monotonic() + FAST_POLL_FOR_S
+        self.request_sync_worker()
+
+    @work(thread=True, group="sync-request", name="sync-request")
+    def request_sync_worker(self) -> None:
+        try:
+            request_sync(self.data_dir)
+            self.post_message(SyncRequested())
+        except OSError as error:
+            log.error("could not ask for a sync: %s", error)
+            self.post_message(SyncRequested(str(error)))
+
+    def on_sync_requested(self, message: SyncRequested) -> None:
+        if message.error:
+            self.notify(_("Could not ask for a sync: {error}").format(error=message.error), severity="error")
+        self._next_poll = 0.0
+
+    def _poll_tick(self) -> None:
+        now = self.monotonic()
+        if now < self._next_poll:
+            return
+        fast = now < self._fast_poll_until
+        self._next_poll = now + (SYNC_POLL_FAST_S if fast else SYNC_POLL_S) - 0.01
+        self.poll_sync()
+
+    @work(thread=True, exclusive=True, group="sync-poll", name="sync-poll")
+    def poll_sync(self) -> None:
+        status = read_status(self.data_dir)
+        desk = self.controller.desk
+        last_seq = desk.journal.last_seq if desk is not None else 0
+        self.post_message(SyncStatusRead(status, last_seq))
+
+    def on_sync_status_read(self, message: SyncStatusRead) -> None:
+        self.sync_state = (message.status, message.last_seq)
+
+    def _journal_moved(self) -> None:
+        """Events were recorded: the badge's "waiting" count grows at once."""
+        desk = self.controller.desk
+        if self.sync_state is not None and desk is not None:
+            self.sync_state = (self.sync_state[0], desk.journal.last_seq)
+
+    def _refresh_tick(self) -> None:
+        if len(self.screen_stack) == 1 and self.desk_ready:
+            self.submit(s.Refresh())
+
+
+class DemoKioskApp(KioskApp, inherit_bindings=True):
+    """The demo on a developer's terminal: the same kiosk, plus keys to leave it and to
+    hide the demo panel."""
+
+    BINDINGS = [
+        ("ctrl+q", "quit", "Quit"),
+        ("ctrl+c", "quit", "Quit"),
+        ("f1", "toggle_demo_panel", "Demo panel"),
+    ]
+
+    def action_toggle_demo_panel(self) -> None:
+        for panel in self.screen.query(DemoPanel):
+            panel.toggle_class("-hidden")
+
+
+def build_app(
+    settings: config.KioskConfig,
+    *,
+    data_dir: Path | None = None,
+    clock: Any | None = None,
+    demo_hints: tuple[Hint, ...] = (),
+    devices: Any | None = "default",
+    monotonic: Callable[[], float] = time.monotonic,
+    on_ready: Callable[[], None] | None = None,
+    language: str | None = None,
+    quit_keys: bool = False,
+) -> KioskApp:
+    """The kiosk for this configuration: its data directory, the school's clock, the
+    configured devices (``devices=None``: none at all, e.g. for benchmarks)."""
+    from zoneinfo import ZoneInfo
+
+    from journal.clock import SystemClock
+    from kiosk.desk import CirculationDesk
+
+    root = Path(data_dir) if data_dir is not None else settings.data_dir
+    clock = clock or SystemClock(ZoneInfo(settings.kiosk.timezone))
+    i18n.use_language(language or settings.kiosk.language)
+
+    def open_desk() -> CirculationDesk:
+        return CirculationDesk(root, settings.kiosk.id, clock, segment_events=settings.journal.segment_events,
+                               policy=config.policy_of(settings), calendar=config.calendar_of(settings))
+
+    app = (DemoKioskApp if quit_keys else KioskApp)(settings, root, clock=clock, open_desk=open_desk, demo_hints=demo_hints,
+                   monotonic=monotonic, on_ready=on_ready)
+    if devices == "default":
+        from devices import Devices
+
+        app.devices = Devices(settings.devices, sink=app.device_sink)
+    else:
+        app.devices = devices
+    return app

@@ -1,0 +1,70 @@
+"""The idle screen: "tap your card", the rotation slot, the clock and the sync badge.
+
+A book scanned here goes back (a quick return, no card needed) and the answer names the
+child it was returned for; it disappears after a few seconds.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from textual.app import ComposeResult
+from textual.containers import Center, Vertical
+from textual.widgets import Static
+
+from circulation.timetable import Timetable
+from i18n import N_, _, in_language
+from kiosk.screens.base import KioskScreen
+from kiosk.session import Feedback, VisitView
+from kiosk.widgets import languages, pair
+from kiosk.widgets.banner import Banner
+
+
+def slot_words(timetable: Timetable | None, now: datetime, bilingual: bool) -> list[str]:
+    """Whose borrowing time it is, in each language shown."""
+    slot = timetable.slot_at(now) if timetable is not None else None
+    words = []
+    for language in languages(bilingual):
+        with in_language(language):
+            if slot is None:
+                words.append(_("Free borrowing: every class may borrow now"))
+            else:
+                words.append(_("Class {klass}'s borrowing time, until {end}").format(
+                    klass=slot.class_name, end=f"{slot.end:%H:%M}"))
+    return words
+
+
+class IdleScreen(KioskScreen):
+    """Waiting for a card (or a book to take back)."""
+
+    def compose_body(self) -> ComposeResult:
+        bilingual = self.kiosk.settings.screen.bilingual
+        with Vertical(id="idle"):
+            with Center():
+                yield Static("\n".join(pair(N_("Tap your card"), bilingual)), id="prompt")
+            yield Static("\n".join(pair(N_("To give a book back, just scan it. No card needed."), bilingual)),
+                         id="return-hint")
+            yield Static("", id="slot")
+            yield Banner(id="idle-banner")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.show_slot()
+        self.set_interval(5.0, self.show_slot, name="slot")
+        self._hide_timer = None
+
+    def after_relabel(self) -> None:
+        self.show_slot()
+
+    def show_slot(self) -> None:
+        words = slot_words(self.kiosk.timetable, self.kiosk.clock.now(), self.kiosk.settings.screen.bilingual)
+        self.query_one("#slot", Static).update(" · ".join(words))
+
+    def answer(self, feedback: Feedback, view: VisitView | None) -> None:
+        super().answer(feedback, view)
+        if self._hide_timer is not None:
+            self._hide_timer.stop()
+        self._hide_timer = self.set_timer(self.kiosk.settings.screen.banner_s, self.clear_banner)
+
+    def clear_banner(self) -> None:
+        self.query_one(Banner).clear()

@@ -1,0 +1,118 @@
+"""A child's session: a greeting, the books they hold, how many more they may borrow.
+
+Every scan borrows, renews or (an overdue book) takes back, and the answer shows at once
+in the banner. The session ends on a second tap, the Done button (or Esc/Enter), or after
+a quiet spell with a countdown; this screen is then thrown away, so the next child never
+sees it.
+"""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Static
+
+from i18n import N_, _, in_language, translate
+from kiosk.screens.base import KioskScreen
+from kiosk.session import Feedback, ScanMode, VisitView
+from kiosk.widgets import languages
+from kiosk.widgets.banner import Banner
+from kiosk.widgets.countdown import Countdown
+from kiosk.widgets.loans import LoanList
+
+
+def greeting(view: VisitView, bilingual: bool) -> str:
+    lines = []
+    for language in languages(bilingual):
+        with in_language(language):
+            if view.class_name:
+                lines.append(_("Hello, {name}! (class {klass})").format(name=view.greeting, klass=view.class_name))
+            else:
+                lines.append(_("Hello, {name}!").format(name=view.greeting))
+    return " · ".join(lines)
+
+
+def allowance(view: VisitView, bilingual: bool) -> str:
+    lines = []
+    for language in languages(bilingual):
+        with in_language(language):
+            if view.overdue and view.blocked:
+                lines.append(_("Please bring back the overdue book first: scan it here."))
+            elif view.blocked:
+                lines.append(_("You cannot borrow at the moment: please ask the librarian."))
+            elif view.may_borrow:
+                lines.append(_("You may borrow {more} more (you have {held}).").format(
+                    more=view.may_borrow, held=view.held))
+            else:
+                lines.append(_("You have {held} books: bring one back to borrow another.").format(held=view.held))
+    return "\n".join(lines)
+
+
+class VisitScreen(KioskScreen):
+    """One child (or teacher) borrowing."""
+
+    BINDINGS = [
+        Binding("escape,enter", "done", show=False),
+    ]
+
+    def __init__(self, view: VisitView, feedback: Feedback | None = None) -> None:
+        super().__init__()
+        self.view = view
+        self.first_feedback = feedback
+        self.timeout_s = None
+
+    def compose_body(self) -> ComposeResult:
+        bilingual = self.kiosk.settings.screen.bilingual
+        with Vertical(id="visit"):
+            yield Static(greeting(self.view, bilingual), id="greeting")
+            yield Static(allowance(self.view, bilingual), id="allowance")
+            yield Static(_("Your books:"), id="loans-title")
+            yield LoanList(id="loans")
+            yield Banner(id="visit-banner")
+            with Horizontal(id="actions"):
+                yield Button(" · ".join(translate(N_("Done"), lang) for lang in languages(bilingual)),
+                             id="done", variant="primary")
+                yield Button(self._mode_label(), id="mode")
+                yield Countdown()
+
+    def _mode_label(self) -> str:
+        bilingual = self.kiosk.settings.screen.bilingual
+        msgid = N_("Give a book back") if self.view.mode is ScanMode.BORROW else N_("Borrow instead")
+        return " · ".join(translate(msgid, lang) for lang in languages(bilingual))
+
+    def on_mount(self) -> None:
+        self.timeout_s = self.kiosk.settings.screen.session_timeout_s
+        super().on_mount()
+        self.show_view(self.view)
+        if self.first_feedback is not None:
+            self.answer(self.first_feedback, self.view)
+
+    def after_relabel(self) -> None:
+        self.show_view(self.view)
+
+    def show_view(self, view: VisitView) -> None:
+        self.view = view
+        bilingual = self.kiosk.settings.screen.bilingual
+        self.query_one("#greeting", Static).update(greeting(view, bilingual))
+        self.query_one("#allowance", Static).update(allowance(view, bilingual))
+        self.query_one("#allowance").set_class(view.blocked, "-blocked")
+        self.query_one(LoanList).show(view.loans)
+        self.query_one("#mode", Button).label = self._mode_label()
+        self.set_class(view.mode is ScanMode.RETURN, "-returning")
+
+    def answer(self, feedback: Feedback, view: VisitView | None) -> None:
+        if view is not None:
+            self.show_view(view)
+        super().answer(feedback, view)
+
+    @on(Button.Pressed, "#done")
+    def action_done(self) -> None:
+        self.kiosk.end_visit("done")
+
+    @on(Button.Pressed, "#mode")
+    def _toggle_mode(self) -> None:
+        self.kiosk.switch_mode(ScanMode.RETURN if self.view.mode is ScanMode.BORROW else ScanMode.BORROW)
+
+

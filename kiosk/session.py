@@ -1,0 +1,663 @@
+"""Who is at the kiosk, and what their taps and scans mean.
+
+The screen forwards every card tap, scan and button press here as a command; the
+controller decides what it means in the current visit (a child borrowing, a student
+librarian taking a class's returns, the librarian), asks the circulation desk, and returns
+outcomes for the screen to show. It runs on one thread (the screen's desk worker), so
+commands are handled strictly in the order they happened, and it knows nothing of Textual:
+tests and benchmarks drive it directly too.
+
+Children's answers are worded here, in the screen's language and (bilingual screens) in
+the other one, so the screen's thread only draws.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+
+from circulation.codes import CodeKind, Source
+from circulation.events import Event
+from circulation.model import ItemType, Role
+from circulation.rules import Ambiguity, Decision, Identified, Reason, Refusal
+from devices.events import CardTap, Scan
+from i18n import LANGUAGES, current_language, in_language
+from journal.storage import StoreError, StoreWriteError
+from kiosk import reports
+from kiosk.desk import CirculationDesk, PatronView, Recorded
+from kiosk.pin import PinGuard
+from kiosk.wording import Message, Tone, enter_pin_first, explain, librarian_mode_closed, not_saved
+
+log = logging.getLogger(__name__)
+
+
+class VisitKind(StrEnum):
+    #: a student or a teacher borrowing for themselves
+    BORROWER = "borrower"
+    #: a student librarian on duty
+    HELPER = "helper"
+    LIBRARIAN = "librarian"
+
+
+class ScanMode(StrEnum):
+    BORROW = "borrow"
+    RETURN = "return"
+    DAMAGED = "damaged"
+    FOUND = "found"
+
+
+# -- commands (from the screen) -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EndVisit:
+    #: "done" (the Done key), "timeout", "second_tap"
+    reason: str = "done"
+
+
+@dataclass(frozen=True)
+class EnterPin:
+    pin: str
+
+
+@dataclass(frozen=True)
+class SwitchMode:
+    mode: ScanMode
+
+
+@dataclass(frozen=True)
+class OpenOwnLoans:
+    """A student librarian or the librarian borrows for themselves."""
+
+
+@dataclass(frozen=True)
+class EnrolCard:
+    card_id: str
+    patron_id: str
+    replace_other_cards: bool = False
+
+
+@dataclass(frozen=True)
+class RegisterBook:
+    code: str
+    title: str
+    item_type: ItemType = ItemType.CIRCULATING
+    author: str = ""
+    call_number: str = ""
+
+
+@dataclass(frozen=True)
+class LoadChaseList:
+    export: bool = False
+
+
+@dataclass(frozen=True)
+class LoadWorkRecord:
+    pass
+
+
+@dataclass(frozen=True)
+class LoadUnsent:
+    acked_seq: int
+    limit: int = 200
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """Take up a new reference snapshot from the sync daemon (between visits only)."""
+
+
+@dataclass(frozen=True)
+class OpenDesk:
+    """Try again to open the desk, after it could not open (the librarian fixed something)."""
+
+
+Command = (Scan | CardTap | EndVisit | EnterPin | SwitchMode | OpenOwnLoans | EnrolCard | RegisterBook
+           | LoadChaseList | LoadWorkRecord | LoadUnsent | Refresh | OpenDesk)
+
+
+# -- outcomes (to the screen) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Words:
+    language: str
+    headline: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One answer, worded in the screen's language first (and the other, if bilingual)."""
+
+    tone: Tone
+    words: tuple[Words, ...]
+    #: what happened, for sounds and tests: an action ("borrowed") or a reason ("limit_reached")
+    code: str
+    #: the events that made it durable (0: nothing changed)
+    recorded: int = 0
+
+    @property
+    def sound(self) -> str | None:
+        if self.tone is Tone.SUCCESS:
+            return "success"
+        if self.tone in (Tone.REFUSAL, Tone.ERROR):
+            return "refusal"
+        return None
+
+
+@dataclass(frozen=True)
+class LoanLine:
+    item_id: str
+    title: str
+    due: date
+    overdue: bool
+
+
+@dataclass(frozen=True)
+class SlotView:
+    class_name: str
+    #: None: free borrowing (the counters are then the helper's own class's, today)
+    until: datetime | None
+    loans: int
+    returns: int
+
+
+@dataclass(frozen=True)
+class VisitView:
+    """What the screen shows of the person at the kiosk (and nothing of anyone before)."""
+
+    visit_id: int
+    kind: VisitKind
+    patron_id: str
+    greeting: str
+    name: str
+    class_name: str | None
+    role: Role
+    loans: tuple[LoanLine, ...]
+    held: int
+    limit: int
+    may_borrow: int
+    overdue: int
+    blocked: bool
+    mode: ScanMode
+    slot: SlotView | None = None
+    #: what this student librarian did during this visit
+    handled: int = 0
+
+
+@dataclass(frozen=True)
+class Ready:
+    school: str
+    kiosk_id: str
+    last_seq: int
+
+
+@dataclass(frozen=True)
+class StartFailed:
+    message: str
+
+
+@dataclass(frozen=True)
+class VisitOpened:
+    view: VisitView
+    feedback: Feedback | None = None
+
+
+@dataclass(frozen=True)
+class VisitChanged:
+    view: VisitView
+
+
+@dataclass(frozen=True)
+class VisitClosed:
+    reason: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    feedback: Feedback
+    #: the visit after the answer (None at the idle screen)
+    view: VisitView | None = None
+
+
+@dataclass(frozen=True)
+class PinWanted:
+    name: str
+    locked_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PinRefused:
+    tries_left: int
+    locked_until: datetime | None
+
+
+@dataclass(frozen=True)
+class CardToEnrol:
+    card_id: str
+
+
+@dataclass(frozen=True)
+class BookToRegister:
+    code: str
+    isbn13: str | None
+
+
+@dataclass(frozen=True)
+class ChaseListReady:
+    class_name: str
+    lines: tuple[reports.ChaseLine, ...]
+    exported: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class WorkRecordReady:
+    name: str
+    days: tuple[reports.WorkDay, ...]
+
+
+@dataclass(frozen=True)
+class UnsentReady:
+    total: int
+    lines: tuple[reports.EventLine, ...]
+
+
+@dataclass(frozen=True)
+class TroubleReading:
+    """A report could not be read (the journal is damaged or unreadable)."""
+
+    message: str
+
+
+Outcome = (Ready | StartFailed | VisitOpened | VisitChanged | VisitClosed | Answer | PinWanted | PinRefused
+           | CardToEnrol | BookToRegister | ChaseListReady | WorkRecordReady | UnsentReady | TroubleReading)
+
+
+# -- the controller -----------------------------------------------------------------------
+
+
+@dataclass
+class _Visit:
+    visit_id: int
+    who: Identified
+    kind: VisitKind
+    mode: ScanMode
+    handled: int = 0
+
+
+@dataclass
+class _PendingPin:
+    who: Identified
+
+
+@dataclass
+class _PendingReturn:
+    """A shared-ISBN book scanned at the idle screen: whose copy it is waits for a card."""
+
+    code: str
+    until: float
+
+
+#: how long a "tap your card first" return waits for the card
+PENDING_RETURN_S = 30.0
+
+
+@dataclass
+class SessionController:
+    open_desk: Callable[[], CirculationDesk]
+    pins: PinGuard
+    exports: Path
+    bilingual: bool = True
+    monotonic: Callable[[], float] = time.monotonic
+    desk: CirculationDesk | None = None
+    _visit: _Visit | None = None
+    _pin: _PendingPin | None = None
+    _pending_return: _PendingReturn | None = None
+    _visits: int = 0
+    #: today's events, for the rotation slot's counters (loaded when first needed)
+    _today: list[Event] | None = None
+    _today_date: date | None = None
+    _started: bool = field(default=False)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def start(self) -> list[Outcome]:
+        try:
+            self.desk = self.open_desk()
+        except StoreError as error:
+            log.error("the desk could not open: %s", error)
+            return [StartFailed(str(error))]
+        return [Ready(self.desk.school, self.desk.kiosk_id, self.desk.journal.last_seq)]
+
+    def close(self) -> None:
+        if self.desk is not None:
+            self.desk.close()
+            self.desk = None
+
+    # -- dispatch -------------------------------------------------------------------------
+
+    def handle(self, command: Command) -> list[Outcome]:
+        if self.desk is None:
+            return self.start() if isinstance(command, OpenDesk) else []
+        try:
+            return self._dispatch(command)
+        except StoreWriteError as error:
+            log.error("a write failed: %s", error)
+            view = self._view() if self._visit else None
+            return [Answer(self._words(lambda: not_saved(error.disk_full), "not_saved"), view)]
+
+    def _dispatch(self, command: Command) -> list[Outcome]:
+        if isinstance(command, CardTap):
+            return self._tap(command.card_id, Source.CARD_READER)
+        if isinstance(command, Scan):
+            return self._scan(command.text)
+        if isinstance(command, EndVisit):
+            return self._end(command.reason)
+        if isinstance(command, EnterPin):
+            return self._check_pin(command.pin)
+        if isinstance(command, SwitchMode):
+            return self._switch(command.mode)
+        if isinstance(command, OpenOwnLoans):
+            return self._own_loans()
+        if isinstance(command, EnrolCard):
+            return self._enrol(command)
+        if isinstance(command, RegisterBook):
+            return self._register(command)
+        if isinstance(command, LoadChaseList):
+            return self._chase_list(command.export)
+        if isinstance(command, LoadWorkRecord):
+            return self._work_record()
+        if isinstance(command, LoadUnsent):
+            return self._unsent(command)
+        if isinstance(command, Refresh):
+            if self._visit is None and self._pin is None and self.desk.refresh_reference():
+                log.info("took up reference snapshot %s", self.desk.reference_version)
+            return []
+        raise TypeError(f"unknown command {command!r}")
+
+    # -- taps ------------------------------------------------------------------------------
+
+    def _tap(self, raw: str, source: Source) -> list[Outcome]:
+        desk = self._desk
+        visit = self._visit
+        if visit is not None and visit.kind is VisitKind.LIBRARIAN:
+            scanned = desk.classify(raw, source)
+            if scanned.kind is CodeKind.UNKNOWN_CARD:
+                return [CardToEnrol(scanned.card_id or scanned.text)]
+        outcome = desk.identify(raw, source)
+        if isinstance(outcome, Recorded):
+            return [Answer(self._explain(outcome), self._view() if visit else None)]
+        who = outcome
+        closed: list[Outcome] = []
+        if self._pin is not None:
+            same = self._pin.who.patron.patron_id == who.patron.patron_id
+            self._pin = None
+            if same:
+                return [VisitClosed("second_tap")]
+            closed.append(VisitClosed("next"))
+        if visit is not None:
+            if visit.who.patron.patron_id == who.patron.patron_id:
+                return self._end("second_tap")
+            closed.append(VisitClosed("next"))
+            self._visit = None
+        pending, self._pending_return = self._pending_return, None
+        if who.patron.role is Role.LIBRARIAN:
+            if not self.pins.stored_hash:
+                return closed + [Answer(self._words(librarian_mode_closed, "no_pin"))]
+            self._pin = _PendingPin(who)
+            return closed + [PinWanted(who.patron.name, self.pins.locked_until(desk.now()))]
+        kind = VisitKind.HELPER if who.patron.role is Role.STUDENT_LIBRARIAN else VisitKind.BORROWER
+        mode = ScanMode.RETURN if kind is VisitKind.HELPER else ScanMode.BORROW
+        self._open(who, kind, mode)
+        feedback = None
+        if pending is not None and self.monotonic() <= pending.until:
+            feedback = self._explain(desk.give_back(pending.code, who))
+        return closed + [VisitOpened(self._view(), feedback)]
+
+    def _open(self, who: Identified, kind: VisitKind, mode: ScanMode) -> None:
+        self._visits += 1
+        self._visit = _Visit(self._visits, who, kind, mode)
+
+    def _end(self, reason: str) -> list[Outcome]:
+        self._visit = None
+        self._pin = None
+        if self.desk is not None and self.desk.refresh_reference():
+            log.info("took up reference snapshot %s", self.desk.reference_version)
+        return [VisitClosed(reason)]
+
+    # -- scans -----------------------------------------------------------------------------
+
+    def _scan(self, raw: str) -> list[Outcome]:
+        desk = self._desk
+        scanned = desk.classify(raw, Source.SCANNER)
+        if scanned.kind is CodeKind.CARD:  # a card with a barcode, shown to the scanner
+            return self._tap(raw, Source.SCANNER)
+        if self._pin is not None:
+            return [Answer(self._words(enter_pin_first, "pin_first"))]
+        visit = self._visit
+        if visit is None:
+            return self._quick_return(raw)
+        if visit.kind is VisitKind.LIBRARIAN and (
+                scanned.kind is CodeKind.UNKNOWN_ITEM
+                or (scanned.kind is CodeKind.ITEM and scanned.isbn13 and scanned.text not in desk.reference.by_barcode
+                    and visit.mode is not ScanMode.RETURN)):
+            return [BookToRegister(scanned.text, scanned.isbn13)]
+        who = visit.who
+        mode = visit.mode
+        if mode is ScanMode.BORROW and self._holds_overdue(who, scanned.item_ids):
+            mode = ScanMode.RETURN  # an overdue book cannot be renewed: bring it back
+        if mode is ScanMode.BORROW:
+            recorded = desk.borrow(who, raw)
+        elif mode is ScanMode.RETURN:
+            if visit.kind is VisitKind.BORROWER:
+                recorded = desk.give_back(raw, who)
+            else:  # bulk returns: a shared barcode closes the oldest loan, flagged for review
+                recorded = desk.give_back(raw, None, Ambiguity.OLDEST, handled_by=who)
+        elif mode is ScanMode.DAMAGED:
+            recorded = desk.report_damaged(who, raw)
+        else:
+            recorded = desk.report_found(who, raw)
+        self._note(recorded)
+        if recorded.ok:
+            visit.handled += 1
+        return [Answer(self._explain(recorded), self._view())]
+
+    def _quick_return(self, raw: str) -> list[Outcome]:
+        recorded = self._desk.give_back(raw)
+        self._note(recorded)
+        result = recorded.decision.result
+        if isinstance(result, Refusal) and result.reason is Reason.AMBIGUOUS_COPY:
+            self._pending_return = _PendingReturn(raw, self.monotonic() + PENDING_RETURN_S)
+        return [Answer(self._explain(recorded))]
+
+    def _holds_overdue(self, who: Identified, item_ids: tuple[str, ...]) -> bool:
+        desk = self._desk
+        today = desk.now().date()
+        for item_id in item_ids:
+            loan = desk.state.loan_of(item_id)
+            if loan is not None and loan.patron_id == who.patron.patron_id and loan.is_overdue(today):
+                return True
+        return False
+
+    # -- the librarian ---------------------------------------------------------------------
+
+    def _check_pin(self, pin: str) -> list[Outcome]:
+        pending = self._pin
+        if pending is None:
+            return []
+        answer = self.pins.check(pin, self._desk.now())
+        if answer.ok:
+            self._pin = None
+            self._open(pending.who, VisitKind.LIBRARIAN, ScanMode.RETURN)
+            return [VisitOpened(self._view())]
+        if answer.no_pin:
+            self._pin = None
+            return [VisitClosed("no_pin"), Answer(self._words(librarian_mode_closed, "no_pin"))]
+        return [PinRefused(answer.tries_left, answer.locked_until)]
+
+    def _enrol(self, command: EnrolCard) -> list[Outcome]:
+        visit = self._visit
+        if visit is None or visit.kind is not VisitKind.LIBRARIAN:
+            return []
+        recorded = self._desk.enrol_card(visit.who, command.card_id, command.patron_id,
+                                         replace_other_cards=command.replace_other_cards)
+        return [Answer(self._explain(recorded), self._view())]
+
+    def _register(self, command: RegisterBook) -> list[Outcome]:
+        visit = self._visit
+        if visit is None or visit.kind is not VisitKind.LIBRARIAN:
+            return []
+        recorded = self._desk.register_item(visit.who, command.code, command.title, command.item_type,
+                                            author=command.author or None, call_number=command.call_number or None)
+        return [Answer(self._explain(recorded), self._view())]
+
+    # -- modes and reports -----------------------------------------------------------------
+
+    def _switch(self, mode: ScanMode) -> list[Outcome]:
+        visit = self._visit
+        if visit is None:
+            return []
+        allowed = {VisitKind.BORROWER: {ScanMode.BORROW, ScanMode.RETURN},
+                   VisitKind.HELPER: set(ScanMode), VisitKind.LIBRARIAN: set(ScanMode)}[visit.kind]
+        if mode in allowed:
+            visit.mode = mode
+        return [VisitChanged(self._view())]
+
+    def _own_loans(self) -> list[Outcome]:
+        visit = self._visit
+        if visit is None or visit.kind is VisitKind.BORROWER:
+            return []
+        self._open(visit.who, VisitKind.BORROWER, ScanMode.BORROW)
+        return [VisitOpened(self._view())]
+
+    def _class_on_duty(self) -> tuple[str | None, reports.SlotWindow | None]:
+        """The class whose slot it is now, else the visitor's own class."""
+        desk = self._desk
+        now = desk.now()
+        slot = desk.reference.timetable.slot_at(now)
+        if slot is not None:
+            return slot.class_name, reports.slot_window(slot, now)
+        visit = self._visit
+        return (visit.who.patron.class_name if visit else None), None
+
+    def _chase_list(self, export: bool) -> list[Outcome]:
+        desk = self._desk
+        class_name, _window = self._class_on_duty()
+        if class_name is None or self._visit is None:
+            return []
+        today = desk.now().date()
+        lines = tuple(reports.chase_list(desk.reference, desk.state, class_name, today))
+        exported: tuple[Path, ...] = ()
+        if export:
+            try:
+                exported = tuple(reports.export_chase_list(self.exports, lines, class_name, today))
+            except OSError as error:
+                log.error("could not export the chase list: %s", error)
+                return [TroubleReading(str(error))]
+        return [ChaseListReady(class_name, lines, exported)]
+
+    def _work_record(self) -> list[Outcome]:
+        desk = self._desk
+        visit = self._visit
+        if visit is None:
+            return []
+        try:
+            events = reports.events_since(desk.paths.journal, reports.work_record_since(desk.now()))
+        except StoreError as error:
+            return [TroubleReading(str(error))]
+        days = reports.work_record(events, visit.who.patron.patron_id)
+        return [WorkRecordReady(visit.who.patron.name, tuple(days))]
+
+    def _unsent(self, command: LoadUnsent) -> list[Outcome]:
+        desk = self._desk
+        total = max(0, desk.journal.last_seq - command.acked_seq)
+        start = max(command.acked_seq, desk.journal.last_seq - command.limit)
+        try:
+            events = list(desk.journal.events_after(start))
+        except StoreError as error:
+            return [TroubleReading(str(error))]
+        return [UnsentReady(total, tuple(reports.event_lines(events, desk.reference)))]
+
+    # -- the rotation slot's counters ------------------------------------------------------
+
+    def _note(self, recorded: Recorded) -> None:
+        if self._today is not None:
+            self._today.extend(recorded.events)
+
+    def _slot(self) -> SlotView | None:
+        desk = self._desk
+        now = desk.now()
+        if self._today is None or self._today_date != now.date():
+            midnight = datetime.combine(now.date(), datetime.min.time(), now.tzinfo)
+            try:
+                self._today = reports.events_since(desk.paths.journal, midnight)
+            except StoreError as error:
+                log.error("could not read today's events: %s", error)
+                self._today = []
+            self._today_date = now.date()
+        class_name, window = self._class_on_duty()
+        if class_name is None:
+            return None
+        if window is None:
+            start = datetime.combine(now.date(), datetime.min.time(), now.tzinfo)
+            counts = reports.slot_counts(self._today, start, start + timedelta(days=1))
+            return SlotView(class_name, None, counts.loans, counts.returns)
+        counts = reports.slot_counts(self._today, window.start, window.end)
+        return SlotView(class_name, window.end, counts.loans, counts.returns)
+
+    # -- views and words -------------------------------------------------------------------
+
+    @property
+    def _desk(self) -> CirculationDesk:
+        assert self.desk is not None
+        return self.desk
+
+    def _view(self) -> VisitView:
+        visit = self._visit
+        assert visit is not None
+        desk = self._desk
+        patron = visit.who.patron
+        seen: PatronView = desk.patron_view(patron)
+        today = desk.now().date()
+        loans = tuple(
+            LoanLine(loan.item_id, desk.reference.items[loan.item_id].title if loan.item_id in desk.reference.items
+                     else loan.item_id, loan.due, loan.is_overdue(today))
+            for loan in seen.loans
+        )
+        allowance = seen.allowance
+        return VisitView(
+            visit_id=visit.visit_id, kind=visit.kind, patron_id=patron.patron_id, greeting=patron.greeting_name,
+            name=patron.name, class_name=patron.class_name, role=patron.role, loans=loans, held=allowance.held,
+            limit=allowance.limit, may_borrow=allowance.may_borrow, overdue=allowance.overdue,
+            blocked=allowance.blocked, mode=visit.mode,
+            slot=self._slot() if visit.kind is VisitKind.HELPER else None, handled=visit.handled,
+        )
+
+    def _languages(self) -> tuple[str, ...]:
+        main = current_language()
+        if not self.bilingual:
+            return (main,)
+        return (main, *(language for language in LANGUAGES if language != main))
+
+    def _words(self, make: Callable[[], Message], code: str, recorded: int = 0) -> Feedback:
+        words = []
+        tone = Tone.WARNING
+        for language in self._languages():
+            with in_language(language):
+                message = make()
+            tone = message.tone
+            words.append(Words(language, message.headline, message.detail))
+        return Feedback(tone, tuple(words), code, recorded)
+
+    def _explain(self, recorded: Recorded) -> Feedback:
+        decision: Decision = recorded.decision
+        result = decision.result
+        code = str(result.action) if recorded.ok else str(result.reason)
+        reference = self._desk.reference
+        return self._words(lambda: explain(decision, reference), code, len(recorded.events))

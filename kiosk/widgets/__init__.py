@@ -1,0 +1,18 @@
+"""The kiosk's widgets; each owns its DEFAULT_CSS and says what it is for."""
+
+from __future__ import annotations
+
+from i18n import LANGUAGES, current_language, translate
+
+
+def languages(bilingual: bool) -> tuple[str, ...]:
+    """The screen's language first, then (on bilingual screens) the other one."""
+    main = current_language()
+    if not bilingual:
+        return (main,)
+    return (main, *(language for language in LANGUAGES if language != main))
+
+
+def pair(msgid: str, bilingual: bool) -> list[str]:
+    """A message marked with ``N_()`` in each language shown, the screen's language first."""
+    return [translate(msgid, language) for language in languages(bilingual)]

@@ -1,0 +1,150 @@
+"""The kiosk's screen driven as people use it: App.run_test + Pilot, a real data
+directory (the test school, a real journal on disk), device events delivered the way the
+device layer delivers them (the Devices hub's sink, or keystrokes through the wedge)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import io
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+from rich.console import Console
+
+import config
+import i18n
+from circulation.model import Card, Patron, Role
+from circulation.reference import build_reference
+from journal.clock import FixedClock
+from journal.snapshot import ReferenceStore
+from kiosk.app import KioskApp, build_app
+from kiosk.desk import CirculationDesk, DataPaths
+from kiosk.pin import hash_pin
+from tests.school import MONDAY, reference
+
+LIBRARIAN = Patron("L99", "薛老师", Role.LIBRARIAN)
+LIBRARIAN_CARD = "0001000077"
+PIN = "2468"
+#: a cheap hash (scrypt n=2**10) keeps the PIN tests fast; the kiosk reads n from the hash
+PIN_HASH = hash_pin(PIN, n=1 << 10)
+UNKNOWN_CARD = "0005550001"
+UNKNOWN_ISBN = "9787544253994"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem):
+    """Scenarios are coroutines (Pilot is async): run each in a fresh event loop."""
+    if inspect.iscoroutinefunction(pyfuncitem.obj):
+        arguments = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+        asyncio.run(pyfuncitem.obj(**arguments))
+        return True
+    return None
+
+
+class Ticker:
+    """The kiosk's monotonic clock for session timeouts, moved on by the test."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def school_reference():
+    base = reference()
+    return build_reference([*base.patrons.values(), LIBRARIAN], [*base.cards.values(), Card(LIBRARIAN_CARD, "L99")],
+                           base.items.values(), base.policy, base.calendar, base.timetable)
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    root = tmp_path / "data"
+    ReferenceStore(DataPaths(root).reference).save(school_reference(), "test-1", "Test school")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    i18n.use_language("en")
+    yield
+    i18n.use_language("en")
+
+
+def settings(**sections) -> config.KioskConfig:
+    """The default configuration with some options changed: settings(screen={"banner_s": 1})."""
+    base = config.parse("")
+    changes = {}
+    for name, values in sections.items():
+        changes[name] = msgspec.structs.replace(getattr(base, name), **values)
+    if "librarian" not in sections:
+        changes["librarian"] = msgspec.structs.replace(base.librarian, pin_hash=PIN_HASH, shutdown_command=[])
+    return msgspec.structs.replace(base, **changes)
+
+
+def make_app(data_dir: Path, *, clock: FixedClock | None = None, ticker: Ticker | None = None,
+             config_: config.KioskConfig | None = None, **kwargs) -> KioskApp:
+    return build_app(config_ or settings(), data_dir=data_dir, clock=clock or FixedClock(MONDAY),
+                     monotonic=ticker or Ticker(), **kwargs)
+
+
+def desk_for(data_dir: Path, clock: FixedClock | None = None) -> CirculationDesk:
+    """The desk itself, for setting the scene before the kiosk starts (it takes the journal's lock)."""
+    return CirculationDesk(data_dir, "demo-corner", clock or FixedClock(MONDAY))
+
+
+async def until(pilot, condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for the kiosk")
+        await pilot.pause(0.01)
+
+
+async def settle(pilot) -> None:
+    """Every device event and command so far handled, and their answers drawn."""
+    app: KioskApp = pilot.app
+    await pilot.pause()
+    await until(pilot, lambda: app.desk_ready and not app.desk_busy)
+    await pilot.pause()
+
+
+async def started(pilot) -> None:
+    await until(pilot, lambda: pilot.app.desk_ready)
+    await settle(pilot)
+
+
+async def tap(pilot, card: str) -> None:
+    pilot.app.devices.simulate_tap(card)
+    await settle(pilot)
+
+
+async def scan(pilot, code: str) -> None:
+    pilot.app.devices.simulate_scan(code)
+    await settle(pilot)
+
+
+def screen_text(app: KioskApp) -> str:
+    """What a person sees on the screen, as plain text."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text(styles=False)
+
+
+def banner(app: KioskApp):
+    from kiosk.widgets.banner import Banner
+
+    return app.screen.query_one(Banner).feedback
+
+
+async def wait_a_moment(seconds: float) -> None:
+    await asyncio.sleep(seconds)
