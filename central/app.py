@@ -151,6 +151,9 @@ def create_app(store: db.Store) -> FastAPI:
                                   description="the epoch the cursor came from"),
     ) -> Response:
         who = principal(request, KIOSK)
+        unknown = sorted(set(request.query_params) - {"since", "epoch"})
+        if unknown:
+            raise HTTPError(422, "invalid_request", f"unknown query parameter(s): {', '.join(unknown)}")
         return reply(await run_in_threadpool(delta, store, who.kiosk_id, since, epoch))
 
     @app.get(f"{API_PREFIX}/kiosks", summary="Kiosks with their last contact and high-water mark",

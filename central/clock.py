@@ -28,6 +28,8 @@ from enum import StrEnum
 UTC = timezone.utc
 #: a wall time this far past the receipt is in the future (beyond any clock drift)
 FUTURE_TOLERANCE = timedelta(minutes=5)
+#: a wall clock this much behind the event before it went backwards (not a small NTP slew)
+BACKWARDS_TOLERANCE = timedelta(minutes=1)
 
 
 class TimeQuality(StrEnum):
@@ -107,12 +109,14 @@ def retime(
     received: datetime,
     provisioned: datetime,
     previous: datetime | None = None,
+    known: datetime | None = None,
 ) -> list[Timing]:
     """The corrected time of each event (``stamps`` in sequence order, one kiosk).
 
     ``anchors``: known anchors by boot id (the push's own included); ``received``: when
-    the server got them (nothing can be later); ``previous``: the corrected time of the
-    kiosk's event just before these, if known (nothing can be earlier)."""
+    the server got them (nothing can be later); ``previous``: the time given to the
+    kiosk's event just before these (none is placed earlier); ``known``: the last time
+    the server is sure of before these (the lower bound of a bounded estimate)."""
     runs = _runs(stamps)
     anchored: list[Anchor | None] = []
     for run in runs:
@@ -131,6 +135,7 @@ def retime(
                 timings[i] = Timing(anchor.at(stamps[i].monotonic_ns), anchor.quality)
 
     floor = max(provisioned, previous) if previous is not None else provisioned
+    sure = max(provisioned, known) if known is not None else provisioned
     last_wall: datetime | None = None
     out: list[Timing] = []
     for r, (run, anchor) in enumerate(zip(runs, anchored)):
@@ -142,20 +147,29 @@ def retime(
                     break
         for i in run:
             if anchor is None:
-                timing = _bounded(stamps[i], floor, max(upper, floor), received, provisioned, last_wall)
+                timing = _bounded(stamps[i], sure, max(upper, sure), received, provisioned, last_wall)
+                if timing.time < floor:  # in sequence order, after the estimate before it
+                    timing = Timing(min(floor, timing.upper or floor), timing.quality, timing.lower, timing.upper,
+                                    timing.flags)
             else:
                 timing = timings[i]  # type: ignore[assignment]
                 if timing.time < floor:  # never before the event before it
                     timing = Timing(floor, timing.quality, timing.lower, timing.upper, timing.flags)
+                sure = max(sure, timing.time)
             if timing.time > received + FUTURE_TOLERANCE:
                 flags = timing.flags if TimeFlag.IN_THE_FUTURE in timing.flags else timing.flags + (
                     TimeFlag.IN_THE_FUTURE,)
                 timing = Timing(received, timing.quality, timing.lower, timing.upper, flags)
-            floor = timing.time
+            floor = max(floor, timing.time)
             if stamps[i].wall is not None:
                 last_wall = stamps[i].wall
             out.append(timing)
     return out
+
+
+def last_known(timings: Sequence[Timing]) -> datetime | None:
+    """The latest time among those not merely bounded (the next batch's lower bound)."""
+    return max((t.time for t in timings if t.quality is not TimeQuality.BOUNDED), default=None)
 
 
 def _bounded(
@@ -172,7 +186,7 @@ def _bounded(
         return Timing(lower, TimeQuality.BOUNDED, lower, upper, (TimeFlag.UNREADABLE,))
     if wall < provisioned:
         flags.append(TimeFlag.BEFORE_PROVISIONING)
-    elif wall < lower or (last_wall is not None and wall < last_wall):
+    elif wall < lower or (last_wall is not None and wall < last_wall - BACKWARDS_TOLERANCE):
         flags.append(TimeFlag.WENT_BACKWARDS)
     if wall > received + FUTURE_TOLERANCE:
         flags.append(TimeFlag.IN_THE_FUTURE)

@@ -113,8 +113,10 @@ kiosks = Table(
     Column("last_contact", UTCDateTime, nullable=True),
     Column("last_boot_id", String(80), nullable=True),
     Column("clock_offset_s", Float, nullable=True),
-    #: corrected time of its event max_seq (the lower bound for what comes next)
+    #: the time given to its event max_seq (nothing after it is placed earlier)
     Column("last_event_time", UTCDateTime, nullable=True),
+    #: the latest time of its events the server is sure of (a lower bound for what comes next)
+    Column("last_known_time", UTCDateTime, nullable=True),
 )
 
 #: (monotonic clock, server time) pairs seen during a kiosk's boots: re-time that boot's events

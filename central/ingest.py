@@ -23,7 +23,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from central import db
-from central.clock import Anchor, Stamp, TimeQuality, parse_wall, retime
+from central.clock import Anchor, Stamp, TimeQuality, last_known, parse_wall, retime
 from central.replay import (
     ADDITIONS,
     ItemState,
@@ -230,9 +230,11 @@ def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetim
     if batch.source != "push":
         # an imported file was written before it was imported: its wall clock bounds it when synced
         upper = push_anchor.time if push_anchor is not None else received
-    previous = kiosk["last_event_time"] if fresh and fresh[0].seq > kiosk["max_seq"] else None
+    in_order = bool(fresh) and fresh[0].seq > kiosk["max_seq"]
     timed = retime([Stamp(e.seq, e.boot_id, e.monotonic_ns, parse_wall(e.wall_time), e.clock_synced) for e in fresh],
-                   anchors=anchors, received=upper, provisioned=kiosk["provisioned"], previous=previous)
+                   anchors=anchors, received=upper, provisioned=kiosk["provisioned"],
+                   previous=kiosk["last_event_time"] if in_order else None,
+                   known=kiosk["last_known_time"] if in_order else None)
     timings.lap("clock")
 
     # replay
@@ -299,6 +301,9 @@ def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetim
     values: dict[str, Any] = {"applied_seq": applied, "events": kiosk["events"] + len(rows)}
     if fresh and fresh[-1].seq > kiosk["max_seq"]:
         values.update(max_seq=fresh[-1].seq, last_event_time=timed[-1].time)
+        sure = last_known(timed)
+        if sure is not None and (kiosk["last_known_time"] is None or sure > kiosk["last_known_time"]):
+            values["last_known_time"] = sure
     _touch(conn, batch, kiosk, received, values)
     reply = PushReply(
         kiosk_id=k, batch_id=batch.batch_id, applied_seq=applied,

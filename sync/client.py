@@ -143,7 +143,7 @@ class SyncClient:
                 host=self.host, seconds=self.timeout[1]), offline=True, cause=_chain(error)) from None
         except requests.exceptions.ChunkedEncodingError as error:
             raise SyncError(_("the server's reply was cut short ({detail}); will try again").format(
-                detail=_short(error)), cause=_chain(error)) from None
+                detail=_short(_root(error))), cause=_chain(error)) from None
         except requests.exceptions.ConnectionError as error:
             raise self._unreachable(error) from None
         except requests.exceptions.RequestException as error:

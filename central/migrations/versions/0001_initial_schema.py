@@ -123,6 +123,7 @@ def upgrade() -> None:
     sa.Column('last_boot_id', sa.String(length=80), nullable=True),
     sa.Column('clock_offset_s', sa.Float(), nullable=True),
     sa.Column('last_event_time', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_known_time', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('kiosk_id')
     )
     op.create_table('meta',
