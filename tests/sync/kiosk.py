@@ -18,21 +18,24 @@ from sync.daemon import DaemonSettings, SyncDaemon
 from tests.school import reference
 
 
-def checkout(n: int, patron: str = "S01") -> EventDraft:
-    return EventDraft(EventType.CHECKED_OUT, patron, {"item_id": f"X{n:06d}", "patron_id": patron, "card_id": "c",
-                                                      "code": f"X{n:06d}", "due": "2026-11-30", "warnings": []})
+def checkout(n: int, patron: str = "S01", shelf: str = "X") -> EventDraft:
+    item = f"{shelf}{n:06d}"
+    return EventDraft(EventType.CHECKED_OUT, patron, {"item_id": item, "patron_id": patron, "card_id": "c",
+                                                      "code": item, "due": "2026-11-30", "warnings": []})
 
 
-def give_back(n: int, patron: str = "S01") -> EventDraft:
-    return EventDraft(EventType.RETURNED, "kiosk", {"item_id": f"X{n:06d}", "patron_id": patron, "due": "2026-11-30",
-                                                    "with_card": False, "implicit": False, "warnings": []})
+def give_back(n: int, patron: str = "S01", shelf: str = "X") -> EventDraft:
+    return EventDraft(EventType.RETURNED, "kiosk", {"item_id": f"{shelf}{n:06d}", "patron_id": patron,
+                                                    "due": "2026-11-30", "with_card": False, "implicit": False,
+                                                    "warnings": []})
 
 
-def loans_and_returns(first: int, pairs: int) -> list[EventDraft]:
-    """Each book lent and brought back: replayed exactly once, none of it needs review."""
+def loans_and_returns(first: int, pairs: int, shelf: str = "X") -> list[EventDraft]:
+    """Each book lent and brought back: replayed exactly once, none of it needs review.
+    (Tests share a server: give each kiosk its own ``shelf`` of books.)"""
     drafts: list[EventDraft] = []
     for n in range(first, first + pairs):
-        drafts += [checkout(n), give_back(n)]
+        drafts += [checkout(n, shelf=shelf), give_back(n, shelf=shelf)]
     return drafts
 
 
@@ -55,6 +58,10 @@ class TestKiosk:
             "batch_size = 100\nconnect_timeout_s = 2.0\nread_timeout_s = 2.0\n"
             "retry_initial_s = 0.05\nretry_max_s = 0.2\ninterval_s = 60.0\n"
         )
+
+    def loans_and_returns(self, first: int, pairs: int) -> list[EventDraft]:
+        """Books of this kiosk's own shelf, lent and brought back."""
+        return loans_and_returns(first, pairs, shelf=self.kiosk_id + "/")
 
     def record(self, drafts: list[EventDraft], chunk: int = 50, clock=None) -> int:
         """Append through the kiosk's own journal (the only writer); the last seq."""

@@ -85,7 +85,7 @@ def test_times_and_order_survive_reboots_a_clock_3_days_behind_and_an_ntp_jump(c
                 true = boot.started + timedelta(minutes=minute)
                 clock.reading = boot.reading(true)
                 n += 1
-                event = journal.append([checkout(n)])[0]
+                event = journal.append([checkout(n, shelf=kiosk_id + "/")])[0]
                 truth[event.seq] = (true, boot.boot_id)
 
     clock.reading = c.reading(datetime.now(UTC))  # the daemon reads the clocks just before it pushes

@@ -20,7 +20,7 @@ from central import db
 from sync.daemon import backoff
 from sync.status import Phase, read_status
 from tests.central.harness import CentralServer
-from tests.sync.kiosk import TestKiosk, loans_and_returns
+from tests.sync.kiosk import TestKiosk
 from tests.sync.netfaults import ScriptedServer, answer, closed_port, never_answer, reset_after_request
 
 
@@ -31,7 +31,7 @@ def stored_seqs(central, kiosk_id: str) -> list[int]:
 
 
 def fails_then_recovers(kiosk: TestKiosk, central, url: str, phase: Phase, reason: str, caplog, **settings) -> None:
-    last = kiosk.record(loans_and_returns(0, 3))
+    last = kiosk.record(kiosk.loans_and_returns(0, 3))
     with caplog.at_level(logging.WARNING, logger="sync"):
         result = kiosk.daemon(server_url=url, **settings).run_round()
     assert not result.ok and result.acked_seq == 0 and result.pending == last
@@ -100,7 +100,7 @@ def test_a_busy_server_is_believed_about_when_to_come_back(kiosk, central_sqlite
 
 
 def test_the_daemon_waits_as_long_as_retry_after_says(kiosk, central_sqlite):
-    kiosk.record(loans_and_returns(0, 1))
+    kiosk.record(kiosk.loans_and_returns(0, 1))
     with ScriptedServer(answer("503 Service Unavailable", b"{}", "Retry-After: 30")) as busy:
         daemon = kiosk.daemon(server_url=busy.url, retry_initial_s=0.01, retry_max_s=0.02)
         stop = threading.Event()
@@ -129,7 +129,7 @@ def test_a_server_whose_certificate_the_kiosk_does_not_trust(central_sqlite, kio
                                           "--certfile", pem, "--keyfile", pem).start()
         assert servers["school"].url.startswith("https://")
         kiosk = TestKiosk(tmp_path / "kiosk", kiosk_id, servers["school"].url, central_sqlite.add_kiosk(kiosk_id))
-        last = kiosk.record(loans_and_returns(0, 3))
+        last = kiosk.record(kiosk.loans_and_returns(0, 3))
         with caplog.at_level(logging.WARNING, logger="sync"):
             untrusted = kiosk.daemon(server_url=servers["stranger"].url,
                                      ca_bundle=str(tmp_path / "school-ca.pem")).run_round()
@@ -158,7 +158,7 @@ def test_a_url_that_is_not_the_central_server(kiosk, central_sqlite, caplog):
 def test_a_credential_the_server_does_not_know(kiosk, central_sqlite, caplog):
     good = kiosk.credential.read_text()
     kiosk.credential.write_text("bck1_not-the-right-one\n")
-    last = kiosk.record(loans_and_returns(0, 1))
+    last = kiosk.record(kiosk.loans_and_returns(0, 1))
     result = kiosk.daemon().run_round()
     assert not result.ok and "does not accept this kiosk's credential" in result.error.message
     kiosk.credential.write_text(good)
