@@ -61,6 +61,8 @@ class SyncSection(_Section):
     read_timeout_s: Seconds = 30.0
     #: a round every this often when nobody asks for one
     interval_s: Seconds = 300.0
+    #: new events are pushed this long after they are recorded (while the server answers)
+    push_after_s: Seconds = 2.0
     #: after a failure: wait a random time up to retry_initial_s, doubling per failure up to retry_max_s
     retry_initial_s: Seconds = 2.0
     retry_max_s: Seconds = 600.0
