@@ -13,7 +13,8 @@ from protocol.export import ExportInvalid, open_body, open_envelope
 from protocol.messages import MAX_BATCH, ImportChunk, ImportReply
 
 
-def import_export(store: db.Store, data: bytes, received: datetime | None = None) -> ImportReply:
+def import_export(store: db.Store, data: bytes, received: datetime | None = None, *,
+                  chunk: int = MAX_BATCH) -> ImportReply:
     """Raises ExportInvalid (not an export, tampered with, unknown kiosk) or an IngestError."""
     received = received or db.now()
     envelope = open_envelope(data)
@@ -22,7 +23,7 @@ def import_export(store: db.Store, data: bytes, received: datetime | None = None
         raise ExportInvalid(f"no kiosk {envelope.kiosk_id!r} on this server (add it with `bookcorner central add-kiosk`)")
     body = open_body(envelope, key)
     events = body.events
-    pieces = [events[i:i + MAX_BATCH] for i in range(0, len(events), MAX_BATCH)] or [[]]
+    pieces = [events[i:i + chunk] for i in range(0, len(events), chunk)] or [[]]
     start = body.from_seq
     chunks, applied_seq = [], 0
     for index, piece in enumerate(pieces):
@@ -30,7 +31,7 @@ def import_export(store: db.Store, data: bytes, received: datetime | None = None
         batch = Batch(body.kiosk_id, f"{body.batch_id}.{index}", start, end, body.clock, piece, source="import")
         check(batch, body.kiosk_id)
         reply = ingest(store, batch, received)
-        counts = Counter(str(r.outcome) for r in reply.results)
+        counts = Counter("duplicate" if reply.replayed else str(r.outcome) for r in reply.results)
         chunks.append(ImportChunk(start, end, counts["applied"], counts["applied_with_warning"], counts["duplicate"],
                                   counts["needs_review"]))
         applied_seq = reply.applied_seq

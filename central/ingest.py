@@ -175,7 +175,7 @@ def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetim
             raise Conflict(f"batch id {batch.batch_id} was used before for other events")
         stored = msgspec.json.decode(seen.reply, type=PushReply)
         stored.applied_seq, stored.needs_review = kiosk["applied_seq"], _open_reviews(conn, k)
-        stored.server_time = received.isoformat()
+        stored.server_time, stored.replayed = received.isoformat(), True
         _touch(conn, batch, kiosk, received)
         return stored
 

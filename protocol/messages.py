@@ -111,6 +111,8 @@ class PushReply(Struct):
     #: this kiosk's events waiting for a librarian's review, in all
     needs_review: int
     server_time: str
+    #: the batch id was seen before: this is the reply stored then (nothing was replayed now)
+    replayed: bool = False
 
 
 # --- reference data -------------------------------------------------------------------------

@@ -70,7 +70,8 @@ class DaemonSettings:
     def from_config(cls, config) -> DaemonSettings:
         s = config.sync
         return cls(s.server_url, config.credential_file, s.ca_bundle, s.batch_size, s.connect_timeout_s,
-                   s.read_timeout_s, s.interval_s, s.retry_initial_s, s.retry_max_s, s.retry_after_max_s)
+                   s.read_timeout_s, s.interval_s, s.retry_initial_s, s.retry_max_s, s.retry_after_max_s,
+                   s.push_after_s)
 
 
 @dataclass(frozen=True)
