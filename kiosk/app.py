@@ -27,7 +27,7 @@ from textual import events, work
 from textual.app import App
 from textual.keys import _character_to_key
 from textual.reactive import reactive
-from textual.worker import get_current_worker
+from textual.worker import WorkerFailed, get_current_worker
 
 import config
 import i18n
@@ -165,7 +165,8 @@ class KioskApp(App, inherit_bindings=False):
         the runner then shows a friendly screen and exits non-zero, so systemd restarts us."""
         if self.crash is None:
             self.crash = error
-            log.critical("unhandled error, the kiosk stops", exc_info=error)
+            cause = error.error if isinstance(error, WorkerFailed) else error  # where it really happened
+            log.critical("unhandled error, the kiosk stops", exc_info=cause)
         super()._handle_exception(error)
         self._exit_renderables.clear()  # the traceback is in the log, not on the children's screen
 
@@ -344,8 +345,10 @@ class KioskApp(App, inherit_bindings=False):
             self._next_poll = 0.0
             self._poll_tick()
             if isinstance(self.screen, ProblemScreen):
-                self.pop_screen()
-            self.screen.refresh()
+                await self.pop_screen()
+            for screen in self.screen_stack:
+                if isinstance(screen, IdleScreen):
+                    screen.show_slot()  # the timetable is known now
             self._maybe_ready()
         elif isinstance(outcome, s.StartFailed):
             if not isinstance(self.screen, ProblemScreen):

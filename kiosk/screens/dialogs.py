@@ -14,8 +14,7 @@ from textual.widgets import Button, DataTable, Static
 from i18n import _
 from kiosk.reports import ChaseLine, WorkDay
 from kiosk.screens.base import KioskModal, KioskScreen
-from kiosk.session import LoadChaseList
-from kiosk.widgets.banner import Banner
+from kiosk.session import Feedback, LoadChaseList, VisitView
 from kiosk.widgets.countdown import Countdown
 from kiosk.widgets.keypad import PinPad
 from kiosk.wording import book_title, format_date
@@ -32,14 +31,18 @@ class PinScreen(KioskModal):
         self.locked_until = locked_until
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="pin-dialog", classes="dialog"):
-            yield Static(_("{name}: enter your PIN").format(name=self.librarian), id="pin-title")
-            yield PinPad()
-            yield Static("", id="pin-message")
-            yield Banner()
-            with Horizontal(classes="dialog-actions"):
-                yield Button(_("Cancel"), id="cancel")
+        with Horizontal(id="pin-dialog", classes="dialog"):
+            with Vertical(id="pin-side"):
+                yield Static(_("{name}: enter your PIN").format(name=self.librarian), id="pin-title")
+                yield Static("", id="pin-message")
                 yield Countdown()
+                yield Button(_("Cancel"), id="cancel")
+            yield PinPad()
+
+    def answer(self, feedback: Feedback, view: VisitView | None) -> None:
+        self.touch()
+        words = feedback.words[0]
+        self.query_one("#pin-message", Static).update(f"{words.headline}\n{words.detail}".strip())
 
     def on_mount(self) -> None:
         self.timeout_s = 45

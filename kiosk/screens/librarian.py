@@ -94,16 +94,17 @@ class LibrarianScreen(KioskScreen):
                         yield Checkbox(_("It replaces a lost card"), id="enrol-replace")
                         yield Button(_("Enrol"), id="enrol", variant="primary", disabled=True)
                 with TabPane(_("Register a book"), id="tab-register"):
-                    with VerticalScroll():
-                        yield Static(_("Scan the new book."), id="register-code")
+                    yield Static(_("Scan the new book."), id="register-code")
+                    with Horizontal(classes="row"):
                         yield Input(placeholder=_("Title (required)"), id="register-title")
-                        with RadioSet(id="register-type"):
-                            yield RadioButton(_("Borrowable book"), id="type-circulating", value=True)
-                            yield RadioButton(_("Reference book (stays in the room)"), id="type-reference")
-                            yield RadioButton(_("Magazine"), id="type-periodical")
+                        yield Button(_("Register"), id="register", variant="primary", disabled=True)
+                    with RadioSet(id="register-type"):
+                        yield RadioButton(_("Borrowable book"), id="type-circulating", value=True)
+                        yield RadioButton(_("Reference book (stays in the room)"), id="type-reference")
+                        yield RadioButton(_("Magazine"), id="type-periodical")
+                    with Horizontal(classes="row"):
                         yield Input(placeholder=_("Author (optional)"), id="register-author")
                         yield Input(placeholder=_("Call number (optional)"), id="register-call")
-                        yield Button(_("Register"), id="register", variant="primary", disabled=True)
                 with TabPane(_("Devices"), id="tab-devices"):
                     with VerticalScroll():
                         yield Static("", id="device-details")

@@ -39,6 +39,8 @@ class PinPad(Vertical):
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
+        for button in self.query(Button):
+            button.active_effect_duration = 0  # "1111" typed quickly is four presses, not one
 
     @on(Button.Pressed, ".digit")
     def _digit(self, event: Button.Pressed) -> None:

@@ -81,11 +81,9 @@ def english() -> Iterator[None]:
 def settings(**sections) -> config.KioskConfig:
     """The default configuration with some options changed: settings(screen={"banner_s": 1})."""
     base = config.parse("")
-    changes = {}
-    for name, values in sections.items():
-        changes[name] = msgspec.structs.replace(getattr(base, name), **values)
-    if "librarian" not in sections:
-        changes["librarian"] = msgspec.structs.replace(base.librarian, pin_hash=PIN_HASH, shutdown_command=[])
+    base = msgspec.structs.replace(base, librarian=msgspec.structs.replace(
+        base.librarian, pin_hash=PIN_HASH, shutdown_command=[]))
+    changes = {name: msgspec.structs.replace(getattr(base, name), **values) for name, values in sections.items()}
     return msgspec.structs.replace(base, **changes)
 
 
@@ -117,7 +115,10 @@ async def settle(pilot) -> None:
 
 
 async def started(pilot) -> None:
-    await until(pilot, lambda: pilot.app.desk_ready)
+    """The kiosk is up: the desk open and the sync badge showing the status file."""
+    app: KioskApp = pilot.app
+    await until(pilot, lambda: app.desk_ready and app.sync_state is not None
+                and app.sync_state[1] == app.controller.desk.journal.last_seq)
     await settle(pilot)
 
 
@@ -128,6 +129,20 @@ async def tap(pilot, card: str) -> None:
 
 async def scan(pilot, code: str) -> None:
     pilot.app.devices.simulate_scan(code)
+    await settle(pilot)
+
+
+async def type_fast(pilot, text: str) -> None:
+    """Keystrokes as a keyboard-style scanner or card reader sends them into the terminal:
+    a few milliseconds apart, then Enter (the keyboard wedge makes them a scan or a tap)."""
+    from textual import events
+    from textual.keys import _character_to_key
+
+    for character in text:
+        pilot.app.post_message(events.Key(_character_to_key(character), character))
+        await asyncio.sleep(0.003)
+    pilot.app.post_message(events.Key("enter", "\r"))
+    await pilot.pause(0.05)
     await settle(pilot)
 
 

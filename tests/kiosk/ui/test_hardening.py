@@ -1,0 +1,182 @@
+"""The kiosk runs unattended all day: no way out for a child, nothing said "done" that is
+not on disk, errors logged (never on the screen's stderr) with a friendly screen and an
+exit status that makes systemd restart it, a screen that keeps answering while the disk
+is slow, and input from devices taken the way the device layer delivers it."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import signal
+import time
+
+from circulation.codes import Source
+from devices import DeviceStatus, Text
+from journal.snapshot import ReferenceStore
+from kiosk.crash import EXIT_CRASH, log_path, setup_logging
+from kiosk.desk import DataPaths
+from kiosk.run import run
+from kiosk.screens.dialogs import ProblemScreen
+from kiosk.screens.idle import IdleScreen
+from kiosk.screens.visit import VisitScreen
+from kiosk.wording import Tone
+from tests.kiosk.ui.conftest import (banner, desk_for, make_app, scan, school_reference, screen_text, settle,
+                                     started, tap, type_fast, until)
+from tests.school import ANDERSEN, CARDS, HONGLOUMENG, XIAOHONG, XIAOMING, XIYOUJI
+
+
+async def test_a_full_disk_is_said_clearly_and_the_child_is_not_told_done(data_dir):
+    app = make_app(data_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        await tap(pilot, CARDS[XIAOMING])
+        desk = app.controller.desk
+        hot = max(desk.paths.journal.glob("seg-*.log"))
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        try:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (hot.stat().st_size, hard))
+            await scan(pilot, XIYOUJI.barcode)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            signal.signal(signal.SIGXFSZ, previous)
+        shown = banner(app)
+        assert shown.tone is Tone.ERROR and shown.code == "not_saved" and shown.recorded == 0
+        text = screen_text(app)
+        assert "Not saved: please tell the librarian" in text and "memory is full" in text
+        assert "Borrowed" not in text and "西游记" not in text
+        assert desk.state.loan_of(XIYOUJI.item_id) is None and list(app.sounds.played) == ["refusal"]
+        await scan(pilot, XIYOUJI.barcode)  # room again: the same scan works
+        assert banner(app).code == "borrowed"
+
+
+def test_an_unhandled_error_shows_a_friendly_screen_is_logged_and_exits_non_zero(data_dir, capfd):
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    setup_logging(data_dir)
+    try:
+        def boom(command):
+            raise RuntimeError("a bug in the kiosk")
+
+        app = make_app(data_dir, on_ready=lambda: app.devices.simulate_scan(XIYOUJI.barcode))
+        app.controller._dispatch = boom
+        started_at = time.monotonic()
+        status = run(app, headless=True, crash_screen_s=0.3)
+        assert status == EXIT_CRASH and time.monotonic() - started_at < 10
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+    logged = log_path(data_dir).read_text()
+    assert "unhandled error, the kiosk stops" in logged and "RuntimeError: a bug in the kiosk" in logged
+    out, err = capfd.readouterr()
+    assert "Traceback" not in err and "a bug in the kiosk" not in err + out
+    with desk_for(data_dir):  # the journal's lock was released on the way out
+        pass
+
+
+async def test_a_child_has_no_key_to_quit_and_no_command_palette(data_dir):
+    app = make_app(data_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        for key in ("ctrl+q", "ctrl+c", "ctrl+p", "escape", "f1"):
+            await pilot.press(key)
+        await pilot.pause(0.1)
+        assert app.is_running and isinstance(app.screen, IdleScreen) and app.return_code is None
+        await tap(pilot, CARDS[XIAOMING])
+        for key in ("ctrl+q", "ctrl+c", "ctrl+p"):
+            await pilot.press(key)
+        await pilot.pause(0.1)
+        assert app.is_running and isinstance(app.screen, VisitScreen)
+
+
+async def test_keystrokes_as_fast_as_a_reader_are_a_card_and_a_persons_typing_is_not(data_dir):
+    app = make_app(data_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        for digit in "12345":  # a person at a keyboard
+            await pilot.press(digit)
+            await pilot.pause(0.07)
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        await settle(pilot)
+        assert isinstance(app.screen, IdleScreen) and banner(app) is None
+        await type_fast(pilot, CARDS[XIAOMING])  # a keyboard-style card reader: a burst
+        assert isinstance(app.screen, VisitScreen) and "小明" in screen_text(app)
+        await type_fast(pilot, XIYOUJI.barcode)  # a scanner that types
+        assert banner(app).code == "borrowed"
+
+
+async def test_an_unplugged_scanner_shows_in_the_top_bar_until_it_is_back(data_dir):
+    app = make_app(data_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        source = "scanner:/dev/input/by-id/usb-Scanner-event-kbd"
+        app.device_sink(DeviceStatus(source, "disconnected", Text.of("scanner unplugged")))
+        await pilot.pause()
+        assert "scanner unplugged" in screen_text(app)
+        app.device_sink(DeviceStatus(source, "connected", Text.of("scanner connected")))
+        await pilot.pause()
+        assert "scanner" not in screen_text(app)
+
+
+async def test_a_shared_barcode_at_the_idle_screen_waits_for_the_card_to_say_whose(data_dir):
+    with desk_for(data_dir) as desk:
+        desk.borrow(desk.identify(CARDS[XIAOMING], Source.CARD_READER), ANDERSEN[0].isbn13)
+        desk.borrow(desk.identify(CARDS[XIAOHONG], Source.CARD_READER), ANDERSEN[0].isbn13)
+    app = make_app(data_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        await scan(pilot, ANDERSEN[0].isbn13)
+        assert banner(app).code == "ambiguous_copy" and "Tap your card first" in screen_text(app)
+        await tap(pilot, CARDS[XIAOHONG])
+        assert isinstance(app.screen, VisitScreen) and banner(app).code == "returned"
+        assert "Thank you, 小红!" in screen_text(app)
+        assert app.controller.desk.state.loans_of(XIAOHONG.patron_id) == []
+        assert len(app.controller.desk.state.loans_of(XIAOMING.patron_id)) == 1
+
+
+async def test_the_screen_keeps_answering_while_a_write_is_slow(data_dir):
+    app = make_app(data_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        await tap(pilot, CARDS[XIAOMING])
+        journal = app.controller.desk.journal
+        append = journal.append
+
+        def slow_append(drafts):  # an SD card having a bad moment
+            time.sleep(1.0)
+            return append(drafts)
+
+        journal.append = slow_append
+        app.devices.simulate_scan(XIYOUJI.barcode)
+        await pilot.pause(0.05)
+        assert app.desk_busy
+        started_at = time.monotonic()
+        for _ in range(10):
+            await pilot.pause()  # the screen's loop turns while the disk works
+        assert time.monotonic() - started_at < 0.3 and app.desk_busy
+        await until(pilot, lambda: not app.desk_busy)
+        await settle(pilot)
+        assert banner(app).code == "borrowed"
+
+
+async def test_a_kiosk_without_its_data_says_so_and_starts_once_the_data_is_there(tmp_path):
+    root = tmp_path / "data"
+    app = make_app(root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, ProblemScreen))
+        await pilot.pause()
+        assert "The book corner is not working right now" in screen_text(app)
+        assert "bookcorner demo --load-only" in screen_text(app)
+        ReferenceStore(DataPaths(root).reference).save(school_reference(), "test-1", "Test school")
+        from kiosk.session import OpenDesk
+
+        app.submit(OpenDesk())  # what the kiosk does by itself every 30 seconds
+        await until(pilot, lambda: app.desk_ready)
+        await settle(pilot)
+        assert isinstance(app.screen, IdleScreen)
+        await tap(pilot, CARDS[XIAOMING])
+        await scan(pilot, HONGLOUMENG.barcode)
+        assert banner(app).code == "borrowed"
