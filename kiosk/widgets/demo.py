@@ -28,7 +28,7 @@ class DemoPanel(Vertical):
     DEFAULT_CSS = """
     DemoPanel { dock: bottom; height: auto; background: $boost; border-top: solid $primary; }
     DemoPanel #demo-hints { height: auto; padding: 0 1; color: $text-muted; }
-    DemoPanel Input { border: none; height: 1; padding: 0 1; background: $surface; }
+    DemoPanel Input, DemoPanel Input:focus { border: none; height: 1; padding: 0 1; background: $surface; }
     DemoPanel.-hidden { display: none; }
     """
 
@@ -43,11 +43,11 @@ class DemoPanel(Vertical):
         self.hints = hints
 
     def compose(self) -> ComposeResult:
-        table = Table.grid(padding=(0, 2))
-        table.add_column(no_wrap=True)
-        table.add_column(no_wrap=True, overflow="ellipsis")
-        table.add_column(no_wrap=True)
-        table.add_column(no_wrap=True, overflow="ellipsis")
+        table = Table.grid(padding=(0, 1))
+        widest = max((len(hint.code) for hint in self.hints), default=0)
+        for _half in range(2):  # the codes are never cut short; the labels give way
+            table.add_column(no_wrap=True, min_width=widest)
+            table.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
         half = (len(self.hints) + 1) // 2
         for left, right in zip(self.hints[:half], self.hints[half:] + (None,) * (2 * half - len(self.hints))):
             row = [left.code, self._label(left)]
