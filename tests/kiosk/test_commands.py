@@ -95,3 +95,15 @@ def test_the_demo_loads_the_school_and_shows_what_to_try(tmp_path):
     (elsewhere / "precious.txt").write_text("keep me")
     refused = bookcorner("demo", "--data-dir", str(elsewhere), "--reset")
     assert refused.returncode == 2 and (elsewhere / "precious.txt").exists()
+
+
+def test_the_kiosk_command_is_parsed_without_loading_every_other_area():
+    from bookcorner import cli
+
+    assert cli._quick_area(["kiosk"]) == "kiosk.commands"
+    assert cli._quick_area(["--config", "kiosk.toml", "kiosk", "--lang", "zh_CN"]) == "kiosk.commands"
+    assert cli._quick_area(["--config=kiosk.toml", "kiosk"]) == "kiosk.commands"
+    assert cli._quick_area(["circ", "status"]) is None and cli._quick_area(["--help"]) is None
+    commands = cli.build_parser("kiosk.commands")._subparsers._group_actions[0].choices
+    assert "kiosk" in commands and "journal" not in commands
+    assert {"kiosk", "journal", "devices"} <= set(cli.build_parser()._subparsers._group_actions[0].choices)
