@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import events, work
 from textual.app import App
@@ -36,18 +36,15 @@ from circulation.timetable import Timetable
 from devices import CardTap, DeviceStatus, Scan
 from i18n import _
 from kiosk import session as s
-from kiosk.crash import EXIT_RESTART, log_path
-from kiosk.messages import DeskAnswered, DeskIdle, DeviceInput, SyncRequested, SyncStatusRead
+from kiosk.messages import DeskAnswered, DeskIdle, DeviceInput, SyncRequested, SyncStatusRead, WedgeTick
 from kiosk.pin import PinGuard
-from kiosk.screens.dialogs import ChaseListScreen, PinScreen, ProblemScreen, WorkRecordScreen
-from kiosk.screens.helper import HelperScreen
 from kiosk.screens.idle import IdleScreen
-from kiosk.screens.librarian import LibrarianScreen
-from kiosk.screens.visit import VisitScreen
 from kiosk.sounds import Sounds
 from kiosk.widgets.banner import Banner
-from kiosk.widgets.demo import DemoPanel, Hint
 from sync.status import SyncStatus, read_status, request_sync
+
+if TYPE_CHECKING:
+    from kiosk.widgets.demo import DemoPanel, Hint
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +56,32 @@ REFRESH_S = 30.0
 RETRY_OPEN_S = 30.0
 DESK_CLOSE_TIMEOUT_S = 10.0
 
-_SCREENS = {s.VisitKind.BORROWER: VisitScreen, s.VisitKind.HELPER: HelperScreen,
-            s.VisitKind.LIBRARIAN: LibrarianScreen}
+
+
+def _screen_for(kind: s.VisitKind) -> type:
+    """The screen of a visit. Screens other than the idle one load when first needed (or
+    just after start-up): the kiosk is ready for a tap sooner."""
+    if kind is s.VisitKind.BORROWER:
+        from kiosk.screens.visit import VisitScreen
+
+        return VisitScreen
+    if kind is s.VisitKind.HELPER:
+        from kiosk.screens.helper import HelperScreen
+
+        return HelperScreen
+    from kiosk.screens.librarian import LibrarianScreen
+
+    return LibrarianScreen
+
+
+def _dialogs():
+    from kiosk.screens import dialogs
+
+    return dialogs
+
+
+def _is_librarian_screen(screen: object) -> bool:
+    return type(screen).__name__ == "LibrarianScreen"
 
 
 class KioskApp(App, inherit_bindings=False):
@@ -152,6 +173,13 @@ class KioskApp(App, inherit_bindings=False):
             log.info("kiosk ready: journal at %s", self.controller.desk.journal.last_seq)
             if self.on_ready is not None:
                 self.on_ready()
+            self.set_timer(1.0, self._load_screens)
+
+    def _load_screens(self) -> None:
+        """Load the other screens while nobody is at the kiosk yet (a first tap answers sooner)."""
+        for kind in s.VisitKind:
+            _screen_for(kind)
+        _dialogs()
 
     async def on_unmount(self) -> None:
         if self.devices is not None:
@@ -249,9 +277,13 @@ class KioskApp(App, inherit_bindings=False):
             await self._replay(self._wedge.expire(event.time + 2 * self.settings.devices.max_key_gap))
         await super().on_event(event)
 
-    async def _expire_wedge(self) -> None:
+    def _expire_wedge(self) -> None:
         if self._wedge is not None and self._wedge.holding:
-            await self._replay(self._wedge.expire())
+            self.post_message(WedgeTick())
+
+    async def on_wedge_tick(self, message: WedgeTick) -> None:
+        if self._wedge is not None:
+            await self._replay(self._wedge.expire(message.time))
 
     async def _replay(self, fragments: list) -> None:
         """A person's keys, handed back by the wedge: on to the screen, in order."""
@@ -263,18 +295,20 @@ class KioskApp(App, inherit_bindings=False):
 
     def on_demo_panel_entered(self, message: DemoPanel.Entered) -> None:
         """The demo's typed line: a card (10 digits, as keyboard readers type) or a scan."""
+        import re
+
         code = message.code
         if self.devices is None:
             return
         pattern = self.settings.devices.wedge.card_pattern
-        import re
-
         if pattern and re.search(pattern, code):
             self.devices.simulate_tap(code)
         else:
             self.devices.simulate_scan(code)
 
     def device_report(self) -> str:
+        from kiosk.crash import log_path
+
         lines = []
         for source, status in sorted(self.device_statuses.items()):
             lines.append(f"{source}: {status.state} — {status.text()}")
@@ -304,7 +338,7 @@ class KioskApp(App, inherit_bindings=False):
                 self._journal_moved()
         elif isinstance(outcome, s.VisitOpened):
             await self._to_idle()
-            await self.push_screen(_SCREENS[outcome.view.kind](outcome.view, outcome.feedback))
+            await self.push_screen(_screen_for(outcome.view.kind)(outcome.view, outcome.feedback))
             if outcome.feedback is not None:
                 self.sounds.play(outcome.feedback.sound)
         elif isinstance(outcome, s.VisitChanged):
@@ -315,28 +349,28 @@ class KioskApp(App, inherit_bindings=False):
             await self._to_idle()
         elif isinstance(outcome, s.PinWanted):
             await self._to_idle()
-            await self.push_screen(PinScreen(outcome.name, outcome.locked_until))
+            await self.push_screen(_dialogs().PinScreen(outcome.name, outcome.locked_until))
         elif isinstance(outcome, s.PinRefused):
-            if isinstance(self.screen, PinScreen):
+            if isinstance(self.screen, _dialogs().PinScreen):
                 self.screen.refused(outcome.tries_left, outcome.locked_until)
                 self.sounds.play("refusal")
         elif isinstance(outcome, s.CardToEnrol):
-            if isinstance(self.screen, LibrarianScreen):
+            if _is_librarian_screen(self.screen):
                 self.screen.enrol(outcome.card_id)
         elif isinstance(outcome, s.BookToRegister):
-            if isinstance(self.screen, LibrarianScreen):
+            if _is_librarian_screen(self.screen):
                 self.screen.register(outcome.code, outcome.isbn13)
         elif isinstance(outcome, s.ChaseListReady):
-            if isinstance(self.screen, ChaseListScreen) and outcome.exported:
+            if isinstance(self.screen, _dialogs().ChaseListScreen) and outcome.exported:
                 self.screen.exported(outcome.exported)
             else:
                 await self._close_reports()
-                await self.push_screen(ChaseListScreen(outcome.class_name, outcome.lines))
+                await self.push_screen(_dialogs().ChaseListScreen(outcome.class_name, outcome.lines))
         elif isinstance(outcome, s.WorkRecordReady):
             await self._close_reports()
-            await self.push_screen(WorkRecordScreen(outcome.name, outcome.days))
+            await self.push_screen(_dialogs().WorkRecordScreen(outcome.name, outcome.days))
         elif isinstance(outcome, s.UnsentReady):
-            if isinstance(self.screen, LibrarianScreen):
+            if _is_librarian_screen(self.screen):
                 self.screen.show_unsent(outcome.total, outcome.lines)
         elif isinstance(outcome, s.TroubleReading):
             self.notify(outcome.message, severity="error", timeout=10)
@@ -344,15 +378,15 @@ class KioskApp(App, inherit_bindings=False):
             self.desk_ready = True
             self._next_poll = 0.0
             self._poll_tick()
-            if isinstance(self.screen, ProblemScreen):
+            if isinstance(self.screen, _dialogs().ProblemScreen):
                 await self.pop_screen()
             for screen in self.screen_stack:
                 if isinstance(screen, IdleScreen):
                     screen.show_slot()  # the timetable is known now
             self._maybe_ready()
         elif isinstance(outcome, s.StartFailed):
-            if not isinstance(self.screen, ProblemScreen):
-                await self.push_screen(ProblemScreen(outcome.message))
+            if not isinstance(self.screen, _dialogs().ProblemScreen):
+                await self.push_screen(_dialogs().ProblemScreen(outcome.message))
             self.set_timer(RETRY_OPEN_S, lambda: self.submit(s.OpenDesk()))
 
     def banner_updated(self, banner: Banner) -> None:
@@ -370,7 +404,8 @@ class KioskApp(App, inherit_bindings=False):
             await self.pop_screen()
 
     async def _close_reports(self) -> None:
-        while isinstance(self.screen, (ChaseListScreen, WorkRecordScreen)):
+        dialogs = _dialogs()
+        while isinstance(self.screen, (dialogs.ChaseListScreen, dialogs.WorkRecordScreen)):
             await self.pop_screen()
 
     # -- what the screens ask for ---------------------------------------------------------------
@@ -395,6 +430,8 @@ class KioskApp(App, inherit_bindings=False):
             await relabel()
 
     def restart(self) -> None:
+        from kiosk.crash import EXIT_RESTART
+
         log.info("restart asked for in the librarian's mode")
         self.exit(return_code=EXIT_RESTART)
 
@@ -471,6 +508,8 @@ class DemoKioskApp(KioskApp, inherit_bindings=True):
     ]
 
     def action_toggle_demo_panel(self) -> None:
+        from kiosk.widgets.demo import DemoPanel
+
         for panel in self.screen.query(DemoPanel):
             panel.toggle_class("-hidden")
 

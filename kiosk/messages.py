@@ -54,3 +54,10 @@ class SyncRequested(Message):
 @dataclass
 class Activity(Message):
     """Someone touched the screen or pressed a key: a session's idle countdown restarts."""
+
+
+@dataclass
+class WedgeTick(Message):
+    """Time for the keyboard wedge to hand back a person's keys. Posted rather than called,
+    so that keys already waiting in the queue are seen first (a slow frame must not cut a
+    scan in two); ``time`` (when it was posted) is the "now" it is judged by."""

@@ -9,6 +9,9 @@ tests and benchmarks drive it directly too.
 
 Children's answers are worded here, in the screen's language and (bilingual screens) in
 the other one, so the screen's thread only draws.
+
+Commands and outcomes are plain dataclasses, treated as values: nobody changes one after
+it is made (frozen ones would cost the kiosk's start-up twice as much to define).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from circulation.codes import CodeKind, Source
 from circulation.events import Event
@@ -28,10 +32,12 @@ from circulation.rules import Ambiguity, Decision, Identified, Reason, Refusal
 from devices.events import CardTap, Scan
 from i18n import LANGUAGES, current_language, in_language
 from journal.storage import StoreError, StoreWriteError
-from kiosk import reports
 from kiosk.desk import CirculationDesk, PatronView, Recorded
 from kiosk.pin import PinGuard
 from kiosk.wording import Message, Tone, enter_pin_first, explain, librarian_mode_closed, not_saved
+
+if TYPE_CHECKING:
+    from kiosk import reports
 
 log = logging.getLogger(__name__)
 
@@ -54,35 +60,35 @@ class ScanMode(StrEnum):
 # -- commands (from the screen) -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class EndVisit:
     #: "done" (the Done key), "timeout", "second_tap"
     reason: str = "done"
 
 
-@dataclass(frozen=True)
+@dataclass
 class EnterPin:
     pin: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class SwitchMode:
     mode: ScanMode
 
 
-@dataclass(frozen=True)
+@dataclass
 class OpenOwnLoans:
     """A student librarian or the librarian borrows for themselves."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class EnrolCard:
     card_id: str
     patron_id: str
     replace_other_cards: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass
 class RegisterBook:
     code: str
     title: str
@@ -91,28 +97,28 @@ class RegisterBook:
     call_number: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoadChaseList:
     export: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoadWorkRecord:
     pass
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoadUnsent:
     acked_seq: int
     limit: int = 200
 
 
-@dataclass(frozen=True)
+@dataclass
 class Refresh:
     """Take up a new reference snapshot from the sync daemon (between visits only)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class OpenDesk:
     """Try again to open the desk, after it could not open (the librarian fixed something)."""
 
@@ -124,14 +130,14 @@ Command = (Scan | CardTap | EndVisit | EnterPin | SwitchMode | OpenOwnLoans | En
 # -- outcomes (to the screen) -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass
 class Words:
     language: str
     headline: str
     detail: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Feedback:
     """One answer, worded in the screen's language first (and the other, if bilingual)."""
 
@@ -151,7 +157,7 @@ class Feedback:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoanLine:
     item_id: str
     title: str
@@ -159,7 +165,7 @@ class LoanLine:
     overdue: bool
 
 
-@dataclass(frozen=True)
+@dataclass
 class SlotView:
     class_name: str
     #: None: free borrowing (the counters are then the helper's own class's, today)
@@ -168,7 +174,7 @@ class SlotView:
     returns: int
 
 
-@dataclass(frozen=True)
+@dataclass
 class VisitView:
     """What the screen shows of the person at the kiosk (and nothing of anyone before)."""
 
@@ -191,84 +197,84 @@ class VisitView:
     handled: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass
 class Ready:
     school: str
     kiosk_id: str
     last_seq: int
 
 
-@dataclass(frozen=True)
+@dataclass
 class StartFailed:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class VisitOpened:
     view: VisitView
     feedback: Feedback | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class VisitChanged:
     view: VisitView
 
 
-@dataclass(frozen=True)
+@dataclass
 class VisitClosed:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class Answer:
     feedback: Feedback
     #: the visit after the answer (None at the idle screen)
     view: VisitView | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class PinWanted:
     name: str
     locked_until: datetime | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class PinRefused:
     tries_left: int
     locked_until: datetime | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class CardToEnrol:
     card_id: str
 
 
-@dataclass(frozen=True)
+@dataclass
 class BookToRegister:
     code: str
     isbn13: str | None
 
 
-@dataclass(frozen=True)
+@dataclass
 class ChaseListReady:
     class_name: str
     lines: tuple[reports.ChaseLine, ...]
     exported: tuple[Path, ...] = ()
 
 
-@dataclass(frozen=True)
+@dataclass
 class WorkRecordReady:
     name: str
     days: tuple[reports.WorkDay, ...]
 
 
-@dataclass(frozen=True)
+@dataclass
 class UnsentReady:
     total: int
     lines: tuple[reports.EventLine, ...]
 
 
-@dataclass(frozen=True)
+@dataclass
 class TroubleReading:
     """A report could not be read (the journal is damaged or unreadable)."""
 
@@ -538,6 +544,8 @@ class SessionController:
 
     def _class_on_duty(self) -> tuple[str | None, reports.SlotWindow | None]:
         """The class whose slot it is now, else the visitor's own class."""
+        from kiosk import reports
+
         desk = self._desk
         now = desk.now()
         slot = desk.reference.timetable.slot_at(now)
@@ -547,6 +555,8 @@ class SessionController:
         return (visit.who.patron.class_name if visit else None), None
 
     def _chase_list(self, export: bool) -> list[Outcome]:
+        from kiosk import reports
+
         desk = self._desk
         class_name, _window = self._class_on_duty()
         if class_name is None or self._visit is None:
@@ -563,6 +573,8 @@ class SessionController:
         return [ChaseListReady(class_name, lines, exported)]
 
     def _work_record(self) -> list[Outcome]:
+        from kiosk import reports
+
         desk = self._desk
         visit = self._visit
         if visit is None:
@@ -575,6 +587,8 @@ class SessionController:
         return [WorkRecordReady(visit.who.patron.name, tuple(days))]
 
     def _unsent(self, command: LoadUnsent) -> list[Outcome]:
+        from kiosk import reports
+
         desk = self._desk
         total = max(0, desk.journal.last_seq - command.acked_seq)
         start = max(command.acked_seq, desk.journal.last_seq - command.limit)
@@ -591,6 +605,8 @@ class SessionController:
             self._today.extend(recorded.events)
 
     def _slot(self) -> SlotView | None:
+        from kiosk import reports
+
         desk = self._desk
         now = desk.now()
         if self._today is None or self._today_date != now.date():

@@ -10,7 +10,6 @@ from textual.screen import ModalScreen, Screen
 from kiosk.session import Feedback, VisitView
 from kiosk.widgets.banner import Banner
 from kiosk.widgets.countdown import Countdown
-from kiosk.widgets.demo import DemoPanel
 from kiosk.widgets.topbar import TopBar
 
 if TYPE_CHECKING:
@@ -80,6 +79,8 @@ class KioskScreen(_Shared, Screen):
     def compose(self) -> ComposeResult:
         yield TopBar()
         if self.kiosk.demo_hints:
+            from kiosk.widgets.demo import DemoPanel  # the demo only
+
             yield DemoPanel(self.kiosk.demo_hints)
         yield from self.compose_body()
 

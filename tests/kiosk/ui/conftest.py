@@ -135,13 +135,9 @@ async def scan(pilot, code: str) -> None:
 async def type_fast(pilot, text: str) -> None:
     """Keystrokes as a keyboard-style scanner or card reader sends them into the terminal:
     a few milliseconds apart, then Enter (the keyboard wedge makes them a scan or a tap)."""
-    from textual import events
-    from textual.keys import _character_to_key
+    from bench.feedback import type_keys
 
-    for character in text:
-        pilot.app.post_message(events.Key(_character_to_key(character), character))
-        await asyncio.sleep(0.003)
-    pilot.app.post_message(events.Key("enter", "\r"))
+    await asyncio.to_thread(type_keys, pilot.app, text)  # as the terminal driver's input thread does
     await pilot.pause(0.05)
     await settle(pilot)
 
