@@ -355,8 +355,9 @@ class SessionController:
             return self._dispatch(command)
         except StoreWriteError as error:
             log.error("a write failed: %s", error)
+            full = error.disk_full
             view = self._view() if self._visit else None
-            return [Answer(self._words(lambda: not_saved(error.disk_full), "not_saved"), view)]
+            return [Answer(self._words(lambda: not_saved(full), "not_saved"), view)]
 
     def _dispatch(self, command: Command) -> list[Outcome]:
         if isinstance(command, CardTap):

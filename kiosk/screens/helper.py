@@ -104,16 +104,17 @@ class HelperScreen(KioskScreen):
             self.show_view(view)
         super().answer(feedback, view)
         main = feedback.words[0]
-        self.log_lines.appendleft((feedback.tone, f"{main.headline} {main.detail}".strip()))
+        self.log_lines.appendleft((feedback.tone, f"{main.headline} — {main.detail}" if main.detail else main.headline))
         self._show_log()
 
     def _show_log(self) -> None:
         text = Text()
         styles = {Tone.SUCCESS: "green", Tone.REFUSAL: "red", Tone.WARNING: "yellow", Tone.ERROR: "bold red"}
+        marks = {Tone.SUCCESS: "✔", Tone.REFUSAL: "✘", Tone.WARNING: "!", Tone.ERROR: "✘"}
         for index, (tone, line) in enumerate(self.log_lines):
             if index:
                 text.append("\n")
-            text.append(("✔ " if tone is Tone.SUCCESS else "✘ ") + line, style=styles[tone])
+            text.append(f"{marks[tone]} {line}", style=styles[tone])
         self.query_one("#scan-log", Static).update(text)
 
     def action_mode(self, mode: str) -> None:

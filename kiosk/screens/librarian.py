@@ -76,12 +76,12 @@ class LibrarianScreen(KioskScreen):
             with TabbedContent(initial=self.active_tab):
                 with TabPane(_("Sync"), id="tab-sync"):
                     with VerticalScroll():
-                        yield Static("", id="sync-details")
-                        yield ProgressBar(id="sync-progress", show_eta=False)
-                        yield Static("", id="sync-summary")
                         with Horizontal(classes="row"):
                             yield Button(_("Sync now"), id="sync-now", variant="primary")
                             yield Button(_("Events not yet sent"), id="show-unsent")
+                        yield ProgressBar(id="sync-progress", show_eta=False)
+                        yield Static("", id="sync-summary")
+                        yield Static("", id="sync-details")
                         table = DataTable(id="unsent", zebra_stripes=True, cursor_type="row")
                         table.add_columns("#", _("Time"), _("What"), _("Who"), _("Book or code"))
                         yield table
