@@ -322,12 +322,17 @@ class LibrarianScreen(KioskScreen):
             self.kiosk.shut_down()
             return
         self.shutdown_armed = True
-        self.query_one("#shutdown", Button).label = _("Press again to shut down")
+        self._label_shutdown(_("Press again to shut down"))
         self.set_timer(5.0, self._disarm)
 
     def _disarm(self) -> None:
         self.shutdown_armed = False
-        self.query_one("#shutdown", Button).label = _("Shut down")
+        self._label_shutdown(_("Shut down"))
+
+    def _label_shutdown(self, label: str) -> None:
+        button = self.query_one("#shutdown", Button)
+        button.label = label
+        button.refresh(layout=True)  # the button grows with its words
 
     # -- the visit ---------------------------------------------------------------------------
 

@@ -195,3 +195,41 @@ def test_nothing_of_the_pin_is_kept_in_plain_text(tmp_path: Path):
     from tests.kiosk.ui.conftest import PIN_HASH
 
     assert PIN not in PIN_HASH and verify_pin(PIN, PIN_HASH) and not verify_pin("0000", PIN_HASH)
+
+
+async def test_restart_and_shut_down_leave_with_the_status_systemd_expects(data_dir, tmp_path):
+    from kiosk.crash import EXIT_RESTART
+
+    app = make_app(data_dir)
+    async with app.run_test(size=(100, 34)) as pilot:
+        await started(pilot)
+        await open_librarian_mode(pilot)
+        app.screen.show_tab("tab-power")
+        await pilot.pause()
+        await pilot.click("#restart")
+        await pilot.pause()
+    assert app.return_code == EXIT_RESTART
+    marker = tmp_path / "powered-off"
+    app = make_app(data_dir, config_=settings(librarian={"shutdown_command": ["touch", str(marker)]}))
+    async with app.run_test(size=(100, 34)) as pilot:
+        await started(pilot)
+        await open_librarian_mode(pilot)
+        app.screen.show_tab("tab-power")
+        await pilot.pause()
+        await pilot.click("#shutdown")  # once: only armed
+        await pilot.pause(0.25)
+        assert app.is_running and "Press again to shut down" in screen_text(app)
+        await pilot.click("#shutdown")
+        await pilot.pause()
+    assert app.return_code == 0
+    await until_file(marker)
+
+
+async def until_file(path, timeout: float = 5.0) -> None:
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        await asyncio.sleep(0.02)
