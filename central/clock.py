@@ -136,6 +136,7 @@ def retime(
 
     floor = max(provisioned, previous) if previous is not None else provisioned
     sure = max(provisioned, known) if known is not None else provisioned
+    latest = received + FUTURE_TOLERANCE
     last_wall: datetime | None = None
     out: list[Timing] = []
     for r, (run, anchor) in enumerate(zip(runs, anchored)):
@@ -156,11 +157,12 @@ def retime(
                 if timing.time < floor:  # never before the event before it
                     timing = Timing(floor, timing.quality, timing.lower, timing.upper, timing.flags)
                 sure = max(sure, timing.time)
-            if timing.time > received + FUTURE_TOLERANCE:
+            if timing.time > latest:
                 flags = timing.flags if TimeFlag.IN_THE_FUTURE in timing.flags else timing.flags + (
                     TimeFlag.IN_THE_FUTURE,)
                 timing = Timing(received, timing.quality, timing.lower, timing.upper, flags)
-            floor = max(floor, timing.time)
+            if timing.time > floor:
+                floor = timing.time
             if stamps[i].wall is not None:
                 last_wall = stamps[i].wall
             out.append(timing)

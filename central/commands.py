@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     central.add_argument("--port", type=int, default=8443, help=_("port to listen on (0: any free port)"))
     central.add_argument("--certfile", metavar="PEM", help=_("TLS certificate (chain): serve HTTPS, as production must"))
     central.add_argument("--keyfile", metavar="PEM", help=_("the TLS certificate's private key"))
+    central.add_argument("--workers", type=int, default=1, metavar="N",
+                         help=_("server processes sharing the port (default 1; a busy district server: its CPUs)"))
     central.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     central.set_defaults(handler=_serve)
     actions = central.add_subparsers(dest="central_command", metavar="ACTION")
@@ -125,7 +127,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         serve(store, args.host, args.port, certfile=args.certfile, keyfile=args.keyfile, log_level=args.log_level,
-              ready=ready)
+              workers=max(1, args.workers), ready=ready)
     except OSError as error:
         _fail(_("cannot listen on {host}:{port}: {error}").format(host=args.host, port=args.port, error=error.strerror),
               EXIT_USAGE)

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Connection
 
 from central import db
@@ -144,9 +145,8 @@ def _missing(start: int, end: int, present: Iterable[int]) -> list[tuple[int, in
 
 
 def next_revision(conn: Connection) -> int:
-    rev = conn.execute(select(db.revision.c.rev).where(db.revision.c.id == 1)).scalar_one() + 1
-    conn.execute(update(db.revision).where(db.revision.c.id == 1).values(rev=rev))
-    return rev
+    return conn.execute(update(db.revision).where(db.revision.c.id == 1).values(rev=db.revision.c.rev + 1)
+                        .returning(db.revision.c.rev)).scalar_one()
 
 
 def ingest(store: db.Store, batch: Batch, received: datetime, timings: Timings | None = None) -> PushReply:
@@ -155,13 +155,20 @@ def ingest(store: db.Store, batch: Batch, received: datetime, timings: Timings |
     timings.lap("check")
     with store.writing() as conn:
         timings.lap("lock")
-        reply = _ingest(conn, batch, batch_digest, received, timings)
+        try:
+            # events numbered past everything the kiosk sent before are new unless an id
+            # clashes, which the primary key catches: no lookup of 500 ids per batch
+            with conn.begin_nested():
+                reply = _ingest(conn, batch, batch_digest, received, timings, optimistic=True)
+        except IntegrityError:
+            reply = _ingest(conn, batch, batch_digest, received, timings, optimistic=False)
         timings.lap("write")
     timings.lap("commit")
     return reply
 
 
-def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetime, timings: Timings) -> PushReply:
+def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetime, timings: Timings,
+            optimistic: bool) -> PushReply:
     k = batch.kiosk_id
     seen = conn.execute(
         select(db.batches.c.digest, db.batches.c.reply)
@@ -182,9 +189,9 @@ def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetim
     # which events are new, which the server has, which clash with what it has
     ids = [e.event_id for e in batch.events]
     known: dict[str, tuple[str, int]] = {}
-    for chunk in _chunks(ids):
+    for chunk in () if optimistic and batch.from_seq > kiosk["max_seq"] else _chunks(ids):
         for row in conn.execute(select(db.events.c.event_id, db.events.c.kiosk_id, db.events.c.seq)
-                                .where(db.events.c.event_id.in_(chunk))):
+                                .where(db.key_in(conn, db.events.c.event_id, chunk))):
             known[row.event_id] = (row.kiosk_id, row.seq)
     stored_seqs: dict[int, str] = {}
     low = min(batch.from_seq, kiosk["applied_seq"] + 1)
@@ -242,7 +249,9 @@ def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetim
     items = _load_items(conn, item_ids)
     additions = _Additions.load(conn, [e for e in fresh if e.type in ADDITIONS])
     timings.lap("read")
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple] = []
+    when = db.time_param(conn)
+    at = when(received)
     for event, timing in zip(fresh, timed):
         if event.event_id in conflicts:
             outcome = EventResult(event.event_id, event.seq, Outcome.NEEDS_REVIEW, Reason.SEQ_CONFLICT)
@@ -251,7 +260,9 @@ def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetim
         else:
             replayed = ReplayEvent(event.event_id, k, event.seq, event.type, event.payload, timing.time)
             done = additions.apply(replayed) if event.type in ADDITIONS else replay(replayed, items)
-            warnings = list(done.warnings) + [str(f) for f in timing.flags]
+            warnings = list(done.warnings)
+            if timing.flags:
+                warnings += [f.value for f in timing.flags]
             kind = done.outcome
             if kind is Outcome.APPLIED and warnings:
                 kind = Outcome.APPLIED_WITH_WARNING
@@ -260,15 +271,12 @@ def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetim
                 reviews.append(_review_row(k, event.event_id, event.seq, done.reason or "", received,
                                            {"type": event.type, **done.detail}))
         results[event.event_id] = outcome
-        rows.append({
-            "event_id": event.event_id, "kiosk_id": k, "seq": event.seq, "boot_id": event.boot_id,
-            "monotonic_ns": event.monotonic_ns, "wall_time": event.wall_time, "clock_synced": event.clock_synced,
-            "actor": event.actor, "type": event.type, "payload": _json.encode(event.payload).decode("utf-8"),
-            "received_at": received, "time": timing.time, "time_quality": str(timing.quality),
-            "time_lower": timing.lower, "time_upper": timing.upper, "outcome": str(outcome.outcome),
-            "reason": outcome.reason, "warnings": _json.encode(outcome.warnings).decode() if outcome.warnings else None,
-            "batch_id": batch.batch_id, "source": batch.source,
-        })
+        rows.append((  # in the order of db.events' columns
+            event.event_id, k, event.seq, event.boot_id, event.monotonic_ns, event.wall_time, event.clock_synced,
+            event.actor, event.type, _json.encode(event.payload).decode("utf-8"), at, when(timing.time),
+            timing.quality.value, when(timing.lower), when(timing.upper), outcome.outcome.value, outcome.reason,
+            _json.encode(outcome.warnings).decode() if outcome.warnings else None, batch.batch_id, batch.source,
+        ))
     timings.lap("replay")
 
     # the high-water mark: a batch that starts where the server is moves it to its end;
@@ -284,8 +292,7 @@ def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetim
         log.info("kiosk %s pushed from %d but the server has only up to %d: it will be asked again",
                  k, batch.from_seq, applied)
 
-    if rows:
-        conn.execute(db.events.insert(), rows)
+    db.bulk_insert(conn, db.events, rows)
     if reviews:
         conn.execute(db.reviews.insert(), reviews)
     changed = [state for state in items.values() if state.dirty]
@@ -368,16 +375,17 @@ class _Additions:
         known_patrons: set[str] = set()
         if card_ids:
             for row in conn.execute(select(db.cards.c.card_id, db.cards.c.data)
-                                    .where(db.cards.c.card_id.in_(sorted(card_ids)), db.cards.c.removed.is_(False))):
+                                    .where(db.key_in(conn, db.cards.c.card_id, sorted(card_ids)),
+                                           db.cards.c.removed.is_(False))):
                 cards_found[row.card_id] = msgspec.json.decode(row.data, type=CardRecord)
         if item_ids:
             for row in conn.execute(select(db.catalogue.c.item_id, db.catalogue.c.data)
-                                    .where(db.catalogue.c.item_id.in_(sorted(item_ids)),
+                                    .where(db.key_in(conn, db.catalogue.c.item_id, sorted(item_ids)),
                                            db.catalogue.c.removed.is_(False))):
                 items_found[row.item_id] = msgspec.json.decode(row.data, type=ItemRecord)
         if patron_ids:
             known_patrons = set(conn.execute(select(db.patrons.c.patron_id).where(
-                db.patrons.c.patron_id.in_(sorted(patron_ids)), db.patrons.c.removed.is_(False))).scalars())
+                db.key_in(conn, db.patrons.c.patron_id, sorted(patron_ids)), db.patrons.c.removed.is_(False))).scalars())
         return cls(cards_found, items_found, known_patrons)
 
     def apply(self, event: ReplayEvent) -> Replayed:
@@ -406,31 +414,31 @@ class _Additions:
 
 
 def _load_items(conn: Connection, item_ids: Sequence[str]) -> dict[str, ItemState]:
+    """The items' states: read through the driver, as many rows a batch touches."""
     items = {i: ItemState(i) for i in item_ids}
-    t = db.item_state.c
+    when, day = db.time_result(conn), db.date_result(conn)
     for chunk in _chunks(item_ids):
-        for row in conn.execute(select(db.item_state).where(t.item_id.in_(chunk))):
+        for (item_id, status, loan_id, patron_id, due, since, loan_kiosk, renewals, changed_time, changed_kiosk,
+             changed_seq, _rev) in db.fetch_rows(conn, db.item_state, db.item_state.c.item_id, chunk):
             loan = None
-            if row.loan_id is not None:
-                loan = Loan(row.loan_id, row.patron_id, row.due, row.since, row.loan_kiosk, row.renewals)
-            items[row.item_id] = ItemState(row.item_id, row.status, loan, row.changed_time, row.changed_kiosk,
-                                           row.changed_seq)
+            if loan_id is not None:
+                loan = Loan(loan_id, patron_id, day(due), when(since), loan_kiosk, renewals)
+            items[item_id] = ItemState(item_id, status, loan, when(changed_time), changed_kiosk, changed_seq)
     return items
 
 
 def _store_items(conn: Connection, states: Sequence[ItemState], rev: int) -> None:
+    when, day = db.time_param(conn), db.date_param(conn)
     rows = []
-    for s in states:
+    for s in states:  # in the order of db.item_state's columns
         loan = s.loan
-        rows.append({
-            "item_id": s.item_id, "status": s.status,
-            "loan_id": loan.loan_id if loan else None, "patron_id": loan.patron_id if loan else None,
-            "due": loan.due if loan else None, "since": loan.since if loan else None,
-            "loan_kiosk": loan.kiosk_id if loan else None, "renewals": loan.renewals if loan else 0,
-            "changed_time": s.changed_time, "changed_kiosk": s.changed_kiosk, "changed_seq": s.changed_seq,
-            "rev": rev,
-        })
-    upsert(conn, db.item_state, ["item_id"], rows)
+        if loan is None:
+            rows.append((s.item_id, s.status, None, None, None, None, None, 0, when(s.changed_time), s.changed_kiosk,
+                         s.changed_seq, rev))
+        else:
+            rows.append((s.item_id, s.status, loan.loan_id, loan.patron_id, day(loan.due), when(loan.since),
+                         loan.kiosk_id, loan.renewals, when(s.changed_time), s.changed_kiosk, s.changed_seq, rev))
+    db.bulk_upsert(conn, db.item_state, ["item_id"], rows)
 
 
 def upsert(conn: Connection, table, keys: list[str], rows: list[dict[str, Any]]) -> None:

@@ -104,6 +104,12 @@ def delta(store: db.Store, kiosk_id: str, since: int = 0, epoch: str | None = No
         applied = conn.execute(select(db.kiosks.c.applied_seq).where(db.kiosks.c.kiosk_id == kiosk_id)).scalar_one()
         out = ReferenceDelta(epoch=this_epoch, cursor=cursor, full=full, kiosk_id=kiosk_id, applied_seq=applied,
                              has_reference=False)
+        school = conn.execute(select(db.settings.c.data).where(db.settings.c.name == "school")).scalar()
+        roster = school is not None or conn.execute(select(db.patrons.c.patron_id).limit(1)).first() is not None
+        if not roster and not any(conn.execute(select(table.c[0]).limit(1)).first()
+                                  for table in (db.cards, db.catalogue)):
+            return out  # no reference data at all: the kiosk keeps what it has, nothing to compute
+        out.school, out.has_reference = msgspec.json.decode(school) if school else "", roster
         for table, key, kind, kept, gone in (
             (db.patrons, "patron_id", PatronRecord, out.patrons, out.patrons_removed),
             (db.cards, "card_id", CardRecord, out.cards, out.cards_removed),
@@ -118,10 +124,6 @@ def delta(store: db.Store, kiosk_id: str, since: int = 0, epoch: str | None = No
             if row.name == "school":
                 continue
             setattr(out, row.name, msgspec.json.decode(row.data, type=_SETTINGS[row.name]))
-        school = conn.execute(select(db.settings.c.data).where(db.settings.c.name == "school")).scalar()
-        out.school = msgspec.json.decode(school) if school else ""
-        out.has_reference = school is not None or bool(
-            conn.execute(select(db.patrons.c.patron_id).limit(1)).first())
 
         state_rows = {row.item_id: row for row in conn.execute(select(db.item_state).where(db.item_state.c.rev > base))}
         item_ids = set(state_rows)

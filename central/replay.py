@@ -41,6 +41,7 @@ CHANGES_ITEMS = frozenset({
 #: add to the reference data (cards, catalogue) rather than to an item's circulation
 ADDITIONS = frozenset({EventType.CARD_ENROLLED, EventType.ITEM_REGISTERED})
 KNOWN_TYPES = frozenset(str(t) for t in EventType)
+_BY_NAME = {str(t): t for t in EventType}
 
 
 class Reason:
@@ -122,8 +123,13 @@ def _review(reason: str, **detail: Any) -> Replayed:
     return Replayed(Outcome.NEEDS_REVIEW, reason, detail=detail)
 
 
+_APPLIED = Replayed(Outcome.APPLIED)
+
+
 def _done(*warnings: str) -> Replayed:
-    return Replayed(Outcome.APPLIED_WITH_WARNING if warnings else Outcome.APPLIED, warnings=tuple(warnings))
+    if not warnings:
+        return _APPLIED
+    return Replayed(Outcome.APPLIED_WITH_WARNING, warnings=tuple(warnings))
 
 
 def _date(value: Any) -> date | None:
@@ -138,9 +144,9 @@ def _date(value: Any) -> date | None:
 def replay(event: ReplayEvent, items: Mapping[str, ItemState]) -> Replayed:
     """Apply one event to the items it touches (``items`` must hold its item)."""
     kind = event.type
-    if kind not in KNOWN_TYPES:
+    known = _BY_NAME.get(kind)
+    if known is None:
         return _review(Reason.UNKNOWN_EVENT_TYPE, type=kind)
-    known = EventType(kind)
     if known in ALWAYS_REVIEW:
         return _review(ALWAYS_REVIEW[known])
     if known in RECORDS:

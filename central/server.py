@@ -1,9 +1,17 @@
 """Running the API: uvicorn on a socket bound here, so that ``--port 0`` works and the
-address actually listened on is printed before the first request can arrive."""
+address actually listened on is printed before the first request can arrive.
+
+With ``workers`` > 1 the socket is shared by that many pre-forked processes: requests are
+read, decoded and answered in parallel, while writes still go one at a time (the
+database's write lock spans processes), which is how a busy district server uses more
+than one core of a Python process.
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -15,12 +23,28 @@ log = logging.getLogger(__name__)
 
 def bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets
+    # that say they are TCP; without it every reply waits ~40 ms for a delayed ACK
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(1024)
     sock.set_inheritable(True)
     return sock
+
+
+def _run(url: str, sock: socket.socket, config_args: dict) -> bool:
+    import uvicorn
+
+    from central.app import create_app
+
+    store = db.Store(url)
+    server = uvicorn.Server(uvicorn.Config(create_app(store), **config_args))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        store.dispose()
+    return server.started
 
 
 def serve(
@@ -31,30 +55,59 @@ def serve(
     certfile: str | None = None,
     keyfile: str | None = None,
     log_level: str = "info",
+    workers: int = 1,
     ready: Callable[[str], None] | None = None,
 ) -> None:
-    import uvicorn
-
-    from central.app import create_app
-
     store.migrate()
-    app = create_app(store)
+    url = store.url
+    store.dispose()  # every process opens its own connections
     sock = bind(host, port)
     bound = sock.getsockname()[1]
     scheme = "https" if certfile else "http"
     shown = f"[{host}]" if ":" in host else host
-    url = f"{scheme}://{shown}:{bound}"
-    config = uvicorn.Config(app, log_level=log_level, access_log=log_level == "debug", ssl_certfile=certfile,
-                            ssl_keyfile=keyfile, timeout_keep_alive=30, server_header=False)
-    server = uvicorn.Server(config)
-    if ready is not None:
-        ready(url)
-    else:
-        print(url, flush=True)
-    try:
-        server.run(sockets=[sock])
-    finally:
+    address = f"{scheme}://{shown}:{bound}"
+    config_args = dict(log_level=log_level, access_log=log_level == "debug", ssl_certfile=certfile,
+                       ssl_keyfile=keyfile, timeout_keep_alive=30, server_header=False)
+    if workers <= 1:
+        (ready or print)(address)
+        sys.stdout.flush()
+        started = _run(url, sock, config_args)
         sock.close()
-        store.dispose()
-    if not server.started:
+        if not started:
+            sys.exit(1)
+        return
+    children = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:  # a worker: serve until told to stop
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent passes ^C on as SIGTERM
+            code = 0
+            try:
+                code = 0 if _run(url, sock, config_args) else 1
+            except BaseException:
+                log.exception("server worker failed")
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    sock.close()
+
+    def stop(_signum, _frame) -> None:
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    (ready or print)(address)
+    sys.stdout.flush()
+    failed = False
+    for child in children:
+        _pid, status = os.waitpid(child, 0)
+        if os.waitstatus_to_exitcode(status) not in (0, -signal.SIGTERM):
+            failed = True
+            stop(None, None)
+    if failed:
         sys.exit(1)

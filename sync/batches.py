@@ -9,13 +9,19 @@ and says so, rather than tell the server those events never existed.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from circulation.events import Event, EventType
+from circulation.events import EventType
 from i18n import _
-from journal.journal import JournalReader
+from journal.journal import EVENTS_TABLE, JournalReader
+from journal.storage import SegmentStorage, SegmentUnreadable
+
+log = logging.getLogger(__name__)
 
 
 class UnreadableEvents(Exception):
@@ -29,11 +35,38 @@ class UnreadableEvents(Exception):
 class PendingBatch:
     from_seq: int
     to_seq: int
-    events: tuple[Event, ...]
+    #: the journal's records, as stored (the wire event's fields)
+    events: tuple[dict[str, Any], ...]
 
 
-def _damage_recorded_after(reader: JournalReader, seq: int) -> bool:
-    return any(e.type is EventType.JOURNAL_DAMAGE for e in reader.events_after(seq))
+def records_after(journal_dir: str | os.PathLike[str], seq: int, limit: int | None = None) -> Iterator[dict[str, Any]]:
+    """The journal's event records after ``seq``, in order, as stored: what
+    ``JournalReader.events_after`` reads, without building an ``Event`` (and freezing
+    its payload) only to turn it back into a record for the wire."""
+    segments = JournalReader(journal_dir).segments()
+    produced = 0
+    for index, (_first, path) in enumerate(segments):
+        following = segments[index + 1][0] if index + 1 < len(segments) else None
+        if following is not None and following <= seq + 1:
+            continue
+        try:
+            # (append-only: events are never changed, so the storage keeps no copy of each to compare)
+            storage = SegmentStorage(Path(path), read_only=True, append_only={EVENTS_TABLE})
+            docs = storage.read().get(EVENTS_TABLE, {})
+        except (SegmentUnreadable, FileNotFoundError) as error:
+            log.error("journal segment %s unreadable: %s", path, error)
+            continue
+        for doc_seq in sorted(int(k) for k in docs):
+            if doc_seq <= seq:
+                continue
+            yield docs[str(doc_seq)]
+            produced += 1
+            if limit is not None and produced >= limit:
+                return
+
+
+def _damage_recorded_after(journal_dir: str | os.PathLike[str], seq: int) -> bool:
+    return any(r.get("type") == EventType.JOURNAL_DAMAGE for r in records_after(journal_dir, seq))
 
 
 def next_batch(
@@ -41,17 +74,16 @@ def next_batch(
 ) -> PendingBatch:
     """Events after ``after``, at most ``limit`` (and none past ``up_to``, to resend a
     batch in flight exactly). An empty batch has ``to_seq == after``."""
-    reader = JournalReader(journal_dir)
-    events: list[Event] = []
+    events: list[dict[str, Any]] = []
     expected = after + 1
-    source: Iterable[Event] = reader.events_after(after, limit=limit)
-    for event in source:
-        if up_to is not None and event.seq > up_to:
+    for record in records_after(journal_dir, after, limit=limit):
+        seq = record["seq"]
+        if up_to is not None and seq > up_to:
             break
-        if event.seq != expected and not _damage_recorded_after(reader, event.seq - 1):
+        if seq != expected and not _damage_recorded_after(journal_dir, seq - 1):
             if not events:
-                raise UnreadableEvents(expected, event.seq - 1)
+                raise UnreadableEvents(expected, seq - 1)
             break
-        events.append(event)
-        expected = event.seq + 1
-    return PendingBatch(after + 1, events[-1].seq if events else after, tuple(events))
+        events.append(record)
+        expected = seq + 1
+    return PendingBatch(after + 1, events[-1]["seq"] if events else after, tuple(events))

@@ -246,7 +246,7 @@ class SyncDaemon:
             request = PushRequest(
                 kiosk_id=self.kiosk_id, batch_id=batch_id, from_seq=batch.from_seq, to_seq=batch.to_seq,
                 clock=self._wire_clock(),
-                events=[WireEvent(**e.to_record()) for e in batch.events],
+                events=[WireEvent(**record) for record in batch.events],
             )
             reply = client.push(request)
             acked = reply.applied_seq

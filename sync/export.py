@@ -73,12 +73,12 @@ def export_batch(
     body = ExportBody(
         kiosk_id=kiosk_id,
         # the same range of the same journal gets the same id: exporting again is importing again
-        batch_id=f"usb-{batch.from_seq}-{batch.to_seq}-{batch.events[-1].event_id[:8]}",
+        batch_id=f"usb-{batch.from_seq}-{batch.to_seq}-{batch.events[-1]['event_id'][:8]}",
         clock=WireClock(reading.boot_id, reading.monotonic_ns, reading.wall.isoformat(timespec="milliseconds"),
                         reading.synced),
         from_seq=batch.from_seq,
         to_seq=batch.to_seq,
-        events=[WireEvent(**e.to_record()) for e in batch.events],
+        events=[WireEvent(**record) for record in batch.events],
     )
     data = seal(body, signing_key(token), reading.wall.isoformat(timespec="seconds"))
     path = Path(target)

@@ -168,3 +168,14 @@ def test_the_openapi_document_describes_the_protocol(central):
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert set(schemas["Outcome"]["enum"]) == {
         "applied", "applied_with_warning", "duplicate", "needs_review"}
+
+
+def test_an_event_id_the_server_has_under_another_kiosk_waits_for_review(central):
+    a, b = new_kiosk(central), new_kiosk(central)
+    original = a.event(*checkout(BOOKS + "I30", "S01"))
+    assert results(a.push([original])) == [("applied", None, [])]
+    copied = b.event(*checkout(BOOKS + "I31", "S01"))
+    copied = type(copied)(**{**{f: getattr(copied, f) for f in copied.__struct_fields__}, "event_id": original.event_id})
+    answer = b.push([copied, b.event(*checkout(BOOKS + "I32", "S01"))])
+    assert [r[:2] for r in results(answer)] == [("needs_review", "event_id_conflict"), ("applied", None)]
+    assert answer.json()["applied_seq"] == 2 and stored(central, b.kiosk_id) == 1
