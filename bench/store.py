@@ -43,7 +43,7 @@ from circulation.model import ItemStatus, ItemType, PatronStatus, Role
 from circulation.rules import Identified
 from demo.school import build_demo_school
 from journal.clock import SystemClock
-from journal.journal import EVENTS_TABLE, header_record, segment_path
+from journal.journal import EVENTS_TABLE, header_record, segment_path, segment_records
 from journal.snapshot import ReferenceStore
 from journal.storage import META_TABLE, encode_record, write_new_file
 from kiosk.desk import CirculationDesk
@@ -101,7 +101,7 @@ def write_history(journal_dir: Path, records: list[dict], segment_events: int) -
         if full:
             tables[META_TABLE]["1"].update(sealed=True, last_seq=chunk[-1]["seq"], events=len(chunk))
         path = segment_path(journal_dir, first)
-        write_new_file(path, [{"u": tables}])
+        write_new_file(path, segment_records(tables))
         if full:
             os.chmod(path, 0o444)
     if len(records) % segment_events == 0:

@@ -102,6 +102,14 @@ def header_record(kiosk_id: str, first_seq: int, created: str) -> dict[str, Any]
     return {"u": {META_TABLE: {HEADER_ID: header}}}
 
 
+def segment_records(tables: dict[str, Any]) -> list[dict[str, Any]]:
+    """A whole segment as records, its header first and alone, so that opening a journal
+    can read any segment's header from its first line."""
+    header = {META_TABLE: tables.get(META_TABLE, {})}
+    rest = {name: docs for name, docs in tables.items() if name != META_TABLE}
+    return [{"u": header}, {"u": rest}] if rest else [{"u": header}]
+
+
 def read_header(path: Path) -> dict[str, Any] | None:
     """The segment's header from its first record (without reading the whole file)."""
     with path.open("rb") as fp:
@@ -232,7 +240,7 @@ class Journal:
         tables.setdefault(META_TABLE, {}).setdefault(HEADER_ID, {})["schema"] = schema.SCHEMA
         sealed = tables[META_TABLE][HEADER_ID].get("sealed")
         os.chmod(path, 0o644)
-        write_new_file(path, [{"u": tables}])
+        write_new_file(path, segment_records(tables))
         if sealed:
             os.chmod(path, 0o444)
         log.info("migrated %s from journal schema %s to %s", path, version, schema.SCHEMA)
@@ -250,7 +258,7 @@ class Journal:
             first = int(path.stem.removeprefix("seg-"))
             tables.update(header_record(self.kiosk_id, first, _utc_now())["u"])
         os.chmod(path, 0o644)
-        write_new_file(path, [{"u": tables}])
+        write_new_file(path, segment_records(tables))
         log.warning("journal segment %s salvaged: %s", path, detail)
 
     def _repair_archives(self, sealed: list[tuple[int, Path]]) -> None:

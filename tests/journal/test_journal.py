@@ -11,7 +11,7 @@ import pytest
 
 from circulation.events import EventType
 from journal import schema
-from journal.journal import Journal, JournalBusy, JournalDamaged, JournalReader, list_segments
+from journal.journal import Journal, JournalBusy, JournalDamaged, JournalReader, list_segments, read_header
 from journal.storage import SegmentStorage, SegmentUnreadable, StoreError, StoreWriteError, write_new_file
 from tests.journal.conftest import checkout_draft
 
@@ -156,6 +156,7 @@ def test_a_damaged_record_in_the_middle_is_reported_and_the_rest_salvaged(tmp_pa
         assert [d.kind for d in journal.damage] == ["corrupt_records"]
         assert Path(journal.damage[0].kept_at).read_bytes() == b"\n".join(lines)
         assert journal.last_seq == 11  # 10 events, one of them lost, then the damage report
+    assert read_header(path)["first_seq"] == 1
     events = all_events(tmp_path)
     assert [e.event_id for e in events[:9]] == ids[:3] + ids[4:]
     assert events[-1].type is EventType.JOURNAL_DAMAGE
@@ -257,6 +258,7 @@ def test_segments_written_by_an_older_release_are_migrated_in_place(tmp_path, cl
     for _first, path in list_segments(tmp_path):
         tables = SegmentStorage(path, read_only=True).read()
         assert tables["_meta"]["1"]["schema"] == 2
+        assert read_header(path)["schema"] == 2  # the header stays the first record, readable alone
         assert all(doc["payload"]["branch"] == "main-school" for doc in tables.get("events", {}).values())
 
 
