@@ -149,41 +149,65 @@ def next_revision(conn: Connection) -> int:
                         .returning(db.revision.c.rev)).scalar_one()
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """What can be worked out before taking the write lock (a function of the batch alone)."""
+
+    digest: str
+    #: each event's payload as stored (JSON text) and its clock readings, in batch order
+    payloads: list[str]
+    stamps: list[Stamp]
+
+    @classmethod
+    def of(cls, batch: Batch) -> _Prepared:
+        encode = _json.encode
+        return cls(digest(batch), [encode(e.payload).decode("utf-8") for e in batch.events],
+                   [Stamp(e.seq, e.boot_id, e.monotonic_ns, parse_wall(e.wall_time), e.clock_synced)
+                    for e in batch.events])
+
+
 def ingest(store: db.Store, batch: Batch, received: datetime, timings: Timings | None = None) -> PushReply:
     timings = timings or Timings()
-    batch_digest = digest(batch)
+    prepared = _Prepared.of(batch)
     timings.lap("check")
-    with store.writing() as conn:
-        timings.lap("lock")
+    # First as if every event were new when the batch is numbered past everything the kiosk
+    # sent before (no lookup of 500 ids); an id the server already has trips the primary
+    # key, the transaction is undone, and the careful path looks every id up.
+    for optimistic in (True, False):
         try:
-            # events numbered past everything the kiosk sent before are new unless an id
-            # clashes, which the primary key catches: no lookup of 500 ids per batch
-            with conn.begin_nested():
-                reply = _ingest(conn, batch, batch_digest, received, timings, optimistic=True)
+            with store.writing() as conn:
+                timings.lap("lock")
+                reply = _ingest(conn, batch, prepared, received, timings, optimistic)
+                timings.lap("write")
+            timings.lap("commit")
+            return reply
         except IntegrityError:
-            reply = _ingest(conn, batch, batch_digest, received, timings, optimistic=False)
-        timings.lap("write")
-    timings.lap("commit")
-    return reply
+            if not optimistic:
+                raise
+            log.info("batch %s of kiosk %s holds an event id the server has: looking each one up",
+                     batch.batch_id, batch.kiosk_id)
+    raise AssertionError("unreachable")
 
 
-def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetime, timings: Timings,
+def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datetime, timings: Timings,
             optimistic: bool) -> PushReply:
     k = batch.kiosk_id
-    seen = conn.execute(
-        select(db.batches.c.digest, db.batches.c.reply)
-        .where(db.batches.c.kiosk_id == k, db.batches.c.batch_id == batch.batch_id)
-    ).first()
-    kiosk = conn.execute(select(db.kiosks).where(db.kiosks.c.kiosk_id == k)).mappings().first()
-    if kiosk is None:
+    b = db.batches.c
+    found = conn.execute(
+        select(db.kiosks, b.digest, b.reply)
+        .select_from(db.kiosks.outerjoin(db.batches, (b.kiosk_id == db.kiosks.c.kiosk_id)
+                                         & (b.batch_id == batch.batch_id)))
+        .where(db.kiosks.c.kiosk_id == k)
+    ).mappings().first()
+    if found is None:
         raise Forbidden(f"no kiosk {k!r} on this server")
-    if seen is not None:
-        if seen.digest != batch_digest:
+    kiosk = found
+    if found["digest"] is not None:
+        if found["digest"] != prepared.digest:
             raise Conflict(f"batch id {batch.batch_id} was used before for other events")
-        stored = msgspec.json.decode(seen.reply, type=PushReply)
-        stored.applied_seq, stored.needs_review = kiosk["applied_seq"], _open_reviews(conn, k)
+        stored = _unpack_reply(found["reply"], batch)
+        stored.applied_seq, stored.needs_review = kiosk["applied_seq"], _touch(conn, batch, kiosk, received)
         stored.server_time, stored.replayed = received.isoformat(), True
-        _touch(conn, batch, kiosk, received)
         return stored
 
     # which events are new, which the server has, which clash with what it has
@@ -204,11 +228,11 @@ def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetim
             stored_seqs.setdefault(row.seq, row.event_id)
     timings.lap("read")
 
-    fresh: list[WireEvent] = []
+    fresh_at: list[int] = []
     results: dict[str, EventResult] = {}
     reviews: list[dict[str, Any]] = []
     conflicts: dict[str, str] = {}
-    for event in batch.events:
+    for index, event in enumerate(batch.events):
         if event.event_id in known:
             if known[event.event_id] == (k, event.seq):
                 results[event.event_id] = EventResult(event.event_id, event.seq, Outcome.DUPLICATE)
@@ -221,7 +245,8 @@ def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetim
             continue
         if event.seq in stored_seqs:
             conflicts[event.event_id] = stored_seqs[event.seq]
-        fresh.append(event)
+        fresh_at.append(index)
+    fresh = [batch.events[i] for i in fresh_at]
 
     # times
     boots = sorted({e.boot_id for e in fresh})
@@ -238,8 +263,7 @@ def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetim
         # an imported file was written before it was imported: its wall clock bounds it when synced
         upper = push_anchor.time if push_anchor is not None else received
     in_order = bool(fresh) and fresh[0].seq > kiosk["max_seq"]
-    timed = retime([Stamp(e.seq, e.boot_id, e.monotonic_ns, parse_wall(e.wall_time), e.clock_synced) for e in fresh],
-                   anchors=anchors, received=upper, provisioned=kiosk["provisioned"],
+    timed = retime([prepared.stamps[i] for i in fresh_at], anchors=anchors, received=upper, provisioned=kiosk["provisioned"],
                    previous=kiosk["last_event_time"] if in_order else None,
                    known=kiosk["last_known_time"] if in_order else None)
     timings.lap("clock")
@@ -252,7 +276,7 @@ def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetim
     rows: list[tuple] = []
     when = db.time_param(conn)
     at = when(received)
-    for event, timing in zip(fresh, timed):
+    for index, event, timing in zip(fresh_at, fresh, timed):
         if event.event_id in conflicts:
             outcome = EventResult(event.event_id, event.seq, Outcome.NEEDS_REVIEW, Reason.SEQ_CONFLICT)
             reviews.append(_review_row(k, event.event_id, event.seq, Reason.SEQ_CONFLICT, received,
@@ -273,7 +297,7 @@ def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetim
         results[event.event_id] = outcome
         rows.append((  # in the order of db.events' columns
             event.event_id, k, event.seq, event.boot_id, event.monotonic_ns, event.wall_time, event.clock_synced,
-            event.actor, event.type, _json.encode(event.payload).decode("utf-8"), at, when(timing.time),
+            event.actor, event.type, prepared.payloads[index], at, when(timing.time),
             timing.quality.value, when(timing.lower), when(timing.upper), outcome.outcome.value, outcome.reason,
             _json.encode(outcome.warnings).decode() if outcome.warnings else None, batch.batch_id, batch.source,
         ))
@@ -311,15 +335,29 @@ def _ingest(conn: Connection, batch: Batch, batch_digest: str, received: datetim
         sure = last_known(timed)
         if sure is not None and (kiosk["last_known_time"] is None or sure > kiosk["last_known_time"]):
             values["last_known_time"] = sure
-    _touch(conn, batch, kiosk, received, values)
     reply = PushReply(
         kiosk_id=k, batch_id=batch.batch_id, applied_seq=applied,
         results=[results[e.event_id] for e in batch.events],
-        needs_review=_open_reviews(conn, k), server_time=received.isoformat(),
+        needs_review=_touch(conn, batch, kiosk, received, values), server_time=received.isoformat(),
     )
-    conn.execute(db.batches.insert().values(kiosk_id=k, batch_id=batch.batch_id, digest=batch_digest,
-                                            reply=msgspec.json.encode(reply), received_at=received))
+    conn.execute(db.batches.insert().values(kiosk_id=k, batch_id=batch.batch_id, digest=prepared.digest,
+                                            reply=_pack_reply(reply), received_at=received))
     return reply
+
+
+def _pack_reply(reply: PushReply) -> bytes:
+    """The reply kept for a retry of the batch: only the results that are not a plain
+    "applied" (the batch's digest pins which events the rest were)."""
+    unusual = [r for r in reply.results if r.outcome is not Outcome.APPLIED or r.reason or r.warnings]
+    return msgspec.json.encode(PushReply(reply.kiosk_id, reply.batch_id, reply.applied_seq, unusual,
+                                         reply.needs_review, reply.server_time))
+
+
+def _unpack_reply(packed: bytes, batch: Batch) -> PushReply:
+    stored = msgspec.json.decode(packed, type=PushReply)
+    unusual = {r.event_id: r for r in stored.results}
+    stored.results = [unusual.get(e.event_id) or EventResult(e.event_id, e.seq, Outcome.APPLIED) for e in batch.events]
+    return stored
 
 
 def _anchor_of(batch: Batch, received: datetime) -> Anchor | None:
@@ -332,7 +370,8 @@ def _anchor_of(batch: Batch, received: datetime) -> Anchor | None:
     return None
 
 
-def _touch(conn: Connection, batch: Batch, kiosk: Any, received: datetime, values: dict[str, Any] | None = None) -> None:
+def _touch(conn: Connection, batch: Batch, kiosk: Any, received: datetime, values: dict[str, Any] | None = None) -> int:
+    """Update the kiosk's row (last contact, its clock...); its open reviews, in the same round trip."""
     values = dict(values or {})
     if batch.source == "push":
         values["last_contact"] = received
@@ -340,8 +379,13 @@ def _touch(conn: Connection, batch: Batch, kiosk: Any, received: datetime, value
         wall = parse_wall(batch.clock.wall_time)
         if wall is not None:
             values["clock_offset_s"] = round((wall - received).total_seconds(), 3)
-    if values:
-        conn.execute(update(db.kiosks).where(db.kiosks.c.kiosk_id == batch.kiosk_id).values(**values))
+    if not values:
+        return _open_reviews(conn, batch.kiosk_id)
+    r = db.reviews.c
+    open_reviews = (select(func.count()).select_from(db.reviews)
+                    .where(r.kiosk_id == batch.kiosk_id, r.resolved_at.is_(None)).scalar_subquery())
+    return conn.execute(update(db.kiosks).where(db.kiosks.c.kiosk_id == batch.kiosk_id).values(**values)
+                        .returning(open_reviews)).scalar_one()
 
 
 def _review_row(kiosk_id: str, event_id: str | None, seq: int | None, reason: str, at: datetime,
