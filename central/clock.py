@@ -21,9 +21,9 @@ Pure functions: the caller brings the anchors and bounds from the database.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
+from typing import NamedTuple
 
 UTC = timezone.utc
 #: a wall time this far past the receipt is in the future (beyond any clock drift)
@@ -46,8 +46,7 @@ class TimeFlag(StrEnum):
     UNREADABLE = "time_unreadable"
 
 
-@dataclass(frozen=True, slots=True)
-class Anchor:
+class Anchor(NamedTuple):
     boot_id: str
     monotonic_ns: int
     time: datetime
@@ -57,8 +56,7 @@ class Anchor:
         return self.time + timedelta(microseconds=(monotonic_ns - self.monotonic_ns) / 1000)
 
 
-@dataclass(frozen=True, slots=True)
-class Stamp:
+class Stamp(NamedTuple):
     """What correction needs of one event."""
 
     seq: int
@@ -68,8 +66,7 @@ class Stamp:
     synced: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Timing:
+class Timing(NamedTuple):
     time: datetime
     quality: TimeQuality
     lower: datetime | None = None

@@ -380,7 +380,9 @@ def time_param(conn: Connection):
     def sqlite(value: datetime | None) -> str | None:
         if value is None:
             return None
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
     return sqlite
 

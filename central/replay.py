@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
@@ -92,8 +92,7 @@ class ItemState:
     dirty: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class ReplayEvent:
+class ReplayEvent(NamedTuple):
     event_id: str
     kiosk_id: str
     seq: int
