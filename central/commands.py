@@ -100,11 +100,8 @@ def _store(args: argparse.Namespace, migrate: bool = True):
         store = db.Store(args.db)
         if migrate:
             store.migrate()
-    except db.Busy as error:
-        _fail(_("cannot use the database: {error}").format(error=error), EXIT_STORE)
-    except Exception as error:  # a wrong URL, a missing driver, a refused login
-        _fail(_("cannot open the database {url}: {error}").format(url=args.db or db.normalise_url(None), error=error),
-              EXIT_STORE)
+    except Exception as error:  # a wrong URL, a missing driver, a refused login, no server
+        _fail(_("cannot open the database {url}: {error}").format(url=db.shown_url(args.db), error=error), EXIT_STORE)
     return store
 
 

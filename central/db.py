@@ -41,7 +41,7 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.types import TypeDecorator
 
@@ -247,6 +247,14 @@ def normalise_url(url: str | None) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def shown_url(url: str | None) -> str:
+    """A database URL fit to print (its password hidden)."""
+    try:
+        return make_url(normalise_url(url)).render_as_string(hide_password=True)
+    except Exception:
+        return str(url)
 
 
 class Store:

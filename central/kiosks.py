@@ -67,10 +67,10 @@ def signing_key_of(store: db.Store, kiosk_id: str) -> bytes | None:
 
 
 class Authenticator:
-    """Recognises credentials; remembers each answer for a few seconds, so a kiosk's
+    """Recognises credentials; remembers each answer for two seconds, so a kiosk's
     stream of pushes costs one lookup, and a revoked credential stops within them."""
 
-    def __init__(self, store: db.Store, ttl_s: float = 5.0) -> None:
+    def __init__(self, store: db.Store, ttl_s: float = 2.0) -> None:
         self.store, self.ttl_s = store, ttl_s
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._lock = threading.Lock()
