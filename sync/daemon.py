@@ -306,7 +306,8 @@ class SyncDaemon:
         next_look = 0.0
         while not stop.is_set():
             now = time.monotonic()
-            due = now >= next_round or take_wake_request(self.root)
+            asked = take_wake_request(self.root)  # (taken every time, so one request is one round)
+            due = asked or now >= next_round
             if not due and last_ok and now >= next_look:
                 next_look = now + self.settings.push_after_s
                 due = self._journal_last_seq() > self.position.acked_seq
