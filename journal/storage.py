@@ -226,8 +226,8 @@ class SegmentStorage(Storage):
         self._size = parsed.good_end
         self._keys: dict[str, set[str]] = {}
         self._shadow: Tables = {}
-        self._remember_all()
         if not read_only:
+            self._remember_all()  # a reader never writes: no changes to track
             if parsed.corrupt:
                 raise StoreError(
                     _("{path}: damaged records must be salvaged before writing").format(path=self.path)
