@@ -38,6 +38,7 @@ from sync.batches import UnreadableEvents, next_batch
 from sync.client import SyncClient, SyncError
 from sync.position import Position, load_position, save_position
 from sync.reference import changes_anything, merge, parse_version, version_of
+from sync.notify import Watchdog
 from sync.status import Phase, SyncStatus, read_status, take_wake_request, write_status
 
 log = logging.getLogger(__name__)
@@ -137,6 +138,8 @@ class SyncDaemon:
         self.status = replace(self.status, acked_seq=self.position.acked_seq)
         self._client: SyncClient | None = None
         self._lock_fd: int | None = None
+        #: systemd's watchdog (Type=notify, WatchdogSec=): pinged while the loop turns and after every batch
+        self.watchdog = Watchdog()
 
     # -- one process per data directory -------------------------------------------------------
 
@@ -221,6 +224,7 @@ class SyncDaemon:
             raise SyncError(_("cannot save the sync position ({error}); is the data partition full?").format(
                 error=error)) from None
         self.position = position
+        self.watchdog.ping()  # a long push is progress, not a hang
 
     def _wire_clock(self) -> WireClock:
         reading = self.clock.read()
@@ -300,11 +304,19 @@ class SyncDaemon:
 
     def run(self, stop: threading.Event) -> None:
         """Rounds until ``stop`` is set."""
+        self.watchdog.ready()
+        try:
+            self._loop(stop)
+        finally:
+            self.watchdog.stopping()
+
+    def _loop(self, stop: threading.Event) -> None:
         next_round = 0.0
         failures = 0
         last_ok = False
         next_look = 0.0
         while not stop.is_set():
+            self.watchdog.ping()
             now = time.monotonic()
             asked = take_wake_request(self.root)  # (taken every time, so one request is one round)
             due = asked or now >= next_round
