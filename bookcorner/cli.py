@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from i18n import _
 
 # Areas that contribute subcommands, in the order they are listed in --help.
-AREAS = ("kiosk.commands", "journal.commands", "devices.commands", "sync.commands", "central.commands")
+AREAS = ("kiosk.commands", "journal.commands", "devices.commands", "sync.commands", "central.commands",
+         "ops.commands")
 
 
 #: commands whose start-up time matters (the kiosk's screen, after every power cut): to

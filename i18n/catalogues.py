@@ -28,7 +28,10 @@ AREAS: dict[str, tuple[str, ...]] = {
     "kiosk": ("kiosk",),
     "sync": ("sync",),
     "central": ("central",),
+    "ops": ("ops",),
 }
+#: Python modules, and the dashboard's Jinja2 templates (their {{ _("...") }} calls)
+METHODS = [("**.py", "python"), ("**/templates/**.html", "jinja2.ext:babel_extract")]
 KEYWORDS = {"_": None, "N_": None, "ngettext": (1, 2), "bilingual": None}
 
 
@@ -39,7 +42,7 @@ def extract(area: str) -> Catalog:
         if not path.is_dir():
             continue
         for filename, lineno, message, comments, context in extract_from_dir(
-            str(path), method_map=[("**.py", "python")], keywords=KEYWORDS
+            str(path), method_map=METHODS, keywords=KEYWORDS
         ):
             catalogue.add(message, locations=[(f"{folder}/{filename}", lineno)], auto_comments=comments, context=context)
     return catalogue
