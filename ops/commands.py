@@ -24,6 +24,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rules.add_argument("--output", metavar="FILE", help=_("write the rules to this file instead of printing them"))
     rules.set_defaults(handler=_udev_rules)
 
+    doctor = subparsers.add_parser("doctor", help=_("check this kiosk (devices, permissions, disk, clock, server, "
+                                                    "journal, waiting events) and say how to fix what is wrong"))
+    doctor.add_argument("--data-dir", metavar="DIR", help=_("the kiosk's data directory (default: from the config)"))
+    doctor.add_argument("--user", metavar="NAME",
+                        help=_("the user the kiosk runs as (default: bookcorner if it exists, else you)"))
+    doctor.add_argument("--min-free-mb", type=int, default=64, metavar="MB",
+                        help=_("warn when the data partition has less free space than this (default 64)"))
+    doctor.add_argument("--json", action="store_true", help=_("print the findings as JSON"))
+    doctor.set_defaults(handler=_doctor)
+
 
 def _fail(message: str, code: int) -> None:
     print(f"bookcorner: {message}", file=sys.stderr)
@@ -56,3 +66,38 @@ def _udev_rules(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_DONE
+
+
+def _default_user() -> str:
+    import getpass
+    import pwd
+
+    try:
+        pwd.getpwnam("bookcorner")
+        return "bookcorner"
+    except KeyError:
+        return getpass.getuser()
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from ops.doctor import OK, PROBLEM, WARN, Context, run_checks
+
+    settings = _settings(args)
+    ctx = Context(data_dir=Path(args.data_dir) if args.data_dir else settings.data_dir,
+                  user=args.user or _default_user(), server_url=settings.sync.server_url, devices=settings.devices,
+                  min_free_bytes=args.min_free_mb * 1024 * 1024,
+                  connect_timeout_s=min(settings.sync.connect_timeout_s, 5.0))
+    findings = run_checks(ctx)
+    if args.json:
+        print(json.dumps([finding.as_dict() for finding in findings], ensure_ascii=False, indent=1))
+    else:
+        labels = {OK: _("ok"), WARN: _("look"), PROBLEM: _("PROBLEM")}
+        for finding in findings:
+            print(f"[{labels[finding.level]}] {finding.message}")
+            if finding.fix and finding.level != OK:
+                print("    " + _("fix: {fix}").format(fix=finding.fix))
+        problems = sum(finding.level == PROBLEM for finding in findings)
+        print(_("{count} problem(s) found").format(count=problems) if problems else _("nothing is wrong"))
+    return EXIT_PROBLEM if any(finding.level == PROBLEM for finding in findings) else EXIT_DONE

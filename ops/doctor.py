@@ -1,0 +1,254 @@
+"""``bookcorner doctor``: what is wrong with this kiosk, in plain words, with the fix.
+
+Each check looks at the real thing (the device files and who may open them, the data
+partition, the kernel's clock state, a TCP connection to the server, every journal
+segment, the sync status) and returns findings: ``ok``, ``warn`` (works, but someone
+should look) or ``problem`` (the corner does not work as it should).
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import shutil
+import socket
+import stat
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from i18n import _
+
+OK, WARN, PROBLEM = "ok", "warn", "problem"
+#: below this much free space on the data partition, the journal may soon fail to write
+MIN_FREE_BYTES = 64 * 1024 * 1024
+PROBE_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str  # devices | permissions | disk | clock | server | journal | pending
+    level: str  # ok | warn | problem
+    message: str
+    fix: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Context:
+    data_dir: Path
+    user: str
+    server_url: str
+    devices: object  # devices.config.DevicesConfig
+    min_free_bytes: int = MIN_FREE_BYTES
+    connect_timeout_s: float = 3.0
+
+
+def run_checks(ctx: Context) -> list[Finding]:
+    findings: list[Finding] = []
+    for check in (check_devices, check_disk, check_clock, check_server, check_journal, check_pending):
+        findings.extend(check(ctx))
+    return findings
+
+
+# -- devices and permissions ---------------------------------------------------------------------
+
+def _user_ids(user: str) -> tuple[int, set[int]]:
+    entry = pwd.getpwnam(user)
+    groups = {entry.pw_gid} | {group.gr_gid for group in grp.getgrall() if user in group.gr_mem}
+    return entry.pw_uid, groups
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def may_open(path: Path, user: str) -> tuple[bool, str]:
+    """Whether ``user`` may read and write ``path`` by its owner, group and mode; and the
+    file's group (what the user would need)."""
+    info = os.stat(path)
+    uid, gids = _user_ids(user)
+    mode = stat.S_IMODE(info.st_mode)
+    if uid == 0:
+        allowed = True
+    elif info.st_uid == uid:
+        allowed = mode & 0o600 == 0o600
+    elif info.st_gid in gids:
+        allowed = mode & 0o060 == 0o060
+    else:
+        allowed = mode & 0o006 == 0o006
+    return allowed, _group_name(info.st_gid)
+
+
+def configured_devices(devices) -> list[tuple[str, str, bool]]:
+    """(what, path, is an input device) for every device the configuration names by a path."""
+    found = []
+    for section, what, link in ((devices.scanner, _("the barcode scanner"), "/dev/bookcorner-scanner"),
+                                (devices.card_keyboard, _("the card reader (keyboard type)"),
+                                 "/dev/bookcorner-card-keyboard")):
+        if section.path:
+            found.append((what, section.path, True))
+        elif section.vendor and section.product:
+            found.append((what, link, True))
+    if devices.reader.protocol != "none":
+        found.append((_("the serial card reader"), devices.reader.port, False))
+    return found
+
+
+def check_devices(ctx: Context) -> list[Finding]:
+    devices = configured_devices(ctx.devices)
+    if not devices:
+        return [Finding("devices", OK, _("no scanner or reader is configured: scans and cards are read as "
+                                         "keystrokes on the kiosk's screen"))]
+    findings = []
+    for what, path, is_input in devices:
+        if not os.path.exists(path):
+            findings.append(Finding("devices", PROBLEM, _("{what} is not there ({path})").format(what=what, path=path),
+                                    _("plug it in (a USB port on the Pi, not a hub without power) and see "
+                                      "`bookcorner devices list`; a /dev/bookcorner-… name needs the udev rules")))
+            continue
+        try:
+            allowed, group = may_open(Path(path), ctx.user)
+        except KeyError:
+            findings.append(Finding("permissions", PROBLEM, _("there is no user {user} on this computer").format(
+                user=ctx.user), _("run the installer, or name the kiosk's user with --user")))
+            return findings
+        if allowed:
+            findings.append(Finding("devices", OK, _("{what} is there ({path})").format(what=what, path=path)))
+        elif is_input:
+            findings.append(Finding("permissions", PROBLEM,
+                                    _("the kiosk's user {user} may not read {what} ({path}, group {group})").format(
+                                        user=ctx.user, what=what, path=path, group=group),
+                                    _("set the device's vendor and product in the configuration and install the "
+                                      "udev rules: sudo bookcorner udev-rules --output "
+                                      "/etc/udev/rules.d/70-bookcorner.rules, then unplug and plug it in")))
+        else:
+            findings.append(Finding("permissions", PROBLEM,
+                                    _("the kiosk's user {user} may not open {what} ({path}): it is not in the "
+                                      "group {group}").format(user=ctx.user, what=what, path=path, group=group),
+                                    _("sudo usermod -aG {group} {user}, then restart the kiosk "
+                                      "(sudo systemctl restart bookcorner-kiosk)").format(group=group, user=ctx.user)))
+    return findings
+
+
+# -- the data partition -------------------------------------------------------------------------
+
+def check_disk(ctx: Context) -> list[Finding]:
+    if not ctx.data_dir.is_dir():
+        return [Finding("disk", PROBLEM, _("the data directory {path} does not exist").format(path=ctx.data_dir),
+                        _("run the installer, or set kiosk.data_dir in the configuration to the data partition"))]
+    usage = shutil.disk_usage(ctx.data_dir)
+    free_mb = usage.free // (1024 * 1024)
+    probe = ctx.data_dir / f".doctor-{uuid.uuid4().hex}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, b"\0" * PROBE_BYTES)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as error:
+        return [Finding("disk", PROBLEM, _("nothing can be written to the data directory {path}: {error}").format(
+            path=ctx.data_dir, error=error.strerror),
+            _("free some space on the data partition (old exports, logs) or use a bigger SD card; "
+              "if it is read-only, see the README on the data partition"))]
+    finally:
+        probe.unlink(missing_ok=True)
+    if usage.free < ctx.min_free_bytes:
+        return [Finding("disk", PROBLEM, _("the data partition is almost full: {free} MB free").format(free=free_mb),
+                        _("free some space on the data partition (old exports, logs) or use a bigger SD card"))]
+    return [Finding("disk", OK, _("{free} MB free on the data partition").format(free=free_mb))]
+
+
+# -- the clock --------------------------------------------------------------------------------------
+
+def check_clock(ctx: Context) -> list[Finding]:
+    from journal.clock import kernel_clock_synced
+
+    if kernel_clock_synced():
+        return [Finding("clock", OK, _("the clock is synchronised"))]
+    return [Finding("clock", WARN, _("the clock is not synchronised (the Pi has no clock battery): times recorded "
+                                     "now are corrected by the server later"),
+                    _("connect the corner to the network; `timedatectl` shows whether the time is synchronised"))]
+
+
+# -- the server -------------------------------------------------------------------------------------
+
+def check_server(ctx: Context) -> list[Finding]:
+    if not ctx.server_url:
+        return [Finding("server", OK, _("no central server is configured: carry the events on a USB stick "
+                                        "(bookcorner export-batch)"))]
+    parts = urlsplit(ctx.server_url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = None
+    if not host or port is None:
+        return [Finding("server", PROBLEM, _("the server address {url} cannot be read").format(url=ctx.server_url),
+                        _("set [sync] server_url to e.g. https://library.example-school.cn:8443"))]
+    try:
+        with socket.create_connection((host, port), timeout=ctx.connect_timeout_s):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error) or type(error).__name__
+        return [Finding("server", PROBLEM, _("the central server {url} cannot be reached: {error}").format(
+            url=ctx.server_url, error=reason),
+            _("check the network (cable or Wi-Fi), that the library computer is on and runs the bookcorner server, "
+              "and [sync] server_url; meanwhile the corner keeps working and keeps the events"))]
+    return [Finding("server", OK, _("the central server {url} answers").format(url=ctx.server_url))]
+
+
+# -- the journal and what waits to be sent --------------------------------------------------------
+
+def _last_seq(ctx: Context) -> int:
+    from journal.journal import JournalReader
+
+    journal = ctx.data_dir / "journal"
+    return JournalReader(journal).last_seq() if journal.is_dir() else 0
+
+
+def check_journal(ctx: Context) -> list[Finding]:
+    from journal.journal import JournalReader
+    from journal.storage import StoreError
+
+    journal = ctx.data_dir / "journal"
+    if not journal.is_dir():
+        return [Finding("journal", OK, _("no event has been recorded yet"))]
+    try:
+        damage = JournalReader(journal).check()
+    except (StoreError, OSError) as error:
+        damage = [error]
+    if damage:
+        first = damage[0]
+        detail = f"{first.segment}: {first.detail}" if hasattr(first, "segment") else str(first)
+        return [Finding("journal", PROBLEM, _("the journal is damaged ({count} problem(s); first: {detail})").format(
+            count=len(damage), detail=detail),
+            _("stop the kiosk (sudo systemctl stop bookcorner-kiosk bookcorner-syncd), run `bookcorner journal "
+              "repair`, then start it again; the damaged part is kept aside"))]
+    return [Finding("journal", OK, _("the journal is sound ({count} event(s))").format(count=_last_seq(ctx)))]
+
+
+def check_pending(ctx: Context) -> list[Finding]:
+    from journal.storage import StoreError
+    from sync.status import read_status
+
+    try:
+        status = read_status(ctx.data_dir)
+        waiting = status.waiting(_last_seq(ctx))
+    except (StoreError, OSError) as error:
+        return [Finding("pending", PROBLEM, _("the sync status cannot be read: {error}").format(error=error),
+                        _("restart the sync daemon (sudo systemctl restart bookcorner-syncd)"))]
+    if not waiting:
+        return [Finding("pending", OK, _("every event has reached the server"))]
+    why = _(" The last try failed: {error}").format(error=status.last_error) if status.last_error else ""
+    return [Finding("pending", WARN, _("{count} event(s) wait to be sent to the server.").format(count=waiting) + why,
+                    _("they are sent by themselves once the server can be reached; or carry them on a USB stick: "
+                      "bookcorner export-batch --to /media/usb"))]
