@@ -102,8 +102,10 @@ def _syncd(args: argparse.Namespace) -> int:
             print(_("every event is acknowledged (up to number {seq})").format(seq=result.acked_seq))
             return EXIT_DONE
         stop = threading.Event()
+        # set from another thread: the handler runs in the main thread, which may be holding the
+        # event's own lock inside stop.wait() at that moment (setting it here could deadlock)
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_args: stop.set())
+            signal.signal(sig, lambda *_args: threading.Thread(target=stop.set, daemon=True).start())
         logging.getLogger("sync").info("sync daemon for kiosk %s on %s, server %s", settings.kiosk.id, root,
                                        daemon_settings.server_url or "(none)")
         daemon.run(stop)

@@ -31,7 +31,8 @@ def notify(state: str, environ: Mapping[str, str] | None = None) -> bool:
         log.warning("NOTIFY_SOCKET %r is not a unix socket path; not notifying systemd", address)
         return False
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+        # non-blocking: a notify socket that is not read (its queue full) must not stop the daemon
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK) as sock:
             sock.connect(address)
             sock.sendall(state.encode("utf-8"))
     except OSError as error:
