@@ -224,4 +224,16 @@ def create_app(store: db.Store) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    from central.dashboard import mount
+
+    mount(app, store, _version())
     return app
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bookcorner")
+    except PackageNotFoundError:
+        return "0"

@@ -207,6 +207,32 @@ item_state = Table(
 )
 
 
+#: a librarian signed in to the dashboard: the cookie carries a secret, the database its hash
+dashboard_sessions = Table(
+    "dashboard_sessions", metadata,
+    Column("session_hash", String(64), primary_key=True),
+    #: the librarian credential signed in with (revoking it ends its sessions)
+    Column("token_hash", String(64), nullable=False),
+    Column("name", String(120), nullable=False),
+    #: the form token every state-changing request must carry
+    Column("csrf", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+#: who decided or changed what, from the dashboard (never updated, never deleted)
+audit_log = Table(
+    "audit_log", metadata,
+    Column("audit_id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("who", String(120), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(120), nullable=False),
+    Column("detail", Text, nullable=False),
+    Index("ix_audit_log_at", "at"),
+)
+
+
 def _reference_table(name: str, key: str, *extra: Column) -> Table:
     return Table(
         name, metadata,

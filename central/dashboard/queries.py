@@ -1,0 +1,204 @@
+"""What the dashboard shows, read from the central database; the librarian's decisions,
+written with an audit record in the same transaction."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+import msgspec
+from sqlalchemy import func, select, update
+
+from central import db
+
+LOANS, RETURNS = "loan.checked_out", "loan.returned"
+CIRCULATION = (LOANS, RETURNS)
+DECISIONS = ("accept", "dismiss")
+
+
+def local_zone() -> tzinfo:
+    """The school's time zone: the library computer's own (TZ honoured)."""
+    return datetime.now().astimezone().tzinfo  # type: ignore[return-value]
+
+
+def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time(0), zone)
+    return start.astimezone(db.UTC), (start + timedelta(days=1)).astimezone(db.UTC)
+
+
+def _json(text: str | None) -> Any:
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {}
+
+
+@dataclass
+class Corner:
+    kiosk_id: str
+    name: str
+    last_contact: datetime | None
+    applied_seq: int
+    max_seq: int
+    events: int
+    open_reviews: int
+    last_batch_at: datetime | None
+    last_batch_review: int | None
+    all_in: bool
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Movement:
+    time: datetime
+    kind: str
+    kiosk_id: str
+    patron_id: str
+    patron_name: str
+    item_id: str
+    title: str
+    outcome: str
+
+
+def _names(conn, table, key, ids: set[str], attribute: str) -> dict[str, str]:
+    if not ids:
+        return {}
+    rows = conn.execute(select(key, table.c.data).where(key.in_(sorted(ids)))).all()
+    return {k: str(_json(data).get(attribute) or "") for k, data in rows}
+
+
+def end_of_day(store: db.Store, day: date, zone: tzinfo) -> tuple[list[Corner], list[Movement]]:
+    start, end = day_bounds(day, zone)
+    k, r, b, e = db.kiosks.c, db.reviews.c, db.batches.c, db.events.c
+    with store.reading() as conn:
+        open_reviews = dict(conn.execute(select(r.kiosk_id, func.count()).where(r.resolved_at.is_(None))
+                                         .group_by(r.kiosk_id)).all())
+        corners = []
+        for row in conn.execute(select(db.kiosks).order_by(k.kiosk_id)).all():
+            last = conn.execute(select(b.received_at, b.reply).where(b.kiosk_id == row.kiosk_id)
+                                .order_by(b.received_at.desc()).limit(1)).first()
+            needs = None
+            if last is not None:
+                try:
+                    needs = int(msgspec.json.decode(last.reply).get("needs_review", 0))
+                except (msgspec.DecodeError, AttributeError, ValueError):
+                    needs = None
+            problems = []
+            if row.last_contact is None or row.last_contact < start:
+                problems.append("no_contact_today")
+            if row.max_seq > row.applied_seq:
+                problems.append("sequence_gap")
+            corners.append(Corner(row.kiosk_id, row.name, row.last_contact, row.applied_seq, row.max_seq, row.events,
+                                  open_reviews.get(row.kiosk_id, 0), last.received_at if last else None, needs,
+                                  not problems, problems))
+        rows = conn.execute(select(e.time, e.type, e.kiosk_id, e.payload, e.outcome)
+                            .where(e.time >= start, e.time < end, e.type.in_(CIRCULATION))
+                            .order_by(e.time, e.kiosk_id, e.seq).limit(2000)).all()
+        payloads = [_json(x.payload) for x in rows]
+        patrons = _names(conn, db.patrons, db.patrons.c.patron_id,
+                         {str(p["patron_id"]) for p in payloads if p.get("patron_id")}, "name")
+        titles = _names(conn, db.catalogue, db.catalogue.c.item_id,
+                        {str(p["item_id"]) for p in payloads if p.get("item_id")}, "title")
+    movements = []
+    for x, p in zip(rows, payloads):
+        patron, item = str(p.get("patron_id") or ""), str(p.get("item_id") or "")
+        movements.append(Movement(x.time, x.type, x.kiosk_id, patron, patrons.get(patron, ""), item,
+                                  titles.get(item, ""), x.outcome))
+    return corners, movements
+
+
+@dataclass
+class ReviewItem:
+    review_id: int
+    kiosk_id: str
+    seq: int | None
+    reason: str
+    created_at: datetime
+    detail: dict[str, Any]
+    event: dict[str, Any] | None
+    item: dict[str, Any] | None
+    title: str
+    patron_name: str
+    resolution: dict[str, Any] | None = None
+    resolved_at: datetime | None = None
+
+
+def reviews(store: db.Store, *, resolved: bool = False, limit: int = 200) -> list[ReviewItem]:
+    r = db.reviews.c
+    query = select(db.reviews).where(r.resolved_at.is_not(None) if resolved else r.resolved_at.is_(None))
+    query = query.order_by(r.resolved_at.desc() if resolved else r.review_id).limit(limit)
+    with store.reading() as conn:
+        rows = conn.execute(query).all()
+        event_ids = [x.event_id for x in rows if x.event_id]
+        events = {}
+        if event_ids:
+            for ev in conn.execute(select(db.events).where(db.events.c.event_id.in_(event_ids))):
+                events[ev.event_id] = {"type": ev.type, "actor": ev.actor, "wall_time": ev.wall_time,
+                                       "time": ev.time, "payload": _json(ev.payload), "outcome": ev.outcome}
+        item_ids, patron_ids = set(), set()
+        for x in rows:
+            detail = _json(x.detail)
+            payload = events.get(x.event_id, {}).get("payload", {})
+            for source in (detail, payload):
+                if isinstance(source.get("item_id"), str):
+                    item_ids.add(source["item_id"])
+                for key in ("patron_id", "on_loan_to", "held_by"):
+                    if isinstance(source.get(key), str):
+                        patron_ids.add(source[key])
+        states = {}
+        if item_ids:
+            for st in conn.execute(select(db.item_state).where(db.item_state.c.item_id.in_(sorted(item_ids)))):
+                states[st.item_id] = {"status": st.status, "patron_id": st.patron_id, "due": st.due,
+                                      "since": st.since, "loan_kiosk": st.loan_kiosk}
+        titles = _names(conn, db.catalogue, db.catalogue.c.item_id, item_ids, "title")
+        names = _names(conn, db.patrons, db.patrons.c.patron_id, patron_ids, "name")
+    out = []
+    for x in rows:
+        detail = _json(x.detail)
+        event = events.get(x.event_id)
+        payload = (event or {}).get("payload", {})
+        item_id = detail.get("item_id") or payload.get("item_id")
+        patron_id = payload.get("patron_id")
+        out.append(ReviewItem(x.review_id, x.kiosk_id, x.seq, x.reason, x.created_at, detail, event,
+                              states.get(item_id) if isinstance(item_id, str) else None,
+                              titles.get(item_id, "") if isinstance(item_id, str) else "",
+                              names.get(patron_id, "") if isinstance(patron_id, str) else "",
+                              _json(x.resolution) if x.resolution else None, x.resolved_at))
+    return out
+
+
+class AlreadyDecided(Exception):
+    pass
+
+
+def decide(store: db.Store, review_id: int, decision: str, note: str, who: str) -> None:
+    """Take a review item out of the queue with the librarian's decision, recorded twice:
+    on the review itself and in the audit log (the same transaction)."""
+    if decision not in DECISIONS:
+        raise ValueError(decision)
+    at = db.now()
+    resolution = json.dumps({"decision": decision, "note": note, "by": who, "at": at.isoformat()},
+                            ensure_ascii=False)
+    with store.writing() as conn:
+        done = conn.execute(update(db.reviews).where(db.reviews.c.review_id == review_id,
+                                                     db.reviews.c.resolved_at.is_(None))
+                            .values(resolved_at=at, resolution=resolution)).rowcount
+        if done != 1:
+            raise AlreadyDecided(review_id)
+        conn.execute(db.audit_log.insert().values(at=at, who=who, action=f"review.{decision}",
+                                                  target=f"review:{review_id}", detail=resolution))
+
+
+def audit(store: db.Store, limit: int = 100) -> list[Any]:
+    with store.reading() as conn:
+        return conn.execute(select(db.audit_log).order_by(db.audit_log.c.audit_id.desc()).limit(limit)).all()
+
+
+def record(store: db.Store, who: str, action: str, target: str, detail: dict[str, Any]) -> None:
+    with store.writing() as conn:
+        conn.execute(db.audit_log.insert().values(at=db.now(), who=who, action=action, target=target,
+                                                  detail=json.dumps(detail, ensure_ascii=False)))
