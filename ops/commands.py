@@ -34,6 +34,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     doctor.add_argument("--json", action="store_true", help=_("print the findings as JSON"))
     doctor.set_defaults(handler=_doctor)
 
+    backup = subparsers.add_parser("backup", help=_("copy the kiosk's data into one file (safe while the kiosk runs)"))
+    backup.add_argument("--to", required=True, metavar="PATH", help=_("a folder (on a USB stick) or a file name"))
+    backup.add_argument("--data-dir", metavar="DIR", help=_("the kiosk's data directory (default: from the config)"))
+    backup.set_defaults(handler=_backup)
+
+    restore = subparsers.add_parser("restore", help=_("put a backup back onto an empty data directory (stop the "
+                                                      "kiosk and the sync daemon first)"))
+    restore.add_argument("archive", metavar="FILE", help=_("the file `bookcorner backup` wrote"))
+    restore.add_argument("--data-dir", metavar="DIR", help=_("the kiosk's data directory (default: from the config)"))
+    restore.set_defaults(handler=_restore)
+
 
 def _fail(message: str, code: int) -> None:
     print(f"bookcorner: {message}", file=sys.stderr)
@@ -101,3 +112,36 @@ def _doctor(args: argparse.Namespace) -> int:
         problems = sum(finding.level == PROBLEM for finding in findings)
         print(_("{count} problem(s) found").format(count=problems) if problems else _("nothing is wrong"))
     return EXIT_PROBLEM if any(finding.level == PROBLEM for finding in findings) else EXIT_DONE
+
+
+def _backup(args: argparse.Namespace) -> int:
+    from ops.backup import BackupError, make_backup
+
+    settings = _settings(args)
+    root = Path(args.data_dir) if args.data_dir else settings.data_dir
+    target = Path(args.to)
+    if not target.is_dir() and not target.parent.is_dir():
+        _fail(_("{path}: no such folder (is the USB stick mounted?)").format(path=target.parent), EXIT_USAGE)
+    try:
+        done = make_backup(root, target)
+    except BackupError as error:
+        _fail(str(error), EXIT_STORE)
+    except OSError as error:
+        _fail(_("cannot back up {path}: {error}").format(path=root, error=error.strerror or error), EXIT_STORE)
+    print(_("wrote {path}: {files} file(s), events up to number {seq} ({waiting} not yet on the server)").format(
+        path=done.path, files=done.files, seq=done.last_seq, waiting=done.last_seq - done.acked_seq))
+    return EXIT_DONE
+
+
+def _restore(args: argparse.Namespace) -> int:
+    from ops.backup import BackupError, restore_backup
+
+    settings = _settings(args)
+    root = Path(args.data_dir) if args.data_dir else settings.data_dir
+    try:
+        done = restore_backup(Path(args.archive), root)
+    except BackupError as error:
+        _fail(str(error), EXIT_STORE)
+    print(_("restored {files} file(s) into {path}: events up to number {seq} ({waiting} not yet on the "
+            "server)").format(files=done.files, path=root, seq=done.last_seq, waiting=done.last_seq - done.acked_seq))
+    return EXIT_DONE
