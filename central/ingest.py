@@ -497,3 +497,7 @@ def upsert(conn: Connection, table, keys: list[str], rows: list[dict[str, Any]])
         index_elements=keys, set_={c: statement.excluded[c] for c in columns})
     conn.execute(statement, rows)
 
+
+
+#: for the librarian's corrections (central.dashboard): the same reading and writing of item states
+load_items, store_items = _load_items, _store_items

@@ -20,10 +20,13 @@ from starlette.concurrency import run_in_threadpool
 import i18n
 from central import db
 from central.dashboard import auth, exports, queries
+from central.replay import CHANGES_ITEMS
 from i18n import _
 
 HERE = Path(__file__).parent
 PREFIX = "/dashboard"
+#: event types whose book or student a librarian may correct (those replay applies to an item)
+CORRECTABLE = frozenset(str(t) for t in CHANGES_ITEMS)
 LANGUAGE_COOKIE = "bc_lang"
 MAX_FORM_BYTES = 16_384
 CSS = (HERE / "static" / "dashboard.css").read_bytes()
@@ -60,6 +63,14 @@ def _reason_text(code: str) -> str:
     return words.get(code, code)
 
 
+def _fit_text(code: str) -> str:
+    return {"nothing_corrected": _("name the right book or student"),
+            "not_correctable": _("this kind of event cannot be corrected here"),
+            "unknown_item": _("no book with that id in the catalogue"),
+            "unknown_patron": _("no student with that id"),
+            }.get(code) or _reason_text(code)
+
+
 def _problem_text(code: str) -> str:
     return {"no_contact_today": _("no contact today"),
             "sequence_gap": _("events missing in its sequence")}.get(code, code)
@@ -81,7 +92,7 @@ def mount(app: FastAPI, store: db.Store, version: str) -> None:
         with i18n.in_language(language):
             html = _env.get_template(template).render(
                 prefix=PREFIX, language=language, path=request.url.path, reason_text=_reason_text,
-                problem_text=_problem_text, local=lambda t: t.astimezone(zone) if t else None, **values)
+                problem_text=_problem_text, correctable=CORRECTABLE, local=lambda t: t.astimezone(zone) if t else None, **values)
         response = HTMLResponse(html, status, headers=_SECURITY_HEADERS)
         if request.query_params.get("lang") == language:
             response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, path=PREFIX, samesite="strict")
@@ -214,7 +225,16 @@ def mount(app: FastAPI, store: db.Store, version: str) -> None:
             return page(request, "reviews.html", 422, who=who, waiting=waiting, decided=[],
                         error=_("Dismissing needs a note saying why."))
         try:
-            await run_in_threadpool(queries.decide, store, review_id, decision, note, who.name)
+            if decision == "correct":
+                await run_in_threadpool(lambda: queries.correct(
+                    store, review_id, who.name, note, item_id=fields.get("item_id", "").strip()[:80],
+                    patron_id=fields.get("patron_id", "").strip()[:80]))
+            else:
+                await run_in_threadpool(queries.decide, store, review_id, decision, note, who.name)
+        except queries.DoesNotFit as problem:
+            waiting = await run_in_threadpool(queries.reviews, store)
+            return page(request, "reviews.html", 422, who=who, waiting=waiting, decided=[],
+                        error=_("The correction does not fit: {reason}").format(reason=_fit_text(str(problem))))
         except queries.AlreadyDecided:
             waiting = await run_in_threadpool(queries.reviews, store)
             return page(request, "reviews.html", 409, who=who, waiting=waiting, decided=[],

@@ -66,6 +66,11 @@ def events_csv(store: db.Store, start_day: date, end_day: date, zone: tzinfo) ->
     return buffer.getvalue()
 
 
+def _field(value: object) -> str:
+    """A .koc field: tabs and line breaks would split it."""
+    return " ".join(str(value).split())
+
+
 def koc_time(moment: datetime, zone: tzinfo) -> str:
     local = moment.astimezone(zone)
     return f"{local:%Y-%m-%d %H:%M:%S} {local.microsecond // 1000:03d}"
@@ -79,11 +84,11 @@ def koc_lines(store: db.Store, start_day: date, end_day: date, zone: tzinfo, ver
     for row, payload, items in _events(store, *_period(start_day, end_day, zone), (LOANS, RETURNS)):
         if row.outcome not in ("applied", "applied_with_warning"):
             continue
-        barcode = _barcode(payload, items)
+        barcode = _field(_barcode(payload, items))
         if not barcode:
             continue
         if row.type == LOANS:
-            card = payload.get("card_id")
+            card = _field(payload.get("card_id") or "")
             if not card:
                 continue
             yield f"{koc_time(row.time, zone)}\tissue\t{card}\t{barcode}"

@@ -15,7 +15,7 @@ from central import db
 
 LOANS, RETURNS = "loan.checked_out", "loan.returned"
 CIRCULATION = (LOANS, RETURNS)
-DECISIONS = ("accept", "dismiss")
+DECISIONS = ("accept", "dismiss", "correct")
 
 
 def local_zone() -> tzinfo:
@@ -178,7 +178,7 @@ class AlreadyDecided(Exception):
 def decide(store: db.Store, review_id: int, decision: str, note: str, who: str) -> None:
     """Take a review item out of the queue with the librarian's decision, recorded twice:
     on the review itself and in the audit log (the same transaction)."""
-    if decision not in DECISIONS:
+    if decision not in ("accept", "dismiss"):
         raise ValueError(decision)
     at = db.now()
     resolution = json.dumps({"decision": decision, "note": note, "by": who, "at": at.isoformat()},
@@ -190,6 +190,62 @@ def decide(store: db.Store, review_id: int, decision: str, note: str, who: str) 
         if done != 1:
             raise AlreadyDecided(review_id)
         conn.execute(db.audit_log.insert().values(at=at, who=who, action=f"review.{decision}",
+                                                  target=f"review:{review_id}", detail=resolution))
+
+
+class DoesNotFit(Exception):
+    """A correction that cannot apply: the reason code (the item stays in the queue)."""
+
+
+def correct(store: db.Store, review_id: int, who: str, note: str, *, item_id: str = "", patron_id: str = "") -> None:
+    """Replay the event of a review item with the patron or item the librarian names (the
+    kiosk scanned the wrong copy, a card was misread): when it now applies cleanly, the
+    loans change, the item leaves the queue, and the correction is recorded; when it does
+    not fit (unknown book or student, still not on loan...), nothing changes."""
+    from central.ingest import load_items, next_revision, store_items
+    from central.replay import CHANGES_ITEMS, ReplayEvent, item_of, replay
+    from protocol.messages import Outcome
+
+    if not item_id and not patron_id:
+        raise DoesNotFit("nothing_corrected")
+    at = db.now()
+    with store.writing() as conn:
+        review = conn.execute(select(db.reviews).where(db.reviews.c.review_id == review_id,
+                                                       db.reviews.c.resolved_at.is_(None))).first()
+        if review is None:
+            raise AlreadyDecided(review_id)
+        event = conn.execute(select(db.events).where(db.events.c.event_id == review.event_id)).first() \
+            if review.event_id else None
+        if event is None or event.type not in CHANGES_ITEMS:
+            raise DoesNotFit("not_correctable")
+        payload = dict(_json(event.payload))
+        if item_id:
+            known = conn.execute(select(db.catalogue.c.item_id).where(db.catalogue.c.item_id == item_id,
+                                                                      db.catalogue.c.removed.is_(False))).first()
+            if known is None:
+                raise DoesNotFit("unknown_item")
+            payload["item_id"] = item_id
+        if patron_id:
+            known = conn.execute(select(db.patrons.c.patron_id).where(db.patrons.c.patron_id == patron_id,
+                                                                      db.patrons.c.removed.is_(False))).first()
+            if known is None:
+                raise DoesNotFit("unknown_patron")
+            payload["patron_id"] = patron_id
+        target = item_of(event.type, payload)
+        if target is None:
+            raise DoesNotFit("not_correctable")
+        items = load_items(conn, [target])
+        result = replay(ReplayEvent(event.event_id, event.kiosk_id, event.seq, event.type, payload, event.time), items)
+        if result.outcome is Outcome.NEEDS_REVIEW:
+            raise DoesNotFit(result.reason or "needs_review")
+        store_items(conn, [items[target]], next_revision(conn))
+        resolution = json.dumps({"decision": "correct", "note": note, "by": who, "at": at.isoformat(),
+                                 "item_id": item_id or None, "patron_id": patron_id or None,
+                                 "outcome": str(result.outcome), "warnings": list(result.warnings)},
+                                ensure_ascii=False)
+        conn.execute(update(db.reviews).where(db.reviews.c.review_id == review_id)
+                     .values(resolved_at=at, resolution=resolution))
+        conn.execute(db.audit_log.insert().values(at=at, who=who, action="review.correct",
                                                   target=f"review:{review_id}", detail=resolution))
 
 

@@ -239,3 +239,32 @@ def test_koc_and_csv_exports_of_a_period(board, librarian):
     with board.store.reading() as conn:
         actions = conn.execute(select(db.audit_log.c.action).where(db.audit_log.c.who == _name)).scalars().all()
     assert "export.koc" in actions and "export.csv" in actions
+
+
+def test_a_correction_that_fits_applies_and_one_that_does_not_changes_nothing(board, librarian):
+    client, name, _token = librarian
+    tag = uuid.uuid4().hex[:6]
+    reference(board, tag)
+    kiosk = new_kiosk(board)
+    kiosk.push([kiosk.event(*checkout(f"I-{tag}", f"S-{tag}"))])
+    review = _open_review(board, kiosk, f"J-{tag}")  # the wrong copy was scanned at the return
+    assert 'value="correct"' in client.get("/reviews").text
+    token = client.csrf()
+    for item, expected in (("", "name the right book"), ("nope", "no book with that id"),
+                           (f"J-{tag}", "not on loan")):
+        answer = client.post(f"/reviews/{review}", {"csrf": token, "decision": "correct", "item_id": item})
+        assert answer.status_code == 422 and expected in answer.text, item
+    with board.store.reading() as conn:
+        loan = conn.execute(select(db.item_state.c.patron_id).where(db.item_state.c.item_id == f"I-{tag}")).scalar()
+        assert loan == f"S-{tag}"
+    fixed = client.post(f"/reviews/{review}", {"csrf": token, "decision": "correct", "item_id": f"I-{tag}",
+                                               "note": "two copies look alike"})
+    assert fixed.status_code == 303
+    with board.store.reading() as conn:
+        state = conn.execute(select(db.item_state).where(db.item_state.c.item_id == f"I-{tag}")).one()
+        row = conn.execute(select(db.reviews).where(db.reviews.c.review_id == review)).one()
+        audit = conn.execute(select(db.audit_log.c.who, db.audit_log.c.action)
+                             .where(db.audit_log.c.target == f"review:{review}")).all()
+    assert state.patron_id is None and state.loan_id is None  # the loan is closed
+    assert json.loads(row.resolution)["item_id"] == f"I-{tag}" and audit == [(name, "review.correct")]
+    assert "two copies look alike" in client.get("/reviews").text
