@@ -241,6 +241,14 @@ def mount(app: FastAPI, store: db.Store, version: str) -> None:
                         error=_("That item was already decided (or does not exist)."))
         return RedirectResponse(f"{PREFIX}/reviews?done={review_id}", 303, headers=_SECURITY_HEADERS)
 
+    @app.get(PREFIX + "/audit", include_in_schema=False)
+    async def audit_page(request: Request) -> Response:
+        who = await session(request)
+        if who is None:
+            return to_sign_in()
+        rows = await run_in_threadpool(queries.audit, store, 200)
+        return page(request, "audit.html", who=who, rows=rows)
+
     @app.get(PREFIX + "/exports", include_in_schema=False)
     async def export_page(request: Request) -> Response:
         who = await session(request)
@@ -278,6 +286,8 @@ def mount(app: FastAPI, store: db.Store, version: str) -> None:
 
 
 #: every dashboard page and download a signed-in librarian can open (for the security tests)
-PAGES = ("", "/", "/end-of-day", "/reviews", "/exports", "/exports/events.csv", "/exports/circulation.koc")
+PAGES = ("", "/", "/end-of-day", "/reviews", "/audit", "/exports", "/exports/events.csv", "/exports/circulation.koc")
+#: open to anyone: the sign-in form and the style sheet
+PUBLIC = ("/sign-in", "/static/dashboard.css")
 #: every state-changing form's address
 FORMS = ("/sign-out", "/reviews/1")

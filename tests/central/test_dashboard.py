@@ -268,3 +268,28 @@ def test_a_correction_that_fits_applies_and_one_that_does_not_changes_nothing(bo
     assert state.patron_id is None and state.loan_id is None  # the loan is closed
     assert json.loads(row.resolution)["item_id"] == f"I-{tag}" and audit == [(name, "review.correct")]
     assert "two copies look alike" in client.get("/reviews").text
+
+
+def test_the_security_tests_cover_every_dashboard_route(tmp_path):
+    """A new page or form must join PAGES, FORMS or PUBLIC (and so the refusal tests above)."""
+    from central.app import create_app
+    from central.dashboard import PUBLIC
+
+    store = db.Store(f"sqlite:///{tmp_path / 'routes.db'}")
+    try:
+        app = create_app(store)
+    finally:
+        store.dispose()
+    listed = {("GET", "/dashboard" + p) for p in PAGES + PUBLIC} | {("POST", "/dashboard" + p) for p in PUBLIC}
+    listed |= {("POST", "/dashboard" + p.replace("/1", "/{review_id}")) for p in FORMS}
+    served = {(method, route.path) for route in app.routes if route.path.startswith("/dashboard")
+              for method in getattr(route, "methods", ()) if method != "HEAD"}
+    assert served <= listed, served - listed
+
+
+def test_the_audit_log_shows_who_did_what(board, librarian):
+    client, name, _token = librarian
+    today = datetime.now().astimezone().date().isoformat()
+    assert client.get("/exports/events.csv", params={"from": today}).status_code == 200
+    page = client.get("/audit")
+    assert page.status_code == 200 and "export.csv" in page.text and name in page.text

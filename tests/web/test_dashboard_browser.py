@@ -106,6 +106,9 @@ def test_a_librarian_signs_in_checks_the_day_and_resolves_a_review(server, brows
     assert "Found on the class shelf" in page.locator("table.decided").inner_text()
     assert name in page.locator("table.decided").inner_text()
     shot(page, "review-decided")
+    page.click("nav a[href$='/audit']")
+    assert "review.dismiss" in page.locator("table.audit").inner_text()
+    shot(page, "audit")
 
     page.goto(f"{server.url}/dashboard/end-of-day?lang=zh_CN")
     assert page.locator("h2").first.inner_text() == "今日借还"
