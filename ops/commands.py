@@ -45,6 +45,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     restore.add_argument("--data-dir", metavar="DIR", help=_("the kiosk's data directory (default: from the config)"))
     restore.set_defaults(handler=_restore)
 
+    install = subparsers.add_parser("install", help=_("install this kiosk on Raspberry Pi OS (user, data directory, "
+                                                      "program, systemd units, udev rules); safe to run again"))
+    uninstall = subparsers.add_parser("uninstall", help=_("remove the program, units and rules; the data, the "
+                                                          "settings and the user stay"))
+    for parser in (install, uninstall):
+        parser.add_argument("--root", default="/", metavar="DIR",
+                            help=_("a directory standing for / (for tests; default /)"))
+    install.add_argument("--wheelhouse", metavar="DIR",
+                         help=_("install the pinned dependencies from this folder of wheels, offline"))
+    install.add_argument("--reader-usb", metavar="VENDOR:PRODUCT",
+                         help=_("the USB ids of a USB-serial card reader, as lsusb shows them, e.g. 10c4:ea60"))
+    install.set_defaults(handler=_install)
+    uninstall.set_defaults(handler=_uninstall)
+
 
 def _fail(message: str, code: int) -> None:
     print(f"bookcorner: {message}", file=sys.stderr)
@@ -144,4 +158,41 @@ def _restore(args: argparse.Namespace) -> int:
         _fail(str(error), EXIT_STORE)
     print(_("restored {files} file(s) into {path}: events up to number {seq} ({waiting} not yet on the "
             "server)").format(files=done.files, path=root, seq=done.last_seq, waiting=done.last_seq - done.acked_seq))
+    return EXIT_DONE
+
+
+def _report(steps) -> None:
+    for step in steps:
+        print(("* " + _("changed: {what}") if step.changed else "  " + _("already so: {what}")).format(what=step.what))
+    changes = sum(step.changed for step in steps)
+    print(_("{count} change(s)").format(count=changes) if changes else _("nothing to change"))
+
+
+def _installer(args: argparse.Namespace):
+    import os
+
+    from ops.install import Installer
+
+    if os.geteuid() != 0:
+        _fail(_("run it as root: sudo bookcorner {command}").format(command=args.command), EXIT_USAGE)
+    root = Path(args.root)
+    if not (root / "etc" / "passwd").is_file():
+        _fail(_("{path} has no etc/passwd: not a system's root directory").format(path=root), EXIT_USAGE)
+    return Installer(root, wheelhouse=Path(args.wheelhouse) if getattr(args, "wheelhouse", None) else None,
+                     reader_usb=getattr(args, "reader_usb", None))
+
+
+def _install(args: argparse.Namespace) -> int:
+    from ops.install import InstallError
+
+    try:
+        _report(_installer(args).install())
+    except (InstallError, ValueError) as error:
+        _fail(str(error), EXIT_STORE)
+    return EXIT_DONE
+
+
+def _uninstall(args: argparse.Namespace) -> int:
+    _report(_installer(args).uninstall())
+    print(_("kept: the data in /var/lib/bookcorner, the settings in /etc/bookcorner and the user bookcorner"))
     return EXIT_DONE

@@ -1,0 +1,120 @@
+"""`bookcorner install` in a throwaway root directory made here (real useradd --root,
+systemctl --root, a real venv with the pinned dependencies from a wheelhouse): the
+second run reports no change, the installed program runs, and uninstall keeps the data."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ops.install import BUILD_LOCK_FILE, LOCK_FILE
+from ops.units import KIOSK_UNITS, UNITS
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd") or not shutil.which("systemctl"),
+                                reason="installing needs root, useradd and systemctl")
+
+
+@pytest.fixture(scope="session")
+def wheelhouse(tmp_path_factory) -> Path:
+    """The pinned dependencies as wheels (what a school without internet carries on a stick)."""
+    folder = tmp_path_factory.mktemp("wheelhouse")
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    done = subprocess.run([*pip, "download", "--no-deps", "-r", str(LOCK_FILE), "-r", str(BUILD_LOCK_FILE), "-d",
+                           str(folder)],
+                          capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        pytest.skip(f"no package index to fetch the pinned dependencies from: {done.stderr.strip()[-300:]}")
+    for sdist in folder.glob("*.tar.gz"):  # evdev ships as source: build it once, as the Pi would
+        built = subprocess.run([*pip, "wheel", "--no-deps", "-w", str(folder), str(sdist)], capture_output=True,
+                               text=True, timeout=300)
+        if built.returncode != 0:
+            pytest.skip(f"cannot build {sdist.name}: {built.stderr.strip()[-300:]}")
+        sdist.unlink()
+    return folder
+
+
+@pytest.fixture
+def system(tmp_path) -> Path:
+    """A directory standing for a fresh Bookworm's /: its accounts and login.defs."""
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    for name in ("passwd", "group", "shadow", "gshadow", "login.defs"):
+        if Path("/etc", name).exists():
+            shutil.copy2(Path("/etc", name), root / "etc" / name)
+    return root
+
+
+def bookcorner(*words: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKCORNER_")}
+    return subprocess.run([sys.executable, "-m", "bookcorner", *words], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_install_twice_then_uninstall_keeps_the_data(system, wheelhouse):
+    first = bookcorner("install", "--root", str(system), "--wheelhouse", str(wheelhouse), "--reader-usb", "10c4:ea60")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "changed: the user bookcorner" in first.stdout
+    second = bookcorner("install", "--root", str(system), "--wheelhouse", str(wheelhouse), "--reader-usb",
+                        "10c4:ea60")
+    assert second.returncode == 0, second.stderr
+    assert "changed:" not in second.stdout
+    assert second.stdout.rstrip().endswith("nothing to change")
+
+    # the user, in dialout and not in input
+    passwd = {line.split(":")[0]: line.split(":") for line in (system / "etc/passwd").read_text().splitlines()}
+    assert passwd["bookcorner"][5] == "/var/lib/bookcorner" and passwd["bookcorner"][6] == "/usr/sbin/nologin"
+    groups = {line.split(":")[0]: line.split(":")[3].split(",") for line in (system / "etc/group").read_text().splitlines()}
+    assert "bookcorner" in groups["dialout"] and "bookcorner" not in groups.get("input", [])
+    uid, gid = int(passwd["bookcorner"][2]), int(passwd["bookcorner"][3])
+    data = system / "var/lib/bookcorner"
+    assert (data.stat().st_uid, data.stat().st_gid, data.stat().st_mode & 0o777) == (uid, gid, 0o750)
+    config = (system / "etc/bookcorner/kiosk.toml").read_text()
+    assert 'data_dir = "/var/lib/bookcorner"' in config
+    assert "Noto Sans Mono CJK" in (system / "etc/bookcorner/foot.ini").read_text()
+    for unit in UNITS:
+        assert (system / "etc/systemd/system" / unit).is_file()
+    for unit in KIOSK_UNITS:
+        assert (system / "etc/systemd/system/multi-user.target.wants" / unit).is_symlink()
+    assert 'ATTRS{idVendor}=="10c4"' in (system / "etc/udev/rules.d/70-bookcorner.rules").read_text()
+
+    # the venv: exactly the pinned versions, bytecode already there, and the program runs
+    venv = system / "opt/bookcorner/venv"
+    frozen = subprocess.run([str(venv / "bin/python"), "-m", "pip", "freeze", "--exclude", "bookcorner"],
+                            capture_output=True, text=True).stdout
+    pinned = {line.lower() for line in LOCK_FILE.read_text().splitlines() if line and not line.startswith("#")}
+    assert {line.lower().replace("_", "-") for line in frozen.splitlines()} == pinned
+    assert list((venv / "lib").glob("python3*/site-packages/ops/__pycache__/doctor.*.pyc"))
+    assert list((venv / "lib").glob("python3*/site-packages/textual/__pycache__/app.*.pyc"))
+    ran = subprocess.run([str(venv / "bin/bookcorner"), "--config", str(system / "etc/bookcorner/kiosk.toml"),
+                          "doctor", "--data-dir", str(data), "--user", "root", "--json"], capture_output=True,
+                         text=True, timeout=60, cwd="/", env={"PATH": "/usr/bin:/bin", "HOME": str(data)})
+    assert ran.returncode == 0, ran.stderr
+
+    # a teacher's settings survive a re-install; the kiosk's data survives an uninstall
+    (system / "etc/bookcorner/kiosk.toml").write_text(config.replace('id = "demo-corner"', 'id = "room-3"'))
+    (data / "journal").mkdir()
+    (data / "journal" / "seg-000000000001.log").write_text("events\n")
+    again = bookcorner("install", "--root", str(system), "--wheelhouse", str(wheelhouse), "--reader-usb", "10c4:ea60")
+    assert again.returncode == 0 and 'id = "room-3"' in (system / "etc/bookcorner/kiosk.toml").read_text()
+    gone = bookcorner("uninstall", "--root", str(system))
+    assert gone.returncode == 0, gone.stderr
+    assert not venv.exists()
+    assert not any((system / "etc/systemd/system" / unit).exists() for unit in UNITS)
+    assert not (system / "etc/systemd/system/multi-user.target.wants" / KIOSK_UNITS[0]).exists()
+    assert not (system / "etc/udev/rules.d/70-bookcorner.rules").exists()
+    assert (data / "journal" / "seg-000000000001.log").read_text() == "events\n"
+    assert 'id = "room-3"' in (system / "etc/bookcorner/kiosk.toml").read_text()
+    assert "bookcorner:" in (system / "etc/passwd").read_text()
+    assert bookcorner("uninstall", "--root", str(system)).stdout.count("nothing to change") == 1
+
+
+def test_install_needs_a_system_root(tmp_path):
+    done = bookcorner("install", "--root", str(tmp_path))
+    assert done.returncode == 2 and "etc/passwd" in done.stderr
