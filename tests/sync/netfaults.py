@@ -142,10 +142,18 @@ class FaultyProxy:
         self.server = ScriptedServer(self._exchange)
         self.url = self.server.url
         self._lock = threading.Lock()
+        self._spoilt = 0
 
     def _choose(self) -> str:
+        """Whether an exchange is spoilt is drawn at random; which fault it gets takes
+        the kinds in turn, so that every kind happens once five exchanges are spoilt,
+        however few exchanges a loaded machine lets through."""
         with self._lock:
-            fault = self.rng.choice(self.FAULTS) if self.rng.random() < self.fault_rate else "pass"
+            if self.rng.random() < self.fault_rate:
+                fault = self.FAULTS[self._spoilt % len(self.FAULTS)]
+                self._spoilt += 1
+            else:
+                fault = "pass"
             self.counts[fault] += 1
             return fault
 
