@@ -91,6 +91,10 @@ def test_a_librarian_signs_in_checks_the_day_and_resolves_a_review(server, brows
     assert page.get_by_text("<script>alert(1)</script> 小王子").count() >= 1  # text, not a script
     assert dialogs == []
     shot(page, "end-of-day")
+    page.emulate_media(media="print")  # the print style sheet: no navigation or forms on paper
+    assert not page.locator("header.top").is_visible() and page.locator("table.corners").is_visible()
+    shot(page, "end-of-day-print")
+    page.emulate_media(media="screen")
 
     page.click("nav a[href$='/reviews']")
     review = page.locator("section.review").first
