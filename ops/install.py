@@ -32,13 +32,14 @@ from pathlib import Path
 
 from i18n import _
 from ops.udev import RULE_FILE, devices_from_config, render_rules
-from ops.units import DEFAULT, FOOT_INI, KIOSK_UNITS, SOURCE_DIR, UNITS, Layout, render
+from ops.units import DEFAULT, FOOT_INI, KIOSK_UNITS, POLKIT_RULES, SOURCE_DIR, UNITS, Layout, render
 
 REPO = SOURCE_DIR.parent
 LOCK_FILE = REPO / "deploy" / "requirements-kiosk.txt"
 BUILD_LOCK_FILE = REPO / "deploy" / "requirements-build.txt"
 EXAMPLE_CONFIG = REPO / "config" / "kiosk.example.toml"
 STAMP = ".bookcorner-install"
+POLKIT_PATH = "/etc/polkit-1/rules.d/50-bookcorner.rules"
 
 
 class InstallError(Exception):
@@ -206,6 +207,11 @@ class Installer:
             text = render((SOURCE_DIR / name).read_text(encoding="utf-8"), self.layout)
             changed = self._write(self.at(f"/etc/systemd/system/{name}"), text, 0o644)
             steps.append(Step(_("the unit {name}").format(name=name), changed))
+        # the librarian's "Shut down" (systemctl poweroff as the kiosk's user)
+        text = (SOURCE_DIR / POLKIT_RULES).read_text(encoding="utf-8").replace(
+            'subject.user == "bookcorner"', f'subject.user == "{self.layout.user}"')
+        steps.append(Step(_("the permission to power off {path}").format(path=POLKIT_PATH),
+                          self._write(self.at(POLKIT_PATH), text, 0o644)))
         return steps
 
     def udev(self) -> Step:
@@ -242,7 +248,8 @@ class Installer:
         if enabled:
             self._systemctl("disable", *enabled)
         steps.append(Step(_("not started at boot any more"), bool(enabled)))
-        for path in [*(f"/etc/systemd/system/{name}" for name in UNITS), f"/etc/udev/rules.d/{RULE_FILE}"]:
+        installed = [*(f"/etc/systemd/system/{name}" for name in UNITS), f"/etc/udev/rules.d/{RULE_FILE}", POLKIT_PATH]
+        for path in installed:
             target = self.at(path)
             steps.append(Step(_("removed {path}").format(path=path), target.exists()))
             target.unlink(missing_ok=True)

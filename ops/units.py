@@ -20,6 +20,7 @@ UNITS = ("bookcorner-kiosk.service", "bookcorner-kiosk-wayland.service", "bookco
 KIOSK_UNITS = ("bookcorner-kiosk.service", "bookcorner-syncd.service")
 UDEV_RULES = "70-bookcorner.rules"
 FOOT_INI = "bookcorner-foot.ini"
+POLKIT_RULES = "bookcorner-polkit.rules"
 
 
 @dataclass(frozen=True)

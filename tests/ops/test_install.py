@@ -48,6 +48,8 @@ def system(tmp_path) -> Path:
     for name in ("passwd", "group", "shadow", "gshadow", "login.defs"):
         if Path("/etc", name).exists():
             shutil.copy2(Path("/etc", name), root / "etc" / name)
+    if Path("/usr/lib/systemd/system").is_dir():  # systemd's own units, which ours are ordered against
+        shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
     return root
 
 
@@ -83,6 +85,16 @@ def test_install_twice_then_uninstall_keeps_the_data(system, wheelhouse):
     for unit in KIOSK_UNITS:
         assert (system / "etc/systemd/system/multi-user.target.wants" / unit).is_symlink()
     assert 'ATTRS{idVendor}=="10c4"' in (system / "etc/udev/rules.d/70-bookcorner.rules").read_text()
+    polkit = (system / "etc/polkit-1/rules.d/50-bookcorner.rules").read_text()
+    assert 'subject.user == "bookcorner"' in polkit and "org.freedesktop.login1.power-off" in polkit
+
+    # the units as installed, against the installed program (ExecStart must exist for verify)
+    analyze = shutil.which("systemd-analyze")
+    if analyze:
+        for unit in KIOSK_UNITS:
+            verified = subprocess.run([analyze, "verify", "--man=no", f"--root={system}",
+                                       f"/etc/systemd/system/{unit}"], capture_output=True, text=True, timeout=60)
+            assert verified.returncode == 0, verified.stderr
 
     # the venv: exactly the pinned versions, bytecode already there, and the program runs
     venv = system / "opt/bookcorner/venv"
@@ -109,6 +121,7 @@ def test_install_twice_then_uninstall_keeps_the_data(system, wheelhouse):
     assert not any((system / "etc/systemd/system" / unit).exists() for unit in UNITS)
     assert not (system / "etc/systemd/system/multi-user.target.wants" / KIOSK_UNITS[0]).exists()
     assert not (system / "etc/udev/rules.d/70-bookcorner.rules").exists()
+    assert not (system / "etc/polkit-1/rules.d/50-bookcorner.rules").exists()
     assert (data / "journal" / "seg-000000000001.log").read_text() == "events\n"
     assert 'id = "room-3"' in (system / "etc/bookcorner/kiosk.toml").read_text()
     assert "bookcorner:" in (system / "etc/passwd").read_text()
