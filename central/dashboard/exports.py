@@ -17,7 +17,7 @@ from central.dashboard.queries import LOANS, RETURNS, day_bounds
 KOC_VERSION = "1.0"
 GENERATOR = "bookcorner"
 CSV_COLUMNS = ("time", "kiosk_id", "seq", "type", "outcome", "reason", "patron_id", "card_id", "item_id",
-               "barcode", "actor", "wall_time", "time_quality", "event_id")
+               "barcode", "actor", "wall_time", "time_quality", "event_id", "decision")
 
 
 def _period(start_day: date, end_day: date, zone: tzinfo) -> tuple[datetime, datetime]:
@@ -25,20 +25,37 @@ def _period(start_day: date, end_day: date, zone: tzinfo) -> tuple[datetime, dat
 
 
 def _events(store: db.Store, start: datetime, end: datetime, types: tuple[str, ...] | None = None) -> list:
-    e = db.events.c
+    """The period's events in time order, each as (row, payload, catalogue records,
+    the librarian's decision on it or None); a corrected event's payload carries the
+    correction (the book or student the librarian named)."""
+    e, r = db.events.c, db.reviews.c
     query = select(db.events).where(e.time >= start, e.time < end).order_by(e.time, e.kiosk_id, e.seq)
     if types:
         query = query.where(e.type.in_(types))
     with store.reading() as conn:
         rows = conn.execute(query).all()
+        payloads = [json.loads(row.payload) for row in rows]
+        decided = {}
+        held = sorted({row.event_id for row in rows if row.outcome == "needs_review"})
+        for start_at in range(0, len(held), 900):
+            for event_id, resolution in conn.execute(
+                    select(r.event_id, r.resolution).where(r.event_id.in_(held[start_at:start_at + 900]),
+                                                           r.resolved_at.is_not(None))):
+                decided[event_id] = json.loads(resolution or "{}")
+        for row, payload in zip(rows, payloads):
+            decision = decided.get(row.event_id, {})
+            if decision.get("decision") == "correct":
+                for key in ("item_id", "patron_id"):
+                    if decision.get(key):
+                        payload[key] = decision[key]
         items = {}
-        ids = {json.loads(r.payload).get("item_id") for r in rows}
-        ids = sorted(i for i in ids if isinstance(i, str))
-        if ids:
+        ids = sorted({p.get("item_id") for p in payloads if isinstance(p.get("item_id"), str)})
+        for start_at in range(0, len(ids), 900):
             for item_id, data in conn.execute(select(db.catalogue.c.item_id, db.catalogue.c.data)
-                                              .where(db.catalogue.c.item_id.in_(ids))):
+                                              .where(db.catalogue.c.item_id.in_(ids[start_at:start_at + 900]))):
                 items[item_id] = json.loads(data)
-    return [(r, json.loads(r.payload), items) for r in rows]
+    return [(row, payload, items, decided.get(row.event_id, {}).get("decision"))
+            for row, payload in zip(rows, payloads)]
 
 
 def _barcode(payload: dict, items: dict) -> str:
@@ -57,12 +74,12 @@ def events_csv(store: db.Store, start_day: date, end_day: date, zone: tzinfo) ->
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for row, payload, items in _events(store, *_period(start_day, end_day, zone)):
+    for row, payload, items, decision in _events(store, *_period(start_day, end_day, zone)):
         writer.writerow([_cell(v) for v in (
             row.time.astimezone(zone).isoformat(timespec="milliseconds"), row.kiosk_id, row.seq, row.type,
             row.outcome, row.reason, payload.get("patron_id"), payload.get("card_id"), payload.get("item_id"),
             _barcode(payload, items) if payload.get("item_id") else "", row.actor, row.wall_time, row.time_quality,
-            row.event_id)])
+            row.event_id, decision)])
     return buffer.getvalue()
 
 
@@ -78,11 +95,11 @@ def koc_time(moment: datetime, zone: tzinfo) -> str:
 
 def koc_lines(store: db.Store, start_day: date, end_day: date, zone: tzinfo, version: str) -> Iterator[str]:
     """The .koc file's lines: the header, then one line per loan and return that applied
-    (or applied with a warning), in time order. A loan without a card number (the kiosk
+    (or applied with a warning, or after a librarian's correction, as corrected), in time order. A loan without a card number (the kiosk
     did not record one) cannot be replayed by Koha and is left out."""
     yield f"Version={KOC_VERSION}\tGenerator={GENERATOR}\tGeneratorVersion={version}"
-    for row, payload, items in _events(store, *_period(start_day, end_day, zone), (LOANS, RETURNS)):
-        if row.outcome not in ("applied", "applied_with_warning"):
+    for row, payload, items, decision in _events(store, *_period(start_day, end_day, zone), (LOANS, RETURNS)):
+        if row.outcome not in ("applied", "applied_with_warning") and decision != "correct":
             continue
         barcode = _field(_barcode(payload, items))
         if not barcode:

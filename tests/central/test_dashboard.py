@@ -293,3 +293,24 @@ def test_the_audit_log_shows_who_did_what(board, librarian):
     assert client.get("/exports/events.csv", params={"from": today}).status_code == 200
     page = client.get("/audit")
     assert page.status_code == 200 and "export.csv" in page.text and name in page.text
+
+
+def test_a_corrected_return_goes_to_koha_as_corrected(board, librarian):
+    client, _name, _token = librarian
+    tag = uuid.uuid4().hex[:6]
+    reference(board, tag)
+    kiosk = new_kiosk(board)
+    kiosk.push([kiosk.event(*checkout(f"I-{tag}", f"S-{tag}"))])
+    review = _open_review(board, kiosk, f"J-{tag}")
+    today = datetime.now().astimezone().date().isoformat()
+    before = client.get("/exports/circulation.koc", params={"from": today}).text
+    assert [line.split("\t", 1)[1] for line in before.splitlines() if tag in line] == [f"issue\tc\t3{tag}"]
+    assert client.post(f"/reviews/{review}", {"csrf": client.csrf(), "decision": "correct",
+                                              "item_id": f"I-{tag}"}).status_code == 303
+    after = client.get("/exports/circulation.koc", params={"from": today}).text
+    assert [line.split("\t", 1)[1] for line in after.splitlines() if tag in line] == [
+        f"issue\tc\t3{tag}", f"return\t3{tag}"]
+    rows = [r for r in csv.DictReader(io.StringIO(client.get("/exports/events.csv", params={"from": today}).text))
+            if r["kiosk_id"] == kiosk.kiosk_id]
+    assert [(r["outcome"], r["item_id"], r["decision"]) for r in rows] == [
+        ("applied", f"I-{tag}", ""), ("needs_review", f"I-{tag}", "correct")]
