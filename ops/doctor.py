@@ -29,7 +29,7 @@ PROBE_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class Finding:
-    check: str  # devices | permissions | disk | clock | server | journal | pending
+    check: str  # devices | permissions | disk | data_owner | clock | server | journal | pending
     level: str  # ok | warn | problem
     message: str
     fix: str = ""
@@ -50,7 +50,8 @@ class Context:
 
 def run_checks(ctx: Context) -> list[Finding]:
     findings: list[Finding] = []
-    for check in (check_devices, check_disk, check_clock, check_server, check_journal, check_pending):
+    for check in (check_devices, check_disk, check_data_owner, check_clock, check_server, check_journal,
+                  check_pending):
         findings.extend(check(ctx))
     return findings
 
@@ -165,6 +166,44 @@ def check_disk(ctx: Context) -> list[Finding]:
         return [Finding("disk", PROBLEM, _("the data partition is almost full: {free} MB free").format(free=free_mb),
                         _("free some space on the data partition (old exports, logs) or use a bigger SD card"))]
     return [Finding("disk", OK, _("{free} MB free on the data partition").format(free=free_mb))]
+
+
+def may_write(path: Path, user: str) -> bool:
+    """Whether ``user`` may change ``path`` (a file: write; a folder: write and enter)."""
+    info = os.lstat(path)
+    uid, gids = _user_ids(user)
+    need = 0o3 if stat.S_ISDIR(info.st_mode) else 0o2
+    mode = stat.S_IMODE(info.st_mode)
+    if uid == 0 or stat.S_ISLNK(info.st_mode):
+        return True
+    if info.st_uid == uid:
+        return (mode >> 6) & need == need
+    if info.st_gid in gids:
+        return (mode >> 3) & need == need
+    return mode & need == need
+
+
+def check_data_owner(ctx: Context, limit: int = 5000) -> list[Finding]:
+    """Everything in the data directory must be the kiosk user's to change (a restore or a
+    repair run with sudo leaves root's files behind, and the kiosk then cannot record)."""
+    if not ctx.data_dir.is_dir():
+        return []
+    try:
+        _user_ids(ctx.user)
+    except KeyError:
+        return []
+    paths = [ctx.data_dir]
+    for number, path in enumerate(ctx.data_dir.rglob("*")):
+        if number >= limit:
+            break
+        paths.append(path)
+    blocked = [path for path in paths if not may_write(path, ctx.user)]
+    if not blocked:
+        return []
+    return [Finding("data_owner", PROBLEM, _("the kiosk's user {user} cannot change {count} file(s) in the data "
+                                              "directory, e.g. {path}").format(user=ctx.user, count=len(blocked),
+                                                                               path=blocked[0]),
+                    _("sudo chown -R {user}: {path}").format(user=ctx.user, path=ctx.data_dir))]
 
 
 # -- the clock --------------------------------------------------------------------------------------

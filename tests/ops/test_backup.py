@@ -161,3 +161,19 @@ def test_a_damaged_backup_and_an_occupied_data_directory_are_refused(demo_kiosk,
     assert not (tmp_path / "fresh" / "journal").exists()
     done = bookcorner("restore", str(tmp_path / "missing.tar.gz"), "--data-dir", str(tmp_path / "fresh"))
     assert done.returncode == 3 and "cannot restore" in done.stderr
+
+
+def test_a_restore_made_with_sudo_is_flagged_by_doctor_until_chowned(demo_kiosk, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root: files of another user")
+    archive = make_backup(demo_kiosk, tmp_path / "b.tar.gz").path
+    fresh = tmp_path / "fresh"
+    restore_backup(archive, fresh)  # as root: the files are root's
+    os.chmod(tmp_path, 0o755)
+    os.chmod(tmp_path.parent, 0o755)
+    done = bookcorner("doctor", "--data-dir", str(fresh), "--user", "nobody")
+    assert "[PROBLEM] the kiosk's user nobody cannot change" in done.stdout
+    assert f"sudo chown -R nobody: {fresh}" in done.stdout
+    subprocess.run(["chown", "-R", "nobody:", str(fresh)], check=True)
+    done = bookcorner("doctor", "--data-dir", str(fresh), "--user", "nobody")
+    assert "cannot change" not in done.stdout
