@@ -401,7 +401,9 @@ class JournalReader:
     def segments(self) -> list[tuple[int, Path]]:
         return list_segments(self.directory)
 
-    def events_after(self, seq: int, limit: int | None = None) -> Iterator[Event]:
+    def records_after(self, seq: int, limit: int | None = None) -> Iterator[dict[str, Any]]:
+        """The stored records of the events after ``seq``, in order, as they are on disk
+        (for the wire: no ``Event`` built only to be turned back into a record)."""
         segments = self.segments()
         produced = 0
         for index, (_first, path) in enumerate(segments):
@@ -409,7 +411,8 @@ class JournalReader:
             if following is not None and following <= seq + 1:
                 continue
             try:
-                storage = SegmentStorage(path, read_only=True)
+                # events are never changed: the storage keeps no copy of each to compare
+                storage = SegmentStorage(path, read_only=True, append_only={EVENTS_TABLE})
             except (SegmentUnreadable, FileNotFoundError) as error:
                 log.error("journal segment %s unreadable: %s", path, error)
                 continue
@@ -417,10 +420,13 @@ class JournalReader:
             for doc_seq in sorted(int(k) for k in docs):
                 if doc_seq <= seq:
                     continue
-                yield Event.from_record(docs[str(doc_seq)])
+                yield docs[str(doc_seq)]
                 produced += 1
                 if limit is not None and produced >= limit:
                     return
+
+    def events_after(self, seq: int, limit: int | None = None) -> Iterator[Event]:
+        return (Event.from_record(record) for record in self.records_after(seq, limit))
 
     def last_seq(self) -> int:
         segments = self.segments()

@@ -9,19 +9,15 @@ and says so, rather than tell the server those events never existed.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from circulation.events import EventType
 from i18n import _
-from journal.journal import EVENTS_TABLE, JournalReader
-from journal.storage import SegmentStorage, SegmentUnreadable
+from journal.journal import JournalReader
 
-log = logging.getLogger(__name__)
 
 
 class UnreadableEvents(Exception):
@@ -40,29 +36,8 @@ class PendingBatch:
 
 
 def records_after(journal_dir: str | os.PathLike[str], seq: int, limit: int | None = None) -> Iterator[dict[str, Any]]:
-    """The journal's event records after ``seq``, in order, as stored: what
-    ``JournalReader.events_after`` reads, without building an ``Event`` (and freezing
-    its payload) only to turn it back into a record for the wire."""
-    segments = JournalReader(journal_dir).segments()
-    produced = 0
-    for index, (_first, path) in enumerate(segments):
-        following = segments[index + 1][0] if index + 1 < len(segments) else None
-        if following is not None and following <= seq + 1:
-            continue
-        try:
-            # (append-only: events are never changed, so the storage keeps no copy of each to compare)
-            storage = SegmentStorage(Path(path), read_only=True, append_only={EVENTS_TABLE})
-            docs = storage.read().get(EVENTS_TABLE, {})
-        except (SegmentUnreadable, FileNotFoundError) as error:
-            log.error("journal segment %s unreadable: %s", path, error)
-            continue
-        for doc_seq in sorted(int(k) for k in docs):
-            if doc_seq <= seq:
-                continue
-            yield docs[str(doc_seq)]
-            produced += 1
-            if limit is not None and produced >= limit:
-                return
+    """The journal's event records after ``seq``, in order, as stored."""
+    return JournalReader(journal_dir).records_after(seq, limit)
 
 
 def _damage_recorded_after(journal_dir: str | os.PathLike[str], seq: int) -> bool:
