@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from i18n import _
 
@@ -21,6 +22,29 @@ AREAS = ("kiosk.commands", "journal.commands", "devices.commands", "sync.command
 #: commands whose start-up time matters (the kiosk's screen, after every power cut): to
 #: parse them, only their own area's subcommands are loaded
 QUICK = {"kiosk": "kiosk.commands"}
+
+
+EXIT_USAGE = 2
+
+
+def fail(message: str, code: int, program: str = "bookcorner") -> NoReturn:
+    """Tell the person at the terminal what went wrong, without a traceback, and exit."""
+    print(f"{program}: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def load_settings(args: argparse.Namespace):
+    """The configuration a command runs with (a wrong one exits 2 naming the option), and
+    its language (``--lang`` where the command has it)."""
+    import config
+    import i18n
+
+    try:
+        settings = config.load(args.config)
+    except config.ConfigError as error:
+        fail(str(error), EXIT_USAGE)
+    i18n.use_language(getattr(args, "lang", None) or settings.kiosk.language)
+    return settings
 
 
 class UsageError(Exception):

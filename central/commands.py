@@ -19,7 +19,12 @@ import logging
 import sys
 from pathlib import Path
 
+from bookcorner.cli import fail
 from i18n import _
+
+
+def _fail(message: str, code: int) -> None:
+    fail(message, code, "bookcorner central")
 
 EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 
@@ -84,10 +89,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     database(migrate, argparse.SUPPRESS)
     migrate.set_defaults(handler=_migrate)
 
-
-def _fail(message: str, code: int) -> None:
-    print(f"bookcorner central: {message}", file=sys.stderr)
-    raise SystemExit(code)
 
 
 def _store(args: argparse.Namespace, migrate: bool = True):

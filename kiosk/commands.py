@@ -14,6 +14,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bookcorner.cli import fail as _fail
+from bookcorner.cli import load_settings as _settings
 from i18n import _
 
 EXIT_DONE, EXIT_REFUSED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
@@ -92,21 +94,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 # -- plumbing shared by the commands -----------------------------------------------------------
 
 
-def _settings(args: argparse.Namespace) -> Any:
-    import config
-    import i18n
-
-    try:
-        settings = config.load(args.config)
-    except config.ConfigError as error:
-        _fail(str(error), EXIT_USAGE)
-    i18n.use_language(getattr(args, "lang", None) or settings.kiosk.language)
-    return settings
-
-
-def _fail(message: str, code: int) -> None:
-    print(f"bookcorner: {message}", file=sys.stderr)
-    raise SystemExit(code)
 
 
 def open_desk(args: argparse.Namespace, data_dir: str | None = None):

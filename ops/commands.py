@@ -10,6 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from bookcorner.cli import fail as _fail
+from bookcorner.cli import load_settings as _settings
 from i18n import _
 
 EXIT_DONE, EXIT_PROBLEM, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
@@ -59,22 +61,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     install.set_defaults(handler=_install)
     uninstall.set_defaults(handler=_uninstall)
 
-
-def _fail(message: str, code: int) -> None:
-    print(f"bookcorner: {message}", file=sys.stderr)
-    raise SystemExit(code)
-
-
-def _settings(args: argparse.Namespace):
-    import config
-    import i18n
-
-    try:
-        settings = config.load(args.config)
-    except config.ConfigError as error:
-        _fail(str(error), EXIT_USAGE)
-    i18n.use_language(settings.kiosk.language)
-    return settings
 
 
 def _udev_rules(args: argparse.Namespace) -> int:

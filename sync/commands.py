@@ -12,6 +12,8 @@ import logging
 import sys
 from pathlib import Path
 
+from bookcorner.cli import fail as _fail
+from bookcorner.cli import load_settings as _settings
 from i18n import _
 
 EXIT_DONE, EXIT_PENDING, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
@@ -38,22 +40,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument("--credential", metavar="FILE", help=_("the kiosk's credential file (default: from the config)"))
     export.set_defaults(handler=_export)
 
-
-def _fail(message: str, code: int) -> None:
-    print(f"bookcorner: {message}", file=sys.stderr)
-    raise SystemExit(code)
-
-
-def _settings(args: argparse.Namespace):
-    import config
-    import i18n
-
-    try:
-        settings = config.load(args.config)
-    except config.ConfigError as error:
-        _fail(str(error), EXIT_USAGE)
-    i18n.use_language(settings.kiosk.language)
-    return settings
 
 
 def _clock(settings):
