@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
+from config import SyncSection
 from i18n import _
 from journal.clock import ClockReading
 from journal.journal import JournalReader
@@ -39,7 +40,7 @@ from sync.client import SyncClient, SyncError
 from sync.position import Position, load_position, save_position
 from sync.reference import changes_anything, merge, parse_version, version_of
 from sync.notify import Watchdog
-from sync.status import Phase, SyncStatus, read_status, take_wake_request, write_status
+from sync.status import Phase, read_status, take_wake_request, write_status
 
 log = logging.getLogger(__name__)
 LOCK_FILE = "daemon.lock"
@@ -52,27 +53,31 @@ class Clock(Protocol):
     def read(self) -> ClockReading: ...
 
 
+#: the defaults live once, in the configuration's [sync] section
+_SYNC = SyncSection()
+
+
 @dataclass(frozen=True)
 class DaemonSettings:
     server_url: str
     credential_file: Path
-    ca_bundle: str = ""
-    batch_size: int = 500
-    connect_timeout_s: float = 5.0
-    read_timeout_s: float = 30.0
-    interval_s: float = 300.0
-    retry_initial_s: float = 2.0
-    retry_max_s: float = 600.0
-    retry_after_max_s: float = 3600.0
+    ca_bundle: str = _SYNC.ca_bundle
+    batch_size: int = _SYNC.batch_size
+    connect_timeout_s: float = _SYNC.connect_timeout_s
+    read_timeout_s: float = _SYNC.read_timeout_s
+    interval_s: float = _SYNC.interval_s
+    retry_initial_s: float = _SYNC.retry_initial_s
+    retry_max_s: float = _SYNC.retry_max_s
+    retry_after_max_s: float = _SYNC.retry_after_max_s
     #: new events are pushed this long after the daemon notices them
-    push_after_s: float = 2.0
+    push_after_s: float = _SYNC.push_after_s
 
     @classmethod
     def from_config(cls, config) -> DaemonSettings:
-        s = config.sync
-        return cls(s.server_url, config.credential_file, s.ca_bundle, s.batch_size, s.connect_timeout_s,
-                   s.read_timeout_s, s.interval_s, s.retry_initial_s, s.retry_max_s, s.retry_after_max_s,
-                   s.push_after_s)
+        section = config.sync
+        tuning = {name: getattr(section, name) for name in cls.__dataclass_fields__
+                  if name not in ("server_url", "credential_file")}
+        return cls(section.server_url, config.credential_file, **tuning)
 
 
 @dataclass(frozen=True)

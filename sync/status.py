@@ -9,7 +9,7 @@ librarian's end-of-day view. To ask for a sync now, the kiosk (or the librarian)
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
 
