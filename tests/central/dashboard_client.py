@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from tests.central.harness import BACKENDS, CentralServer, database
+from tests.central.harness import BACKENDS, CentralServer, running_server
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -41,14 +41,8 @@ class Librarian:
 @pytest.fixture(scope="module", params=BACKENDS)
 def board(request, tmp_path_factory) -> Iterator[CentralServer]:
     """A server of the module's own (the tests load reference data of their own)."""
-    folder = tmp_path_factory.mktemp(f"dashboard-{request.param}")
-    with database(request.param, folder) as url:
-        server = CentralServer(url, folder / "server.log").start()
-        server.backend = request.param
-        try:
-            yield server
-        finally:
-            server.stop()
+    with running_server(request.param, tmp_path_factory.mktemp(f"dashboard-{request.param}")) as server:
+        yield server
 
 
 @pytest.fixture

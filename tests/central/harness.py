@@ -127,17 +127,23 @@ class CentralServer:
         return add_librarian(self.store, name)
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def central(request, tmp_path_factory) -> Iterator[CentralServer]:
-    """One server per backend for the whole session (each test uses its own kiosk ids)."""
-    folder = tmp_path_factory.mktemp(f"central-{request.param}")
-    with database(request.param, folder) as url:
+@contextmanager
+def running_server(backend: str, folder: Path) -> Iterator[CentralServer]:
+    """A real central server on a fresh database of ``backend``, stopped afterwards."""
+    with database(backend, folder) as url:
         server = CentralServer(url, folder / "server.log").start()
-        server.backend = request.param
+        server.backend = backend
         try:
             yield server
         finally:
             server.stop()
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def central(request, tmp_path_factory) -> Iterator[CentralServer]:
+    """One server per backend for the whole session (each test uses its own kiosk ids)."""
+    with running_server(request.param, tmp_path_factory.mktemp(f"central-{request.param}")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

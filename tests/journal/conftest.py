@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import resource
 import signal
 import subprocess
@@ -11,6 +10,7 @@ import pytest
 
 from circulation.events import EventDraft, EventType
 from journal.clock import FixedClock
+from tests.disk import use_up_space
 from tests.school import MONDAY
 
 
@@ -40,18 +40,7 @@ def full_disk(tmp_path: Path, request):
             pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip()}); the quota variant runs")
 
         def fill():
-            filler = target / "filler"
-            fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
-            try:
-                for size in (4096, 256, 1):
-                    try:
-                        while True:
-                            os.write(fd, b"\0" * size)
-                    except OSError:
-                        pass
-            finally:
-                os.close(fd)
-            return filler.unlink
+            return use_up_space(target).unlink
 
         try:
             yield target, fill

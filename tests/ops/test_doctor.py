@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from journal.journal import list_segments
+from tests.disk import use_up_space
 from tests.sync.kiosk import TestKiosk
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -149,17 +150,7 @@ def small_tmpfs(tmp_path):
 def test_a_full_data_partition(small_tmpfs, listening):
     kiosk = TestKiosk(small_tmpfs / "data", "corner-1", listening, "token")
     kiosk.record(kiosk.loans_and_returns(1, 2))
-    filler = small_tmpfs / "filler"
-    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        for size in (4096, 256, 1):
-            try:
-                while True:
-                    os.write(fd, b"\0" * size)
-            except OSError:
-                pass
-    finally:
-        os.close(fd)
+    filler = use_up_space(small_tmpfs)
     code, findings, _ = doctor(kiosk.config, "--user", "root")
     assert code == 1
     [disk] = by_check(findings, "disk")
