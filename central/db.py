@@ -122,6 +122,9 @@ kiosks = Table(
     Column("last_event_time", UTCDateTime, nullable=True),
     #: the latest time of its events the server is sure of (a lower bound for what comes next)
     Column("last_known_time", UTCDateTime, nullable=True),
+    #: events the kiosk still held (not yet acknowledged) when it last reported, and when
+    Column("waiting_events", BigInteger, nullable=True),
+    Column("waiting_reported_at", UTCDateTime, nullable=True),
 )
 
 #: (monotonic clock, server time) pairs seen during a kiosk's boots: re-time that boot's events
@@ -169,6 +172,7 @@ events = Table(
     Column("source", String(8), nullable=False),  # "push" | "import"
     Index("ix_events_kiosk_seq", "kiosk_id", "seq"),
     Index("ix_events_time", "time"),
+    Index("ix_events_type_time", "type", "time"),
 )
 
 #: what a librarian must look at: events not applied, events a kiosk lost, conflicts
@@ -204,6 +208,39 @@ item_state = Table(
     Column("changed_seq", BigInteger, nullable=True),
     Column("rev", BigInteger, nullable=False),
     Index("ix_item_state_rev", "rev"),
+)
+
+
+#: every loan as replay made it, for the reports (one row per checkout that applied);
+#: patron_id is None once the school's retention period has anonymised a closed loan
+loans = Table(
+    "loans", metadata,
+    Column("loan_id", String(80), primary_key=True),
+    Column("item_id", String(80), nullable=False),
+    Column("patron_id", String(80), nullable=True),
+    #: the borrower's class when the book was lent (reports stay true after a class moves up)
+    Column("class_name", String(80), nullable=True),
+    Column("kiosk_id", String(64), nullable=False),
+    Column("out_at", UTCDateTime, nullable=False),
+    Column("due", Date, nullable=False),
+    Column("returned_at", UTCDateTime, nullable=True),
+    Column("renewals", Integer, nullable=False, default=0),
+    Column("anonymised_at", UTCDateTime, nullable=True),
+    Index("ix_loans_out_at", "out_at"),
+    Index("ix_loans_patron_out_at", "patron_id", "out_at"),
+    Index("ix_loans_class_out_at", "class_name", "out_at"),
+    Index("ix_loans_returned_due", "returned_at", "due"),
+)
+
+#: an uploaded roster or catalogue waiting for the librarian to confirm its preview
+staged_imports = Table(
+    "staged_imports", metadata,
+    Column("token", String(64), primary_key=True),
+    Column("who", String(120), nullable=False),
+    Column("kind", String(16), nullable=False),  # "roster" | "catalogue"
+    Column("filename", String(255), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from central import db
 from central.dashboard.queries import LOANS, RETURNS, day_bounds
+from central.dashboard.tables import safe_text
 
 KOC_VERSION = "1.0"
 GENERATOR = "bookcorner"
@@ -64,18 +65,12 @@ def _barcode(payload: dict, items: dict) -> str:
     return str(record.get("barcode") or item_id or payload.get("code") or "")
 
 
-def _cell(value: object) -> str:
-    """A CSV cell a spreadsheet will not run as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def events_csv(store: db.Store, start_day: date, end_day: date, zone: tzinfo) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for row, payload, items, decision in _events(store, *_period(start_day, end_day, zone)):
-        writer.writerow([_cell(v) for v in (
+        writer.writerow([safe_text(v) for v in (
             row.time.astimezone(zone).isoformat(timespec="milliseconds"), row.kiosk_id, row.seq, row.type,
             row.outcome, row.reason, payload.get("patron_id"), payload.get("card_id"), payload.get("item_id"),
             _barcode(payload, items) if payload.get("item_id") else "", row.actor, row.wall_time, row.time_quality,

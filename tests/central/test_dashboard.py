@@ -280,11 +280,14 @@ def test_the_security_tests_cover_every_dashboard_route(tmp_path):
         app = create_app(store)
     finally:
         store.dispose()
-    listed = {("GET", "/dashboard" + p) for p in PAGES + PUBLIC} | {("POST", "/dashboard" + p) for p in PUBLIC}
-    listed |= {("POST", "/dashboard" + p.replace("/1", "/{review_id}")) for p in FORMS}
+    listed = {("GET", "/dashboard" + p) for p in PAGES + PUBLIC} | {("POST", "/dashboard" + p) for p in PUBLIC + FORMS}
     served = {(method, route.path) for route in app.routes if route.path.startswith("/dashboard")
               for method in getattr(route, "methods", ()) if method != "HEAD"}
-    assert served <= listed, served - listed
+    # a route with parameters ("/reviews/{review_id}") is covered by a listed sample ("/reviews/1")
+    unlisted = {(method, path) for method, path in served
+                if not any(m == method and re.fullmatch(re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(path)), p)
+                           for m, p in listed)}
+    assert not unlisted, unlisted
 
 
 def test_the_audit_log_shows_who_did_what(board, librarian):

@@ -1,0 +1,194 @@
+"""The dashboard's first pages: signing in and out, end of day, the review queue, the
+audit log and the circulation exports (CSV of events, Koha .koc)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from fastapi import Request
+from fastapi.responses import Response
+
+from central.dashboard import auth, exports, queries
+from central.dashboard.site import CSS_PATH, CSV_MEDIA, PREFIX, Site
+from central.replay import CHANGES_ITEMS
+from i18n import _
+
+#: event types whose book or student a librarian may correct (those replay applies to an item)
+CORRECTABLE = frozenset(str(t) for t in CHANGES_ITEMS)
+CSS = CSS_PATH.read_bytes()
+PAGES = ("", "/", "/end-of-day", "/reviews", "/audit", "/exports", "/exports/events.csv", "/exports/circulation.koc")
+#: open to anyone: the sign-in form and the style sheet
+PUBLIC = ("/sign-in", "/static/dashboard.css")
+FORMS = ("/sign-out", "/reviews/1")
+
+
+def _reason_text(code: str) -> str:
+    words = {
+        "unknown_event_type": _("The kiosk recorded something this server does not know"),
+        "invalid_payload": _("The kiosk's record is incomplete"),
+        "not_on_loan": _("A book was returned that was not on loan"),
+        "loan_changed": _("The loan had changed elsewhere"),
+        "older_than_item_change": _("Older than a later change to the book recorded elsewhere"),
+        "journal_damage": _("The kiosk's journal was damaged"),
+        "seq_conflict": _("Two different events with one sequence number"),
+        "event_id_conflict": _("One event id used for two different events"),
+        "events_missing": _("Events the kiosk lost"),
+        "card_held_by_other": _("The card belongs to someone else"),
+        "item_id_taken": _("The book's id is already used by another book"),
+        "not_handled_here": _("The server does not apply this kind of event"),
+    }
+    return words.get(code, code)
+
+
+def _fit_text(code: str) -> str:
+    return {"nothing_corrected": _("name the right book or student"),
+            "not_correctable": _("this kind of event cannot be corrected here"),
+            "unknown_item": _("no book with that id in the catalogue"),
+            "unknown_patron": _("no student with that id"),
+            }.get(code) or _reason_text(code)
+
+
+def _problem_text(code: str) -> str:
+    return {"no_contact_today": _("no contact today"),
+            "sequence_gap": _("events missing in its sequence")}.get(code, code)
+
+
+def mount(site: Site) -> None:
+    site.globals.update(reason_text=_reason_text, problem_text=_problem_text, correctable=CORRECTABLE)
+
+    @site.app.get(PREFIX + "/static/dashboard.css", include_in_schema=False)
+    async def css() -> Response:
+        return Response(CSS, media_type="text/css", headers={"Cache-Control": "max-age=3600",
+                                                             "X-Content-Type-Options": "nosniff"})
+
+    @site.app.get(PREFIX + "/sign-in", include_in_schema=False)
+    async def sign_in_form(request: Request) -> Response:
+        token = auth.new_secret()
+        response = site.page(request, "sign_in.html", csrf=token, failed=False)
+        response.set_cookie(auth.SIGN_IN_COOKIE, token, path=PREFIX, httponly=True, samesite="strict",
+                            secure=site.secure(request), max_age=3600)
+        return response
+
+    @site.app.post(PREFIX + "/sign-in", include_in_schema=False)
+    async def sign_in(request: Request) -> Response:
+        fields = await site.form(request)
+        if fields is None or not auth.same(fields.get("csrf"), request.cookies.get(auth.SIGN_IN_COOKIE)):
+            return site.refused(request, 403)
+        secret = await site.run(auth.sign_in, site.store, fields.get("name", "").strip(),
+                                         fields.get("credential", "").strip())
+        if secret is None:
+            return site.page(request, "sign_in.html", 401, csrf=request.cookies.get(auth.SIGN_IN_COOKIE), failed=True)
+        response = site.redirect("/end-of-day")
+        response.set_cookie(auth.SESSION_COOKIE, secret, path=PREFIX, httponly=True, samesite="strict",
+                            secure=site.secure(request), max_age=auth.SESSION_HOURS * 3600)
+        response.delete_cookie(auth.SIGN_IN_COOKIE, path=PREFIX)
+        return response
+
+    @site.app.post(PREFIX + "/sign-out", include_in_schema=False)
+    async def sign_out(request: Request) -> Response:
+        done = await site.checked(request)
+        if isinstance(done, Response):
+            return done
+        await site.run(auth.sign_out, site.store, done[0])
+        response = site.to_sign_in()
+        response.delete_cookie(auth.SESSION_COOKIE, path=PREFIX)
+        return response
+
+    @site.app.get(PREFIX, include_in_schema=False)
+    @site.app.get(PREFIX + "/", include_in_schema=False)
+    async def home(request: Request) -> Response:
+        if await site.session(request) is None:
+            return site.to_sign_in()
+        return site.redirect("/end-of-day")
+
+    @site.app.get(PREFIX + "/end-of-day", include_in_schema=False)
+    async def end_of_day(request: Request) -> Response:
+        who = await site.session(request)
+        if who is None:
+            return site.to_sign_in()
+        today = site.today()
+        corners, movements = await site.run(queries.end_of_day, site.store, today, site.zone)
+        return site.page(request, "end_of_day.html", who=who, today=today, corners=corners, movements=movements,
+                    loans=sum(m.kind == queries.LOANS for m in movements),
+                    returns=sum(m.kind == queries.RETURNS for m in movements),
+                    all_in=all(c.all_in for c in corners))
+
+    @site.app.get(PREFIX + "/reviews", include_in_schema=False)
+    async def review_queue(request: Request) -> Response:
+        who = await site.session(request)
+        if who is None:
+            return site.to_sign_in()
+        waiting = await site.run(queries.reviews, site.store)
+        decided = await site.run(lambda: queries.reviews(site.store, resolved=True, limit=50))
+        return site.page(request, "reviews.html", who=who, waiting=waiting, decided=decided,
+                    message=request.query_params.get("done"))
+
+    @site.app.post(PREFIX + "/reviews/{review_id}", include_in_schema=False)
+    async def decide(request: Request, review_id: int) -> Response:
+        done = await site.checked(request)
+        if isinstance(done, Response):
+            return done
+        who, fields = done
+        decision, note = fields.get("decision", ""), fields.get("note", "").strip()[:2000]
+        if decision not in queries.DECISIONS or (decision == "dismiss" and not note):
+            waiting = await site.run(queries.reviews, site.store)
+            return site.page(request, "reviews.html", 422, who=who, waiting=waiting, decided=[],
+                        error=_("Dismissing needs a note saying why."))
+        try:
+            if decision == "correct":
+                await site.run(lambda: queries.correct(
+                    site.store, review_id, who.name, note, item_id=fields.get("item_id", "").strip()[:80],
+                    patron_id=fields.get("patron_id", "").strip()[:80]))
+            else:
+                await site.run(queries.decide, site.store, review_id, decision, note, who.name)
+        except queries.DoesNotFit as problem:
+            waiting = await site.run(queries.reviews, site.store)
+            return site.page(request, "reviews.html", 422, who=who, waiting=waiting, decided=[],
+                        error=_("The correction does not fit: {reason}").format(reason=_fit_text(str(problem))))
+        except queries.AlreadyDecided:
+            waiting = await site.run(queries.reviews, site.store)
+            return site.page(request, "reviews.html", 409, who=who, waiting=waiting, decided=[],
+                        error=_("That item was already decided (or does not exist)."))
+        return site.redirect(f"/reviews?done={review_id}")
+
+    @site.app.get(PREFIX + "/audit", include_in_schema=False)
+    async def audit_page(request: Request) -> Response:
+        who = await site.session(request)
+        if who is None:
+            return site.to_sign_in()
+        rows = await site.run(queries.audit, site.store, 200)
+        return site.page(request, "audit.html", who=who, rows=rows)
+
+    @site.app.get(PREFIX + "/exports", include_in_schema=False)
+    async def export_page(request: Request) -> Response:
+        who = await site.session(request)
+        if who is None:
+            return site.to_sign_in()
+        today = site.today()
+        return site.page(request, "exports.html", who=who, today=today, week_ago=today - timedelta(days=6))
+
+    async def download(request: Request, kind: str) -> Response:
+        who = await site.session(request)
+        if who is None:
+            return site.to_sign_in()
+        chosen = site.period(request)
+        if chosen is None:
+            return site.page(request, "refused.html", 422, error=_("Choose a valid period (from, to)."))
+        start, end = chosen
+        if kind == "csv":
+            body = await site.run(exports.events_csv, site.store, start, end, site.zone)
+            name, media = f"bookcorner-events-{start}-{end}.csv", CSV_MEDIA
+        else:
+            body = await site.run(exports.koc, site.store, start, end, site.zone, site.version)
+            name, media = f"bookcorner-{start}-{end}.koc", "text/plain; charset=utf-8"
+        await site.run(queries.record, site.store, who.name, f"export.{kind}", name,
+                                {"from": start.isoformat(), "to": end.isoformat()})
+        return site.download(body.encode("utf-8"), name, media)
+
+    @site.app.get(PREFIX + "/exports/events.csv", include_in_schema=False)
+    async def export_csv(request: Request) -> Response:
+        return await download(request, "csv")
+
+    @site.app.get(PREFIX + "/exports/circulation.koc", include_in_schema=False)
+    async def export_koc(request: Request) -> Response:
+        return await download(request, "koc")

@@ -1,0 +1,149 @@
+"""What every dashboard page shares: the templates, the signed-in librarian, form
+tokens, the chosen language, the security headers and downloads.
+
+Each area of the dashboard (``pages`` for end of day, reviews, exports and the audit log;
+``reports``, ``registers``, ``data_in``, ``school``) is a module with ``mount(site)``
+and the tuples ``PAGES`` (GET addresses a signed-in librarian may open) and ``FORMS``
+(state-changing POST addresses, with sample values for path parameters); the security
+tests walk all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+import i18n
+from central import db
+from central.dashboard import auth
+from i18n import _
+
+HERE = Path(__file__).parent
+CSS_PATH = HERE / "static" / "dashboard.css"
+PREFIX = "/dashboard"
+LANGUAGE_COOKIE = "bc_lang"
+MAX_FORM_BYTES = 16_384
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+#: media types of the downloads
+CSV_MEDIA = "text/csv; charset=utf-8"
+XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
+                  extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
+env.install_gettext_callables(gettext=lambda message: _(message),  # type: ignore[attr-defined]
+                              ngettext=lambda s, p, n: _(s) if n == 1 else _(p), newstyle=True)
+
+
+def language_of(request: Request) -> str:
+    chosen = request.query_params.get("lang") or request.cookies.get(LANGUAGE_COOKIE)
+    if chosen in i18n.LANGUAGES:
+        return chosen
+    accept = request.headers.get("accept-language", "").lower()
+    return "zh_CN" if accept.startswith("zh") else "en"
+
+
+class Site:
+    """The dashboard being served: ``app`` to add routes to, ``store``, the school's ``zone``."""
+
+    def __init__(self, app: FastAPI, store: db.Store, version: str, zone: tzinfo) -> None:
+        self.app, self.store, self.version, self.zone = app, store, version, zone
+        #: values every template sees (areas may add their own helpers)
+        self.globals: dict[str, Any] = {}
+
+    # --- answering ---------------------------------------------------------------------------
+
+    def page(self, request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        language = language_of(request)
+        with i18n.in_language(language):
+            html = env.get_template(template).render(
+                prefix=PREFIX, language=language, path=request.url.path,
+                local=lambda t: t.astimezone(self.zone) if t else None, **self.globals, **values)
+        response = HTMLResponse(html, status, headers=SECURITY_HEADERS)
+        if request.query_params.get("lang") == language:
+            response.set_cookie(LANGUAGE_COOKIE, language, max_age=365 * 86400, path=PREFIX, samesite="strict")
+        return response
+
+    def redirect(self, path: str) -> Response:
+        """To another dashboard address (``path`` after the prefix), after a form."""
+        return RedirectResponse(PREFIX + path, 303, headers=SECURITY_HEADERS)
+
+    def to_sign_in(self) -> Response:
+        return self.redirect("/sign-in")
+
+    def refused(self, request: Request, status: int = 403, **values: Any) -> HTMLResponse:
+        return self.page(request, "refused.html", status, **values)
+
+    def download(self, body: bytes, name: str, media: str) -> Response:
+        return Response(body, media_type=media, headers={
+            **SECURITY_HEADERS, "Content-Disposition": f"attachment; filename=\"{quote(name)}\""})
+
+    # --- who is asking -----------------------------------------------------------------------
+
+    @staticmethod
+    def secure(request: Request) -> bool:
+        return request.url.scheme == "https"
+
+    async def session(self, request: Request) -> auth.Session | None:
+        return await run_in_threadpool(auth.session_of, self.store, request.cookies.get(auth.SESSION_COOKIE))
+
+    async def form(self, request: Request, max_fields: int = 20) -> dict[str, str] | None:
+        """The posted form (urlencoded), or None when it is not one."""
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/x-www-form-urlencoded":
+            return None
+        length = request.headers.get("content-length", "")
+        if not length.isdigit() or int(length) > MAX_FORM_BYTES:
+            return None
+        raw = await request.body()
+        if len(raw) > MAX_FORM_BYTES:
+            return None
+        try:
+            return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=max_fields))
+        except (UnicodeDecodeError, ValueError):
+            return None
+
+    async def checked(self, request: Request, max_fields: int = 20) -> tuple[auth.Session, dict[str, str]] | Response:
+        """A state-changing request: signed in, a form, and the session's form token."""
+        who = await self.session(request)
+        if who is None:
+            return self.refused(request, 403)
+        fields = await self.form(request, max_fields)
+        if fields is None or not auth.same(fields.get("csrf"), who.csrf):
+            return self.refused(request, 403)
+        return who, fields
+
+    def period(self, request: Request) -> tuple[date, date] | None:
+        """The ``from``/``to`` days asked for (today when absent), or None when they make no sense."""
+        today = self.today()
+        try:
+            start = date.fromisoformat(request.query_params.get("from") or today.isoformat())
+            end = date.fromisoformat(request.query_params.get("to") or start.isoformat())
+        except ValueError:
+            return None
+        if end < start or (end - start) > timedelta(days=3660):
+            return None
+        return start, end
+
+    def today(self) -> date:
+        return db.now().astimezone(self.zone).date()
+
+    # --- running -----------------------------------------------------------------------------
+
+    @staticmethod
+    async def run(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Database work, off the event loop."""
+        return await run_in_threadpool(function, *args, **kwargs)

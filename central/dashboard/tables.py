@@ -1,0 +1,93 @@
+"""A report's table, downloadable as CSV or XLSX: the same columns and rows the page shows.
+
+Text cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``) are
+written as text in both formats; numbers stay numbers, dates stay dates.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from central.dashboard.site import CSV_MEDIA, XLSX_MEDIA
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMATS = {"csv": CSV_MEDIA, "xlsx": XLSX_MEDIA}
+
+
+def safe_text(value: object) -> str:
+    """A CSV cell a spreadsheet will not run as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in _FORMULA_START else text
+
+
+@dataclass
+class ReportTable:
+    """``title`` names the sheet and the file; ``columns`` are the headings (already in the
+    reader's language); each row holds numbers, dates, datetimes (local) or text."""
+
+    title: str
+    columns: Sequence[str]
+    rows: list[Sequence[Any]] = field(default_factory=list)
+
+    def csv(self) -> bytes:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\r\n")
+        writer.writerow([safe_text(c) for c in self.columns])
+        for row in self.rows:
+            writer.writerow([_csv_cell(v) for v in row])
+        # with a byte-order mark: Excel then reads the Chinese names as UTF-8
+        return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+    def xlsx(self) -> bytes:
+        from openpyxl import Workbook
+        from openpyxl.cell.cell import TYPE_STRING
+        from openpyxl.styles import Font
+
+        book = Workbook(write_only=False)
+        sheet = book.active
+        sheet.title = _sheet_title(self.title)
+        sheet.append([str(c) for c in self.columns])
+        for cell in sheet[1]:
+            cell.font = Font(bold=True)
+        for row in self.rows:
+            sheet.append([_xlsx_cell(v) for v in row])
+            for cell in sheet[sheet.max_row]:
+                if isinstance(cell.value, str):  # text, never a formula
+                    cell.data_type = TYPE_STRING
+        sheet.freeze_panes = "A2"
+        for index, column in enumerate(self.columns, start=1):
+            width = max([len(str(column))] + [len(str(r[index - 1])) for r in self.rows[:200] if len(r) >= index])
+            sheet.column_dimensions[sheet.cell(1, index).column_letter].width = min(max(width + 2, 8), 60)
+        out = io.BytesIO()
+        book.save(out)
+        return out.getvalue()
+
+    def render(self, form: str) -> tuple[bytes, str]:
+        """The table in ``form`` ("csv" or "xlsx") and its media type."""
+        return (self.xlsx() if form == "xlsx" else self.csv()), FORMATS[form]
+
+
+def _csv_cell(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="minutes")
+    if isinstance(value, (date, int, float)) and not isinstance(value, bool):
+        return str(value)
+    return safe_text(value)
+
+
+def _xlsx_cell(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)  # spreadsheets have no time zones: the local time as shown
+    if isinstance(value, (date, int, float)) or value is None:
+        return value
+    return str(value)
+
+
+def _sheet_title(title: str) -> str:
+    cleaned = "".join(" " if ch in "[]:*?/\\" else ch for ch in title).strip()
+    return (cleaned or "report")[:31]
