@@ -23,6 +23,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     repair.add_argument("--known-seq", type=int, default=0,
                         help=_("highest event number the server is known to have (never reused)"))
     repair.set_defaults(handler=_repair)
+    migrate = actions.add_parser(
+        "migrate", help=_("bring segments written by an older bookcorner to this version's schema (stop the kiosk "
+                          "first; the installer does it when upgrading)"))
+    migrate.add_argument("--data-dir", metavar="DIR")
+    migrate.set_defaults(handler=_migrate)
 
 
 def _data_dir(args: argparse.Namespace) -> tuple[Path, str, int]:
@@ -78,4 +83,34 @@ def _repair(args: argparse.Namespace) -> int:
         for found in journal.damage:
             print(found.describe())
         print(_("journal ready: next event number {seq}").format(seq=journal.last_seq + 1))
+    return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    """Exit 0: migrated, or nothing to migrate; 3: the journal cannot be migrated (busy,
+    damaged, or from a schema this version has no migration for)."""
+    from zoneinfo import ZoneInfo
+
+    import config
+    from journal import schema
+    from journal.clock import SystemClock
+    from journal.journal import Journal, outdated_segments
+    from journal.storage import StoreError
+
+    directory, kiosk_id, segment_events = _data_dir(args)
+    outdated = outdated_segments(directory) if directory.is_dir() else []
+    if not outdated:
+        print(_("the journal is at schema {schema}: nothing to migrate").format(schema=schema.SCHEMA))
+        return 0
+    settings = config.load(args.config)
+    try:
+        # opening the journal for writing migrates it, each segment whole or not at all
+        with Journal(directory, kiosk_id, SystemClock(ZoneInfo(settings.kiosk.timezone)),
+                     segment_events=segment_events):
+            pass
+    except (StoreError, LookupError) as error:
+        print(f"bookcorner: {error}", file=sys.stderr)
+        return 3
+    print(_("migrated {count} segment(s) from journal schema {old} to {new}").format(
+        count=len(outdated), old=min(version for _path, version in outdated), new=schema.SCHEMA))
     return 0

@@ -118,6 +118,17 @@ def read_header(path: Path) -> dict[str, Any] | None:
     return parsed.tables.get(META_TABLE, {}).get(HEADER_ID)
 
 
+def outdated_segments(directory: Path) -> list[tuple[Path, int]]:
+    """(segment, its schema) for each segment written with an older journal schema: what
+    opening the journal for writing migrates (``bookcorner journal migrate``)."""
+    found = []
+    for _first, path in list_segments(directory):
+        header = read_header(path)
+        if header is not None and header.get("schema", 0) < schema.SCHEMA:
+            found.append((path, header.get("schema", 0)))
+    return found
+
+
 def _utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

@@ -45,10 +45,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                                       "kiosk and the sync daemon first)"))
     restore.add_argument("archive", metavar="FILE", help=_("the file `bookcorner backup` wrote"))
     restore.add_argument("--data-dir", metavar="DIR", help=_("the kiosk's data directory (default: from the config)"))
+    restore.add_argument("--user", metavar="NAME",
+                         help=_("run with sudo: the user who gets the restored files (default: the data directory's "
+                                "owner, else bookcorner)"))
     restore.set_defaults(handler=_restore)
 
-    install = subparsers.add_parser("install", help=_("install this kiosk on Raspberry Pi OS (user, data directory, "
-                                                      "program, systemd units, udev rules); safe to run again"))
+    install = subparsers.add_parser("install", help=_("install (or upgrade) bookcorner on Raspberry Pi OS or Debian "
+                                                      "(user, data directory, program, systemd units, udev rules); "
+                                                      "safe to run again"))
     uninstall = subparsers.add_parser("uninstall", help=_("remove the program, units and rules; the data, the "
                                                           "settings and the user stay"))
     for parser in (install, uninstall):
@@ -58,6 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help=_("install the pinned dependencies from this folder of wheels, offline"))
     install.add_argument("--reader-usb", metavar="VENDOR:PRODUCT",
                          help=_("the USB ids of a USB-serial card reader, as lsusb shows them, e.g. 10c4:ea60"))
+    install.add_argument("--python", metavar="PATH",
+                         help=_("the Python the program runs on (default: the one running this; on the Pi "
+                                "/usr/bin/python3)"))
+    install.add_argument("--role", choices=["kiosk", "central", "both"],
+                         help=_("kiosk: a book corner; central: the library computer's server; both: one machine "
+                                "doing both (default: what is installed, else kiosk)"))
     install.set_defaults(handler=_install)
     uninstall.set_defaults(handler=_uninstall)
 
@@ -93,21 +103,21 @@ def _default_user() -> str:
 def _doctor(args: argparse.Namespace) -> int:
     import json
 
-    from ops.doctor import OK, PROBLEM, WARN, Context, run_checks
+    from ops.doctor import OK, PROBLEM, SKIPPED, WARN, Context, run_checks, systemd_running
 
     settings = _settings(args)
     ctx = Context(data_dir=Path(args.data_dir) if args.data_dir else settings.data_dir,
                   user=args.user or _default_user(), server_url=settings.sync.server_url, devices=settings.devices,
                   min_free_bytes=args.min_free_mb * 1024 * 1024,
-                  connect_timeout_s=min(settings.sync.connect_timeout_s, 5.0))
+                  connect_timeout_s=min(settings.sync.connect_timeout_s, 5.0), systemd=systemd_running())
     findings = run_checks(ctx)
     if args.json:
         print(json.dumps([finding.as_dict() for finding in findings], ensure_ascii=False, indent=1))
     else:
-        labels = {OK: _("ok"), WARN: _("look"), PROBLEM: _("PROBLEM")}
+        labels = {OK: _("ok"), WARN: _("look"), PROBLEM: _("PROBLEM"), SKIPPED: _("not checked")}
         for finding in findings:
             print(f"[{labels[finding.level]}] {finding.message}")
-            if finding.fix and finding.level != OK:
+            if finding.fix and finding.level in (WARN, PROBLEM):
                 print("    " + _("fix: {fix}").format(fix=finding.fix))
         problems = sum(finding.level == PROBLEM for finding in findings)
         print(_("{count} problem(s) found").format(count=problems) if problems else _("nothing is wrong"))
@@ -134,23 +144,60 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _restore(args: argparse.Namespace) -> int:
+    import os
+
     from ops.backup import BackupError, restore_backup
 
     settings = _settings(args)
     root = Path(args.data_dir) if args.data_dir else settings.data_dir
+    owner = _owner(root, args.user) if os.geteuid() == 0 else None
     try:
-        done = restore_backup(Path(args.archive), root)
+        done = restore_backup(Path(args.archive), root, owner)
     except BackupError as error:
         _fail(str(error), EXIT_STORE)
     print(_("restored {files} file(s) into {path}: events up to number {seq} ({waiting} not yet on the "
             "server)").format(files=done.files, path=root, seq=done.last_seq, waiting=done.last_seq - done.acked_seq))
+    if owner is not None:
+        print(_("the restored files belong to {user}, the kiosk's user").format(user=_user_name(owner[0])))
     return EXIT_DONE
 
 
+def _owner(data_dir: Path, user: str | None) -> tuple[int, int] | None:
+    """Who gets what root restores: the named user, else the data directory's owner (not
+    root), else the user bookcorner; None when there is none of these."""
+    import pwd
+
+    if user:
+        try:
+            entry = pwd.getpwnam(user)
+        except KeyError:
+            _fail(_("there is no user {user} on this computer").format(user=user), EXIT_USAGE)
+        return entry.pw_uid, entry.pw_gid
+    if data_dir.is_dir() and data_dir.stat().st_uid != 0:
+        return data_dir.stat().st_uid, data_dir.stat().st_gid
+    try:
+        entry = pwd.getpwnam("bookcorner")
+    except KeyError:
+        return None
+    return entry.pw_uid, entry.pw_gid
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
 def _report(steps) -> None:
+    """Each step as it is done (so a failure comes after what was done before it)."""
+    changes = 0
     for step in steps:
-        print(("* " + _("changed: {what}") if step.changed else "  " + _("already so: {what}")).format(what=step.what))
-    changes = sum(step.changed for step in steps)
+        print(("* " + _("changed: {what}") if step.changed else "  " + _("already so: {what}")).format(what=step.what),
+              flush=True)
+        changes += step.changed
     print(_("{count} change(s)").format(count=changes) if changes else _("nothing to change"))
 
 
@@ -165,7 +212,8 @@ def _installer(args: argparse.Namespace):
     if not (root / "etc" / "passwd").is_file():
         _fail(_("{path} has no etc/passwd: not a system's root directory").format(path=root), EXIT_USAGE)
     return Installer(root, wheelhouse=Path(args.wheelhouse) if getattr(args, "wheelhouse", None) else None,
-                     reader_usb=getattr(args, "reader_usb", None))
+                     reader_usb=getattr(args, "reader_usb", None), role=getattr(args, "role", None),
+                     python=getattr(args, "python", None) or sys.executable)
 
 
 def _install(args: argparse.Namespace) -> int:

@@ -13,6 +13,18 @@ Puts in place, each step only if it is not already so (a second run reports no c
    itself, and precompiled bytecode (a read-only root cannot write it later);
 5. the systemd units and the udev rules, the kiosk and the sync daemon enabled.
 
+``--role`` picks the machine: ``kiosk`` (all of the above, no central libraries),
+``central`` (the library computer: the central server's unit and libraries
+``deploy/requirements-central.txt``, no kiosk, no devices) or ``both``. A later run keeps
+the role installed unless told otherwise.
+
+Run again from a newer release, it upgrades in place: it stops the running services, keeps
+a backup of the kiosk's data (and of a SQLite central database) in ``/var/backups/bookcorner``,
+puts the new program beside the old one, migrates the kiosk's journal (``bookcorner journal
+migrate``) and the central database (``bookcorner central migrate``) as the service's user,
+and starts the services again. If any of that fails, the old program and the data as they
+were are put back and started, and the error says what to do.
+
 Everything works on a *root* other than ``/`` (a test's throwaway directory, an SD card's
 mounted root filesystem): ``useradd --root`` and ``systemctl --root`` do the same there.
 ``uninstall`` removes the program, units and rules and keeps the data, the settings and
@@ -22,21 +34,31 @@ the user that owns them.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shlex
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from i18n import _
 from ops.udev import RULE_FILE, devices_from_config, render_rules
-from ops.units import DEFAULT, FOOT_INI, KIOSK_UNITS, POLKIT_RULES, SOURCE_DIR, UNITS, Layout, render
+from ops.units import DEFAULT, FOOT_INI, POLKIT_RULES, ROLES, SOURCE_DIR, UNITS, Layout, parse_unit, render
 
 REPO = SOURCE_DIR.parent
 LOCK_FILE = REPO / "deploy" / "requirements-kiosk.txt"
+CENTRAL_LOCK_FILE = REPO / "deploy" / "requirements-central.txt"
 BUILD_LOCK_FILE = REPO / "deploy" / "requirements-build.txt"
+#: the pinned dependencies each role installs (the central server uses the shared core too)
+LOCKS = {"kiosk": (LOCK_FILE,), "central": (LOCK_FILE, CENTRAL_LOCK_FILE), "both": (LOCK_FILE, CENTRAL_LOCK_FILE)}
+CENTRAL_UNIT = "bookcorner-central.service"
+CENTRAL_DB_DEFAULT = "/var/lib/bookcorner-central/central.db"
 EXAMPLE_CONFIG = REPO / "config" / "kiosk.example.toml"
 STAMP = ".bookcorner-install"
 POLKIT_PATH = "/etc/polkit-1/rules.d/50-bookcorner.rules"
@@ -52,12 +74,43 @@ class Step:
     changed: bool
 
 
+@dataclass(frozen=True)
+class Installed:
+    """What the venv's stamp says it was made from, and for which role."""
+
+    fingerprint: str
+    role: str
+
+    @classmethod
+    def read(cls, stamp: Path) -> Installed | None:
+        try:
+            text = stamp.read_text()
+        except FileNotFoundError:
+            return None
+        try:
+            fields = json.loads(text)
+            return cls(fields["fingerprint"], fields["role"])
+        except (ValueError, KeyError, TypeError):
+            return cls(text.strip(), "kiosk")  # the first releases wrote the bare fingerprint, kiosks only
+
+
 class Installer:
     def __init__(self, root: Path = Path("/"), layout: Layout = DEFAULT, *, python: str = sys.executable,
                  install_deps: bool = True, wheelhouse: Path | None = None, reader_usb: str | None = None,
-                 source: Path = REPO) -> None:
+                 source: Path = REPO, role: str | None = None) -> None:
         self.root, self.layout, self.python = root, layout, python
         self.install_deps, self.wheelhouse, self.reader_usb, self.source = install_deps, wheelhouse, reader_usb, source
+        self.installed = Installed.read(self._venv / STAMP)
+        self.role = role or (self.installed.role if self.installed else "kiosk")
+        if self.role not in ROLES:
+            raise ValueError(_("{role}: the role is kiosk, central or both").format(role=self.role))
+        self.unit_files, self.boot_units = ROLES[self.role]
+        self.kiosk = self.role in ("kiosk", "both")
+        self.central = self.role in ("central", "both")
+        #: set by an upgrade: whether this run replaces a program, and the backups it kept
+        self.upgrading_now = False
+        self.kept: Path | None = None
+        self.kept_db: tuple[Path, Path] | None = None
 
     def at(self, absolute: str) -> Path:
         return self.root / absolute.lstrip("/")
@@ -66,8 +119,12 @@ class Installer:
     def in_place(self) -> bool:
         return self.root.resolve() == Path("/")
 
-    def _run(self, *command: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        done = subprocess.run(command, capture_output=True, text=True, env=env)
+    @property
+    def _venv(self) -> Path:
+        return self.at(f"{self.layout.prefix}/venv")
+
+    def _run(self, *command: str, env: dict[str, str] | None = None, **options) -> subprocess.CompletedProcess:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, **options)
         if done.returncode != 0:
             raise InstallError(_("{command} failed: {error}").format(command=" ".join(command[:3]),
                                                                       error=(done.stderr or done.stdout).strip()))
@@ -100,6 +157,8 @@ class Installer:
             self._run("useradd", *self._root_args(), "--system", "--user-group", "--home-dir", self.layout.data_dir,
                       "--no-create-home", "--shell", "/usr/sbin/nologin", "--comment", "bookcorner kiosk", user)
             changed = True
+        if not self.kiosk:  # the central server opens no device
+            return Step(_("the user {user}").format(user=user), changed)
         members = self._members("dialout")
         if members is not None and user not in members:
             self._run("usermod", *self._root_args(), "--append", "--groups", "dialout", user)
@@ -108,6 +167,13 @@ class Installer:
 
     def _ids(self) -> tuple[int, int]:
         return self._passwd()[self.layout.user]
+
+    def _as_user(self) -> dict:
+        """subprocess options running a command as the service's user (its files stay its
+        own; PostgreSQL's peer login knows it), wherever the root is."""
+        uid, gid = self._ids()
+        return {"user": uid, "group": gid, "extra_groups": [], "cwd": "/",
+                "env": {"PATH": "/usr/bin:/bin", "HOME": "/", "LANG": "C.UTF-8"}}
 
     # -- files -----------------------------------------------------------------------------------------
 
@@ -141,14 +207,17 @@ class Installer:
             changed = True
         return Step(_("the data directory {path}").format(path=self.layout.data_dir), changed)
 
+    @property
+    def _config(self) -> Path:
+        return self.at(f"{self.layout.config_dir}/kiosk.toml")
+
     def config(self) -> list[Step]:
-        config = self.at(f"{self.layout.config_dir}/kiosk.toml")
         _uid, gid = self._ids()
         changed = False
-        if not config.exists():  # never overwrite the school's settings
+        if not self._config.exists():  # never overwrite the school's settings
             text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(
                 'data_dir = "~/.local/share/bookcorner"', f'data_dir = "{self.layout.data_dir}"', 1)
-            changed = self._write(config, text, 0o640, (0, gid))
+            changed = self._write(self._config, text, 0o640, (0, gid))
         foot = self._write(self.at(f"{self.layout.config_dir}/foot.ini"),
                            (SOURCE_DIR / FOOT_INI).read_text(encoding="utf-8"), 0o644)
         return [Step(_("the settings {path}").format(path=f"{self.layout.config_dir}/kiosk.toml"), changed),
@@ -159,7 +228,8 @@ class Installer:
     def _fingerprint(self) -> str:
         """What the venv was made from: the pinned dependencies and bookcorner's own files."""
         digest = hashlib.sha256()
-        digest.update(LOCK_FILE.read_bytes() if self.install_deps else b"no-deps")
+        for lock in LOCKS[self.role]:
+            digest.update(lock.read_bytes() if self.install_deps else b"no-deps")
         digest.update(str(self.wheelhouse).encode())
         for package in sorted(self._packages()):
             for path in sorted(package.rglob("*.py")):
@@ -172,52 +242,225 @@ class Installer:
         return [path.parent for path in self.source.glob("*/__init__.py")
                 if path.parent.name not in ("tests", "bench")]
 
+    @property
+    def upgrading(self) -> bool:
+        """An older program (or one for another role) is installed: this run replaces it."""
+        return self.installed is not None and self.installed != Installed(self._fingerprint(), self.role)
+
     def venv(self) -> Step:
-        venv = self.at(f"{self.layout.prefix}/venv")
-        stamp = venv / STAMP
-        fingerprint = self._fingerprint()
-        if stamp.is_file() and stamp.read_text() == fingerprint and (venv / "bin" / "bookcorner").exists():
-            return Step(_("the program in {path}").format(path=f"{self.layout.prefix}/venv"), False)
+        """The program, built beside the one it replaces (kept as ``venv.previous`` until
+        the upgrade is through: :meth:`roll_back` puts it back)."""
+        venv, what = self._venv, _("the program in {path}").format(path=f"{self.layout.prefix}/venv")
+        stamp = Installed(self._fingerprint(), self.role)
+        if Installed.read(venv / STAMP) == stamp and (venv / "bin" / "bookcorner").exists():
+            return Step(what, False)
+        previous = venv.with_name("venv.previous")
+        shutil.rmtree(previous, ignore_errors=True)
+        if venv.exists():
+            os.replace(venv, previous)
+        try:
+            self._build(venv)
+        except BaseException:
+            if not self.roll_back():
+                shutil.rmtree(venv, ignore_errors=True)
+            raise
+        (venv / STAMP).write_text(json.dumps({"fingerprint": stamp.fingerprint, "role": stamp.role}))
+        return Step(what, True)
+
+    def _build(self, venv: Path) -> None:
         self._run(self.python, "-m", "venv", str(venv))
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--no-input", "install",
-               "--quiet"]
-        if self.wheelhouse is not None:
-            pip += ["--no-index", "--find-links", str(self.wheelhouse)]
-        if self.install_deps:
-            # the lock is the whole closure: exactly these versions, nothing resolved afresh
-            self._run(*pip, "--require-virtualenv", "--no-deps", "-r", str(LOCK_FILE))
-        # bookcorner itself, built as a wheel; its build environment gets the pinned setuptools
-        # (PIP_CONSTRAINT reaches pip's isolated build environment, a command-line option does not)
+        python = str(venv / "bin" / "python")
+        pip = [python, "-m", "pip", "--disable-pip-version-check", "--no-input", "install", "--quiet"]
         index = ["--no-index", "--find-links", str(self.wheelhouse)] if self.wheelhouse is not None else []
-        with tempfile.TemporaryDirectory(prefix="bookcorner-wheel-") as built:
-            self._run(str(venv / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--no-input", "wheel",
-                      "--quiet", "--no-deps", *index, "--wheel-dir", built, str(self.source),
+        if self.install_deps:
+            # the locks are the whole closure: exactly these versions, nothing resolved afresh
+            locks = [word for lock in LOCKS[self.role] for word in ("-r", str(lock))]
+            self._run(*pip, *index, "--require-virtualenv", "--no-deps", *locks)
+        # bookcorner itself, built as a wheel from a clean copy of its packages (a checkout's
+        # build/ folder could add stale modules, and the checkout may be read-only); its build
+        # environment gets the pinned setuptools (PIP_CONSTRAINT reaches pip's isolated build
+        # environment, a command-line option does not)
+        with tempfile.TemporaryDirectory(prefix="bookcorner-wheel-") as scratch:
+            tree, built = Path(scratch) / "source", Path(scratch) / "wheel"
+            tree.mkdir()
+            for name in ("pyproject.toml", "README.md"):
+                shutil.copy2(self.source / name, tree / name)
+            for package in self._packages():
+                shutil.copytree(package, tree / package.name, ignore=shutil.ignore_patterns("__pycache__"))
+            self._run(python, "-m", "pip", "--disable-pip-version-check", "--no-input", "wheel", "--quiet",
+                      "--no-deps", *index, "--wheel-dir", str(built), str(tree),
                       env={**os.environ, "PIP_CONSTRAINT": str(BUILD_LOCK_FILE)})
-            self._run(*pip, "--no-deps", "--force-reinstall", *map(str, Path(built).glob("bookcorner-*.whl")))
+            self._run(*pip, "--no-deps", "--force-reinstall", *map(str, built.glob("bookcorner-*.whl")))
         # bytecode now: a read-only root cannot write it later, and the kiosk starts faster
-        self._run(str(venv / "bin" / "python"), "-m", "compileall", "-q", "-j", "0", str(venv / "lib"))
-        stamp.write_text(fingerprint)
-        return Step(_("the program in {path}").format(path=f"{self.layout.prefix}/venv"), True)
+        self._run(python, "-m", "compileall", "-q", "-j", "0", str(venv / "lib"))
+
+    def roll_back(self) -> bool:
+        """The previous program back in place of a new one; whether there was one."""
+        previous = self._venv.with_name("venv.previous")
+        if not previous.is_dir():
+            return False
+        shutil.rmtree(self._venv, ignore_errors=True)
+        os.replace(previous, self._venv)
+        return True
+
+    # -- an upgrade: stop, keep a backup, migrate, start ---------------------------------------------
+
+    @property
+    def _systemd_here(self) -> bool:
+        return self.in_place and Path("/run/systemd/system").is_dir()
+
+    def stop(self) -> tuple[Step, list[str]]:
+        """Stop this role's running services (their files are about to change); which ran."""
+        if not self._systemd_here:
+            return Step(_("no service to stop: systemd does not run this system"), False), []
+        ours = {*self.unit_files, *(ROLES[self.installed.role][0] if self.installed else ())}
+        running = [unit for unit in UNITS
+                   if unit in ours and self._systemctl("is-active", "--quiet", unit).returncode == 0]
+        if running:
+            done = self._systemctl("stop", *running)
+            if done.returncode != 0:
+                raise InstallError(_("systemctl stop failed: {error}").format(error=done.stderr.strip()))
+        stopped = Step(_("stopped for the upgrade: {units}").format(units=", ".join(running) or "-"), bool(running))
+        return stopped, running
+
+    def start(self, units: list[str]) -> Step:
+        if units:
+            self._systemctl("daemon-reload")
+            done = self._systemctl("start", *units)
+            if done.returncode != 0:
+                raise InstallError(_("systemctl start failed: {error}; see why with: journalctl -b -u {unit}").format(
+                    error=done.stderr.strip(), unit=units[0]))
+        return Step(_("started again: {units}").format(units=", ".join(units) or "-"), bool(units))
+
+    def backup(self) -> list[Step]:
+        """The kiosk's data (and a SQLite central database) as they are before the upgrade."""
+        from ops.backup import BackupError, make_backup
+
+        folder = self.at(self.layout.backups)
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o700)  # a kiosk's backup holds its credential
+        steps = []
+        data = self.at(self.layout.data_dir)
+        if self.kiosk and ((data / "journal").is_dir() or (data / "reference").is_dir()):
+            try:
+                self.kept = make_backup(data, folder).path
+            except (BackupError, OSError) as error:
+                raise InstallError(_("cannot keep a backup of the data before upgrading: {error}").format(
+                    error=error)) from None
+            steps.append(Step(_("a backup of the data: {path}").format(path=self._shown(self.kept)), True))
+        database = self._central_db() if self.central else None
+        if isinstance(database, Path) and database.is_file():
+            copy = folder / f"central-{time.strftime('%Y%m%d-%H%M%S')}.db"
+            _sqlite_copy(database, copy)
+            self.kept_db = (database, copy)
+            steps.append(Step(_("a copy of the central database: {path}").format(path=self._shown(copy)), True))
+        elif database is not None and not isinstance(database, Path):
+            steps.append(Step(_("the central database is on PostgreSQL: the installer does not copy it (keep your "
+                                "own pg_dump backups)"), False))
+        return steps
+
+    def _shown(self, path: Path) -> str:
+        return "/" + path.relative_to(self.root).as_posix()
+
+    def _central_db(self) -> Path | str | None:
+        """The central server's database as its unit and central.env name it: a file (in
+        this root), or a URL; None when the central unit is not installed."""
+        unit = self.at(f"/etc/systemd/system/{CENTRAL_UNIT}")
+        if not unit.is_file():
+            return None
+        setting = CENTRAL_DB_DEFAULT
+        for key, assignments in parse_unit(unit.read_text(encoding="utf-8")).get("Service", []):
+            for word in shlex.split(assignments) if key == "Environment" else []:
+                if word.startswith("BOOKCORNER_CENTRAL_DB="):
+                    setting = word.partition("=")[2]
+        env = self.at(f"{self.layout.config_dir}/central.env")
+        if env.is_file():  # EnvironmentFile= wins over Environment=
+            for line in env.read_text(encoding="utf-8").splitlines():
+                words = shlex.split(line, comments=True)
+                if words and words[0].startswith("BOOKCORNER_CENTRAL_DB="):
+                    setting = words[0].partition("=")[2]
+        if "://" in setting and not setting.startswith("sqlite:"):
+            return setting
+        return self.at(setting.removeprefix("sqlite:///").removeprefix("sqlite://") if "://" in setting
+                       else setting)
+
+    def migrate(self) -> list[Step]:
+        """The kiosk's journal and the central database brought to the new program's schema,
+        each by the new program, as the service's user."""
+        from journal import schema
+        from journal.journal import outdated_segments
+
+        steps = []
+        bookcorner = str(self._venv / "bin" / "bookcorner")
+        journal = self.at(self.layout.data_dir) / "journal"
+        outdated = outdated_segments(journal) if self.kiosk and journal.is_dir() else []
+        if outdated:
+            done = subprocess.run([bookcorner, "--config", str(self._config), "journal", "migrate", "--data-dir",
+                                   str(journal.parent)], capture_output=True, text=True, **self._as_user())
+            if done.returncode != 0:
+                raise InstallError(_("the journal could not be migrated: {error}").format(
+                    error=(done.stderr or done.stdout).strip()))
+            steps.append(Step(_("the journal migrated to schema {schema} ({count} segment(s))").format(
+                schema=schema.SCHEMA, count=len(outdated)), True))
+        elif self.kiosk and journal.is_dir():
+            steps.append(Step(_("the journal at schema {schema}").format(schema=schema.SCHEMA), False))
+        database = self._central_db() if self.central else None
+        if database is not None and self.upgrading_now:
+            if isinstance(database, Path) and not database.is_file():
+                steps.append(Step(_("no central database yet: the server makes it when it first starts"), False))
+            else:
+                done = subprocess.run([bookcorner, "central", "migrate", "--db", str(database)], capture_output=True,
+                                      text=True, **self._as_user())
+                if done.returncode != 0:
+                    raise InstallError(_("the central database could not be migrated: {error}").format(
+                        error=(done.stderr or done.stdout).strip()))
+                steps.append(Step(_("the central database's schema brought up to date"), True))
+        return steps
+
+    def restore_data(self) -> list[str]:
+        """After a failed migration: the data as the backup kept it; what was done, in words."""
+        from ops.backup import BackupError, hand_over, restore_backup
+
+        done = []
+        data = self.at(self.layout.data_dir)
+        if self.kept is not None and (data / "journal").is_dir():
+            aside = data / f".journal-failed-upgrade-{time.strftime('%Y%m%d-%H%M%S')}"
+            os.replace(data / "journal", aside)
+            try:
+                restore_backup(self.kept, data, owner=self._ids())
+            except BackupError as error:
+                return [_("the data could not be restored ({error}): restore {path} by hand").format(
+                    error=error, path=self._shown(self.kept))]
+            hand_over(aside, self._ids())
+            done.append(_("the data was restored from {path} (the journal as the failed migration left it is in "
+                          "{aside})").format(path=self._shown(self.kept), aside=self._shown(aside)))
+        if self.kept_db is not None:
+            database, copy = self.kept_db
+            _sqlite_copy(copy, database)
+            os.chown(database, *self._ids())
+            done.append(_("the central database was restored from {path}").format(path=self._shown(copy)))
+        return done
 
     # -- systemd and udev -------------------------------------------------------------------------------
 
     def units(self) -> list[Step]:
         steps = []
-        for name in UNITS:
+        for name in self.unit_files:
             text = render((SOURCE_DIR / name).read_text(encoding="utf-8"), self.layout)
             changed = self._write(self.at(f"/etc/systemd/system/{name}"), text, 0o644)
             steps.append(Step(_("the unit {name}").format(name=name), changed))
-        # the librarian's "Shut down" (systemctl poweroff as the kiosk's user)
-        text = (SOURCE_DIR / POLKIT_RULES).read_text(encoding="utf-8").replace(
-            'subject.user == "bookcorner"', f'subject.user == "{self.layout.user}"')
-        steps.append(Step(_("the permission to power off {path}").format(path=POLKIT_PATH),
-                          self._write(self.at(POLKIT_PATH), text, 0o644)))
+        if self.kiosk:
+            # the librarian's "Shut down" (systemctl poweroff as the kiosk's user)
+            text = (SOURCE_DIR / POLKIT_RULES).read_text(encoding="utf-8").replace(
+                'subject.user == "bookcorner"', f'subject.user == "{self.layout.user}"')
+            steps.append(Step(_("the permission to power off {path}").format(path=POLKIT_PATH),
+                              self._write(self.at(POLKIT_PATH), text, 0o644)))
         return steps
 
     def udev(self) -> Step:
         import config
 
-        settings = config.load(self.at(f"{self.layout.config_dir}/kiosk.toml"))
+        settings = config.load(self._config)
         inputs, serial = devices_from_config(settings.devices, self.reader_usb)
         text = render_rules(inputs, serial, self.layout.user)
         return Step(_("the udev rules {path}").format(path=f"/etc/udev/rules.d/{RULE_FILE}"),
@@ -228,19 +471,64 @@ class Installer:
                               capture_output=True, text=True)
 
     def enable(self) -> Step:
-        missing = [unit for unit in KIOSK_UNITS if self._systemctl("is-enabled", "--quiet", unit).returncode != 0]
+        missing = [unit for unit in self.boot_units if self._systemctl("is-enabled", "--quiet", unit).returncode != 0]
         if missing:
             done = self._systemctl("enable", *missing)
             if done.returncode != 0:
                 raise InstallError(_("systemctl enable failed: {error}").format(error=done.stderr.strip()))
-        if self.in_place and Path("/run/systemd/system").is_dir():
+        if self._systemd_here:
             self._systemctl("daemon-reload")
             subprocess.run(["udevadm", "control", "--reload"], capture_output=True)
-        return Step(_("started at boot: {units}").format(units=", ".join(KIOSK_UNITS)), bool(missing))
+        return Step(_("started at boot: {units}").format(units=", ".join(self.boot_units)), bool(missing))
 
-    def install(self) -> list[Step]:
-        steps = [self.user(), self.data_dir(), *self.config(), self.venv(), *self.units(), self.udev(), self.enable()]
-        return steps
+    def install(self) -> Iterator[Step]:
+        """Each step as it is done (an upgrade's failure is raised after the steps before it)."""
+        yield self.user()
+        if self.kiosk:
+            yield self.data_dir()
+            yield from self.config()
+        self.upgrading_now = self.upgrading
+        running: list[str] = []
+        if self.upgrading_now:
+            stopped, running = self.stop()
+            yield stopped
+        migrating = False
+        try:
+            if self.upgrading_now:
+                yield from self.backup()
+            yield self.venv()
+            migrating = True
+            yield from self.migrate()
+        except InstallError as error:
+            if not self.upgrading_now:
+                raise
+            undone = self.restore_data() if migrating else []
+            self.roll_back()
+            raise InstallError(f"{error}\n{self._undone(running, undone)}") from None
+        shutil.rmtree(self._venv.with_name("venv.previous"), ignore_errors=True)
+        yield from self.units()
+        if self.kiosk:
+            yield self.udev()
+        yield self.enable()
+        if running:
+            yield self.start(running)
+
+    def _undone(self, running: list[str], undone: list[str]) -> str:
+        """What a failed upgrade put back, and what to do now, for the person at the terminal."""
+        started = []
+        if running:
+            try:
+                self.start(running)
+            except InstallError as error:
+                started.append(str(error))
+        lines = [_("Nothing was lost: the previous program is back in place and running again.") if running and not
+                 started else _("Nothing was lost: the previous program is back in place."), *started, *undone]
+        if self.kept is not None:
+            lines.append(_("The data as it was before the upgrade is kept in {path}.").format(
+                path=self._shown(self.kept)))
+        lines.append(_("Fix the error above (or bring this output to whoever looks after the corners) and run the "
+                       "installer again."))
+        return "\n".join(lines)
 
     def uninstall(self) -> list[Step]:
         steps = []
@@ -253,7 +541,19 @@ class Installer:
             target = self.at(path)
             steps.append(Step(_("removed {path}").format(path=path), target.exists()))
             target.unlink(missing_ok=True)
-        venv = self.at(f"{self.layout.prefix}/venv")
+        venv = self._venv
         steps.append(Step(_("removed {path}").format(path=f"{self.layout.prefix}/venv"), venv.exists()))
         shutil.rmtree(venv, ignore_errors=True)
+        shutil.rmtree(venv.with_name("venv.previous"), ignore_errors=True)
         return steps
+
+
+def _sqlite_copy(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database (its own backup API, not a file copy that
+    could miss what waits in its write-ahead log)."""
+    origin, copy = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        origin.backup(copy)
+    finally:
+        origin.close()
+        copy.close()

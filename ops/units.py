@@ -16,8 +16,13 @@ SOURCE_DIR = Path(__file__).resolve().parent.parent / "systemd"
 
 UNITS = ("bookcorner-kiosk.service", "bookcorner-kiosk-wayland.service", "bookcorner-syncd.service",
          "bookcorner-central.service")
-#: the kiosk's units (the library computer runs the central one instead)
+#: the kiosk's units started at boot (the Chinese screen's unit replaces the first by hand)
 KIOSK_UNITS = ("bookcorner-kiosk.service", "bookcorner-syncd.service")
+CENTRAL_UNITS = ("bookcorner-central.service",)
+#: what each kind of machine gets: (the units installed, those of them started at boot).
+#: A corner is a "kiosk", the library computer "central", a one-machine school "both".
+ROLES = {"kiosk": (UNITS[:3], KIOSK_UNITS), "central": (CENTRAL_UNITS, CENTRAL_UNITS),
+         "both": (UNITS, KIOSK_UNITS + CENTRAL_UNITS)}
 UDEV_RULES = "70-bookcorner.rules"
 FOOT_INI = "bookcorner-foot.ini"
 POLKIT_RULES = "bookcorner-polkit.rules"
@@ -32,6 +37,8 @@ class Layout:
     config_dir: str = "/etc/bookcorner"
     cage: str = "/usr/bin/cage"
     user: str = "bookcorner"
+    #: where an upgrade keeps the data as it was (root's own, not on the data partition)
+    backups: str = "/var/backups/bookcorner"
 
     @property
     def bookcorner(self) -> str:

@@ -7,59 +7,28 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from ops.install import BUILD_LOCK_FILE, LOCK_FILE
-from ops.units import KIOSK_UNITS, UNITS
-
-ROOT = Path(__file__).resolve().parents[2]
+from ops.install import LOCK_FILE
+from ops.units import KIOSK_UNITS, ROLES, UNITS
+from tests.ops.conftest import bookcorner as run_release
+from tests.ops.conftest import ROOT, release
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd") or not shutil.which("systemctl"),
                                 reason="installing needs root, useradd and systemctl")
 
 
-@pytest.fixture(scope="session")
-def wheelhouse(tmp_path_factory) -> Path:
-    """The pinned dependencies as wheels (what a school without internet carries on a stick)."""
-    folder = tmp_path_factory.mktemp("wheelhouse")
-    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
-    done = subprocess.run([*pip, "download", "--no-deps", "-r", str(LOCK_FILE), "-r", str(BUILD_LOCK_FILE), "-d",
-                           str(folder)],
-                          capture_output=True, text=True, timeout=300)
-    if done.returncode != 0:
-        pytest.skip(f"no package index to fetch the pinned dependencies from: {done.stderr.strip()[-300:]}")
-    for sdist in folder.glob("*.tar.gz"):  # evdev ships as source: build it once, as the Pi would
-        built = subprocess.run([*pip, "wheel", "--no-deps", "-w", str(folder), str(sdist)], capture_output=True,
-                               text=True, timeout=300)
-        if built.returncode != 0:
-            pytest.skip(f"cannot build {sdist.name}: {built.stderr.strip()[-300:]}")
-        sdist.unlink()
-    return folder
-
-
 @pytest.fixture
-def system(tmp_path) -> Path:
-    """A directory standing for a fresh Bookworm's /: its accounts and login.defs."""
-    root = tmp_path / "root"
-    (root / "etc").mkdir(parents=True)
-    for name in ("passwd", "group", "shadow", "gshadow", "login.defs"):
-        if Path("/etc", name).exists():
-            shutil.copy2(Path("/etc", name), root / "etc" / name)
-    if Path("/usr/lib/systemd/system").is_dir():  # systemd's own units, which ours are ordered against
-        shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
-    return root
+def checkout(tmp_path) -> Path:
+    return release(tmp_path / "release")
 
 
-def bookcorner(*words: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKCORNER_")}
-    return subprocess.run([sys.executable, "-m", "bookcorner", *words], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+def test_install_twice_then_uninstall_keeps_the_data(system, wheelhouse, checkout):
+    def bookcorner(*words: str) -> subprocess.CompletedProcess:
+        return run_release(checkout, *words)
 
-
-def test_install_twice_then_uninstall_keeps_the_data(system, wheelhouse):
     first = bookcorner("install", "--root", str(system), "--wheelhouse", str(wheelhouse), "--reader-usb", "10c4:ea60")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "changed: the user bookcorner" in first.stdout
@@ -80,8 +49,9 @@ def test_install_twice_then_uninstall_keeps_the_data(system, wheelhouse):
     config = (system / "etc/bookcorner/kiosk.toml").read_text()
     assert 'data_dir = "/var/lib/bookcorner"' in config
     assert "Noto Sans Mono CJK" in (system / "etc/bookcorner/foot.ini").read_text()
-    for unit in UNITS:
-        assert (system / "etc/systemd/system" / unit).is_file()
+    kiosk_units, _boot = ROLES["kiosk"]
+    for unit in UNITS:  # a kiosk: no central server
+        assert (system / "etc/systemd/system" / unit).is_file() == (unit in kiosk_units)
     for unit in KIOSK_UNITS:
         assert (system / "etc/systemd/system/multi-user.target.wants" / unit).is_symlink()
     assert 'ATTRS{idVendor}=="10c4"' in (system / "etc/udev/rules.d/70-bookcorner.rules").read_text()
@@ -129,5 +99,21 @@ def test_install_twice_then_uninstall_keeps_the_data(system, wheelhouse):
 
 
 def test_install_needs_a_system_root(tmp_path):
-    done = bookcorner("install", "--root", str(tmp_path))
+    done = run_release(ROOT, "install", "--root", str(tmp_path))
     assert done.returncode == 2 and "etc/passwd" in done.stderr
+
+
+def test_the_library_computer_gets_the_central_unit_alone(system):
+    from ops.install import Installer
+
+    installer = Installer(system, role="central")
+    steps = [installer.user(), *installer.units(), installer.enable()]
+    assert all(step.changed for step in steps), steps
+    installed = {path.name for path in (system / "etc/systemd/system").iterdir() if path.is_file()}
+    assert installed == {"bookcorner-central.service"}
+    assert (system / "etc/systemd/system/multi-user.target.wants/bookcorner-central.service").is_symlink()
+    assert not (system / "etc/polkit-1").exists() and not (system / "var/lib/bookcorner").exists()
+    groups = {line.split(":")[0]: line.split(":")[3].split(",") for line in (system / "etc/group").read_text().splitlines()}
+    assert "bookcorner" not in groups.get("dialout", [])  # the server opens no device
+    again = Installer(system, role="central")
+    assert not any(step.changed for step in [again.user(), *again.units(), again.enable()])

@@ -1,0 +1,154 @@
+"""Upgrading in place, in a throwaway root: release A installed (kiosk and central server
+on one machine), events recorded with A's journal schema and a central database one
+migration behind; release B (a new journal schema with its migration) upgrades it: the
+events are intact and migrated, the database is at head, a backup is kept, and a second
+run changes nothing. Release C, whose journal schema has no migration, fails: the program
+and the data as they were are put back, and the error says so."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from circulation.events import EventDraft, EventType
+from journal.clock import FixedClock
+from journal.journal import Journal, JournalReader, list_segments, read_header
+from ops.backup import hand_over
+from ops.install import CENTRAL_LOCK_FILE, LOCK_FILE, STAMP
+from ops.units import ROLES
+from tests.ops.conftest import bookcorner, release
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd") or not shutil.which("systemctl"),
+                                reason="installing needs root, useradd and systemctl")
+
+SCHEMA = Path("journal/schema.py")
+#: the program's venv is made with Debian's Python, as on the Pi: the kiosk's user runs the
+#: migrations, and may not enter a Python under /root
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+
+
+def new_schema(version: int, migration: bool) -> dict[str, str]:
+    """journal/schema.py of a release whose journal schema is ``version``; with a
+    migration from the one before that notes it in every event's payload."""
+    text = (Path(__file__).resolve().parents[2] / SCHEMA).read_text()
+    text = text.replace("SCHEMA = 1\n", f"SCHEMA = {version}\n")
+    if migration:
+        text = text.replace("MIGRATIONS: Mapping[int, Migration] = {}", f'''
+
+def _note(tables: Tables) -> Tables:
+    events = {{seq: {{**event, "payload": {{**event["payload"], "schema": {version}}}}}
+              for seq, event in tables.get("events", {{}}).items()}}
+    return {{**tables, "events": events}}
+
+
+MIGRATIONS: Mapping[int, Migration] = {{{version - 1}: _note}}''')
+    return {SCHEMA.as_posix(): text}
+
+
+def in_venv(system: Path, code: str) -> str:
+    done = subprocess.run([str(system / "opt/bookcorner/venv/bin/python"), "-c", code], capture_output=True,
+                          text=True, cwd="/", timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def records(system: Path) -> list[dict]:
+    """The journal as the installed program reads it."""
+    journal = system / "var/lib/bookcorner/journal"
+    return json.loads(in_venv(system, "import json; from journal.journal import JournalReader; "
+                                      f"print(json.dumps(list(JournalReader({str(journal)!r}).records_after(0))))"))
+
+
+def owners(folder: Path) -> set[int]:
+    return {path.stat().st_uid for path in [folder, *folder.rglob("*")]}
+
+
+def test_upgrade_migrates_keeps_a_backup_then_changes_nothing_and_a_failure_rolls_back(system, wheelhouse,
+                                                                                          tmp_path):
+    if not SYSTEM_PYTHON.exists():
+        pytest.skip("no /usr/bin/python3 to make the program's venv with")
+    a = release(tmp_path / "a")
+    b = release(tmp_path / "b", new_schema(2, migration=True))
+    c = release(tmp_path / "c", new_schema(3, migration=False))
+    words = ["install", "--root", str(system), "--wheelhouse", str(wheelhouse), "--python", str(SYSTEM_PYTHON)]
+    first = bookcorner(a, *words, "--role", "both")
+    assert first.returncode == 0, first.stdout + first.stderr
+    units, boot = ROLES["both"]
+    assert all((system / "etc/systemd/system" / unit).is_file() for unit in units)
+    assert all((system / "etc/systemd/system/multi-user.target.wants" / unit).is_symlink() for unit in boot)
+    venv = system / "opt/bookcorner/venv"
+    frozen = subprocess.run([str(venv / "bin/python"), "-m", "pip", "freeze", "--exclude", "bookcorner"],
+                            capture_output=True, text=True).stdout
+    pinned = {line.lower() for lock in (LOCK_FILE, CENTRAL_LOCK_FILE) for line in lock.read_text().splitlines()
+              if line and not line.startswith("#")}
+    assert {line.lower().replace("_", "-") for line in frozen.splitlines()} == pinned
+
+    # a kiosk that has recorded events (three segments, two sealed) with A's journal schema
+    passwd = {line.split(":")[0]: line.split(":") for line in (system / "etc/passwd").read_text().splitlines()}
+    owner = int(passwd["bookcorner"][2]), int(passwd["bookcorner"][3])
+    data = system / "var/lib/bookcorner"
+    clock = FixedClock(datetime(2026, 11, 23, 9, tzinfo=timezone.utc), synced=True)
+    with Journal(data / "journal", "demo-corner", clock, segment_events=4) as journal:
+        for n in range(10):
+            journal.append([EventDraft(EventType.CHECKED_OUT, "S01", {"item_id": f"X{n:06d}", "patron_id": "S01",
+                                                                      "card_id": "c", "code": f"X{n:06d}",
+                                                                      "due": "2026-11-30", "warnings": []})])
+    hand_over(data, owner)
+    before = records(system)
+    assert len(before) == 10 and len(list_segments(data / "journal")) == 3
+    # and a central database one migration behind (what A's server made, before a release added 0003)
+    central = system / "var/lib/bookcorner-central"
+    central.mkdir(parents=True)
+    in_venv(system, "from central import db; from central.migrations import upgrade; "
+                    f"store = db.Store({str(central / 'central.db')!r})\n"
+                    "with store.writing() as conn: upgrade(conn, '0002')")
+    hand_over(central, owner)
+
+    upgraded = bookcorner(b, *words)  # the role installed is kept
+    assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    out = upgraded.stdout
+    assert "already so: no service to stop" in out
+    assert "changed: a backup of the data: /var/backups/bookcorner/bookcorner-bookcorner-" in out
+    assert "changed: a copy of the central database: /var/backups/bookcorner/central-" in out
+    assert "changed: the program in /opt/bookcorner/venv" in out
+    assert "changed: the journal migrated to schema 2 (3 segment(s))" in out
+    assert "changed: the central database's schema brought up to date" in out
+    after = records(system)
+    assert after == [{**record, "payload": {**record["payload"], "schema": 2}} for record in before]
+    assert {read_header(path)["schema"] for _first, path in list_segments(data / "journal")} == {2}
+    assert owners(data) == {owner[0]} and owners(central) == {owner[0]}
+    assert in_venv(system, "import sqlite3; print(sqlite3.connect("
+                           f"{str(central / 'central.db')!r}).execute('select version_num from alembic_version')"
+                           ".fetchone()[0])").strip() == "0003"
+    backups = sorted((system / "var/backups/bookcorner").iterdir())
+    assert (system / "var/backups/bookcorner").stat().st_mode & 0o777 == 0o700
+    with tarfile.open(next(path for path in backups if path.suffix == ".gz")) as tar:
+        manifest = json.loads(tar.extractfile("bookcorner-backup.json").read())
+    assert manifest["last_seq"] == 10 and sum(name.startswith("journal/") for name in manifest["files"]) == 3
+    assert not (venv.parent / "venv.previous").exists()
+
+    again = bookcorner(b, *words)
+    assert again.returncode == 0, again.stderr
+    assert "changed:" not in again.stdout and again.stdout.rstrip().endswith("nothing to change")
+    assert "already so: the journal at schema 2\n" in again.stdout
+    assert records(system) == after
+
+    stamp = (venv / STAMP).read_text()
+    failed = bookcorner(c, *words)
+    assert failed.returncode == 3, failed.stdout + failed.stderr
+    assert "changed: the program in /opt/bookcorner/venv" in failed.stdout
+    assert "the journal could not be migrated: " in failed.stderr and "no migration from journal schema 2" in \
+        failed.stderr
+    assert "Nothing was lost: the previous program is back in place." in failed.stderr
+    assert "the data was restored from /var/backups/bookcorner/bookcorner-bookcorner-" in failed.stderr
+    assert (venv / STAMP).read_text() == stamp and not (venv.parent / "venv.previous").exists()
+    assert records(system) == after  # read by B's program, back in place
+    assert owners(data) == {owner[0]}
+    assert JournalReader(data / "journal").check() == []
