@@ -2,8 +2,9 @@
 
 Each check looks at the real thing (the device files and who may open them, the data
 partition, the kernel's clock state, a TCP connection to the server, every journal
-segment, the sync status) and returns findings: ``ok``, ``warn`` (works, but someone
-should look) or ``problem`` (the corner does not work as it should).
+segment, the sync status, systemd's view of the services) and returns findings: ``ok``,
+``warn`` (works, but someone should look), ``problem`` (the corner does not work as it
+should) or ``skipped`` (could not be checked here, which is neither).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pwd
 import shutil
 import socket
 import stat
+import subprocess
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,7 +23,7 @@ from urllib.parse import urlsplit
 
 from i18n import _
 
-OK, WARN, PROBLEM = "ok", "warn", "problem"
+OK, WARN, PROBLEM, SKIPPED = "ok", "warn", "problem", "skipped"
 #: below this much free space on the data partition, the journal may soon fail to write
 MIN_FREE_BYTES = 64 * 1024 * 1024
 PROBE_BYTES = 64 * 1024
@@ -29,8 +31,8 @@ PROBE_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class Finding:
-    check: str  # devices | permissions | disk | data_owner | clock | server | journal | pending
-    level: str  # ok | warn | problem
+    check: str  # devices | permissions | disk | data_owner | clock | server | journal | pending | services
+    level: str  # ok | warn | problem | skipped
     message: str
     fix: str = ""
 
@@ -46,12 +48,14 @@ class Context:
     devices: object  # devices.config.DevicesConfig
     min_free_bytes: int = MIN_FREE_BYTES
     connect_timeout_s: float = 3.0
+    #: systemd is the init system here (services can be asked about)
+    systemd: bool = False
 
 
 def run_checks(ctx: Context) -> list[Finding]:
     findings: list[Finding] = []
     for check in (check_devices, check_disk, check_data_owner, check_clock, check_server, check_journal,
-                  check_pending):
+                  check_pending, check_services):
         findings.extend(check(ctx))
     return findings
 
@@ -291,3 +295,62 @@ def check_pending(ctx: Context) -> list[Finding]:
     return [Finding("pending", WARN, _("{count} event(s) wait to be sent to the server.").format(count=waiting) + why,
                     _("they are sent by themselves once the server can be reached; or carry them on a USB stick: "
                       "bookcorner export-batch --to /media/usb"))]
+
+
+# -- the services -------------------------------------------------------------------------------------
+
+SERVICE_PROPERTIES = ("LoadState", "ActiveState", "SubState", "UnitFileState", "Result", "NRestarts")
+
+
+def systemd_running() -> bool:
+    """Whether systemd is PID 1 (its own test: sd_booted)."""
+    return os.path.isdir("/run/systemd/system")
+
+
+def service_state(unit: str) -> dict[str, str]:
+    """systemd's view of ``unit`` (``systemctl show``: KEY=value lines)."""
+    done = subprocess.run(["systemctl", "show", *(f"--property={name}" for name in SERVICE_PROPERTIES), unit],
+                          capture_output=True, text=True, timeout=10)
+    return dict(line.partition("=")[::2] for line in done.stdout.splitlines() if "=" in line)
+
+
+def check_services(ctx: Context) -> list[Finding]:
+    """Each bookcorner service set to start at boot (or running): does it run, and has
+    systemd had to restart it."""
+    from ops.units import UNITS
+
+    if not ctx.systemd or not shutil.which("systemctl"):
+        return [Finding("services", SKIPPED, _("the services were not checked: systemd does not run this system"))]
+    findings = []
+    for unit in UNITS:
+        try:
+            state = service_state(unit)
+        except (OSError, subprocess.SubprocessError) as error:
+            return [Finding("services", SKIPPED, _("the services were not checked: {error}").format(error=error))]
+        active, enabled = state.get("ActiveState", ""), state.get("UnitFileState", "")
+        if state.get("LoadState") != "loaded" or (enabled != "enabled" and active in ("inactive", "")):
+            continue  # not installed, or installed and not used on this machine
+        restarts = int(state.get("NRestarts") or 0)
+        logs = _("see why: sudo journalctl -b -u {unit} -n 50").format(unit=unit)
+        if active == "active":
+            if restarts:
+                findings.append(Finding("services", WARN, _("{unit} runs, but systemd has had to restart it {count} "
+                                                            "time(s)").format(unit=unit, count=restarts), logs))
+            else:
+                findings.append(Finding("services", OK, _("{unit} runs").format(unit=unit)))
+        elif active == "failed":
+            findings.append(Finding("services", PROBLEM, _("{unit} has stopped after an error ({result}; restarted "
+                                                           "{count} time(s) before)").format(
+                unit=unit, result=state.get("Result", "?"), count=restarts),
+                logs + "; " + _("then: sudo systemctl restart {unit}").format(unit=unit)))
+        elif active in ("activating", "deactivating", "reloading"):
+            findings.append(Finding("services", WARN, _("{unit} is starting again ({count} restart(s) so far)").format(
+                unit=unit, count=restarts), logs))
+        else:
+            findings.append(Finding("services", PROBLEM, _("{unit} is set to start at boot but is not running").format(
+                unit=unit), _("sudo systemctl start {unit}; if it stops again, {logs}").format(unit=unit, logs=logs)))
+    if not findings:
+        findings.append(Finding("services", WARN, _("no bookcorner service is set to start at boot"),
+                                _("run the installer (sudo scripts/install), or: sudo systemctl enable --now "
+                                  "bookcorner-kiosk bookcorner-syncd")))
+    return findings

@@ -178,3 +178,79 @@ def test_the_text_report_ends_with_the_count(kiosk):
     assert "[PROBLEM] the central server" in done.stdout
     assert "    fix: check the network" in done.stdout
     assert done.stdout.rstrip().endswith("1 problem(s) found")
+
+
+# -- the services, as systemd reports them --------------------------------------------------------
+
+FAKE_SYSTEMCTL = """#!/bin/sh
+# answers `systemctl show --property=... UNIT` as systemctl does, from {states}/UNIT
+[ "$1" = show ] || exit 1
+for unit; do :; done
+if [ -f "{states}/$unit" ]; then cat "{states}/$unit"
+else printf 'LoadState=not-found\\nActiveState=inactive\\nSubState=dead\\nUnitFileState=\\nResult=success\\nNRestarts=0\\n'
+fi
+"""
+
+
+@pytest.fixture
+def systemd(tmp_path, monkeypatch):
+    """A `systemctl` on PATH reporting the states written with the returned function."""
+    states, tools = tmp_path / "states", tmp_path / "bin"
+    states.mkdir()
+    tools.mkdir()
+    (tools / "systemctl").write_text(FAKE_SYSTEMCTL.format(states=states))
+    os.chmod(tools / "systemctl", 0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+
+    def unit(name: str, active: str, sub: str, enabled: str = "enabled", restarts: int = 0,
+             result: str = "success") -> None:
+        (states / name).write_text(f"LoadState=loaded\nActiveState={active}\nSubState={sub}\n"
+                                   f"UnitFileState={enabled}\nResult={result}\nNRestarts={restarts}\n")
+    return unit
+
+
+def services(tmp_path: Path) -> list[dict]:
+    from ops.doctor import Context, check_services
+
+    ctx = Context(data_dir=tmp_path, user="root", server_url="", devices=None, systemd=True)
+    return [finding.as_dict() for finding in check_services(ctx)]
+
+
+def test_a_failed_service_names_its_log_and_a_running_one_is_fine(systemd, tmp_path):
+    systemd("bookcorner-kiosk.service", "active", "running")
+    systemd("bookcorner-syncd.service", "failed", "failed", restarts=5, result="watchdog")
+    systemd("bookcorner-central.service", "inactive", "dead", enabled="disabled")  # installed, not used here
+    kiosk, syncd = services(tmp_path)
+    assert kiosk == {"check": "services", "level": "ok", "message": "bookcorner-kiosk.service runs", "fix": ""}
+    assert syncd["level"] == "problem"
+    assert syncd["message"] == ("bookcorner-syncd.service has stopped after an error (watchdog; restarted 5 time(s) "
+                                "before)")
+    assert syncd["fix"] == ("see why: sudo journalctl -b -u bookcorner-syncd.service -n 50; then: sudo systemctl "
+                            "restart bookcorner-syncd.service")
+
+
+def test_restarts_and_a_service_that_does_not_run(systemd, tmp_path):
+    systemd("bookcorner-kiosk-wayland.service", "activating", "auto-restart", restarts=3)
+    systemd("bookcorner-syncd.service", "inactive", "dead")
+    systemd("bookcorner-central.service", "active", "running", restarts=2)
+    wayland, syncd, central = services(tmp_path)
+    assert wayland["level"] == "warn" and "starting again (3 restart(s) so far)" in wayland["message"]
+    assert "journalctl -b -u bookcorner-kiosk-wayland.service" in wayland["fix"]
+    assert syncd["level"] == "problem" and syncd["message"].endswith("set to start at boot but is not running")
+    assert syncd["fix"].startswith("sudo systemctl start bookcorner-syncd.service; if it stops again, see why")
+    assert central["level"] == "warn" and "restart it 2 time(s)" in central["message"]
+
+
+def test_no_service_set_up(systemd, tmp_path):
+    [finding] = services(tmp_path)
+    assert finding["level"] == "warn" and "scripts/install" in finding["fix"]
+
+
+def test_without_systemd_the_services_are_not_checked(kiosk):
+    if os.path.isdir("/run/systemd/system"):
+        pytest.skip("systemd runs this machine: its real services would be checked")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKCORNER_")}
+    done = subprocess.run([sys.executable, "-m", "bookcorner", "--config", str(kiosk.config), "doctor", "--user",
+                           "root"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert "[not checked] the services were not checked: systemd does not run this system\n" in done.stdout
+    assert done.stdout.rstrip().endswith("1 problem(s) found")  # the unreachable server alone
