@@ -128,7 +128,18 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def restore_backup(archive: Path, data_dir: Path) -> BackupSummary:
+def hand_over(path: Path, owner: tuple[int, int]) -> None:
+    """Give ``path`` and everything in it to ``owner`` (uid, gid): what root writes into a
+    data directory (a restore, a migration run with sudo) is otherwise root's, and the
+    kiosk can no longer record."""
+    os.chown(path, *owner, follow_symlinks=False)
+    for inner in path.rglob("*"):
+        os.chown(inner, *owner, follow_symlinks=False)
+
+
+def restore_backup(archive: Path, data_dir: Path, owner: tuple[int, int] | None = None) -> BackupSummary:
+    """Put ``archive`` onto a data directory without a journal; ``owner`` (uid, gid), when
+    given, gets the restored files (a restore run as root)."""
     from journal.journal import JournalReader
 
     if (data_dir / "journal").exists() and any((data_dir / "journal").iterdir()):
@@ -143,7 +154,10 @@ def restore_backup(archive: Path, data_dir: Path) -> BackupSummary:
             if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
                 raise BackupError(_("{path} is not a bookcorner backup").format(path=archive))
             data_dir.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restoring-", dir=data_dir.parent))
+            # staged on the data directory's own filesystem (it may be a partition mounted
+            # there), so that each folder is put in place by a rename
+            staging = Path(tempfile.mkdtemp(prefix=f".{data_dir.name}.restoring-",
+                                            dir=data_dir if data_dir.is_dir() else data_dir.parent))
             try:
                 for name, digest in manifest["files"].items():
                     member = members.get(name)
@@ -171,6 +185,8 @@ def restore_backup(archive: Path, data_dir: Path) -> BackupSummary:
                         os.replace(staging / folder, destination)
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
+            if owner is not None:
+                hand_over(data_dir, owner)
     except (tarfile.TarError, OSError, EOFError, ValueError, KeyError) as error:
         raise BackupError(_("cannot restore {path}: {error}").format(path=archive, error=error)) from None
     return BackupSummary(archive, len(manifest["files"]), manifest["last_seq"], manifest["acked_seq"])

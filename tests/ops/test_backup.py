@@ -177,3 +177,26 @@ def test_a_restore_made_with_sudo_is_flagged_by_doctor_until_chowned(demo_kiosk,
     subprocess.run(["chown", "-R", "nobody:", str(fresh)], check=True)
     done = bookcorner("doctor", "--data-dir", str(fresh), "--user", "nobody")
     assert "cannot change" not in done.stdout
+
+
+def test_a_restore_run_with_sudo_gives_the_files_to_the_kiosk_user(demo_kiosk, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root: files of another user")
+    archive = make_backup(demo_kiosk, tmp_path / "b.tar.gz").path
+    # the data directory the installer made, owned by the kiosk's user (a throwaway uid here)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    os.chown(fresh, 54321, 54322)
+    done = bookcorner("restore", str(archive), "--data-dir", str(fresh))
+    assert done.returncode == 0, done.stderr
+    assert "the restored files belong to 54321, the kiosk's user" in done.stdout
+    restored = [fresh, *fresh.rglob("*")]
+    assert len(restored) > 5 and {(path.stat().st_uid, path.stat().st_gid) for path in restored} == {(54321, 54322)}
+    assert not [path for path in fresh.iterdir() if path.name.startswith(".")]  # no staging left behind
+    assert events(fresh) == events(demo_kiosk)
+    # no data directory yet: the user named (else bookcorner) gets it
+    other = tmp_path / "other"
+    done = bookcorner("restore", str(archive), "--data-dir", str(other), "--user", "nobody")
+    assert done.returncode == 0, done.stderr
+    nobody = int(subprocess.run(["id", "-u", "nobody"], capture_output=True, text=True).stdout)
+    assert {path.stat().st_uid for path in [other, *other.rglob("*")]} == {nobody}
