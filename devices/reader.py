@@ -74,7 +74,8 @@ class ReaderThread(threading.Thread):
         try:
             self._sink(event)
         except Exception:
-            log.exception("device event sink failed for %r", event)
+            # the kind of event and its device only: a scan or tap carries a child's card number
+            log.exception("device event sink failed for a %s from %s", type(event).__name__, self.source)
             self.counters["sink-errors"] += 1
 
     def status(self, state: DeviceState, message: Text) -> None:
