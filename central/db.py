@@ -226,10 +226,12 @@ loans = Table(
     Column("returned_at", UTCDateTime, nullable=True),
     Column("renewals", Integer, nullable=False, default=0),
     Column("anonymised_at", UTCDateTime, nullable=True),
-    Index("ix_loans_out_at", "out_at"),
+    #: covering for the reports: a period's loans by class and borrower without reading the table
+    Index("ix_loans_out_at", "out_at", "class_name", "patron_id"),
     Index("ix_loans_patron_out_at", "patron_id", "out_at"),
-    Index("ix_loans_class_out_at", "class_name", "out_at"),
     Index("ix_loans_returned_due", "returned_at", "due"),
+    #: a book's loans (whose loan a return closed, when the return does not say)
+    Index("ix_loans_item_out_at", "item_id", "out_at"),
 )
 
 #: an uploaded roster or catalogue waiting for the librarian to confirm its preview
@@ -321,7 +323,8 @@ def shown_url(url: str | None) -> str:
 
 
 class Store:
-    """The database, opened: an engine and the write lock."""
+    """The database, opened: an engine and the write lock. Statement parameters are kept
+    out of error messages (they would put children's names in the server's log)."""
 
     def __init__(self, url: str | None = None, *, pool_size: int = 8) -> None:
         self.url = normalise_url(url)
@@ -332,12 +335,13 @@ class Store:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.engine = create_engine(
                 self.url, connect_args={"check_same_thread": False, "timeout": LOCK_WAIT_S},
-                pool_size=pool_size, max_overflow=pool_size,
+                pool_size=pool_size, max_overflow=pool_size, hide_parameters=True,
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
             event.listen(self.engine, "begin", _sqlite_begin)
         else:
-            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+            self.engine = create_engine(self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+                                        hide_parameters=True)
         self._lock = threading.Lock()
         self._file_lock: Path | None = None
         if self.sqlite:
@@ -543,3 +547,20 @@ def bulk_upsert(conn: Connection, table: Table, keys: list[str], rows: list[tupl
     document = _json_rows.encode([dict(zip(names, row)) for row in rows]).decode("utf-8")
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} "
                          f"FROM json_populate_recordset(NULL::{table.name}, %s) {conflict}", (document,))
+
+
+def bulk_update(conn: Connection, table: Table, key: str, columns: list[str], rows: list[tuple]) -> None:
+    """Set ``columns`` of the rows whose ``key`` is each tuple's first value (the columns'
+    values follow, times through ``time_param``): one ``executemany`` on SQLite; on
+    PostgreSQL one statement over the rows as one JSON document (as ``bulk_upsert``)."""
+    if not rows:
+        return
+    if conn.dialect.name == "sqlite":
+        sets = ", ".join(f"{c} = ?" for c in columns)
+        conn.exec_driver_sql(f"UPDATE {table.name} SET {sets} WHERE {key} = ?", [(*row[1:], row[0]) for row in rows])
+        return
+    names = [key, *columns]
+    document = _json_rows.encode([dict(zip(names, row)) for row in rows]).decode("utf-8")
+    sets = ", ".join(f"{c} = v.{c}" for c in columns)
+    conn.exec_driver_sql(f"UPDATE {table.name} SET {sets} FROM json_populate_recordset(NULL::{table.name}, %s) AS v "
+                         f"WHERE {table.name}.{key} = v.{key}", (document,))

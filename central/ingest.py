@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 
 from central import db
 from central.clock import Anchor, Stamp, TimeQuality, last_known, parse_wall, retime
+from central.loans import LoanLedger
 from central.replay import (
     ADDITIONS,
     ItemState,
@@ -36,7 +37,6 @@ from central.replay import (
     enrol_card,
     item_of,
     register_item,
-    replay,
 )
 from protocol.messages import CardRecord, ClockReading, EventResult, ItemRecord, Outcome, PushReply, WireEvent
 
@@ -272,6 +272,7 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
     item_ids = sorted({i for e in fresh if (i := item_of(e.type, e.payload)) is not None})
     items = _load_items(conn, item_ids)
     additions = _Additions.load(conn, [e for e in fresh if e.type in ADDITIONS])
+    ledger = LoanLedger()
     timings.lap("read")
     rows: list[tuple] = []
     when = db.time_param(conn)
@@ -283,7 +284,7 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
                                        {"stored_event_id": conflicts[event.event_id]}))
         else:
             replayed = ReplayEvent(event.event_id, k, event.seq, event.type, event.payload, timing.time)
-            done = additions.apply(replayed) if event.type in ADDITIONS else replay(replayed, items)
+            done = additions.apply(replayed) if event.type in ADDITIONS else ledger.replay(replayed, items)
             warnings = list(done.warnings)
             if timing.flags:
                 warnings += [f.value for f in timing.flags]
@@ -325,6 +326,7 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
         if changed:
             _store_items(conn, changed, rev)
         additions.store(conn, rev)
+    ledger.store(conn)
     if push_anchor is not None and push_anchor.quality is TimeQuality.CORRECTED:
         upsert(conn, db.boot_anchors, ["kiosk_id", "boot_id"],
                 [{"kiosk_id": k, "boot_id": push_anchor.boot_id, "monotonic_ns": push_anchor.monotonic_ns,
