@@ -135,7 +135,7 @@ def create_app(store: db.Store) -> FastAPI:
         message: PushRequest = decoded(await body_of(request), PushRequest)
         timings.lap("decode")
         batch = Batch(message.kiosk_id, message.batch_id, message.from_seq, message.to_seq, message.clock,
-                      message.events)
+                      message.events, waiting=message.waiting)
         check(batch, who.kiosk_id or "")
         answer = await run_in_threadpool(ingest, store, batch, received, timings)
         body = encode(answer)

@@ -76,6 +76,8 @@ class Batch:
     #: "push": the clock reading was taken just before sending (the receipt time anchors
     #: its boot); "import": it was taken when a USB export was written, days ago perhaps
     source: str = "push"
+    #: what the kiosk reported still holding unacknowledged before this batch (None: not said)
+    waiting: int | None = None
 
 
 @dataclass
@@ -381,6 +383,10 @@ def _touch(conn: Connection, batch: Batch, kiosk: Any, received: datetime, value
         wall = parse_wall(batch.clock.wall_time)
         if wall is not None:
             values["clock_offset_s"] = round((wall - received).total_seconds(), 3)
+        if batch.waiting is not None:  # what it still holds once this batch is acknowledged
+            applied = values.get("applied_seq", kiosk["applied_seq"])
+            values["waiting_events"] = max(0, batch.from_seq - 1 + batch.waiting - applied)
+            values["waiting_reported_at"] = received
     if not values:
         return _open_reviews(conn, batch.kiosk_id)
     r = db.reviews.c

@@ -89,6 +89,10 @@ class PushRequest(Struct, kw_only=True):
     to_seq: SeqOrZero
     clock: ClockReading
     events: Annotated[list[WireEvent], Meta(max_length=MAX_BATCH)]
+    #: the events the kiosk holds that the server has not acknowledged, counted before
+    #: this batch (this batch's own included): what the librarian's end of day shows as
+    #: still waiting on the kiosk. Absent from older kiosks (the server then keeps what it had).
+    waiting: Annotated[int, Meta(ge=0, le=2**53)] | None = None
 
 
 class EventResult(Struct, omit_defaults=True):

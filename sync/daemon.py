@@ -194,11 +194,12 @@ class SyncDaemon:
     # -- a round ------------------------------------------------------------------------------------
 
     def run_round(self) -> RoundResult:
-        to_send = self.pending()
+        journal_last = self._journal_last_seq()
+        to_send = max(0, journal_last - self.position.acked_seq)
         self._publish(phase=Phase.SYNCING, last_attempt=self._now(), sent=0, to_send=to_send, next_attempt=None)
         try:
             client = self._connect()
-            self._push_all(client)
+            self._push_all(client, journal_last)
             self._pull(client)
         except SyncError as error:
             log.warning("sync round failed: %s%s", error.message, f" [{error.cause}]" if error.cause else "")
@@ -236,7 +237,9 @@ class SyncDaemon:
         return WireClock(reading.boot_id, reading.monotonic_ns, reading.wall.isoformat(timespec="milliseconds"),
                          reading.synced)
 
-    def _push_all(self, client: SyncClient) -> None:
+    def _push_all(self, client: SyncClient, journal_last: int) -> None:
+        """``journal_last``: the journal's last event when the round began (read once: events
+        recorded during the round are counted as the batches reach them)."""
         rewinds = 0
         while True:
             position = self.position
@@ -251,11 +254,13 @@ class SyncDaemon:
             if not batch.events:
                 return
             batch_id = position.inflight_batch if resend and position.inflight_to == batch.to_seq else str(uuid.uuid4())
+            journal_last = max(journal_last, batch.to_seq)
             self._save(Position(position.acked_seq, batch_id, batch.from_seq, batch.to_seq))
             request = PushRequest(
                 kiosk_id=self.kiosk_id, batch_id=batch_id, from_seq=batch.from_seq, to_seq=batch.to_seq,
                 clock=self._wire_clock(),
                 events=[WireEvent(**record) for record in batch.events],
+                waiting=max(0, journal_last - position.acked_seq),
             )
             reply = client.push(request)
             acked = reply.applied_seq
