@@ -27,7 +27,7 @@ def _period(start_day: date, end_day: date, zone: tzinfo) -> tuple[datetime, dat
 
 def _events(store: db.Store, start: datetime, end: datetime, types: tuple[str, ...] | None = None) -> list:
     """The period's events in time order, each as (row, payload, catalogue records,
-    the librarian's decision on it or None); a corrected event's payload carries the
+    the librarian's resolution of it, {} when none); a corrected event's payload carries the
     correction (the book or student the librarian named)."""
     e, r = db.events.c, db.reviews.c
     query = select(db.events).where(e.time >= start, e.time < end).order_by(e.time, e.kiosk_id, e.seq)
@@ -39,10 +39,10 @@ def _events(store: db.Store, start: datetime, end: datetime, types: tuple[str, .
         decided = {}
         held = sorted({row.event_id for row in rows if row.outcome == "needs_review"})
         for start_at in range(0, len(held), 900):
-            for event_id, resolution in conn.execute(
-                    select(r.event_id, r.resolution).where(r.event_id.in_(held[start_at:start_at + 900]),
-                                                           r.resolved_at.is_not(None))):
-                decided[event_id] = json.loads(resolution or "{}")
+            for event_id, resolution, resolved_at in conn.execute(
+                    select(r.event_id, r.resolution, r.resolved_at).where(r.event_id.in_(held[start_at:start_at + 900]),
+                                                                          r.resolved_at.is_not(None))):
+                decided[event_id] = {**json.loads(resolution or "{}"), "resolved_at": resolved_at}
         for row, payload in zip(rows, payloads):
             decision = decided.get(row.event_id, {})
             if decision.get("decision") == "correct":
@@ -55,8 +55,14 @@ def _events(store: db.Store, start: datetime, end: datetime, types: tuple[str, .
             for item_id, data in conn.execute(select(db.catalogue.c.item_id, db.catalogue.c.data)
                                               .where(db.catalogue.c.item_id.in_(ids[start_at:start_at + 900]))):
                 items[item_id] = json.loads(data)
-    return [(row, payload, items, decided.get(row.event_id, {}).get("decision"))
-            for row, payload in zip(rows, payloads)]
+    return [(row, payload, items, decided.get(row.event_id, {})) for row, payload in zip(rows, payloads)]
+
+
+def _applied(row, resolution: dict) -> bool:
+    """The event changed the loans: on arrival, after a correction, or when a librarian's
+    Accept applied it to the book (an Accept that only acknowledged changed nothing)."""
+    return (row.outcome in ("applied", "applied_with_warning") or resolution.get("decision") == "correct"
+            or (resolution.get("decision") == "accept" and bool(resolution.get("effect"))))
 
 
 def _barcode(payload: dict, items: dict) -> str:
@@ -69,12 +75,12 @@ def events_csv(store: db.Store, start_day: date, end_day: date, zone: tzinfo) ->
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for row, payload, items, decision in _events(store, *_period(start_day, end_day, zone)):
+    for row, payload, items, resolution in _events(store, *_period(start_day, end_day, zone)):
         writer.writerow([safe_text(v) for v in (
             row.time.astimezone(zone).isoformat(timespec="milliseconds"), row.kiosk_id, row.seq, row.type,
             row.outcome, row.reason, payload.get("patron_id"), payload.get("card_id"), payload.get("item_id"),
             _barcode(payload, items) if payload.get("item_id") else "", row.actor, row.wall_time, row.time_quality,
-            row.event_id, decision)])
+            row.event_id, resolution.get("decision"))])
     return buffer.getvalue()
 
 
@@ -90,22 +96,28 @@ def koc_time(moment: datetime, zone: tzinfo) -> str:
 
 def koc_lines(store: db.Store, start_day: date, end_day: date, zone: tzinfo, version: str) -> Iterator[str]:
     """The .koc file's lines: the header, then one line per loan and return that applied
-    (or applied with a warning, or after a librarian's correction, as corrected), in time order. A loan without a card number (the kiosk
-    did not record one) cannot be replayed by Koha and is left out."""
+    (or applied with a warning, or after a librarian's correction (as corrected) or Accept),
+    in time order. A loan without a card number (the kiosk did not record one) cannot be
+    replayed by Koha and is left out."""
     yield f"Version={KOC_VERSION}\tGenerator={GENERATOR}\tGeneratorVersion={version}"
-    for row, payload, items, decision in _events(store, *_period(start_day, end_day, zone), (LOANS, RETURNS)):
-        if row.outcome not in ("applied", "applied_with_warning") and decision != "correct":
+    lines = []
+    for row, payload, items, resolution in _events(store, *_period(start_day, end_day, zone), (LOANS, RETURNS)):
+        if not _applied(row, resolution):
             continue
         barcode = _field(_barcode(payload, items))
         if not barcode:
             continue
+        # an event Accept applied took effect when the librarian decided (stale news applied
+        # "as the newest"): Koha, which replays in time order, must see it then too
+        at = row.time if resolution.get("decision") != "accept" else max(row.time, resolution["resolved_at"])
         if row.type == LOANS:
             card = _field(payload.get("card_id") or "")
-            if not card:
-                continue
-            yield f"{koc_time(row.time, zone)}\tissue\t{card}\t{barcode}"
+            if card:
+                lines.append((at, f"{koc_time(at, zone)}\tissue\t{card}\t{barcode}"))
         else:
-            yield f"{koc_time(row.time, zone)}\treturn\t{barcode}"
+            lines.append((at, f"{koc_time(at, zone)}\treturn\t{barcode}"))
+    lines.sort(key=lambda line: line[0])  # stable: events of one moment keep their order
+    yield from (line for _at, line in lines)
 
 
 def koc(store: db.Store, start_day: date, end_day: date, zone: tzinfo, version: str) -> str:

@@ -3,11 +3,14 @@ audit log and the circulation exports (CSV of events, Koha .koc)."""
 
 from __future__ import annotations
 
+import asyncio
+import math
 from datetime import timedelta
 
 from fastapi import Request
 from fastapi.responses import Response
 
+from central import db
 from central.dashboard import auth, exports, queries
 from central.dashboard.site import CSS_PATH, CSV_MEDIA, PREFIX, Site
 from central.replay import CHANGES_ITEMS
@@ -48,13 +51,41 @@ def _fit_text(code: str) -> str:
             }.get(code) or _reason_text(code)
 
 
+def _accept_text(effect: queries.AcceptEffect, people: dict[str, str]) -> list[str]:
+    """What Accept will do, in the librarian's words, one line per change."""
+    if not effect.changes:
+        return [{"record_only": _("Accept records the decision only: no loan or book changes."),
+                 "not_on_loan": _("Accept changes nothing: the server already has the book on the shelf. "
+                                  "The decision is recorded."),
+                 "no_change": _("Accept changes nothing: the book is already as the event says. "
+                                "The decision is recorded."),
+                 }.get(effect.unchanged) or _("Accept changes nothing ({reason}). The decision is recorded.").format(
+                     reason=_fit_text(effect.unchanged))]
+    lines = []
+    for code, value in effect.changes:
+        who = people.get(value) or value
+        if code == "close_loan":
+            lines.append(_("Accept closes the loan of this book to {student}.").format(student=who))
+        elif code == "open_loan":
+            lines.append(_("Accept lends this book to {student}.").format(student=who))
+        elif code == "due":
+            lines.append(_("The loan will be due on {day}.").format(day=value))
+        else:
+            lines.append({"available": _("Accept puts the book back on the shelf (available)."),
+                          "in_repair": _("Accept marks the book as in repair."),
+                          "lost": _("Accept marks the book as lost.")}.get(value, value))
+    return lines
+
+
 def _problem_text(code: str) -> str:
     return {"no_contact_today": _("no contact today"),
-            "sequence_gap": _("events missing in its sequence")}.get(code, code)
+            "sequence_gap": _("events missing in its sequence"),
+            "events_waiting": _("events still waiting on the kiosk")}.get(code, code)
 
 
 def mount(site: Site) -> None:
-    site.globals.update(reason_text=_reason_text, problem_text=_problem_text, correctable=CORRECTABLE)
+    site.globals.update(reason_text=_reason_text, corner_problem_text=_problem_text, accept_text=_accept_text,
+                        correctable=CORRECTABLE)
 
     @site.app.get(PREFIX + "/static/dashboard.css", include_in_schema=False)
     async def css() -> Response:
@@ -74,12 +105,19 @@ def mount(site: Site) -> None:
         fields = await site.form(request)
         if fields is None or not auth.same(fields.get("csrf"), request.cookies.get(auth.SIGN_IN_COOKIE)):
             return site.refused(request, 403)
-        secret = await site.run(auth.sign_in, site.store, fields.get("name", "").strip(),
-                                         fields.get("credential", "").strip())
-        if secret is None:
+        attempt = await site.run(auth.sign_in, site.store, fields.get("name", "").strip(),
+                                 fields.get("credential", "").strip(), request.client.host if request.client else "")
+        if attempt.refused_until is not None:
+            wait = max(1, math.ceil((attempt.refused_until - db.now()).total_seconds()))
+            response = site.page(request, "sign_in.html", 429, csrf=request.cookies.get(auth.SIGN_IN_COOKIE),
+                                 refused_until=attempt.refused_until)
+            response.headers["Retry-After"] = str(wait)
+            return response
+        if attempt.secret is None:
+            await asyncio.sleep(attempt.delay_s)
             return site.page(request, "sign_in.html", 401, csrf=request.cookies.get(auth.SIGN_IN_COOKIE), failed=True)
         response = site.redirect("/end-of-day")
-        response.set_cookie(auth.SESSION_COOKIE, secret, path=PREFIX, httponly=True, samesite="strict",
+        response.set_cookie(auth.SESSION_COOKIE, attempt.secret, path=PREFIX, httponly=True, samesite="strict",
                             secure=site.secure(request), max_age=auth.SESSION_HOURS * 3600)
         response.delete_cookie(auth.SIGN_IN_COOKIE, path=PREFIX)
         return response
@@ -140,11 +178,17 @@ def mount(site: Site) -> None:
                     site.store, review_id, who.name, note, item_id=fields.get("item_id", "").strip()[:80],
                     patron_id=fields.get("patron_id", "").strip()[:80]))
             else:
-                await site.run(queries.decide, site.store, review_id, decision, note, who.name)
+                await site.run(queries.decide, site.store, review_id, decision, note, who.name,
+                               fields.get("effect", "")[:400])
         except queries.DoesNotFit as problem:
             waiting = await site.run(queries.reviews, site.store)
             return site.page(request, "reviews.html", 422, who=who, waiting=waiting, decided=[],
                         error=_("The correction does not fit: {reason}").format(reason=_fit_text(str(problem))))
+        except queries.BookChanged:
+            waiting = await site.run(queries.reviews, site.store)
+            return site.page(request, "reviews.html", 409, who=who, waiting=waiting, decided=[],
+                             error=_("The book changed since this page was shown: look at what Accept will do "
+                                     "now and decide again."))
         except queries.AlreadyDecided:
             waiting = await site.run(queries.reviews, site.store)
             return site.page(request, "reviews.html", 409, who=who, waiting=waiting, decided=[],

@@ -12,6 +12,10 @@ import msgspec
 from sqlalchemy import func, select, update
 
 from central import db
+from central.ingest import load_items, next_revision, store_items
+from central.loans import LoanLedger
+from central.replay import CHANGES_ITEMS, ItemState, Reason, ReplayEvent, item_of
+from protocol.messages import Outcome
 
 LOANS, RETURNS = "loan.checked_out", "loan.returned"
 CIRCULATION = (LOANS, RETURNS)
@@ -50,6 +54,10 @@ class Corner:
     last_batch_review: int | None
     all_in: bool
     problems: list[str] = field(default_factory=list)
+    #: events the kiosk still held unacknowledged after its last push, as it reported them
+    #: (None: it never said: an older kiosk), and when
+    waiting_events: int | None = None
+    waiting_reported_at: datetime | None = None
 
 
 @dataclass
@@ -92,23 +100,67 @@ def end_of_day(store: db.Store, day: date, zone: tzinfo) -> tuple[list[Corner], 
                 problems.append("no_contact_today")
             if row.max_seq > row.applied_seq:
                 problems.append("sequence_gap")
+            if row.waiting_events:
+                problems.append("events_waiting")
             corners.append(Corner(row.kiosk_id, row.name, row.last_contact, row.applied_seq, row.max_seq, row.events,
                                   open_reviews.get(row.kiosk_id, 0), last.received_at if last else None, needs,
-                                  not problems, problems))
+                                  not problems, problems, row.waiting_events, row.waiting_reported_at))
         rows = conn.execute(select(e.time, e.type, e.kiosk_id, e.payload, e.outcome)
                             .where(e.time >= start, e.time < end, e.type.in_(CIRCULATION))
                             .order_by(e.time, e.kiosk_id, e.seq).limit(2000)).all()
         payloads = [_json(x.payload) for x in rows]
-        patrons = _names(conn, db.patrons, db.patrons.c.patron_id,
-                         {str(p["patron_id"]) for p in payloads if p.get("patron_id")}, "name")
+        borrowers = _borrowers(conn, [(x.time, x.type, p) for x, p in zip(rows, payloads)])
+        patrons = _names(conn, db.patrons, db.patrons.c.patron_id, set(borrowers) - {""}, "name")
         titles = _names(conn, db.catalogue, db.catalogue.c.item_id,
                         {str(p["item_id"]) for p in payloads if p.get("item_id")}, "title")
     movements = []
-    for x, p in zip(rows, payloads):
-        patron, item = str(p.get("patron_id") or ""), str(p.get("item_id") or "")
+    for x, p, patron in zip(rows, payloads, borrowers):
+        item = str(p.get("item_id") or "")
         movements.append(Movement(x.time, x.type, x.kiosk_id, patron, patrons.get(patron, ""), item,
                                   titles.get(item, ""), x.outcome))
     return corners, movements
+
+
+def _borrowers(conn, movements: list[tuple[datetime, str, dict[str, Any]]]) -> list[str]:
+    """Whose book each loan or return was. A return often names only the book (and maybe
+    the loan it closed): the student is the loan's, found in ``loans``, else in the
+    checkout event that opened it (a loan's id is its checkout's event id), else in the
+    book's latest loan before the return (``loans``, or a checkout earlier in the list).
+    A loan the retention period anonymised stays without a name."""
+    found = [str(p.get("patron_id") or "") for _t, _k, p in movements]
+    loan_ids = {str(p["loan_id"]) for (_t, kind, p), who in zip(movements, found)
+                if kind == RETURNS and not who and p.get("loan_id")}
+    by_loan: dict[str, str] = {}
+    if loan_ids:
+        kept, e = db.loans.c, db.events.c
+        by_loan.update((k, v or "") for k, v in conn.execute(select(kept.loan_id, kept.patron_id).where(
+            kept.loan_id.in_(sorted(loan_ids)))).all())  # ("": anonymised, and stays so)
+        rest = sorted(loan_ids - set(by_loan))
+        if rest:
+            for event_id, payload in conn.execute(select(e.event_id, e.payload).where(
+                    e.event_id.in_(rest), e.type == LOANS)).all():
+                if patron := _json(payload).get("patron_id"):
+                    by_loan[event_id] = str(patron)
+    unnamed = {str(p.get("item_id")) for (_t, kind, p), who in zip(movements, found)
+               if kind == RETURNS and not who and p.get("item_id") and by_loan.get(str(p.get("loan_id"))) is None}
+    lent: dict[str, list[tuple[datetime, str]]] = {}
+    if unnamed:
+        kept = db.loans.c
+        for item_id, out_at, patron_id in conn.execute(select(kept.item_id, kept.out_at, kept.patron_id).where(
+                kept.item_id.in_(sorted(unnamed)))).all():
+            lent.setdefault(item_id, []).append((out_at, patron_id or ""))
+    for index, (when, kind, p) in enumerate(movements):
+        item = str(p.get("item_id") or "")
+        if kind == LOANS and found[index] and item in unnamed:
+            lent.setdefault(item, []).append((when, found[index]))
+        if kind != RETURNS or found[index]:
+            continue
+        if p.get("loan_id") and str(p["loan_id"]) in by_loan:
+            found[index] = by_loan[str(p["loan_id"])]
+        elif item in lent:
+            earlier = [loan for loan in lent[item] if loan[0] <= when]
+            found[index] = max(earlier)[1] if earlier else ""
+    return found
 
 
 @dataclass
@@ -125,6 +177,72 @@ class ReviewItem:
     patron_name: str
     resolution: dict[str, Any] | None = None
     resolved_at: datetime | None = None
+    #: what Accept would do now (waiting items only), and the names of the students it names
+    accept: AcceptEffect | None = None
+    people: dict[str, str] = field(default_factory=dict)
+
+
+#: review reasons whose Accept applies the event to the book now, as if it were the newest
+#: news about it (the librarian confirms it happened); every other reason (conflicts, lost
+#: or damaged journal records, incomplete or unknown events, cards and books the server
+#: knows otherwise) is acknowledged only: Accept records the decision and changes nothing
+APPLIED_ON_ACCEPT = frozenset({Reason.NOT_ON_LOAN, Reason.OLDER_THAN_ITEM_CHANGE})
+
+
+@dataclass(frozen=True)
+class AcceptEffect:
+    """What Accept does, worked out from the book as it is now: shown on the review card
+    before the click and done by the click (refused if the book changed in between).
+    ``changes``: ("close_loan", patron), ("open_loan", patron), ("due", day), ("status", s);
+    when empty, ``unchanged`` says why (a code)."""
+
+    changes: tuple[tuple[str, str], ...] = ()
+    unchanged: str = "record_only"
+
+    @property
+    def signature(self) -> str:
+        return "|".join(f"{code}={value}" for code, value in self.changes) or self.unchanged
+
+
+class BookChanged(Exception):
+    """What Accept would do is no longer what the librarian was shown."""
+
+
+def plan_accept(conn, reason: str, event: Any) -> tuple[AcceptEffect, ItemState | None, LoanLedger | None]:
+    """Accept's effect on the event's book (``event``: its row in ``events``, or None), with
+    the book's new state and the loans changed, to store when it is done (None: nothing to)."""
+    if reason not in APPLIED_ON_ACCEPT or event is None or event.type not in CHANGES_ITEMS:
+        return AcceptEffect(), None, None
+    payload = _json(event.payload)
+    target = item_of(event.type, payload)
+    if target is None:
+        return AcceptEffect(), None, None
+    state = load_items(conn, [target])[target]
+    before, status = state.loan, state.status
+    was = (before.loan_id, before.due) if before is not None else None
+    changed = (state.changed_time, state.changed_kiosk, state.changed_seq)
+    state.changed_time = None  # as if it were the newest news about the book
+    ledger = LoanLedger()
+    done = ledger.replay(ReplayEvent(event.event_id, event.kiosk_id, event.seq, event.type, payload, event.time),
+                         {target: state})
+    if done.outcome is Outcome.NEEDS_REVIEW:
+        state.changed_time = changed[0]
+        if event.type == RETURNS and done.reason == Reason.NOT_ON_LOAN and state.status == "lost":
+            state.status, state.dirty = "available", True  # a book reported lost was brought back
+    elif changed[0] is not None and changed[0] >= event.time:
+        state.changed_time, state.changed_kiosk, state.changed_seq = changed  # its latest change stays the latest
+    after, changes = state.loan, []
+    if was is not None and (after is None or after.loan_id != was[0]):
+        changes.append(("close_loan", before.patron_id))
+    if after is not None and (was is None or after.loan_id != was[0]):
+        changes += [("open_loan", after.patron_id), ("due", after.due.isoformat())]
+    elif after is not None and after.due != was[1]:
+        changes.append(("due", after.due.isoformat()))
+    if after is None and state.status != status:
+        changes.append(("status", state.status or "available"))
+    if not changes:
+        return AcceptEffect(unchanged=done.reason or "no_change"), None, None
+    return AcceptEffect(tuple(changes)), state, ledger
 
 
 def reviews(store: db.Store, *, resolved: bool = False, limit: int = 200) -> list[ReviewItem]:
@@ -134,11 +252,14 @@ def reviews(store: db.Store, *, resolved: bool = False, limit: int = 200) -> lis
     with store.reading() as conn:
         rows = conn.execute(query).all()
         event_ids = [x.event_id for x in rows if x.event_id]
-        events = {}
+        events, stored = {}, {}
         if event_ids:
             for ev in conn.execute(select(db.events).where(db.events.c.event_id.in_(event_ids))):
+                stored[ev.event_id] = ev
                 events[ev.event_id] = {"type": ev.type, "actor": ev.actor, "wall_time": ev.wall_time,
                                        "time": ev.time, "payload": _json(ev.payload), "outcome": ev.outcome}
+        effects = {} if resolved else {x.review_id: plan_accept(conn, x.reason, stored.get(x.event_id))[0]
+                                       for x in rows}
         item_ids, patron_ids = set(), set()
         for x in rows:
             detail = _json(x.detail)
@@ -149,6 +270,8 @@ def reviews(store: db.Store, *, resolved: bool = False, limit: int = 200) -> lis
                 for key in ("patron_id", "on_loan_to", "held_by"):
                     if isinstance(source.get(key), str):
                         patron_ids.add(source[key])
+        patron_ids.update(who for effect in effects.values() for code, who in effect.changes
+                          if code in ("close_loan", "open_loan"))
         states = {}
         if item_ids:
             for st in conn.execute(select(db.item_state).where(db.item_state.c.item_id.in_(sorted(item_ids)))):
@@ -167,7 +290,8 @@ def reviews(store: db.Store, *, resolved: bool = False, limit: int = 200) -> lis
                               states.get(item_id) if isinstance(item_id, str) else None,
                               titles.get(item_id, "") if isinstance(item_id, str) else "",
                               names.get(patron_id, "") if isinstance(patron_id, str) else "",
-                              _json(x.resolution) if x.resolution else None, x.resolved_at))
+                              _json(x.resolution) if x.resolution else None, x.resolved_at,
+                              effects.get(x.review_id), names))
     return out
 
 
@@ -175,20 +299,33 @@ class AlreadyDecided(Exception):
     pass
 
 
-def decide(store: db.Store, review_id: int, decision: str, note: str, who: str) -> None:
+def decide(store: db.Store, review_id: int, decision: str, note: str, who: str, expected: str = "") -> None:
     """Take a review item out of the queue with the librarian's decision, recorded twice:
-    on the review itself and in the audit log (the same transaction)."""
+    on the review itself and in the audit log, in the transaction that makes Accept's
+    change to the loans (``plan_accept``). ``expected``: the signature of the effect the
+    librarian was shown; when the book changed since, nothing is done (BookChanged)."""
     if decision not in ("accept", "dismiss"):
         raise ValueError(decision)
     at = db.now()
-    resolution = json.dumps({"decision": decision, "note": note, "by": who, "at": at.isoformat()},
-                            ensure_ascii=False)
     with store.writing() as conn:
-        done = conn.execute(update(db.reviews).where(db.reviews.c.review_id == review_id,
-                                                     db.reviews.c.resolved_at.is_(None))
-                            .values(resolved_at=at, resolution=resolution)).rowcount
-        if done != 1:
+        review = conn.execute(select(db.reviews).where(db.reviews.c.review_id == review_id,
+                                                       db.reviews.c.resolved_at.is_(None))).first()
+        if review is None:
             raise AlreadyDecided(review_id)
+        decided: dict[str, Any] = {"decision": decision, "note": note, "by": who, "at": at.isoformat()}
+        if decision == "accept":
+            event = conn.execute(select(db.events).where(db.events.c.event_id == review.event_id)).first() \
+                if review.event_id else None
+            effect, state, ledger = plan_accept(conn, review.reason, event)
+            if expected and expected != effect.signature:
+                raise BookChanged(review_id)
+            if state is not None and ledger is not None:
+                store_items(conn, [state], next_revision(conn))
+                ledger.store(conn)
+            decided["effect"] = [list(change) for change in effect.changes]
+        resolution = json.dumps(decided, ensure_ascii=False)
+        conn.execute(update(db.reviews).where(db.reviews.c.review_id == review_id)
+                     .values(resolved_at=at, resolution=resolution))
         conn.execute(db.audit_log.insert().values(at=at, who=who, action=f"review.{decision}",
                                                   target=f"review:{review_id}", detail=resolution))
 
@@ -202,10 +339,6 @@ def correct(store: db.Store, review_id: int, who: str, note: str, *, item_id: st
     kiosk scanned the wrong copy, a card was misread): when it now applies cleanly, the
     loans change, the item leaves the queue, and the correction is recorded; when it does
     not fit (unknown book or student, still not on loan...), nothing changes."""
-    from central.ingest import load_items, next_revision, store_items
-    from central.replay import CHANGES_ITEMS, ReplayEvent, item_of, replay
-    from protocol.messages import Outcome
-
     if not item_id and not patron_id:
         raise DoesNotFit("nothing_corrected")
     at = db.now()
@@ -235,10 +368,13 @@ def correct(store: db.Store, review_id: int, who: str, note: str, *, item_id: st
         if target is None:
             raise DoesNotFit("not_correctable")
         items = load_items(conn, [target])
-        result = replay(ReplayEvent(event.event_id, event.kiosk_id, event.seq, event.type, payload, event.time), items)
+        ledger = LoanLedger()
+        result = ledger.replay(ReplayEvent(event.event_id, event.kiosk_id, event.seq, event.type, payload, event.time),
+                               items)
         if result.outcome is Outcome.NEEDS_REVIEW:
             raise DoesNotFit(result.reason or "needs_review")
         store_items(conn, [items[target]], next_revision(conn))
+        ledger.store(conn)
         resolution = json.dumps({"decision": "correct", "note": note, "by": who, "at": at.isoformat(),
                                  "item_id": item_id or None, "patron_id": patron_id or None,
                                  "outcome": str(result.outcome), "warnings": list(result.warnings)},

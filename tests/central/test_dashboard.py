@@ -8,8 +8,9 @@ import csv
 import io
 import json
 import re
+import time
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 import requests
 from sqlalchemy import select
@@ -317,3 +318,198 @@ def test_a_corrected_return_goes_to_koha_as_corrected(board, librarian):
             if r["kiosk_id"] == kiosk.kiosk_id]
     assert [(r["outcome"], r["item_id"], r["decision"]) for r in rows] == [
         ("applied", f"I-{tag}", ""), ("needs_review", f"I-{tag}", "correct")]
+
+
+def _reviews_of(board, kiosk: KioskClient) -> list[int]:
+    with board.store.reading() as conn:
+        return conn.execute(select(db.reviews.c.review_id).where(db.reviews.c.kiosk_id == kiosk.kiosk_id,
+                                                                 db.reviews.c.resolved_at.is_(None))
+                            .order_by(db.reviews.c.review_id)).scalars().all()
+
+
+def _card(page: str, review: int) -> str:
+    return page.split(f'id="review-{review}"', 1)[1].split("</section>", 1)[0]
+
+
+def _effect(card: str) -> str:
+    return re.search(r'name="effect" value="([^"]*)"', card).group(1)
+
+
+def _item(board, item_id: str):
+    with board.store.reading() as conn:
+        return conn.execute(select(db.item_state).where(db.item_state.c.item_id == item_id)).one()
+
+
+def test_accepting_a_return_of_a_lost_book_puts_it_back_on_the_shelf(board, librarian):
+    client, name, _token = librarian
+    tag = uuid.uuid4().hex[:6]
+    reference(board, tag)
+    kiosk = new_kiosk(board)
+    kiosk.push([kiosk.event("item.lost", {"item_id": f"J-{tag}"})])
+    kiosk.push([kiosk.event(*give_back(f"J-{tag}")), kiosk.event(*give_back(f"I-{tag}"))])
+    lost, shelved = _reviews_of(board, kiosk)
+    page = client.get("/reviews").text
+    assert "Accept puts the book back on the shelf" in _card(page, lost)
+    assert "Accept changes nothing: the server already has the book on the shelf" in _card(page, shelved)
+    token = client.csrf()
+    assert client.post(f"/reviews/{lost}", {"csrf": token, "decision": "accept",
+                                            "effect": _effect(_card(page, lost))}).status_code == 303
+    assert client.post(f"/reviews/{shelved}", {"csrf": token, "decision": "accept",
+                                               "effect": _effect(_card(page, shelved))}).status_code == 303
+    assert _item(board, f"J-{tag}").status == "available"
+    with board.store.reading() as conn:
+        audit = {a.target: json.loads(a.detail) for a in conn.execute(
+            select(db.audit_log).where(db.audit_log.c.target.in_([f"review:{lost}", f"review:{shelved}"])))}
+    assert audit[f"review:{lost}"]["effect"] == [["status", "available"]]
+    assert audit[f"review:{shelved}"]["effect"] == [] and audit[f"review:{lost}"]["by"] == name
+
+
+def test_accepting_stale_news_applies_it_as_the_newest_and_closes_the_loan(board, librarian):
+    client, _name, _token = librarian
+    tag = uuid.uuid4().hex[:6]
+    reference(board, tag)
+    lender, returner = new_kiosk(board), new_kiosk(board)
+    time.sleep(1.0)  # both provisioned before the events' (synced) times
+    lender.start = returner.start = datetime.now(timezone.utc) - timedelta(seconds=0.8)
+    lent = lender.event(*checkout(f"I-{tag}", f"S-{tag}"), minutes=0.4 / 60)
+    lender.push([lent])
+    returner.push([returner.event(*give_back(f"I-{tag}"), minutes=0.1 / 60)])  # older than the loan, from elsewhere
+    (review,) = _reviews_of(board, returner)
+    card = _card(client.get("/reviews").text, review)
+    assert "older_than_item_change" in card
+    assert "Accept closes the loan of this book to &lt;img src=x onerror=alert(1)&gt;Wang." in card
+    assert client.post(f"/reviews/{review}", {"csrf": client.csrf(), "decision": "accept",
+                                              "effect": _effect(card)}).status_code == 303
+    state = _item(board, f"I-{tag}")
+    assert state.loan_id is None and state.patron_id is None
+    assert state.changed_kiosk == lender.kiosk_id  # the loan stays the book's latest news
+    with board.store.reading() as conn:
+        loan = conn.execute(select(db.loans).where(db.loans.c.loan_id == lent.event_id)).first()
+    assert loan is not None and loan.returned_at is not None  # the loans table kept in step
+    # Koha replays the .koc in time order: the accepted return comes after the loan it closed
+    today = datetime.now().astimezone().date().isoformat()
+    koc = client.get("/exports/circulation.koc", params={"from": today}).text.splitlines()
+    mine = [line.split("\t")[1] for line in koc if line.endswith(f"\t3{tag}")]
+    assert mine == ["issue", "return"], mine
+
+
+def test_accept_acknowledges_conflicts_and_damage_and_refuses_when_the_book_changed(board, librarian):
+    client, _name, _token = librarian
+    tag = uuid.uuid4().hex[:6]
+    reference(board, tag)
+    kiosk = new_kiosk(board)
+    kiosk.push([kiosk.event("journal.damage", {"segment": "x"})])
+    kiosk.push([kiosk.event(*give_back(f"I-{tag}"))])
+    damage, early_return = _reviews_of(board, kiosk)
+    page = client.get("/reviews").text
+    assert "Accept records the decision only" in _card(page, damage)
+    shown = _effect(_card(page, early_return))
+    other = new_kiosk(board)
+    other.push([other.event(*checkout(f"I-{tag}", f"S-{tag}"))])  # the book changes before the click
+    token = client.csrf()
+    changed = client.post(f"/reviews/{early_return}", {"csrf": token, "decision": "accept", "effect": shown})
+    assert changed.status_code == 409 and "changed since this page was shown" in changed.text
+    assert _item(board, f"I-{tag}").patron_id == f"S-{tag}" and early_return in _reviews_of(board, kiosk)
+    assert client.post(f"/reviews/{damage}", {"csrf": token, "decision": "accept",
+                                              "effect": _effect(_card(page, damage))}).status_code == 303
+    assert _reviews_of(board, kiosk) == [early_return]
+
+
+def test_a_corner_is_all_in_only_when_its_last_report_leaves_nothing_waiting(board, librarian):
+    import msgspec
+
+    client, _name, _token = librarian
+    tag = uuid.uuid4().hex[:6]
+    reference(board, tag)
+    old, new = new_kiosk(board), new_kiosk(board)
+    assert old.push([old.event(*checkout(f"I-{tag}", f"S-{tag}"))]).status_code == 200  # a kiosk older than the report
+    first = new.request([new.event(*give_back(f"I-{tag}"))])
+    assert new.push(msgspec.structs.replace(first, waiting=4)).status_code == 200  # 3 more held after this one
+    page = client.get("/end-of-day").text
+    rows = {k: (s, cells) for s, k, cells in re.findall(r'<tr class="corner (\w+)" data-kiosk="([^"]+)">(.*?)</tr>',
+                                                         page, re.S)}
+    assert rows[old.kiosk_id][0] == "ok" and '<td class="waiting">—</td>' in rows[old.kiosk_id][1]
+    assert rows[new.kiosk_id][0] == "missing" and '<td class="waiting">3 <small>' in rows[new.kiosk_id][1]
+    assert "events still waiting on the kiosk" in rows[new.kiosk_id][1]
+    rest = new.request([new.event(*checkout(f"J-{tag}", f"S-{tag}")) for _ in range(3)])
+    assert new.push(msgspec.structs.replace(rest, waiting=3)).status_code == 200
+    assert old.push([old.event(*give_back(f"I-{tag}"))]).status_code == 200  # says nothing: the report stays
+    page = client.get("/end-of-day").text
+    assert f'<tr class="corner ok" data-kiosk="{new.kiosk_id}">' in page
+    with board.store.reading() as conn:
+        assert conn.execute(select(db.kiosks.c.waiting_events).where(db.kiosks.c.kiosk_id == old.kiosk_id)).scalar() \
+            is None
+
+
+def test_returns_show_the_student_whose_loan_they_closed(board, librarian):
+    client, _name, _token = librarian
+    tag = uuid.uuid4().hex[:6]
+    reference(board, tag)
+    load_document(board.store, ReferenceDocument(
+        patrons=[PatronRecord(patron_id=f"S-{tag}", name=HTML_NAME, role="student", class_name="3.2"),
+                 PatronRecord(patron_id=f"T-{tag}", name=f"Zhou {tag}", role="student", class_name="3.2")],
+        items=[ItemRecord(item_id=f"I-{tag}", title=SCRIPT_TITLE, barcode=f"3{tag}"),
+               ItemRecord(item_id=f"J-{tag}", title=f"Plain {tag}")]))
+    kiosk = new_kiosk(board)
+    lent = kiosk.event(*checkout(f"I-{tag}", f"T-{tag}"))
+    kiosk.push([lent, kiosk.event(*give_back(f"I-{tag}", lent.event_id)),  # names its loan
+                kiosk.event(*checkout(f"J-{tag}", f"T-{tag}")), kiosk.event(*give_back(f"J-{tag}"))])  # names the book
+
+    def returns_to_zhou() -> int:
+        page = client.get("/end-of-day").text.split("movements", 1)[1]
+        return sum(f"Zhou {tag}" in row and "Return" in row for row in re.findall(r"<tr>(.*?)</tr>", page, re.S))
+
+    assert returns_to_zhou() == 2  # from the loans table
+    with board.store.writing() as conn:  # as for events stored before the loans table was kept
+        conn.execute(db.loans.delete().where(db.loans.c.item_id.in_([f"I-{tag}", f"J-{tag}"])))
+    assert returns_to_zhou() == 2  # from the checkout events
+
+
+def _from(address: str) -> dict[str, str]:
+    """A client at ``address``: the server trusts X-Forwarded-For from 127.0.0.1 only
+    (uvicorn's default), as from a reverse proxy on the library computer."""
+    return {"X-Forwarded-For": address}
+
+
+def _sign_in_from(board, address: str, name: str, credential: str) -> requests.Response:
+    client = Librarian(board.url)
+    client.http.headers.update(_from(address))
+    return client.sign_in(name, credential)
+
+
+def test_failed_sign_ins_are_slowed_then_refused_without_locking_out_the_librarian(board):
+    tag = uuid.uuid4().hex[:6]
+    name = "Mrs Feng " + tag
+    token = board.add_librarian(name)
+    attacker, librarian = f"10.66.{int(tag[:2], 16)}.1", f"10.66.{int(tag[:2], 16)}.2"
+    took = []
+    for _ in range(5):  # auth.PAIR_LIMIT
+        started = time.monotonic()
+        assert _sign_in_from(board, attacker, name, "bck1_guess").status_code == 401
+        took.append(time.monotonic() - started)
+    assert took[-1] >= 0.9  # the 5th failure in a row is answered after a second
+    refused = _sign_in_from(board, attacker, name, token)  # refused unchecked, even with the right credential
+    assert refused.status_code == 429 and 850 <= int(refused.headers["retry-after"]) <= 900
+    assert "Too many failed sign-ins" in refused.text and 'id="refused"' in refused.text
+    assert "bc_session" not in refused.cookies
+    signed = _sign_in_from(board, librarian, name, token)  # the librarian, elsewhere, is not locked out
+    assert signed.status_code == 303
+    with board.store.reading() as conn:
+        actions = conn.execute(select(db.audit_log.c.action).where(db.audit_log.c.target.in_(
+            [f"address:{attacker}", f"address:{librarian}"])).order_by(db.audit_log.c.audit_id)).scalars().all()
+    assert actions == ["sign_in.failed"] * 5 + ["sign_in"]  # the refused attempt is not even recorded
+
+
+def test_one_address_failing_with_many_names_is_refused_for_every_name(board):
+    from concurrent.futures import ThreadPoolExecutor
+
+    tag = uuid.uuid4().hex[:6]
+    name = "Mr Tang " + tag
+    token = board.add_librarian(name)
+    address = f"10.77.{int(tag[:2], 16)}.9"
+    with ThreadPoolExecutor(5) as pool:  # (answers to failures are slowed: ask at once)
+        answers = list(pool.map(lambda n: _sign_in_from(board, address, f"guess {n}", "bck1_x").status_code,
+                                range(10)))  # auth.ADDRESS_LIMIT
+    assert answers == [401] * 10
+    assert _sign_in_from(board, address, name, token).status_code == 429
+    assert _sign_in_from(board, f"10.78.{int(tag[:2], 16)}.9", name, token).status_code == 303
