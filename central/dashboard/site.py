@@ -57,11 +57,27 @@ def language_of(request: Request) -> str:
     return "zh_CN" if accept.startswith("zh") else "en"
 
 
+class _InLanguage:
+    """Every dashboard request answers in the librarian's language, words made in the
+    handler (an error message) as much as the template's."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PREFIX):
+            await self.app(scope, receive, send)
+            return
+        with i18n.in_language(language_of(Request(scope))):
+            await self.app(scope, receive, send)
+
+
 class Site:
     """The dashboard being served: ``app`` to add routes to, ``store``, the school's ``zone``."""
 
     def __init__(self, app: FastAPI, store: db.Store, version: str, zone: tzinfo) -> None:
         self.app, self.store, self.version, self.zone = app, store, version, zone
+        app.add_middleware(_InLanguage)
         #: values every template sees (areas may add their own helpers)
         self.globals: dict[str, Any] = {}
 

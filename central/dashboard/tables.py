@@ -54,9 +54,10 @@ class ReportTable:
         sheet.append([str(c) for c in self.columns])
         for cell in sheet[1]:
             cell.font = Font(bold=True)
-        for row in self.rows:
-            sheet.append([_xlsx_cell(v) for v in row])
-            for cell in sheet[sheet.max_row]:
+        # cell by cell: sheet[sheet.max_row] after each append counts every cell (quadratic)
+        for number, row in enumerate(self.rows, start=2):
+            for index, value in enumerate(row, start=1):
+                cell = sheet.cell(number, index, _xlsx_cell(value))
                 if isinstance(cell.value, str):  # text, never a formula
                     cell.data_type = TYPE_STRING
         sheet.freeze_panes = "A2"
