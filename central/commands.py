@@ -3,7 +3,7 @@
     bookcorner central [--db URL] [--host H] [--port P] [--certfile F --keyfile F]
     bookcorner central add-kiosk ID [--name NAME] [--reissue]
     bookcorner central add-librarian NAME
-    bookcorner central kiosks | reviews | import FILE... | load-reference FILE|--demo | migrate
+    bookcorner central kiosks | reviews | import FILE... | load-reference FILE|--demo | migrate | anonymise
 
 ``--db``: a PostgreSQL URL (postgresql://user@host/db), an SQLite URL or a file path;
 default $BOOKCORNER_CENTRAL_DB, else ~/.local/share/bookcorner-central/central.db.
@@ -88,6 +88,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     migrate = actions.add_parser("migrate", help=_("bring the database's schema up to date (the server does it too)"))
     database(migrate, argparse.SUPPRESS)
     migrate.set_defaults(handler=_migrate)
+
+    anonymise = actions.add_parser("anonymise", help=_("anonymise loans returned longer ago than the retention "
+                                                       "period (the server does it too, every few hours)"))
+    database(anonymise, argparse.SUPPRESS)
+    anonymise.set_defaults(handler=_anonymise)
 
 
 
@@ -253,4 +258,19 @@ def _load_reference(args: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     _store(args)
     print(_("the database is up to date"))
+    return EXIT_OK
+
+
+def _anonymise(args: argparse.Namespace) -> int:
+    from central.dashboard.registers import anonymise, retention_days
+    from central.db import now
+
+    store = _store(args)
+    with store.reading() as conn:
+        days = retention_days(conn)
+    if days == 0:
+        print(_("the retention period is 0: loans keep their borrower's name"))
+        return EXIT_OK
+    changed = anonymise(store, now(), "bookcorner central anonymise")
+    print(_("{count} returned loans anonymised (retention period {days} days)").format(count=changed, days=days))
     return EXIT_OK
