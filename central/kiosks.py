@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, NamedTuple
 
 import msgspec
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import Connection
 
 from central import db
 from protocol.credentials import new_token, signing_key, token_hash
@@ -20,6 +24,20 @@ class KioskExists(ValueError):
     pass
 
 
+class Audit(NamedTuple):
+    """The audit record of a credential the librarian issued from the dashboard, written in
+    the credential's own transaction (so there is never one without the other)."""
+
+    who: str
+    action: str
+    target: str
+    detail: dict[str, Any]
+
+    def write(self, conn: Connection, at: datetime) -> None:
+        conn.execute(db.audit_log.insert().values(at=at, who=self.who, action=self.action, target=self.target[:120],
+                                                  detail=json.dumps(self.detail, ensure_ascii=False)))
+
+
 @dataclass(frozen=True)
 class Principal:
     role: str
@@ -27,11 +45,12 @@ class Principal:
     kiosk_id: str | None
 
 
-def add_kiosk(store: db.Store, kiosk_id: str, name: str = "", *, reissue: bool = False) -> str:
+def add_kiosk(store: db.Store, kiosk_id: str, name: str = "", *, reissue: bool = False,
+              audit: Audit | None = None) -> str:
     """A credential for a kiosk; printed once, never stored (only its hash).
 
     ``reissue``: the kiosk exists (a replaced SD card, a leaked credential): its old
-    credentials stop working, its history stays."""
+    credentials stop working, its history stays. ``audit``: written in the same transaction."""
     token = new_token()
     at = db.now()
     with store.writing() as conn:
@@ -49,14 +68,20 @@ def add_kiosk(store: db.Store, kiosk_id: str, name: str = "", *, reissue: bool =
                 applied_seq=0, max_seq=0, events=0))
         conn.execute(db.credentials.insert().values(token_hash=token_hash(token), role=KIOSK, name=name or kiosk_id,
                                                     kiosk_id=kiosk_id, created_at=at))
+        if audit is not None:
+            audit.write(conn, at)
     return token
 
 
-def add_librarian(store: db.Store, name: str) -> str:
+def add_librarian(store: db.Store, name: str, *, audit: Audit | None = None) -> str:
+    """A librarian's credential (``audit``: written in the same transaction)."""
     token = new_token()
+    at = db.now()
     with store.writing() as conn:
         conn.execute(db.credentials.insert().values(token_hash=token_hash(token), role=LIBRARIAN, name=name,
-                                                    kiosk_id=None, created_at=db.now()))
+                                                    kiosk_id=None, created_at=at))
+        if audit is not None:
+            audit.write(conn, at)
     return token
 
 

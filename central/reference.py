@@ -176,11 +176,17 @@ def document_from_reference(reference: Any, school: str = "") -> ReferenceDocume
         patrons=[convert(p, PatronRecord) for p in reference.patrons.values()],
         cards=[convert(c, CardRecord) for c in reference.cards.values()],
         items=[convert(i, ItemRecord) for i in reference.items.values()],
-        policy=PolicyRecord(
-            roles={str(role): convert(rule, RoleRules) for role, rule in reference.policy.roles.items()},
-            rules=[RuleCell(role=str(role), item_type=str(kind), **b(rule))
-                   for (role, kind), rule in reference.policy.rules.items()],
-        ),
+        policy=policy_record(reference.policy),
         calendar=msgspec.convert(calendar, CalendarRecord, strict=False),
         timetable=convert(reference.timetable, TimetableRecord),
+    )
+
+
+def policy_record(policy: Any) -> PolicyRecord:
+    """A circulation ``Policy`` (the defaults, a school's) as the record kiosks pull."""
+    return PolicyRecord(
+        roles={str(role): msgspec.convert(msgspec.to_builtins(rule), RoleRules, strict=False)
+               for role, rule in policy.roles.items()},
+        rules=[RuleCell(role=str(role), item_type=str(kind), **msgspec.to_builtins(rule))
+               for (role, kind), rule in policy.rules.items()],
     )

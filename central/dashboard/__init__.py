@@ -14,10 +14,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from central import db
-from central.dashboard import pages, queries
+from central.dashboard import data_in, pages, queries, registers, reports, school
 from central.dashboard.site import Site
 
-AREAS = (pages,)
+AREAS = (pages, reports, registers, data_in, school)
 
 
 def mount(app: FastAPI, store: db.Store, version: str) -> None:
