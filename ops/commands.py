@@ -227,6 +227,11 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _uninstall(args: argparse.Namespace) -> int:
-    _report(_installer(args).uninstall())
+    from ops.install import InstallError
+
+    try:
+        _report(_installer(args).uninstall())
+    except InstallError as error:  # a service that would not stop: its program stays
+        _fail(str(error), EXIT_STORE)
     print(_("kept: the data in /var/lib/bookcorner, the settings in /etc/bookcorner and the user bookcorner"))
     return EXIT_DONE

@@ -16,19 +16,22 @@ Puts in place, each step only if it is not already so (a second run reports no c
 ``--role`` picks the machine: ``kiosk`` (all of the above, no central libraries),
 ``central`` (the library computer: the central server's unit and libraries
 ``deploy/requirements-central.txt``, no kiosk, no devices) or ``both``. A later run keeps
-the role installed unless told otherwise.
+the role installed unless told otherwise; told another role, it stops, disables and removes
+the units (and a kiosk's udev and polkit rules) the new role does not use.
 
 Run again from a newer release, it upgrades in place: it stops the running services, keeps
 a backup of the kiosk's data (and of a SQLite central database) in ``/var/backups/bookcorner``,
 puts the new program beside the old one, migrates the kiosk's journal (``bookcorner journal
 migrate``) and the central database (``bookcorner central migrate``) as the service's user,
 and starts the services again. If any of that fails, the old program and the data as they
-were are put back and started, and the error says what to do.
+were are put back and started, and the error says what to do. A journal of an older schema
+is backed up before it is migrated on every run, an upgrade or not (a reinstall after
+``uninstall`` finds the data kept and no program).
 
 Everything works on a *root* other than ``/`` (a test's throwaway directory, an SD card's
 mounted root filesystem): ``useradd --root`` and ``systemctl --root`` do the same there.
-``uninstall`` removes the program, units and rules and keeps the data, the settings and
-the user that owns them.
+``uninstall`` stops the services (where systemd runs), disables them, removes the program,
+units and rules and keeps the data, the settings and the user that owns them.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from i18n import _
+from ops.doctor import systemd_running
 from ops.udev import RULE_FILE, devices_from_config, render_rules
 from ops.units import DEFAULT, FOOT_INI, POLKIT_RULES, ROLES, SOURCE_DIR, UNITS, Layout, parse_unit, render
 
@@ -97,7 +101,7 @@ class Installed:
 class Installer:
     def __init__(self, root: Path = Path("/"), layout: Layout = DEFAULT, *, python: str = sys.executable,
                  install_deps: bool = True, wheelhouse: Path | None = None, reader_usb: str | None = None,
-                 source: Path = REPO, role: str | None = None) -> None:
+                 source: Path = REPO, role: str | None = None, systemd: bool | None = None) -> None:
         self.root, self.layout, self.python = root, layout, python
         self.install_deps, self.wheelhouse, self.reader_usb, self.source = install_deps, wheelhouse, reader_usb, source
         self.installed = Installed.read(self._venv / STAMP)
@@ -111,6 +115,8 @@ class Installer:
         self.upgrading_now = False
         self.kept: Path | None = None
         self.kept_db: tuple[Path, Path] | None = None
+        #: whether systemd runs the system installed to (its services are stopped and started)
+        self.systemd = self.in_place and systemd_running() if systemd is None else systemd
 
     def at(self, absolute: str) -> Path:
         return self.root / absolute.lstrip("/")
@@ -305,23 +311,32 @@ class Installer:
 
     # -- an upgrade: stop, keep a backup, migrate, start ---------------------------------------------
 
-    @property
-    def _systemd_here(self) -> bool:
-        return self.in_place and Path("/run/systemd/system").is_dir()
-
     def stop(self) -> tuple[Step, list[str]]:
         """Stop this role's running services (their files are about to change); which ran."""
-        if not self._systemd_here:
+        if not self.systemd:
             return Step(_("no service to stop: systemd does not run this system"), False), []
         ours = {*self.unit_files, *(ROLES[self.installed.role][0] if self.installed else ())}
-        running = [unit for unit in UNITS
-                   if unit in ours and self._systemctl("is-active", "--quiet", unit).returncode == 0]
+        running = self._stop([unit for unit in UNITS if unit in ours])
+        stopped = Step(_("stopped for the upgrade: {units}").format(units=", ".join(running) or "-"), bool(running))
+        return stopped, running
+
+    def _stop(self, units: list[str]) -> list[str]:
+        """Stop those of ``units`` that run; which ran."""
+        running = [unit for unit in units if self._systemctl("is-active", "--quiet", unit).returncode == 0]
         if running:
             done = self._systemctl("stop", *running)
             if done.returncode != 0:
                 raise InstallError(_("systemctl stop failed: {error}").format(error=done.stderr.strip()))
-        stopped = Step(_("stopped for the upgrade: {units}").format(units=", ".join(running) or "-"), bool(running))
-        return stopped, running
+        return running
+
+    def _disable(self, units: list[str]) -> list[str]:
+        """No longer start those of ``units`` at boot that were; which were."""
+        enabled = [unit for unit in units if self._systemctl("is-enabled", "--quiet", unit).returncode == 0]
+        if enabled:
+            done = self._systemctl("disable", *enabled)
+            if done.returncode != 0:
+                raise InstallError(_("systemctl disable failed: {error}").format(error=done.stderr.strip()))
+        return enabled
 
     def start(self, units: list[str]) -> Step:
         if units:
@@ -388,12 +403,11 @@ class Installer:
         """The kiosk's journal and the central database brought to the new program's schema,
         each by the new program, as the service's user."""
         from journal import schema
-        from journal.journal import outdated_segments
 
         steps = []
         bookcorner = str(self._venv / "bin" / "bookcorner")
         journal = self.at(self.layout.data_dir) / "journal"
-        outdated = outdated_segments(journal) if self.kiosk and journal.is_dir() else []
+        outdated = self._outdated_journal()
         if outdated:
             done = subprocess.run([bookcorner, "--config", str(self._config), "journal", "migrate", "--data-dir",
                                    str(journal.parent)], capture_output=True, text=True, **self._as_user())
@@ -416,6 +430,13 @@ class Installer:
                         error=(done.stderr or done.stdout).strip()))
                 steps.append(Step(_("the central database's schema brought up to date"), True))
         return steps
+
+    def _outdated_journal(self) -> list[tuple[Path, int]]:
+        """The kiosk's journal segments of an older schema than this release's."""
+        from journal.journal import outdated_segments
+
+        journal = self.at(self.layout.data_dir) / "journal"
+        return outdated_segments(journal) if self.kiosk and journal.is_dir() else []
 
     def restore_data(self) -> list[str]:
         """After a failed migration: the data as the backup kept it; what was done, in words."""
@@ -457,6 +478,30 @@ class Installer:
                               self._write(self.at(POLKIT_PATH), text, 0o644)))
         return steps
 
+    def retire(self) -> list[Step]:
+        """What another role installed and this one does not use: its units stopped, no longer
+        started at boot, removed; on a machine that is no longer a kiosk, the kiosk's udev
+        and polkit rules removed too. The data, the settings and the user stay."""
+        units = [unit for unit in UNITS
+                 if unit not in self.unit_files and self.at(f"/etc/systemd/system/{unit}").is_file()]
+        paths = [f"/etc/systemd/system/{unit}" for unit in units]
+        if not self.kiosk:
+            paths += [path for path in (f"/etc/udev/rules.d/{RULE_FILE}", POLKIT_PATH) if self.at(path).exists()]
+        if not paths:
+            return []
+        steps = []
+        stopped = self._stop(units) if self.systemd else []
+        if stopped:
+            steps.append(Step(_("stopped: {units}").format(units=", ".join(stopped)), True))
+        disabled = self._disable(units)
+        if disabled:
+            steps.append(Step(_("not started at boot any more: {units}").format(units=", ".join(disabled)), True))
+        for path in paths:  # after disabling: systemctl reads a unit's [Install] to undo it
+            self.at(path).unlink()
+            steps.append(Step(_("removed {path} (the role {role} does not use it)").format(path=path, role=self.role),
+                              True))
+        return steps
+
     def udev(self) -> Step:
         import config
 
@@ -470,15 +515,19 @@ class Installer:
         return subprocess.run(["systemctl", *([] if self.in_place else [f"--root={self.root}"]), *words],
                               capture_output=True, text=True)
 
+    def _reload(self) -> None:
+        """Where systemd runs: it and udev read the units and rules as they now are."""
+        if self.systemd:
+            self._systemctl("daemon-reload")
+            subprocess.run(["udevadm", "control", "--reload"], capture_output=True)
+
     def enable(self) -> Step:
         missing = [unit for unit in self.boot_units if self._systemctl("is-enabled", "--quiet", unit).returncode != 0]
         if missing:
             done = self._systemctl("enable", *missing)
             if done.returncode != 0:
                 raise InstallError(_("systemctl enable failed: {error}").format(error=done.stderr.strip()))
-        if self._systemd_here:
-            self._systemctl("daemon-reload")
-            subprocess.run(["udevadm", "control", "--reload"], capture_output=True)
+        self._reload()
         return Step(_("started at boot: {units}").format(units=", ".join(self.boot_units)), bool(missing))
 
     def install(self) -> Iterator[Step]:
@@ -492,24 +541,30 @@ class Installer:
         if self.upgrading_now:
             stopped, running = self.stop()
             yield stopped
-        migrating = False
+        # a journal of an older schema is backed up before it is migrated, an upgrade or not
+        # (a reinstall after uninstall finds the data kept and no program)
+        backing_up = self.upgrading_now or bool(self._outdated_journal())
+        built = None
         try:
-            if self.upgrading_now:
+            if backing_up:
                 yield from self.backup()
-            yield self.venv()
-            migrating = True
+            built = self.venv()
+            yield built
             yield from self.migrate()
         except InstallError as error:
-            if not self.upgrading_now:
+            if not backing_up:
                 raise
-            undone = self.restore_data() if migrating else []
-            self.roll_back()
+            undone = self.restore_data() if built is not None else []
+            if not self.roll_back() and built is not None and built.changed:
+                shutil.rmtree(self._venv, ignore_errors=True)  # nothing to go back to: no new program either
             raise InstallError(f"{error}\n{self._undone(running, undone)}") from None
         shutil.rmtree(self._venv.with_name("venv.previous"), ignore_errors=True)
+        yield from self.retire()
         yield from self.units()
         if self.kiosk:
             yield self.udev()
         yield self.enable()
+        running = [unit for unit in running if unit in self.unit_files]  # not those the new role retired
         if running:
             yield self.start(running)
 
@@ -521,8 +576,13 @@ class Installer:
                 self.start(running)
             except InstallError as error:
                 started.append(str(error))
-        lines = [_("Nothing was lost: the previous program is back in place and running again.") if running and not
-                 started else _("Nothing was lost: the previous program is back in place."), *started, *undone]
+        if not self.upgrading_now:
+            first = _("Nothing was lost: the program is as it was before this run.")
+        elif running and not started:
+            first = _("Nothing was lost: the previous program is back in place and running again.")
+        else:
+            first = _("Nothing was lost: the previous program is back in place.")
+        lines = [first, *started, *undone]
         if self.kept is not None:
             lines.append(_("The data as it was before the upgrade is kept in {path}.").format(
                 path=self._shown(self.kept)))
@@ -531,11 +591,16 @@ class Installer:
         return "\n".join(lines)
 
     def uninstall(self) -> list[Step]:
-        steps = []
-        enabled = [unit for unit in UNITS if self._systemctl("is-enabled", "--quiet", unit).returncode == 0]
-        if enabled:
-            self._systemctl("disable", *enabled)
-        steps.append(Step(_("not started at boot any more"), bool(enabled)))
+        """Stopped first (a service whose program is removed under it fails), then disabled,
+        then removed."""
+        if self.systemd:
+            stopped = self._stop(list(UNITS))
+            steps = [Step(_("stopped: {units}").format(units=", ".join(stopped) or "-"), bool(stopped))]
+        else:
+            steps = [Step(_("no service to stop: systemd does not run this system"), False)]
+        disabled = self._disable(list(UNITS))
+        steps.append(Step(_("not started at boot any more: {units}").format(units=", ".join(disabled) or "-"),
+                          bool(disabled)))
         installed = [*(f"/etc/systemd/system/{name}" for name in UNITS), f"/etc/udev/rules.d/{RULE_FILE}", POLKIT_PATH]
         for path in installed:
             target = self.at(path)
@@ -545,6 +610,7 @@ class Installer:
         steps.append(Step(_("removed {path}").format(path=f"{self.layout.prefix}/venv"), venv.exists()))
         shutil.rmtree(venv, ignore_errors=True)
         shutil.rmtree(venv.with_name("venv.previous"), ignore_errors=True)
+        self._reload()
         return steps
 
 

@@ -117,3 +117,111 @@ def test_the_library_computer_gets_the_central_unit_alone(system):
     assert "bookcorner" not in groups.get("dialout", [])  # the server opens no device
     again = Installer(system, role="central")
     assert not any(step.changed for step in [again.user(), *again.units(), again.enable()])
+
+
+def test_a_new_role_retires_what_the_old_one_installed(system):
+    """A corner's computer made the library's server: the kiosk's units (stopped and disabled
+    first), udev and polkit rules go; its data, settings and user stay; a second run has
+    nothing left to retire."""
+    from ops.install import Installer
+
+    kiosk = Installer(system, role="kiosk", reader_usb="10c4:ea60")
+    for step in [kiosk.user(), kiosk.data_dir(), *kiosk.config(), *kiosk.units(), kiosk.udev(), kiosk.enable()]:
+        assert step.changed, step
+    (system / "var/lib/bookcorner/journal").mkdir()
+    (system / "var/lib/bookcorner/journal/seg-000000000001.log").write_text("events\n")
+    settings = (system / "etc/bookcorner/kiosk.toml").read_text()
+
+    central = Installer(system, role="central")
+    steps = [*central.retire(), *central.units(), central.enable()]
+    assert [(step.what, step.changed) for step in steps] == [
+        ("not started at boot any more: bookcorner-kiosk.service, bookcorner-syncd.service", True),
+        *((f"removed /etc/systemd/system/{unit} (the role central does not use it)", True)
+          for unit in ROLES["kiosk"][0]),
+        ("removed /etc/udev/rules.d/70-bookcorner.rules (the role central does not use it)", True),
+        ("removed /etc/polkit-1/rules.d/50-bookcorner.rules (the role central does not use it)", True),
+        ("the unit bookcorner-central.service", True),
+        ("started at boot: bookcorner-central.service", True)]
+    assert {path.name for path in (system / "etc/systemd/system").iterdir() if path.is_file()} == {
+        "bookcorner-central.service"}
+    assert {path.name for path in (system / "etc/systemd/system/multi-user.target.wants").iterdir()} == {
+        "bookcorner-central.service"}
+    assert not (system / "etc/udev/rules.d/70-bookcorner.rules").exists()
+    assert not (system / "etc/polkit-1/rules.d/50-bookcorner.rules").exists()
+    assert (system / "var/lib/bookcorner/journal/seg-000000000001.log").read_text() == "events\n"
+    assert (system / "etc/bookcorner/kiosk.toml").read_text() == settings
+    assert (system / "etc/bookcorner/foot.ini").is_file() and "bookcorner:" in (system / "etc/passwd").read_text()
+
+    again = Installer(system, role="central")
+    assert again.retire() == []
+    assert not any(step.changed for step in [*again.units(), again.enable()])
+
+
+# records each call, then answers is-active/is-enabled from {states}/UNIT.active|.enabled
+FAKE_SYSTEMCTL = """#!/bin/sh
+[ "${{1#--root=}}" = "$1" ] || shift
+echo "$*" >> "{log}"
+verb=$1; shift
+[ "$1" = --quiet ] && shift
+case $verb in
+  is-active) [ -f "{states}/$1.active" ] ;;
+  is-enabled) [ -f "{states}/$1.enabled" ] ;;
+  stop) for unit; do rm -f "{states}/$unit.active"; done ;;
+  disable) for unit; do rm -f "{states}/$unit.enabled"; done ;;
+esac
+"""
+
+
+@pytest.fixture
+def systemd(tmp_path, monkeypatch):
+    """A `systemctl` (and `udevadm`) on PATH standing for a running systemd: the units
+    named to the returned function run and start at boot; it returns the calls since
+    it was last called, in order."""
+    states, tools, log = tmp_path / "states", tmp_path / "bin", tmp_path / "calls"
+    states.mkdir()
+    tools.mkdir()
+    log.touch()
+    (tools / "systemctl").write_text(FAKE_SYSTEMCTL.format(states=states, log=log))
+    (tools / "udevadm").write_text(f'#!/bin/sh\necho "udevadm $*" >> "{log}"\n')
+    for tool in tools.iterdir():
+        os.chmod(tool, 0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+
+    def running(*units: str) -> list[str]:
+        for unit in units:
+            (states / f"{unit}.active").touch()
+            (states / f"{unit}.enabled").touch()
+        calls = log.read_text().splitlines()
+        log.write_text("")
+        return calls
+    return running
+
+
+def test_where_systemd_runs_services_are_stopped_before_they_are_disabled(system, systemd):
+    from ops.install import Installer
+
+    Installer(system, role="both", systemd=True).units()
+    systemd(*ROLES["both"][1])
+    kiosk = Installer(system, role="kiosk", systemd=True)
+    assert [(step.what, step.changed) for step in kiosk.retire()] == [
+        ("stopped: bookcorner-central.service", True),
+        ("not started at boot any more: bookcorner-central.service", True),
+        ("removed /etc/systemd/system/bookcorner-central.service (the role kiosk does not use it)", True)]
+    calls = systemd()
+    assert calls.index("stop bookcorner-central.service") < calls.index("disable bookcorner-central.service")
+    assert not any("kiosk" in call or "syncd" in call for call in calls if not call.startswith("is-"))
+
+    steps = kiosk.uninstall()
+    assert [(step.what, step.changed) for step in steps[:2]] == [
+        ("stopped: bookcorner-kiosk.service, bookcorner-syncd.service", True),
+        ("not started at boot any more: bookcorner-kiosk.service, bookcorner-syncd.service", True)]
+    calls = systemd()
+    stop = calls.index("stop bookcorner-kiosk.service bookcorner-syncd.service")
+    assert stop < calls.index("disable bookcorner-kiosk.service bookcorner-syncd.service")
+    assert calls[-2:] == ["daemon-reload", "udevadm control --reload"]
+    assert not any((system / "etc/systemd/system" / unit).exists() for unit in UNITS)
+
+    # a root systemd does not run (an SD card's, this test's): nothing to stop, and it says so
+    quiet = Installer(system, systemd=False).uninstall()
+    assert quiet[0].what == "no service to stop: systemd does not run this system" and not quiet[0].changed
+    assert not any(call.startswith("stop") for call in systemd())

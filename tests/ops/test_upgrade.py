@@ -1,9 +1,11 @@
-"""Upgrading in place, in a throwaway root: release A installed (kiosk and central server
-on one machine), events recorded with A's journal schema and a central database one
-migration behind; release B (a new journal schema with its migration) upgrades it: the
-events are intact and migrated, the database is at head, a backup is kept, and a second
-run changes nothing. Release C, whose journal schema has no migration, fails: the program
-and the data as they were are put back, and the error says so."""
+"""Upgrading in place, in a throwaway root: a kiosk's data kept from an uninstalled program
+(events of an older journal schema, the user that owns them) gets release A (kiosk and
+central server on one machine), which keeps a backup before it migrates the journal; with
+a central database one migration behind, release B (a new journal schema with its
+migration) upgrades it: the events are intact and migrated, the database is at head, a
+backup is kept, and a second run changes nothing. Release C, whose journal schema has no
+migration, fails: the program and the data as they were are put back, and the error says
+so."""
 
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ import pytest
 
 from circulation.events import EventDraft, EventType
 from journal.clock import FixedClock
-from journal.journal import Journal, JournalReader, list_segments, read_header
+from journal.journal import Journal, JournalReader, list_segments, read_header, segment_records
+from journal.storage import HEADER_ID, META_TABLE, SegmentStorage, write_new_file
 from ops.backup import hand_over
-from ops.install import CENTRAL_LOCK_FILE, LOCK_FILE, STAMP
+from ops.install import CENTRAL_LOCK_FILE, LOCK_FILE, STAMP, Installer
 from ops.units import ROLES
 from tests.ops.conftest import bookcorner, release
 
@@ -66,6 +69,26 @@ def records(system: Path) -> list[dict]:
                                       f"print(json.dumps(list(JournalReader({str(journal)!r}).records_after(0))))"))
 
 
+def as_schema(journal: Path, version: int) -> None:
+    """Every segment's header says ``version`` (what an older release wrote)."""
+    for _first, path in list_segments(journal):
+        mode = path.stat().st_mode & 0o777
+        tables = SegmentStorage(path, read_only=True).read()
+        tables[META_TABLE][HEADER_ID]["schema"] = version
+        write_new_file(path, segment_records(tables))
+        os.chmod(path, mode)
+
+
+def schemas_in(archive: Path, scratch: Path) -> set[int]:
+    """The journal schemas of the segments a backup holds."""
+    scratch.mkdir()
+    with tarfile.open(archive) as tar:
+        for member in tar.getmembers():
+            if member.name.startswith("journal/"):
+                (scratch / Path(member.name).name).write_bytes(tar.extractfile(member).read())
+    return {read_header(path)["schema"] for _first, path in list_segments(scratch)}
+
+
 def owners(folder: Path) -> set[int]:
     return {path.stat().st_uid for path in [folder, *folder.rglob("*")]}
 
@@ -74,12 +97,34 @@ def test_upgrade_migrates_keeps_a_backup_then_changes_nothing_and_a_failure_roll
                                                                                           tmp_path):
     if not SYSTEM_PYTHON.exists():
         pytest.skip("no /usr/bin/python3 to make the program's venv with")
-    a = release(tmp_path / "a")
+    a = release(tmp_path / "a", new_schema(1, migration=True))
     b = release(tmp_path / "b", new_schema(2, migration=True))
     c = release(tmp_path / "c", new_schema(3, migration=False))
     words = ["install", "--root", str(system), "--wheelhouse", str(wheelhouse), "--python", str(SYSTEM_PYTHON)]
+
+    # what `uninstall` left of a kiosk that had recorded events (three segments, two sealed)
+    # with the journal schema before A's: its data and the user that owns them
+    Installer(system).user()
+    passwd = {line.split(":")[0]: line.split(":") for line in (system / "etc/passwd").read_text().splitlines()}
+    owner = int(passwd["bookcorner"][2]), int(passwd["bookcorner"][3])
+    data = system / "var/lib/bookcorner"
+    clock = FixedClock(datetime(2026, 11, 23, 9, tzinfo=timezone.utc), synced=True)
+    with Journal(data / "journal", "demo-corner", clock, segment_events=4) as journal:
+        for n in range(10):
+            journal.append([EventDraft(EventType.CHECKED_OUT, "S01", {"item_id": f"X{n:06d}", "patron_id": "S01",
+                                                                      "card_id": "c", "code": f"X{n:06d}",
+                                                                      "due": "2026-11-30", "warnings": []})])
+    as_schema(data / "journal", 0)
+    hand_over(data, owner)
+
     first = bookcorner(a, *words, "--role", "both")
     assert first.returncode == 0, first.stdout + first.stderr
+    out = first.stdout
+    kept = out.index("changed: a backup of the data: /var/backups/bookcorner/bookcorner-bookcorner-")
+    assert kept < out.index("changed: the program in") < out.index("changed: the journal migrated to schema 1 (3 "
+                                                                    "segment(s))")
+    [reinstall_backup] = (system / "var/backups/bookcorner").iterdir()
+    assert schemas_in(reinstall_backup, tmp_path / "kept") == {0}  # taken before the migration
     units, boot = ROLES["both"]
     assert all((system / "etc/systemd/system" / unit).is_file() for unit in units)
     assert all((system / "etc/systemd/system/multi-user.target.wants" / unit).is_symlink() for unit in boot)
@@ -90,19 +135,10 @@ def test_upgrade_migrates_keeps_a_backup_then_changes_nothing_and_a_failure_roll
               if line and not line.startswith("#")}
     assert {line.lower().replace("_", "-") for line in frozen.splitlines()} == pinned
 
-    # a kiosk that has recorded events (three segments, two sealed) with A's journal schema
-    passwd = {line.split(":")[0]: line.split(":") for line in (system / "etc/passwd").read_text().splitlines()}
-    owner = int(passwd["bookcorner"][2]), int(passwd["bookcorner"][3])
-    data = system / "var/lib/bookcorner"
-    clock = FixedClock(datetime(2026, 11, 23, 9, tzinfo=timezone.utc), synced=True)
-    with Journal(data / "journal", "demo-corner", clock, segment_events=4) as journal:
-        for n in range(10):
-            journal.append([EventDraft(EventType.CHECKED_OUT, "S01", {"item_id": f"X{n:06d}", "patron_id": "S01",
-                                                                      "card_id": "c", "code": f"X{n:06d}",
-                                                                      "due": "2026-11-30", "warnings": []})])
-    hand_over(data, owner)
+    # the events as A migrated them
     before = records(system)
-    assert len(before) == 10 and len(list_segments(data / "journal")) == 3
+    assert [record["payload"]["schema"] for record in before] == [1] * 10
+    assert {read_header(path)["schema"] for _first, path in list_segments(data / "journal")} == {1}
     # and a central database one migration behind (what A's server made, before a release added 0003)
     central = system / "var/lib/bookcorner-central"
     central.mkdir(parents=True)
@@ -129,7 +165,9 @@ def test_upgrade_migrates_keeps_a_backup_then_changes_nothing_and_a_failure_roll
                            ".fetchone()[0])").strip() == "0003"
     backups = sorted((system / "var/backups/bookcorner").iterdir())
     assert (system / "var/backups/bookcorner").stat().st_mode & 0o777 == 0o700
-    with tarfile.open(next(path for path in backups if path.suffix == ".gz")) as tar:
+    upgrade_backup = [path for path in backups if path.suffix == ".gz" and path != reinstall_backup][-1]
+    assert schemas_in(upgrade_backup, tmp_path / "kept-by-b") == {1}
+    with tarfile.open(upgrade_backup) as tar:
         manifest = json.loads(tar.extractfile("bookcorner-backup.json").read())
     assert manifest["last_seq"] == 10 and sum(name.startswith("journal/") for name in manifest["files"]) == 3
     assert not (venv.parent / "venv.previous").exists()
