@@ -228,7 +228,6 @@ loans = Table(
     Column("anonymised_at", UTCDateTime, nullable=True),
     #: covering for the reports: a period's loans by class and borrower without reading the table
     Index("ix_loans_out_at", "out_at", "class_name", "patron_id"),
-    Index("ix_loans_patron_out_at", "patron_id", "out_at"),
     Index("ix_loans_returned_due", "returned_at", "due"),
     #: a book's loans (whose loan a return closed, when the return does not say)
     Index("ix_loans_item_out_at", "item_id", "out_at"),

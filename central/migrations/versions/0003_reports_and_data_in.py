@@ -34,7 +34,6 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('loan_id'),
     )
     op.create_index('ix_loans_out_at', 'loans', ['out_at', 'class_name', 'patron_id'])
-    op.create_index('ix_loans_patron_out_at', 'loans', ['patron_id', 'out_at'])
     op.create_index('ix_loans_returned_due', 'loans', ['returned_at', 'due'])
     op.create_index('ix_loans_item_out_at', 'loans', ['item_id', 'out_at'])
     op.create_table(
@@ -131,6 +130,6 @@ def downgrade() -> None:
         batch.drop_column('waiting_reported_at')
         batch.drop_column('waiting_events')
     op.drop_table('staged_imports')
-    for name in ('ix_loans_item_out_at', 'ix_loans_returned_due', 'ix_loans_patron_out_at', 'ix_loans_out_at'):
+    for name in ('ix_loans_item_out_at', 'ix_loans_returned_due', 'ix_loans_out_at'):
         op.drop_index(name, table_name='loans')
     op.drop_table('loans')
