@@ -320,11 +320,8 @@ def mount(site: Site) -> None:
                          ignored=staged.ignored, errors=errors, result=result, shown=SHOWN, error=error,
                          mine=row.who == who.name)
 
-    @site.app.get(PREFIX + "/data-in", include_in_schema=False)
-    async def data_in(request: Request) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    @site.page_route("/data-in")
+    async def data_in(request: Request, who: auth.Session) -> Response:
         return await front(request, who)
 
     @site.app.post(PREFIX + "/data-in/upload", include_in_schema=False)
@@ -344,19 +341,12 @@ def mount(site: Site) -> None:
         token = await site.run(stage, site.store, who.name, fields["kind"], fields["filename"], staged)
         return site.redirect(f"/data-in/{token}")
 
-    @site.app.get(PREFIX + "/data-in/{token}", include_in_schema=False)
-    async def staged_preview(request: Request, token: str) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    @site.page_route("/data-in/{token}")
+    async def staged_preview(request: Request, who: auth.Session, token: str) -> Response:
         return await shown(request, who, token)
 
-    @site.app.post(PREFIX + "/data-in/{token}/confirm", include_in_schema=False)
-    async def confirm_import(request: Request, token: str) -> Response:
-        done = await site.checked(request)
-        if isinstance(done, Response):
-            return done
-        who, fields = done
+    @site.form_route("/data-in/{token}/confirm")
+    async def confirm_import(request: Request, who: auth.Session, fields: dict[str, str], token: str) -> Response:
         try:
             detail = await site.run(confirm, site.store, token, who.name, fields.get("duplicates_checked") == "yes")
         except Refused as refusal:
@@ -367,12 +357,8 @@ def mount(site: Site) -> None:
             return await shown(request, who, token, status, _refusal_text(code))
         return site.redirect(f"/data-in?applied={detail['kind']}")
 
-    @site.app.post(PREFIX + "/data-in/{token}/cancel", include_in_schema=False)
-    async def cancel_import(request: Request, token: str) -> Response:
-        done = await site.checked(request)
-        if isinstance(done, Response):
-            return done
-        who, _fields = done
+    @site.form_route("/data-in/{token}/cancel")
+    async def cancel_import(request: Request, who: auth.Session, _fields: dict[str, str], token: str) -> Response:
         try:
             await site.run(cancel, site.store, token, who.name)
         except Refused as refusal:

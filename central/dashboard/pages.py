@@ -122,28 +122,20 @@ def mount(site: Site) -> None:
         response.delete_cookie(auth.SIGN_IN_COOKIE, path=PREFIX)
         return response
 
-    @site.app.post(PREFIX + "/sign-out", include_in_schema=False)
-    async def sign_out(request: Request) -> Response:
-        done = await site.checked(request)
-        if isinstance(done, Response):
-            return done
-        await site.run(auth.sign_out, site.store, done[0])
+    @site.form_route("/sign-out")
+    async def sign_out(request: Request, who: auth.Session, _fields: dict[str, str]) -> Response:
+        await site.run(auth.sign_out, site.store, who)
         response = site.to_sign_in()
         response.delete_cookie(auth.SESSION_COOKIE, path=PREFIX)
         return response
 
-    @site.app.get(PREFIX, include_in_schema=False)
-    @site.app.get(PREFIX + "/", include_in_schema=False)
-    async def home(request: Request) -> Response:
-        if await site.session(request) is None:
-            return site.to_sign_in()
+    @site.page_route("")
+    @site.page_route("/")
+    async def home(request: Request, who: auth.Session) -> Response:
         return site.redirect("/end-of-day")
 
-    @site.app.get(PREFIX + "/end-of-day", include_in_schema=False)
-    async def end_of_day(request: Request) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    @site.page_route("/end-of-day")
+    async def end_of_day(request: Request, who: auth.Session) -> Response:
         today = site.today()
         corners, movements = await site.run(queries.end_of_day, site.store, today, site.zone)
         return site.page(request, "end_of_day.html", who=who, today=today, corners=corners, movements=movements,
@@ -151,22 +143,15 @@ def mount(site: Site) -> None:
                     returns=sum(m.kind == queries.RETURNS for m in movements),
                     all_in=all(c.all_in for c in corners))
 
-    @site.app.get(PREFIX + "/reviews", include_in_schema=False)
-    async def review_queue(request: Request) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    @site.page_route("/reviews")
+    async def review_queue(request: Request, who: auth.Session) -> Response:
         waiting = await site.run(queries.reviews, site.store)
         decided = await site.run(lambda: queries.reviews(site.store, resolved=True, limit=50))
         return site.page(request, "reviews.html", who=who, waiting=waiting, decided=decided,
                     message=request.query_params.get("done"))
 
-    @site.app.post(PREFIX + "/reviews/{review_id}", include_in_schema=False)
-    async def decide(request: Request, review_id: int) -> Response:
-        done = await site.checked(request)
-        if isinstance(done, Response):
-            return done
-        who, fields = done
+    @site.form_route("/reviews/{review_id}")
+    async def decide(request: Request, who: auth.Session, fields: dict[str, str], review_id: int) -> Response:
         decision, note = fields.get("decision", ""), fields.get("note", "").strip()[:2000]
         if decision not in queries.DECISIONS or (decision == "dismiss" and not note):
             waiting = await site.run(queries.reviews, site.store)
@@ -195,26 +180,17 @@ def mount(site: Site) -> None:
                         error=_("That item was already decided (or does not exist)."))
         return site.redirect(f"/reviews?done={review_id}")
 
-    @site.app.get(PREFIX + "/audit", include_in_schema=False)
-    async def audit_page(request: Request) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    @site.page_route("/audit")
+    async def audit_page(request: Request, who: auth.Session) -> Response:
         rows = await site.run(queries.audit, site.store, 200)
         return site.page(request, "audit.html", who=who, rows=rows)
 
-    @site.app.get(PREFIX + "/exports", include_in_schema=False)
-    async def export_page(request: Request) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    @site.page_route("/exports")
+    async def export_page(request: Request, who: auth.Session) -> Response:
         today = site.today()
         return site.page(request, "exports.html", who=who, today=today, week_ago=today - timedelta(days=6))
 
-    async def download(request: Request, kind: str) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    async def download(request: Request, who: auth.Session, kind: str) -> Response:
         chosen = site.period(request)
         if chosen is None:
             return site.page(request, "refused.html", 422, error=_("Choose a valid period (from, to)."))
@@ -229,10 +205,10 @@ def mount(site: Site) -> None:
                                 {"from": start.isoformat(), "to": end.isoformat()})
         return site.download(body.encode("utf-8"), name, media)
 
-    @site.app.get(PREFIX + "/exports/events.csv", include_in_schema=False)
-    async def export_csv(request: Request) -> Response:
-        return await download(request, "csv")
+    @site.page_route("/exports/events.csv")
+    async def export_csv(request: Request, who: auth.Session) -> Response:
+        return await download(request, who, "csv")
 
-    @site.app.get(PREFIX + "/exports/circulation.koc", include_in_schema=False)
-    async def export_koc(request: Request) -> Response:
-        return await download(request, "koc")
+    @site.page_route("/exports/circulation.koc")
+    async def export_koc(request: Request, who: auth.Session) -> Response:
+        return await download(request, who, "koc")

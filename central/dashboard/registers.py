@@ -28,9 +28,9 @@ from sqlalchemy.engine import Connection
 
 import i18n
 from central import db
-from central.dashboard import queries
+from central.dashboard import auth, queries
 from central.dashboard.queries import day_bounds
-from central.dashboard.site import PREFIX, Site, language_of
+from central.dashboard.site import Site
 from central.dashboard.tables import FORMATS, ReportTable
 from central.ingest import next_revision, upsert
 from circulation.events import EventType
@@ -580,13 +580,9 @@ def mount(site: Site) -> None:
                          **values, **extra)
 
     def add_register(name: str) -> None:
-        @site.app.get(f"{PREFIX}/registers/{name}", include_in_schema=False)
-        async def register_page(request: Request) -> Response:
-            who = await site.session(request)
-            if who is None:
-                return site.to_sign_in()
-            with i18n.in_language(language_of(request)):
-                values = await gather(request, name)
+        @site.page_route(f"/registers/{name}")
+        async def register_page(request: Request, who: auth.Session) -> Response:
+            values = await gather(request, name)
             if isinstance(values, Response):
                 return values
             return show(request, name, who, values, done=request.query_params.get("done"))
@@ -595,16 +591,12 @@ def mount(site: Site) -> None:
             add_download(name, form)
 
     def add_download(name: str, form: str) -> None:
-        @site.app.get(f"{PREFIX}/registers/{name}.{form}", include_in_schema=False)
-        async def register_download(request: Request) -> Response:
-            who = await site.session(request)
-            if who is None:
-                return site.to_sign_in()
-            with i18n.in_language(language_of(request)):
-                values = await gather(request, name)
-                if isinstance(values, Response):
-                    return values
-                body, media = values["table"].render(form)
+        @site.page_route(f"/registers/{name}.{form}")
+        async def register_download(request: Request, who: auth.Session) -> Response:
+            values = await gather(request, name)
+            if isinstance(values, Response):
+                return values
+            body, media = values["table"].render(form)
             filename = f"bookcorner-{name}-{values['file']}.{form}"
             await site.run(queries.record, site.store, who.name, f"registers.download.{form}", filename,
                            dict(request.query_params))
@@ -613,52 +605,36 @@ def mount(site: Site) -> None:
     for name in REGISTERS:
         add_register(name)
 
-    @site.app.get(f"{PREFIX}/registers", include_in_schema=False)
-    async def index(request: Request) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    @site.page_route("/registers")
+    async def index(request: Request, who: auth.Session) -> Response:
         return site.page(request, "registers.html", who=who)
 
-    @site.app.post(f"{PREFIX}/registers/withdrawals", include_in_schema=False)
-    async def withdraw_book(request: Request) -> Response:
-        done = await site.checked(request)
-        if isinstance(done, Response):
-            return done
-        who, fields = done
+    @site.form_route("/registers/withdrawals")
+    async def withdraw_book(request: Request, who: auth.Session, fields: dict[str, str]) -> Response:
         item_id, reason = fields.get("item_id", "").strip()[:80], " ".join(fields.get("reason", "").split())[:400]
         try:
             if not reason:
                 raise WithdrawRefused("no_reason")
             await site.run(withdraw, site.store, item_id, reason, who.name, db.now())
         except WithdrawRefused as refused:
-            with i18n.in_language(language_of(request)):
-                values, error = await gather(request, "withdrawals"), _refusal_text(str(refused))
+            values, error = await gather(request, "withdrawals"), _refusal_text(str(refused))
             if isinstance(values, Response):
                 return values
             return show(request, "withdrawals", who, values, 422, error=error, item_id=item_id, reason=reason)
         return site.redirect(f"/registers/withdrawals?done={quote(item_id)}")
 
-    @site.app.get(f"{PREFIX}/registers/privacy", include_in_schema=False)
-    async def privacy(request: Request) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    @site.page_route("/registers/privacy")
+    async def privacy(request: Request, who: auth.Session) -> Response:
         state = await site.run(retention, site.store, db.now())
         return site.page(request, "registers_privacy.html", who=who, state=state,
                          saved=request.query_params.get("saved"))
 
-    @site.app.post(f"{PREFIX}/registers/privacy", include_in_schema=False)
-    async def set_privacy(request: Request) -> Response:
-        done = await site.checked(request)
-        if isinstance(done, Response):
-            return done
-        who, fields = done
+    @site.form_route("/registers/privacy")
+    async def set_privacy(request: Request, who: auth.Session, fields: dict[str, str]) -> Response:
         text = fields.get("days", "").strip()
         if not text.isdigit() or int(text) > MAX_RETENTION_DAYS:
             state = await site.run(retention, site.store, db.now())
-            with i18n.in_language(language_of(request)):
-                error = _("The retention period is a number of days from 0 to {most}.").format(most=MAX_RETENTION_DAYS)
+            error = _("The retention period is a number of days from 0 to {most}.").format(most=MAX_RETENTION_DAYS)
             return site.page(request, "registers_privacy.html", 422, who=who, state=state, saved=None, error=error)
         now = db.now()
         await site.run(set_retention, site.store, int(text), who.name, now)

@@ -21,8 +21,8 @@ from fastapi.responses import Response
 from sqlalchemy import func, select
 
 from central import db
-from central.dashboard import charts, queries
-from central.dashboard.site import PREFIX, Site
+from central.dashboard import auth, charts, queries
+from central.dashboard.site import Site
 from central.dashboard.tables import FORMATS, ReportTable
 from central.ingest import upsert
 from i18n import _
@@ -328,23 +328,16 @@ def chosen_period(site: Site, request: Request, default: tuple[date, date]) -> t
 def mount(site: Site) -> None:
     site.globals.update(GLOBALS)
 
-    @site.app.get(PREFIX + "/reports", include_in_schema=False)
-    async def index(request: Request) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    @site.page_route("/reports")
+    async def index(request: Request, who: auth.Session) -> Response:
         today = site.today()
         start, end, term_name = await site.run(term_of, site.store, today)
         chosen = await site.run(targets, site.store)
         return site.page(request, "reports.html", who=who, week=this_week(today), term=(start, end),
                          term_name=term_name, targets=chosen, saved=request.query_params.get("saved"))
 
-    @site.app.post(PREFIX + "/reports/targets", include_in_schema=False)
-    async def set_targets(request: Request) -> Response:
-        done = await site.checked(request)
-        if isinstance(done, Response):
-            return done
-        who, fields = done
+    @site.form_route("/reports/targets")
+    async def set_targets(request: Request, who: auth.Session, fields: dict[str, str]) -> Response:
         try:
             chosen = Targets(int(fields.get("books_per_student", "")), int(fields.get("class_loans", "")))
         except ValueError:
@@ -355,10 +348,7 @@ def mount(site: Site) -> None:
         await site.run(save_targets, site.store, who.name, chosen)
         return site.redirect("/reports?saved=1")
 
-    async def form_i(request: Request, weekly: bool) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    async def form_i(request: Request, who: auth.Session, weekly: bool) -> Response:
         today = site.today()
         if weekly:
             try:
@@ -376,19 +366,16 @@ def mount(site: Site) -> None:
                          terms=await site.run(terms, site.store),
                          previous=period[0] - timedelta(days=7), next=period[0] + timedelta(days=7))
 
-    @site.app.get(PREFIX + "/reports/week", include_in_schema=False)
-    async def week(request: Request) -> Response:
-        return await form_i(request, weekly=True)
+    @site.page_route("/reports/week")
+    async def week(request: Request, who: auth.Session) -> Response:
+        return await form_i(request, who, weekly=True)
 
-    @site.app.get(PREFIX + "/reports/term", include_in_schema=False)
-    async def term(request: Request) -> Response:
-        return await form_i(request, weekly=False)
+    @site.page_route("/reports/term")
+    async def term(request: Request, who: auth.Session) -> Response:
+        return await form_i(request, who, weekly=False)
 
-    @site.app.get(PREFIX + "/reports/stars", include_in_schema=False)
-    async def stars(request: Request) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    @site.page_route("/reports/stars")
+    async def stars(request: Request, who: auth.Session) -> Response:
         start, end, _name = await site.run(term_of, site.store, site.today())
         period = chosen_period(site, request, (start, end))
         if period is None:
@@ -397,11 +384,8 @@ def mount(site: Site) -> None:
         return site.page(request, "report_stars.html", who=who, **stars_page(report), this_week=this_week(site.today()))
 
     def downloads(name: str, form: str) -> None:
-        @site.app.get(f"{PREFIX}/reports/{name}.{form}", include_in_schema=False, name=f"reports_{name}_{form}")
-        async def download(request: Request) -> Response:
-            who = await site.session(request)
-            if who is None:
-                return site.to_sign_in()
+        @site.page_route(f"/reports/{name}.{form}", name=f"reports_{name}_{form}")
+        async def download(request: Request, who: auth.Session) -> Response:
             start, end, _name = await site.run(term_of, site.store, site.today())
             period = chosen_period(site, request, (start, end))
             if period is None:

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from typing import Any
@@ -26,12 +24,12 @@ from fastapi.responses import Response
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
-import i18n
 from central import db
 from central.ingest import next_revision, upsert
 from central.kiosks import KIOSK, LIBRARIAN, Audit, KioskExists, add_kiosk, add_librarian
 from central.reference import policy_record
-from central.dashboard.site import PREFIX, Site, language_of
+from central.dashboard import auth
+from central.dashboard.site import Site
 from circulation.codes import normalise
 from circulation.model import ItemType, Role
 from circulation.policy import DEFAULT_POLICY
@@ -87,13 +85,6 @@ def weekday_label(day: int) -> str:
 
 def card_status_label(status: str) -> str:
     return {"active": _("active"), "lost": _("lost"), "withdrawn": _("withdrawn")}.get(status, status)
-
-
-@contextmanager
-def _words(request: Request) -> Iterator[None]:
-    """Messages worded in the librarian's language (they are made before the page is drawn)."""
-    with i18n.in_language(language_of(request)):
-        yield
 
 
 def _fits(value: str, kind: Any) -> bool:
@@ -614,11 +605,8 @@ def mount(site: Site) -> None:
     def show(request: Request, template: str, who: Any, status: int = 200, **values: Any) -> Response:
         return site.page(request, template, status, who=who, **labels, **values)
 
-    @site.app.get(PREFIX + "/school", include_in_schema=False)
-    async def index(request: Request) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    @site.page_route("/school")
+    async def index(request: Request, who: auth.Session) -> Response:
         return show(request, "school.html", who)
 
     # the three settings documents share one shape: read, draw, check, save
@@ -644,36 +632,27 @@ def mount(site: Site) -> None:
         kind, default, fields_of, parse, _template = documents[name]
         flat = policy_fields if name == "policy" else msgspec.to_builtins
 
-        async def page(request: Request) -> Response:
-            who = await site.session(request)
-            if who is None:
-                return site.to_sign_in()
+        async def page(request: Request, who: auth.Session) -> Response:
             current = await site.run(read_setting, site.store, name, kind, default())
             return draw(request, name, who, _as_form(fields_of(current.record)), current.rev,
                         saved=request.query_params.get("saved"))
 
-        async def save(request: Request) -> Response:
-            done = await site.checked(request, max_fields=2000)
-            if isinstance(done, Response):
-                return done
-            who, fields = done
+        async def save(request: Request, who: auth.Session, fields: dict[str, str]) -> Response:
             based_on = _based_on(fields)
-            with _words(request):
-                record, errors = parse(fields)
-                if record is None:
-                    return draw(request, name, who, fields, based_on or 0, 422, errors)
-                try:
-                    changed = await site.run(save_setting, site.store, who.name, name, record, based_on,
-                                             default(), flat)
-                except ChangedMeanwhile:
-                    current = await site.run(read_setting, site.store, name, kind, default())
-                    return draw(request, name, who, fields, current.rev, 409, {"form": _(
-                        "Someone saved these settings after you opened this page: nothing was saved. Your "
-                        "changes are still in the form below; save again to keep them.")})
+            record, errors = parse(fields)
+            if record is None:
+                return draw(request, name, who, fields, based_on or 0, 422, errors)
+            try:
+                changed = await site.run(save_setting, site.store, who.name, name, record, based_on, default(), flat)
+            except ChangedMeanwhile:
+                current = await site.run(read_setting, site.store, name, kind, default())
+                return draw(request, name, who, fields, current.rev, 409, {"form": _(
+                    "Someone saved these settings after you opened this page: nothing was saved. Your "
+                    "changes are still in the form below; save again to keep them.")})
             return site.redirect(f"/school/{name}?saved={'yes' if changed else 'same'}")
 
-        site.app.get(PREFIX + f"/school/{name}", include_in_schema=False)(page)
-        site.app.post(PREFIX + f"/school/{name}", include_in_schema=False)(save)
+        site.page_route(f"/school/{name}")(page)
+        site.form_route(f"/school/{name}", max_fields=2000)(save)
 
     for name in documents:
         document_pages(name)
@@ -690,51 +669,37 @@ def mount(site: Site) -> None:
                     chosen=chosen, done=asked.get("done"), card=asked.get("card"), lost=asked.getlist("lost"),
                     **values)
 
-    @site.app.get(PREFIX + "/school/cards", include_in_schema=False)
-    async def cards(request: Request) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    @site.page_route("/school/cards")
+    async def cards(request: Request, who: auth.Session) -> Response:
         return await cards_page(request, who)
 
-    @site.app.post(PREFIX + "/school/cards", include_in_schema=False)
-    async def give(request: Request) -> Response:
-        done = await site.checked(request)
-        if isinstance(done, Response):
-            return done
-        who, fields = done
+    @site.form_route("/school/cards")
+    async def give(request: Request, who: auth.Session, fields: dict[str, str]) -> Response:
         patron_id, typed = fields.get("student", "").strip()[:80], fields.get("card", "")[:200]
         card_id = normalise(typed)
-        with _words(request):
-            if not _fits(card_id, Identifier):
-                error = _("A card id: letters, digits and . _ : - only (at most 80)")
-            else:
-                try:
-                    lost = await site.run(give_card, site.store, who.name, patron_id, card_id,
-                                          bool(fields.get("replace")))
-                    error = None
-                except Refused as refused:
-                    error = str(refused)
-            if error:
-                return await cards_page(request, who, 422, chosen=patron_id, card_error=error, typed=typed)
+        if not _fits(card_id, Identifier):
+            error = _("A card id: letters, digits and . _ : - only (at most 80)")
+        else:
+            try:
+                lost = await site.run(give_card, site.store, who.name, patron_id, card_id, bool(fields.get("replace")))
+                error = None
+            except Refused as refused:
+                error = str(refused)
+        if error:
+            return await cards_page(request, who, 422, chosen=patron_id, card_error=error, typed=typed)
         return site.redirect("/school/cards?" + urlencode(
             [("student", patron_id), ("done", "given"), ("card", card_id), *(("lost", c) for c in lost)]))
 
-    @site.app.post(PREFIX + "/school/cards/{card_id}/status", include_in_schema=False)
-    async def card_status(request: Request, card_id: str) -> Response:
-        done = await site.checked(request)
-        if isinstance(done, Response):
-            return done
-        who, fields = done
+    @site.form_route("/school/cards/{card_id}/status")
+    async def card_status(request: Request, who: auth.Session, fields: dict[str, str], card_id: str) -> Response:
         status = fields.get("status", "")
-        with _words(request):
-            if status not in CARD_STATUSES:
-                return await cards_page(request, who, 422, chosen=fields.get("student", ""),
-                                        card_error=_("Choose active, lost or withdrawn"))
-            try:
-                card = await site.run(set_card_status, site.store, who.name, card_id, status)
-            except Refused as refused:
-                return await cards_page(request, who, 404, chosen=fields.get("student", ""), card_error=str(refused))
+        if status not in CARD_STATUSES:
+            return await cards_page(request, who, 422, chosen=fields.get("student", ""),
+                                    card_error=_("Choose active, lost or withdrawn"))
+        try:
+            card = await site.run(set_card_status, site.store, who.name, card_id, status)
+        except Refused as refused:
+            return await cards_page(request, who, 404, chosen=fields.get("student", ""), card_error=str(refused))
         return site.redirect("/school/cards?" + urlencode(
             {"student": card.patron_id, "done": status, "card": card_id}))
 
@@ -745,59 +710,46 @@ def mount(site: Site) -> None:
         return show(request, "school_kiosks.html", who, status, kiosks=rows, done=request.query_params.get("done"),
                     errors=values.pop("errors", {}), values=values.pop("values", {}), **values)
 
-    @site.app.get(PREFIX + "/school/kiosks", include_in_schema=False)
-    async def kiosks(request: Request) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    @site.page_route("/school/kiosks")
+    async def kiosks(request: Request, who: auth.Session) -> Response:
         return await kiosks_page(request, who)
 
-    @site.app.post(PREFIX + "/school/kiosks", include_in_schema=False)
-    async def provision(request: Request) -> Response:
-        done = await site.checked(request)
-        if isinstance(done, Response):
-            return done
-        who, fields = done
+    @site.form_route("/school/kiosks")
+    async def provision(request: Request, who: auth.Session, fields: dict[str, str]) -> Response:
         kiosk_id, name = fields.get("kiosk_id", "").strip(), fields.get("name", "").strip()
         reissue = bool(fields.get("reissue"))
-        with _words(request):
-            errors = {}
-            if not _fits(kiosk_id, KioskId):
-                errors["kiosk_id"] = _("The kiosk's id as in its [kiosk] id: letters, digits and . _ - "
-                                       "(at most 64, starting with a letter or digit)")
-            if name and not _printable(name, 120):
-                errors["name"] = _("At most 120 characters")
-            if not errors:
-                audit = Audit(who.name, "kiosk.reissue" if reissue else "kiosk.add", kiosk_id,
-                              {"name": name or kiosk_id})
-                try:
-                    token = await site.run(lambda: add_kiosk(site.store, kiosk_id, name, reissue=reissue, audit=audit))
-                except KioskExists:
-                    errors["kiosk_id"] = _("Kiosk {id} exists already; tick “new credential” to give it a new one "
-                                           "(its old one stops working)").format(id=kiosk_id)
-            if errors:
-                return await kiosks_page(request, who, 422, errors=errors, values=fields)
-        with _words(request):  # the words ``bookcorner central add-kiosk`` prints
-            instructions = _("This is kiosk {id}'s credential; it is shown only once. On the kiosk, save it as the "
-                             "file named by [sync] credential_file (default <data_dir>/sync/credential), readable "
-                             "by the sync daemon only (chmod 600).").format(id=kiosk_id)
+        errors = {}
+        if not _fits(kiosk_id, KioskId):
+            errors["kiosk_id"] = _("The kiosk's id as in its [kiosk] id: letters, digits and . _ - "
+                                   "(at most 64, starting with a letter or digit)")
+        if name and not _printable(name, 120):
+            errors["name"] = _("At most 120 characters")
+        if not errors:
+            audit = Audit(who.name, "kiosk.reissue" if reissue else "kiosk.add", kiosk_id,
+                          {"name": name or kiosk_id})
+            try:
+                token = await site.run(lambda: add_kiosk(site.store, kiosk_id, name, reissue=reissue, audit=audit))
+            except KioskExists:
+                errors["kiosk_id"] = _("Kiosk {id} exists already; tick “new credential” to give it a new one "
+                                       "(its old one stops working)").format(id=kiosk_id)
+        if errors:
+            return await kiosks_page(request, who, 422, errors=errors, values=fields)
+        # the words ``bookcorner central add-kiosk`` prints
+        instructions = _("This is kiosk {id}'s credential; it is shown only once. On the kiosk, save it as the "
+                         "file named by [sync] credential_file (default <data_dir>/sync/credential), readable "
+                         "by the sync daemon only (chmod 600).").format(id=kiosk_id)
         return show(request, "school_issued.html", who, kind="kiosk", token=token, kiosk_id=kiosk_id,
                     instructions=instructions, server=str(request.base_url).rstrip("/"))
 
-    @site.app.post(PREFIX + "/school/kiosks/{kiosk_id}/revoke", include_in_schema=False)
-    async def revoke(request: Request, kiosk_id: str) -> Response:
-        done = await site.checked(request)
-        if isinstance(done, Response):
-            return done
-        who, fields = done
-        with _words(request):
-            if fields.get("confirm", "").strip() != kiosk_id:
-                return await kiosks_page(request, who, 422, revoke_error=(kiosk_id, _(
-                    "Type the kiosk's id ({id}) to confirm").format(id=kiosk_id)))
-            try:
-                count = await site.run(revoke_kiosk, site.store, who.name, kiosk_id)
-            except Refused as refused:
-                return await kiosks_page(request, who, 404, revoke_error=(kiosk_id, str(refused)))
+    @site.form_route("/school/kiosks/{kiosk_id}/revoke")
+    async def revoke(request: Request, who: auth.Session, fields: dict[str, str], kiosk_id: str) -> Response:
+        if fields.get("confirm", "").strip() != kiosk_id:
+            return await kiosks_page(request, who, 422, revoke_error=(kiosk_id, _(
+                "Type the kiosk's id ({id}) to confirm").format(id=kiosk_id)))
+        try:
+            count = await site.run(revoke_kiosk, site.store, who.name, kiosk_id)
+        except Refused as refused:
+            return await kiosks_page(request, who, 404, revoke_error=(kiosk_id, str(refused)))
         return site.redirect("/school/kiosks?" + urlencode({"done": "revoked" if count else "none", "kiosk": kiosk_id}))
 
     # --- librarians ---
@@ -807,44 +759,30 @@ def mount(site: Site) -> None:
         return show(request, "school_librarians.html", who, status, librarians=rows,
                     done=request.query_params.get("done"), **values)
 
-    @site.app.get(PREFIX + "/school/librarians", include_in_schema=False)
-    async def librarians(request: Request) -> Response:
-        who = await site.session(request)
-        if who is None:
-            return site.to_sign_in()
+    @site.page_route("/school/librarians")
+    async def librarians(request: Request, who: auth.Session) -> Response:
         return await librarians_page(request, who)
 
-    @site.app.post(PREFIX + "/school/librarians", include_in_schema=False)
-    async def add_one(request: Request) -> Response:
-        done = await site.checked(request)
-        if isinstance(done, Response):
-            return done
-        who, fields = done
+    @site.form_route("/school/librarians")
+    async def add_one(request: Request, who: auth.Session, fields: dict[str, str]) -> Response:
         name = fields.get("name", "").strip()
         if not _printable(name, 120):
-            with _words(request):
-                return await librarians_page(request, who, 422, name_error=_("A name (at most 120 characters)"),
-                                             typed=name)
+            return await librarians_page(request, who, 422, name_error=_("A name (at most 120 characters)"), typed=name)
         token = await site.run(lambda: add_librarian(site.store, name, audit=Audit(who.name, "librarian.add", name, {})))
         return show(request, "school_issued.html", who, kind="librarian", token=token, name=name)
 
-    @site.app.post(PREFIX + "/school/librarians/{ref}/revoke", include_in_schema=False)
-    async def revoke_one(request: Request, ref: str) -> Response:
-        done = await site.checked(request)
-        if isinstance(done, Response):
-            return done
-        who, fields = done
-        with _words(request):
-            try:
-                if not CREDENTIAL_REF.fullmatch(ref):
-                    raise Refused(_("No such credential, or it is revoked already"))
-                rows = await site.run(librarian_rows, site.store, who.session_hash)
-                holder = next((r.name for r in rows if r.ref == ref and r.revoked_at is None), None)
-                if holder is None:
-                    raise Refused(_("No such credential, or it is revoked already"))
-                if fields.get("confirm", "").strip() != holder:
-                    raise Refused(_("Type the librarian's name ({name}) to confirm").format(name=holder))
-                await site.run(revoke_librarian, site.store, who.name, ref)
-            except Refused as refused:
-                return await librarians_page(request, who, 422, revoke_error=(ref, str(refused)))
+    @site.form_route("/school/librarians/{ref}/revoke")
+    async def revoke_one(request: Request, who: auth.Session, fields: dict[str, str], ref: str) -> Response:
+        try:
+            if not CREDENTIAL_REF.fullmatch(ref):
+                raise Refused(_("No such credential, or it is revoked already"))
+            rows = await site.run(librarian_rows, site.store, who.session_hash)
+            holder = next((r.name for r in rows if r.ref == ref and r.revoked_at is None), None)
+            if holder is None:
+                raise Refused(_("No such credential, or it is revoked already"))
+            if fields.get("confirm", "").strip() != holder:
+                raise Refused(_("Type the librarian's name ({name}) to confirm").format(name=holder))
+            await site.run(revoke_librarian, site.store, who.name, ref)
+        except Refused as refused:
+            return await librarians_page(request, who, 422, revoke_error=(ref, str(refused)))
         return site.redirect("/school/librarians?done=revoked")

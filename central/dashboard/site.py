@@ -5,12 +5,14 @@ Each area of the dashboard (``pages`` for end of day, reviews, exports and the a
 ``reports``, ``registers``, ``data_in``, ``school``) is a module with ``mount(site)``
 and the tuples ``PAGES`` (GET addresses a signed-in librarian may open) and ``FORMS``
 (state-changing POST addresses, with sample values for path parameters); the security
-tests walk all of them.
+tests walk all of them. Areas add their addresses with ``site.page_route`` and
+``site.form_route``, which answer only a signed-in librarian, so no handler can forget to ask.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Awaitable, Callable
 from datetime import date, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,8 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
+#: a dashboard handler: ``(request, who[, fields], **path_params)`` to its answer
+Handler = Callable[..., Awaitable[Response]]
 #: media types of the downloads
 CSV_MEDIA = "text/csv; charset=utf-8"
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -141,6 +145,45 @@ class Site:
         if fields is None or not auth.same(fields.get("csrf"), who.csrf):
             return self.refused(request, 403)
         return who, fields
+
+    # --- routes only a signed-in librarian reaches ---------------------------------------------
+
+    def page_route(self, path: str, **route: Any) -> Callable[[Handler], Handler]:
+        """A GET address (``path`` after the prefix), answered by ``handler(request, who,
+        **path_params)`` for a signed-in librarian; anyone else is sent to sign in."""
+        async def guard(request: Request) -> tuple[auth.Session] | Response:
+            who = await self.session(request)
+            return self.to_sign_in() if who is None else (who,)
+        return self._guarded("GET", path, guard, 1, route)
+
+    def form_route(self, path: str, max_fields: int = 20, **route: Any) -> Callable[[Handler], Handler]:
+        """A state-changing POST address, answered by ``handler(request, who, fields,
+        **path_params)`` only when ``checked`` passes it; anyone else is refused."""
+        async def guard(request: Request) -> tuple[auth.Session, dict[str, str]] | Response:
+            return await self.checked(request, max_fields)
+        return self._guarded("POST", path, guard, 2, route)
+
+    def _guarded(self, method: str, path: str, guard: Callable[[Request], Awaitable[tuple | Response]],
+                 gives: int, route: dict[str, Any]) -> Callable[[Handler], Handler]:
+        """Registers ``handler`` behind ``guard``, whose ``gives`` values follow ``request`` in the
+        handler's arguments. FastAPI binds parameters by the endpoint's signature, so the
+        endpoint shows ``request`` and the handler's path parameters, not what the guard gives."""
+
+        def register(handler: Handler) -> Handler:
+            async def endpoint(request: Request, **path_params: Any) -> Response:
+                passed = await guard(request)
+                if isinstance(passed, Response):
+                    return passed
+                return await handler(request, *passed, **path_params)
+
+            params = list(inspect.signature(handler, eval_str=True).parameters.values())[1 + gives:]
+            endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+                [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request), *params],
+                return_annotation=Response)
+            self.app.add_api_route(PREFIX + path, endpoint, methods=[method], include_in_schema=False,
+                                   **{"name": handler.__name__, **route})
+            return handler
+        return register
 
     def period(self, request: Request) -> tuple[date, date] | None:
         """The ``from``/``to`` days asked for (today when absent), or None when they make no sense."""

@@ -206,6 +206,19 @@ def test_a_review_leaves_the_queue_only_with_a_recorded_decision(board, libraria
     assert json.loads(audit[0].detail)["note"] == "found on the shelf"
 
 
+def test_a_refused_decision_says_why_in_the_language_asked_for(board, librarian):
+    client, _name, _token = librarian
+    tag = uuid.uuid4().hex[:6]
+    reference(board, tag)
+    review = _open_review(board, new_kiosk(board), f"I-{tag}")
+    no_note = {"csrf": client.csrf(), "decision": "dismiss", "note": ""}
+    zh = client.post(f"/reviews/{review}", no_note, params={"lang": "zh_CN"})
+    assert zh.status_code == 422 and "驳回时必须写明原因。" in zh.text
+    assert "Dismissing needs a note saying why." not in zh.text
+    en = client.post(f"/reviews/{review}", no_note, params={"lang": "en"})
+    assert en.status_code == 422 and "Dismissing needs a note saying why." in en.text
+
+
 KOC_LINE = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} \d{3}\t(issue\t[^\t]+\t[^\t]+|return\t[^\t]+)$")
 
 
