@@ -26,7 +26,6 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    Engine,
     Float,
     Index,
     Integer,

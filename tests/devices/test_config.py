@@ -1,7 +1,6 @@
 """The [devices] section: defaults for a machine with no devices, precise refusals."""
 
 import tomllib
-from pathlib import Path
 
 import pytest
 
