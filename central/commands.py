@@ -137,12 +137,24 @@ def _serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _operator() -> str:
+    """Who ran a command, for the audit log (the dashboard names the signed-in librarian)."""
+    import getpass
+
+    try:
+        return f"{getpass.getuser()} (command line)"
+    except (KeyError, OSError):
+        return "command line"
+
+
 def _add_kiosk(args: argparse.Namespace) -> int:
-    from central.kiosks import KioskExists, add_kiosk
+    from central.kiosks import Audit, KioskExists, add_kiosk
 
     store = _store(args)
+    audit = Audit(_operator(), "kiosk.reissue" if args.reissue else "kiosk.add", args.kiosk_id,
+                  {"name": args.name or args.kiosk_id})
     try:
-        token = add_kiosk(store, args.kiosk_id, args.name, reissue=args.reissue)
+        token = add_kiosk(store, args.kiosk_id, args.name, reissue=args.reissue, audit=audit)
     except KioskExists:
         _fail(_("kiosk {id} exists already; --reissue gives it a new credential and revokes the old one").format(
             id=args.kiosk_id), EXIT_REFUSED)
@@ -154,9 +166,9 @@ def _add_kiosk(args: argparse.Namespace) -> int:
 
 
 def _add_librarian(args: argparse.Namespace) -> int:
-    from central.kiosks import add_librarian
+    from central.kiosks import Audit, add_librarian
 
-    print(add_librarian(_store(args), args.name))
+    print(add_librarian(_store(args), args.name, audit=Audit(_operator(), "librarian.add", args.name, {})))
     print(_("This is {name}'s librarian credential; it is shown only once.").format(name=args.name), file=sys.stderr)
     return EXIT_OK
 

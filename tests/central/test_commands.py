@@ -12,7 +12,9 @@ import sys
 import time
 
 import requests
+from sqlalchemy import select
 
+from central import db
 from protocol.credentials import bearer
 from tests.central.harness import CentralServer
 from tests.central.pushes import KioskClient, give_back
@@ -37,6 +39,16 @@ def test_add_kiosk_prints_the_credential_once_and_refuses_a_second_time(tmp_path
     assert reissued.returncode == 0 and reissued.stdout.strip() != token
     listing = json.loads(central(db_url, "kiosks", "--json").stdout)["kiosks"]
     assert [(k["kiosk_id"], k["name"], k["applied_seq"]) for k in listing] == [("corner-3-2", "三年级二班", 0)]
+    assert central(db_url, "add-librarian", "Ms Li").returncode == 0
+    store = db.Store(db_url)
+    try:  # who issued which credential, as from the dashboard (the refused second add left nothing)
+        with store.reading() as conn:
+            audit = [(a.action, a.target) for a in conn.execute(select(db.audit_log).order_by(db.audit_log.c.audit_id))]
+            whom = {a.who for a in conn.execute(select(db.audit_log))}
+    finally:
+        store.dispose()
+    assert audit == [("kiosk.add", "corner-3-2"), ("kiosk.reissue", "corner-3-2"), ("librarian.add", "Ms Li")]
+    assert all(w.endswith("(command line)") for w in whom), whom
 
 
 def test_a_reissued_credential_replaces_the_old_one(tmp_path):
