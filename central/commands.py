@@ -274,15 +274,19 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _anonymise(args: argparse.Namespace) -> int:
-    from central.dashboard.registers import anonymise, retention_days
+    from central.dashboard.registers import anonymise, anonymise_events, events_retention_days, retention_days
     from central.db import now
 
     store = _store(args)
     with store.reading() as conn:
-        days = retention_days(conn)
+        days, log_days = retention_days(conn), events_retention_days(conn)
     if days == 0:
         print(_("the retention period is 0: loans keep their borrower's name"))
         return EXIT_OK
     changed = anonymise(store, now(), "bookcorner central anonymise")
     print(_("{count} returned loans anonymised (retention period {days} days)").format(count=changed, days=days))
+    if log_days:
+        changed = anonymise_events(store, now(), "bookcorner central anonymise")
+        print(_("{count} events of the circulation log anonymised (period {days} days)").format(
+            count=changed, days=log_days))
     return EXIT_OK

@@ -28,7 +28,8 @@ def _period(start_day: date, end_day: date, zone: tzinfo) -> tuple[datetime, dat
 def _events(store: db.Store, start: datetime, end: datetime, types: tuple[str, ...] | None = None) -> list:
     """The period's events in time order, each as (row, payload, catalogue records,
     the librarian's resolution of it, {} when none); a corrected event's payload carries the
-    correction (the book or student the librarian named)."""
+    correction (the book or student the librarian named; no student once the circulation
+    log's period has anonymised it)."""
     e, r = db.events.c, db.reviews.c
     query = select(db.events).where(e.time >= start, e.time < end).order_by(e.time, e.kiosk_id, e.seq)
     if types:
@@ -46,7 +47,8 @@ def _events(store: db.Store, start: datetime, end: datetime, types: tuple[str, .
         for row, payload in zip(rows, payloads):
             decision = decided.get(row.event_id, {})
             if decision.get("decision") == "correct":
-                for key in ("item_id", "patron_id"):
+                # an anonymised event stays so: the correction's student is not put back
+                for key in ("item_id",) if payload.get("anonymised") else ("item_id", "patron_id"):
                     if decision.get(key):
                         payload[key] = decision[key]
         items = {}

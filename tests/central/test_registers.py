@@ -1,7 +1,8 @@
 """The registers over a real socket (SQLite, and PostgreSQL when it runs), from events
 pushed as kiosks push them: the overdue chase slips, the repair register (E), withdrawals
 (F), the student librarians' work record (G), the stock-take checklist and the retention
-period (closed loans anonymised), each as a page, CSV and XLSX."""
+period (closed loans anonymised), each as a page, CSV and XLSX; and the circulation log's
+own, longer period (old events stop naming the child; the exports still answer)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from central import db
-from central.dashboard.registers import RETENTION_KEY, anonymise
+from central.dashboard.registers import EVENTS_RETENTION_KEY, RETENTION_KEY, anonymise, anonymise_events
 from central.reference import load_document
 from protocol.credentials import bearer
 from protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
@@ -310,3 +311,134 @@ def test_a_server_applies_the_retention_period_when_it_starts_and_a_run_stops_be
         whom = conn.execute(select(db.audit_log.c.who).where(db.audit_log.c.action == "registers.anonymise")
                             .order_by(db.audit_log.c.audit_id.desc())).scalars().first()
     assert whom == "bookcorner (retention period)"
+
+
+def _event(tag: str, n: int, kind: str, at: datetime, actor: str, payload: dict, outcome: str = "applied") -> dict:
+    """An event as ingest stores it (written straight into the table: kiosks cannot push
+    events months old)."""
+    return {"event_id": f"E{n}-{tag}", "kiosk_id": "k-" + tag, "seq": n, "boot_id": "b", "monotonic_ns": n,
+            "wall_time": at.isoformat(), "clock_synced": True, "actor": actor, "type": kind,
+            "payload": json.dumps(payload, separators=(",", ":")), "received_at": at, "time": at,
+            "time_quality": "synced", "time_lower": None, "time_upper": None, "outcome": outcome, "reason": None,
+            "warnings": None, "batch_id": "b-" + tag, "source": "push"}
+
+
+def test_the_circulation_log_forgets_the_children_after_its_own_period(board, librarian):
+    client, name, _token = librarian
+    tag = uuid.uuid4().hex[:6]
+    now = db.now()
+    old, recent = now - timedelta(days=200), now - timedelta(days=30)
+    s1, s2, lib = f"S1-{tag}", f"S2-{tag}", f"L1-{tag}"
+    due = (old + timedelta(days=14)).date().isoformat()
+
+    def out(n, item, patron, at=old, card="c1", **more):
+        return _event(tag, n, "loan.checked_out", at + timedelta(minutes=n), patron,
+                      {"item_id": item, "patron_id": patron, "card_id": card, "code": item, "due": due,
+                       "warnings": []}, **more)
+
+    events = [
+        out(1, f"I1-{tag}", s1),  # a loan returned long ago...
+        _event(tag, 2, "loan.returned", old + timedelta(minutes=2), "kiosk",
+               {"item_id": f"I1-{tag}", "loan_id": f"E1-{tag}", "patron_id": s1, "due": due, "with_card": False,
+                "implicit": False, "warnings": []}),  # ...given back without a card: the kiosk is the actor
+        out(3, f"I2-{tag}", s2, card="c2"),  # still on loan (loans)
+        _event(tag, 4, "loan.renewed", old + timedelta(minutes=4), s2,
+               {"item_id": f"I2-{tag}", "loan_id": f"E3-{tag}", "patron_id": s2, "due_before": due, "due": due,
+                "renewal": 1}),  # of that open loan
+        out(5, f"I3-{tag}", s1),  # still on loan (the book's state)
+        _event(tag, 6, "scan.refused", old + timedelta(minutes=6), s1,
+               {"reason": "overdue", "code": f"I4-{tag}", "item_id": f"I4-{tag}", "patron_id": s1}),  # open review
+        _event(tag, 7, "item.damaged", old + timedelta(minutes=7), lib, {"item_id": f"I1-{tag}", "note": "torn"}),
+        out(8, f"I4-{tag}", s2, outcome="needs_review"),  # a librarian corrected it to S1
+        out(9, f"I5-{tag}", s1, at=recent),  # recent: kept
+    ]
+    with board.store.writing() as conn:
+        conn.execute(db.meta.delete().where(db.meta.c.key == EVENTS_RETENTION_KEY))
+        conn.execute(db.events.insert(), events)
+        conn.execute(db.loans.insert(), [
+            {**_loan(tag, 0, old + timedelta(minutes=2), old), "loan_id": f"E1-{tag}"},
+            {**_loan(tag, 0, None, old), "loan_id": f"E3-{tag}", "item_id": f"I2-{tag}"}])
+        conn.execute(db.item_state.insert().values(item_id=f"I3-{tag}", loan_id=f"E5-{tag}", patron_id=s1,
+                                                   due=old.date(), renewals=0, rev=0))
+        conn.execute(db.reviews.insert(), [
+            {"kiosk_id": "k-" + tag, "event_id": f"E6-{tag}", "seq": 6, "reason": "overdue", "detail": "{}",
+             "created_at": old, "resolved_at": None, "resolution": None},
+            {"kiosk_id": "k-" + tag, "event_id": f"E8-{tag}", "seq": 8, "reason": "not_allowed", "detail": "{}",
+             "created_at": old, "resolved_at": old + timedelta(days=1),
+             "resolution": json.dumps({"decision": "correct", "patron_id": s1})}])
+
+    def stored() -> dict[str, tuple]:
+        with board.store.reading() as conn:
+            return {r.event_id.split("-")[0]: (r.actor, json.loads(r.payload)) for r in conn.execute(
+                select(db.events).where(db.events.c.kiosk_id == "k-" + tag))}
+
+    before = stored()
+    assert anonymise_events(board.store, now, "test") == 0 and stored() == before  # the default, 0: as they are
+
+    assert client.post("/registers/privacy/events", {"events_days": "150"}).status_code == 403
+    assert client.post("/registers/privacy/events", {"events_days": "150", "csrf": "guess"}).status_code == 403
+    token = client.csrf()
+    assert client.post("/registers/privacy", {"csrf": token, "days": "100"}).status_code == 303
+    for bad, why in (("89", "at least 90 days"), ("95", "shorter than the loans&#39; retention period (100 days)"),
+                     ("x", "from 0 to 36500"), ("-1", "from 0 to 36500"), ("36501", "from 0 to 36500")):
+        answer = client.post("/registers/privacy/events", {"csrf": token, "events_days": bad})
+        assert answer.status_code == 422 and why in answer.text, bad
+    assert stored() == before
+
+    with board.store.writing() as conn:  # the period, then a run in batches of two
+        conn.execute(db.meta.insert().values(key=EVENTS_RETENTION_KEY, value="150"))
+    assert anonymise_events(board.store, now, "test", batch=2) >= 3
+    after = stored()
+    gone = {"patron_id": None, "card_id": None, "anonymised": True}
+    assert after["E1"] == ("anonymised", {**before["E1"][1], **gone})
+    assert after["E2"] == ("kiosk", {**before["E2"][1], **gone})  # a kiosk's own act keeps its actor
+    assert after["E7"] == ("anonymised", {**before["E7"][1], **gone})  # a student librarian is a child too
+    assert after["E8"] == ("anonymised", {**before["E8"][1], **gone})
+    for kept in ("E3", "E4", "E5", "E6", "E9"):  # open loans, an open review, a recent event
+        assert after[kept] == before[kept], kept
+    with board.store.reading() as conn:
+        runs = conn.execute(select(db.audit_log.c.detail).where(
+            db.audit_log.c.who == "test", db.audit_log.c.action == "registers.anonymise_events")).scalars().all()
+    assert len(runs) == 1 and json.loads(runs[0])["retention_days"] == 150
+    assert anonymise_events(board.store, now, "test") == 0 and stored() == after  # done: nothing again
+
+    saved = client.post("/registers/privacy/events", {"csrf": token, "events_days": "150"})
+    assert saved.status_code == 303 and saved.headers["location"] == "/dashboard/registers/privacy?events_saved=0"
+    page = client.get("/registers/privacy").text
+    assert 'id="events-days">150 days<' in page and "no longer says which child borrowed what" in page
+    for loans_days in ("0", "151"):  # the loans cannot keep names longer than the log
+        answer = client.post("/registers/privacy", {"csrf": token, "days": loans_days})
+        assert answer.status_code == 422 and "from 1 to 150 days" in answer.text
+    with board.store.reading() as conn:
+        audit = conn.execute(select(db.audit_log.c.action, db.audit_log.c.detail)
+                             .where(db.audit_log.c.who == name)).all()
+    assert [json.loads(d) for a, d in audit if a == "registers.events_retention"] == [{"days": 150, "before": 150}]
+
+    day = old.date()
+    period = {"from": (day - timedelta(days=1)).isoformat(), "to": (day + timedelta(days=1)).isoformat()}
+    exported = client.get("/exports/events.csv", params=period)
+    assert exported.status_code == 200
+    rows = {r["event_id"].split("-")[0]: r for r in csv.DictReader(io.StringIO(exported.text))
+            if r["kiosk_id"] == "k-" + tag}
+    assert [(rows[n]["patron_id"], rows[n]["card_id"], rows[n]["actor"]) for n in ("E1", "E2", "E7", "E8")] == [
+        ("", "", "anonymised"), ("", "", "kiosk"), ("", "", "anonymised"), ("", "", "anonymised")]
+    assert rows["E8"]["decision"] == "correct"  # the correction's student is not put back
+    assert (rows["E3"]["patron_id"], rows["E3"]["card_id"]) == (s2, "c2")
+    koc = client.get("/exports/circulation.koc", params=period)
+    assert koc.status_code == 200
+    mine = [line.split("\t", 1)[1] for line in koc.text.splitlines() if tag in line]
+    assert mine == [f"return\tI1-{tag}", f"issue\tc2\tI2-{tag}", f"issue\tc1\tI3-{tag}"]  # no card: no issue
+
+    with board.store.writing() as conn:  # the book comes back: its loan's events go at the next run
+        conn.execute(db.loans.update().where(db.loans.c.loan_id == f"E3-{tag}").values(returned_at=old))
+    try:
+        command = subprocess.run([sys.executable, "-m", "bookcorner", "central", "anonymise", "--db", board.db_url],
+                                 capture_output=True, text=True, timeout=60)
+        assert command.returncode == 0, command.stderr
+        assert "events of the circulation log anonymised (period 150 days)" in command.stdout
+        last = stored()
+        assert last["E3"][0] == "anonymised" and last["E4"][1]["patron_id"] is None
+        assert last["E5"] == before["E5"] and last["E6"] == before["E6"]
+    finally:  # the other tests' servers on this database keep their log
+        with board.store.writing() as conn:
+            conn.execute(db.meta.delete().where(db.meta.c.key == EVENTS_RETENTION_KEY))
