@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import random
 import shutil
@@ -33,6 +32,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
+from bench import conclude
 from bench.store import percentile
 from bench.sync import PG_DEFAULT, postgres_database
 
@@ -116,9 +116,9 @@ def build(store, *, students: int, classes: int, loans: int, years: int, seed: i
 
 def reports(store, zone, today: date) -> dict[str, Callable[[], object]]:
     """Each report page's server-side work, as its route does it: the queries, then the page rendered."""
+    import i18n
     from central.dashboard import reports as pages
     from central.dashboard.site import PREFIX, env
-    import i18n
 
     who = SimpleNamespace(name="bench", csrf="x" * 43)
 
@@ -259,9 +259,7 @@ def main(argv: list[str] | None = None) -> int:
                 for backend, figures in results.items() if isinstance(figures, dict) and "reports" in figures
                 for page in pages]
     print(file=sys.stderr)
-    for text, met in verdicts:
-        print(f"  [{'met' if met else 'MISSED'}] {text}", file=sys.stderr)
-    print(json.dumps(results))
+    conclude(verdicts, results, verdict_file=sys.stderr)
     return 0
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import json
 import os
 import select
 import shutil
@@ -36,6 +35,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
+from bench import conclude
 from bench.store import KIOSK, ZONE, history_records
 from demo.school import build_demo_school
 from journal.clock import SystemClock
@@ -194,10 +194,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{figures['floor_peak_rss_mb']:6.1f} MB")
     print(f"  bookcorner kiosk, ready   {figures['kiosk_first_interactive_frame_ms']:8.1f} ms  "
           f"{figures['kiosk_peak_rss_mb']:6.1f} MB")
-    for text, met in verdicts:
-        print(f"  [{'met' if met else 'MISSED'}] {text}")
-    print(json.dumps(figures))
-    return 1 if args.strict and not all(met for _text, met in verdicts) else 0
+    return conclude(verdicts, figures, strict=args.strict)
 
 
 if __name__ == "__main__":

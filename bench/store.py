@@ -37,6 +37,7 @@ from zoneinfo import ZoneInfo
 
 from tinydb import TinyDB
 
+from bench import conclude
 from circulation.codes import Source
 from circulation.events import Event, EventType
 from circulation.model import ItemStatus, ItemType, PatronStatus, Role
@@ -251,10 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     growth = ours[last]["p99_ms"] / ours[first]["p99_ms"]
     verdicts.append((f"p99 at {last} within 1.5x p99 at {first} ({growth:.2f}x)", growth <= 1.5))
     print()
-    for text, met in verdicts:
-        print(f"  [{'met' if met else 'MISSED'}] {text}")
-    print(json.dumps(figures))
-    return 1 if args.strict and not all(met for _text, met in verdicts) else 0
+    return conclude(verdicts, figures, strict=args.strict)
 
 
 if __name__ == "__main__":

@@ -12,17 +12,13 @@ from datetime import date, datetime, tzinfo
 from sqlalchemy import select
 
 from central import db
-from central.dashboard.queries import LOANS, RETURNS, day_bounds
+from central.dashboard.queries import LOANS, RETURNS, period_bounds
 from central.dashboard.tables import safe_text
 
 KOC_VERSION = "1.0"
 GENERATOR = "bookcorner"
 CSV_COLUMNS = ("time", "kiosk_id", "seq", "type", "outcome", "reason", "patron_id", "card_id", "item_id",
                "barcode", "actor", "wall_time", "time_quality", "event_id", "decision")
-
-
-def _period(start_day: date, end_day: date, zone: tzinfo) -> tuple[datetime, datetime]:
-    return day_bounds(start_day, zone)[0], day_bounds(end_day, zone)[1]
 
 
 def _events(store: db.Store, start: datetime, end: datetime, types: tuple[str, ...] | None = None) -> list:
@@ -77,7 +73,7 @@ def events_csv(store: db.Store, start_day: date, end_day: date, zone: tzinfo) ->
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
-    for row, payload, items, resolution in _events(store, *_period(start_day, end_day, zone)):
+    for row, payload, items, resolution in _events(store, *period_bounds(start_day, end_day, zone)):
         writer.writerow([safe_text(v) for v in (
             row.time.astimezone(zone).isoformat(timespec="milliseconds"), row.kiosk_id, row.seq, row.type,
             row.outcome, row.reason, payload.get("patron_id"), payload.get("card_id"), payload.get("item_id"),
@@ -103,7 +99,7 @@ def koc_lines(store: db.Store, start_day: date, end_day: date, zone: tzinfo, ver
     replayed by Koha and is left out."""
     yield f"Version={KOC_VERSION}\tGenerator={GENERATOR}\tGeneratorVersion={version}"
     lines = []
-    for row, payload, items, resolution in _events(store, *_period(start_day, end_day, zone), (LOANS, RETURNS)):
+    for row, payload, items, resolution in _events(store, *period_bounds(start_day, end_day, zone), (LOANS, RETURNS)):
         if not _applied(row, resolution):
             continue
         barcode = _field(_barcode(payload, items))

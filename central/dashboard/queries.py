@@ -4,6 +4,7 @@ written with an audit record in the same transaction."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -32,13 +33,31 @@ def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
     return start.astimezone(db.UTC), (start + timedelta(days=1)).astimezone(db.UTC)
 
 
-def _json(text: str | None) -> Any:
-    if not text:
-        return {}
+def period_bounds(start: date, end: date, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The UTC instants from the start of day ``start`` to the end of day ``end`` (local)."""
+    return day_bounds(start, zone)[0], day_bounds(end, zone)[1]
+
+
+def json_object(text: str | None) -> dict[str, Any]:
+    """A stored JSON document (a payload, a reference record) as a dict; {} when it is not one."""
     try:
-        return json.loads(text)
+        value = json.loads(text or "{}")
     except ValueError:
         return {}
+    return value if isinstance(value, dict) else {}
+
+
+_CHUNK = 900  # ids per IN list
+
+
+def records(conn, table, key, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Reference records (patrons, catalogue) by id, their JSON decoded; removed ones too
+    (a register still names a student who has left)."""
+    wanted, out = sorted(set(ids)), {}
+    for start in range(0, len(wanted), _CHUNK):
+        for ident, data in conn.execute(select(key, table.c.data).where(key.in_(wanted[start:start + _CHUNK]))):
+            out[ident] = json_object(data)
+    return out
 
 
 @dataclass
@@ -73,10 +92,7 @@ class Movement:
 
 
 def _names(conn, table, key, ids: set[str], attribute: str) -> dict[str, str]:
-    if not ids:
-        return {}
-    rows = conn.execute(select(key, table.c.data).where(key.in_(sorted(ids)))).all()
-    return {k: str(_json(data).get(attribute) or "") for k, data in rows}
+    return {k: str(record.get(attribute) or "") for k, record in records(conn, table, key, ids).items()}
 
 
 def end_of_day(store: db.Store, day: date, zone: tzinfo) -> tuple[list[Corner], list[Movement]]:
@@ -108,7 +124,7 @@ def end_of_day(store: db.Store, day: date, zone: tzinfo) -> tuple[list[Corner], 
         rows = conn.execute(select(e.time, e.type, e.kiosk_id, e.payload, e.outcome)
                             .where(e.time >= start, e.time < end, e.type.in_(CIRCULATION))
                             .order_by(e.time, e.kiosk_id, e.seq).limit(2000)).all()
-        payloads = [_json(x.payload) for x in rows]
+        payloads = [json_object(x.payload) for x in rows]
         borrowers = _borrowers(conn, [(x.time, x.type, p) for x, p in zip(rows, payloads)])
         patrons = _names(conn, db.patrons, db.patrons.c.patron_id, set(borrowers) - {""}, "name")
         titles = _names(conn, db.catalogue, db.catalogue.c.item_id,
@@ -139,7 +155,7 @@ def _borrowers(conn, movements: list[tuple[datetime, str, dict[str, Any]]]) -> l
         if rest:
             for event_id, payload in conn.execute(select(e.event_id, e.payload).where(
                     e.event_id.in_(rest), e.type == LOANS)).all():
-                if patron := _json(payload).get("patron_id"):
+                if patron := json_object(payload).get("patron_id"):
                     by_loan[event_id] = str(patron)
     unnamed = {str(p.get("item_id")) for (_t, kind, p), who in zip(movements, found)
                if kind == RETURNS and not who and p.get("item_id") and by_loan.get(str(p.get("loan_id"))) is None}
@@ -213,7 +229,7 @@ def plan_accept(conn, reason: str, event: Any) -> tuple[AcceptEffect, ItemState 
     the book's new state and the loans changed, to store when it is done (None: nothing to)."""
     if reason not in APPLIED_ON_ACCEPT or event is None or event.type not in CHANGES_ITEMS:
         return AcceptEffect(), None, None
-    payload = _json(event.payload)
+    payload = json_object(event.payload)
     target = item_of(event.type, payload)
     if target is None:
         return AcceptEffect(), None, None
@@ -257,12 +273,12 @@ def reviews(store: db.Store, *, resolved: bool = False, limit: int = 200) -> lis
             for ev in conn.execute(select(db.events).where(db.events.c.event_id.in_(event_ids))):
                 stored[ev.event_id] = ev
                 events[ev.event_id] = {"type": ev.type, "actor": ev.actor, "wall_time": ev.wall_time,
-                                       "time": ev.time, "payload": _json(ev.payload), "outcome": ev.outcome}
+                                       "time": ev.time, "payload": json_object(ev.payload), "outcome": ev.outcome}
         effects = {} if resolved else {x.review_id: plan_accept(conn, x.reason, stored.get(x.event_id))[0]
                                        for x in rows}
         item_ids, patron_ids = set(), set()
         for x in rows:
-            detail = _json(x.detail)
+            detail = json_object(x.detail)
             payload = events.get(x.event_id, {}).get("payload", {})
             for source in (detail, payload):
                 if isinstance(source.get("item_id"), str):
@@ -281,7 +297,7 @@ def reviews(store: db.Store, *, resolved: bool = False, limit: int = 200) -> lis
         names = _names(conn, db.patrons, db.patrons.c.patron_id, patron_ids, "name")
     out = []
     for x in rows:
-        detail = _json(x.detail)
+        detail = json_object(x.detail)
         event = events.get(x.event_id)
         payload = (event or {}).get("payload", {})
         item_id = detail.get("item_id") or payload.get("item_id")
@@ -290,13 +306,29 @@ def reviews(store: db.Store, *, resolved: bool = False, limit: int = 200) -> lis
                               states.get(item_id) if isinstance(item_id, str) else None,
                               titles.get(item_id, "") if isinstance(item_id, str) else "",
                               names.get(patron_id, "") if isinstance(patron_id, str) else "",
-                              _json(x.resolution) if x.resolution else None, x.resolved_at,
+                              json_object(x.resolution) if x.resolution else None, x.resolved_at,
                               effects.get(x.review_id), names))
     return out
 
 
 class AlreadyDecided(Exception):
     pass
+
+
+def _open_review(conn, review_id: int):
+    """The review still waiting for a decision (AlreadyDecided when it is not)."""
+    review = conn.execute(select(db.reviews).where(db.reviews.c.review_id == review_id,
+                                                   db.reviews.c.resolved_at.is_(None))).first()
+    if review is None:
+        raise AlreadyDecided(review_id)
+    return review
+
+
+def _event_of(conn, review):
+    """The stored event a review is about (None: the review names none, e.g. lost events)."""
+    if not review.event_id:
+        return None
+    return conn.execute(select(db.events).where(db.events.c.event_id == review.event_id)).first()
 
 
 def decide(store: db.Store, review_id: int, decision: str, note: str, who: str, expected: str = "") -> None:
@@ -308,14 +340,10 @@ def decide(store: db.Store, review_id: int, decision: str, note: str, who: str, 
         raise ValueError(decision)
     at = db.now()
     with store.writing() as conn:
-        review = conn.execute(select(db.reviews).where(db.reviews.c.review_id == review_id,
-                                                       db.reviews.c.resolved_at.is_(None))).first()
-        if review is None:
-            raise AlreadyDecided(review_id)
+        review = _open_review(conn, review_id)
         decided: dict[str, Any] = {"decision": decision, "note": note, "by": who, "at": at.isoformat()}
         if decision == "accept":
-            event = conn.execute(select(db.events).where(db.events.c.event_id == review.event_id)).first() \
-                if review.event_id else None
+            event = _event_of(conn, review)
             effect, state, ledger = plan_accept(conn, review.reason, event)
             if expected and expected != effect.signature:
                 raise BookChanged(review_id)
@@ -343,15 +371,11 @@ def correct(store: db.Store, review_id: int, who: str, note: str, *, item_id: st
         raise DoesNotFit("nothing_corrected")
     at = db.now()
     with store.writing() as conn:
-        review = conn.execute(select(db.reviews).where(db.reviews.c.review_id == review_id,
-                                                       db.reviews.c.resolved_at.is_(None))).first()
-        if review is None:
-            raise AlreadyDecided(review_id)
-        event = conn.execute(select(db.events).where(db.events.c.event_id == review.event_id)).first() \
-            if review.event_id else None
+        review = _open_review(conn, review_id)
+        event = _event_of(conn, review)
         if event is None or event.type not in CHANGES_ITEMS:
             raise DoesNotFit("not_correctable")
-        payload = dict(_json(event.payload))
+        payload = dict(json_object(event.payload))
         if item_id:
             known = conn.execute(select(db.catalogue.c.item_id).where(db.catalogue.c.item_id == item_id,
                                                                       db.catalogue.c.removed.is_(False))).first()

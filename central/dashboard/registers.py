@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 import i18n
 from central import db
 from central.dashboard import auth, queries
-from central.dashboard.queries import day_bounds
+from central.dashboard.queries import day_bounds, json_object, period_bounds, records
 from central.dashboard.site import Site
 from central.dashboard.tables import FORMATS, ReportTable
 from central.ingest import next_revision, upsert
@@ -66,29 +66,6 @@ APPLIED = ("applied", "applied_with_warning")
 #: what a student librarian does as the actor of an event, for the work record
 _WORK = (str(EventType.RETURNED), str(EventType.ITEM_DAMAGED), str(EventType.ITEM_LOST),
          str(EventType.ITEM_FOUND), str(EventType.ITEM_REPAIRED))
-_CHUNK = 900
-
-
-def _json(text: str | None) -> dict[str, Any]:
-    try:
-        value = json.loads(text or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def _records(conn: Connection, table, key, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """Reference records (patrons, catalogue) by id, their JSON decoded; removed ones too
-    (a register still names a student who has left)."""
-    wanted, out = sorted(set(ids)), {}
-    for start in range(0, len(wanted), _CHUNK):
-        for ident, data in conn.execute(select(key, table.c.data).where(key.in_(wanted[start:start + _CHUNK]))):
-            out[ident] = _json(data)
-    return out
-
-
-def _between(start: date, end: date, zone: tzinfo) -> tuple[datetime, datetime]:
-    return day_bounds(start, zone)[0], day_bounds(end, zone)[1]
 
 
 def _who(patrons: dict[str, dict[str, Any]], patron_id: str | None) -> str:
@@ -127,8 +104,8 @@ def overdue(store: db.Store, today: date) -> dict[str, list[Slip]]:
     with store.reading() as conn:
         rows = conn.execute(select(s.item_id, s.patron_id, s.due, s.loan_kiosk)
                             .where(s.loan_id.is_not(None), s.due < today)).all()
-        patrons = _records(conn, db.patrons, db.patrons.c.patron_id, {r.patron_id for r in rows if r.patron_id})
-        items = _records(conn, db.catalogue, db.catalogue.c.item_id, {r.item_id for r in rows})
+        patrons = records(conn, db.patrons, db.patrons.c.patron_id, {r.patron_id for r in rows if r.patron_id})
+        items = records(conn, db.catalogue, db.catalogue.c.item_id, {r.item_id for r in rows})
     slips: dict[str, Slip] = {}
     for row in rows:
         patron = patrons.get(row.patron_id, {})
@@ -177,7 +154,7 @@ class Repair:
 def repairs(store: db.Store, start: date, end: date, zone: tzinfo) -> list[Repair]:
     """Books reported damaged in the period, each with the first repair recorded after it
     (None: still in repair)."""
-    first, last = _between(start, end, zone)
+    first, last = period_bounds(start, end, zone)
     e = db.events.c
     with store.reading() as conn:
         damaged = conn.execute(select(e.time, e.actor, e.kiosk_id, e.payload)
@@ -186,13 +163,13 @@ def repairs(store: db.Store, start: date, end: date, zone: tzinfo) -> list[Repai
         repaired = conn.execute(select(e.time, e.payload)
                                 .where(e.type == str(EventType.ITEM_REPAIRED), e.time >= first,
                                        e.outcome.in_(APPLIED)).order_by(e.time)).all() if damaged else []
-        payloads = [_json(row.payload) for row in damaged]
-        patrons = _records(conn, db.patrons, db.patrons.c.patron_id,
+        payloads = [json_object(row.payload) for row in damaged]
+        patrons = records(conn, db.patrons, db.patrons.c.patron_id,
                            {str(p.get("handled_by") or row.actor) for row, p in zip(damaged, payloads)})
-        items = _records(conn, db.catalogue, db.catalogue.c.item_id, {str(p.get("item_id")) for p in payloads})
+        items = records(conn, db.catalogue, db.catalogue.c.item_id, {str(p.get("item_id")) for p in payloads})
     back_times: dict[str, list[datetime]] = defaultdict(list)
     for row in repaired:
-        back_times[str(_json(row.payload).get("item_id"))].append(row.time)
+        back_times[str(json_object(row.payload).get("item_id"))].append(row.time)
     out = []
     for row, p in zip(damaged, payloads):
         item_id = str(p.get("item_id") or "")
@@ -260,7 +237,7 @@ class Withdrawal:
 def withdrawals(store: db.Store, start: date, end: date, zone: tzinfo) -> list[Withdrawal]:
     """Books withdrawn from the dashboard in the period (from the audit log), then books the
     loaded catalogue says are withdrawn with no withdrawal recorded here."""
-    first, last = _between(start, end, zone)
+    first, last = period_bounds(start, end, zone)
     a = db.audit_log.c
     with store.reading() as conn:
         done = conn.execute(select(a.at, a.who, a.target, a.detail).where(a.action == WITHDRAW_ACTION, a.at >= first,
@@ -269,14 +246,14 @@ def withdrawals(store: db.Store, start: date, end: date, zone: tzinfo) -> list[W
         marked = conn.execute(select(db.catalogue.c.item_id, db.catalogue.c.data)
                               .where(db.catalogue.c.removed.is_(False),
                                      db.catalogue.c.data.contains('"status":"withdrawn"'))).all()
-        items = _records(conn, db.catalogue, db.catalogue.c.item_id, {row.target for row in done})
+        items = records(conn, db.catalogue, db.catalogue.c.item_id, {row.target for row in done})
     out = []
     for row in done:
-        detail, item = _json(row.detail), items.get(row.target, {})
+        detail, item = json_object(row.detail), items.get(row.target, {})
         out.append(Withdrawal(row.at.astimezone(zone), row.target, str(item.get("title") or detail.get("title") or ""),
                               str(item.get("call_number") or ""), str(detail.get("reason") or ""), row.who))
     for row in sorted(marked, key=lambda r: r.item_id):
-        item = _json(row.data)
+        item = json_object(row.data)
         if row.item_id not in recorded and item.get("status") == ItemStatus.WITHDRAWN:
             out.append(Withdrawal(None, row.item_id, str(item.get("title") or ""), str(item.get("call_number") or ""),
                                   "", ""))
@@ -308,7 +285,7 @@ def librarians_work(store: db.Store, start: date, end: date, zone: tzinfo) -> li
     """What each student librarian did in the period, as the kiosks recorded them as the
     actor: returns taken for other students, damaged books reported, other reports (lost,
     found, repaired) and the days they worked (a slot a day at most)."""
-    first, last = _between(start, end, zone)
+    first, last = period_bounds(start, end, zone)
     e = db.events.c
     with store.reading() as conn:
         candidates = conn.execute(select(db.patrons.c.patron_id, db.patrons.c.data)
@@ -316,7 +293,7 @@ def librarians_work(store: db.Store, start: date, end: date, zone: tzinfo) -> li
                                          db.patrons.c.data.contains(f'"role":"{Role.STUDENT_LIBRARIAN}"'))).all()
         team: dict[str, Work] = {}
         for patron_id, data in candidates:
-            patron = _json(data)
+            patron = json_object(data)
             if patron.get("role") == Role.STUDENT_LIBRARIAN:
                 team[patron_id] = Work(patron_id, str(patron.get("name") or patron_id),
                                        str(patron.get("class_name") or ""))
@@ -324,7 +301,7 @@ def librarians_work(store: db.Store, start: date, end: date, zone: tzinfo) -> li
                             .where(e.type.in_(_WORK), e.time >= first, e.time < last, e.outcome != "duplicate",
                                    db.key_in(conn, e.actor, sorted(team)))).all() if team else []
     for row in rows:
-        payload = _json(row.payload)
+        payload = json_object(row.payload)
         work = team[row.actor]
         if row.type == EventType.RETURNED:
             if payload.get("patron_id") == row.actor:
@@ -372,7 +349,7 @@ def stock_take(store: db.Store, since: date, zone: tzinfo) -> list[Unseen]:
                             .where(c.removed.is_(False), or_(s.changed_time.is_(None), s.changed_time < first))).all()
     out = []
     for row in rows:
-        item = _json(row.data)
+        item = json_object(row.data)
         status = row.status or item.get("status") or ItemStatus.AVAILABLE
         if status == ItemStatus.WITHDRAWN:
             continue
@@ -566,7 +543,7 @@ def anonymise_events(store: db.Store, now: datetime, who: str = "bookcorner", ba
                 rows = conn.execute(select(e.event_id, e.kiosk_id, e.actor, e.payload).where(
                     db.key_in(conn, e.event_id, [row.event_id for row in chosen]),
                     e.payload.not_like(f"%{ANONYMISED_MARK}%"))).all()
-                payloads = [_json(row.payload) for row in rows]
+                payloads = [json_object(row.payload) for row in rows]
                 held = _held(conn, rows, payloads) if rows else set()
                 changed = [_anonymised(row, p) for row, p in zip(rows, payloads) if row.event_id not in held]
                 db.bulk_update(conn, db.events, "event_id", ["payload", "actor"], changed)
@@ -671,10 +648,8 @@ def mount(site: Site) -> None:
     site.app.router.lifespan_context = lifespan
 
     def chosen_period(request: Request) -> tuple[date, date] | None:
-        if "from" not in request.query_params:  # a month up to today, unless asked otherwise
-            today = site.today()
-            return today - timedelta(days=29), today
-        return site.period(request)
+        today = site.today()  # a month up to today, unless asked otherwise
+        return site.period(request, (today - timedelta(days=29), today))
 
     def since_day(request: Request) -> date | None:
         try:

@@ -318,13 +318,6 @@ def table(report: Borrowing, name: str) -> ReportTable:
 # --- the pages --------------------------------------------------------------------------------
 
 
-def chosen_period(site: Site, request: Request, default: tuple[date, date]) -> tuple[date, date] | None:
-    """``from``/``to`` when given (None when they make no sense), else ``default``."""
-    if request.query_params.get("from"):
-        return site.period(request)
-    return default
-
-
 def mount(site: Site) -> None:
     site.globals.update(GLOBALS)
 
@@ -348,20 +341,27 @@ def mount(site: Site) -> None:
         await site.run(save_targets, site.store, who.name, chosen)
         return site.redirect("/reports?saved=1")
 
+    async def term_report(request: Request, who: auth.Session) -> tuple[tuple[date, date], Borrowing] | Response:
+        """The borrowing of the period asked for (this term unless ``from``/``to`` say otherwise)."""
+        start, end, _name = await site.run(term_of, site.store, site.today())
+        period = site.period(request, (start, end))
+        if period is None:
+            return site.page(request, "refused.html", 422, who=who, error=_("Choose a valid period (from, to)."))
+        return period, await site.run(borrowing, site.store, *period, site.zone)
+
     async def form_i(request: Request, who: auth.Session, weekly: bool) -> Response:
-        today = site.today()
         if weekly:
             try:
-                day = date.fromisoformat(request.query_params.get("day") or today.isoformat())
+                day = date.fromisoformat(request.query_params.get("day") or site.today().isoformat())
             except ValueError:
                 return site.page(request, "refused.html", 422, who=who, error=_("Choose a valid day."))
             period = this_week(day)
+            report = await site.run(borrowing, site.store, *period, site.zone)
         else:
-            start, end, _name = await site.run(term_of, site.store, today)
-            period = chosen_period(site, request, (start, end))
-            if period is None:
-                return site.page(request, "refused.html", 422, who=who, error=_("Choose a valid period (from, to)."))
-        report = await site.run(borrowing, site.store, *period, site.zone)
+            found = await term_report(request, who)
+            if isinstance(found, Response):
+                return found
+            period, report = found
         return site.page(request, "report_borrowing.html", who=who, report=report, weekly=weekly,
                          terms=await site.run(terms, site.store),
                          previous=period[0] - timedelta(days=7), next=period[0] + timedelta(days=7))
@@ -376,21 +376,19 @@ def mount(site: Site) -> None:
 
     @site.page_route("/reports/stars")
     async def stars(request: Request, who: auth.Session) -> Response:
-        start, end, _name = await site.run(term_of, site.store, site.today())
-        period = chosen_period(site, request, (start, end))
-        if period is None:
-            return site.page(request, "refused.html", 422, who=who, error=_("Choose a valid period (from, to)."))
-        report = await site.run(borrowing, site.store, *period, site.zone)
+        found = await term_report(request, who)
+        if isinstance(found, Response):
+            return found
+        _period, report = found
         return site.page(request, "report_stars.html", who=who, **stars_page(report), this_week=this_week(site.today()))
 
     def downloads(name: str, form: str) -> None:
         @site.page_route(f"/reports/{name}.{form}", name=f"reports_{name}_{form}")
         async def download(request: Request, who: auth.Session) -> Response:
-            start, end, _name = await site.run(term_of, site.store, site.today())
-            period = chosen_period(site, request, (start, end))
-            if period is None:
-                return site.page(request, "refused.html", 422, who=who, error=_("Choose a valid period (from, to)."))
-            report = await site.run(borrowing, site.store, *period, site.zone)
+            found = await term_report(request, who)
+            if isinstance(found, Response):
+                return found
+            period, report = found
             body, media = await site.run(table(report, name).render, form)
             filename = f"bookcorner-{name}-{period[0]}-{period[1]}.{form}"
             await site.run(queries.record, site.store, who.name, f"report.{form}", filename,

@@ -185,8 +185,11 @@ class Site:
             return handler
         return register
 
-    def period(self, request: Request) -> tuple[date, date] | None:
-        """The ``from``/``to`` days asked for (today when absent), or None when they make no sense."""
+    def period(self, request: Request, default: tuple[date, date] | None = None) -> tuple[date, date] | None:
+        """The ``from``/``to`` days asked for, or None when they make no sense; without
+        ``from``: ``default`` (today when there is none)."""
+        if default is not None and not request.query_params.get("from"):
+            return default
         today = self.today()
         try:
             start = date.fromisoformat(request.query_params.get("from") or today.isoformat())
