@@ -135,7 +135,7 @@ def create_app(store: db.Store) -> FastAPI:
         message: PushRequest = decoded(await body_of(request), PushRequest)
         timings.lap("decode")
         batch = Batch(message.kiosk_id, message.batch_id, message.from_seq, message.to_seq, message.clock,
-                      message.events, waiting=message.waiting)
+                      message.events, waiting=message.waiting, journal=message.journal)
         check(batch, who.kiosk_id or "")
         answer = await run_in_threadpool(ingest, store, batch, received, timings)
         body = encode(answer)
@@ -149,12 +149,14 @@ def create_app(store: db.Store) -> FastAPI:
         since: int = Query(0, ge=0, le=2**53, description="the cursor of the kiosk's snapshot (0: everything)"),
         epoch: str | None = Query(None, max_length=64, pattern=r"^[A-Za-z0-9]+$",
                                   description="the epoch the cursor came from"),
+        incarnation: str | None = Query(None, min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._:-]+$",
+                                        description="the kiosk's journal incarnation: applied_seq is counted in it"),
     ) -> Response:
         who = principal(request, KIOSK)
-        unknown = sorted(set(request.query_params) - {"since", "epoch"})
+        unknown = sorted(set(request.query_params) - {"since", "epoch", "incarnation"})
         if unknown:
             raise HTTPError(422, "invalid_request", f"unknown query parameter(s): {', '.join(unknown)}")
-        return reply(await run_in_threadpool(delta, store, who.kiosk_id, since, epoch))
+        return reply(await run_in_threadpool(delta, store, who.kiosk_id, since, epoch, incarnation))
 
     @app.get(f"{API_PREFIX}/kiosks", summary="Kiosks with their last contact and high-water mark",
              operation_id="kiosks", responses=_responses("KioskList", 401, 403, 503), openapi_extra=_SECURED)

@@ -124,6 +124,28 @@ kiosks = Table(
     #: events the kiosk still held (not yet acknowledged) when it last reported, and when
     Column("waiting_events", BigInteger, nullable=True),
     Column("waiting_reported_at", UTCDateTime, nullable=True),
+    #: the journal incarnation the columns above count in (None: a kiosk that never named one)
+    Column("incarnation", String(80), nullable=True),
+)
+
+#: every journal incarnation a kiosk has pushed from (journal.incarnation): each counts its
+#: own sequence numbers. The kiosk's current one is also in ``kiosks`` (the live copy of its
+#: high-water mark and times); the others keep theirs here, so that a push from an older
+#: incarnation (a card thought dead) is still taken exactly once.
+journals = Table(
+    "journals", metadata,
+    Column("kiosk_id", String(64), primary_key=True),
+    #: "" for the events a kiosk pushed before it named incarnations
+    Column("incarnation", String(80), primary_key=True),
+    Column("since_seq", BigInteger, nullable=False),
+    Column("reason", String(24), nullable=False),
+    Column("previous", String(80), nullable=True),
+    Column("restored_from", String(40), nullable=True),
+    Column("first_seen", UTCDateTime, nullable=False),
+    Column("applied_seq", BigInteger, nullable=False),
+    Column("max_seq", BigInteger, nullable=False),
+    Column("last_event_time", UTCDateTime, nullable=True),
+    Column("last_known_time", UTCDateTime, nullable=True),
 )
 
 #: (monotonic clock, server time) pairs seen during a kiosk's boots: re-time that boot's events
@@ -169,6 +191,8 @@ events = Table(
     Column("warnings", Text, nullable=True),
     Column("batch_id", String(80), nullable=False),
     Column("source", String(8), nullable=False),  # "push" | "import"
+    #: the kiosk's journal incarnation that recorded it (None: before incarnations)
+    Column("incarnation", String(80), nullable=True),
     Index("ix_events_kiosk_seq", "kiosk_id", "seq"),
     Index("ix_events_time", "time"),
     Index("ix_events_type_time", "type", "time"),

@@ -28,7 +28,8 @@ def import_export(store: db.Store, data: bytes, received: datetime | None = None
     chunks, applied_seq = [], 0
     for index, piece in enumerate(pieces):
         end = body.to_seq if index == len(pieces) - 1 else piece[-1].seq
-        batch = Batch(body.kiosk_id, f"{body.batch_id}.{index}", start, end, body.clock, piece, source="import")
+        batch = Batch(body.kiosk_id, f"{body.batch_id}.{index}", start, end, body.clock, piece, source="import",
+                      journal=body.journal)
         check(batch, body.kiosk_id)
         reply = ingest(store, batch, received)
         counts = Counter("duplicate" if reply.replayed else str(r.outcome) for r in reply.results)

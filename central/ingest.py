@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Connection
 
@@ -33,12 +33,23 @@ from central.replay import (
     Reason,
     Replayed,
     ReplayEvent,
+    Warn,
     additions_of,
     enrol_card,
     item_of,
     register_item,
 )
-from protocol.messages import CardRecord, ClockReading, EventResult, ItemRecord, Outcome, PushReply, WireEvent
+from protocol.messages import (
+    CardRecord,
+    ClockReading,
+    EventResult,
+    ItemRecord,
+    JournalIdentity,
+    JournalNotice,
+    Outcome,
+    PushReply,
+    WireEvent,
+)
 
 log = logging.getLogger(__name__)
 _json = msgspec.json.Encoder()
@@ -78,6 +89,8 @@ class Batch:
     source: str = "push"
     #: what the kiosk reported still holding unacknowledged before this batch (None: not said)
     waiting: int | None = None
+    #: the journal incarnation the events come from (None: an older kiosk that does not say)
+    journal: JournalIdentity | None = None
 
 
 @dataclass
@@ -203,13 +216,21 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
     ).mappings().first()
     if found is None:
         raise Forbidden(f"no kiosk {k!r} on this server")
-    kiosk = found
+    kiosk: Any = found
+    notice: JournalNotice | None = None
+    reviews: list[dict[str, Any]] = []
+    if batch.journal is not None and batch.journal.incarnation != kiosk["incarnation"]:
+        kiosk, notice = _switch_journal(conn, dict(kiosk), batch, received, reviews)
+    journal = _JournalOf(conn, k, kiosk["incarnation"], batch.journal)
     if found["digest"] is not None:
         if found["digest"] != prepared.digest:
             raise Conflict(f"batch id {batch.batch_id} was used before for other events")
         stored = _unpack_reply(found["reply"], batch)
+        if reviews:
+            conn.execute(db.reviews.insert(), reviews)
         stored.applied_seq, stored.needs_review = kiosk["applied_seq"], _touch(conn, batch, kiosk, received)
         stored.server_time, stored.replayed = received.isoformat(), True
+        stored.applied_event_id = _event_at(conn, k, journal, stored.applied_seq, batch.to_seq)
         return stored
 
     # which events are new, which the server has, which clash with what it has
@@ -225,14 +246,13 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
         for row in conn.execute(
             select(db.events.c.seq, db.events.c.event_id)
             .where(db.events.c.kiosk_id == k, db.events.c.seq >= low,
-                   db.events.c.seq <= min(batch.to_seq, kiosk["max_seq"]))
+                   db.events.c.seq <= min(batch.to_seq, kiosk["max_seq"]), journal.stored_here())
         ):
             stored_seqs.setdefault(row.seq, row.event_id)
     timings.lap("read")
 
     fresh_at: list[int] = []
     results: dict[str, EventResult] = {}
-    reviews: list[dict[str, Any]] = []
     conflicts: dict[str, str] = {}
     for index, event in enumerate(batch.events):
         if event.event_id in known:
@@ -279,32 +299,41 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
     rows: list[tuple] = []
     when = db.time_param(conn)
     at = when(received)
-    for index, event, timing in zip(fresh_at, fresh, timed):
+    for index, event, timing in zip(fresh_at, fresh, timed, strict=True):
+        # an event under a number the server had for another event of this journal is a
+        # different event all the same (ids are unique): a journal that went back in time
+        # recorded it, and a child was told it is done. It is applied like any other.
+        replayed = ReplayEvent(event.event_id, k, event.seq, event.type, event.payload, timing.time)
+        done = additions.apply(replayed) if event.type in ADDITIONS else ledger.replay(replayed, items)
+        warnings = list(done.warnings)
+        if timing.flags:
+            warnings += [f.value for f in timing.flags]
         if event.event_id in conflicts:
-            outcome = EventResult(event.event_id, event.seq, Outcome.NEEDS_REVIEW, Reason.SEQ_CONFLICT)
-            reviews.append(_review_row(k, event.event_id, event.seq, Reason.SEQ_CONFLICT, received,
-                                       {"stored_event_id": conflicts[event.event_id]}))
-        else:
-            replayed = ReplayEvent(event.event_id, k, event.seq, event.type, event.payload, timing.time)
-            done = additions.apply(replayed) if event.type in ADDITIONS else ledger.replay(replayed, items)
-            warnings = list(done.warnings)
-            if timing.flags:
-                warnings += [f.value for f in timing.flags]
-            kind = done.outcome
-            if kind is Outcome.APPLIED and warnings:
-                kind = Outcome.APPLIED_WITH_WARNING
-            outcome = EventResult(event.event_id, event.seq, kind, done.reason, warnings)
-            if kind is Outcome.NEEDS_REVIEW:
-                reviews.append(_review_row(k, event.event_id, event.seq, done.reason or "", received,
-                                           {"type": event.type, **done.detail}))
+            warnings.append(Warn.SEQ_REUSED)
+        kind = done.outcome
+        if kind is Outcome.APPLIED and warnings:
+            kind = Outcome.APPLIED_WITH_WARNING
+        outcome = EventResult(event.event_id, event.seq, kind, done.reason, warnings)
+        if kind is Outcome.NEEDS_REVIEW:
+            reviews.append(_review_row(k, event.event_id, event.seq, done.reason or "", received,
+                                       {"type": event.type, **done.detail}))
         results[event.event_id] = outcome
         rows.append((  # in the order of db.events' columns
             event.event_id, k, event.seq, event.boot_id, event.monotonic_ns, event.wall_time, event.clock_synced,
             event.actor, event.type, prepared.payloads[index], at, when(timing.time),
             timing.quality.value, when(timing.lower), when(timing.upper), outcome.outcome.value, outcome.reason,
             _json.encode(outcome.warnings).decode() if outcome.warnings else None, batch.batch_id, batch.source,
+            journal.recorded(event.seq),
         ))
     timings.lap("replay")
+    if conflicts:
+        reused = sorted(e.seq for e in fresh if e.event_id in conflicts)
+        log.warning("kiosk %s: %d event(s) under numbers the server had for other events (%d to %d): its journal "
+                    "went back in time; applied as new events", k, len(reused), reused[0], reused[-1])
+        reviews.append(_review_row(k, None, reused[0], Reason.JOURNAL_WENT_BACK, received,
+                                   {"reused_numbers": len(reused), "from_seq": reused[0], "to_seq": reused[-1]}))
+        notice = notice or JournalNotice(kind="went_back")
+        notice.reused_numbers = len(reused)
 
     # the high-water mark: a batch that starts where the server is moves it to its end;
     # numbers in its range without an event were lost on the kiosk: recorded for review
@@ -343,10 +372,122 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
         kiosk_id=k, batch_id=batch.batch_id, applied_seq=applied,
         results=[results[e.event_id] for e in batch.events],
         needs_review=_touch(conn, batch, kiosk, received, values), server_time=received.isoformat(),
+        journal_notice=notice, applied_event_id=_event_at(conn, k, journal, applied, batch.to_seq),
     )
     conn.execute(db.batches.insert().values(kiosk_id=k, batch_id=batch.batch_id, digest=prepared.digest,
                                             reply=_pack_reply(reply), received_at=received))
     return reply
+
+
+class _JournalOf:
+    """Which stored events belong to the kiosk's current journal incarnation."""
+
+    def __init__(self, conn: Connection, kiosk_id: str, current: str | None, sent: JournalIdentity | None) -> None:
+        self.conn, self.kiosk_id, self.current, self.sent = conn, kiosk_id, current, sent
+
+    def stored_here(self) -> Any:
+        """A condition on db.events: stored under the current incarnation (events a kiosk
+        pushed before it named its journal count as the journal it then named as upgraded)."""
+        column = db.events.c.incarnation
+        if self.current is None:
+            return column.is_(None)
+        j = db.journals.c
+        adopted = self.conn.execute(select(j.reason).where(j.kiosk_id == self.kiosk_id,
+                                                           j.incarnation == self.current)).scalar()
+        return or_(column == self.current, column.is_(None)) if adopted == "upgraded" else column == self.current
+
+    def recorded(self, seq: int) -> str | None:
+        """The incarnation that recorded event ``seq`` of this batch."""
+        if self.sent is None:
+            return self.current
+        return self.sent.incarnation if seq >= self.sent.since_seq else self.sent.previous
+
+
+def _event_at(conn: Connection, kiosk_id: str, journal: _JournalOf, seq: int, to_seq: int) -> str | None:
+    """The id of the one event stored under ``seq`` in the current incarnation, when ``seq``
+    is past the batch (for a kiosk that lost its position to check it holds that event)."""
+    if seq <= to_seq:
+        return None
+    ids = conn.execute(select(db.events.c.event_id).where(db.events.c.kiosk_id == kiosk_id, db.events.c.seq == seq,
+                                                          journal.stored_here()).limit(2)).scalars().all()
+    return ids[0] if len(ids) == 1 else None
+
+
+_JOURNAL_STATE = ("applied_seq", "max_seq", "last_event_time", "last_known_time")
+_NOTICE_REASONS = {"restored": Reason.JOURNAL_RESTORED, "repaired": Reason.JOURNAL_REPAIRED,
+                   "went_back": Reason.JOURNAL_WENT_BACK}
+
+
+def _switch_journal(conn: Connection, kiosk: dict[str, Any], batch: Batch, received: datetime,
+                    reviews: list[dict[str, Any]]) -> tuple[dict[str, Any], JournalNotice | None]:
+    """The kiosk pushes from another journal incarnation than the one the server follows:
+    keep the current one's high-water mark and times aside, take up (or begin) the other's.
+    Nothing acknowledged for one incarnation is ever taken for the other. A new incarnation
+    that went back in time (restored, repaired) is explained to the librarian: what the
+    server holds from the journal it continues that this one no longer has."""
+    k, sent = batch.kiosk_id, batch.journal
+    assert sent is not None
+    j = db.journals.c
+    known = {row.incarnation: row for row in conn.execute(
+        select(db.journals).where(j.kiosk_id == k, j.incarnation.in_([sent.incarnation, kiosk["incarnation"] or ""])))}
+    state = {name: kiosk[name] for name in _JOURNAL_STATE}
+    if kiosk["incarnation"] is None and sent.incarnation not in known and (
+            sent.reason == "upgraded" or (kiosk["max_seq"] == 0 and kiosk["events"] == 0)):
+        # the journal the kiosk always pushed from (or a first journal), now with a name
+        conn.execute(db.journals.insert().values(
+            kiosk_id=k, incarnation=sent.incarnation, since_seq=sent.since_seq, reason=sent.reason,
+            previous=sent.previous, restored_from=sent.restored_from, first_seen=received, **state))
+        conn.execute(update(db.kiosks).where(db.kiosks.c.kiosk_id == k).values(incarnation=sent.incarnation))
+        log.info("kiosk %s names its journal %s (%s)", k, sent.incarnation, sent.reason)
+        return {**kiosk, "incarnation": sent.incarnation}, None
+
+    # put the current incarnation's state aside
+    current = kiosk["incarnation"] or ""
+    if current in known:
+        conn.execute(update(db.journals).where(j.kiosk_id == k, j.incarnation == current).values(**state))
+    else:
+        conn.execute(db.journals.insert().values(
+            kiosk_id=k, incarnation=current, since_seq=1, reason="upgraded" if current == "" else "new",
+            first_seen=kiosk["provisioned"], **state))
+    target = known.get(sent.incarnation)
+    notice = None
+    if target is not None:
+        taken = {name: target[name] for name in _JOURNAL_STATE}
+        log.warning("kiosk %s pushes from its earlier journal %s again (the current one was %s)", k,
+                    sent.incarnation, current or "-")
+    else:
+        taken = {"applied_seq": batch.from_seq - 1, "max_seq": 0, "last_event_time": None, "last_known_time": None}
+        conn.execute(db.journals.insert().values(
+            kiosk_id=k, incarnation=sent.incarnation, since_seq=sent.since_seq, reason=sent.reason,
+            previous=sent.previous, restored_from=sent.restored_from, first_seen=received, **taken))
+        log.warning("kiosk %s: new journal incarnation %s (%s, own events from %d, continuing %s)", k,
+                    sent.incarnation, sent.reason, sent.since_seq, sent.previous or "-")
+        if sent.reason in _NOTICE_REASONS:
+            notice = _not_here(conn, k, sent)
+            reviews.append(_review_row(k, None, sent.since_seq, _NOTICE_REASONS[sent.reason], received, {
+                "restored_from": sent.restored_from, "since_seq": sent.since_seq,
+                "events_not_here": notice.events_not_here, "loans_not_here": notice.loans_not_here}))
+    conn.execute(update(db.kiosks).where(db.kiosks.c.kiosk_id == k).values(incarnation=sent.incarnation, **taken))
+    return {**kiosk, "incarnation": sent.incarnation, **taken}, notice
+
+
+def _not_here(conn: Connection, kiosk_id: str, sent: JournalIdentity) -> JournalNotice:
+    """What the journal ``sent`` continues had recorded from ``sent.since_seq`` on: events
+    made after the backup (or lost by the repair) that the kiosk no longer holds."""
+    e = db.events.c
+    previous = sent.previous
+    if previous is None:
+        same = e.incarnation.is_(None)
+    else:
+        adopted = conn.execute(select(db.journals.c.reason).where(
+            db.journals.c.kiosk_id == kiosk_id, db.journals.c.incarnation == previous)).scalar()
+        same = or_(e.incarnation == previous, e.incarnation.is_(None)) if adopted == "upgraded" else (
+            e.incarnation == previous)
+    counts = dict(conn.execute(
+        select(e.type, func.count()).where(e.kiosk_id == kiosk_id, e.seq >= sent.since_seq, same).group_by(e.type)
+    ).all())
+    return JournalNotice(kind=sent.reason, events_not_here=sum(counts.values()),
+                         loans_not_here=counts.get("loan.checked_out", 0))
 
 
 def _pack_reply(reply: PushReply) -> bytes:
@@ -354,7 +495,7 @@ def _pack_reply(reply: PushReply) -> bytes:
     "applied" (the batch's digest pins which events the rest were)."""
     unusual = [r for r in reply.results if r.outcome is not Outcome.APPLIED or r.reason or r.warnings]
     return msgspec.json.encode(PushReply(reply.kiosk_id, reply.batch_id, reply.applied_seq, unusual,
-                                         reply.needs_review, reply.server_time))
+                                         reply.needs_review, reply.server_time, journal_notice=reply.journal_notice))
 
 
 def _unpack_reply(packed: bytes, batch: Batch) -> PushReply:

@@ -59,6 +59,11 @@ class Reason:
     CARD_HELD_BY_OTHER = "card_held_by_other"
     ITEM_ID_TAKEN = "item_id_taken"
     NOT_HANDLED = "not_handled_here"
+    #: a kiosk's journal began a new incarnation after going back in time (restored from a
+    #: backup, repaired, copied back): what the server has that the kiosk no longer has
+    JOURNAL_RESTORED = "journal_restored"
+    JOURNAL_REPAIRED = "journal_repaired"
+    JOURNAL_WENT_BACK = "journal_went_back"
 
 
 class Warn:
@@ -69,6 +74,9 @@ class Warn:
     LOAN_STILL_OPEN = "loan_still_open"
     NOT_REPORTED = "was_not_reported"
     PATRON_UNKNOWN = "patron_unknown"
+    #: the server had another event under this sequence number of the same journal (it went
+    #: back in time): this one is a different event, stored and applied all the same
+    SEQ_REUSED = "seq_reused"
 
 
 @dataclass(slots=True)

@@ -27,8 +27,10 @@ class Reference:
     timetable: Timetable = field(default_factory=Timetable)
     #: open loans as the server knew them when this snapshot was made
     loans: tuple[Loan, ...] = ()
-    #: this kiosk's highest event sequence number already reflected in ``loans``
+    #: this kiosk's highest event sequence number already reflected in ``loans``...
     applied_seq: int = 0
+    #: ...counted in this journal incarnation (None: a snapshot that does not say)
+    incarnation: str | None = None
     by_barcode: Mapping[str, str] = field(default_factory=dict)
     by_isbn13: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
@@ -45,6 +47,7 @@ def build_reference(
     timetable: Timetable | None = None,
     loans: Iterable[Loan] = (),
     applied_seq: int = 0,
+    incarnation: str | None = None,
 ) -> Reference:
     item_map = {item.item_id: item for item in items}
     by_barcode: dict[str, str] = {}
@@ -63,6 +66,7 @@ def build_reference(
         timetable=timetable or Timetable(),
         loans=tuple(loans),
         applied_seq=applied_seq,
+        incarnation=incarnation,
         by_barcode=MappingProxyType(by_barcode),
         by_isbn13=MappingProxyType({k: tuple(v) for k, v in by_isbn.items()}),
     )
@@ -82,4 +86,19 @@ def with_local_additions(reference: Reference, cards: Mapping[str, Card], items:
         timetable=reference.timetable,
         loans=reference.loans,
         applied_seq=reference.applied_seq,
+        incarnation=reference.incarnation,
     )
+
+
+def covered_seq(reference: Reference, incarnation: str, since_seq: int, upgraded: bool = False) -> int:
+    """The journal's last event already reflected in the snapshot's loans, for a journal in
+    incarnation ``incarnation`` whose own events start at ``since_seq``.
+
+    A snapshot counted in another incarnation (the journal was restored, repaired or made
+    anew since) reflects none of this incarnation's own events, whatever its number says:
+    those numbers may have been other events. A snapshot that does not name its
+    incarnation is taken as the journal's own only when the journal was upgraded in place
+    (it is the same journal)."""
+    if reference.incarnation == incarnation or (reference.incarnation is None and upgraded):
+        return reference.applied_seq
+    return min(reference.applied_seq, since_seq - 1)

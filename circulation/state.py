@@ -124,18 +124,21 @@ def item_from_payload(fields: Mapping) -> Item:
 
 
 
-def initial_state(reference: Reference) -> CirculationState:
+def initial_state(reference: Reference, covered: int | None = None) -> CirculationState:
     loans = {loan.item_id: loan for loan in reference.loans}
     by_patron: dict[str, tuple[str, ...]] = {}
     for loan in loans.values():
         by_patron[loan.patron_id] = by_patron.get(loan.patron_id, ()) + (loan.item_id,)
-    return CirculationState(loans=loans, by_patron=by_patron, last_seq=reference.applied_seq)
+    return CirculationState(loans=loans, by_patron=by_patron,
+                            last_seq=reference.applied_seq if covered is None else covered)
 
 
-def project(reference: Reference, events: Iterable[Event]) -> CirculationState:
-    """Rebuild the state from the snapshot and the events after it."""
-    state = initial_state(reference)
+def project(reference: Reference, events: Iterable[Event], covered: int | None = None) -> CirculationState:
+    """Rebuild the state from the snapshot and the events after it: those after
+    ``covered`` (``reference.covered_seq``; by default the snapshot's applied_seq)."""
+    after = reference.applied_seq if covered is None else covered
+    state = initial_state(reference, after)
     for event in events:
-        if event.seq > reference.applied_seq:
+        if event.seq > after:
             state = apply(state, event)
     return state

@@ -28,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                           "first; the installer does it when upgrading)"))
     migrate.add_argument("--data-dir", metavar="DIR")
     migrate.set_defaults(handler=_migrate)
+    seen = actions.add_parser(
+        "seen", help=_("say that you have seen what happened to the journal (a restore, a repair): doctor and the "
+                       "librarian's screen stop showing it"))
+    seen.add_argument("--data-dir", metavar="DIR")
+    seen.set_defaults(handler=_seen)
 
 
 def _data_dir(args: argparse.Namespace) -> tuple[Path, str, int]:
@@ -113,4 +118,19 @@ def _migrate(args: argparse.Namespace) -> int:
         return 3
     print(_("migrated {count} segment(s) from journal schema {old} to {new}").format(
         count=len(outdated), old=min(version for _path, version in outdated), new=schema.SCHEMA))
+    return 0
+
+
+def _seen(args: argparse.Namespace) -> int:
+    """Works while the kiosk runs: it writes only the librarian's marks (state/seen.db)."""
+    from sync.journal_notice import mark_seen, unseen
+
+    directory, _kiosk, _segment = _data_dir(args)
+    notice = unseen(directory.parent)
+    if notice is None:
+        print(_("nothing to see: the journal has not gone back in time since you last looked"))
+        return 0
+    print(notice.describe())
+    mark_seen(directory.parent, notice)
+    print(_("marked as seen"))
     return 0

@@ -28,8 +28,9 @@ from tinydb.table import Document
 
 from circulation.events import Event, EventDraft, EventType
 from i18n import _
-from journal import schema
+from journal import incarnation, schema
 from journal.clock import ClockReading
+from journal.incarnation import Incarnation
 from journal.storage import (
     HEADER_ID,
     META_TABLE,
@@ -154,6 +155,8 @@ class Journal:
         self._db: TinyDB | None = None
         self._storage: SegmentStorage | None = None
         self._lock_fd: int | None = None
+        #: who this journal is (see journal.incarnation); set when it is opened
+        self.incarnation: Incarnation
         self.directory.mkdir(parents=True, exist_ok=True)
         self._lock()
         try:
@@ -182,6 +185,8 @@ class Journal:
 
     def _open(self, repair: bool, known_seq: int) -> None:
         segments = list_segments(self.directory)
+        existed = bool(segments)
+        went_back = False
         # Migration rewrites segments oldest first, the newest last: when the newest is
         # current, all are, and opening stays cheap however many segments there are.
         newest = read_header(segments[-1][1]) if segments else None
@@ -216,9 +221,15 @@ class Journal:
             write_new_file(segment_path(self.directory, next_seq),
                            [header_record(self.kiosk_id, next_seq, _utc_now())])
             self._attach(segment_path(self.directory, next_seq))
+            went_back = True
         except StoreError:
             self._salvage(path)
             self._attach(path)
+        if went_back:
+            # the numbers after the last good state may be numbers the server has seen
+            self.incarnation = incarnation.begin(self.directory, incarnation.Reason.REPAIRED, self._last_seq + 1)
+        else:
+            self.incarnation = incarnation.ensure(self.directory, self._last_seq + 1, existed)
         if self.damage:
             self.append([EventDraft(EventType.JOURNAL_DAMAGE, "kiosk",
                                     {"damage": [d.__dict__ for d in self.damage]})])
@@ -317,6 +328,13 @@ class Journal:
     def _header(self) -> dict[str, Any]:
         assert self._storage is not None
         return self._storage.read().get(META_TABLE, {}).get(HEADER_ID, {})
+
+    def begin_incarnation(self, reason: incarnation.Reason) -> Incarnation:
+        """Go on as a new incarnation from the next event (the journal may have gone back)."""
+        self.incarnation = incarnation.begin(self.directory, reason, self._last_seq + 1)
+        log.warning("journal %s is now incarnation %s (%s), from event %d", self.directory,
+                    self.incarnation.incarnation_id, reason, self.incarnation.since_seq)
+        return self.incarnation
 
     # -- writing ---------------------------------------------------------------------------
 

@@ -109,6 +109,7 @@ def reference_to_tables(reference: Reference, version: str, school: str = "") ->
         "school": school,
         "made": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "applied_seq": reference.applied_seq,
+        "incarnation": reference.incarnation,
         "policy": {
             "roles": {str(role): _builtins(rp) for role, rp in reference.policy.roles.items()},
             "rules": policy_rules,
@@ -158,6 +159,7 @@ def reference_from_tables(tables: Tables) -> tuple[Reference, dict[str, Any]]:
             timetable=Timetable(tuple(_convert(s, RotationSlot) for s in settings["timetable"]["slots"])),
             loans=(_convert(loan, Loan) for loan in tables.get("loans", {}).values()),
             applied_seq=int(settings.get("applied_seq", 0)),
+            incarnation=settings.get("incarnation"),
         )
     except (KeyError, ValueError, msgspec.ValidationError) as error:
         raise StoreError(_("the reference data is incomplete or invalid: {error}").format(error=error)) from None

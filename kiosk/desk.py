@@ -22,14 +22,16 @@ from circulation.codes import ScannedCode, Source, classify
 from circulation.events import Event, EventType
 from circulation.model import ItemType, Patron
 from circulation.policy import Policy
-from circulation.reference import Reference, with_local_additions
+from circulation.reference import Reference, covered_seq, with_local_additions
 from circulation.rules import Ambiguity, Decision, Identified
 from circulation.state import CirculationState, Loan, apply, project
 from journal.clock import ClockReading
+from journal.incarnation import Reason
 from journal.journal import Journal
 from journal.snapshot import ReferenceStore
 from journal.storage import StoreError
 from kiosk.checkpoint import Checkpoint, CheckpointStore
+from sync.status import STATUS_FILE, read_status, request_sync
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +109,7 @@ class CirculationDesk:
         self.reference_version = loaded.version
         self.school = loaded.school
         self._reference_stamp = self.references.stamp()
+        self._status_stamp: int | None = None
         self.journal = Journal(self.paths.journal, kiosk_id, clock, segment_events=segment_events, repair=repair)
         #: the snapshot with this kiosk's configured rules: what the state is projected from
         self.snapshot: Reference = self._localised(loaded.reference)
@@ -120,6 +123,24 @@ class CirculationDesk:
         self._last_event_id = ""
 
     # -- reference data ----------------------------------------------------------------------
+
+    def follow_sync(self) -> bool:
+        """When the sync daemon found the server ahead of this journal incarnation (it went
+        back in time without a restore: files copied back), go on as a new incarnation so
+        that the next events are never taken for the ones the server has. True if it did."""
+        try:
+            stamp = (self.paths.sync / STATUS_FILE).stat().st_mtime_ns
+        except OSError:
+            return False
+        if stamp == self._status_stamp:
+            return False
+        self._status_stamp = stamp
+        status = read_status(self.paths.root)
+        if status.journal_notice != Reason.WENT_BACK or status.incarnation != self.journal.incarnation.incarnation_id:
+            return False
+        self.journal.begin_incarnation(Reason.WENT_BACK)
+        request_sync(self.paths.root)
+        return True
 
     def refresh_reference(self) -> bool:
         """Take up a new snapshot the sync daemon wrote; True if there was one."""
@@ -146,15 +167,24 @@ class CirculationDesk:
             for event in self.journal.events_after(state.last_seq):
                 state = apply(state, event)
             return state
-        return project(self.snapshot, self.journal.events_after(self.snapshot.applied_seq))
+        covered = self.covered_seq
+        return project(self.snapshot, self.journal.events_after(covered), covered)
+
+    @property
+    def covered_seq(self) -> int:
+        """The journal's last event the snapshot's loans already reflect (in this incarnation)."""
+        journal = self.journal.incarnation
+        return covered_seq(self.snapshot, journal.incarnation_id, journal.since_seq,
+                           journal.reason is Reason.UPGRADED)
 
     def _trust(self, checkpoint: Checkpoint) -> bool:
         if checkpoint.reference_version != self.reference_version:
             return False
-        if checkpoint.applied_seq != self.snapshot.applied_seq:
+        covered = self.covered_seq
+        if checkpoint.applied_seq != covered:
             return False
         seq = checkpoint.state.last_seq
-        if seq == self.snapshot.applied_seq:
+        if seq == covered:
             return True
         if seq > self.journal.last_seq:
             return False
@@ -164,7 +194,7 @@ class CirculationDesk:
     def _checkpoint(self, last_event_id: str) -> None:
         """Save the state (an optimisation: a failure is logged, never shown to a child)."""
         try:
-            self.checkpoints.save(self.state, self.reference_version, self.snapshot.applied_seq, last_event_id)
+            self.checkpoints.save(self.state, self.reference_version, self.covered_seq, last_event_id)
             self._checkpointed_seq = self.state.last_seq
         except (StoreError, OSError) as error:
             log.warning("could not save the state checkpoint: %s", error)

@@ -383,8 +383,10 @@ class SessionController:
         if isinstance(command, LoadUnsent):
             return self._unsent(command)
         if isinstance(command, Refresh):
-            if self._visit is None and self._pin is None and self.desk.refresh_reference():
-                log.info("took up reference snapshot %s", self.desk.reference_version)
+            if self._visit is None and self._pin is None:
+                self.desk.follow_sync()
+                if self.desk.refresh_reference():
+                    log.info("took up reference snapshot %s", self.desk.reference_version)
             return []
         raise TypeError(f"unknown command {command!r}")
 

@@ -79,8 +79,9 @@ def _read(path: Path, journal: bool) -> bytes | None:
 
 
 def make_backup(data_dir: Path, target: Path) -> BackupSummary:
+    from journal import incarnation
     from journal.journal import JournalReader, list_segments
-    from sync.position import load_position
+    from sync.position import load_position, position_for
 
     if not (data_dir / "journal").is_dir() and not (data_dir / "reference").is_dir():
         raise BackupError(_("{path} is not a kiosk's data directory (no journal, no reference data)").format(
@@ -93,13 +94,15 @@ def make_backup(data_dir: Path, target: Path) -> BackupSummary:
             data = _read(path, journal=False)
             if data is not None:
                 contents.append((path.relative_to(data_dir).as_posix(), data, path.stat().st_mode & 0o777))
-    acked = load_position(data_dir / "sync").acked_seq if (data_dir / "sync").is_dir() else 0
+    journal_is = incarnation.load(data_dir / "journal")
+    acked = position_for(load_position(data_dir / "sync"), journal_is).acked_seq if (data_dir / "sync").is_dir() else 0
     for _first, path in list_segments(data_dir / "journal") if (data_dir / "journal").is_dir() else []:
         data = _read(path, journal=True)
         if data is not None:
             contents.append((path.relative_to(data_dir).as_posix(), data, 0o644))
     manifest = {"format": FORMAT, "version": VERSION, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                "acked_seq": acked, "files": {name: hashlib.sha256(data).hexdigest() for name, data, _m in contents}}
+                "acked_seq": acked, "incarnation": journal_is.incarnation_id if journal_is else None,
+                "files": {name: hashlib.sha256(data).hexdigest() for name, data, _m in contents}}
     with tempfile.TemporaryDirectory(prefix="bookcorner-backup-") as scratch:
         # the journal as copied, checked the way the kiosk will read it
         for name, data, _mode in contents:
@@ -139,7 +142,12 @@ def hand_over(path: Path, owner: tuple[int, int]) -> None:
 
 def restore_backup(archive: Path, data_dir: Path, owner: tuple[int, int] | None = None) -> BackupSummary:
     """Put ``archive`` onto a data directory without a journal; ``owner`` (uid, gid), when
-    given, gets the restored files (a restore run as root)."""
+    given, gets the restored files (a restore run as root).
+
+    The restored journal goes on as a new incarnation (journal.incarnation): the events
+    it numbers from here may carry numbers the server already has from the kiosk's life
+    after the backup, and the server must not take those as these."""
+    from journal import incarnation
     from journal.journal import JournalReader
 
     if (data_dir / "journal").exists() and any((data_dir / "journal").iterdir()):
@@ -176,6 +184,10 @@ def restore_backup(archive: Path, data_dir: Path, owner: tuple[int, int] | None 
                 if journal.is_dir() and (JournalReader(journal).check() or
                                          JournalReader(journal).last_seq() != manifest["last_seq"]):
                     raise BackupError(_("the backup {path} is damaged (journal)").format(path=archive))
+                journal.mkdir(exist_ok=True)
+                incarnation.save(journal, incarnation.Incarnation.begin(
+                    incarnation.Reason.RESTORED, manifest["last_seq"] + 1, manifest.get("incarnation"),
+                    manifest.get("created")))
                 for folder in (*BEFORE_JOURNAL, "journal"):
                     if (staging / folder).exists():
                         destination = data_dir / folder

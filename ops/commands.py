@@ -157,6 +157,9 @@ def _restore(args: argparse.Namespace) -> int:
         _fail(str(error), EXIT_STORE)
     print(_("restored {files} file(s) into {path}: events up to number {seq} ({waiting} not yet on the "
             "server)").format(files=done.files, path=root, seq=done.last_seq, waiting=done.last_seq - done.acked_seq))
+    print(_("the kiosk goes on as a restored journal: at its next sync it sends what the server lacks and takes "
+            "back from the server the loans made after the backup; `bookcorner doctor` shows the restore until "
+            "you have seen it (`bookcorner journal seen`)"))
     if owner is not None:
         print(_("the restored files belong to {user}, the kiosk's user").format(user=_user_name(owner[0])))
     return EXIT_DONE

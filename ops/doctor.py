@@ -55,7 +55,7 @@ class Context:
 def run_checks(ctx: Context) -> list[Finding]:
     findings: list[Finding] = []
     for check in (check_devices, check_disk, check_data_owner, check_clock, check_server, check_journal,
-                  check_pending, check_services):
+                  check_journal_history, check_pending, check_services):
         findings.extend(check(ctx))
     return findings
 
@@ -277,6 +277,17 @@ def check_journal(ctx: Context) -> list[Finding]:
             _("stop the kiosk (sudo systemctl stop bookcorner-kiosk bookcorner-syncd), run `bookcorner journal "
               "repair`, then start it again; the damaged part is kept aside"))]
     return [Finding("journal", OK, _("the journal is sound ({count} event(s))").format(count=_last_seq(ctx)))]
+
+
+def check_journal_history(ctx: Context) -> list[Finding]:
+    """A journal that went back in time (restored, repaired, copied back), until the
+    librarian has seen what it meant."""
+    from sync.journal_notice import unseen
+
+    notice = unseen(ctx.data_dir)
+    if notice is None:
+        return []
+    return [Finding("journal", WARN, notice.describe(), notice.fix)]
 
 
 def check_pending(ctx: Context) -> list[Finding]:

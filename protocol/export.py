@@ -14,7 +14,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from protocol.credentials import sign, verify
-from protocol.messages import ClockReading, Identifier, KioskId, Seq, SeqOrZero, Timestamp, WireEvent
+from protocol.messages import ClockReading, Identifier, JournalIdentity, KioskId, Seq, SeqOrZero, Timestamp, WireEvent
 
 EXPORT_FORMAT = "bookcorner.export"
 SIGNED_FORMAT = "bookcorner.export.signed"
@@ -32,6 +32,8 @@ class ExportBody(Struct, kw_only=True):
     from_seq: Seq
     to_seq: SeqOrZero
     events: list[WireEvent]
+    #: the journal incarnation the events come from (absent from older kiosks)
+    journal: JournalIdentity | None = None
 
 
 class ExportFile(Struct, kw_only=True):

@@ -78,6 +78,22 @@ class WireEvent(Struct, kw_only=True):
     payload: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class JournalIdentity(Struct, omit_defaults=True):
+    """Which incarnation of the kiosk's journal a batch comes from. A journal restored from
+    a backup, repaired or re-created is a new incarnation: the server tracks each one's
+    sequence numbers apart and never acknowledges for one what it stored for another."""
+
+    incarnation: Identifier
+    #: the first sequence number this incarnation recorded itself (events before it were
+    #: recorded by the journal it continues, ``previous``)
+    since_seq: Seq
+    #: why it began: new | upgraded | restored | repaired | went_back
+    reason: Annotated[str, Meta(pattern=r"^[a-z_]{1,24}$")]
+    previous: Identifier | None = None
+    #: when the backup it was restored from was made
+    restored_from: Timestamp | None = None
+
+
 class PushRequest(Struct, kw_only=True):
     """Events ``from_seq``..``to_seq`` of one kiosk, in order. A sequence number in that
     range with no event here is one the kiosk's journal lost (recorded for review)."""
@@ -93,6 +109,9 @@ class PushRequest(Struct, kw_only=True):
     #: this batch (this batch's own included): what the librarian's end of day shows as
     #: still waiting on the kiosk. Absent from older kiosks (the server then keeps what it had).
     waiting: Annotated[int, Meta(ge=0, le=2**53)] | None = None
+    #: the journal incarnation the events come from; absent from older kiosks (the server
+    #: then goes on with the incarnation it knows)
+    journal: JournalIdentity | None = None
 
 
 class EventResult(Struct, omit_defaults=True):
@@ -103,6 +122,20 @@ class EventResult(Struct, omit_defaults=True):
     reason: str | None = None
     #: how it applied (codes, e.g. returned_from_other, time_in_the_future)
     warnings: list[str] = msgspec.field(default_factory=list)
+
+
+class JournalNotice(Struct, omit_defaults=True):
+    """The server's word on a journal that went back in time (docs/protocol.md)."""
+
+    #: restored | repaired | went_back (same incarnation, numbers the server had)
+    kind: str
+    #: events the server holds from the kiosk's earlier journal with numbers from this
+    #: incarnation's start on: made after the backup, not in this journal any more (kept
+    #: on the server; their loans come back to the kiosk with the next reference pull)
+    events_not_here: int = 0
+    loans_not_here: int = 0
+    #: events of this batch whose numbers the server had for other events (stored and applied)
+    reused_numbers: int = 0
 
 
 class PushReply(Struct):
@@ -117,6 +150,12 @@ class PushReply(Struct):
     server_time: str
     #: the batch id was seen before: this is the reply stored then (nothing was replayed now)
     replayed: bool = False
+    #: what the server found about the kiosk's journal with this batch, for the librarian
+    journal_notice: JournalNotice | None = None
+    #: when ``applied_seq`` is past this batch's end: the id of the event the server holds
+    #: under ``applied_seq``. A kiosk whose journal holds that very event there may take the
+    #: whole mark as acknowledged (its position was lost); otherwise only up to ``to_seq``
+    applied_event_id: str | None = None
 
 
 # --- reference data -------------------------------------------------------------------------
@@ -238,7 +277,8 @@ class ReferenceDelta(Struct, kw_only=True):
     cursor: int
     full: bool
     kiosk_id: str
-    #: this kiosk's highest event already reflected in ``loans``
+    #: this kiosk's highest event already reflected in ``loans``, counted in the journal
+    #: incarnation ``incarnation`` (the one the kiosk asked for; None from older servers)
     applied_seq: int
     #: false while the librarian has loaded no reference data: the kiosk keeps what it has
     has_reference: bool
@@ -257,6 +297,7 @@ class ReferenceDelta(Struct, kw_only=True):
     #: loans opened or changed (at any kiosk), and items whose loan closed
     loans: list[LoanRecord] = msgspec.field(default_factory=list)
     loans_closed: list[str] = msgspec.field(default_factory=list)
+    incarnation: str | None = None
 
 
 # --- for the librarian ------------------------------------------------------------------------

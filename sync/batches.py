@@ -16,8 +16,19 @@ from typing import Any
 
 from circulation.events import EventType
 from i18n import _
+from journal import incarnation
 from journal.journal import JournalReader
+from protocol.messages import JournalIdentity
 
+
+def journal_identity(journal_dir: str | os.PathLike[str]) -> JournalIdentity | None:
+    """The journal's incarnation as the wire names it; None until a writer of this version
+    has opened the journal (the server then goes on with the incarnation it knows)."""
+    found = incarnation.load(journal_dir)
+    if found is None:
+        return None
+    return JournalIdentity(incarnation=found.incarnation_id, since_seq=found.since_seq, reason=str(found.reason),
+                           previous=found.previous, restored_from=found.restored_from)
 
 
 class UnreadableEvents(Exception):

@@ -116,10 +116,12 @@ class SyncClient:
         _check_reply(request, reply)
         return reply
 
-    def reference(self, since: int, epoch: str | None) -> ReferenceDelta:
+    def reference(self, since: int, epoch: str | None, incarnation: str | None = None) -> ReferenceDelta:
         params: dict[str, Any] = {"since": since}
         if epoch:
             params["epoch"] = epoch
+        if incarnation:
+            params["incarnation"] = incarnation
         return self._decode(self._exchange("GET", f"{API_PREFIX}/reference", params=params), ReferenceDelta)
 
     # -- one request, every failure named --------------------------------------------------

@@ -29,15 +29,17 @@ from typing import Protocol
 
 from config import SyncSection
 from i18n import _
+from journal import incarnation
 from journal.clock import ClockReading
+from journal.incarnation import Incarnation
 from journal.journal import JournalReader
 from journal.snapshot import ReferenceStore
 from journal.storage import StoreError
 from protocol.messages import ClockReading as WireClock
-from protocol.messages import PushRequest, WireEvent
-from sync.batches import UnreadableEvents, next_batch
+from protocol.messages import PushReply, PushRequest, WireEvent
+from sync.batches import UnreadableEvents, journal_identity, next_batch
 from sync.client import SyncClient, SyncError
-from sync.position import Position, load_position, save_position
+from sync.position import Position, load_position, position_for, save_position
 from sync.reference import changes_anything, merge, parse_version, version_of
 from sync.notify import Watchdog
 from sync.status import Phase, read_status, take_wake_request, write_status
@@ -193,7 +195,29 @@ class SyncDaemon:
 
     # -- a round ------------------------------------------------------------------------------------
 
+    def _follow_incarnation(self) -> Incarnation | None:
+        """Count the position in the journal's current incarnation (a restore, a repair or a
+        re-created journal begins a new one: journal.incarnation)."""
+        current = incarnation.load(self.journal_dir)
+        position = position_for(self.position, current)
+        if position != self.position:
+            if current is not None and self.position.incarnation is not None:
+                log.warning("the journal is a new incarnation (%s, from event %d, continuing %s): sending from "
+                            "event %d on", current.reason, current.since_seq, current.previous or "-",
+                            position.acked_seq + 1)
+            self._save(position)
+        if current is not None and self.status.incarnation != current.incarnation_id:
+            notice = str(current.reason) if current.went_back else None
+            self._publish(incarnation=current.incarnation_id, journal_notice=notice, events_not_here=0,
+                          loans_not_here=0, server_seq=0, acked_seq=position.acked_seq)
+        return current
+
     def run_round(self) -> RoundResult:
+        try:
+            self._follow_incarnation()
+        except SyncError as error:
+            self._publish(phase=Phase.ERROR, last_error=error.message)
+            return RoundResult(False, self.position.acked_seq, self.pending(), error)
         journal_last = self._journal_last_seq()
         to_send = max(0, journal_last - self.position.acked_seq)
         self._publish(phase=Phase.SYNCING, last_attempt=self._now(), sent=0, to_send=to_send, next_attempt=None)
@@ -255,15 +279,21 @@ class SyncDaemon:
                 return
             batch_id = position.inflight_batch if resend and position.inflight_to == batch.to_seq else str(uuid.uuid4())
             journal_last = max(journal_last, batch.to_seq)
-            self._save(Position(position.acked_seq, batch_id, batch.from_seq, batch.to_seq))
+            self._save(replace(position, inflight_batch=batch_id, inflight_from=batch.from_seq,
+                               inflight_to=batch.to_seq))
             request = PushRequest(
                 kiosk_id=self.kiosk_id, batch_id=batch_id, from_seq=batch.from_seq, to_seq=batch.to_seq,
                 clock=self._wire_clock(),
                 events=[WireEvent(**record) for record in batch.events],
                 waiting=max(0, journal_last - position.acked_seq),
+                journal=journal_identity(self.journal_dir),
             )
             reply = client.push(request)
-            acked = reply.applied_seq
+            acked = self._acknowledged(reply, batch.to_seq)
+            if reply.journal_notice is not None:
+                self._take_notice(reply)
+            if reply.applied_seq > batch.to_seq and batch.to_seq >= self._journal_last_seq():
+                self._server_ahead(reply.applied_seq, batch.to_seq)
             if acked < batch.from_seq - 1:
                 rewinds += 1
                 log.warning("the server has this kiosk's events only up to %d, not %d (restored from a backup?): "
@@ -274,10 +304,45 @@ class SyncDaemon:
             elif acked < batch.from_seq:
                 raise SyncError(_("the server did not take events from number {seq} on ({detail})").format(
                     seq=batch.from_seq, detail=reply.results[0].reason if reply.results else "-"))
-            self._save(Position(acked))
+            self._save(Position(acked, incarnation=position.incarnation))
             self._publish(acked_seq=acked, sent=self.status.sent + len(batch.events), needs_review=reply.needs_review)
             log.debug("batch %s (%d-%d) acknowledged up to %d in %.3f s [%s]", batch_id, batch.from_seq,
                       batch.to_seq, acked, client.last.seconds, client.last.server_timing)
+
+    def _acknowledged(self, reply: PushReply, to_seq: int) -> int:
+        """What the reply acknowledges of this journal: never past the batch it answers,
+        unless the journal holds, under the server's mark, the very event the server has
+        there (then everything before it is the same too: the position had been lost).
+        Numbers the server has past the batch may be other events than this journal's
+        (a journal that went back in time)."""
+        if reply.applied_seq <= to_seq or reply.applied_event_id is None:
+            return min(reply.applied_seq, to_seq)
+        try:
+            mine = next(JournalReader(self.journal_dir).records_after(reply.applied_seq - 1, limit=1), None)
+        except (StoreError, OSError):
+            mine = None
+        if mine is not None and mine["seq"] == reply.applied_seq and mine["event_id"] == reply.applied_event_id:
+            return reply.applied_seq
+        return to_seq
+
+    def _take_notice(self, reply: PushReply) -> None:
+        notice = reply.journal_notice
+        log.warning("the server says this kiosk's journal went back (%s): %d event(s), %d loan(s) made after it "
+                    "are on the server and not in this journal; %d number(s) reused", notice.kind,
+                    notice.events_not_here, notice.loans_not_here, notice.reused_numbers)
+        changes = {"journal_notice": notice.kind}
+        if notice.events_not_here or notice.loans_not_here:
+            changes.update(events_not_here=notice.events_not_here, loans_not_here=notice.loans_not_here)
+        self._publish(**changes)
+
+    def _server_ahead(self, server_seq: int, journal_last: int) -> None:
+        """The server has events of this journal incarnation past the journal's end: the
+        journal went back in time without a restore (its files copied back by hand?)."""
+        if self.status.server_seq != server_seq:
+            log.warning("the server has this journal's events up to number %d but the journal ends at %d: it went "
+                        "back in time (files copied back?); its next events are sent as new ones, and the kiosk "
+                        "starts a new journal incarnation", server_seq, journal_last)
+        self._publish(journal_notice=str(incarnation.Reason.WENT_BACK), server_seq=server_seq)
 
     def _pull(self, client: SyncClient) -> None:
         current = None
@@ -291,7 +356,7 @@ class SyncDaemon:
                     epoch, since = parsed
             except StoreError as error:
                 log.warning("the kiosk's reference data is unreadable (%s): pulling all of it", error)
-        delta = client.reference(since, epoch)
+        delta = client.reference(since, epoch, self.position.incarnation)
         if not delta.has_reference:
             log.info("the server has no reference data yet: the kiosk keeps what it has")
             return

@@ -14,13 +14,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from journal import incarnation
 from journal.clock import ClockReading
 from protocol.credentials import signing_key
 from protocol.export import SUFFIX, ExportBody, seal
 from protocol.messages import ClockReading as WireClock
 from protocol.messages import WireEvent
-from sync.batches import next_batch
-from sync.position import load_position
+from sync.batches import journal_identity, next_batch
+from sync.position import load_position, position_for
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,10 @@ def export_batch(
     """Write the events after ``since`` (default: the last acknowledged one) to
     ``target`` (a folder, or a file name). None when there is nothing to export."""
     root = Path(data_dir)
-    after = load_position(root / "sync").acked_seq if since is None else since
+    if since is None:
+        after = position_for(load_position(root / "sync"), incarnation.load(root / "journal")).acked_seq
+    else:
+        after = since
     batch = next_batch(root / "journal", after, limit=10**9)
     if not batch.events:
         return None
@@ -79,6 +83,7 @@ def export_batch(
         from_seq=batch.from_seq,
         to_seq=batch.to_seq,
         events=[WireEvent(**record) for record in batch.events],
+        journal=journal_identity(root / "journal"),
     )
     data = seal(body, signing_key(token), reading.wall.isoformat(timespec="seconds"))
     path = Path(target)

@@ -65,6 +65,7 @@ def merge(current: Reference | None, delta: ReferenceDelta) -> Reference:
         loans.pop(item_id, None)
     settings = tables["settings"]["1"]
     settings["applied_seq"] = delta.applied_seq
+    settings["incarnation"] = delta.incarnation
     if delta.policy is not None:
         settings["policy"] = msgspec.to_builtins(delta.policy)
     if delta.calendar is not None:
@@ -81,4 +82,4 @@ def changes_anything(delta: ReferenceDelta, current: Reference | None) -> bool:
     lists = (delta.patrons, delta.patrons_removed, delta.cards, delta.cards_removed, delta.items, delta.items_removed,
              delta.loans, delta.loans_closed)
     return (any(lists) or delta.policy is not None or delta.calendar is not None or delta.timetable is not None
-            or delta.applied_seq != current.applied_seq)
+            or delta.applied_seq != current.applied_seq or delta.incarnation != current.incarnation)

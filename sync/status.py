@@ -48,6 +48,17 @@ class SyncStatus:
     #: after a failed round: when the daemon tries again by itself (ISO 8601); a sync
     #: request (``request_sync``) starts a round at once whatever this says
     next_attempt: str | None = None
+    #: the journal incarnation ``acked_seq`` counts in
+    incarnation: str | None = None
+    #: what the server found about this journal going back in time (journal.incarnation):
+    #: "restored" | "repaired" | "went_back"; None when nothing did
+    journal_notice: str | None = None
+    #: events (and loans among them) the server holds from before a restore or repair that
+    #: are not in this journal any more (their loans come back with the reference data)
+    events_not_here: int = 0
+    loans_not_here: int = 0
+    #: went_back: the server had events of this journal up to here, past the journal's end
+    server_seq: int = 0
 
     def waiting(self, journal_last_seq: int) -> int:
         """Events recorded here that the server has not acknowledged yet."""
