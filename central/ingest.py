@@ -428,8 +428,9 @@ def _switch_journal(conn: Connection, kiosk: dict[str, Any], batch: Batch, recei
     k, sent = batch.kiosk_id, batch.journal
     assert sent is not None
     j = db.journals.c
-    known = {row.incarnation: row for row in conn.execute(
-        select(db.journals).where(j.kiosk_id == k, j.incarnation.in_([sent.incarnation, kiosk["incarnation"] or ""])))}
+    known = {row["incarnation"]: row for row in conn.execute(
+        select(db.journals).where(j.kiosk_id == k, j.incarnation.in_([sent.incarnation, kiosk["incarnation"] or ""]))
+    ).mappings()}
     state = {name: kiosk[name] for name in _JOURNAL_STATE}
     if kiosk["incarnation"] is None and sent.incarnation not in known and (
             sent.reason == "upgraded" or (kiosk["max_seq"] == 0 and kiosk["events"] == 0)):

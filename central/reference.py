@@ -97,8 +97,9 @@ def delta(store: db.Store, kiosk_id: str, since: int = 0, epoch: str | None = No
           incarnation: str | None = None) -> ReferenceDelta:
     """Everything a kiosk needs to bring its snapshot from ``since`` to now (all of it
     when ``since`` is 0 or from another database). ``applied_seq`` counts in the journal
-    incarnation the kiosk names (0 for one the server has not seen: nothing of it is in
-    the loans), or in the server's current one for a kiosk that names none."""
+    incarnation the kiosk names when the server knows it, else in the one the server
+    followed last (the delta says which: the kiosk counts a snapshot of another
+    incarnation as reflecting none of its own journal's events)."""
     with store.reading() as conn:
         this_epoch = conn.execute(select(db.meta.c.value).where(db.meta.c.key == "epoch")).scalar_one()
         cursor = conn.execute(select(db.revision.c.rev).where(db.revision.c.id == 1)).scalar_one()
@@ -108,10 +109,12 @@ def delta(store: db.Store, kiosk_id: str, since: int = 0, epoch: str | None = No
                                         .where(db.kiosks.c.kiosk_id == kiosk_id)).one()
         if incarnation is not None and incarnation != current:
             j = db.journals.c
-            applied = conn.execute(select(j.applied_seq).where(j.kiosk_id == kiosk_id, j.incarnation == incarnation)
-                                   ).scalar() or 0
+            other = conn.execute(select(j.applied_seq).where(j.kiosk_id == kiosk_id, j.incarnation == incarnation)
+                                 ).scalar()
+            if other is not None:
+                applied, current = other, incarnation
         out = ReferenceDelta(epoch=this_epoch, cursor=cursor, full=full, kiosk_id=kiosk_id, applied_seq=applied,
-                             has_reference=False, incarnation=incarnation or current)
+                             has_reference=False, incarnation=current)
         school = conn.execute(select(db.settings.c.data).where(db.settings.c.name == "school")).scalar()
         roster = school is not None or conn.execute(select(db.patrons.c.patron_id).limit(1)).first() is not None
         if not roster and not any(conn.execute(select(table.c[0]).limit(1)).first()

@@ -20,6 +20,7 @@ from central import db
 from central.reference import document_from_reference, load_document
 from journal import incarnation
 from journal.journal import JournalReader
+from kiosk.desk import CirculationDesk
 from tests.central.harness import BACKENDS, CentralServer, running_server
 from tests.school import CARDS, XIAOHONG, XIAOMING, TEACHER, reference
 from tests.sync.kiosk import TestKiosk
@@ -29,9 +30,9 @@ OLD_BOOK_ISBN, MAGAZINE, ANDERSEN_ISBN = "9787107000508", "30001000000051", "978
 MING, HONG, TEACHER_CARD = CARDS[XIAOMING], CARDS[XIAOHONG], CARDS[TEACHER]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
+@pytest.fixture(params=BACKENDS)
 def server(request, tmp_path_factory) -> Iterator[CentralServer]:
-    """A school's own server (its own catalogue and roster: these tests lend real books)."""
+    """A school's own server, with its catalogue and roster: each test lends the same real books."""
     with running_server(request.param, tmp_path_factory.mktemp(f"goes-back-{request.param}")) as running:
         load_document(running.store, document_from_reference(reference(), "Test school"))
         yield running
@@ -139,3 +140,64 @@ def test_a_restored_kiosk_loses_no_loan_made_before_or_after_the_restore(server,
     lend(kiosk, TEACHER_CARD, ANDERSEN_ISBN)
     sync(kiosk)
     assert len(server_loans(server)) == 6 and len(loans_at_kiosk(kiosk, TEACHER_CARD)) == 2
+
+
+def test_a_kiosk_re_imaged_and_paired_again_starts_a_journal_the_server_keeps_apart(server, corner, tmp_path):
+    lend(corner, MING, XIYOUJI)
+    lend(corner, HONG, HONGLOUMENG)
+    sync(corner)
+    first = set(journal_ids(corner.root))
+    # a new SD card with the same configuration and credential: an empty journal numbered from 1 again
+    for folder in ("journal", "state", "sync"):
+        shutil.rmtree(corner.root / folder)
+    lend(corner, TEACHER_CARD, OLD_BOOK_ISBN)
+    assert JournalReader(corner.root / "journal").last_seq() <= 2  # numbers the server has for other events
+    sync(corner)
+    ids = server_event_ids(server, corner.kiosk_id)
+    assert set(ids) == first | set(journal_ids(corner.root)) and len(ids) == len(set(ids))
+    assert {"I001", "I002", "I020"} <= set(server_loans(server))
+    assert not open_reviews(server, corner.kiosk_id)  # nothing went back: a new journal is not a loss
+    # the kiosk takes back the loans its old card made
+    assert loans_at_kiosk(corner, MING) == {"I001"} and loans_at_kiosk(corner, TEACHER_CARD) == {"I020"}
+
+
+def test_a_journal_copied_back_by_hand_loses_nothing_and_goes_on_as_a_new_incarnation(server, corner, tmp_path):
+    lend(corner, MING, XIYOUJI)
+    sync(corner)
+    copy = tmp_path / "copy"
+    shutil.copytree(corner.root, copy)  # not a backup: the same incarnation, copied as files
+    lend(corner, HONG, HONGLOUMENG)
+    lend(corner, MING, SHUIHU)
+    sync(corner)
+    before = set(journal_ids(corner.root))
+    shutil.rmtree(corner.root)
+    shutil.copytree(copy, corner.root)
+    lend(corner, TEACHER_CARD, OLD_BOOK_ISBN)  # under a number the server has for Xiaohong's loan
+    out = sync(corner)
+    assert "acknowledged" in out
+    ids = server_event_ids(server, corner.kiosk_id)
+    assert set(ids) == before | set(journal_ids(corner.root)) and len(ids) == len(set(ids))
+    assert server_loans(server)["I020"] == "T01"
+    assert [reason for reason, _detail in open_reviews(server, corner.kiosk_id)] == ["journal_went_back"]
+    # the kiosk (its refresh tick) takes up what the daemon found: a new incarnation, told to the librarian
+    with CirculationDesk(corner.root, corner.kiosk_id, corner.clock) as desk:
+        assert desk.follow_sync()
+        assert desk.journal.incarnation.reason is incarnation.Reason.WENT_BACK
+    lend(corner, HONG, MAGAZINE)
+    sync(corner)
+    assert server_loans(server)["I040"] == "S02"
+    assert loans_at_kiosk(corner, MING) == {"I001", "I003"} and loans_at_kiosk(corner, HONG) == {"I002", "I040"}
+    doctor = corner.bookcorner("doctor", "--json").stdout
+    assert "new journal identity" in doctor
+
+
+def test_demo_reset_begins_a_new_incarnation(tmp_path):
+    root = tmp_path / "demo"
+    kiosk = TestKiosk.__new__(TestKiosk)  # only its command runner
+    kiosk.config = tmp_path / "none.toml"
+    kiosk.config.write_text("")
+    assert kiosk.bookcorner("demo", "--data-dir", str(root), "--tour").returncode == 0
+    first = incarnation.load(root / "journal")
+    assert kiosk.bookcorner("demo", "--data-dir", str(root), "--reset", "--tour").returncode == 0
+    second = incarnation.load(root / "journal")
+    assert first is not None and second is not None and first.incarnation_id != second.incarnation_id
