@@ -86,6 +86,12 @@ def _syncd(args: argparse.Namespace) -> int:
                     count=result.pending), file=sys.stderr)
                 return EXIT_PENDING
             print(_("every event is acknowledged (up to number {seq})").format(seq=result.acked_seq))
+            from sync.journal_notice import unseen
+
+            notice = unseen(root)
+            if notice is not None:
+                print(notice.describe())
+                print(_("What to do: {fix}").format(fix=notice.fix))
             return EXIT_DONE
         stop = threading.Event()
         # set from another thread: the handler runs in the main thread, which may be holding the

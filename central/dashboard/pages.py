@@ -39,8 +39,30 @@ def _reason_text(code: str) -> str:
         "card_held_by_other": _("The card belongs to someone else"),
         "item_id_taken": _("The book's id is already used by another book"),
         "not_handled_here": _("The server does not apply this kind of event"),
+        "journal_restored": _("The kiosk was restored from a backup"),
+        "journal_repaired": _("The kiosk's journal was repaired and lost its newest events"),
+        "journal_went_back": _("The kiosk's journal went back in time"),
     }
     return words.get(code, code)
+
+
+def _review_explanation(code: str, detail: dict) -> str:
+    """What a journal review means, in one sentence for the librarian ("" for other reasons)."""
+    if code == "journal_restored":
+        when = str(detail.get("restored_from") or "?")[:16].replace("T", " ")
+        return _("This kiosk was restored from a backup of {when}; {loans} loan(s) ({events} event(s)) were made "
+                 "after the backup and are not on the kiosk any more. They are kept here and the kiosk has taken "
+                 "their loans back; nothing was lost.").format(when=when, loans=detail.get("loans_not_here", 0),
+                                                                events=detail.get("events_not_here", 0))
+    if code == "journal_repaired":
+        return _("The kiosk's journal was repaired and lost its events from number {seq} on; {events} of them had "
+                 "reached this server and are kept here.").format(seq=detail.get("since_seq", "?"),
+                                                                  events=detail.get("events_not_here", 0))
+    if code == "journal_went_back":
+        return _("{count} event(s) of this kiosk came under numbers this server already had for other events (its "
+                 "journal went back in time: files copied back by hand?). They were applied as the new events they "
+                 "are; nothing was lost.").format(count=detail.get("reused_numbers", 0))
+    return ""
 
 
 def _fit_text(code: str) -> str:
@@ -84,7 +106,8 @@ def _problem_text(code: str) -> str:
 
 
 def mount(site: Site) -> None:
-    site.globals.update(reason_text=_reason_text, corner_problem_text=_problem_text, accept_text=_accept_text,
+    site.globals.update(reason_text=_reason_text, review_explanation=_review_explanation,
+                        corner_problem_text=_problem_text, accept_text=_accept_text,
                         correctable=CORRECTABLE)
 
     @site.app.get(PREFIX + "/static/dashboard.css", include_in_schema=False)
