@@ -16,8 +16,8 @@ from typing import Annotated, Literal
 import msgspec
 
 from devices.config import DevicesConfig
-from kiosk.settings import LibrarianConfig, ScreenConfig
 from i18n import _
+from kiosk.settings import LibrarianConfig, ScreenConfig
 
 ENV_CONFIG = "BOOKCORNER_CONFIG"
 EXAMPLE = Path(__file__).parent / "kiosk.example.toml"

@@ -54,7 +54,7 @@ def replay_reader(data: bytes, protocol: str, card_id_format: CardIdFormat = "de
 def _replay_pn532(data: bytes, card_id_format: CardIdFormat) -> Iterator[Decoded]:
     """The chip's side of a PN532 conversation: one id per InListPassiveTarget answer with a card."""
     from devices.cardid import mifare_card_id
-    from devices.protocols.pn532 import IN_LIST_PASSIVE_TARGET, FrameParser, Frame, Pn532Error, target_uid
+    from devices.protocols.pn532 import IN_LIST_PASSIVE_TARGET, Frame, FrameParser, Pn532Error, target_uid
 
     parser = FrameParser()
     for item in [*parser.feed(data), *parser.idle()]:

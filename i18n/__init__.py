@@ -14,7 +14,7 @@ import gettext
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -26,7 +26,7 @@ class UnknownLanguage(ValueError):
     pass
 
 
-@lru_cache(maxsize=None)
+@cache
 def translations_for(language: str) -> gettext.NullTranslations:
     """All catalogues of one language chained together (English: the source strings)."""
     if language not in LANGUAGES:

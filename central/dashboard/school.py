@@ -25,11 +25,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from central import db
+from central.dashboard import auth
+from central.dashboard.site import Site
 from central.ingest import next_revision, upsert
 from central.kiosks import KIOSK, LIBRARIAN, Audit, KioskExists, add_kiosk, add_librarian
 from central.reference import policy_record
-from central.dashboard import auth
-from central.dashboard.site import Site
 from circulation.codes import normalise
 from circulation.model import ItemType, Role
 from circulation.policy import DEFAULT_POLICY
