@@ -566,7 +566,7 @@ def bulk_upsert(conn: Connection, table: Table, keys: list[str], rows: list[tupl
         return
     # the rows as one JSON document that PostgreSQL turns back into rows itself: one
     # parameter, one round trip, no per-value adaptation in Python
-    document = _json_rows.encode([dict(zip(names, row)) for row in rows]).decode("utf-8")
+    document = _json_rows.encode([dict(zip(names, row, strict=True)) for row in rows]).decode("utf-8")
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} "
                          f"FROM json_populate_recordset(NULL::{table.name}, %s) {conflict}", (document,))
 
@@ -582,7 +582,7 @@ def bulk_update(conn: Connection, table: Table, key: str, columns: list[str], ro
         conn.exec_driver_sql(f"UPDATE {table.name} SET {sets} WHERE {key} = ?", [(*row[1:], row[0]) for row in rows])
         return
     names = [key, *columns]
-    document = _json_rows.encode([dict(zip(names, row)) for row in rows]).decode("utf-8")
+    document = _json_rows.encode([dict(zip(names, row, strict=True)) for row in rows]).decode("utf-8")
     sets = ", ".join(f"{c} = v.{c}" for c in columns)
     conn.exec_driver_sql(f"UPDATE {table.name} SET {sets} FROM json_populate_recordset(NULL::{table.name}, %s) AS v "
                          f"WHERE {table.name}.{key} = v.{key}", (document,))

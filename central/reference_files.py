@@ -353,7 +353,7 @@ def _check_across_rows(reading: Reading) -> None:
     barcodes: dict[str, int] = {}
     cards: dict[str, int] = {}
     forms: dict[str, tuple[int, frozenset[str]]] = {}  # isbn13 -> (first row, forms given there)
-    for (row, fields), given in zip(reading.rows, reading.isbn_forms):
+    for (row, fields), given in zip(reading.rows, reading.isbn_forms, strict=True):
         ident = fields.get(key)
         if ident is not None:
             if ident in ids:

@@ -11,6 +11,7 @@ returned on the first day of the next is one open day late, not thirty).
 from __future__ import annotations
 
 from datetime import date, timedelta
+from itertools import pairwise
 
 from circulation.calendar import HolidayLoan, SchoolCalendar, Term
 
@@ -150,7 +151,7 @@ def build_calendar(today: date) -> SchoolCalendar:
     for year in range(years[0], years[-1] + 3):
         closed |= public_holidays(year)
     following = [*terms, autumn_term(years[-1] + 1)]
-    for before, after in zip(following, following[1:]):
+    for before, after in pairwise(following):
         closed |= _days(before.end + timedelta(days=1), (after.start - before.end).days - 1)
     return SchoolCalendar(
         closed_weekdays=frozenset({5, 6}),

@@ -225,7 +225,7 @@ def _status(args: argparse.Namespace) -> int:
             print(_("{name} ({klass}): {held} book(s), may borrow {more} more").format(
                 name=who.patron.name, klass=who.patron.class_name or "-", held=len(loans),
                 more=view.allowance.may_borrow))
-            for loan, shown in zip(view.loans, loans):
+            for loan, shown in zip(view.loans, loans, strict=True):
                 line = _("{title}  due {due}").format(title=book_title(shown["title"]), due=format_date(loan.due))
                 print("  " + line + ("  " + _("OVERDUE") if shown["overdue"] else ""))
             return EXIT_DONE

@@ -40,7 +40,7 @@ def _events(store: db.Store, start: datetime, end: datetime, types: tuple[str, .
                     select(r.event_id, r.resolution, r.resolved_at).where(r.event_id.in_(held[start_at:start_at + 900]),
                                                                           r.resolved_at.is_not(None))):
                 decided[event_id] = {**json.loads(resolution or "{}"), "resolved_at": resolved_at}
-        for row, payload in zip(rows, payloads):
+        for row, payload in zip(rows, payloads, strict=True):
             decision = decided.get(row.event_id, {})
             if decision.get("decision") == "correct":
                 # an anonymised event stays so: the correction's student is not put back
@@ -53,7 +53,7 @@ def _events(store: db.Store, start: datetime, end: datetime, types: tuple[str, .
             for item_id, data in conn.execute(select(db.catalogue.c.item_id, db.catalogue.c.data)
                                               .where(db.catalogue.c.item_id.in_(ids[start_at:start_at + 900]))):
                 items[item_id] = json.loads(data)
-    return [(row, payload, items, decided.get(row.event_id, {})) for row, payload in zip(rows, payloads)]
+    return [(row, payload, items, decided.get(row.event_id, {})) for row, payload in zip(rows, payloads, strict=True)]
 
 
 def _applied(row, resolution: dict) -> bool:

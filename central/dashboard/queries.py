@@ -125,12 +125,12 @@ def end_of_day(store: db.Store, day: date, zone: tzinfo) -> tuple[list[Corner], 
                             .where(e.time >= start, e.time < end, e.type.in_(CIRCULATION))
                             .order_by(e.time, e.kiosk_id, e.seq).limit(2000)).all()
         payloads = [json_object(x.payload) for x in rows]
-        borrowers = _borrowers(conn, [(x.time, x.type, p) for x, p in zip(rows, payloads)])
+        borrowers = _borrowers(conn, [(x.time, x.type, p) for x, p in zip(rows, payloads, strict=True)])
         patrons = _names(conn, db.patrons, db.patrons.c.patron_id, set(borrowers) - {""}, "name")
         titles = _names(conn, db.catalogue, db.catalogue.c.item_id,
                         {str(p["item_id"]) for p in payloads if p.get("item_id")}, "title")
     movements = []
-    for x, p, patron in zip(rows, payloads, borrowers):
+    for x, p, patron in zip(rows, payloads, borrowers, strict=True):
         item = str(p.get("item_id") or "")
         movements.append(Movement(x.time, x.type, x.kiosk_id, patron, patrons.get(patron, ""), item,
                                   titles.get(item, ""), x.outcome))
@@ -144,7 +144,7 @@ def _borrowers(conn, movements: list[tuple[datetime, str, dict[str, Any]]]) -> l
     book's latest loan before the return (``loans``, or a checkout earlier in the list).
     A loan the retention period anonymised stays without a name."""
     found = [str(p.get("patron_id") or "") for _t, _k, p in movements]
-    loan_ids = {str(p["loan_id"]) for (_t, kind, p), who in zip(movements, found)
+    loan_ids = {str(p["loan_id"]) for (_t, kind, p), who in zip(movements, found, strict=True)
                 if kind == RETURNS and not who and p.get("loan_id")}
     by_loan: dict[str, str] = {}
     if loan_ids:
@@ -157,7 +157,7 @@ def _borrowers(conn, movements: list[tuple[datetime, str, dict[str, Any]]]) -> l
                     e.event_id.in_(rest), e.type == LOANS)).all():
                 if patron := json_object(payload).get("patron_id"):
                     by_loan[event_id] = str(patron)
-    unnamed = {str(p.get("item_id")) for (_t, kind, p), who in zip(movements, found)
+    unnamed = {str(p.get("item_id")) for (_t, kind, p), who in zip(movements, found, strict=True)
                if kind == RETURNS and not who and p.get("item_id") and by_loan.get(str(p.get("loan_id"))) is None}
     lent: dict[str, list[tuple[datetime, str]]] = {}
     if unnamed:

@@ -165,13 +165,13 @@ def repairs(store: db.Store, start: date, end: date, zone: tzinfo) -> list[Repai
                                        e.outcome.in_(APPLIED)).order_by(e.time)).all() if damaged else []
         payloads = [json_object(row.payload) for row in damaged]
         patrons = records(conn, db.patrons, db.patrons.c.patron_id,
-                           {str(p.get("handled_by") or row.actor) for row, p in zip(damaged, payloads)})
+                           {str(p.get("handled_by") or row.actor) for row, p in zip(damaged, payloads, strict=True)})
         items = records(conn, db.catalogue, db.catalogue.c.item_id, {str(p.get("item_id")) for p in payloads})
     back_times: dict[str, list[datetime]] = defaultdict(list)
     for row in repaired:
         back_times[str(json_object(row.payload).get("item_id"))].append(row.time)
     out = []
-    for row, p in zip(damaged, payloads):
+    for row, p in zip(damaged, payloads, strict=True):
         item_id = str(p.get("item_id") or "")
         back = next((t for t in back_times.get(item_id, ()) if t >= row.time), None)
         out.append(Repair(row.time.astimezone(zone), item_id, str(items.get(item_id, {}).get("title") or item_id),
@@ -502,7 +502,7 @@ def _held(conn: Connection, rows: list, payloads: list[dict[str, Any]]) -> set[s
                                                             lo.returned_at.is_(None))).scalars())
     reviewed = set(conn.execute(select(r.event_id).where(db.key_in(conn, r.event_id, [row.event_id for row in rows]),
                                                          r.resolved_at.is_(None))).scalars())
-    return {row.event_id for row, p in zip(rows, payloads)
+    return {row.event_id for row, p in zip(rows, payloads, strict=True)
             if row.event_id in open_loans or str(p.get("loan_id")) in open_loans or row.event_id in reviewed}
 
 
@@ -545,7 +545,7 @@ def anonymise_events(store: db.Store, now: datetime, who: str = "bookcorner", ba
                     e.payload.not_like(f"%{ANONYMISED_MARK}%"))).all()
                 payloads = [json_object(row.payload) for row in rows]
                 held = _held(conn, rows, payloads) if rows else set()
-                changed = [_anonymised(row, p) for row, p in zip(rows, payloads) if row.event_id not in held]
+                changed = [_anonymised(row, p) for row, p in zip(rows, payloads, strict=True) if row.event_id not in held]
                 db.bulk_update(conn, db.events, "event_id", ["payload", "actor"], changed)
                 total += len(changed)
         if len(chosen) < batch or stopping():

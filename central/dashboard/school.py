@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date, time, timedelta
+from itertools import pairwise
 from typing import Any
 from urllib.parse import urlencode
 
@@ -328,7 +329,7 @@ def parse_calendar(fields: dict[str, str]) -> tuple[CalendarRecord | None, dict[
             continue
         terms.append((row, TermRecord(**values)))
     terms.sort(key=lambda t: t[1].start)
-    for (_row, earlier), (row, later) in zip(terms, terms[1:]):
+    for (_row, earlier), (row, later) in pairwise(terms):
         if later.start <= earlier.end:
             errors[f"term.{row}.start"] = _("Overlaps the term “{name}” (until {end})").format(
                 name=earlier.name, end=earlier.end.isoformat())
@@ -346,7 +347,7 @@ def parse_calendar(fields: dict[str, str]) -> tuple[CalendarRecord | None, dict[
         else:
             windows.append((row, HolidayLoanRecord(**values)))
     windows.sort(key=lambda w: w[1].lend_from)
-    for (_row, earlier), (row, later) in zip(windows, windows[1:]):
+    for (_row, earlier), (row, later) in pairwise(windows):
         if later.lend_from <= earlier.lend_until:
             errors[f"holiday.{row}.lend_from"] = _("Overlaps the holiday loan “{name}” (lending until {end})").format(
                 name=earlier.name, end=earlier.lend_until.isoformat())
@@ -402,7 +403,7 @@ def parse_timetable(fields: dict[str, str]) -> tuple[TimetableRecord | None, dic
         if not any(k.startswith(key) for k in errors):
             slots.append((row, SlotRecord(int(weekday), start, end, class_name)))  # type: ignore[arg-type]
     slots.sort(key=lambda s: (s[1].weekday, s[1].start))
-    for (_row, earlier), (row, later) in zip(slots, slots[1:]):
+    for (_row, earlier), (row, later) in pairwise(slots):
         if later.weekday == earlier.weekday and later.start < earlier.end:
             errors[f"slot.{row}.start"] = _("Overlaps {name}'s slot ({start}–{end})").format(
                 name=earlier.class_name, start=earlier.start.strftime("%H:%M"), end=earlier.end.strftime("%H:%M"))

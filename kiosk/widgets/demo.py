@@ -49,7 +49,7 @@ class DemoPanel(Vertical):
             table.add_column(no_wrap=True, min_width=widest)
             table.add_column(no_wrap=True, overflow="ellipsis", ratio=1)
         half = (len(self.hints) + 1) // 2
-        for left, right in zip(self.hints[:half], self.hints[half:] + (None,) * (2 * half - len(self.hints))):
+        for left, right in zip(self.hints[:half], self.hints[half:] + (None,) * (2 * half - len(self.hints)), strict=True):
             row = [left.code, self._label(left)]
             row += [right.code, self._label(right)] if right else ["", ""]
             table.add_row(*row)
