@@ -106,7 +106,7 @@ def _store(args: argparse.Namespace, migrate: bool = True):
         store = db.Store(args.db)
         if migrate:
             store.migrate()
-    except Exception as error:  # a wrong URL, a missing driver, a refused login, no server
+    except Exception as error:  # noqa: BLE001  (a wrong URL, a missing driver, a refused login, no server)
         _fail(_("cannot open the database {url}: {error}").format(url=db.shown_url(args.db), error=error), EXIT_STORE)
     return store
 

@@ -331,7 +331,7 @@ def normalise_url(url: str | None) -> str:
     url = url or os.environ.get(DEFAULT_DB_ENV) or default_url()
     if "://" not in url:
         return f"sqlite:///{Path(url).expanduser().resolve()}"
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
+    if url.startswith(("postgresql://", "postgres://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
 
@@ -340,7 +340,7 @@ def shown_url(url: str | None) -> str:
     """A database URL fit to print (its password hidden)."""
     try:
         return make_url(normalise_url(url)).render_as_string(hide_password=True)
-    except Exception:
+    except Exception:  # noqa: BLE001  (only for printing: any URL that does not parse is shown as given)
         return str(url)
 
 

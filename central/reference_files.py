@@ -38,7 +38,7 @@ from typing import Any
 
 import msgspec
 from stdnum import isbn as stdnum_isbn
-from stdnum.exceptions import InvalidChecksum
+from stdnum.exceptions import InvalidChecksum, ValidationError
 
 from circulation.codes import isbn13_of, normalise
 from protocol.messages import CardRecord, ItemRecord, PatronRecord
@@ -197,12 +197,12 @@ def _xlsx_rows(data: bytes) -> Iterator[list[str]]:
     # a damaged workbook fails in the zip, XML or openpyxl layers, each with errors of its own
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except Exception:
+    except Exception:  # noqa: BLE001
         raise Unreadable("xlsx") from None
     try:
         for row in book.worksheets[0].iter_rows(values_only=True):
             yield [_cell(v) for v in row]
-    except Exception:
+    except Exception:  # noqa: BLE001  (as above)
         raise Unreadable("xlsx") from None
     finally:
         book.close()
@@ -315,7 +315,7 @@ def isbn_problem(text: str) -> str:
         stdnum_isbn.validate(text)
     except InvalidChecksum:
         return "isbn_checksum"
-    except Exception:  # stdnum's InvalidLength, InvalidFormat, InvalidComponent
+    except ValidationError:  # stdnum's InvalidLength, InvalidFormat, InvalidComponent
         return "isbn_format"
     return "isbn_format"  # valid to stdnum but not a book's (a 979-0 music number)
 
@@ -390,12 +390,12 @@ def _from_marc(data: bytes) -> Reading:
     if data.lstrip(b"\xef\xbb\xbf \r\n\t")[:1] == b"<":
         try:
             records: list[Any] = pymarc.parse_xml_to_array(io.BytesIO(data))
-        except Exception:  # expat and SAX errors of a broken XML file
+        except Exception:  # noqa: BLE001  (expat and SAX errors of a broken XML file)
             raise Unreadable("marc") from None
     else:
         try:
             records = list(pymarc.MARCReader(data, to_unicode=True, force_utf8=False, utf8_handling="replace"))
-        except Exception:  # a file cut short; a bad record alone comes back as None
+        except Exception:  # noqa: BLE001  (a file cut short; a bad record alone comes back as None)
             raise Unreadable("marc") from None
     if not records:
         raise Unreadable("marc")

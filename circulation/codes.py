@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from stdnum import isbn as stdnum_isbn
 from stdnum import luhn
+from stdnum.exceptions import ValidationError
 
 if TYPE_CHECKING:
     from circulation.reference import Reference
@@ -48,7 +49,7 @@ def isbn10_of(isbn13: str) -> str | None:
     """The ISBN-10 form of a 978 ISBN-13 (979 numbers have none)."""
     try:
         return stdnum_isbn.to_isbn10(isbn13)
-    except Exception:  # stdnum raises InvalidComponent for 979
+    except ValidationError:  # stdnum raises InvalidComponent for 979
         return None
 
 

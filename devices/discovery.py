@@ -41,7 +41,7 @@ class SerialPortInfo:
 def _user() -> str:
     try:
         return getpass.getuser()
-    except Exception:
+    except (KeyError, OSError):  # no such user in the password database (OSError from Python 3.13)
         return "USER"
 
 

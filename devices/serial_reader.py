@@ -62,7 +62,7 @@ class SerialCardReader(ReaderThread):
         finally:
             try:
                 port.close()
-            except Exception:
+            except Exception:  # noqa: BLE001, S110  (the port just failed: whatever closing it raises, the reader reconnects)
                 pass
         self.wait(self.reader.reconnect_interval_s)
 
