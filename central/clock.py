@@ -158,8 +158,7 @@ def retime(
                 flags = timing.flags if TimeFlag.IN_THE_FUTURE in timing.flags else timing.flags + (
                     TimeFlag.IN_THE_FUTURE,)
                 timing = Timing(received, timing.quality, timing.lower, timing.upper, flags)
-            if timing.time > floor:
-                floor = timing.time
+            floor = max(floor, timing.time)
             if stamps[i].wall is not None:
                 last_wall = stamps[i].wall
             out.append(timing)

@@ -95,8 +95,7 @@ def due_date(calendar: SchoolCalendar, today: date, loan_days: int, holiday_loan
     term = calendar.term_on(today)
     if term is None:
         return calendar.next_open_day(due)
-    if due > term.end:
-        due = term.end
+    due = min(due, term.end)
     moved = calendar.next_open_day(due)
     if moved <= term.end:
         return moved

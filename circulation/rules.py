@@ -520,7 +520,7 @@ def _copy_to_lend(state: CirculationState, copies: Sequence[Item], scanned: Scan
     lendable = (ItemStatus.AVAILABLE, ItemStatus.LOST)
     on_shelf = [c for c in copies if c.item_id not in state.loans and state.status_of(c) in lendable]
     if on_shelf:
-        return sorted(on_shelf, key=lambda c: (c.barcode is not None, c.item_id))[0]
+        return min(on_shelf, key=lambda c: (c.barcode is not None, c.item_id))
     on_loan = sorted((state.loans[c.item_id] for c in copies if c.item_id in state.loans), key=_age)
     if on_loan:
         return next(c for c in copies if c.item_id == on_loan[0].item_id)

@@ -321,7 +321,7 @@ def systemd_running() -> bool:
 def service_state(unit: str) -> dict[str, str]:
     """systemd's view of ``unit`` (``systemctl show``: KEY=value lines)."""
     done = subprocess.run(["systemctl", "show", *(f"--property={name}" for name in SERVICE_PROPERTIES), unit],
-                          capture_output=True, text=True, timeout=10)
+                          capture_output=True, text=True, timeout=10, check=False)
     return dict(line.partition("=")[::2] for line in done.stdout.splitlines() if "=" in line)
 
 

@@ -130,7 +130,7 @@ class Installer:
         return self.at(f"{self.layout.prefix}/venv")
 
     def _run(self, *command: str, env: dict[str, str] | None = None, **options) -> subprocess.CompletedProcess:
-        done = subprocess.run(command, capture_output=True, text=True, env=env, **options)
+        done = subprocess.run(command, capture_output=True, text=True, env=env, check=False, **options)
         if done.returncode != 0:
             raise InstallError(_("{command} failed: {error}").format(command=" ".join(command[:3]),
                                                                       error=(done.stderr or done.stdout).strip()))
@@ -410,7 +410,7 @@ class Installer:
         outdated = self._outdated_journal()
         if outdated:
             done = subprocess.run([bookcorner, "--config", str(self._config), "journal", "migrate", "--data-dir",
-                                   str(journal.parent)], capture_output=True, text=True, **self._as_user())
+                                   str(journal.parent)], capture_output=True, text=True, check=False, **self._as_user())
             if done.returncode != 0:
                 raise InstallError(_("the journal could not be migrated: {error}").format(
                     error=(done.stderr or done.stdout).strip()))
@@ -424,7 +424,7 @@ class Installer:
                 steps.append(Step(_("no central database yet: the server makes it when it first starts"), False))
             else:
                 done = subprocess.run([bookcorner, "central", "migrate", "--db", str(database)], capture_output=True,
-                                      text=True, **self._as_user())
+                                      text=True, check=False, **self._as_user())
                 if done.returncode != 0:
                     raise InstallError(_("the central database could not be migrated: {error}").format(
                         error=(done.stderr or done.stdout).strip()))
@@ -513,13 +513,13 @@ class Installer:
 
     def _systemctl(self, *words: str) -> subprocess.CompletedProcess:
         return subprocess.run(["systemctl", *([] if self.in_place else [f"--root={self.root}"]), *words],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, check=False)
 
     def _reload(self) -> None:
         """Where systemd runs: it and udev read the units and rules as they now are."""
         if self.systemd:
             self._systemctl("daemon-reload")
-            subprocess.run(["udevadm", "control", "--reload"], capture_output=True)
+            subprocess.run(["udevadm", "control", "--reload"], capture_output=True, check=False)
 
     def enable(self) -> Step:
         missing = [unit for unit in self.boot_units if self._systemctl("is-enabled", "--quiet", unit).returncode != 0]

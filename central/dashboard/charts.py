@@ -95,8 +95,8 @@ BAR, BELOW, TARGET = "#2f6f9f", "#c0392b", "#a11919"
 def svg(chart: BarChart, label: str) -> Markup:
     """The chart as an ``<svg>`` element (``label`` names it for screen readers)."""
     name = escape(label)
-    out = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {chart.width} {chart.height}" '
-           f'width="{chart.width}" height="{chart.height}" role="img" aria-label="{name}"><title>{name}</title>']
+    out = [(f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {chart.width} {chart.height}" '
+            f'width="{chart.width}" height="{chart.height}" role="img" aria-label="{name}"><title>{name}</title>')]
     for t in chart.ticks:
         out.append(f'<line x1="{chart.left}" x2="{chart.right}" y1="{t.y}" y2="{t.y}" stroke="#ddd"/>'
                    f'<text x="{chart.left - 5}" y="{t.y + 4}" text-anchor="end" font-size="11" fill="#555">'
