@@ -108,8 +108,8 @@ def make_backup(data_dir: Path, target: Path) -> BackupSummary:
         for name, data, _mode in contents:
             if name.startswith("journal/"):
                 (Path(scratch) / Path(name).name).write_bytes(data)
-        manifest["last_seq"] = JournalReader(Path(scratch)).last_seq() if any(Path(scratch).iterdir()) else 0
-    if manifest["last_seq"] < acked:
+        manifest["last_seq"] = last_seq = JournalReader(Path(scratch)).last_seq() if any(Path(scratch).iterdir()) else 0
+    if last_seq < acked:
         raise BackupError(_("the journal copy ends at event {seq} but the server has {acked}: try again").format(
             seq=manifest["last_seq"], acked=acked))
     part = target.with_name(target.name + ".part")
@@ -122,7 +122,7 @@ def make_backup(data_dir: Path, target: Path) -> BackupSummary:
         os.fsync(raw.fileno())
     os.chmod(part, 0o600)  # the credential is in it
     os.replace(part, target)
-    return BackupSummary(target, len(contents), manifest["last_seq"], acked)
+    return BackupSummary(target, len(contents), last_seq, acked)
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes, mode: int) -> None:
@@ -158,7 +158,7 @@ def restore_backup(archive: Path, data_dir: Path, owner: tuple[int, int] | None 
             members = {member.name: member for member in tar.getmembers()}
             if MANIFEST not in members:
                 raise BackupError(_("{path} is not a bookcorner backup").format(path=archive))
-            manifest = json.loads(tar.extractfile(members[MANIFEST]).read())
+            manifest = json.loads((tar.extractfile(members[MANIFEST]) or io.BytesIO()).read())  # no data: not a file
             if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
                 raise BackupError(_("{path} is not a bookcorner backup").format(path=archive))
             data_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -173,7 +173,7 @@ def restore_backup(archive: Path, data_dir: Path, owner: tuple[int, int] | None 
                     if (member is None or not member.isfile() or relative.is_absolute() or ".." in relative.parts
                             or relative.parts[0] not in (*BEFORE_JOURNAL, "journal")):
                         raise BackupError(_("the backup {path} is damaged ({name})").format(path=archive, name=name))
-                    data = tar.extractfile(member).read()
+                    data = (tar.extractfile(member) or io.BytesIO()).read()
                     if hashlib.sha256(data).hexdigest() != digest:
                         raise BackupError(_("the backup {path} is damaged ({name})").format(path=archive, name=name))
                     out = staging / relative

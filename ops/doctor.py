@@ -259,19 +259,20 @@ def _last_seq(ctx: Context) -> int:
 
 
 def check_journal(ctx: Context) -> list[Finding]:
-    from journal.journal import JournalReader
+    from journal.journal import Damage, JournalReader
     from journal.storage import StoreError
 
     journal = ctx.data_dir / "journal"
     if not journal.is_dir():
         return [Finding("journal", OK, _("no event has been recorded yet"))]
+    damage: list[Damage] | list[StoreError | OSError]
     try:
         damage = JournalReader(journal).check()
     except (StoreError, OSError) as error:
         damage = [error]
     if damage:
         first = damage[0]
-        detail = f"{first.segment}: {first.detail}" if hasattr(first, "segment") else str(first)
+        detail = f"{first.segment}: {first.detail}" if isinstance(first, Damage) else str(first)
         return [Finding("journal", PROBLEM, _("the journal is damaged ({count} problem(s); first: {detail})").format(
             count=len(damage), detail=detail),
             _("stop the kiosk (sudo systemctl stop bookcorner-kiosk bookcorner-syncd), run `bookcorner journal "

@@ -163,6 +163,16 @@ def test_a_damaged_backup_and_an_occupied_data_directory_are_refused(demo_kiosk,
     assert done.returncode == 3 and "cannot restore" in done.stderr
 
 
+
+def test_an_archive_whose_manifest_is_not_a_file_is_refused(tmp_path):
+    archive = tmp_path / "odd.tar.gz"
+    with tarfile.open(archive, "w:gz") as out:
+        manifest = tarfile.TarInfo("bookcorner-backup.json")
+        manifest.type = tarfile.DIRTYPE
+        out.addfile(manifest)
+    with pytest.raises(BackupError, match="cannot restore"):
+        restore_backup(archive, tmp_path / "fresh")
+
 def test_a_restore_made_with_sudo_is_flagged_by_doctor_until_chowned(demo_kiosk, tmp_path):
     if os.geteuid() != 0:
         pytest.skip("needs root: files of another user")
