@@ -51,8 +51,9 @@ def _root(error: BaseException) -> BaseException:
         seen.add(id(error))
         inner = error.__cause__ or error.__context__ or (error.args[-1] if error.args else None)
         if isinstance(inner, BaseException):
-            if getattr(inner, "reason", None) is not None and isinstance(inner.reason, BaseException):
-                inner = inner.reason
+            reason = getattr(inner, "reason", None)
+            if isinstance(reason, BaseException):
+                inner = reason
             error = inner
         else:
             break

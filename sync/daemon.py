@@ -277,7 +277,7 @@ class SyncDaemon:
                 raise SyncError(_("cannot read the journal: {error}").format(error=error)) from None
             if not batch.events:
                 return
-            batch_id = position.inflight_batch if resend and position.inflight_to == batch.to_seq else str(uuid.uuid4())
+            batch_id = (position.inflight_batch if resend and position.inflight_to == batch.to_seq else None) or str(uuid.uuid4())
             journal_last = max(journal_last, batch.to_seq)
             self._save(replace(position, inflight_batch=batch_id, inflight_from=batch.from_seq,
                                inflight_to=batch.to_seq))

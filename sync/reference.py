@@ -43,7 +43,7 @@ def merge(current: Reference | None, delta: ReferenceDelta) -> Reference:
     base = current if current is not None and not delta.full else build_reference((), (), ())
     tables = reference_to_tables(base, version_of(delta.epoch, delta.cursor), delta.school)
     # fill in the defaults a protocol record leaves out, as the snapshot loader expects them
-    defaults = {
+    defaults: dict[str, dict[str, str | None]] = {
         "patrons": {"class_name": None, "given_name": None, "status": "active"},
         "cards": {"status": "active"},
         "items": {"barcode": None, "isbn13": None, "isbn10": None, "author": None, "call_number": None,
