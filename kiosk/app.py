@@ -21,7 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from textual import events, work
 from textual.app import App
@@ -44,6 +44,7 @@ from kiosk.widgets.banner import Banner
 from sync.status import SyncStatus, read_status, request_sync
 
 if TYPE_CHECKING:
+    from kiosk.screens.librarian import LibrarianScreen
     from kiosk.widgets.demo import DemoPanel, Hint
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ def _dialogs():
     return dialogs
 
 
-def _is_librarian_screen(screen: object) -> bool:
+def _is_librarian_screen(screen: object) -> TypeGuard[LibrarianScreen]:
     return type(screen).__name__ == "LibrarianScreen"
 
 
@@ -89,7 +90,7 @@ class KioskApp(App, inherit_bindings=False):
 
     CSS_PATH = "kiosk.tcss"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS: list = []
+    BINDINGS = []
     TITLE = "bookcorner"
 
     #: the sync daemon's status and the journal's last sequence number (None: not read yet)
@@ -168,7 +169,7 @@ class KioskApp(App, inherit_bindings=False):
         self._maybe_ready()
 
     def _maybe_ready(self) -> None:
-        if self._first_frame and self.desk_ready and not self._told_ready:
+        if self._first_frame and self.desk_ready and not self._told_ready and self.controller.desk is not None:
             self._told_ready = True
             log.info("kiosk ready: journal at %s", self.controller.desk.journal.last_seq)
             if self.on_ready is not None:

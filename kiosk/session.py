@@ -384,9 +384,9 @@ class SessionController:
             return self._unsent(command)
         if isinstance(command, Refresh):
             if self._visit is None and self._pin is None:
-                self.desk.follow_sync()
-                if self.desk.refresh_reference():
-                    log.info("took up reference snapshot %s", self.desk.reference_version)
+                self._desk.follow_sync()
+                if self._desk.refresh_reference():
+                    log.info("took up reference snapshot %s", self._desk.reference_version)
             return []
         raise TypeError(f"unknown command {command!r}")
 
@@ -677,6 +677,6 @@ class SessionController:
     def _explain(self, recorded: Recorded) -> Feedback:
         decision: Decision = recorded.decision
         result = decision.result
-        code = str(result.action) if recorded.ok else str(result.reason)
+        code = str(result.reason) if isinstance(result, Refusal) else str(result.action)
         reference = self._desk.reference
         return self._words(lambda: explain(decision, reference), code, len(recorded.events))

@@ -71,10 +71,10 @@ def _done(done: Done, reference: Reference) -> Message:
     title = _title(reference, done.item_id)
     if done.action is Action.BORROWED:
         message = Message(Tone.SUCCESS, _("Borrowed!"),
-                          _("{title} is yours until {due}.").format(title=title, due=format_date(done.due)))
+                          _("{title} is yours until {due}.").format(title=title, due=format_date(done.due) if done.due else "?"))
     elif done.action is Action.RENEWED:
         message = Message(Tone.SUCCESS, _("Renewed!"),
-                          _("Keep {title} until {due}.").format(title=title, due=format_date(done.due)))
+                          _("Keep {title} until {due}.").format(title=title, due=format_date(done.due) if done.due else "?"))
     elif done.action is Action.RETURNED:
         name = _first_name(reference, done.patron_id)
         headline = _("Thank you, {name}!").format(name=name) if name else _("Thank you!")

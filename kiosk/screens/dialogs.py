@@ -84,7 +84,7 @@ class ChaseListScreen(KioskModal):
             overdue = sum(line.overdue for line in self.lines)
             yield Static(_("Class {klass}: {count} book(s) out, {overdue} overdue").format(
                 klass=self.class_name, count=len(self.lines), overdue=overdue), classes="dialog-title")
-            table = DataTable(zebra_stripes=True, cursor_type="row")
+            table: DataTable[str] = DataTable(zebra_stripes=True, cursor_type="row")
             table.add_columns(_("Name"), _("Book"), _("Due"), _("Late"))
             for line in self.lines:
                 late = _("{days} school day(s)").format(days=line.days_late) if line.overdue else ""
@@ -123,7 +123,7 @@ class WorkRecordScreen(KioskModal):
             total = sum(day.total for day in self.days)
             yield Static(_("Work record of {name}: {total} book(s) handled in {days} day(s)").format(
                 name=self.librarian, total=total, days=len(self.days)), classes="dialog-title")
-            table = DataTable(zebra_stripes=True, cursor_type="row")
+            table: DataTable[str] = DataTable(zebra_stripes=True, cursor_type="row")
             table.add_columns(_("Day"), _("Returns"), _("To repair"), _("Found / repaired"), _("Total"))
             for day in self.days:
                 table.add_row(format_date(day.day), str(day.returns), str(day.damaged), str(day.found), str(day.total))

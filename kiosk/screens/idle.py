@@ -10,6 +10,7 @@ from datetime import datetime
 
 from textual.app import ComposeResult
 from textual.containers import Center, Vertical
+from textual.timer import Timer
 from textual.widgets import Static
 
 from circulation.timetable import Timetable
@@ -51,7 +52,7 @@ class IdleScreen(KioskScreen):
         super().on_mount()
         self.show_slot()
         self.set_interval(5.0, self.show_slot, name="slot")
-        self._hide_timer = None
+        self._hide_timer: Timer | None = None
 
     def after_relabel(self) -> None:
         self.show_slot()

@@ -82,7 +82,7 @@ class LibrarianScreen(KioskScreen):
                         yield ProgressBar(id="sync-progress", show_eta=False)
                         yield Static("", id="sync-summary")
                         yield Static("", id="sync-details")
-                        table = DataTable(id="unsent", zebra_stripes=True, cursor_type="row")
+                        table: DataTable[str] = DataTable(id="unsent", zebra_stripes=True, cursor_type="row")
                         table.add_columns("#", _("Time"), _("What"), _("Who"), _("Book or code"))
                         yield table
                 with TabPane(_("Enrol a card"), id="tab-enrol"):

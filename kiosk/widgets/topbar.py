@@ -5,6 +5,7 @@ glance whether the day's log has reached the server."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, cast
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -13,6 +14,9 @@ from textual.widgets import Static
 from i18n import _
 from kiosk.wording import format_date
 from sync.status import Phase, SyncStatus
+
+if TYPE_CHECKING:
+    from kiosk.app import KioskApp
 
 
 def when(moment: str | None, now: datetime) -> str:
@@ -73,7 +77,7 @@ class SyncBadge(Static):
             self.update(_("● sync status unknown"))
             return
         status, last_seq = state
-        css, words = badge(status, last_seq, self.app.clock.now())
+        css, words = badge(status, last_seq, cast("KioskApp", self.app).clock.now())
         self.set_classes(f"-{css}")
         self.update(words)
 
@@ -106,7 +110,7 @@ class ClockLabel(Static):
         self.set_interval(1.0, self.tick)
 
     def tick(self) -> None:
-        now = self.app.clock.now()
+        now = cast("KioskApp", self.app).clock.now()
         self.update(f"{format_date(now.date())} {now:%H:%M}")
 
 
@@ -119,7 +123,7 @@ class TopBar(Horizontal):
     """
 
     def compose(self) -> ComposeResult:
-        yield Static(self.app.corner_name, id="corner")
+        yield Static(cast("KioskApp", self.app).corner_name, id="corner")
         yield DeviceAlert()
         yield SyncBadge()
         yield ClockLabel()
