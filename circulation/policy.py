@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
+from typing import Any
 
 from circulation.model import ItemType, Role
 
@@ -54,7 +55,7 @@ class Policy:
 def build_policy(
     roles: Mapping[Role, RolePolicy],
     item_defaults: Mapping[ItemType, LoanRule],
-    overrides: Mapping[tuple[Role, ItemType], Mapping[str, object]] = MappingProxyType({}),
+    overrides: Mapping[tuple[Role, ItemType], Mapping[str, Any]] = MappingProxyType({}),
 ) -> Policy:
     """Resolve the matrix: each cell starts from its item type's rule, then the
     (role, item type) override's fields replace those they name."""

@@ -220,9 +220,11 @@ def policy_of(config: KioskConfig):
     def given(rules: msgspec.Struct) -> dict:
         return {k: v for k, v in msgspec.structs.asdict(rules).items() if v is not None and k not in ("role", "item_type")}
 
-    roles = {role: replace(rule, **given(section.roles[str(role)])) if str(role) in section.roles else rule
+    configured_roles = {Role(name): rules for name, rules in section.roles.items()}
+    configured_items = {ItemType(name): rules for name, rules in section.items.items()}
+    roles = {role: replace(rule, **given(configured_roles[role])) if role in configured_roles else rule
              for role, rule in DEFAULT_ROLES.items()}
-    items = {kind: replace(rule, **given(section.items[str(kind)])) if str(kind) in section.items else rule
+    items = {kind: replace(rule, **given(configured_items[kind])) if kind in configured_items else rule
              for kind, rule in DEFAULT_ITEMS.items()}
     overrides = {key: dict(fields) for key, fields in DEFAULT_OVERRIDES.items()}
     for cell in section.overrides:

@@ -333,8 +333,9 @@ class _Builder:
         if labelled:
             barcode = library_barcode(self.serial)
             self.serial += 1
-        isbn13 = fields.pop("isbn13", None)
-        isbn10 = isbn10_or_none(isbn13) if isinstance(isbn13, str) else None
+        given = fields.pop("isbn13", None)
+        isbn13 = given if isinstance(given, str) else None
+        isbn10 = isbn10_or_none(isbn13) if isbn13 is not None else None
         self.items.append(
             Item(item_id=item_id, title=title, barcode=barcode, isbn13=isbn13, isbn10=isbn10,
                  home_corner=corner, **fields)  # type: ignore[arg-type]

@@ -238,7 +238,7 @@ def _hints(patrons: list[Patron], cards: list[Card], catalogue: Catalogue, lost_
     labelled = next(i for i in catalogue.items if i.title == "草房子" and i.barcode)
     # the biggest class set whose edition has no labelled copy elsewhere
     isbn_copies = Counter(i.isbn13 for i in catalogue.items if i.isbn13)
-    pure_sets = [s for s in catalogue.class_sets if isbn_copies[items[s[0]].isbn13] == len(s)]
+    pure_sets = [s for s in catalogue.class_sets if isbn_copies[items[s[0]].isbn13 or ""] == len(s)]
     shared = items[max(pure_sets, key=len)[0]]
     old = items[catalogue.old_editions[0]]
     dictionary = next(i for i in catalogue.items if i.item_type is ItemType.REFERENCE and i.barcode)

@@ -198,7 +198,7 @@ def _watch_terminal(devices: Any, deadline: float | None) -> None:
     try:
         while deadline is None or time.monotonic() < deadline:
             ready, _w, _x = select.select([fd], [], [], devices.config.max_key_gap)
-            handed_back = []
+            handed_back: list[Any] = []
             if ready:
                 for char in os.read(fd, 256).decode("utf-8", "replace"):
                     now = time.monotonic()

@@ -10,6 +10,7 @@ import argparse
 import io
 import string
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from babel.messages.catalog import Catalog
@@ -82,8 +83,8 @@ def update(areas: list[str] | None = None) -> None:
             path.with_suffix(".mo").write_bytes(compiled(read_catalogue(path, language, area)))
 
 
-def _fields(text: str | tuple[str, ...]) -> set[str]:
-    texts = text if isinstance(text, tuple) else (text,)
+def _fields(text: str | Sequence[str]) -> set[str]:
+    texts = (text,) if isinstance(text, str) else text
     try:
         return {name for t in texts for _lit, name, _spec, _conv in string.Formatter().parse(t) if name is not None}
     except ValueError:

@@ -337,10 +337,10 @@ class SegmentStorage(Storage):
                 for doc_id, doc in docs.items():
                     shadow[doc_id] = _copy_doc(doc)
         for name, ids in deletes.items():
-            shadow = self._shadow.get(name)
-            if shadow is not None:
+            kept = self._shadow.get(name)
+            if kept is not None:
                 for doc_id in ids:
-                    shadow.pop(doc_id, None)
+                    kept.pop(doc_id, None)
 
     def _rollback(self, data: Tables) -> None:
         """Put the tables back as they were on disk (TinyDB changed them in place)."""

@@ -8,7 +8,7 @@ after the kiosk pushed the same events, changes nothing.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -16,8 +16,8 @@ from msgspec import Meta, Struct
 from protocol.credentials import sign, verify
 from protocol.messages import ClockReading, Identifier, JournalIdentity, KioskId, Seq, SeqOrZero, Timestamp, WireEvent
 
-EXPORT_FORMAT = "bookcorner.export"
-SIGNED_FORMAT = "bookcorner.export.signed"
+EXPORT_FORMAT: Final = "bookcorner.export"
+SIGNED_FORMAT: Final = "bookcorner.export.signed"
 EXPORT_VERSION = 1
 SUFFIX = ".bcx"
 

@@ -24,7 +24,7 @@ def frame(card: bytes, trailer: bytes = b"") -> bytes:
     return bytes([STX]) + body.encode("ascii") + trailer + bytes([ETX])
 
 
-def _show(raw: bytes) -> str:
+def _show(raw: bytes | bytearray) -> str:
     return raw.hex(" ")
 
 
