@@ -78,7 +78,7 @@ def _responses(ok: str, *errors: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-_SECURED = {"security": [{"bearer": []}]}
+_SECURED: dict[str, Any] = {"security": [{"bearer": []}]}
 
 
 def create_app(store: db.Store) -> FastAPI:
@@ -156,7 +156,7 @@ def create_app(store: db.Store) -> FastAPI:
         unknown = sorted(set(request.query_params) - {"since", "epoch", "incarnation"})
         if unknown:
             raise HTTPError(422, "invalid_request", f"unknown query parameter(s): {', '.join(unknown)}")
-        return reply(await run_in_threadpool(delta, store, who.kiosk_id, since, epoch, incarnation))
+        return reply(await run_in_threadpool(delta, store, who.kiosk_id or "", since, epoch, incarnation))
 
     @app.get(f"{API_PREFIX}/kiosks", summary="Kiosks with their last contact and high-water mark",
              operation_id="kiosks", responses=_responses("KioskList", 401, 403, 503), openapi_extra=_SECURED)

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from sqlalchemy import (
@@ -40,7 +41,7 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, Row, make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.types import TypeDecorator
 
@@ -518,7 +519,7 @@ def date_result(conn: Connection):
     return lambda value: None if value is None else date.fromisoformat(value)
 
 
-def fetch_rows(conn: Connection, table: Table, key, keys: Sequence[str]) -> list[tuple]:
+def fetch_rows(conn: Connection, table: Table, key, keys: Sequence[str]) -> Sequence[Row]:
     """Whole rows (tuples in column order) whose ``key`` is one of ``keys``, through the
     driver (times as stored: see ``time_result``)."""
     names = ", ".join(c.name for c in table.columns)
@@ -541,13 +542,13 @@ def bulk_insert(conn: Connection, table: Table, rows: list[tuple]) -> None:
         marks = ", ".join("?" * len(table.columns))
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
         return
-    raw = conn.connection.dbapi_connection
+    raw: Any = conn.connection.dbapi_connection  # psycopg's: its cursor's copy() is psycopg's own API
     statement = f"COPY {table.name} ({names}) FROM STDIN"
     try:
         with raw.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 copy.write_row(row)
-    except conn.dialect.dbapi.IntegrityError as error:  # as SQLAlchemy would have raised it
+    except conn.dialect.loaded_dbapi.IntegrityError as error:  # as SQLAlchemy would have raised it
         raise IntegrityError(statement, None, error) from error
 
 

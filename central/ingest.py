@@ -243,12 +243,12 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
     stored_seqs: dict[int, str] = {}
     low = min(batch.from_seq, kiosk["applied_seq"] + 1)
     if low <= kiosk["max_seq"]:
-        for row in conn.execute(
+        for held in conn.execute(
             select(db.events.c.seq, db.events.c.event_id)
             .where(db.events.c.kiosk_id == k, db.events.c.seq >= low,
                    db.events.c.seq <= min(batch.to_seq, kiosk["max_seq"]), journal.stored_here())
         ):
-            stored_seqs.setdefault(row.seq, row.event_id)
+            stored_seqs.setdefault(held.seq, held.event_id)
     timings.lap("read")
 
     fresh_at: list[int] = []
@@ -623,7 +623,7 @@ def _load_items(conn: Connection, item_ids: Sequence[str]) -> dict[str, ItemStat
 
 def _store_items(conn: Connection, states: Sequence[ItemState], rev: int) -> None:
     when, day = db.time_param(conn), db.date_param(conn)
-    rows = []
+    rows: list[tuple] = []
     for s in states:  # in the order of db.item_state's columns
         loan = s.loan
         if loan is None:
@@ -637,10 +637,9 @@ def _store_items(conn: Connection, states: Sequence[ItemState], rev: int) -> Non
 
 def upsert(conn: Connection, table, keys: list[str], rows: list[dict[str, Any]]) -> None:
     """Insert or replace rows by primary key, in the database's own dialect."""
-    if conn.dialect.name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        from sqlalchemy.dialects.postgresql import insert
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
     statement = insert(table)
     columns = [c for c in rows[0] if c not in keys]
     statement = statement.on_conflict_do_update(

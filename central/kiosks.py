@@ -123,7 +123,7 @@ def list_kiosks(store: db.Store) -> KioskList:
         return value.isoformat(timespec="seconds") if value else None
 
     with store.reading() as conn:
-        open_reviews = dict(conn.execute(
+        open_reviews: dict[str, int] = dict(conn.execute(
             select(db.reviews.c.kiosk_id, func.count()).where(db.reviews.c.resolved_at.is_(None))
             .group_by(db.reviews.c.kiosk_id)).all())
         rows = conn.execute(select(db.kiosks).order_by(db.kiosks.c.kiosk_id)).all()

@@ -121,6 +121,7 @@ def delta(store: db.Store, kiosk_id: str, since: int = 0, epoch: str | None = No
                                   for table in (db.cards, db.catalogue)):
             return out  # no reference data at all: the kiosk keeps what it has, nothing to compute
         out.school, out.has_reference = msgspec.json.decode(school) if school else "", roster
+        kind: Any  # each table's own record type
         for table, key, kind, kept, gone in (
             (db.patrons, "patron_id", PatronRecord, out.patrons, out.patrons_removed),
             (db.cards, "card_id", CardRecord, out.cards, out.cards_removed),
@@ -148,9 +149,9 @@ def delta(store: db.Store, kiosk_id: str, since: int = 0, epoch: str | None = No
         statuses = {row.item_id: row.status for row in state_rows.values()}
         unchanged_state = sorted(set(catalogue) - item_ids)
         for start in range(0, len(unchanged_state), 900):
-            for row in conn.execute(select(db.item_state.c.item_id, db.item_state.c.status)
-                                    .where(db.item_state.c.item_id.in_(unchanged_state[start:start + 900]))):
-                statuses[row.item_id] = row.status
+            for state in conn.execute(select(db.item_state.c.item_id, db.item_state.c.status)
+                                      .where(db.item_state.c.item_id.in_(unchanged_state[start:start + 900]))):
+                statuses[state.item_id] = state.status
         for item_id, row in catalogue.items():
             if row.removed:
                 if not full:

@@ -255,7 +255,9 @@ def _from_table(kind: str, rows: Iterable[list[str]]) -> Reading:
 
 def _add(reading: Reading, row: int, cells: dict[str, str]) -> None:
     """One row's fields, checked; what is wrong goes to the reading's problems."""
-    kind, fields, forms = reading.kind, {}, frozenset()
+    kind = reading.kind
+    fields: dict[str, Any] = {}
+    forms: frozenset[str] = frozenset()
     problems_before = len(reading.problems)
 
     def problem(name: str, code: str, value: str = "") -> None:

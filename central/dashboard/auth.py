@@ -61,7 +61,7 @@ def _hash(secret: str) -> str:
 
 def same(a: str | None, b: str | None) -> bool:
     """Constant-time comparison of two tokens (neither may be empty)."""
-    return bool(a) and bool(b) and hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
+    return bool(a and b and hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8")))
 
 
 def new_secret() -> str:

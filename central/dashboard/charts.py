@@ -110,7 +110,7 @@ def svg(chart: BarChart, label: str) -> Markup:
                    f'<text x="{b.label_x}" y="{b.label_y}" transform="rotate(-45 {b.label_x} {b.label_y})" '
                    f'text-anchor="end" font-size="11" fill="{TARGET if b.below else "#222"}">{text}</text></g>')
     out.append(f'<line x1="{chart.left}" x2="{chart.right}" y1="{chart.base_y}" y2="{chart.base_y}" stroke="#333"/>')
-    if chart.target is not None:
+    if chart.target is not None and chart.target_y is not None:
         out.append(f'<line class="target" x1="{chart.left}" x2="{chart.right}" y1="{chart.target_y}" '
                    f'y2="{chart.target_y}" stroke="{TARGET}" stroke-width="2" stroke-dasharray="6 3"/>'
                    f'<text x="{chart.right + 4}" y="{chart.target_y + 4}" font-size="11" '

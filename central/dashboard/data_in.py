@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -184,7 +184,7 @@ def preview(store: db.Store, token: str) -> tuple[Any, Staged, Preview] | None:
         return row, staged, _compare(conn, row.kind, staged)
 
 
-def waiting(store: db.Store) -> list[Any]:
+def waiting(store: db.Store) -> Sequence[Any]:
     with store.reading() as conn:
         return conn.execute(select(db.staged_imports.c.token, db.staged_imports.c.who, db.staged_imports.c.kind,
                                    db.staged_imports.c.filename, db.staged_imports.c.created_at)
@@ -276,7 +276,7 @@ async def _multipart(site: Site, request: Request) -> Response | tuple[auth.Sess
     if size > MAX_UPLOAD_BYTES + _FRAMING_BYTES:
         return who, "too_large"
 
-    async def body() -> AsyncIterator[bytes]:
+    async def body() -> AsyncGenerator[bytes, None]:
         yield b"".join(chunks)
 
     try:

@@ -132,7 +132,7 @@ def mount(site: Site) -> None:
                                  fields.get("credential", "").strip(), request.client.host if request.client else "")
         if attempt.refused_until is not None:
             wait = max(1, math.ceil((attempt.refused_until - db.now()).total_seconds()))
-            response = site.page(request, "sign_in.html", 429, csrf=request.cookies.get(auth.SIGN_IN_COOKIE),
+            response: Response = site.page(request, "sign_in.html", 429, csrf=request.cookies.get(auth.SIGN_IN_COOKIE),
                                  refused_until=attempt.refused_until)
             response.headers["Retry-After"] = str(wait)
             return response

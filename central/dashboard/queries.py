@@ -4,7 +4,7 @@ written with an audit record in the same transaction."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
@@ -99,7 +99,7 @@ def end_of_day(store: db.Store, day: date, zone: tzinfo) -> tuple[list[Corner], 
     start, end = day_bounds(day, zone)
     k, r, b, e = db.kiosks.c, db.reviews.c, db.batches.c, db.events.c
     with store.reading() as conn:
-        open_reviews = dict(conn.execute(select(r.kiosk_id, func.count()).where(r.resolved_at.is_(None))
+        open_reviews: dict[str, int] = dict(conn.execute(select(r.kiosk_id, func.count()).where(r.resolved_at.is_(None))
                                          .group_by(r.kiosk_id)).all())
         corners = []
         for row in conn.execute(select(db.kiosks).order_by(k.kiosk_id)).all():
@@ -235,7 +235,7 @@ def plan_accept(conn, reason: str, event: Any) -> tuple[AcceptEffect, ItemState 
         return AcceptEffect(), None, None
     state = load_items(conn, [target])[target]
     before, status = state.loan, state.status
-    was = (before.loan_id, before.due) if before is not None else None
+    was = (before.loan_id, before.due, before.patron_id) if before is not None else None
     changed = (state.changed_time, state.changed_kiosk, state.changed_seq)
     state.changed_time = None  # as if it were the newest news about the book
     ledger = LoanLedger()
@@ -249,10 +249,10 @@ def plan_accept(conn, reason: str, event: Any) -> tuple[AcceptEffect, ItemState 
         state.changed_time, state.changed_kiosk, state.changed_seq = changed  # its latest change stays the latest
     after, changes = state.loan, []
     if was is not None and (after is None or after.loan_id != was[0]):
-        changes.append(("close_loan", before.patron_id))
+        changes.append(("close_loan", was[2]))
     if after is not None and (was is None or after.loan_id != was[0]):
         changes += [("open_loan", after.patron_id), ("due", after.due.isoformat())]
-    elif after is not None and after.due != was[1]:
+    elif after is not None and was is not None and after.due != was[1]:
         changes.append(("due", after.due.isoformat()))
     if after is None and state.status != status:
         changes.append(("status", state.status or "available"))
@@ -409,7 +409,7 @@ def correct(store: db.Store, review_id: int, who: str, note: str, *, item_id: st
                                                   target=f"review:{review_id}", detail=resolution))
 
 
-def audit(store: db.Store, limit: int = 100) -> list[Any]:
+def audit(store: db.Store, limit: int = 100) -> Sequence[Any]:
     with store.reading() as conn:
         return conn.execute(select(db.audit_log).order_by(db.audit_log.c.audit_id.desc()).limit(limit)).all()
 

@@ -14,7 +14,7 @@ import json
 import logging
 import threading
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
@@ -168,8 +168,8 @@ def repairs(store: db.Store, start: date, end: date, zone: tzinfo) -> list[Repai
                            {str(p.get("handled_by") or row.actor) for row, p in zip(damaged, payloads, strict=True)})
         items = records(conn, db.catalogue, db.catalogue.c.item_id, {str(p.get("item_id")) for p in payloads})
     back_times: dict[str, list[datetime]] = defaultdict(list)
-    for row in repaired:
-        back_times[str(json_object(row.payload).get("item_id"))].append(row.time)
+    for repair in repaired:
+        back_times[str(json_object(repair.payload).get("item_id"))].append(repair.time)
     out = []
     for row, p in zip(damaged, payloads, strict=True):
         item_id = str(p.get("item_id") or "")
@@ -252,10 +252,10 @@ def withdrawals(store: db.Store, start: date, end: date, zone: tzinfo) -> list[W
         detail, item = json_object(row.detail), items.get(row.target, {})
         out.append(Withdrawal(row.at.astimezone(zone), row.target, str(item.get("title") or detail.get("title") or ""),
                               str(item.get("call_number") or ""), str(detail.get("reason") or ""), row.who))
-    for row in sorted(marked, key=lambda r: r.item_id):
-        item = json_object(row.data)
-        if row.item_id not in recorded and item.get("status") == ItemStatus.WITHDRAWN:
-            out.append(Withdrawal(None, row.item_id, str(item.get("title") or ""), str(item.get("call_number") or ""),
+    for mark in sorted(marked, key=lambda r: r.item_id):
+        item = json_object(mark.data)
+        if mark.item_id not in recorded and item.get("status") == ItemStatus.WITHDRAWN:
+            out.append(Withdrawal(None, mark.item_id, str(item.get("title") or ""), str(item.get("call_number") or ""),
                                   "", ""))
     return out
 
@@ -491,7 +491,7 @@ def set_events_retention(store: db.Store, days: int, who: str, at: datetime) -> 
     return None
 
 
-def _held(conn: Connection, rows: list, payloads: list[dict[str, Any]]) -> set[str]:
+def _held(conn: Connection, rows: Sequence[Any], payloads: list[dict[str, Any]]) -> set[str]:
     """The events among ``rows`` that must keep their names: a loan still open (its
     checkout, whose id is the loan's, or an event naming it as its loan) and an event
     a review still waits on."""
@@ -679,8 +679,10 @@ def mount(site: Site) -> None:
         if period is None:
             return site.refused(request, 422, error=_("Choose a valid period (from, to)."))
         start, end = period
-        read, build = {"repairs": (repairs, repairs_table), "withdrawals": (withdrawals, withdrawals_table),
-                       "librarians": (librarians_work, librarians_table)}[name]
+        registers: dict[str, tuple[Callable[..., Any], Callable[[Any], ReportTable]]] = {
+            "repairs": (repairs, repairs_table), "withdrawals": (withdrawals, withdrawals_table),
+            "librarians": (librarians_work, librarians_table)}
+        read, build = registers[name]
         rows = await site.run(read, site.store, start, end, site.zone)
         return {"start": start, "end": end, "table": build(rows), "file": f"{start}-{end}"}
 

@@ -148,7 +148,7 @@ def stars_page(report: Borrowing) -> dict:
 
 def _ranked(rows: list, score: Callable, order: Callable) -> list:
     rows = sorted(rows, key=lambda r: (-score(r), order(r)))
-    placed = []
+    placed: list = []
     for index, row in enumerate(rows):
         row.rank = placed[-1].rank if placed and score(placed[-1]) == score(row) else index + 1
         if row.rank > TOP:
@@ -238,6 +238,7 @@ def borrowing(store: db.Store, start: date, end: date, zone: tzinfo) -> Borrowin
             classes[name] = ClassFigures(name, 0, 0, 0)
         return classes[name]
 
+    student: Student | None
     for patron_id, record in roster.items():
         if record.role in STUDENT_ROLES and record.status == "active" and record.class_name:
             figures = class_named(record.class_name)
@@ -256,8 +257,8 @@ def borrowing(store: db.Store, start: date, end: date, zone: tzinfo) -> Borrowin
         figures.borrowers += 1
         student = placed.get((class_name, patron_id))
         if student is None:  # moved to another class since, or no longer on the roster
-            record = roster.get(patron_id)
-            student = Student(patron_id, record.name if record else "", class_name, 0)
+            known = roster.get(patron_id)
+            student = Student(patron_id, known.name if known else "", class_name, 0)
             figures.students.append(student)
         student.loans = count
     result = Borrowing(start, end, chosen, term.name if term else None, share, [], anonymised)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, time, timedelta
 from itertools import pairwise
@@ -229,7 +230,7 @@ SLOT_FIELDS = ("weekday", "start", "end", "class")
 
 def _runs(days: list[date]) -> str:
     """Dates as the librarian types them: one per line, consecutive ones as ``first..last``."""
-    lines: list[str] = []
+    lines: list[tuple[date, date]] = []
     for day in sorted(days):
         if lines and lines[-1][1] + timedelta(days=1) == day:
             lines[-1] = (lines[-1][0], day)
@@ -347,10 +348,10 @@ def parse_calendar(fields: dict[str, str]) -> tuple[CalendarRecord | None, dict[
         else:
             windows.append((row, HolidayLoanRecord(**values)))
     windows.sort(key=lambda w: w[1].lend_from)
-    for (_row, earlier), (row, later) in pairwise(windows):
-        if later.lend_from <= earlier.lend_until:
+    for (_row, prior), (row, window) in pairwise(windows):
+        if window.lend_from <= prior.lend_until:
             errors[f"holiday.{row}.lend_from"] = _("Overlaps the holiday loan “{name}” (lending until {end})").format(
-                name=earlier.name, end=earlier.lend_until.isoformat())
+                name=prior.name, end=prior.lend_until.isoformat())
     if errors:
         return None, errors
     return CalendarRecord(closed_weekdays=closed_weekdays, closed_dates=closed, terms=[t for _r, t in terms],
@@ -612,7 +613,8 @@ def mount(site: Site) -> None:
 
     # the three settings documents share one shape: read, draw, check, save
 
-    documents = {
+    documents: dict[str, tuple[type, Callable[[], Any], Callable[[Any], dict[str, Any]],
+                               Callable[[dict[str, str]], tuple[Any, dict[str, str]]], str]] = {
         "policy": (PolicyRecord, lambda: policy_record(DEFAULT_POLICY), policy_fields, parse_policy,
                    "school_policy.html"),
         "calendar": (CalendarRecord, CalendarRecord, calendar_fields, parse_calendar, "school_calendar.html"),

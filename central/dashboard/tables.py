@@ -47,9 +47,12 @@ class ReportTable:
         from openpyxl import Workbook
         from openpyxl.cell.cell import TYPE_STRING
         from openpyxl.styles import Font
+        from openpyxl.utils import get_column_letter
+        from openpyxl.worksheet.worksheet import Worksheet
 
         book = Workbook(write_only=False)
         sheet = book.active
+        assert isinstance(sheet, Worksheet)  # a new workbook's one sheet (openpyxl types .active as optional)
         sheet.title = _sheet_title(self.title)
         sheet.append([str(c) for c in self.columns])
         for cell in sheet[1]:
@@ -63,7 +66,7 @@ class ReportTable:
         sheet.freeze_panes = "A2"
         for index, column in enumerate(self.columns, start=1):
             width = max([len(str(column))] + [len(str(r[index - 1])) for r in self.rows[:200] if len(r) >= index])
-            sheet.column_dimensions[sheet.cell(1, index).column_letter].width = min(max(width + 2, 8), 60)
+            sheet.column_dimensions[get_column_letter(index)].width = min(max(width + 2, 8), 60)
         out = io.BytesIO()
         book.save(out)
         return out.getvalue()

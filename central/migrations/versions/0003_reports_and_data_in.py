@@ -8,6 +8,7 @@ Revises: 0002
 import json
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -95,7 +96,8 @@ def _fill_loans(conn) -> None:
         sa.select(e.event_id, e.kiosk_id, e.type, e.payload, e.time, e.outcome)
         .where(e.type.in_(('loan.checked_out', 'loan.renewed') + _CLOSES))
         .order_by(e.time, e.kiosk_id, e.seq).execution_options(yield_per=5000))
-    on_loan, done = {}, []  # item -> its open loan (a row); closed loans waiting to be written
+    on_loan: dict[str, dict[str, Any]] = {}  # item -> its open loan (a row)
+    done: list[dict[str, Any]] = []  # closed loans waiting to be written
     for event_id, kiosk_id, kind, payload, time, outcome in history:
         if outcome not in ('applied', 'applied_with_warning') and event_id not in corrected:
             continue
