@@ -22,6 +22,7 @@ import msgspec
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import ColumnElement
 
 from central import db
 from central.clock import Anchor, Stamp, TimeQuality, last_known, parse_wall, retime
@@ -477,6 +478,7 @@ def _not_here(conn: Connection, kiosk_id: str, sent: JournalIdentity) -> Journal
     made after the backup (or lost by the repair) that the kiosk no longer holds."""
     e = db.events.c
     previous = sent.previous
+    same: ColumnElement[bool]
     if previous is None:
         same = e.incarnation.is_(None)
     else:
@@ -484,7 +486,7 @@ def _not_here(conn: Connection, kiosk_id: str, sent: JournalIdentity) -> Journal
             db.journals.c.kiosk_id == kiosk_id, db.journals.c.incarnation == previous)).scalar()
         same = or_(e.incarnation == previous, e.incarnation.is_(None)) if adopted == "upgraded" else (
             e.incarnation == previous)
-    counts = dict(conn.execute(
+    counts: dict[str, int] = dict(conn.execute(
         select(e.type, func.count()).where(e.kiosk_id == kiosk_id, e.seq >= sent.since_seq, same).group_by(e.type)
     ).all())
     return JournalNotice(kind=sent.reason, events_not_here=sum(counts.values()),

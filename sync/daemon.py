@@ -327,10 +327,12 @@ class SyncDaemon:
 
     def _take_notice(self, reply: PushReply) -> None:
         notice = reply.journal_notice
+        if notice is None:
+            return
         log.warning("the server says this kiosk's journal went back (%s): %d event(s), %d loan(s) made after it "
                     "are on the server and not in this journal; %d number(s) reused", notice.kind,
                     notice.events_not_here, notice.loans_not_here, notice.reused_numbers)
-        changes = {"journal_notice": notice.kind}
+        changes: dict[str, object] = {"journal_notice": notice.kind}
         if notice.events_not_here or notice.loans_not_here:
             changes.update(events_not_here=notice.events_not_here, loans_not_here=notice.loans_not_here)
         self._publish(**changes)
