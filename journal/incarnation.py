@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from enum import StrEnum
 from pathlib import Path
@@ -61,10 +61,6 @@ class Incarnation:
     def begin(cls, reason: Reason, since_seq: int, previous: str | None = None,
               restored_from: str | None = None) -> Incarnation:
         return cls(uuid.uuid4().hex, since_seq, reason, _now(), previous, restored_from)
-
-    def own(self, seq: int) -> bool:
-        """Whether event ``seq`` was recorded by this incarnation (not by its predecessor)."""
-        return seq >= self.since_seq
 
     @property
     def went_back(self) -> bool:
@@ -124,10 +120,6 @@ def ensure(journal_dir: str | os.PathLike[str], first_seq: int, has_events: bool
     made = Incarnation.begin(Reason.UPGRADED if has_events else Reason.NEW, 1 if has_events else first_seq)
     save(journal_dir, made)
     return made
-
-
-def with_previous(incarnation: Incarnation, previous: str | None) -> Incarnation:
-    return replace(incarnation, previous=previous)
 
 
 # -- what the librarian has seen ---------------------------------------------------------------
