@@ -162,7 +162,6 @@ def _before_pairing(central, kiosk_id, tmp_path, synced: bool, same_boot: bool):
     return truth, rows
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11 item 3: every event before pairing is moved to the pairing time")
 @pytest.mark.parametrize("case", list(PAIRING_CASES))
 def test_loans_recorded_before_pairing_keep_their_times(central, kiosk_id, tmp_path, case):
     synced, same_boot = PAIRING_CASES[case]
