@@ -21,8 +21,8 @@ gives them, however long before the pairing. Whatever vouches for a boot's clock
 NTP-synced reading of that boot; the server's receipt of a push from that boot, kept
 or current, which the monotonic clock carries back to events recorded before it) anchors
 the boot; only the times of a boot nothing vouches for are bounded, and a wall time of
-such a boot before pairing is flagged, never moved in silence. No time is before the
-time given to the event before it.
+such a boot before pairing is flagged, never moved in silence. No time is after the
+receipt, and none is before the time given to the event before it.
 
 Pure functions: the caller brings the anchors and bounds from the database.
 """
@@ -168,9 +168,10 @@ def retime(
                 if floor is not None and timing.time < floor:  # never before the event before it
                     timing = timing._replace(time=floor)
                 sure = timing.time if sure is None else max(sure, timing.time)
-            if timing.time > latest:
-                flags = timing.flags if TimeFlag.IN_THE_FUTURE in timing.flags else timing.flags + (
-                    TimeFlag.IN_THE_FUTURE,)
+            if timing.time > received:  # nothing happened after the server got it
+                flags = timing.flags
+                if timing.time > latest and TimeFlag.IN_THE_FUTURE not in flags:
+                    flags += (TimeFlag.IN_THE_FUTURE,)
                 timing = timing._replace(time=received, flags=flags)
             if floor is None or timing.time > floor:
                 floor = timing.time

@@ -93,6 +93,16 @@ def test_an_unvouched_boot_after_kept_loans_is_bounded_by_them_not_by_the_pairin
     assert [t.time for t in out] == sorted(t.time for t in out)
 
 
+def test_nothing_is_placed_after_its_receipt():
+    """A synced clock a little ahead of the server's: held at the receipt (a clock minutes
+    ahead is within drift, not flagged; beyond that, flagged as in the future)."""
+    ahead = [Stamp(1, "a", 10**9, PUSHED + timedelta(minutes=2), True),
+             Stamp(2, "b", 10**9, PUSHED + timedelta(hours=2), True)]
+    out = retime(ahead, anchors={}, received=PUSHED, provisioned=PAIRED)
+    assert [t.time for t in out] == [PUSHED, PUSHED]
+    assert out[0].flags == () and out[1].flags == (TimeFlag.IN_THE_FUTURE,)
+
+
 def test_an_event_is_never_placed_before_the_one_the_kiosk_recorded_before_it():
     started = PAIRED - timedelta(minutes=20)
     stamps, truth = demo_loans("b", started, synced=True)
@@ -154,3 +164,32 @@ def test_a_vouched_clock_keeps_its_times_and_nothing_is_after_receipt_or_out_of_
             assert timing.quality is TimeQuality.BOUNDED and timing.lower <= timing.time <= timing.upper
             if stamp.wall < provisioned:
                 assert TimeFlag.BEFORE_PROVISIONING in timing.flags
+
+
+any_reading = st.tuples(
+    st.sampled_from(["a", "b", "c"]),                                   # boot
+    st.integers(min_value=0, max_value=10**15),                          # monotonic ns
+    st.none() | st.integers(min_value=-400 * 86400, max_value=400 * 86400),  # wall, seconds from the pairing
+    st.booleans(),                                                       # synced
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(readings=st.lists(any_reading, min_size=1, max_size=12),
+       anchored=st.dictionaries(st.sampled_from(["a", "b", "c"]), st.integers(min_value=0, max_value=10**15)),
+       received_s=st.integers(min_value=-86400, max_value=86400),
+       previous_s=st.none() | st.integers(min_value=-86400, max_value=0),
+       known_s=st.none() | st.integers(min_value=-86400, max_value=0))
+def test_whatever_the_clocks_say_no_time_is_after_the_receipt_nor_out_of_sequence(
+        readings, anchored, received_s, previous_s, known_s):
+    received = PAIRED + timedelta(seconds=received_s)
+    stamps = [Stamp(n + 1, boot, mono, None if wall is None else PAIRED + timedelta(seconds=wall), synced)
+              for n, (boot, mono, wall, synced) in enumerate(readings)]
+    anchors = {boot: Anchor(boot, mono, received - timedelta(seconds=1)) for boot, mono in anchored.items()}
+    at = (lambda s: None if s is None else min(received, received + timedelta(seconds=s)))
+    out = retime(stamps, anchors=anchors, received=received, provisioned=PAIRED - timedelta(days=1),
+                 previous=at(previous_s), known=at(known_s))
+    times = [t.time for t in out]
+    assert all(t <= received for t in times) and times == sorted(times)
+    if previous_s is not None:
+        assert times[0] >= at(previous_s)
