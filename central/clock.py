@@ -138,7 +138,7 @@ def retime(
         anchored.append(anchor)
 
     timings: list[Timing | None] = [None] * len(stamps)
-    for run, anchor in zip(runs, anchored):
+    for run, anchor in zip(runs, anchored, strict=True):
         if anchor is not None:
             for i in run:
                 timings[i] = Timing(anchor.at(stamps[i].monotonic_ns), anchor.quality)
@@ -148,10 +148,10 @@ def retime(
     latest = received + FUTURE_TOLERANCE
     last_wall: datetime | None = None
     out: list[Timing] = []
-    for r, (run, anchor) in enumerate(zip(runs, anchored)):
+    for r, (run, anchor) in enumerate(zip(runs, anchored, strict=True)):
         upper = received
         if anchor is None:
-            for later_run, later_anchor in zip(runs[r + 1:], anchored[r + 1:]):
+            for later_run, later_anchor in zip(runs[r + 1:], anchored[r + 1:], strict=True):
                 if later_anchor is not None:
                     upper = min(upper, timings[later_run[0]].time)  # type: ignore[union-attr]
                     break

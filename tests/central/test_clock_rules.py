@@ -156,7 +156,7 @@ def test_a_vouched_clock_keeps_its_times_and_nothing_is_after_receipt_or_out_of_
 
     times = [t.time for t in out]
     assert times == sorted(times) and all(t <= received for t in times)
-    for stamp, timing, true, kept in zip(stamps, out, truth, vouched):
+    for stamp, timing, true, kept in zip(stamps, out, truth, vouched, strict=True):
         if kept:
             assert abs(timing.time - true) <= timedelta(milliseconds=1), (stamp, timing, true)
             assert timing.quality is not TimeQuality.BOUNDED and timing.flags == ()
@@ -186,7 +186,10 @@ def test_whatever_the_clocks_say_no_time_is_after_the_receipt_nor_out_of_sequenc
     stamps = [Stamp(n + 1, boot, mono, None if wall is None else PAIRED + timedelta(seconds=wall), synced)
               for n, (boot, mono, wall, synced) in enumerate(readings)]
     anchors = {boot: Anchor(boot, mono, received - timedelta(seconds=1)) for boot, mono in anchored.items()}
-    at = (lambda s: None if s is None else min(received, received + timedelta(seconds=s)))
+
+    def at(seconds: int | None) -> datetime | None:
+        return None if seconds is None else received + timedelta(seconds=seconds)
+
     out = retime(stamps, anchors=anchors, received=received, provisioned=PAIRED - timedelta(days=1),
                  previous=at(previous_s), known=at(known_s))
     times = [t.time for t in out]
