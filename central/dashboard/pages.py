@@ -99,7 +99,8 @@ def _problem_text(code: str) -> str:
 
 def mount(site: Site) -> None:
     site.globals.update(reason_text=_reason_text, corner_problem_text=_problem_text, accept_text=_accept_text,
-                        time_text=_time_text, correctable=CORRECTABLE)
+                        correctable=CORRECTABLE)
+    site.globals.update(time_text=_time_text)
 
     @site.app.get(PREFIX + "/static/dashboard.css", include_in_schema=False)
     async def css() -> Response:
