@@ -15,6 +15,15 @@ it. Within one boot the monotonic clock is exact and never jumps, so one trustwo
   receipt), and never earlier than the event before it; a wall time before provisioning,
   in the future or going backwards is flagged.
 
+Pairing is not a bound on the past: a kiosk lends books before it is paired with a server
+(``bookcorner central add-kiosk``), and those events keep the time their boot's anchor
+gives them, however long before the pairing. Whatever vouches for a boot's clock (an
+NTP-synced reading of that boot; the server's receipt of a push from that boot, kept
+or current, which the monotonic clock carries back to events recorded before it) anchors
+the boot; only the times of a boot nothing vouches for are bounded, and a wall time of
+such a boot before pairing is flagged, never moved in silence. No time is after the
+receipt, and none is before the time given to the event before it.
+
 Pure functions: the caller brings the anchors and bounds from the database.
 """
 
@@ -111,9 +120,12 @@ def retime(
     """The corrected time of each event (``stamps`` in sequence order, one kiosk).
 
     ``anchors``: known anchors by boot id (the push's own included); ``received``: when
-    the server got them (nothing can be later); ``previous``: the time given to the
-    kiosk's event just before these (none is placed earlier); ``known``: the last time
-    the server is sure of before these (the lower bound of a bounded estimate)."""
+    the server got them (nothing can be later); ``provisioned``: when the kiosk was paired
+    (a bounded estimate's lower bound when nothing earlier is known; a wall time of an
+    unanchored boot before it is flagged; an anchored time before it is kept);
+    ``previous``: the time given to the kiosk's event just before these (none is placed
+    earlier); ``known``: the last time the server is sure of before these (the lower bound
+    of a bounded estimate)."""
     runs = _runs(stamps)
     anchored: list[Anchor | None] = []
     for run in runs:
@@ -131,8 +143,8 @@ def retime(
             for i in run:
                 timings[i] = Timing(anchor.at(stamps[i].monotonic_ns), anchor.quality)
 
-    floor = max(provisioned, previous) if previous is not None else provisioned
-    sure = max(provisioned, known) if known is not None else provisioned
+    floor = previous  # the time given to the event before (ordering, not a guess at the truth)
+    sure = known      # the latest time the server is sure of so far
     latest = received + FUTURE_TOLERANCE
     last_wall: datetime | None = None
     out: list[Timing] = []
@@ -143,22 +155,26 @@ def retime(
                 if later_anchor is not None:
                     upper = min(upper, timings[later_run[0]].time)  # type: ignore[union-attr]
                     break
+            if floor is not None:
+                upper = max(upper, floor)
         for i in run:
             if anchor is None:
-                timing = _bounded(stamps[i], sure, max(upper, sure), received, provisioned, last_wall)
-                if timing.time < floor:  # in sequence order, after the estimate before it
-                    timing = Timing(min(floor, timing.upper or floor), timing.quality, timing.lower, timing.upper,
-                                    timing.flags)
+                lower = min(sure if sure is not None else provisioned, upper)
+                timing = _bounded(stamps[i], lower, upper, received, provisioned, last_wall)
+                if floor is not None and timing.time < floor:  # in sequence order, after the estimate before it
+                    timing = timing._replace(time=floor)
             else:
                 timing = timings[i]  # type: ignore[assignment]
-                if timing.time < floor:  # never before the event before it
-                    timing = Timing(floor, timing.quality, timing.lower, timing.upper, timing.flags)
-                sure = max(sure, timing.time)
-            if timing.time > latest:
-                flags = timing.flags if TimeFlag.IN_THE_FUTURE in timing.flags else timing.flags + (
-                    TimeFlag.IN_THE_FUTURE,)
-                timing = Timing(received, timing.quality, timing.lower, timing.upper, flags)
-            floor = max(floor, timing.time)
+                if floor is not None and timing.time < floor:  # never before the event before it
+                    timing = timing._replace(time=floor)
+                sure = timing.time if sure is None else max(sure, timing.time)
+            if timing.time > received:  # nothing happened after the server got it
+                flags = timing.flags
+                if timing.time > latest and TimeFlag.IN_THE_FUTURE not in flags:
+                    flags += (TimeFlag.IN_THE_FUTURE,)
+                timing = timing._replace(time=received, flags=flags)
+            if floor is None or timing.time > floor:
+                floor = timing.time
             if stamps[i].wall is not None:
                 last_wall = stamps[i].wall
             out.append(timing)

@@ -99,6 +99,20 @@ def _accept_text(effect: queries.AcceptEffect, people: dict[str, str]) -> list[s
     return lines
 
 
+def _time_text(code: str) -> str:
+    """Why the server could not vouch for an event's time (central.clock's flags)."""
+    return {
+        "time_before_provisioning": _("The kiosk's clock put this before the kiosk was added to the server, and "
+                                      "nothing confirms that clock: the time shown is the server's estimate."),
+        "time_in_the_future": _("The kiosk's clock was ahead: the time shown is when the server received it."),
+        "time_went_backwards": _("The kiosk's clock went back (an old time after a power cut): the time shown is "
+                                 "the server's estimate."),
+        "time_out_of_bounds": _("The kiosk's clock disagrees with the events around this one: the time shown is "
+                                "the server's estimate."),
+        "time_unreadable": _("The kiosk's time could not be read: the time shown is the server's estimate."),
+    }.get(code, code)
+
+
 def _problem_text(code: str) -> str:
     return {"no_contact_today": _("no contact today"),
             "sequence_gap": _("events missing in its sequence"),
@@ -109,6 +123,7 @@ def mount(site: Site) -> None:
     site.globals.update(reason_text=_reason_text, review_explanation=_review_explanation,
                         corner_problem_text=_problem_text, accept_text=_accept_text,
                         correctable=CORRECTABLE)
+    site.globals.update(time_text=_time_text)
 
     @site.app.get(PREFIX + "/static/dashboard.css", include_in_schema=False)
     async def css() -> Response:

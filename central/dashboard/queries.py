@@ -13,6 +13,7 @@ import msgspec
 from sqlalchemy import func, select, update
 
 from central import db
+from central.clock import TimeFlag
 from central.ingest import load_items, next_revision, store_items
 from central.loans import LoanLedger
 from central.replay import CHANGES_ITEMS, ItemState, Reason, ReplayEvent, item_of
@@ -89,6 +90,19 @@ class Movement:
     item_id: str
     title: str
     outcome: str
+    #: why the server could not vouch for its time (central.clock's flags), none when it could
+    time_flags: tuple[str, ...] = ()
+
+
+TIME_FLAGS = frozenset(f.value for f in TimeFlag)
+
+
+def _time_flags(warnings: str | None) -> tuple[str, ...]:
+    try:
+        found = json.loads(warnings) if warnings else []
+    except ValueError:
+        return ()
+    return tuple(w for w in found if w in TIME_FLAGS) if isinstance(found, list) else ()
 
 
 def _names(conn, table, key, ids: set[str], attribute: str) -> dict[str, str]:
@@ -121,7 +135,7 @@ def end_of_day(store: db.Store, day: date, zone: tzinfo) -> tuple[list[Corner], 
             corners.append(Corner(row.kiosk_id, row.name, row.last_contact, row.applied_seq, row.max_seq, row.events,
                                   open_reviews.get(row.kiosk_id, 0), last.received_at if last else None, needs,
                                   not problems, problems, row.waiting_events, row.waiting_reported_at))
-        rows = conn.execute(select(e.time, e.type, e.kiosk_id, e.payload, e.outcome)
+        rows = conn.execute(select(e.time, e.type, e.kiosk_id, e.payload, e.outcome, e.warnings)
                             .where(e.time >= start, e.time < end, e.type.in_(CIRCULATION))
                             .order_by(e.time, e.kiosk_id, e.seq).limit(2000)).all()
         payloads = [json_object(x.payload) for x in rows]
@@ -133,7 +147,7 @@ def end_of_day(store: db.Store, day: date, zone: tzinfo) -> tuple[list[Corner], 
     for x, p, patron in zip(rows, payloads, borrowers, strict=True):
         item = str(p.get("item_id") or "")
         movements.append(Movement(x.time, x.type, x.kiosk_id, patron, patrons.get(patron, ""), item,
-                                  titles.get(item, ""), x.outcome))
+                                  titles.get(item, ""), x.outcome, _time_flags(x.warnings)))
     return corners, movements
 
 

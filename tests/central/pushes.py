@@ -15,7 +15,8 @@ BOOT = "11111111-2222-3333-4444-555555555555"
 
 
 class KioskClient:
-    """One kiosk's events over HTTP: its own seq counter and (synced) clock."""
+    """One kiosk's events over HTTP: its own seq counter and (synced) clock, which started
+    an hour before the kiosk was made."""
 
     def __init__(self, url: str, kiosk_id: str, token: str) -> None:
         self.url, self.kiosk_id, self.token = url, kiosk_id, token
@@ -27,7 +28,9 @@ class KioskClient:
         if seq is None:
             self.seq += 1
             seq = self.seq
-        offset = timedelta(minutes=seq if minutes is None else minutes)
+        # by default the kiosk's synced clock reads the true time as the event is made (a time
+        # the server keeps, even before the kiosk was paired); ``minutes`` from ``start`` otherwise
+        offset = datetime.now(timezone.utc) - self.start if minutes is None else timedelta(minutes=minutes)
         return WireEvent(event_id=str(uuid.uuid4()), kiosk_id=self.kiosk_id, seq=seq, boot_id=BOOT,
                          monotonic_ns=int(offset.total_seconds() * 1e9) + 10**9,
                          wall_time=(self.start + offset).isoformat(timespec="milliseconds"), clock_synced=True,

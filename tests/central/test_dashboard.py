@@ -478,6 +478,35 @@ def test_returns_show_the_student_whose_loan_they_closed(board, librarian):
     assert returns_to_zhou() == 2  # from the checkout events
 
 
+def test_a_time_the_server_could_not_vouch_for_is_marked_estimated_with_why(board, librarian):
+    """Two corners lent books before they were added to the server: one on a synced clock
+    (its times are kept, nothing to say), one on a clock 3 days behind that rebooted before
+    its first push (nothing vouches for it: held at the pairing, and marked)."""
+    client, _name, _token = librarian
+    tag = uuid.uuid4().hex[:6]
+    load_document(board.store, ReferenceDocument(
+        patrons=[PatronRecord(patron_id=f"S-{tag}", name=f"Synced {tag}", role="student", class_name="3.2"),
+                 PatronRecord(patron_id=f"U-{tag}", name=f"Unsure {tag}", role="student", class_name="3.2")],
+        items=[ItemRecord(item_id=f"I-{tag}", title=f"Kept {tag}"), ItemRecord(item_id=f"J-{tag}", title=f"Held {tag}")]))
+    synced, unsure = new_kiosk(board), new_kiosk(board)
+    assert synced.push([synced.event(*checkout(f"I-{tag}", f"S-{tag}"))]).status_code == 200
+    behind = unsure.event(*checkout(f"J-{tag}", f"U-{tag}"))
+    behind.boot_id, behind.clock_synced = "an-earlier-boot", False
+    behind.wall_time = (datetime.now(timezone.utc) - timedelta(days=3)).isoformat(timespec="milliseconds")
+    assert [r["warnings"] for r in unsure.push([behind]).json()["results"]] == [["time_before_provisioning"]]
+
+    def row_of(page: str, title: str) -> str:
+        return next(row for row in re.findall(r"<tr>(.*?)</tr>", page.split("movements", 1)[1], re.S) if title in row)
+
+    page = client.get("/end-of-day").text
+    assert "time-flag" not in row_of(page, f"Kept {tag}")
+    held = row_of(page, f"Held {tag}")
+    assert "time estimated" in held and "before the kiosk was added to the server" in held
+    zh = row_of(client.get("/end-of-day", params={"lang": "zh_CN"}).text, f"Held {tag}")
+    assert "时间为估计" in zh and "添加到服务器之前" in zh
+    client.get("/end-of-day", params={"lang": "en"})
+
+
 def _from(address: str) -> dict[str, str]:
     """A client at ``address``: the server trusts X-Forwarded-For from 127.0.0.1 only
     (uvicorn's default), as from a reverse proxy on the library computer."""

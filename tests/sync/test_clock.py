@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import select, update
 
 from central import db
@@ -121,3 +122,65 @@ def test_times_and_order_survive_reboots_a_clock_3_days_behind_and_an_ntp_jump(c
     # boot B's first events were recorded 3 days "behind": the monotonic clock carried them back
     assert abs(rows[10].time - truth[10][0]) <= BOUND and rows[10].wall_time.startswith(
         (truth[10][0] - behind).date().isoformat())
+
+
+# --- events recorded before the kiosk was paired ---------------------------------------------------
+
+PAIRING_CASES = {
+    # the demo: loans on the kiosk, then `bookcorner central add-kiosk`, then the first push
+    "same boot, synced clock": (True, True),
+    "same boot, clock right but not known to be synced": (False, True),
+    "rebooted since, synced clock": (True, False),
+}
+
+
+def _before_pairing(central, kiosk_id, tmp_path, synced: bool, same_boot: bool):
+    """24 loans over six minutes on a kiosk the server does not know yet, then the kiosk is
+    paired, then it pushes; its wall clock reads the true time throughout."""
+    now = datetime.now(UTC)
+    boot = Boot("boot-demo", now - timedelta(minutes=20), now - timedelta(minutes=20))
+    if synced:
+        boot.jump = (boot.started, timedelta(0))
+    clock = ScriptedClock()
+    truth: dict[int, datetime] = {}
+    root = tmp_path / "kiosk"
+    with Journal(root / "journal", kiosk_id, clock) as journal:
+        for n in range(24):  # one loan every 15.6 s, from 7 minutes ago to 1 minute ago
+            true = now - timedelta(minutes=7) + n * timedelta(minutes=6) / 23
+            clock.reading = boot.reading(true)
+            truth[journal.append([checkout(n + 1, shelf=kiosk_id + "/")])[0].seq] = true
+    kiosk = TestKiosk(root, kiosk_id, central.url, central.add_kiosk(kiosk_id))  # paired now
+    pushing = boot if same_boot else Boot("boot-after", now - timedelta(seconds=30), now - timedelta(seconds=30))
+    clock.reading = pushing.reading(datetime.now(UTC))
+    daemon = kiosk.daemon(clock=clock)
+    assert daemon.run_round().ok
+    daemon.close()
+    with central.store.reading() as conn:
+        provisioned = conn.execute(select(db.kiosks.c.provisioned).where(db.kiosks.c.kiosk_id == kiosk_id)).scalar_one()
+        rows = {r.seq: r for r in conn.execute(select(db.events).where(db.events.c.kiosk_id == kiosk_id))}
+    assert set(rows) == set(truth) and max(truth.values()) < provisioned
+    return truth, rows
+
+
+@pytest.mark.parametrize("case", list(PAIRING_CASES))
+def test_loans_recorded_before_pairing_keep_their_times(central, kiosk_id, tmp_path, case):
+    synced, same_boot = PAIRING_CASES[case]
+    truth, rows = _before_pairing(central, kiosk_id, tmp_path, synced, same_boot)
+    assert len({r.time for r in rows.values()}) == 24
+    for seq, true in truth.items():
+        row = rows[seq]
+        assert abs(row.time - true) <= BOUND, (case, seq, row.time, true)
+        assert row.time_quality in ("corrected", "synced") and row.outcome == "applied", (case, seq)
+        assert not row.warnings, (case, seq, row.warnings)
+
+
+def test_loans_before_pairing_from_a_clock_nothing_vouches_for_are_flagged(central, kiosk_id, tmp_path):
+    """Not synced, and the kiosk rebooted before pushing: the server cannot tell these walls
+    from a clock restored days behind. Held within bounds, in order, and said so."""
+    truth, rows = _before_pairing(central, kiosk_id, tmp_path, synced=False, same_boot=False)
+    for seq in truth:
+        row = rows[seq]
+        assert row.time_quality == "bounded" and row.outcome == "applied_with_warning"
+        assert "time_before_provisioning" in (row.warnings or ""), (seq, row.warnings)
+    in_time_order = sorted(rows.values(), key=lambda r: (r.time, r.seq))
+    assert [r.seq for r in in_time_order] == sorted(truth)
