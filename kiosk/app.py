@@ -417,7 +417,7 @@ class KioskApp(App, inherit_bindings=False):
     def time_out(self) -> None:
         self.submit(s.EndVisit("timeout"))
 
-    def switch_mode(self, mode: s.ScanMode) -> None:
+    def switch_scan_mode(self, mode: s.ScanMode) -> None:
         self.submit(s.SwitchMode(mode))
 
     def enter_pin(self, pin: str) -> None:

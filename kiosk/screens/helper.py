@@ -118,7 +118,7 @@ class HelperScreen(KioskScreen):
         self.query_one("#scan-log", Static).update(text)
 
     def action_mode(self, mode: str) -> None:
-        self.kiosk.switch_mode(ScanMode(mode))
+        self.kiosk.switch_scan_mode(ScanMode(mode))
 
     @on(Button.Pressed, "#modes Button")
     def _mode_button(self, event: Button.Pressed) -> None:

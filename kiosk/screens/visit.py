@@ -113,6 +113,6 @@ class VisitScreen(KioskScreen):
 
     @on(Button.Pressed, "#mode")
     def _toggle_mode(self) -> None:
-        self.kiosk.switch_mode(ScanMode.RETURN if self.view.mode is ScanMode.BORROW else ScanMode.BORROW)
+        self.kiosk.switch_scan_mode(ScanMode.RETURN if self.view.mode is ScanMode.BORROW else ScanMode.BORROW)
 
 

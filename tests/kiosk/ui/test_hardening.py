@@ -180,3 +180,22 @@ async def test_a_kiosk_without_its_data_says_so_and_starts_once_the_data_is_ther
         await tap(pilot, CARDS[XIAOMING])
         await scan(pilot, HONGLOUMENG.barcode)
         assert banner(app).code == "borrowed"
+
+
+def test_the_kiosk_overrides_no_textual_method_with_another_signature():
+    """Textual calls its own methods (its ``action_switch_mode`` calls ``switch_mode``): a
+    kiosk method of the same name must take what Textual passes."""
+    import inspect
+
+    from textual.app import App
+
+    from kiosk.app import DemoKioskApp, KioskApp
+
+    def parameters(function) -> list[tuple[str, object]]:
+        return [(p.name, p.kind) for p in inspect.signature(function).parameters.values()]
+
+    for kind in (KioskApp, DemoKioskApp):
+        for name, value in vars(kind).items():
+            if name != "__init__" and callable(value) and callable(getattr(App, name, None)):
+                assert parameters(value) == parameters(getattr(App, name)), f"{kind.__name__}.{name}"
+    assert KioskApp.switch_mode is App.switch_mode
