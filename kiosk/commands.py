@@ -96,8 +96,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 
-def open_desk(args: argparse.Namespace, data_dir: str | None = None):
-    """The desk for this command, with the clock it asked for."""
+def open_desk(args: argparse.Namespace, data_dir: str | None = None, *, read_only: bool = False):
+    """The desk for this command, with the clock it asked for. ``read_only``: the journal
+    is only read (no lock taken), so the command works while the kiosk runs."""
     from zoneinfo import ZoneInfo
 
     import config
@@ -118,7 +119,8 @@ def open_desk(args: argparse.Namespace, data_dir: str | None = None):
     root = Path(data_dir or getattr(args, "data_dir", None) or settings.data_dir)
     try:
         return CirculationDesk(root, settings.kiosk.id, clock, segment_events=settings.journal.segment_events,
-                               policy=config.policy_of(settings), calendar=config.calendar_of(settings))
+                               policy=config.policy_of(settings), calendar=config.calendar_of(settings),
+                               read_only=read_only)
     except StoreError as error:
         _fail(str(error), EXIT_STORE)
 
@@ -202,15 +204,18 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from circulation.rules import Identified
+    from circulation import rules
+    from circulation.codes import Source
+    from kiosk.desk import Recorded
     from kiosk.wording import book_title, format_date
 
-    with open_desk(args) as desk:
+    with open_desk(args, read_only=True) as desk:
         today = desk.now().date()
         if args.card:
-            who = _identify(desk, args.card)
-            if not isinstance(who, Identified):
-                return _emit(args, desk, who)
+            # looking a card up is not a tap at the kiosk: a refusal is said, not recorded
+            who = rules.identify(desk.reference, desk.classify(args.card, Source.KEYBOARD))
+            if not isinstance(who, rules.Identified):
+                return _emit(args, desk, Recorded(who))
             view = desk.patron_view(who.patron)
             loans = [
                 {"item_id": loan.item_id, "title": desk.reference.items[loan.item_id].title,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -19,17 +20,19 @@ from typing import Protocol
 from circulation import rules
 from circulation.calendar import SchoolCalendar
 from circulation.codes import ScannedCode, Source, classify
-from circulation.events import Event, EventType
+from circulation.events import Event, EventDraft, EventType
 from circulation.model import ItemType, Patron
 from circulation.policy import Policy
 from circulation.reference import Reference, covered_seq, with_local_additions
 from circulation.rules import Ambiguity, Decision, Identified
 from circulation.state import CirculationState, Loan, apply, project
+from i18n import _
 from journal.clock import ClockReading
-from journal.incarnation import Reason
-from journal.journal import Journal
+from journal.incarnation import Incarnation, Reason
+from journal.incarnation import load as load_incarnation
+from journal.journal import Journal, JournalReader
 from journal.snapshot import ReferenceStore
-from journal.storage import StoreError
+from journal.storage import StoreError, StoreWriteError
 from kiosk.checkpoint import Checkpoint, CheckpointStore
 from sync.status import STATUS_FILE, read_status, request_sync
 
@@ -86,6 +89,37 @@ class PatronView:
     allowance: rules.Allowance
 
 
+class ReadOnlyJournal:
+    """The journal as another process sees it while the kiosk writes it: no lock, whole
+    records only. For commands that only look (``bookcorner circ status``), so that they
+    work while the kiosk runs; anything that would record is refused."""
+
+    def __init__(self, directory: Path) -> None:
+        self.reader = JournalReader(directory)
+
+    @property
+    def last_seq(self) -> int:
+        return self.reader.last_seq()
+
+    def events_after(self, seq: int) -> Iterator[Event]:
+        return self.reader.events_after(seq)
+
+    @property
+    def incarnation(self) -> Incarnation:
+        """As the writer named it; for a journal no writer of this version has opened yet,
+        what the writer would name it (journal.incarnation.ensure), without writing it."""
+        found = load_incarnation(self.reader.directory)
+        if found is not None:
+            return found
+        return Incarnation.begin(Reason.UPGRADED if self.reader.segments() else Reason.NEW, 1)
+
+    def append(self, drafts: Sequence[EventDraft]) -> list[Event]:
+        raise StoreWriteError(_("this command only looks: it records nothing"))
+
+    def close(self) -> None:
+        pass
+
+
 class CirculationDesk:
     def __init__(
         self,
@@ -97,6 +131,7 @@ class CirculationDesk:
         repair: bool = False,
         policy: Policy | None = None,
         calendar: SchoolCalendar | None = None,
+        read_only: bool = False,
     ) -> None:
         self.paths = DataPaths(Path(data_dir))
         self.kiosk_id = kiosk_id
@@ -110,7 +145,10 @@ class CirculationDesk:
         self.school = loaded.school
         self._reference_stamp = self.references.stamp()
         self._status_stamp: int | None = None
-        self.journal = Journal(self.paths.journal, kiosk_id, clock, segment_events=segment_events, repair=repair)
+        #: the writer's journal (its lock held until ``close``), or a reader's view (``read_only``)
+        self.journal: Journal | ReadOnlyJournal = (
+            ReadOnlyJournal(self.paths.journal) if read_only
+            else Journal(self.paths.journal, kiosk_id, clock, segment_events=segment_events, repair=repair))
         #: the snapshot with this kiosk's configured rules: what the state is projected from
         self.snapshot: Reference = self._localised(loaded.reference)
         self.checkpoints = CheckpointStore(self.paths.state)
@@ -132,7 +170,7 @@ class CirculationDesk:
             stamp = (self.paths.sync / STATUS_FILE).stat().st_mtime_ns
         except OSError:
             return False
-        if stamp == self._status_stamp:
+        if stamp == self._status_stamp or not isinstance(self.journal, Journal):  # a reader never begins one
             return False
         self._status_stamp = stamp
         status = read_status(self.paths.root)

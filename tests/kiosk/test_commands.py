@@ -63,6 +63,25 @@ def test_a_refusal_exits_non_zero_with_the_reason(data_dir):
     assert unknown_card.returncode == 1 and "[card_unknown]" in unknown_card.stderr
 
 
+def test_status_only_looks_so_it_works_while_the_kiosk_runs(data_dir):
+    from circulation.codes import Source
+    from journal.clock import FixedClock
+    from kiosk.desk import CirculationDesk
+    from tests.school import LOST_CARD, MONDAY
+
+    with CirculationDesk(data_dir, "demo-corner", FixedClock(MONDAY)) as kiosk:  # holds the writer's lock
+        kiosk.borrow(kiosk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
+        overview = circ(data_dir, "status", "--json")
+        assert overview.returncode == 0, overview.stderr
+        assert json.loads(overview.stdout)["open_loans"] == 1 and json.loads(overview.stdout)["last_seq"] == 1
+        mine = circ(data_dir, "status", CARDS[XIAOMING])
+        assert mine.returncode == 0 and "“西游记”  due Mon 30 Nov" in mine.stdout
+        lost = circ(data_dir, "status", LOST_CARD.card_id)  # said, and not recorded: looking is not a tap
+        assert lost.returncode == 1 and "[card_not_active]" in lost.stderr and kiosk.journal.last_seq == 1
+        writing = circ(data_dir, "checkout", CARDS[XIAOHONG], HONGLOUMENG.barcode)  # writing still waits
+        assert writing.returncode == 3 and kiosk.state.loan_of(HONGLOUMENG.item_id) is None
+
+
 def test_the_answer_comes_in_the_configured_language(data_dir, tmp_path):
     settings = tmp_path / "kiosk.toml"
     settings.write_text('[kiosk]\nlanguage = "zh_CN"\n')
