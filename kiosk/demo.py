@@ -8,8 +8,10 @@ the same desk, rules and journal the kiosk screen uses.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shutil
 import sys
+import tempfile
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -66,18 +68,26 @@ def run_demo(args: argparse.Namespace) -> int:
         return 0
     if not args.tour and sys.stdin.isatty() and sys.stdout.isatty():
         return _screen(args, settings, root, clock, hints)
-    with CirculationDesk(root, settings.kiosk.id, clock, segment_events=settings.journal.segment_events,
-                         policy=config.policy_of(settings), calendar=config.calendar_of(settings)) as desk:
-        if fresh:
-            print()
-            print(_("A child's visit at the book corner:"))
-            _tour(desk, hints)
+    with contextlib.ExitStack() as stack:
+        # The first time, the tour is recorded in the demo school just loaded (its loans are
+        # there to try `circ` on). Later it tells the same story on a demo school of its own,
+        # leaving the newcomer's as they left it (perhaps open in a kiosk).
+        where = root
+        if not fresh:
+            where = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bookcorner-tour-")))
+            load_demo_school(where, clock.now().date())
+        desk = stack.enter_context(CirculationDesk(
+            where, settings.kiosk.id, clock, segment_events=settings.journal.segment_events,
+            policy=config.policy_of(settings), calendar=config.calendar_of(settings)))
         print()
-        print(_("Try it yourself, for example:"))
-        card, book = hints[0].code, hints[6].code
-        print(f"  .venv/bin/bookcorner circ checkout {card} {book} --data-dir {root}")
-        print(f"  .venv/bin/bookcorner circ status {card} --data-dir {root}")
-        print(f"  .venv/bin/bookcorner circ return {book} --data-dir {root}")
+        print(_("A child's visit at the book corner:"))
+        _tour(desk, hints)
+    print()
+    print(_("Try it yourself, for example:"))
+    card, book = hints[0].code, hints[6].code
+    print(f"  .venv/bin/bookcorner circ checkout {card} {book} --data-dir {root}")
+    print(f"  .venv/bin/bookcorner circ status {card} --data-dir {root}")
+    print(f"  .venv/bin/bookcorner circ return {book} --data-dir {root}")
     return 0
 
 

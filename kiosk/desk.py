@@ -10,6 +10,7 @@ the Textual kiosk and ``bookcorner circ``.
 from __future__ import annotations
 
 import logging
+import shlex
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -31,7 +32,7 @@ from journal.clock import ClockReading
 from journal.incarnation import Incarnation, Reason
 from journal.incarnation import load as load_incarnation
 from journal.journal import Journal, JournalReader
-from journal.snapshot import ReferenceStore
+from journal.snapshot import NoReferenceData, ReferenceStore
 from journal.storage import StoreError, StoreWriteError
 from kiosk.checkpoint import Checkpoint, CheckpointStore
 from sync.status import STATUS_FILE, read_status, request_sync
@@ -89,6 +90,14 @@ class PatronView:
     allowance: rules.Allowance
 
 
+def no_reference_data(root: Path) -> str:
+    """What to do about a data directory with no roster or catalogue: a command that loads
+    the demo school into this very directory (``bookcorner demo`` alone uses ./demo-data)."""
+    return _("No roster or catalogue in {path} yet: sync with the server, or load the demo school "
+             "into it with `bookcorner demo --load-only --data-dir {quoted}`").format(
+        path=root, quoted=shlex.quote(str(root)))
+
+
 class ReadOnlyJournal:
     """The journal as another process sees it while the kiosk writes it: no lock, whole
     records only. For commands that only look (``bookcorner circ status``), so that they
@@ -139,7 +148,10 @@ class CirculationDesk:
         #: the kiosk's own rules, when its configuration has them (no central server)
         self._policy, self._calendar = policy, calendar
         self.references = ReferenceStore(self.paths.reference)
-        loaded = self.references.load()
+        try:
+            loaded = self.references.load()
+        except NoReferenceData as error:
+            raise NoReferenceData(no_reference_data(self.paths.root)) from error
         self.reference_damage = loaded.damage
         self.reference_version = loaded.version
         self.school = loaded.school

@@ -96,9 +96,17 @@ def test_a_wrong_configuration_stops_with_the_field_named(data_dir, tmp_path):
     assert result.returncode == 2 and "journal.segment_events" in result.stderr
 
 
-def test_no_reference_data_is_a_clear_error(tmp_path):
-    result = circ(tmp_path, "status")
-    assert result.returncode == 3 and "bookcorner demo --load-only" in result.stderr
+def test_no_reference_data_is_a_clear_error_and_the_command_it_suggests_works(tmp_path):
+    import re
+    import shlex
+
+    data_dir = tmp_path / "my corner"
+    result = circ(data_dir, "status")
+    assert result.returncode == 3 and "No roster or catalogue" in result.stderr
+    suggested = shlex.split(re.search(r"`bookcorner (demo [^`]*)`", result.stderr).group(1))
+    assert suggested[:2] == ["demo", "--load-only"]
+    assert bookcorner(*suggested).returncode == 0  # loads into this very directory, not ./demo-data
+    assert circ(data_dir, "status").returncode == 0
 
 
 def test_the_demo_loads_the_school_and_shows_what_to_try(tmp_path):
@@ -109,6 +117,17 @@ def test_the_demo_loads_the_school_and_shows_what_to_try(tmp_path):
     assert "Borrowed!" in first.stdout and "This book stays in the classroom" in first.stdout
     again = bookcorner("demo", "--data-dir", str(demo_dir), "--load-only")
     assert again.returncode == 0 and "Loaded" not in again.stdout
+    recorded = json.loads(circ(demo_dir, "status", "--json").stdout)["last_seq"]
+    assert recorded > 0  # the first tour's loans are there to try `circ` on
+    tour = bookcorner("demo", "--data-dir", str(demo_dir), "--tour")  # the demo school is there already
+    assert tour.returncode == 0 and "Loaded" not in tour.stdout
+
+    def story(out: str) -> str:
+        return out[out.index("A child's visit"):out.index("Try it yourself")]
+
+    assert story(tour.stdout) == story(first.stdout) and "Borrowed!" in story(tour.stdout)
+    overview = circ(demo_dir, "status", "--json")  # told again, on a demo school of its own
+    assert overview.returncode == 0 and json.loads(overview.stdout)["last_seq"] == recorded
     elsewhere = tmp_path / "not-demo"
     elsewhere.mkdir()
     (elsewhere / "precious.txt").write_text("keep me")
