@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -66,18 +66,27 @@ class SlotCounts:
     returns: int = 0
 
 
-def slot_counts(events: Iterable[Event], start: datetime, end: datetime) -> SlotCounts:
+def slot_counts(events: Iterable[Event], start: datetime, end: datetime,
+                borrowers: Container[str] | None = None) -> SlotCounts:
     """Books lent and brought back between ``start`` and ``end`` (a book taken back because
-    someone else borrowed it, or because it went to repair, is not a return)."""
+    someone else borrowed it, or because it went to repair, is not a return); with
+    ``borrowers``, only loans of those people (a class's: see ``class_members``)."""
     loans = returns = 0
     for event in events:
         if not start <= _wall(event) < end:
+            continue
+        if borrowers is not None and event.payload.get("patron_id") not in borrowers:
             continue
         if event.type is EventType.CHECKED_OUT:
             loans += 1
         elif event.type is EventType.RETURNED and not event.payload.get("implicit"):
             returns += 1
     return SlotCounts(loans, returns)
+
+
+def class_members(reference: Reference, class_name: str) -> frozenset[str]:
+    """The patrons of a class (its pupils, its student librarians, its teacher)."""
+    return frozenset(patron.patron_id for patron in reference.patrons.values() if patron.class_name == class_name)
 
 
 # -- the chase list ----------------------------------------------------------------------

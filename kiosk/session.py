@@ -623,11 +623,12 @@ class SessionController:
         class_name, window = self._class_on_duty()
         if class_name is None:
             return None
+        members = reports.class_members(desk.reference, class_name)  # the class's loans, not everyone's
         if window is None:
             start = datetime.combine(now.date(), datetime.min.time(), now.tzinfo)
-            counts = reports.slot_counts(self._today, start, start + timedelta(days=1))
+            counts = reports.slot_counts(self._today, start, start + timedelta(days=1), members)
             return SlotView(class_name, None, counts.loans, counts.returns)
-        counts = reports.slot_counts(self._today, window.start, window.end)
+        counts = reports.slot_counts(self._today, window.start, window.end, members)
         return SlotView(class_name, window.end, counts.loans, counts.returns)
 
     # -- views and words -------------------------------------------------------------------

@@ -32,6 +32,8 @@ def test_the_slot_counts_loans_and_returns_in_its_window_only(tmp_path):
         events = reports.events_since(desk.paths.journal, MONDAY.replace(hour=12, minute=0))
     window = reports.slot_window(RotationSlot(0, time(12, 0), time(12, 50), "3-2"), MONDAY)
     assert reports.slot_counts(events, window.start, window.end) == reports.SlotCounts(loans=2, returns=1)
+    ming_only = reports.slot_counts(events, window.start, window.end, {XIAOMING.patron_id})
+    assert ming_only == reports.SlotCounts(loans=1, returns=1)  # 小红's loan is not counted
     assert min(e.seq for e in events) == 2
 
 

@@ -78,6 +78,37 @@ async def test_the_chase_list_shows_the_class_overdue_first_and_exports_for_the_
         assert isinstance(app.screen, HelperScreen) and banner(app).code == "returned"
 
 
+async def test_your_class_today_counts_your_class_and_not_the_whole_school(data_dir):
+    from circulation.model import Card, Patron, Role
+    from circulation.reference import build_reference
+    from journal.snapshot import ReferenceStore
+    from kiosk.desk import DataPaths
+    from tests.kiosk.ui.conftest import school_reference
+
+    other_class = Patron("S41", "赵小刚", Role.STUDENT, "4-1", "小刚")
+    school = school_reference()
+    ReferenceStore(DataPaths(data_dir).reference).save(build_reference(
+        [*school.patrons.values(), other_class], [*school.cards.values(), Card("0004100001", "S41")],
+        school.items.values(), school.policy, school.calendar, school.timetable), "test-2", "Test school")
+    clock = FixedClock(MONDAY)
+    clock.advance(days=1)  # Tuesday: free borrowing, no slot
+    with desk_for(data_dir, clock) as desk:
+        desk.borrow(desk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
+        gang = desk.identify("0004100001", Source.CARD_READER)
+        desk.borrow(gang, HONGLOUMENG.barcode)
+        desk.borrow(gang, SHUIHU.barcode)
+        desk.give_back(SHUIHU.barcode)
+    app = make_app(data_dir, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        await tap(pilot, CARDS[MEIMEI])
+        assert "Free borrowing; your class 3-2 today: 1 lent, 0 returned" in screen_text(app)
+        await scan(pilot, HONGLOUMENG.barcode)  # class 4-1's book, handed in to class 3-2's librarian
+        assert banner(app).code == "returned" and "your class 3-2 today: 1 lent, 0 returned" in screen_text(app)
+        await scan(pilot, XIYOUJI.barcode)
+        assert "your class 3-2 today: 1 lent, 1 returned" in screen_text(app)
+
+
 async def test_damaged_and_found_books_and_the_work_record(data_dir):
     clock = lend_a_class_its_books(data_dir)
     app = make_app(data_dir, clock=clock)
