@@ -401,7 +401,7 @@ class SessionController:
                 return [CardToEnrol(scanned.card_id or scanned.text)]
         outcome = desk.identify(raw, source)
         if isinstance(outcome, Recorded):
-            return [Answer(self._explain(outcome), self._view() if visit else None)]
+            return self._card_refused(raw, source, outcome)
         who = outcome
         closed: list[Outcome] = []
         if self._pin is not None:
@@ -428,6 +428,27 @@ class SessionController:
         if pending is not None and self.monotonic() <= pending.until:
             feedback = self._explain(desk.give_back(pending.code, who))
         return closed + [VisitOpened(self._view(), feedback)]
+
+    def _card_refused(self, raw: str, source: Source, recorded: Recorded) -> list[Outcome]:
+        """A card the kiosk will not take (lost, unknown, its holder gone). Another person's
+        card during a visit is the next person at the kiosk, as any card is: the visit closes
+        and the refusal is said at the idle screen, to that card's holder, never on the
+        previous child's screen. The visiting person's own card, a bad read and any card in
+        the librarian's mode are answered where they are."""
+        feedback = self._explain(recorded)
+        visit = self._visit
+        present = visit.who if visit is not None else self._pin.who if self._pin is not None else None
+        if (present is None or (visit is not None and visit.kind is VisitKind.LIBRARIAN)
+                or not self._someone_else(raw, source, recorded, present)):
+            return [Answer(feedback, self._view() if visit is not None else None)]
+        return [*self._end("next"), Answer(feedback)]
+
+    def _someone_else(self, raw: str, source: Source, recorded: Recorded, present: Identified) -> bool:
+        result = recorded.decision.result
+        if isinstance(result, Refusal) and result.reason is Reason.UNREADABLE:
+            return False  # nobody was read: not a new person
+        card = self._desk.reference.cards.get(self._desk.classify(raw, source).card_id or "")
+        return card is None or card.patron_id != present.patron.patron_id
 
     def _open(self, who: Identified, kind: VisitKind, mode: ScanMode) -> None:
         self._visits += 1

@@ -182,3 +182,26 @@ async def test_an_unknown_card_is_answered_at_the_idle_screen(data_dir):
         await tap(pilot, "0009999999")
         assert isinstance(app.screen, IdleScreen) and banner(app).code == "card_unknown"
         assert "This card is not registered" in screen_text(app)
+
+
+async def test_a_lost_card_tapped_during_another_childs_visit_is_answered_to_its_holder_not_on_that_visit(data_dir):
+    from tests.school import LOST_CARD  # 小明's old card, reported lost
+
+    app = make_app(data_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        await tap(pilot, CARDS[XIAOHONG])
+        await scan(pilot, XIYOUJI.barcode)
+        await tap(pilot, LOST_CARD.card_id)  # someone else is at the kiosk now
+        assert isinstance(app.screen, IdleScreen) and banner(app).code == "card_not_active"
+        text = screen_text(app)
+        assert "This card cannot be used" in text and "小红" not in text and "西游记" not in text
+        refused = list(app.controller.desk.journal.events_after(0))[-1]
+        assert refused.type is EventType.REFUSED and refused.actor == XIAOMING.patron_id  # the card's holder
+        await tap(pilot, CARDS[XIAOHONG])
+        await tap(pilot, "0009999999")  # a card nobody enrolled: someone else too
+        assert isinstance(app.screen, IdleScreen) and banner(app).code == "card_unknown"
+        await tap(pilot, CARDS[XIAOMING])
+        await tap(pilot, LOST_CARD.card_id)  # 小明's own old card: the answer is his, his visit goes on
+        assert isinstance(app.screen, VisitScreen) and banner(app).code == "card_not_active"
+        assert "小明" in screen_text(app)

@@ -233,3 +233,17 @@ async def until_file(path, timeout: float = 5.0) -> None:
     while not path.exists():
         assert time.monotonic() < deadline, f"{path} never appeared"
         await asyncio.sleep(0.02)
+
+
+async def test_a_lost_card_closes_the_pin_dialog_but_is_only_answered_in_the_librarians_mode(data_dir):
+    from tests.school import LOST_CARD
+
+    app = make_app(data_dir)
+    async with app.run_test(size=(100, 34)) as pilot:
+        await started(pilot)
+        await tap(pilot, LIBRARIAN_CARD)
+        await tap(pilot, LOST_CARD.card_id)  # a child at the kiosk, not the librarian's PIN
+        assert isinstance(app.screen, IdleScreen) and banner(app).code == "card_not_active"
+        await open_librarian_mode(pilot)
+        await tap(pilot, LOST_CARD.card_id)  # the librarian looking at a card someone found
+        assert isinstance(app.screen, LibrarianScreen) and banner(app).code == "card_not_active"
