@@ -50,6 +50,14 @@ class KeyboardWedge:
     def expire(self, now: float | None = None) -> list[Fragment]:
         return self._handle(self.classifier.expire(self._now(now)))
 
+    def release(self, enter: bool = False, now: float | None = None) -> list[Fragment]:
+        """Hand back the keys held, as a person's typing, however fast they came: for a field
+        that takes keys at any speed (a PIN pasted or typed by a password manager). ``enter``:
+        an Enter followed them."""
+        held = self.classifier.pending
+        self.classifier.reset()
+        return [Fragment(held, enter, "short", self._now(now))] if held or enter else []
+
     def _now(self, now: float | None) -> float:
         return self.clock() if now is None else now
 

@@ -37,13 +37,14 @@ from devices import CardTap, DeviceStatus, Scan
 from i18n import _
 from kiosk import session as s
 from kiosk.messages import DeskAnswered, DeskIdle, DeviceInput, SyncRequested, SyncStatusRead, WedgeTick
-from kiosk.pin import PinGuard
+from kiosk.pin import PinGuard, looks_like_pin
 from kiosk.screens.idle import IdleScreen
 from kiosk.sounds import Sounds
 from kiosk.widgets.banner import Banner
 from sync.status import SyncStatus, read_status, request_sync
 
 if TYPE_CHECKING:
+    from devices.wedge import KeyboardWedge
     from kiosk.screens.librarian import LibrarianScreen
     from kiosk.widgets.demo import DemoPanel, Hint
 
@@ -144,7 +145,7 @@ class KioskApp(App, inherit_bindings=False):
         self._told_ready = False
         self._fast_poll_until = 0.0
         self._next_poll = 0.0
-        self._wedge = None
+        self._wedge: KeyboardWedge | None = None
 
     # -- start and stop ------------------------------------------------------------------------
 
@@ -269,14 +270,35 @@ class KioskApp(App, inherit_bindings=False):
                 touch()
         if isinstance(event, events.Key) and not event.is_forwarded and self._wedge is not None:
             if event.key == "enter":
-                await self._replay(self._wedge.enter(event.time))
+                if self._typing_a_pin(self._wedge.classifier.pending):
+                    await self._replay(self._wedge.release(enter=True, now=event.time))
+                else:
+                    await self._replay(self._wedge.enter(event.time))
                 return
-            if event.is_printable and len(event.character or "") == 1:
+            if event.is_printable and event.character is not None and len(event.character) == 1:
                 await self._replay(self._wedge.key(event.character, event.time))
                 return
             # another key (Tab, Esc, arrows): what the wedge holds was typed before it
             await self._replay(self._wedge.expire(event.time + 2 * self.settings.devices.max_key_gap))
         await super().on_event(event)
+
+    def _typing_a_pin(self, held: str) -> bool:
+        """In the PIN dialog, keys held by the wedge that make a PIN are the librarian's, however
+        fast they came (pasted, typed by a password manager): they go to the PIN field, not the
+        scan path. A card the school knows, typed by a keyboard-style reader, is still a tap."""
+        if not isinstance(self.screen, _dialogs().PinScreen):
+            return False
+        return looks_like_pin(held) and not self._known_card(held)
+
+    def _known_card(self, typed: str) -> bool:
+        import re
+
+        from devices.cardid import typed_card_id
+
+        wedge, reference = self.settings.devices.wedge, self.reference
+        if reference is None or not wedge.card_pattern or not re.search(wedge.card_pattern, typed):
+            return False
+        return typed_card_id(typed, wedge.card_format, self.settings.devices.card_id_format) in reference.cards
 
     def _expire_wedge(self) -> None:
         if self._wedge is not None and self._wedge.holding:

@@ -30,8 +30,12 @@ class BadPin(ValueError):
     """Not a PIN the kiosk accepts (the message says why)."""
 
 
+def looks_like_pin(text: str) -> bool:
+    return text.isdigit() and MIN_DIGITS <= len(text) <= MAX_DIGITS
+
+
 def check_pin_format(pin: str) -> str:
-    if not pin.isdigit() or not MIN_DIGITS <= len(pin) <= MAX_DIGITS:
+    if not looks_like_pin(pin):
         raise BadPin(f"a PIN is {MIN_DIGITS} to {MAX_DIGITS} digits")
     return pin
 

@@ -48,6 +48,16 @@ def test_card_ids_in_hex_when_configured():
     assert sink.cards == ["0063E9AE"]
 
 
+def test_keys_held_back_can_be_handed_back_at_once_as_a_persons_typing():
+    sink = Collector()
+    wedge = KeyboardWedge(devices_config(), sink)
+    for at, digit in enumerate("2468"):
+        wedge.key(digit, 1.0 + at * 0.003)  # as fast as a scanner: held, to see whether it is one
+    assert wedge.release(enter=True, now=1.02) == [Fragment("2468", True, "short", 1.02)]
+    assert not wedge.holding and sink.events == []
+    assert wedge.release(now=1.03) == []
+
+
 def test_keys_held_back_are_released_after_the_gap():
     sink = Collector()
     wedge = KeyboardWedge(devices_config(), sink)

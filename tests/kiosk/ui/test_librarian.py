@@ -247,3 +247,21 @@ async def test_a_lost_card_closes_the_pin_dialog_but_is_only_answered_in_the_lib
         await open_librarian_mode(pilot)
         await tap(pilot, LOST_CARD.card_id)  # the librarian looking at a card someone found
         assert isinstance(app.screen, LibrarianScreen) and banner(app).code == "card_not_active"
+
+
+async def test_a_pin_pasted_as_fast_as_a_scanner_goes_to_the_pin_field_and_a_card_is_still_a_tap(data_dir):
+    from tests.kiosk.ui.conftest import type_fast
+
+    app = make_app(data_dir)
+    async with app.run_test(size=(100, 34)) as pilot:
+        await started(pilot)
+        await tap(pilot, LIBRARIAN_CARD)
+        await type_fast(pilot, XIYOUJI.barcode)  # a book, from a scanner that types: not a PIN
+        assert isinstance(app.screen, PinScreen) and "Enter the PIN first" in screen_text(app)
+        await type_fast(pilot, LIBRARIAN_CARD)  # the librarian's card on a reader that types: a second tap
+        assert isinstance(app.screen, IdleScreen)
+        await tap(pilot, LIBRARIAN_CARD)
+        await type_fast(pilot, "9999")  # pasted: a wrong PIN, counted as one
+        assert "Wrong PIN. 4 more tries" in screen_text(app)
+        await type_fast(pilot, PIN)
+        assert isinstance(app.screen, LibrarianScreen)
