@@ -96,25 +96,31 @@ def _screen(args: argparse.Namespace, settings: config.KioskConfig, root: Path, 
     a real keyboard-style scanner) are scans and card taps; the demo line takes typed codes."""
     import msgspec
 
-    from i18n import N_
     from kiosk.app import build_app
     from kiosk.crash import setup_logging
     from kiosk.pin import hash_pin
     from kiosk.run import run
-    from kiosk.widgets.demo import Hint
 
     screen = msgspec.structs.replace(settings.screen, sound="bell" if args.sound else "off")
     librarian = settings.librarian if settings.librarian.pin_hash else msgspec.structs.replace(
         settings.librarian, pin_hash=hash_pin(DEMO_PIN), shutdown_command=[])
     settings = msgspec.structs.replace(settings, screen=screen, librarian=librarian)
     setup_logging(root)
-    shown = tuple(Hint(h.code, h.what, h.detail) for h in (hints[0], hints[1], hints[3], hints[6], hints[7],
-                                                         hints[9], hints[10]))
-    shown += (Hint(DEMO_PIN, N_("librarian's PIN")),)
     print()
     print(_("Starting the kiosk screen (Ctrl+Q leaves the demo)…"))
-    app = build_app(settings, data_dir=root, clock=clock, demo_hints=shown, language=args.lang, quit_keys=True)
+    app = build_app(settings, data_dir=root, clock=clock, demo_hints=panel_hints(hints), language=args.lang,
+                    quit_keys=True)
     return run(app)
+
+
+def panel_hints(hints) -> tuple:
+    """The codes the demo's screen lists along its bottom (F1 hides them)."""
+    from i18n import N_
+    from kiosk.widgets.demo import Hint
+
+    shown = tuple(Hint(h.code, h.what, h.detail) for h in (hints[0], hints[1], hints[3], hints[6], hints[7],
+                                                         hints[9], hints[10]))
+    return shown + (Hint(DEMO_PIN, N_("librarian's PIN")),)
 
 
 def _tour(desk: CirculationDesk, hints) -> None:

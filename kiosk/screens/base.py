@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from textual import events
 from textual.app import ComposeResult
+from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 
 from kiosk.session import Feedback, VisitView
@@ -71,6 +73,24 @@ class _Shared:
 
     def after_relabel(self) -> None:
         pass
+
+
+#: the rows a screen's main area needs for its roomy layout: 80x24 has 23 (22 under the
+#: kiosk's top bar), fewer with the demo's codes panel (17)
+ROOMY_FROM = 22
+
+
+class Body(Vertical):
+    """A screen's main area, between the top bar and (in the demo) the codes panel. When it
+    gets fewer rows than ``roomy_from``, its screen takes the class ``-compact`` and
+    kiosk.tcss drops the spacing, so that both languages of an answer still show."""
+
+    def __init__(self, *, id: str, roomy_from: int = ROOMY_FROM) -> None:
+        super().__init__(id=id)
+        self.roomy_from = roomy_from
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.screen.set_class(event.size.height < self.roomy_from, "-compact")
 
 
 class KioskScreen(_Shared, Screen):

@@ -13,7 +13,7 @@ from textual.widgets import Button, DataTable, Static
 
 from i18n import _
 from kiosk.reports import ChaseLine, WorkDay
-from kiosk.screens.base import KioskModal, KioskScreen
+from kiosk.screens.base import Body, KioskModal, KioskScreen
 from kiosk.session import Feedback, LoadChaseList, VisitView
 from kiosk.widgets.countdown import Countdown
 from kiosk.widgets.keypad import PinPad
@@ -145,8 +145,9 @@ class ProblemScreen(KioskScreen):
         self.message = message
 
     def compose_body(self) -> ComposeResult:
-        with Vertical(id="problem", classes="dialog"):
-            yield Static(_("The book corner is not working right now"), classes="dialog-title")
-            yield Static(_("Please tell the librarian. Borrowing and returning wait until this is fixed."))
-            yield Static(self.message, id="problem-detail")
-            yield Static(_("The kiosk tries again by itself every 30 seconds."))
+        with Body(id="problem-area"):
+            with Vertical(id="problem", classes="dialog"):
+                yield Static(_("The book corner is not working right now"), classes="dialog-title")
+                yield Static(_("Please tell the librarian. Borrowing and returning wait until this is fixed."))
+                yield Static(self.message, id="problem-detail")
+                yield Static(_("The kiosk tries again by itself every 30 seconds."))

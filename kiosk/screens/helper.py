@@ -13,7 +13,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
 from i18n import _
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.base import Body, KioskScreen
 from kiosk.session import Feedback, LoadChaseList, LoadWorkRecord, OpenOwnLoans, ScanMode, VisitView
 from kiosk.widgets.banner import Banner
 from kiosk.widgets.countdown import Countdown
@@ -24,6 +24,10 @@ _MODES = (
     (ScanMode.DAMAGED, "mode-damaged"),
     (ScanMode.FOUND, "mode-found"),
 )
+
+
+#: the rows its roomy layout needs, with room to list a few answers
+ROOMY_FROM = 26
 
 
 def slot_line(view: VisitView) -> str:
@@ -58,7 +62,7 @@ class HelperScreen(KioskScreen):
         self.log_lines: deque[tuple[Tone, str]] = deque(maxlen=self.LOG_LINES)
 
     def compose_body(self) -> ComposeResult:
-        with Vertical(id="helper"):
+        with Body(id="helper", roomy_from=ROOMY_FROM):
             yield Static(_("Student librarian {name} (class {klass})").format(
                 name=self.view.greeting, klass=self.view.class_name or "-"), id="helper-title")
             yield Static("", id="slot-counters")
@@ -67,14 +71,15 @@ class HelperScreen(KioskScreen):
                 yield Button(_("Damaged (F3)"), id="mode-damaged")
                 yield Button(_("Found / repaired (F4)"), id="mode-found")
             yield Static("", id="mode-hint")
-            yield Banner(id="helper-banner")
             yield Static("", id="scan-log")
-            with Horizontal(id="actions"):
-                yield Button(_("Chase list"), id="chase")
-                yield Button(_("My work record"), id="work")
-                yield Button(_("My own books"), id="own")
-                yield Button(_("Done"), id="done", variant="primary")
+            with Vertical(classes="answer"):  # at the bottom, always whole, whatever is above
+                yield Banner(id="helper-banner")
                 yield Countdown()
+                with Horizontal(id="actions"):
+                    yield Button(_("Chase list"), id="chase")
+                    yield Button(_("My work record"), id="work")
+                    yield Button(_("My own books"), id="own")
+                    yield Button(_("Done"), id="done", variant="primary")
 
     def on_mount(self) -> None:
         self.timeout_s = self.kiosk.settings.screen.session_timeout_s * 2

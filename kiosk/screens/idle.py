@@ -9,13 +9,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from textual.app import ComposeResult
-from textual.containers import Center, Vertical
+from textual.containers import Center
 from textual.timer import Timer
 from textual.widgets import Static
 
 from circulation.timetable import Timetable
 from i18n import N_, _, in_language
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.base import Body, KioskScreen
 from kiosk.session import Feedback, VisitView
 from kiosk.widgets import languages, pair
 from kiosk.widgets.banner import Banner
@@ -40,7 +40,7 @@ class IdleScreen(KioskScreen):
 
     def compose_body(self) -> ComposeResult:
         bilingual = self.kiosk.settings.screen.bilingual
-        with Vertical(id="idle"):
+        with Body(id="idle"):
             with Center():
                 yield Static("\n".join(pair(N_("Tap your card"), bilingual)), id="prompt")
             yield Static("\n".join(pair(N_("To give a book back, just scan it. No card needed."), bilingual)),

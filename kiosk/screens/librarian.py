@@ -20,7 +20,7 @@ from textual.widgets.option_list import Option
 from circulation.model import ItemType, Role
 from i18n import _
 from kiosk.reports import EventLine
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.base import Body, KioskScreen
 from kiosk.session import EnrolCard, Feedback, LoadUnsent, OpenOwnLoans, RegisterBook, VisitView
 from kiosk.widgets.banner import Banner
 from kiosk.widgets.countdown import Countdown
@@ -71,7 +71,7 @@ class LibrarianScreen(KioskScreen):
         self.shutdown_armed = False
 
     def compose_body(self) -> ComposeResult:
-        with Vertical(id="librarian"):
+        with Body(id="librarian"):
             yield Static(_("Librarian: {name}").format(name=self.view.name), id="librarian-title")
             with TabbedContent(initial=self.active_tab):
                 with TabPane(_("Sync"), id="tab-sync"):
@@ -118,11 +118,12 @@ class LibrarianScreen(KioskScreen):
                     with Horizontal(classes="row"):
                         yield Button(_("Restart"), id="restart")
                         yield Button(_("Shut down"), id="shutdown", variant="error")
-            yield Banner(id="librarian-banner")
-            with Horizontal(id="actions"):
-                yield Button(_("My own books"), id="own")
-                yield Button(_("Done"), id="done", variant="primary")
+            with Vertical(classes="answer"):  # at the bottom, always whole, whatever is above
+                yield Banner(id="librarian-banner")
                 yield Countdown()
+                with Horizontal(id="actions"):
+                    yield Button(_("My own books"), id="own")
+                    yield Button(_("Done"), id="done", variant="primary")
 
     def on_mount(self) -> None:
         self.timeout_s = self.kiosk.settings.librarian.session_timeout_s

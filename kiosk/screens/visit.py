@@ -15,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
 from i18n import N_, _, in_language, translate
-from kiosk.screens.base import KioskScreen
+from kiosk.screens.base import Body, KioskScreen
 from kiosk.session import Feedback, ScanMode, VisitView
 from kiosk.widgets import languages
 from kiosk.widgets.banner import Banner
@@ -65,17 +65,18 @@ class VisitScreen(KioskScreen):
 
     def compose_body(self) -> ComposeResult:
         bilingual = self.kiosk.settings.screen.bilingual
-        with Vertical(id="visit"):
+        with Body(id="visit"):
             yield Static(greeting(self.view, bilingual), id="greeting")
             yield Static(allowance(self.view, bilingual), id="allowance")
             yield Static(_("Your books:"), id="loans-title")
             yield LoanList(id="loans")
-            yield Banner(id="visit-banner")
-            with Horizontal(id="actions"):
-                yield Button(" · ".join(translate(N_("Done"), lang) for lang in languages(bilingual)),
-                             id="done", variant="primary")
-                yield Button(self._mode_label(), id="mode")
+            with Vertical(classes="answer"):  # at the bottom, always whole, whatever is above
+                yield Banner(id="visit-banner")
                 yield Countdown()
+                with Horizontal(id="actions"):
+                    yield Button(" · ".join(translate(N_("Done"), lang) for lang in languages(bilingual)),
+                                 id="done", variant="primary")
+                    yield Button(self._mode_label(), id="mode")
 
     def _mode_label(self) -> str:
         bilingual = self.kiosk.settings.screen.bilingual

@@ -8,7 +8,9 @@ from pathlib import Path
 from circulation.codes import Source
 from journal.clock import FixedClock
 from journal.snapshot import ReferenceStore
+from demo.school import build_demo_school
 from kiosk.app import KioskApp
+from kiosk.demo import panel_hints
 from kiosk.desk import DataPaths
 from sync.status import Phase, SyncStatus, write_status
 from tests.kiosk.ui.conftest import (LIBRARIAN_CARD, PIN, desk_for, make_app, scan, school_reference, settings,
@@ -32,9 +34,12 @@ def prepare(root: Path) -> FixedClock:
     return FixedClock(MONDAY.replace(day=30, hour=12, minute=10))
 
 
-def app_for(name: str, root: Path, language: str) -> KioskApp:
+def app_for(name: str, root: Path, language: str, codes_panel: bool = False) -> KioskApp:
+    """``codes_panel``: with the codes the demo lists along the bottom of its screen."""
     clock = prepare(root)
-    return make_app(root, clock=clock, config_=settings(kiosk={"language": language, "name": "三年级二班 3-2"}))
+    hints = panel_hints(build_demo_school(clock.now().date()).hints) if codes_panel else ()
+    return make_app(root, clock=clock, config_=settings(kiosk={"language": language, "name": "三年级二班 3-2"}),
+                    demo_hints=hints)
 
 
 async def idle(pilot) -> None:
@@ -85,6 +90,11 @@ async def librarian(pilot) -> None:
     await settle(pilot)
 
 
+async def librarian_takes_back(pilot) -> None:
+    await librarian(pilot)
+    await scan(pilot, HONGLOUMENG.barcode)
+
+
 SCENES = {
     "idle": idle,
     "borrowed": borrowed,
@@ -94,4 +104,5 @@ SCENES = {
     "helper": helper,
     "pin": pin,
     "librarian": librarian,
+    "librarian_takes_back": librarian_takes_back,
 }

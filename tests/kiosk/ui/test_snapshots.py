@@ -25,5 +25,11 @@ def test_a_childs_session_fits_the_smallest_terminal(snap_compare, tmp_path):
     assert snap_compare(app, terminal_size=(80, 24), run_before=scenes.SCENES["borrowed"])
 
 
+@pytest.mark.parametrize("name,language", [("borrowed", "en"), ("returned", "zh_CN"), ("helper", "zh_CN")])
+def test_the_smallest_terminal_with_the_demos_codes_panel(snap_compare, tmp_path, name, language):
+    app = scenes.app_for(name, tmp_path / "data", language, codes_panel=True)
+    assert snap_compare(app, terminal_size=(80, 24), run_before=scenes.SCENES[name])
+
+
 def test_the_crash_screen(snap_compare):
     assert snap_compare(CrashApp(60.0), terminal_size=(80, 24))
