@@ -11,10 +11,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Static
 
-from i18n import _
+from i18n import N_, _
 from kiosk.reports import ChaseLine, WorkDay
 from kiosk.screens.base import Body, KioskModal, KioskScreen
 from kiosk.session import Feedback, LoadChaseList, VisitView
+from kiosk.widgets import pair
 from kiosk.widgets.countdown import Countdown
 from kiosk.widgets.keypad import PinPad
 from kiosk.wording import book_title, format_date
@@ -35,7 +36,7 @@ class PinScreen(KioskModal):
             with Vertical(id="pin-side"):
                 yield Static(_("{name}: enter your PIN").format(name=self.librarian), id="pin-title")
                 yield Static("", id="pin-message")
-                yield Countdown()
+                yield Countdown(self.kiosk.settings.screen.bilingual)
                 yield Button(_("Cancel"), id="cancel")
             yield PinPad()
 
@@ -145,9 +146,12 @@ class ProblemScreen(KioskScreen):
         self.message = message
 
     def compose_body(self) -> ComposeResult:
+        bilingual = self.kiosk.settings.screen.bilingual
         with Body(id="problem-area"):
             with Vertical(id="problem", classes="dialog"):
-                yield Static(_("The book corner is not working right now"), classes="dialog-title")
-                yield Static(_("Please tell the librarian. Borrowing and returning wait until this is fixed."))
-                yield Static(self.message, id="problem-detail")
-                yield Static(_("The kiosk tries again by itself every 30 seconds."))
+                yield Static("\n".join(pair(N_("The book corner is not working right now"), bilingual)),
+                             classes="dialog-title")
+                yield Static("\n".join(pair(
+                    N_("Please tell the librarian. Borrowing and returning wait until this is fixed."), bilingual)))
+                yield Static(self.message, id="problem-detail")  # for the librarian, in the screen's language
+                yield Static("\n".join(pair(N_("The kiosk tries again by itself every 30 seconds."), bilingual)))

@@ -12,9 +12,10 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
-from i18n import _
+from i18n import N_, _
 from kiosk.screens.base import Body, KioskScreen
 from kiosk.session import Feedback, LoadChaseList, LoadWorkRecord, OpenOwnLoans, ScanMode, VisitView
+from kiosk.widgets import in_each_language, pair
 from kiosk.widgets.banner import Banner
 from kiosk.widgets.countdown import Countdown
 from kiosk.wording import Tone
@@ -59,27 +60,37 @@ class HelperScreen(KioskScreen):
         super().__init__()
         self.view = view
         self.first_feedback = feedback
-        self.log_lines: deque[tuple[Tone, str]] = deque(maxlen=self.LOG_LINES)
+        self.log_lines: deque[tuple[Tone, tuple[str, ...]]] = deque(maxlen=self.LOG_LINES)
 
     def compose_body(self) -> ComposeResult:
+        bilingual = self.bilingual
+        view = self.view
         with Body(id="helper", roomy_from=ROOMY_FROM):
-            yield Static(_("Student librarian {name} (class {klass})").format(
-                name=self.view.greeting, klass=self.view.class_name or "-"), id="helper-title")
+            yield Static(" · ".join(in_each_language(bilingual, lambda: _(
+                "Student librarian {name} (class {klass})").format(name=view.greeting, klass=view.class_name or "-"))),
+                id="helper-title")
             yield Static("", id="slot-counters")
-            with Horizontal(id="modes"):
-                yield Button(_("Returns (F2)"), id="mode-return")
-                yield Button(_("Damaged (F3)"), id="mode-damaged")
-                yield Button(_("Found / repaired (F4)"), id="mode-found")
+            with Horizontal(id="modes"):  # each label in both languages, one under the other
+                yield Button(self._label(N_("Returns (F2)")), id="mode-return")
+                yield Button(self._label(N_("Damaged (F3)")), id="mode-damaged")
+                yield Button(self._label(N_("Found / repaired (F4)")), id="mode-found")
             yield Static("", id="mode-hint")
             yield Static("", id="scan-log")
             with Vertical(classes="answer"):  # at the bottom, always whole, whatever is above
                 yield Banner(id="helper-banner")
-                yield Countdown()
+                yield Countdown(bilingual)
                 with Horizontal(id="actions"):
-                    yield Button(_("Chase list"), id="chase")
-                    yield Button(_("My work record"), id="work")
-                    yield Button(_("My own books"), id="own")
-                    yield Button(_("Done"), id="done", variant="primary")
+                    yield Button(self._label(N_("Chase list")), id="chase")
+                    yield Button(self._label(N_("My work record")), id="work")
+                    yield Button(self._label(N_("My own books")), id="own")
+                    yield Button(self._label(N_("Done")), id="done", variant="primary")
+
+    @property
+    def bilingual(self) -> bool:
+        return self.kiosk.settings.screen.bilingual
+
+    def _label(self, msgid: str) -> str:
+        return "\n".join(pair(msgid, self.bilingual))
 
     def on_mount(self) -> None:
         self.timeout_s = self.kiosk.settings.screen.session_timeout_s * 2
@@ -94,32 +105,37 @@ class HelperScreen(KioskScreen):
 
     def show_view(self, view: VisitView) -> None:
         self.view = view
-        self.query_one("#slot-counters", Static).update(slot_line(view))
+        self.query_one("#slot-counters", Static).update("\n".join(in_each_language(self.bilingual,
+                                                                                 lambda: slot_line(view))))
         for mode, button_id in _MODES:
             self.query_one(f"#{button_id}", Button).variant = "success" if mode is view.mode else "default"
         hint = {
-            ScanMode.RETURN: _("Scan each book handed back. {done} done in this visit."),
-            ScanMode.DAMAGED: _("Scan a damaged book: it goes to the repair register. {done} done in this visit."),
-            ScanMode.FOUND: _("Scan a book that was lost or is back from repair. {done} done in this visit."),
-        }.get(view.mode, "")
-        self.query_one("#mode-hint", Static).update(hint.format(done=view.handled))
+            ScanMode.RETURN: N_("Scan each book handed back. {done} done in this visit."),
+            ScanMode.DAMAGED: N_("Scan a damaged book: it goes to the repair register. {done} done in this visit."),
+            ScanMode.FOUND: N_("Scan a book that was lost or is back from repair. {done} done in this visit."),
+        }.get(view.mode)
+        lines = in_each_language(self.bilingual, lambda: _(hint).format(done=view.handled)) if hint else []
+        self.query_one("#mode-hint", Static).update("\n".join(lines))
 
     def answer(self, feedback: Feedback, view: VisitView | None) -> None:
         if view is not None:
             self.show_view(view)
         super().answer(feedback, view)
-        main = feedback.words[0]
-        self.log_lines.appendleft((feedback.tone, f"{main.headline} — {main.detail}" if main.detail else main.headline))
+        self.log_lines.appendleft((feedback.tone, tuple(
+            f"{words.headline} — {words.detail}" if words.detail else words.headline for words in feedback.words)))
         self._show_log()
 
     def _show_log(self) -> None:
+        """This visit's answers, newest first: the screen's language, the other one under it."""
         text = Text()
         styles = {Tone.SUCCESS: "green", Tone.REFUSAL: "red", Tone.WARNING: "yellow", Tone.ERROR: "bold red"}
         marks = {Tone.SUCCESS: "✔", Tone.REFUSAL: "✘", Tone.WARNING: "!", Tone.ERROR: "✘"}
-        for index, (tone, line) in enumerate(self.log_lines):
+        for index, (tone, lines) in enumerate(self.log_lines):
             if index:
                 text.append("\n")
-            text.append(f"{marks[tone]} {line}", style=styles[tone])
+            text.append(f"{marks[tone]} {lines[0]}", style=styles[tone])
+            for other in lines[1:]:
+                text.append(f"\n  {other}", style=f"dim {styles[tone]}")
         self.query_one("#scan-log", Static).update(text)
 
     def action_mode(self, mode: str) -> None:

@@ -120,7 +120,7 @@ class LibrarianScreen(KioskScreen):
                         yield Button(_("Shut down"), id="shutdown", variant="error")
             with Vertical(classes="answer"):  # at the bottom, always whole, whatever is above
                 yield Banner(id="librarian-banner")
-                yield Countdown()
+                yield Countdown(self.kiosk.settings.screen.bilingual)
                 with Horizontal(id="actions"):
                     yield Button(_("My own books"), id="own")
                     yield Button(_("Done"), id="done", variant="primary")

@@ -17,7 +17,7 @@ from textual.widgets import Button, Static
 from i18n import N_, _, in_language, translate
 from kiosk.screens.base import Body, KioskScreen
 from kiosk.session import Feedback, ScanMode, VisitView
-from kiosk.widgets import languages
+from kiosk.widgets import languages, pair
 from kiosk.widgets.banner import Banner
 from kiosk.widgets.countdown import Countdown
 from kiosk.widgets.loans import LoanList
@@ -68,11 +68,11 @@ class VisitScreen(KioskScreen):
         with Body(id="visit"):
             yield Static(greeting(self.view, bilingual), id="greeting")
             yield Static(allowance(self.view, bilingual), id="allowance")
-            yield Static(_("Your books:"), id="loans-title")
+            yield Static(" · ".join(pair(N_("Your books:"), bilingual)), id="loans-title")
             yield LoanList(id="loans")
             with Vertical(classes="answer"):  # at the bottom, always whole, whatever is above
                 yield Banner(id="visit-banner")
-                yield Countdown()
+                yield Countdown(bilingual)
                 with Horizontal(id="actions"):
                     yield Button(" · ".join(translate(N_("Done"), lang) for lang in languages(bilingual)),
                                  id="done", variant="primary")

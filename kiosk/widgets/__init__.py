@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from i18n import LANGUAGES, current_language, translate
+from collections.abc import Callable
+
+from i18n import LANGUAGES, current_language, in_language, translate
 
 
 def languages(bilingual: bool) -> tuple[str, ...]:
@@ -16,3 +18,13 @@ def languages(bilingual: bool) -> tuple[str, ...]:
 def pair(msgid: str, bilingual: bool) -> list[str]:
     """A message marked with ``N_()`` in each language shown, the screen's language first."""
     return [translate(msgid, language) for language in languages(bilingual)]
+
+
+def in_each_language(bilingual: bool, words: Callable[[], str]) -> list[str]:
+    """``words()`` (which calls ``_()``) worded in each language shown, the screen's first:
+    for messages with values in them, which ``pair`` cannot translate."""
+    worded = []
+    for language in languages(bilingual):
+        with in_language(language):
+            worded.append(words())
+    return worded

@@ -149,7 +149,7 @@ async def test_a_quiet_session_counts_down_and_ends(data_dir):
         assert "Ending in" not in screen_text(app)
         ticker.advance(8)
         await pilot.pause(0.3)
-        assert "Ending in 7 s" in screen_text(app)
+        assert "Ending in 7 s" in screen_text(app) and "7秒后结束" in screen_text(app)  # both languages
         await scan(pilot, XIYOUJI.barcode)  # any scan keeps the session open
         assert "Ending in" not in screen_text(app)
         ticker.advance(31)

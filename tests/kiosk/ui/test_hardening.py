@@ -169,6 +169,7 @@ async def test_a_kiosk_without_its_data_says_so_and_starts_once_the_data_is_ther
         await until(pilot, lambda: isinstance(app.screen, ProblemScreen))
         await pilot.pause()
         assert "The book corner is not working right now" in screen_text(app)
+        assert "图书角暂时不能使用" in screen_text(app) and "借阅机每30秒会自动重试。" in screen_text(app)
         assert "bookcorner demo --load-only --data-dir" in screen_text(app)
         assert f"--data-dir {root}`" in app.screen.message  # this kiosk's directory, not ./demo-data
         ReferenceStore(DataPaths(root).reference).save(school_reference(), "test-1", "Test school")

@@ -36,7 +36,11 @@ async def test_bulk_returns_in_the_slot_count_up_and_a_shared_barcode_closes_the
         await started(pilot)
         await tap(pilot, CARDS[MEIMEI])
         assert isinstance(app.screen, HelperScreen)
-        assert "Class 3-2's slot until 12:50: 0 lent, 0 returned" in screen_text(app)
+        text = screen_text(app)
+        assert "Class 3-2's slot until 12:50: 0 lent, 0 returned" in text
+        for chinese in ("小图书管理员美美（3-2班）", "3-2班借书时段，到12:50：借出0本，归还0本", "还书（F2）",
+                        "逐本扫描交回的书。本次已处理0本。", "催还名单", "完成"):  # both languages, as a child's screen
+            assert chinese in text
         for code in (XIYOUJI.barcode, ANDERSEN[0].isbn13, ANDERSEN[0].isbn13, SHUIHU.barcode):
             await scan(pilot, code)
             assert banner(app).tone is Tone.SUCCESS, banner(app)
