@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
-import threading
 import subprocess
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
