@@ -36,6 +36,7 @@ from kiosk.session import EnrolCard, Feedback, LoadUnsent, OpenOwnLoans, Registe
 from kiosk.widgets.banner import Banner
 from kiosk.widgets.countdown import Countdown
 from kiosk.widgets.topbar import when
+from sync.journal_notice import JournalNotice, mark_seen, unseen
 from sync.status import Phase, SyncStatus
 
 STAFF = "\x00staff"
@@ -80,6 +81,7 @@ class LibrarianScreen(KioskScreen):
         self.active_tab = "tab-sync"
         self.sync_requested_at: datetime | None = None
         self.shutdown_armed = False
+        self.journal_notice: JournalNotice | None = None
 
     def compose_body(self) -> ComposeResult:
         with Body(id="librarian"):
@@ -91,6 +93,9 @@ class LibrarianScreen(KioskScreen):
                             yield Button(_("Sync now"), id="sync-now", variant="primary")
                             yield Button(_("Events not yet sent"), id="show-unsent")
                         yield ProgressBar(id="sync-progress", show_eta=False)
+                        with Horizontal(id="journal-notice-row", classes="row"):
+                            yield Static("", id="journal-notice")
+                            yield Button(_("Seen"), id="journal-seen")
                         yield Static("", id="sync-summary")
                         yield Static("", id="sync-details")
                         table: DataTable[str] = DataTable(id="unsent", zebra_stripes=True, cursor_type="row")
@@ -167,6 +172,7 @@ class LibrarianScreen(KioskScreen):
         status, last_seq = state
         now = self.kiosk.clock.now()
         self.query_one("#sync-details", Static).update(sync_details(status, last_seq, now))
+        self.show_journal_notice()
         bar = self.query_one("#sync-progress", ProgressBar)
         if status.phase is Phase.SYNCING and status.to_send:
             bar.update(total=status.to_send, progress=status.sent)
@@ -186,6 +192,19 @@ class LibrarianScreen(KioskScreen):
                 summary.update(_("Not synced: {error}. {waiting} event(s) wait for the next try.").format(
                     error=status.last_error or _("no answer"), waiting=waiting))
             self.sync_requested_at = None
+
+    def show_journal_notice(self) -> None:
+        """A journal that went back in time (restored, repaired, copied back), until seen."""
+        self.journal_notice = unseen(self.kiosk.data_dir)
+        self.query_one("#journal-notice-row").display = self.journal_notice is not None
+        if self.journal_notice is not None:
+            self.query_one("#journal-notice", Static).update(self.journal_notice.describe())
+
+    @on(Button.Pressed, "#journal-seen")
+    def _journal_seen(self) -> None:
+        if self.journal_notice is not None:
+            mark_seen(self.kiosk.data_dir, self.journal_notice)
+        self.show_journal_notice()
 
     @on(Button.Pressed, "#sync-now")
     def _sync_now(self) -> None:

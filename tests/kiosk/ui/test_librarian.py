@@ -265,3 +265,25 @@ async def test_a_pin_pasted_as_fast_as_a_scanner_goes_to_the_pin_field_and_a_car
         assert "Wrong PIN. 4 more tries" in screen_text(app)
         await type_fast(pilot, PIN)
         assert isinstance(app.screen, LibrarianScreen)
+
+
+async def test_a_restored_kiosk_tells_the_librarian_until_they_have_seen_it(data_dir):
+    from journal import incarnation
+    from sync.journal_notice import unseen
+
+    restored = incarnation.Incarnation.begin(incarnation.Reason.RESTORED, 41, "before-the-card-died",
+                                             "2026-11-27T08:00:00+0800")
+    incarnation.save(data_dir / "journal", restored)
+    write_status(data_dir, SyncStatus(phase=Phase.IDLE, incarnation=restored.incarnation_id,
+                                      journal_notice="restored", events_not_here=3, loans_not_here=2))
+    app = make_app(data_dir)
+    async with app.run_test(size=(100, 34)) as pilot:
+        await started(pilot)
+        await open_librarian_mode(pilot)
+        await until(pilot, lambda: "restored from a backup of 2026-11-27 08:00" in screen_text(app))
+        shown = " ".join(str(app.screen.query_one("#journal-notice").content).split())
+        assert "2 loan(s) (3 event(s)) were made after the backup" in shown
+        await pilot.click("#journal-seen")
+        await settle(pilot)
+        assert "restored from a backup" not in screen_text(app)
+    assert unseen(data_dir) is None  # doctor stops saying it too
