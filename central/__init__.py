@@ -4,5 +4,5 @@ reference data kiosks decide with (``bookcorner central``).
 
 It knows kiosks only through the wire protocol (``protocol``); it uses the pure
 circulation domain for event type names and for loading a school's reference data.
-Needs the ``central`` extra: ``pip install 'bookcorner[central]'``.
+Needs the ``central`` extra's libraries, pinned in ``deploy/requirements-central.txt``.
 """

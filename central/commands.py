@@ -100,7 +100,7 @@ def _store(args: argparse.Namespace, migrate: bool = True):
     try:
         from central import db
     except ModuleNotFoundError as missing:
-        _fail(_("the central server needs its libraries ({name}): pip install 'bookcorner[central]'").format(
+        _fail(_("the central server needs its libraries ({name}): pip install --no-deps -r deploy/requirements-central.txt").format(
             name=missing.name), EXIT_USAGE)
     try:
         store = db.Store(args.db)

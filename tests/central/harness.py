@@ -25,7 +25,7 @@ def postgres_problem() -> str | None:
     try:
         import psycopg
     except ImportError:
-        return "psycopg is not installed (pip install 'bookcorner[central]')"
+        return "psycopg is not installed (pip install --no-deps -r deploy/requirements-central.txt)"
     try:
         with psycopg.connect(PG_ADMIN, connect_timeout=3) as conn:
             conn.execute("SELECT 1")

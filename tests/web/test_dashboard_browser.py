@@ -23,7 +23,7 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed "
-                               "(pip install -e '.[test]')")
+                               "(pip install --no-deps -r deploy/requirements-test.txt)")
 if not Path(CHROMIUM).exists():
     pytest.skip(f"browser tests skipped: no Chromium at {CHROMIUM} (scripts/test installs Debian's chromium "
                 "when run as root)", allow_module_level=True)
