@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import uuid
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -114,8 +115,10 @@ def open_desk(args: argparse.Namespace, data_dir: str | None = None, *, read_onl
             moment = datetime.fromisoformat(args.at)
         except ValueError:
             _fail(_("--at: not a date and time: {value}").format(value=args.at), EXIT_USAGE)
-        clock = FixedClock(moment if moment.tzinfo else moment.replace(tzinfo=zone), boot_id=clock.boot_id,
-                           synced=False)
+        # a boot of its own: a push from this real boot must not re-time these made-up times
+        # through the monotonic clock (the server holds them between what it knows, flagged)
+        clock = FixedClock(moment if moment.tzinfo else moment.replace(tzinfo=zone),
+                           boot_id=f"circ-at-{uuid.uuid4().hex[:12]}", synced=False)
     root = Path(data_dir or getattr(args, "data_dir", None) or settings.data_dir)
     try:
         return CirculationDesk(root, settings.kiosk.id, clock, segment_events=settings.journal.segment_events,
