@@ -1,5 +1,10 @@
 """Circulation out to other systems: every event of a period as CSV, and the Koha
-offline-circulation file (.koc, ../shared/DOMAIN.md) of its loans and returns."""
+offline-circulation file (.koc, ../shared/DOMAIN.md) of its loans, renewals and returns.
+
+Koha's .koc has no renewal command: Koha takes an ``issue`` of a book already on loan to
+the same card as a renewal of that loan (a book on loan to another card is returned from
+them and issued anew). A renewal therefore goes out as an ``issue`` with the card the loan
+was made with, at the renewal's time."""
 
 from __future__ import annotations
 
@@ -14,9 +19,11 @@ from sqlalchemy import select
 from central import db
 from central.dashboard.queries import LOANS, RETURNS, period_bounds
 from central.dashboard.tables import safe_text
+from circulation.events import EventType
 
 KOC_VERSION = "1.0"
 GENERATOR = "bookcorner"
+RENEWALS = str(EventType.RENEWED)
 CSV_COLUMNS = ("time", "kiosk_id", "seq", "type", "outcome", "reason", "patron_id", "card_id", "item_id",
                "barcode", "actor", "wall_time", "time_quality", "event_id", "decision")
 
@@ -92,14 +99,49 @@ def koc_time(moment: datetime, zone: tzinfo) -> str:
     return f"{local:%Y-%m-%d %H:%M:%S} {local.microsecond // 1000:03d}"
 
 
+def _loan_cards(store: db.Store, loan_ids: set[str]) -> dict[str, str]:
+    """The card each loan was made with (a loan's id is its checkout's event id)."""
+    cards: dict[str, str] = {}
+    wanted = sorted(loan_ids)
+    e = db.events.c
+    with store.reading() as conn:
+        for start_at in range(0, len(wanted), 900):
+            for event_id, payload in conn.execute(select(e.event_id, e.payload).where(
+                    e.event_id.in_(wanted[start_at:start_at + 900]), e.type == LOANS)):
+                card = json.loads(payload).get("card_id")
+                if isinstance(card, str) and card:
+                    cards[event_id] = card
+    return cards
+
+
+def _patron_cards(store: db.Store, patron_ids: set[str]) -> dict[str, str]:
+    """Each patron's active card (the lowest card number when several are active)."""
+    cards: dict[str, str] = {}
+    wanted = sorted(patron_ids)
+    c = db.cards.c
+    with store.reading() as conn:
+        for start_at in range(0, len(wanted), 900):
+            for card_id, patron_id, data in conn.execute(
+                    select(c.card_id, c.patron_id, c.data).where(c.patron_id.in_(wanted[start_at:start_at + 900]),
+                                                                 c.removed.is_(False)).order_by(c.card_id)):
+                if json.loads(data).get("status", "active") == "active":
+                    cards.setdefault(patron_id, card_id)
+    return cards
+
+
 def koc_lines(store: db.Store, start_day: date, end_day: date, zone: tzinfo, version: str) -> Iterator[str]:
-    """The .koc file's lines: the header, then one line per loan and return that applied
-    (or applied with a warning, or after a librarian's correction (as corrected) or Accept),
-    in time order. A loan without a card number (the kiosk did not record one) cannot be
-    replayed by Koha and is left out."""
+    """The .koc file's lines: the header, then one line per loan, renewal and return that
+    applied (or applied with a warning, or after a librarian's correction (as corrected) or
+    Accept), in time order. A renewal is an ``issue`` to the card its loan was made with
+    (Koha renews a book issued again to the card that has it); when that checkout cannot be
+    found (or had no card), the student's active card. A loan or renewal without a card
+    number cannot be replayed by Koha and is left out."""
     yield f"Version={KOC_VERSION}\tGenerator={GENERATOR}\tGeneratorVersion={version}"
-    lines = []
-    for row, payload, items, resolution in _events(store, *period_bounds(start_day, end_day, zone), (LOANS, RETURNS)):
+    lines: list[tuple[datetime, str | None, str, str]] = []  # (at, command, card, barcode)
+    renewals: list[tuple[int, dict]] = []  # (index in lines, payload): their cards are found below
+    loan_cards: dict[str, str] = {}
+    for row, payload, items, resolution in _events(store, *period_bounds(start_day, end_day, zone),
+                                                   (LOANS, RETURNS, RENEWALS)):
         if not _applied(row, resolution):
             continue
         barcode = _field(_barcode(payload, items))
@@ -111,11 +153,28 @@ def koc_lines(store: db.Store, start_day: date, end_day: date, zone: tzinfo, ver
         if row.type == LOANS:
             card = _field(payload.get("card_id") or "")
             if card:
-                lines.append((at, f"{koc_time(at, zone)}\tissue\t{card}\t{barcode}"))
+                loan_cards[row.event_id] = card
+                lines.append((at, "issue", card, barcode))
+        elif row.type == RENEWALS:
+            renewals.append((len(lines), payload))
+            lines.append((at, "issue", "", barcode))
         else:
-            lines.append((at, f"{koc_time(at, zone)}\treturn\t{barcode}"))
+            lines.append((at, "return", "", barcode))
+    if renewals:
+        loans = {p["loan_id"] for _i, p in renewals if isinstance(p.get("loan_id"), str)}
+        loan_cards.update(_loan_cards(store, loans - loan_cards.keys()))
+        patrons = {p["patron_id"] for _i, p in renewals if isinstance(p.get("patron_id"), str) and p["patron_id"]}
+        patron_cards = _patron_cards(store, patrons)
+        for index, payload in renewals:
+            found = loan_cards.get(payload.get("loan_id") or "") or patron_cards.get(payload.get("patron_id") or "")
+            at, command, _none, barcode = lines[index]
+            lines[index] = (at, command if found else None, _field(found or ""), barcode)
     lines.sort(key=lambda line: line[0])  # stable: events of one moment keep their order
-    yield from (line for _at, line in lines)
+    for at, command, card, barcode in lines:
+        if command == "issue":
+            yield f"{koc_time(at, zone)}\tissue\t{card}\t{barcode}"
+        elif command == "return":
+            yield f"{koc_time(at, zone)}\treturn\t{barcode}"
 
 
 def koc(store: db.Store, start_day: date, end_day: date, zone: tzinfo, version: str) -> str:
