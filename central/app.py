@@ -8,7 +8,8 @@ Blocking database work runs in the thread pool, never on the event loop.
 Errors always answer ``ErrorReply`` JSON: 400 not JSON, 401 no or unknown credential,
 403 the credential may not do this (a kiosk pushing as another), 409 a batch id reused
 for other events, 413 too large, 422 a request that breaks the protocol's constraints,
-503 busy (with Retry-After). A 500 is a bug, logged with its traceback.
+503 busy (with Retry-After). A 500 is a bug, logged with its traceback (frames and the
+error's class, never its message: ``central.logs``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from central import db
+from central import db, logs
 from central.imports import import_export
 from central.ingest import Batch, IngestError, Timings, check, ingest
 from central.kiosks import KIOSK, LIBRARIAN, Authenticator, Principal, list_kiosks
@@ -82,6 +83,7 @@ _SECURED: dict[str, Any] = {"security": [{"bearer": []}]}
 
 
 def create_app(store: db.Store) -> FastAPI:
+    logs.install()  # uvicorn logs the error a second time, and background jobs log theirs
     authenticate = Authenticator(store)
     app = FastAPI(
         title="bookcorner central server",
@@ -209,7 +211,8 @@ def create_app(store: db.Store) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception) -> Response:
-        log.exception("internal error on %s %s", request.method, request.url.path)
+        # the frames and the error's class, never its message: it can quote a child's data
+        log.error("internal error on %s %s\n%s", request.method, request.url.path, logs.described(error))
         return _error(500, "internal_error", "the server failed; the error is in its log")
 
     def openapi() -> dict[str, Any]:

@@ -112,7 +112,10 @@ def _store(args: argparse.Namespace, migrate: bool = True):
 
 
 def _logging(level: str = "info") -> None:
+    from central import logs
+
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.install()  # an exception's text never reaches the log (docs/operations.md)
 
 
 def _serve(args: argparse.Namespace) -> int:

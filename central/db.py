@@ -441,8 +441,10 @@ def _translated() -> Iterator[None]:
         yield
     except OperationalError as error:
         # locked, connection refused or dropped, lock timeout: the request can be retried
-        log.warning("database busy or unreachable: %s", error.orig)
-        raise Busy(str(error.orig).strip().splitlines()[0] if error.orig else "database unavailable") from error
+        first = str(error.orig).strip().splitlines()[0] if error.orig else "database unavailable"
+        # the first line only: a driver's DETAIL and CONTEXT lines can quote a row (docs/operations.md)
+        log.warning("database busy or unreachable: %s", first)
+        raise Busy(first) from error
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
