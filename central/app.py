@@ -212,7 +212,8 @@ def create_app(store: db.Store) -> FastAPI:
     @app.exception_handler(Exception)
     async def _bug(request: Request, error: Exception) -> Response:
         # the frames and the error's class, never its message: it can quote a child's data
-        log.error("internal error on %s %s\n%s", request.method, request.url.path, logs.described(error))
+        log.error("internal error on %s %s\n%s", request.method, logs.shown_path(request.url.path),
+                  logs.described(error))
         return _error(500, "internal_error", "the server failed; the error is in its log")
 
     def openapi() -> dict[str, Any]:

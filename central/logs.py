@@ -9,17 +9,30 @@ patron id, openpyxl's "... cannot be used in worksheets" of a damage note). So e
 record this process logs with an exception has the exception's text replaced by its
 frames, its class, the driver's error class and SQLSTATE and the SQL statement (written
 by the code, with parameters: no values), for each exception of the chain.
+Paths are logged without their query strings and card numbers (``shown_path``).
 docs/operations.md states the policy.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import traceback
 from typing import Any
 
 HIDDEN = "(its message is not logged: it may quote a row's values)"
 _MARK = "_bookcorner_no_values"
+#: path segments that are personal: a card's number in the dashboard's card forms
+_PERSONAL_SEGMENTS = (re.compile(r"(/school/cards/)[^/?]+"),)
+
+
+def shown_path(path: str) -> str:
+    """A request's path as a log may show it: without its query string (a search for a
+    student's name, a redirect naming a card) and without a card number in it."""
+    path, query, _rest = path.partition("?")
+    for segment in _PERSONAL_SEGMENTS:
+        path = segment.sub(r"\1{card_id}", path)
+    return path + ("?..." if query else "")
 
 
 def _kind(error: BaseException) -> str:
@@ -77,6 +90,10 @@ def described(error: BaseException) -> str:
 
 
 def _clean(record: logging.LogRecord) -> None:
+    # uvicorn's access log (at --log-level debug): client, method, path with query, version, status
+    if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5 \
+            and isinstance(record.args[2], str):
+        record.args = (*record.args[:2], shown_path(record.args[2]), *record.args[3:])
     info = record.exc_info
     if info and info[1] is not None:
         record.exc_text = described(info[1])
@@ -88,7 +105,8 @@ def _clean(record: logging.LogRecord) -> None:
 def install() -> None:
     """From now on every log record of this process that carries an exception (the app's
     own, uvicorn's "Exception in ASGI application", a background job's) carries it
-    without its message. Idempotent."""
+    without its message, and uvicorn's access log shows paths as ``shown_path``.
+    Idempotent."""
     factory = logging.getLogRecordFactory()
     if getattr(factory, _MARK, False):
         return
