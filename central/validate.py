@@ -99,6 +99,19 @@ def problem_of(event: WireEvent, payload_text: str) -> Problem | None:
     return None
 
 
+def fits(value: Any) -> bool:
+    """Whether ``value`` can be an id in a column or a lookup (for what reads stored
+    payloads back: an event kept for review may name an id that cannot)."""
+    return _id_problem("", value) is None
+
+
+def problem_in(event_type: str, payload: dict[str, Any]) -> Problem | None:
+    """``problem_of`` for a payload read back from the database (a librarian's correction)."""
+    text = msgspec.json.encode(payload).decode("utf-8")
+    return problem_of(WireEvent(event_id="-", kiosk_id="-", seq=1, boot_id="-", monotonic_ns=0, wall_time="-",
+                                clock_synced=False, actor="-", type=event_type, payload=payload), text)
+
+
 def _id_problem(field: str, value: Any) -> Problem | None:
     if not isinstance(value, str):
         return Problem(field, "not_a_string")

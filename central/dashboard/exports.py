@@ -14,6 +14,7 @@ from sqlalchemy import select
 from central import db
 from central.dashboard.queries import LOANS, RETURNS, period_bounds
 from central.dashboard.tables import safe_text
+from central.validate import fits
 
 KOC_VERSION = "1.0"
 GENERATOR = "bookcorner"
@@ -48,7 +49,7 @@ def _events(store: db.Store, start: datetime, end: datetime, types: tuple[str, .
                     if decision.get(key):
                         payload[key] = decision[key]
         items = {}
-        ids = sorted({p.get("item_id") for p in payloads if isinstance(p.get("item_id"), str)})
+        ids = sorted({p["item_id"] for p in payloads if fits(p.get("item_id"))})
         for start_at in range(0, len(ids), 900):
             for item_id, data in conn.execute(select(db.catalogue.c.item_id, db.catalogue.c.data)
                                               .where(db.catalogue.c.item_id.in_(ids[start_at:start_at + 900]))):
