@@ -8,6 +8,7 @@ goes, a lone surrogate) are refused with a 4xx and a clear error."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timezone
 from typing import Any
 
 import requests
@@ -16,7 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from central import db
-from protocol.credentials import bearer
+from protocol.credentials import bearer, sign, signing_key
+from protocol.export import ExportBody, ExportFile, seal
 from protocol.messages import encode
 from tests.central.pushes import KioskClient, checkout, give_back
 
@@ -177,3 +179,25 @@ def test_bodies_no_kiosk_writes_get_a_4xx_not_a_500(central):
     # the kiosk goes on as if nothing happened
     assert [r["outcome"] for r in _outcomes(kiosk.push([kiosk.event(*checkout("b1-" + kiosk.kiosk_id, "S1"))]))] == [
         "applied"]
+
+
+def test_a_usb_export_with_poison_imports_the_rest_and_a_deep_one_is_refused(central):
+    kiosk = new_kiosk(central)
+    events = [kiosk.event(*checkout("usb-" + uuid.uuid4().hex[:8], "S1")),
+              kiosk.event(*checkout("usb-\x00" + "y" * 90, "S1")),
+              kiosk.event(*checkout("usb-" + uuid.uuid4().hex[:8], "S1"))]
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    body = ExportBody(kiosk_id=kiosk.kiosk_id, batch_id=str(uuid.uuid4()), clock=kiosk.request(events).clock,
+                      from_seq=1, to_seq=3, events=events)
+    key = signing_key(kiosk.token)
+    librarian = {**bearer(central.add_librarian()), "Content-Type": "application/json"}
+    answer = requests.post(f"{central.url}/v1/imports", data=seal(body, key, now), headers=librarian, timeout=30)
+    assert answer.status_code == 200, answer.text
+    chunk = answer.json()["chunks"][0]
+    assert (chunk["applied"] + chunk["applied_with_warning"], chunk["needs_review"]) == (2, 1)
+    assert answer.json()["applied_seq"] == 3
+    text = encode(body).decode().replace('"payload":{', '"payload":{"x":' + "[" * 50_000 + "]" * 50_000 + ",", 1)
+    deep = encode(ExportFile(kiosk_id=kiosk.kiosk_id, signature=sign(text.encode(), key), body=text, created=now))
+    answer = requests.post(f"{central.url}/v1/imports", data=deep, headers=librarian, timeout=30)
+    assert answer.status_code == 422 and answer.json()["error"] == "invalid_export", answer.text
+    assert "nested too deeply" in answer.json()["detail"]
