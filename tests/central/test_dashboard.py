@@ -576,6 +576,12 @@ def test_events_kept_for_an_id_no_column_holds_open_every_page_and_can_be_correc
     with board.store.reading() as conn:
         reviews = dict(conn.execute(select(db.reviews.c.event_id, db.reviews.c.review_id).where(
             db.reviews.c.kiosk_id == kiosk.kiosk_id)).all())
+        details = dict(conn.execute(select(db.reviews.c.event_id, db.reviews.c.detail).where(
+            db.reviews.c.kiosk_id == kiosk.kiosk_id)).all())
+    from central.dashboard.pages import _review_explanation  # the queue shows it (the oldest 200 only)
+
+    said = _review_explanation("invalid_payload", json.loads(details[long.event_id]))
+    assert "payload.item_id in a form this server cannot keep (holds a control character)" in said  # the first
     token = client.csrf()
     refused = client.post(f"/reviews/{reviews[long.event_id]}", {"csrf": token, "decision": "correct",
                                                                  "item_id": f"J-{tag}"})
