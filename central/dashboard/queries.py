@@ -385,6 +385,10 @@ def correct(store: db.Store, review_id: int, who: str, note: str, *, item_id: st
     not fit (unknown book or student, still not on loan...), nothing changes."""
     if not item_id and not patron_id:
         raise DoesNotFit("nothing_corrected")
+    if item_id and not fits(item_id):  # no book has it (and PostgreSQL could not look it up)
+        raise DoesNotFit("unknown_item")
+    if patron_id and not fits(patron_id):
+        raise DoesNotFit("unknown_patron")
     at = db.now()
     with store.writing() as conn:
         review = _open_review(conn, review_id)

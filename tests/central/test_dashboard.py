@@ -586,6 +586,10 @@ def test_events_kept_for_an_id_no_column_holds_open_every_page_and_can_be_correc
     refused = client.post(f"/reviews/{reviews[long.event_id]}", {"csrf": token, "decision": "correct",
                                                                  "item_id": f"J-{tag}"})
     assert refused.status_code == 422
+    for field in ("item_id", "patron_id"):  # what the librarian types is checked as well
+        typed = client.post(f"/reviews/{reviews[nul.event_id]}", {"csrf": token, "decision": "correct",
+                                                                  field: "I\x00" + "x" * 90})
+        assert typed.status_code == 422, field
     fixed = client.post(f"/reviews/{reviews[nul.event_id]}", {"csrf": token, "decision": "correct",
                                                               "item_id": f"I-{tag}", "note": "a smudged label"})
     assert fixed.status_code == 303, fixed.text
