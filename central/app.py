@@ -125,6 +125,10 @@ def create_app(store: db.Store) -> FastAPI:
             raise HTTPError(422, "invalid_request", str(error)) from None
         except msgspec.DecodeError as error:
             raise HTTPError(400, "not_json", f"the body is not JSON: {error}") from None
+        except RecursionError:
+            # msgspec decodes nested arrays and objects by recursion: a body nested deeper than
+            # the interpreter allows is no kiosk's batch (their events nest 3 deep at most)
+            raise HTTPError(400, "too_deep", "the body's JSON is nested too deeply") from None
 
     @app.post(f"{API_PREFIX}/push", summary="Push a batch of events", operation_id="push",
               responses=_responses("PushReply", 400, 401, 403, 409, 413, 422, 503),

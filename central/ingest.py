@@ -27,6 +27,7 @@ from sqlalchemy.sql import ColumnElement
 from central import db
 from central.clock import Anchor, Stamp, TimeQuality, last_known, parse_wall, retime
 from central.loans import LoanLedger
+from central.validate import Problem, problem_of
 from central.replay import (
     ADDITIONS,
     ItemState,
@@ -173,13 +174,19 @@ class _Prepared:
     #: each event's payload as stored (JSON text) and its clock readings, in batch order
     payloads: list[str]
     stamps: list[Stamp]
+    #: the events (by index in the batch) whose payload the database or replay cannot take
+    #: (central.validate): stored and kept for review, nothing of them replayed or looked up
+    invalid: dict[int, Problem]
 
     @classmethod
     def of(cls, batch: Batch) -> _Prepared:
         encode = _json.encode
-        return cls(digest(batch), [encode(e.payload).decode("utf-8") for e in batch.events],
+        payloads = [encode(e.payload).decode("utf-8") for e in batch.events]
+        invalid = {i: found for i, (e, text) in enumerate(zip(batch.events, payloads, strict=True))
+                   if (found := problem_of(e, text)) is not None}
+        return cls(digest(batch), payloads,
                    [Stamp(e.seq, e.boot_id, e.monotonic_ns, parse_wall(e.wall_time), e.clock_synced)
-                    for e in batch.events])
+                    for e in batch.events], invalid)
 
 
 def ingest(store: db.Store, batch: Batch, received: datetime, timings: Timings | None = None) -> PushReply:
@@ -291,10 +298,11 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
                    known=kiosk["last_known_time"] if in_order else None)
     timings.lap("clock")
 
-    # replay
-    item_ids = sorted({i for e in fresh if (i := item_of(e.type, e.payload)) is not None})
+    # replay (an invalid payload's ids are never looked up: they may not fit the columns)
+    valid = [e for i, e in zip(fresh_at, fresh, strict=True) if i not in prepared.invalid]
+    item_ids = sorted({i for e in valid if (i := item_of(e.type, e.payload)) is not None})
     items = _load_items(conn, item_ids)
-    additions = _Additions.load(conn, [e for e in fresh if e.type in ADDITIONS])
+    additions = _Additions.load(conn, [e for e in valid if e.type in ADDITIONS])
     ledger = LoanLedger()
     timings.lap("read")
     rows: list[tuple] = []
@@ -304,8 +312,15 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
         # an event under a number the server had for another event of this journal is a
         # different event all the same (ids are unique): a journal that went back in time
         # recorded it, and a child was told it is done. It is applied like any other.
-        replayed = ReplayEvent(event.event_id, k, event.seq, event.type, event.payload, timing.time)
-        done = additions.apply(replayed) if event.type in ADDITIONS else ledger.replay(replayed, items)
+        problem = prepared.invalid.get(index)
+        if problem is not None:
+            # the field and the problem, never the value (it may be a child's name)
+            log.warning("kiosk %s: event %d (%s) kept for review: %s is %s", k, event.seq, event.type,
+                        problem.field, problem.problem)
+            done = Replayed(Outcome.NEEDS_REVIEW, Reason.INVALID_PAYLOAD, detail=problem.detail(event.type))
+        else:
+            replayed = ReplayEvent(event.event_id, k, event.seq, event.type, event.payload, timing.time)
+            done = additions.apply(replayed) if event.type in ADDITIONS else ledger.replay(replayed, items)
         warnings = list(done.warnings)
         if timing.flags:
             warnings += [f.value for f in timing.flags]

@@ -61,6 +61,8 @@ def open_envelope(data: bytes) -> ExportFile:
         return msgspec.json.decode(data, type=ExportFile)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise ExportInvalid(f"not a bookcorner export file: {error}") from None
+    except RecursionError:
+        raise ExportInvalid("not a bookcorner export file: its JSON is nested too deeply") from None
 
 
 def open_body(envelope: ExportFile, key: bytes) -> ExportBody:
@@ -71,6 +73,8 @@ def open_body(envelope: ExportFile, key: bytes) -> ExportBody:
         body = msgspec.json.decode(raw, type=ExportBody)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise ExportInvalid(f"the signed content is not a valid export: {error}") from None
+    except RecursionError:
+        raise ExportInvalid("the signed content is not a valid export: its JSON is nested too deeply") from None
     if body.kiosk_id != envelope.kiosk_id:
         raise ExportInvalid("the signed content names another kiosk")
     return body

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from central import db
 from central.dashboard.queries import LOANS, RETURNS, period_bounds
 from central.dashboard.tables import safe_text
+from central.validate import fits
 from circulation.events import EventType
 
 KOC_VERSION = "1.0"
@@ -55,7 +56,7 @@ def _events(store: db.Store, start: datetime, end: datetime, types: tuple[str, .
                     if decision.get(key):
                         payload[key] = decision[key]
         items = {}
-        ids = sorted({p.get("item_id") for p in payloads if isinstance(p.get("item_id"), str)})
+        ids = sorted({p["item_id"] for p in payloads if fits(p.get("item_id"))})
         for start_at in range(0, len(ids), 900):
             for item_id, data in conn.execute(select(db.catalogue.c.item_id, db.catalogue.c.data)
                                               .where(db.catalogue.c.item_id.in_(ids[start_at:start_at + 900]))):
@@ -161,9 +162,9 @@ def koc_lines(store: db.Store, start_day: date, end_day: date, zone: tzinfo, ver
         else:
             lines.append((at, "return", "", barcode))
     if renewals:
-        loans = {p["loan_id"] for _i, p in renewals if isinstance(p.get("loan_id"), str)}
+        loans = {p["loan_id"] for _i, p in renewals if fits(p.get("loan_id"))}
         loan_cards.update(_loan_cards(store, loans - loan_cards.keys()))
-        patrons = {p["patron_id"] for _i, p in renewals if isinstance(p.get("patron_id"), str) and p["patron_id"]}
+        patrons = {p["patron_id"] for _i, p in renewals if fits(p.get("patron_id"))}
         patron_cards = _patron_cards(store, patrons)
         for index, payload in renewals:
             found = loan_cards.get(payload.get("loan_id") or "") or patron_cards.get(payload.get("patron_id") or "")

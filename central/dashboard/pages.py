@@ -58,6 +58,15 @@ def _review_explanation(code: str, detail: dict) -> str:
         return _("The kiosk's journal was repaired and lost its events from number {seq} on; {events} of them had "
                  "reached this server and are kept here.").format(seq=detail.get("since_seq", "?"),
                                                                   events=detail.get("events_not_here", 0))
+    if code == "invalid_payload" and detail.get("problem"):
+        problems = {"too_long": _("too long for the database"), "control_character": _("holds a control character"),
+                    "not_a_string": _("not text"), "empty": _("empty"), "not_a_list": _("not a list"),
+                    "too_many": _("too many entries"), "invalid_item": _("not a valid book record"),
+                    "too_deep": _("nested too deeply"), "too_large": _("too large")}
+        return _("The kiosk recorded {field} in a form this server cannot keep ({problem}); nothing of this event "
+                 "was applied. The event is kept as it came; correct the book or student if you know them.").format(
+            field=str(detail.get("field") or "?"),
+            problem=problems.get(str(detail["problem"]), str(detail["problem"])))
     if code == "journal_went_back":
         return _("{count} event(s) of this kiosk came under numbers this server already had for other events (its "
                  "journal went back in time: files copied back by hand?). They were applied as the new events they "

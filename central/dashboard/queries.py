@@ -17,6 +17,7 @@ from central.clock import TimeFlag
 from central.ingest import load_items, next_revision, store_items
 from central.loans import LoanLedger
 from central.replay import CHANGES_ITEMS, ItemState, Reason, ReplayEvent, item_of
+from central.validate import fits, problem_in
 from protocol.messages import Outcome
 
 LOANS, RETURNS = "loan.checked_out", "loan.returned"
@@ -54,7 +55,7 @@ _CHUNK = 900  # ids per IN list
 def records(conn, table, key, ids: Iterable[str]) -> dict[str, dict[str, Any]]:
     """Reference records (patrons, catalogue) by id, their JSON decoded; removed ones too
     (a register still names a student who has left)."""
-    wanted, out = sorted(set(ids)), {}
+    wanted, out = sorted(i for i in set(ids) if fits(i)), {}  # an id kept for review may fit no column
     for start in range(0, len(wanted), _CHUNK):
         for ident, data in conn.execute(select(key, table.c.data).where(key.in_(wanted[start:start + _CHUNK]))):
             out[ident] = json_object(data)
@@ -159,7 +160,7 @@ def _borrowers(conn, movements: list[tuple[datetime, str, dict[str, Any]]]) -> l
     A loan the retention period anonymised stays without a name."""
     found = [str(p.get("patron_id") or "") for _t, _k, p in movements]
     loan_ids = {str(p["loan_id"]) for (_t, kind, p), who in zip(movements, found, strict=True)
-                if kind == RETURNS and not who and p.get("loan_id")}
+                if kind == RETURNS and not who and p.get("loan_id") and fits(p["loan_id"])}
     by_loan: dict[str, str] = {}
     if loan_ids:
         kept, e = db.loans.c, db.events.c
@@ -177,7 +178,7 @@ def _borrowers(conn, movements: list[tuple[datetime, str, dict[str, Any]]]) -> l
     if unnamed:
         kept = db.loans.c
         for item_id, out_at, patron_id in conn.execute(select(kept.item_id, kept.out_at, kept.patron_id).where(
-                kept.item_id.in_(sorted(unnamed)))).all():
+                kept.item_id.in_(sorted(i for i in unnamed if fits(i))))).all():
             lent.setdefault(item_id, []).append((out_at, patron_id or ""))
     for index, (when, kind, p) in enumerate(movements):
         item = str(p.get("item_id") or "")
@@ -245,7 +246,7 @@ def plan_accept(conn, reason: str, event: Any) -> tuple[AcceptEffect, ItemState 
         return AcceptEffect(), None, None
     payload = json_object(event.payload)
     target = item_of(event.type, payload)
-    if target is None:
+    if target is None or problem_in(event.type, dict(payload)) is not None:
         return AcceptEffect(), None, None
     state = load_items(conn, [target])[target]
     before, status = state.loan, state.status
@@ -304,7 +305,8 @@ def reviews(store: db.Store, *, resolved: bool = False, limit: int = 200) -> lis
                           if code in ("close_loan", "open_loan"))
         states = {}
         if item_ids:
-            for st in conn.execute(select(db.item_state).where(db.item_state.c.item_id.in_(sorted(item_ids)))):
+            for st in conn.execute(select(db.item_state).where(db.item_state.c.item_id.in_(
+                    sorted(i for i in item_ids if fits(i))))):
                 states[st.item_id] = {"status": st.status, "patron_id": st.patron_id, "due": st.due,
                                       "since": st.since, "loan_kiosk": st.loan_kiosk}
         titles = _names(conn, db.catalogue, db.catalogue.c.item_id, item_ids, "title")
@@ -383,6 +385,10 @@ def correct(store: db.Store, review_id: int, who: str, note: str, *, item_id: st
     not fit (unknown book or student, still not on loan...), nothing changes."""
     if not item_id and not patron_id:
         raise DoesNotFit("nothing_corrected")
+    if item_id and not fits(item_id):  # no book has it (and PostgreSQL could not look it up)
+        raise DoesNotFit("unknown_item")
+    if patron_id and not fits(patron_id):
+        raise DoesNotFit("unknown_patron")
     at = db.now()
     with store.writing() as conn:
         review = _open_review(conn, review_id)
@@ -402,6 +408,8 @@ def correct(store: db.Store, review_id: int, who: str, note: str, *, item_id: st
             if known is None:
                 raise DoesNotFit("unknown_patron")
             payload["patron_id"] = patron_id
+        if problem_in(event.type, payload) is not None:  # what the kiosk recorded fits no column still
+            raise DoesNotFit(Reason.INVALID_PAYLOAD)
         target = item_of(event.type, payload)
         if target is None:
             raise DoesNotFit("not_correctable")
