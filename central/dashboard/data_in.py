@@ -102,11 +102,26 @@ def problem_text(problem: Problem) -> str:
                         "If they are two copies, write their ISBN the same way."),
         "barcode_taken": _("The barcode {value} already belongs to book {other}."),
         "bad_record": _("This row cannot be stored: {value}"),
-        "unreadable_record": _("This MARC record could not be read."),
+        "unreadable_record": _("This MARC record could not be read ({value}): it is left out of the preview. "
+                               "Export it again, or leave it out of the file."),
+        "garbled_text": _("This MARC record's text is in neither UTF-8 nor MARC-8 (a Windows code page such as "
+                          "CP1251 or GBK?), so its title would be garbled: “{value}”. Export the file again as "
+                          "MARC 21 in UTF-8."),
         "isbn_in_catalogue": _("Possible duplicate: the catalogue already has ISBN {value} as book {other}."),
     }
-    value = field_names().get(problem.value, problem.value) if problem.code == "missing_column" else problem.value
+    value = problem.value
+    if problem.code == "missing_column":
+        value = field_names().get(value, value)
+    elif problem.code == "unreadable_record":
+        value = _record_faults().get(value, _record_faults()["other"])
     return words.get(problem.code, problem.code).format(value=value, other=problem.other)
+
+
+def _record_faults() -> dict[str, str]:
+    """Why a MARC record could not be read (``central.reference_files._MARC_REASONS``)."""
+    return {"leader": _("its leader is damaged"), "truncated": _("it is cut short"),
+            "directory": _("its directory does not match its fields"), "no_fields": _("it has no fields"),
+            "other": _("it is damaged")}
 
 
 def _unreadable_text(code: str) -> str:

@@ -440,3 +440,47 @@ def test_a_roster_card_column_is_read_as_a_kiosk_reads_cards():
     assert reading.rows == [(2, {"patron_id": "1", "name": "A", "card_id": "AB-12"}), (3, {"patron_id": "2", "name": "B"}),
                             (5, {"patron_id": "4", "name": "D", "card_id": "234"})]
     assert [(p.row, p.column, p.code, p.value) for p in reading.problems] == [(4, "Library card", "bad_identifier", "卡/1")]
+
+
+def _cp1251_record(control: str, title: str, leader_coding: str) -> bytes:
+    """A record whose title is in CP1251 while its leader says MARC-8 (blank) or UTF-8 ("a")."""
+    record = Record(force_utf8=True)
+    placeholder = "X" * len(title.encode("cp1251"))
+    record.add_field(Field(tag="001", data=control),
+                     Field(tag="245", indicators=Indicators("1", "0"), subfields=[Subfield("a", placeholder)]))
+    raw = record.as_marc().replace(placeholder.encode(), title.encode("cp1251"))
+    return raw[:9] + leader_coding.encode() + raw[10:]
+
+
+def test_a_koha_export_and_broken_marc_records_are_previewed_record_by_record(board, librarian):
+    """Issue 12: a Koha export without 001 (its record number in 999$c), a 001 holding a
+    slash, a damaged record and a CP1251 record gave a 500 (raw JSON) or a silently garbled
+    title; now each record is read or named with what is wrong with it."""
+    client, _name, _token = librarian
+    tag = uuid.uuid4().hex[:6]
+    koha = _marc_book("", "9787539132594", "草房子", "长篇小说", "曹文轩", [])
+    koha.remove_fields("001")
+    koha.add_field(Field(tag="999", indicators=Indicators(" ", " "),
+                         subfields=[Subfield("c", f"{tag}1"), Subfield("d", f"{tag}1")]))
+    slash_koha = _marc_book(f"{tag}/2", "9787020090006", "西游记", "少儿版", "吴承恩", [])
+    slash_koha.add_field(Field(tag="999", indicators=Indicators(" ", " "), subfields=[Subfield("c", f"{tag}2")]))
+    slash = _marc_book(f"{tag}\\3", "9787020090006", "西游记", "少儿版", "吴承恩", [])
+    broken = _marc_book(f"{tag}4", "9787020090006", "西游记", "少儿版", "吴承恩", []).as_marc()
+    broken = broken[:12] + b"99999" + broken[17:]  # its base address points past its end
+    files = [koha.as_marc(), slash_koha.as_marc(), slash.as_marc(), broken,
+             _cp1251_record(f"{tag}5", "Война и мир", " "), _cp1251_record(f"{tag}6", "Анна Каренина", "a"),
+             b"\x1e\x1f" * 5]  # no leader at all
+    answer = upload(client, "catalogue", "koha.mrc", b"".join(data + b"\x1d" * (not data.endswith(b"\x1d"))
+                                                                for data in files))
+    token = staged(answer)
+    page = client.get(f"/data-in/{token}").text
+    assert "Rows read: 7" in page
+    assert f"<td>{tag}1</td>" in page and f"<td>{tag}2</td>" in page and "To add: 2" in page
+    assert f"“{tag}\\3” cannot be an id" in page
+    assert '<tr data-row="4"><td>4</td><td></td><td>This MARC record could not be read (its directory' in page
+    assert page.count("in neither UTF-8 nor MARC-8") == 2
+    assert '<tr data-row="7"><td>7</td><td></td><td>This MARC record could not be read' in page
+    whole = upload(client, "catalogue", "noise.mrc", b"\x1e\x1f" * 5 + b"\x1d")
+    assert whole.status_code == 422 and "could not be read as MARC records" in whole.text
+    chinese = client.get(f"/data-in/{token}?lang=zh_CN").text
+    assert "这条 MARC 记录无法读取（目次与字段不符）" in chinese and "既不是 UTF-8 也不是 MARC-8" in chinese
