@@ -43,6 +43,13 @@ SECURITY_HEADERS = {
 }
 #: a dashboard handler: ``(request, who[, fields], **path_params)`` to its answer
 Handler = Callable[..., Awaitable[Response]]
+#: the days an address may name (``from``, ``to``, ``day``, ``since``): any a school means, and
+#: none near the ends of the calendar, where a day's end (9999-12-31 + 1) or its time in UTC
+#: (0001-01-01 east of Greenwich) is no date at all
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+#: the largest id an address may name: the ids it names (reviews) are INTEGER columns, 32 bits
+#: in PostgreSQL, which refuses a larger number outright (SQLite with an OverflowError)
+_LARGEST_ID = 2**31 - 1
 #: media types of the downloads
 CSV_MEDIA = "text/csv; charset=utf-8"
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -174,6 +181,8 @@ class Site:
                 passed = await guard(request)
                 if isinstance(passed, Response):
                     return passed
+                if any(isinstance(value, int) and not 0 <= value <= _LARGEST_ID for value in path_params.values()):
+                    return self.refused(request, 404, error=_("There is nothing with that number."))
                 return await handler(request, *passed, **path_params)
 
             params = list(inspect.signature(handler, eval_str=True).parameters.values())[1 + gives:]
@@ -190,15 +199,23 @@ class Site:
         ``from``: ``default`` (today when there is none)."""
         if default is not None and not request.query_params.get("from"):
             return default
-        today = self.today()
-        try:
-            start = date.fromisoformat(request.query_params.get("from") or today.isoformat())
-            end = date.fromisoformat(request.query_params.get("to") or start.isoformat())
-        except ValueError:
-            return None
-        if end < start or (end - start) > timedelta(days=3660):
+        start = self.day(request, "from")
+        end = self.day(request, "to", start) if start is not None else None
+        if start is None or end is None or end < start or (end - start) > timedelta(days=3660):
             return None
         return start, end
+
+    def day(self, request: Request, name: str, default: date | None = None) -> date | None:
+        """The day the query parameter ``name`` gives (``default``, else today, without it),
+        or None when it is no day between FIRST_DAY and LAST_DAY."""
+        text = request.query_params.get(name)
+        if not text:
+            return default or self.today()
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            return None
+        return day if FIRST_DAY <= day <= LAST_DAY else None
 
     def today(self) -> date:
         return db.now().astimezone(self.zone).date()

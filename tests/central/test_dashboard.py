@@ -555,3 +555,29 @@ def test_one_address_failing_with_many_names_is_refused_for_every_name(board):
     assert answers == [401] * 10
     assert _sign_in_from(board, address, name, token).status_code == 429
     assert _sign_in_from(board, f"10.78.{int(tag[:2], 16)}.9", name, token).status_code == 303
+
+
+def test_edge_dates_and_ids_in_addresses_are_refused_with_a_page_not_a_500(board, librarian):
+    """Issue 12: events.csv?from=9999-12-30 (a day whose end is past the calendar's),
+    reports/term?from=0001-01-01 (before it in UTC) and POST /reviews/<a number no database
+    holds> answered 500; every date and id in an address is now checked once, in the site."""
+    client, _name, _token = librarian
+    for path, params in [("/exports/events.csv", {"from": "9999-12-30"}), ("/exports/events.csv", {"to": "9999-12-31"}),
+                         ("/exports/circulation.koc", {"from": "0001-01-01", "to": "0001-01-02"}),
+                         ("/reports/term", {"from": "0001-01-01"}), ("/reports/classes.csv", {"from": "9999-12-31"}),
+                         ("/reports/week", {"day": "9999-12-31"}), ("/reports/week", {"day": "0001-01-01"}),
+                         ("/registers/repairs.xlsx", {"from": "0001-01-01", "to": "0001-01-03"}),
+                         ("/registers/stock-take", {"since": "0001-01-01"}),
+                         ("/registers/stock-take.csv", {"since": "9999-12-31"})]:
+        answer = client.get(path, params=params)
+        assert answer.status_code == 422, (path, params, answer.status_code, answer.text[:200])
+        assert "Choose a valid" in answer.text, (path, params)
+    chinese = client.get("/reports/term", params={"from": "0001-01-01", "lang": "zh_CN"})
+    assert chinese.status_code == 422 and "Choose a valid" not in chinese.text
+    client.get("/end-of-day", params={"lang": "en"})
+    assert client.get("/exports/events.csv", params={"from": "2099-12-30"}).status_code == 200
+    for number in ("99999999999999999999", "9223372036854775808", "2147483648", "-1"):
+        answer = client.post(f"/reviews/{number}", {"csrf": client.csrf(), "decision": "accept", "note": ""})
+        assert answer.status_code == 404 and "There is nothing with that number." in answer.text, number
+    assert client.post("/reviews/2147483647", {"csrf": client.csrf(), "decision": "accept",
+                                                        "note": ""}).status_code == 409
