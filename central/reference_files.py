@@ -193,9 +193,58 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+#: what an XLSX file may unpack to: its parts together, the cells of its sheets, the cells of one
+#: row (a roster or catalogue has tens of columns and at most MAX_ROWS rows). openpyxl holds a
+#: row's cells and the shared strings in memory: a 200 KB file of one row of two million cells
+#: took it to 1.9 GB. Checked on the zip's own sizes and a scan of the sheets before it parses.
+MAX_XLSX_UNPACKED = 100 * 1024 * 1024
+MAX_XLSX_CELLS = 2_000_000
+MAX_XLSX_ROW_CELLS = 1_000
+MAX_XLSX_PARTS = 1_000
+_XLSX_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)[\s/>]")
+
+
+def _check_xlsx_size(data: bytes) -> None:
+    """Raises Unreadable("xlsx_too_big") when the workbook would unpack to more than the
+    limits above, Unreadable("xlsx") when it is no zip. The zip's sizes bound what is read:
+    ``zipfile`` stops a part at its stated size (and fails its checksum when it lied)."""
+    import zipfile
+
+    try:
+        parts = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        raise Unreadable("xlsx") from None
+    if len(parts) > MAX_XLSX_PARTS or sum(part.file_size for part in parts) > MAX_XLSX_UNPACKED:
+        raise Unreadable("xlsx_too_big")
+    book = zipfile.ZipFile(io.BytesIO(data))
+    cells = 0
+    for part in parts:
+        if not (part.filename.startswith("xl/worksheets/") and part.filename.endswith(".xml")):
+            continue
+        in_row, rest = 0, b""
+        try:
+            with book.open(part) as stream:
+                while chunk := stream.read(1 << 20):
+                    text = rest + chunk
+                    cut = max(len(text) - 64, 0)  # a tag across the chunk's end is read with the next one
+                    for found in _XLSX_TAG.finditer(text, 0, len(text)):
+                        if found.start() >= cut:
+                            break
+                        if found.group(1) == b"row":
+                            in_row = 0
+                        else:
+                            in_row, cells = in_row + 1, cells + 1
+                            if in_row > MAX_XLSX_ROW_CELLS or cells > MAX_XLSX_CELLS:
+                                raise Unreadable("xlsx_too_big")
+                    rest = text[cut:]
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError):
+            raise Unreadable("xlsx") from None
+
+
 def _xlsx_rows(data: bytes) -> Iterator[list[str]]:
     from openpyxl import load_workbook
 
+    _check_xlsx_size(data)
     # a damaged workbook fails in the zip, XML or openpyxl layers, each with errors of its own
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)

@@ -30,7 +30,19 @@ from central import db
 from central.dashboard import auth
 from central.dashboard.site import PREFIX, Site
 from central.ingest import next_revision, upsert
-from central.reference_files import CATALOGUE, KINDS, ROSTER, Preview, Problem, Unreadable, compare, read
+from central.reference_files import (
+    CATALOGUE,
+    KINDS,
+    MAX_XLSX_CELLS,
+    MAX_XLSX_ROW_CELLS,
+    MAX_XLSX_UNPACKED,
+    ROSTER,
+    Preview,
+    Problem,
+    Unreadable,
+    compare,
+    read,
+)
 from i18n import _
 from protocol.messages import CardRecord, ItemRecord, PatronRecord
 
@@ -131,12 +143,16 @@ def _unreadable_text(code: str) -> str:
         "encoding": _("The file's text could not be read: save it as CSV UTF-8 or as .xlsx."),
         "csv": _("The file could not be read as CSV."),
         "xlsx": _("The file could not be read as an Excel workbook (.xlsx)."),
+        "xlsx_too_big": _("This workbook unpacks to more than the server reads (at most {cells} cells, {row_cells} "
+                          "in one row, {unpacked} MB unpacked). Keep only the columns and rows of the roster or "
+                          "catalogue, or save it as CSV, and upload it again."),
         "marc": _("The file could not be read as MARC records."),
         "empty": _("The file is empty."),
         "too_large": _("The file is larger than {size} MB. Split it into smaller files and upload them one by "
                        "one."),
         "no_file": _("Choose a file to upload."),
-    }.get(code, code).format(size=MAX_UPLOAD_BYTES // (1024 * 1024))
+    }.get(code, code).format(size=MAX_UPLOAD_BYTES // (1024 * 1024), cells=f"{MAX_XLSX_CELLS:,}",
+                             row_cells=f"{MAX_XLSX_ROW_CELLS:,}", unpacked=MAX_XLSX_UNPACKED // (1024 * 1024))
 
 
 def _refusal_text(code: str) -> str:
@@ -352,7 +368,8 @@ def mount(site: Site) -> None:
         try:
             staged = await site.run(read_upload, fields["kind"], fields["filename"], fields["file"])
         except Unreadable as problem:
-            return await front(request, who, 422, _unreadable_text(str(problem)))
+            code = str(problem)
+            return await front(request, who, 413 if code == "xlsx_too_big" else 422, _unreadable_text(code))
         token = await site.run(stage, site.store, who.name, fields["kind"], fields["filename"], staged)
         return site.redirect(f"/data-in/{token}")
 

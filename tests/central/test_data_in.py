@@ -484,3 +484,52 @@ def test_a_koha_export_and_broken_marc_records_are_previewed_record_by_record(bo
     assert whole.status_code == 422 and "could not be read as MARC records" in whole.text
     chinese = client.get(f"/data-in/{token}?lang=zh_CN").text
     assert "这条 MARC 记录无法读取（目次与字段不符）" in chinese and "既不是 UTF-8 也不是 MARC-8" in chinese
+
+
+def _workbook_with(sheet_rows: int = 0, row_cells: int = 0, padding: int = 0) -> bytes:
+    """A small XLSX file that unpacks big: ``sheet_rows`` rows of ``row_cells`` cells under
+    the heading row, and a part of ``padding`` zero bytes."""
+    import zipfile
+
+    book = Workbook()
+    book.active.append(["student id", "name"])
+    plain = io.BytesIO()
+    book.save(plain)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(plain.getvalue())) as given, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as packed:
+        for name in given.namelist():
+            data = given.read(name)
+            if name == "xl/worksheets/sheet1.xml" and sheet_rows:
+                head, tail = data.split(b"</sheetData>")
+                row = b"<row>" + b'<c t="inlineStr"><is><t>x</t></is></c>' * row_cells + b"</row>"
+                with packed.open(name, "w", force_zip64=True) as part:
+                    part.write(head)
+                    for _ in range(sheet_rows):
+                        part.write(row)
+                    part.write(b"</sheetData>" + tail)
+            else:
+                packed.writestr(name, data)
+        if padding:
+            packed.writestr("xl/media/padding.bin", bytes(padding))
+    return out.getvalue()
+
+
+def test_a_small_workbook_that_unpacks_big_is_refused_before_it_is_parsed(board, librarian):
+    """Issue 12: a 155 KB XLSX file grew the server from 116 MB to 407 MB (one row of two
+    million cells from 226 KB took openpyxl to 1.9 GB). The zip's sizes and a scan of its
+    sheets are checked first: too many cells in all or in one row, or too much unpacked, is
+    refused with the limits named."""
+    from central.reference_files import MAX_XLSX_CELLS, MAX_XLSX_ROW_CELLS, MAX_XLSX_UNPACKED
+
+    client, _name, _token = librarian
+    bombs = {"one wide row": _workbook_with(1, MAX_XLSX_ROW_CELLS + 1),
+             "many cells": _workbook_with(MAX_XLSX_CELLS // MAX_XLSX_ROW_CELLS + 1, MAX_XLSX_ROW_CELLS),
+             "unpacked size": _workbook_with(padding=MAX_XLSX_UNPACKED + 1)}
+    for what, data in bombs.items():
+        assert len(data) < 400_000, what
+        answer = upload(client, "roster", "roster.xlsx", data)
+        assert answer.status_code == 413, (what, answer.status_code, answer.text[-300:])
+        assert "This workbook unpacks to more than the server reads (at most 2,000,000 cells" in answer.text, what
+    fine = _workbook_with(3, MAX_XLSX_ROW_CELLS)  # wide rows within the limits are read as ever
+    assert upload(client, "roster", "roster.xlsx", fine).status_code == 303
