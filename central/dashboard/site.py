@@ -91,6 +91,7 @@ class Site:
         app.add_middleware(_InLanguage)
         #: values every template sees (areas may add their own helpers)
         self.globals: dict[str, Any] = {}
+        self._error_pages()
 
     # --- answering ---------------------------------------------------------------------------
 
@@ -118,6 +119,38 @@ class Site:
     def download(self, body: bytes, name: str, media: str) -> Response:
         return Response(body, media_type=media, headers={
             **SECURITY_HEADERS, "Content-Disposition": f"attachment; filename=\"{quote(name)}\""})
+
+    def _error_pages(self) -> None:
+        """The dashboard's errors as pages in the librarian's language (an address that is no
+        page, a method it does not take, a malformed path parameter, the database busy, a
+        bug), where the API under /v1 answers JSON. The API's own handler still runs first
+        (it logs a bug) and gives the status and headers (Allow, Retry-After)."""
+        for kind, api in list(self.app.exception_handlers.items()):
+            async def handler(request: Request, error: Exception, api: Callable[..., Any] = api) -> Response:
+                answer = await api(request, error)
+                path = request.url.path
+                if not isinstance(answer, Response) or not (path == PREFIX or path.startswith(PREFIX + "/")):
+                    return answer
+                with i18n.in_language(language_of(request)):  # a bug's answer comes from outside _InLanguage
+                    message = self.error_text(answer.status_code)
+                page = self.page(request, "error.html", answer.status_code, message=message)
+                for name in ("allow", "retry-after"):
+                    if name in answer.headers:
+                        page.headers[name] = answer.headers[name]
+                return page
+            self.app.add_exception_handler(kind, handler)
+
+    @staticmethod
+    def error_text(status: int) -> str:
+        return {
+            404: _("There is no such page. Use the links above to find the one you want."),
+            405: _("This address does not take that kind of request: open it from the dashboard's own links "
+                   "and forms."),
+            422: _("This address holds something the dashboard cannot read: open it from the dashboard's own "
+                   "links."),
+            503: _("The database is busy or out of reach. Wait a moment and try again."),
+        }.get(status, _("Something went wrong on the server; what happened is in its log. Try again, and if it "
+                        "happens again, tell whoever looks after the server."))
 
     # --- who is asking -----------------------------------------------------------------------
 

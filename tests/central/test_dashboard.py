@@ -581,3 +581,32 @@ def test_edge_dates_and_ids_in_addresses_are_refused_with_a_page_not_a_500(board
         assert answer.status_code == 404 and "There is nothing with that number." in answer.text, number
     assert client.post("/reviews/2147483647", {"csrf": client.csrf(), "decision": "accept",
                                                         "note": ""}).status_code == 409
+
+
+def test_dashboard_errors_are_pages_in_the_librarians_language_and_the_api_stays_json(board, librarian):
+    """Issue 12: a dashboard address that is no page, a method it does not take, a path that
+    does not parse and a bug answered the API's JSON; they are now HTML pages in the
+    librarian's language, with the status (and the Allow header) the API would give."""
+    client, _name, _token = librarian
+    for method, path, status in [("GET", "/no-such-page", 404), ("GET", "/reviews/1", 405),
+                                 ("POST", "/reviews/not-a-number", 422)]:
+        answer = client.http.request(method, client.url + path, allow_redirects=False, timeout=15)
+        assert answer.status_code == status, (path, answer.status_code)
+        assert answer.headers["content-type"].startswith("text/html"), (path, answer.text[:200])
+        assert "<h1>Error</h1>" in answer.text and '{"error"' not in answer.text
+    assert "POST" in client.get("/reviews/1").headers["allow"]
+    chinese = client.get("/no-such-page", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert chinese.status_code == 404 and "没有这个页面" in chinese.text
+
+    # a bug: a staged upload whose stored row no longer decodes
+    token = uuid.uuid4().hex
+    with board.store.writing() as conn:
+        conn.execute(db.staged_imports.insert().values(token=token, who="someone", kind="roster",
+                                                       filename="r.csv", data=b"not json", created_at=db.now()))
+    broken = client.get(f"/data-in/{token}")
+    assert broken.status_code == 500 and broken.headers["content-type"].startswith("text/html")
+    assert "Something went wrong on the server" in broken.text and "Traceback" not in broken.text
+    assert "internal error on GET /dashboard/data-in/" in board.log_path.read_text()
+
+    api = requests.get(board.url + "/v1/no-such-thing", timeout=10)
+    assert api.status_code == 404 and api.json()["error"] == "not_found"
