@@ -491,6 +491,9 @@ def _from_marc(data: bytes) -> Reading:
             continue
         for cells, headings in _marc_books(record):
             reading.headings = headings
+            if not cells["item_id"]:  # said in MARC's terms: "001: missing" alone sends one looking for a 001
+                reading.problems.append(Problem(number, headings["item_id"], "marc_no_id", cells["title"][:80]))
+                continue
             _add(reading, number, cells)
     if not reading.read or unreadable == reading.read:
         raise Unreadable("marc")

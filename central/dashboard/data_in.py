@@ -116,6 +116,8 @@ def problem_text(problem: Problem) -> str:
         "bad_record": _("This row cannot be stored: {value}"),
         "unreadable_record": _("This MARC record could not be read ({value}): it is left out of the preview. "
                                "Export it again, or leave it out of the file."),
+        "marc_no_id": _("This MARC record (“{value}”) has no id: no control number (001), no Koha record number "
+                        "(999$c, 090$c) and no barcode (952$p)."),
         "garbled_text": _("This MARC record's text is in neither UTF-8 nor MARC-8 (a Windows code page such as "
                           "CP1251 or GBK?), so its title would be garbled: “{value}”. Export the file again as "
                           "MARC 21 in UTF-8."),

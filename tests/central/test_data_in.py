@@ -480,6 +480,10 @@ def test_a_koha_export_and_broken_marc_records_are_previewed_record_by_record(bo
     assert '<tr data-row="4"><td>4</td><td></td><td>This MARC record could not be read (its directory' in page
     assert page.count("in neither UTF-8 nor MARC-8") == 2
     assert '<tr data-row="7"><td>7</td><td></td><td>This MARC record could not be read' in page
+    nameless = _marc_book("", "9787539132594", "无名", "", "某", [])
+    nameless.remove_fields("001")
+    page = client.get(f"/data-in/{staged(upload(client, 'catalogue', 'n.mrc', nameless.as_marc()))}").text
+    assert "This MARC record (“无名”) has no id: no control number (001)" in page
     whole = upload(client, "catalogue", "noise.mrc", b"\x1e\x1f" * 5 + b"\x1d")
     assert whole.status_code == 422 and "could not be read as MARC records" in whole.text
     chinese = client.get(f"/data-in/{token}?lang=zh_CN").text
