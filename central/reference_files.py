@@ -502,12 +502,25 @@ def _from_marc(data: bytes) -> Reading:
 
 
 def _garbled(record: Any) -> str:
-    """The record's text when it reads as nonsense: bytes of another encoding (a Windows code
-    page such as CP1251 or GBK) that the leader calls MARC-8 come out as runs of combining
-    accents, and that it calls UTF-8 as replacement characters. Empty when it reads well."""
-    text = " ".join(value for found in record.get_fields() if not found.is_control_field()
-                    for value in found.get_subfields(*"abcdefghijklmnopqrstuvwxyz0123456789"))
-    odd = sum(1 for ch in text if ch == "\ufffd" or unicodedata.combining(ch))
+    """The record's title (else its text) when it reads as nonsense: bytes of another
+    encoding (a Windows code page such as CP1251 or GBK) that the leader calls MARC-8 come
+    out as accents on nothing (after a space, a sign or three on one letter), and that it
+    calls UTF-8 as replacement characters. Empty when it reads well (MARC-8's own accents sit
+    on letters, at most two on one: Vietnamese)."""
+    def text_of(fields: list[Any]) -> str:
+        return " ".join(value for found in fields if not found.is_control_field()
+                        for value in found.get_subfields(*"abcdefghijklmnopqrstuvwxyz0123456789"))
+
+    text = text_of(record.get_fields("245", "200")) or text_of(record.get_fields())
+    odd = run = 0
+    base = " "
+    for ch in text:
+        if unicodedata.combining(ch):
+            run += 1
+            odd += run > 2 or not base.isalpha()
+        else:
+            run, base = 0, ch
+            odd += ch == "\ufffd"
     letters = sum(1 for ch in text if not ch.isspace())
     return text if odd and odd * 4 > letters else ""
 

@@ -537,3 +537,17 @@ def test_a_small_workbook_that_unpacks_big_is_refused_before_it_is_parsed(board,
         assert "This workbook unpacks to more than the server reads (at most 2,000,000 cells" in answer.text, what
     fine = _workbook_with(3, MAX_XLSX_ROW_CELLS)  # wide rows within the limits are read as ever
     assert upload(client, "roster", "roster.xlsx", fine).status_code == 303
+
+
+def test_marc_accents_on_letters_are_not_taken_for_another_encoding():
+    """The check for CP1251 read as MARC-8 (accents on nothing) leaves real accents alone:
+    Vietnamese as MARC-8 gives it, two accents on one letter, decomposed."""
+    import unicodedata
+
+    for title in ("Tiếng Việt thực hành", "Les Misérables", "Žluťoučký kůň"):
+        record = Record(force_utf8=True)
+        record.add_field(Field(tag="001", data="v1"),
+                         Field(tag="245", indicators=Indicators("1", "0"),
+                               subfields=[Subfield("a", unicodedata.normalize("NFD", title))]))
+        reading = read(CATALOGUE, "v.mrc", record.as_marc())
+        assert reading.problems == [], title
