@@ -327,7 +327,9 @@ async def _multipart(site: Site, request: Request) -> Response | tuple[auth.Sess
             return who, "too_large"
         if not data:
             return who, "empty"
-        return who, {"kind": str(form.get("kind") or ""), "filename": upload.filename, "file": data}
+        # the name is the browser's to give: PostgreSQL refuses a NUL in it (a 500), so no control characters
+        filename = "".join(ch for ch in upload.filename if ch.isprintable())[:255] or "upload"
+        return who, {"kind": str(form.get("kind") or ""), "filename": filename, "file": data}
     finally:
         await form.close()
 

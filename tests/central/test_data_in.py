@@ -551,3 +551,13 @@ def test_marc_accents_on_letters_are_not_taken_for_another_encoding():
                                subfields=[Subfield("a", unicodedata.normalize("NFD", title))]))
         reading = read(CATALOGUE, "v.mrc", record.as_marc())
         assert reading.problems == [], title
+
+
+def test_a_file_name_holding_control_characters_is_kept_without_them(board, librarian):
+    """Issue 12: a file named with a NUL in it gave a 500 on PostgreSQL (text cannot hold
+    NUL) when the upload was staged; the name is kept without its control characters."""
+    client, _name, _token = librarian
+    tag = uuid.uuid4().hex[:6]
+    answer = upload(client, "roster", f"a\x00b\x01{tag}.csv", f"学号,姓名\n{tag},某某\n".encode())
+    page = client.get(f"/data-in/{staged(answer)}").text
+    assert f"ab{tag}.csv" in page
