@@ -12,6 +12,7 @@ tests walk all of them. Areas add their addresses with ``site.page_route`` and
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta, tzinfo
 from pathlib import Path
@@ -50,6 +51,9 @@ FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 #: the largest id an address may name: the ids it names (reviews) are INTEGER columns, 32 bits
 #: in PostgreSQL, which refuses a larger number outright (SQLite with an OverflowError)
 _LARGEST_ID = 2**31 - 1
+#: control characters no field of the dashboard means (a tab, a newline kept): PostgreSQL's text
+#: refuses a NUL outright (a 500), the XLSX downloads the rest
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: media types of the downloads
 CSV_MEDIA = "text/csv; charset=utf-8"
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -172,9 +176,10 @@ class Site:
         if len(raw) > MAX_FORM_BYTES:
             return None
         try:
-            return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=max_fields))
+            fields = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=max_fields)
         except (UnicodeDecodeError, ValueError):
             return None
+        return {_CONTROL.sub("", name): _CONTROL.sub("", value) for name, value in fields}
 
     async def checked(self, request: Request, max_fields: int = 20) -> tuple[auth.Session, dict[str, str]] | Response:
         """A state-changing request: signed in, a form, and the session's form token."""
@@ -216,6 +221,9 @@ class Site:
                     return passed
                 if any(isinstance(value, int) and not 0 <= value <= _LARGEST_ID for value in path_params.values()):
                     return self.refused(request, 404, error=_("There is nothing with that number."))
+                asked = [*request.query_params.multi_items(), *path_params.items()]
+                if any(_CONTROL.search(f"{name}{value}") for name, value in asked):
+                    return self.page(request, "error.html", 422, message=self.error_text(422))
                 return await handler(request, *passed, **path_params)
 
             params = list(inspect.signature(handler, eval_str=True).parameters.values())[1 + gives:]

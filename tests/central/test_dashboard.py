@@ -610,3 +610,19 @@ def test_dashboard_errors_are_pages_in_the_librarians_language_and_the_api_stays
 
     api = requests.get(board.url + "/v1/no-such-thing", timeout=10)
     assert api.status_code == 404 and api.json()["error"] == "not_found"
+
+
+def test_control_characters_in_forms_and_addresses_never_reach_the_database(board, librarian):
+    """Issue 12: a NUL in an address (/school/cards?student=a%00b) gave a 500 on PostgreSQL,
+    whose text refuses NUL; so would one typed into any form. Addresses holding control
+    characters are refused with a page; forms are read without them."""
+    client, name, token = librarian
+    answer = client.get("/school/cards", params={"student": "a\x00b"})
+    assert answer.status_code == 422 and "cannot read" in answer.text
+    assert client.post("/school/cards/C\x001/status", {"csrf": client.csrf()}).status_code == 422
+    assert client.get("/school/cards", params={"student": "ab"}).status_code == 200
+    fresh = Librarian(board.url)
+    form = fresh.get("/sign-in")
+    signed = fresh.post("/sign-in", {"csrf": re.search(r'name="csrf" value="([^"]+)"', form.text).group(1),
+                                     "name": name[:3] + "\x00" + name[3:], "credential": token + "\x01"})
+    assert signed.status_code == 303  # the same name and credential, without what no one types
