@@ -21,9 +21,11 @@ card may be issued again. An empty card cell gives no card and takes none away.
 MARC (ISO 2709 or MARCXML, read with pymarc) maps, for MARC 21: ISBN 020$a; title
 245$a : $b; author 100$a, else 110$a; call number 952$o, else 090$a/$b, else 084$a (CLC,
 $2 clc), else 050$a $b; one book per 952 holding (Koha's: id 952$p), else one per
-record (id 001). For CNMARC (UNIMARC: no 245 but a 200): ISBN 010$a, title 200$a : $e,
-author 200$f, else 700/701$a, call number 690$a (CLC), id 001. Item types are not taken
-from MARC (Koha's item type codes are each library's own).
+record (id 001, else Koha's record number 999$c, else 090$c). For CNMARC (UNIMARC: no 245 but a 200): ISBN 010$a, title 200$a : $e,
+author 200$f, else 700/701$a, call number 690$a (CLC), id as for MARC 21. Item types are not
+taken from MARC (Koha's item type codes are each library's own). A record that cannot be
+read, or whose text is in neither UTF-8 nor MARC-8 (a CP1251 export reads as accents), is a
+problem of its own, named by its place in the file; the other records are read.
 """
 
 from __future__ import annotations
@@ -191,9 +193,58 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+#: what an XLSX file may unpack to: its parts together, the cells of its sheets, the cells of one
+#: row (a roster or catalogue has tens of columns and at most MAX_ROWS rows). openpyxl holds a
+#: row's cells and the shared strings in memory: a 200 KB file of one row of two million cells
+#: took it to 1.9 GB. Checked on the zip's own sizes and a scan of the sheets before it parses.
+MAX_XLSX_UNPACKED = 100 * 1024 * 1024
+MAX_XLSX_CELLS = 2_000_000
+MAX_XLSX_ROW_CELLS = 1_000
+MAX_XLSX_PARTS = 1_000
+_XLSX_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?(row|c)[\s/>]")
+
+
+def _check_xlsx_size(data: bytes) -> None:
+    """Raises Unreadable("xlsx_too_big") when the workbook would unpack to more than the
+    limits above, Unreadable("xlsx") when it is no zip. The zip's sizes bound what is read:
+    ``zipfile`` stops a part at its stated size (and fails its checksum when it lied)."""
+    import zipfile
+
+    try:
+        parts = zipfile.ZipFile(io.BytesIO(data)).infolist()
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        raise Unreadable("xlsx") from None
+    if len(parts) > MAX_XLSX_PARTS or sum(part.file_size for part in parts) > MAX_XLSX_UNPACKED:
+        raise Unreadable("xlsx_too_big")
+    book = zipfile.ZipFile(io.BytesIO(data))
+    cells = 0
+    for part in parts:
+        if not (part.filename.startswith("xl/worksheets/") and part.filename.endswith(".xml")):
+            continue
+        in_row, rest = 0, b""
+        try:
+            with book.open(part) as stream:
+                while chunk := stream.read(1 << 20):
+                    text = rest + chunk
+                    cut = max(len(text) - 64, 0)  # a tag across the chunk's end is read with the next one
+                    for found in _XLSX_TAG.finditer(text, 0, len(text)):
+                        if found.start() >= cut:
+                            break
+                        if found.group(1) == b"row":
+                            in_row = 0
+                        else:
+                            in_row, cells = in_row + 1, cells + 1
+                            if in_row > MAX_XLSX_ROW_CELLS or cells > MAX_XLSX_CELLS:
+                                raise Unreadable("xlsx_too_big")
+                    rest = text[cut:]
+        except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError):
+            raise Unreadable("xlsx") from None
+
+
 def _xlsx_rows(data: bytes) -> Iterator[list[str]]:
     from openpyxl import load_workbook
 
+    _check_xlsx_size(data)
     # a damaged workbook fails in the zip, XML or openpyxl layers, each with errors of its own
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -385,35 +436,93 @@ def _check_across_rows(reading: Reading) -> None:
 # --- MARC ----------------------------------------------------------------------------------------
 
 
+#: a file whose records are this many times unreadable is no MARC file at all
+MAX_UNREADABLE = 200
+_MARC_REASONS = {"RecordLeaderInvalid": "leader", "BadLeaderValue": "leader", "RecordLengthInvalid": "leader",
+                 "TruncatedRecord": "truncated", "EndOfRecordNotFound": "truncated",
+                 "RecordDirectoryInvalid": "directory", "BaseAddressInvalid": "directory",
+                 "BaseAddressNotFound": "directory", "NoFieldsFound": "no_fields"}
+
+
+def _iso2709_records(data: bytes) -> Iterator[Any]:
+    """Each record of an ISO 2709 file, or the code of why it could not be read. Records
+    are split at their end-of-record mark, so one broken record (a wrong length, a cut
+    directory) costs only itself: pymarc's own reader loses its place after one."""
+    import pymarc
+
+    chunks = data.split(b"\x1d")
+    if not chunks[-1].strip(b" \r\n\t\x1a\x00"):
+        chunks.pop()  # what follows the last record's mark: nothing, a newline, a DOS end of file
+    for chunk in chunks:
+        chunk = chunk.lstrip(b"\r\n")  # a record per line, as some systems write them
+        try:
+            yield pymarc.Record(chunk + b"\x1d", to_unicode=True, force_utf8=False, utf8_handling="replace")
+        except Exception as error:  # noqa: BLE001  (pymarc's, and a leader's UnicodeDecodeError)
+            yield _MARC_REASONS.get(type(error).__name__, "other")
+
+
 def _from_marc(data: bytes) -> Reading:
     import pymarc
 
     reading = Reading(CATALOGUE)
+    records: Iterable[Any]
     if data.lstrip(b"\xef\xbb\xbf \r\n\t")[:1] == b"<":
         try:
-            records: list[Any] = pymarc.parse_xml_to_array(io.BytesIO(data))
+            records = pymarc.parse_xml_to_array(io.BytesIO(data))
         except Exception:  # noqa: BLE001  (expat and SAX errors of a broken XML file)
             raise Unreadable("marc") from None
     else:
-        try:
-            records = list(pymarc.MARCReader(data, to_unicode=True, force_utf8=False, utf8_handling="replace"))
-        except Exception:  # noqa: BLE001  (a file cut short; a bad record alone comes back as None)
-            raise Unreadable("marc") from None
-    if not records:
-        raise Unreadable("marc")
+        records = _iso2709_records(data)
+    unreadable = 0
     for number, record in enumerate(records, start=1):
         reading.read += 1
-        if record is None:
-            reading.problems.append(Problem(number, "", "unreadable_record"))
+        if record is None or isinstance(record, str):
+            unreadable += 1
+            if unreadable > MAX_UNREADABLE and unreadable * 2 > reading.read:
+                raise Unreadable("marc")
+            reading.problems.append(Problem(number, "", "unreadable_record", record or "other"))
             continue
         if len(reading.rows) >= MAX_ROWS:
             reading.problems.append(Problem(number, "", "too_many_rows", str(MAX_ROWS)))
             break
+        garbled = _garbled(record)
+        if garbled:
+            reading.problems.append(Problem(number, "", "garbled_text", garbled[:80]))
+            continue
         for cells, headings in _marc_books(record):
             reading.headings = headings
+            if not cells["item_id"]:  # said in MARC's terms: "001: missing" alone sends one looking for a 001
+                reading.problems.append(Problem(number, headings["item_id"], "marc_no_id", cells["title"][:80]))
+                continue
             _add(reading, number, cells)
+    if not reading.read or unreadable == reading.read:
+        raise Unreadable("marc")
     _check_across_rows(reading)
     return reading
+
+
+def _garbled(record: Any) -> str:
+    """The record's title (else its text) when it reads as nonsense: bytes of another
+    encoding (a Windows code page such as CP1251 or GBK) that the leader calls MARC-8 come
+    out as accents on nothing (after a space, a sign or three on one letter), and that it
+    calls UTF-8 as replacement characters. Empty when it reads well (MARC-8's own accents sit
+    on letters, at most two on one: Vietnamese)."""
+    def text_of(fields: list[Any]) -> str:
+        return " ".join(value for found in fields if not found.is_control_field()
+                        for value in found.get_subfields(*"abcdefghijklmnopqrstuvwxyz0123456789"))
+
+    text = text_of(record.get_fields("245", "200")) or text_of(record.get_fields())
+    odd = run = 0
+    base = " "
+    for ch in text:
+        if unicodedata.combining(ch):
+            run += 1
+            odd += run > 2 or not base.isalpha()
+        else:
+            run, base = 0, ch
+            odd += ch == "\ufffd"
+    letters = sum(1 for ch in text if not ch.isspace())
+    return text if odd and odd * 4 > letters else ""
 
 
 def _sub(record: Any, tag: str, *codes: str, joined: str = " ") -> str:
@@ -430,7 +539,7 @@ def _trim(text: str) -> str:
 
 
 def _marc_books(record: Any) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
-    control = record["001"].data.strip() if record["001"] is not None else ""
+    control, control_heading = _control(record)
     if record.get_fields("245") or not record.get_fields("200"):  # MARC 21
         isbn = _sub(record, "020", "a").split(" ")[0]
         cells = {"title": _sub(record, "245", "a", "b", joined=" : "), "isbn": isbn,
@@ -438,14 +547,14 @@ def _marc_books(record: Any) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
                  "call_number": _sub(record, "090", "a", "b", joined="/") or _clc(record, "084")
                  or _sub(record, "050", "a", "b")}
         headings = {"title": "245", "isbn": "020$a", "author": "100$a", "call_number": "090",
-                    "item_id": "001"}
+                    "item_id": control_heading}
         holdings = record.get_fields("952")
     else:  # CNMARC
         cells = {"title": _sub(record, "200", "a", "e", joined=" : "), "isbn": _sub(record, "010", "a").split(" ")[0],
                  "author": _sub(record, "200", "f") or _sub(record, "700", "a") or _sub(record, "701", "a"),
                  "call_number": _sub(record, "690", "a")}
         headings = {"title": "200$a", "isbn": "010$a", "author": "200$f", "call_number": "690$a",
-                    "item_id": "001"}
+                    "item_id": control_heading}
         holdings = []
     if not holdings:
         yield {**cells, "item_id": control}, headings
@@ -456,6 +565,21 @@ def _marc_books(record: Any) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
         if call:
             copy["call_number"] = call
         yield copy, {**headings, "item_id": "952$p"}
+
+
+def _control(record: Any) -> tuple[str, str]:
+    """The record's id and where it came from: its control number (001), else the record
+    number Koha keeps in 999$c (a Koha export need not have a 001), else 090$c (where older
+    Koha set-ups keep it). A 001 that cannot be an id (a slash in it) gives way to 999$c or
+    090$c when the record has one; else it is reported as the record's problem."""
+    found = [("001", field.data.strip()) for field in record.get_fields("001") if field.data and field.data.strip()]
+    for tag in ("999", "090"):
+        found += [(f"{tag}$c", _trim(value)) for field in record.get_fields(tag)
+                  for value in field.get_subfields("c") if _trim(value)]
+    for heading, value in found:
+        if _IDENTIFIER.match(_halfwidth(value)):
+            return value, heading
+    return found[0][1] if found else "", found[0][0] if found else "001"
 
 
 def _clc(record: Any, tag: str) -> str:

@@ -30,7 +30,19 @@ from central import db
 from central.dashboard import auth
 from central.dashboard.site import PREFIX, Site
 from central.ingest import next_revision, upsert
-from central.reference_files import CATALOGUE, KINDS, ROSTER, Preview, Problem, Unreadable, compare, read
+from central.reference_files import (
+    CATALOGUE,
+    KINDS,
+    MAX_XLSX_CELLS,
+    MAX_XLSX_ROW_CELLS,
+    MAX_XLSX_UNPACKED,
+    ROSTER,
+    Preview,
+    Problem,
+    Unreadable,
+    compare,
+    read,
+)
 from i18n import _
 from protocol.messages import CardRecord, ItemRecord, PatronRecord
 
@@ -102,11 +114,28 @@ def problem_text(problem: Problem) -> str:
                         "If they are two copies, write their ISBN the same way."),
         "barcode_taken": _("The barcode {value} already belongs to book {other}."),
         "bad_record": _("This row cannot be stored: {value}"),
-        "unreadable_record": _("This MARC record could not be read."),
+        "unreadable_record": _("This MARC record could not be read ({value}): it is left out of the preview. "
+                               "Export it again, or leave it out of the file."),
+        "marc_no_id": _("This MARC record (“{value}”) has no id: no control number (001), no Koha record number "
+                        "(999$c, 090$c) and no barcode (952$p)."),
+        "garbled_text": _("This MARC record's text is in neither UTF-8 nor MARC-8 (a Windows code page such as "
+                          "CP1251 or GBK?), so its title would be garbled: “{value}”. Export the file again as "
+                          "MARC 21 in UTF-8."),
         "isbn_in_catalogue": _("Possible duplicate: the catalogue already has ISBN {value} as book {other}."),
     }
-    value = field_names().get(problem.value, problem.value) if problem.code == "missing_column" else problem.value
+    value = problem.value
+    if problem.code == "missing_column":
+        value = field_names().get(value, value)
+    elif problem.code == "unreadable_record":
+        value = _record_faults().get(value, _record_faults()["other"])
     return words.get(problem.code, problem.code).format(value=value, other=problem.other)
+
+
+def _record_faults() -> dict[str, str]:
+    """Why a MARC record could not be read (``central.reference_files._MARC_REASONS``)."""
+    return {"leader": _("its leader is damaged"), "truncated": _("it is cut short"),
+            "directory": _("its directory does not match its fields"), "no_fields": _("it has no fields"),
+            "other": _("it is damaged")}
 
 
 def _unreadable_text(code: str) -> str:
@@ -116,12 +145,16 @@ def _unreadable_text(code: str) -> str:
         "encoding": _("The file's text could not be read: save it as CSV UTF-8 or as .xlsx."),
         "csv": _("The file could not be read as CSV."),
         "xlsx": _("The file could not be read as an Excel workbook (.xlsx)."),
+        "xlsx_too_big": _("This workbook unpacks to more than the server reads (at most {cells} cells, {row_cells} "
+                          "in one row, {unpacked} MB unpacked). Keep only the columns and rows of the roster or "
+                          "catalogue, or save it as CSV, and upload it again."),
         "marc": _("The file could not be read as MARC records."),
         "empty": _("The file is empty."),
         "too_large": _("The file is larger than {size} MB. Split it into smaller files and upload them one by "
                        "one."),
         "no_file": _("Choose a file to upload."),
-    }.get(code, code).format(size=MAX_UPLOAD_BYTES // (1024 * 1024))
+    }.get(code, code).format(size=MAX_UPLOAD_BYTES // (1024 * 1024), cells=f"{MAX_XLSX_CELLS:,}",
+                             row_cells=f"{MAX_XLSX_ROW_CELLS:,}", unpacked=MAX_XLSX_UNPACKED // (1024 * 1024))
 
 
 def _refusal_text(code: str) -> str:
@@ -294,7 +327,9 @@ async def _multipart(site: Site, request: Request) -> Response | tuple[auth.Sess
             return who, "too_large"
         if not data:
             return who, "empty"
-        return who, {"kind": str(form.get("kind") or ""), "filename": upload.filename, "file": data}
+        # the name is the browser's to give: PostgreSQL refuses a NUL in it (a 500), so no control characters
+        filename = "".join(ch for ch in upload.filename if ch.isprintable())[:255] or "upload"
+        return who, {"kind": str(form.get("kind") or ""), "filename": filename, "file": data}
     finally:
         await form.close()
 
@@ -337,7 +372,8 @@ def mount(site: Site) -> None:
         try:
             staged = await site.run(read_upload, fields["kind"], fields["filename"], fields["file"])
         except Unreadable as problem:
-            return await front(request, who, 422, _unreadable_text(str(problem)))
+            code = str(problem)
+            return await front(request, who, 413 if code == "xlsx_too_big" else 422, _unreadable_text(code))
         token = await site.run(stage, site.store, who.name, fields["kind"], fields["filename"], staged)
         return site.redirect(f"/data-in/{token}")
 

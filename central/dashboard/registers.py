@@ -652,11 +652,7 @@ def mount(site: Site) -> None:
         return site.period(request, (today - timedelta(days=29), today))
 
     def since_day(request: Request) -> date | None:
-        try:
-            return date.fromisoformat(request.query_params.get("since") or
-                                      (site.today() - timedelta(days=90)).isoformat())
-        except ValueError:
-            return None
+        return site.day(request, "since", site.today() - timedelta(days=90))
 
     async def gather(request: Request, name: str) -> dict[str, Any] | Response:
         """The register's values for its page, with ``table`` (its download) and ``file`` (a name)."""

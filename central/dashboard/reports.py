@@ -352,9 +352,8 @@ def mount(site: Site) -> None:
 
     async def form_i(request: Request, who: auth.Session, weekly: bool) -> Response:
         if weekly:
-            try:
-                day = date.fromisoformat(request.query_params.get("day") or site.today().isoformat())
-            except ValueError:
+            day = site.day(request, "day")
+            if day is None:
                 return site.page(request, "refused.html", 422, who=who, error=_("Choose a valid day."))
             period = this_week(day)
             report = await site.run(borrowing, site.store, *period, site.zone)

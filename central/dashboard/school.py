@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection
 
 from central import db
 from central.dashboard import auth
-from central.dashboard.site import Site
+from central.dashboard.site import FIRST_DAY, LAST_DAY, Site
 from central.ingest import next_revision, upsert
 from central.kiosks import KIOSK, LIBRARIAN, Audit, KioskExists, add_kiosk, add_librarian
 from central.reference import policy_record
@@ -58,7 +58,6 @@ FORMS = ("/school/policy", "/school/calendar", "/school/timetable", "/school/car
 
 #: the ranges a librarian may type (a teacher's class set is the largest loan count seen)
 LIMITS = {"max_loans": (0, 200), "loan_days": (0, 365), "renewals": (0, 20)}
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 #: the longest run of days one line of closed dates may name (a summer holiday fits)
 LONGEST_RUN = 120
 #: empty rows offered under the filled ones (no JavaScript adds rows)

@@ -12,6 +12,7 @@ tests walk all of them. Areas add their addresses with ``site.page_route`` and
 from __future__ import annotations
 
 import inspect
+import re
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta, tzinfo
 from pathlib import Path
@@ -43,6 +44,16 @@ SECURITY_HEADERS = {
 }
 #: a dashboard handler: ``(request, who[, fields], **path_params)`` to its answer
 Handler = Callable[..., Awaitable[Response]]
+#: the days an address may name (``from``, ``to``, ``day``, ``since``): any a school means, and
+#: none near the ends of the calendar, where a day's end (9999-12-31 + 1) or its time in UTC
+#: (0001-01-01 east of Greenwich) is no date at all
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+#: the largest id an address may name: the ids it names (reviews) are INTEGER columns, 32 bits
+#: in PostgreSQL, which refuses a larger number outright (SQLite with an OverflowError)
+_LARGEST_ID = 2**31 - 1
+#: control characters no field of the dashboard means (a tab, a newline kept): PostgreSQL's text
+#: refuses a NUL outright (a 500), the XLSX downloads the rest
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: media types of the downloads
 CSV_MEDIA = "text/csv; charset=utf-8"
 XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -84,6 +95,7 @@ class Site:
         app.add_middleware(_InLanguage)
         #: values every template sees (areas may add their own helpers)
         self.globals: dict[str, Any] = {}
+        self._error_pages()
 
     # --- answering ---------------------------------------------------------------------------
 
@@ -112,6 +124,38 @@ class Site:
         return Response(body, media_type=media, headers={
             **SECURITY_HEADERS, "Content-Disposition": f"attachment; filename=\"{quote(name)}\""})
 
+    def _error_pages(self) -> None:
+        """The dashboard's errors as pages in the librarian's language (an address that is no
+        page, a method it does not take, a malformed path parameter, the database busy, a
+        bug), where the API under /v1 answers JSON. The API's own handler still runs first
+        (it logs a bug) and gives the status and headers (Allow, Retry-After)."""
+        for kind, api in list(self.app.exception_handlers.items()):
+            async def handler(request: Request, error: Exception, api: Callable[..., Any] = api) -> Response:
+                answer = await api(request, error)
+                path = request.url.path
+                if not isinstance(answer, Response) or not (path == PREFIX or path.startswith(PREFIX + "/")):
+                    return answer
+                with i18n.in_language(language_of(request)):  # a bug's answer comes from outside _InLanguage
+                    message = self.error_text(answer.status_code)
+                page = self.page(request, "error.html", answer.status_code, message=message)
+                for name in ("allow", "retry-after"):
+                    if name in answer.headers:
+                        page.headers[name] = answer.headers[name]
+                return page
+            self.app.add_exception_handler(kind, handler)
+
+    @staticmethod
+    def error_text(status: int) -> str:
+        return {
+            404: _("There is no such page. Use the links above to find the one you want."),
+            405: _("This address does not take that kind of request: open it from the dashboard's own links "
+                   "and forms."),
+            422: _("This address holds something the dashboard cannot read: open it from the dashboard's own "
+                   "links."),
+            503: _("The database is busy or out of reach. Wait a moment and try again."),
+        }.get(status, _("Something went wrong on the server; what happened is in its log. Try again, and if it "
+                        "happens again, tell whoever looks after the server."))
+
     # --- who is asking -----------------------------------------------------------------------
 
     @staticmethod
@@ -132,9 +176,10 @@ class Site:
         if len(raw) > MAX_FORM_BYTES:
             return None
         try:
-            return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=max_fields))
+            fields = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=max_fields)
         except (UnicodeDecodeError, ValueError):
             return None
+        return {_CONTROL.sub("", name): _CONTROL.sub("", value) for name, value in fields}
 
     async def checked(self, request: Request, max_fields: int = 20) -> tuple[auth.Session, dict[str, str]] | Response:
         """A state-changing request: signed in, a form, and the session's form token."""
@@ -174,6 +219,11 @@ class Site:
                 passed = await guard(request)
                 if isinstance(passed, Response):
                     return passed
+                if any(isinstance(value, int) and not 0 <= value <= _LARGEST_ID for value in path_params.values()):
+                    return self.refused(request, 404, error=_("There is nothing with that number."))
+                asked = [*request.query_params.multi_items(), *path_params.items()]
+                if any(_CONTROL.search(f"{name}{value}") for name, value in asked):
+                    return self.page(request, "error.html", 422, message=self.error_text(422))
                 return await handler(request, *passed, **path_params)
 
             params = list(inspect.signature(handler, eval_str=True).parameters.values())[1 + gives:]
@@ -190,15 +240,23 @@ class Site:
         ``from``: ``default`` (today when there is none)."""
         if default is not None and not request.query_params.get("from"):
             return default
-        today = self.today()
-        try:
-            start = date.fromisoformat(request.query_params.get("from") or today.isoformat())
-            end = date.fromisoformat(request.query_params.get("to") or start.isoformat())
-        except ValueError:
-            return None
-        if end < start or (end - start) > timedelta(days=3660):
+        start = self.day(request, "from")
+        end = self.day(request, "to", start) if start is not None else None
+        if start is None or end is None or end < start or (end - start) > timedelta(days=3660):
             return None
         return start, end
+
+    def day(self, request: Request, name: str, default: date | None = None) -> date | None:
+        """The day the query parameter ``name`` gives (``default``, else today, without it),
+        or None when it is no day between FIRST_DAY and LAST_DAY."""
+        text = request.query_params.get(name)
+        if not text:
+            return default or self.today()
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            return None
+        return day if FIRST_DAY <= day <= LAST_DAY else None
 
     def today(self) -> date:
         return db.now().astimezone(self.zone).date()

@@ -1,13 +1,16 @@
 """A report's table, downloadable as CSV or XLSX: the same columns and rows the page shows.
 
 Text cells that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``) are
-written as text in both formats; numbers stay numbers, dates stay dates.
+written as text in both formats; numbers stay numbers, dates stay dates. Control characters
+(a kiosk's note may hold one) have no place in an XLSX file's XML: they are left out of
+every XLSX cell, heading and sheet name, so no stored text can make a download fail.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -17,6 +20,14 @@ from central.dashboard.site import CSV_MEDIA, XLSX_MEDIA
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = {"csv": CSV_MEDIA, "xlsx": XLSX_MEDIA}
+#: what XML 1.0 (so XLSX) cannot hold: the C0 controls but tab, newline and return (as openpyxl's
+#: ILLEGAL_CHARACTERS_RE, which raises on them), and lone surrogates
+_NOT_IN_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def xml_text(value: object) -> str:
+    """Text an XLSX cell can hold (control characters left out)."""
+    return _NOT_IN_XML.sub("", "" if value is None else str(value))
 
 
 def safe_text(value: object) -> str:
@@ -54,7 +65,7 @@ class ReportTable:
         sheet = book.active
         assert isinstance(sheet, Worksheet)  # a new workbook's one sheet (openpyxl types .active as optional)
         sheet.title = _sheet_title(self.title)
-        sheet.append([str(c) for c in self.columns])
+        sheet.append([xml_text(c) for c in self.columns])
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         # cell by cell: sheet[sheet.max_row] after each append counts every cell (quadratic)
@@ -89,9 +100,9 @@ def _xlsx_cell(value: Any) -> Any:
         return value.replace(tzinfo=None)  # spreadsheets have no time zones: the local time as shown
     if isinstance(value, (date, int, float)) or value is None:
         return value
-    return str(value)
+    return xml_text(value)
 
 
 def _sheet_title(title: str) -> str:
-    cleaned = "".join(" " if ch in "[]:*?/\\" else ch for ch in title).strip()
+    cleaned = "".join(" " if ch in "[]:*?/\\" else ch for ch in xml_text(title)).strip()
     return (cleaned or "report")[:31]

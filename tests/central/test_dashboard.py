@@ -596,3 +596,74 @@ def test_events_kept_for_an_id_no_column_holds_open_every_page_and_can_be_correc
     with board.store.reading() as conn:
         assert conn.execute(select(db.item_state.c.patron_id).where(
             db.item_state.c.item_id == f"I-{tag}")).scalar() == f"S-{tag}"
+
+
+def test_edge_dates_and_ids_in_addresses_are_refused_with_a_page_not_a_500(board, librarian):
+    """Issue 12: events.csv?from=9999-12-30 (a day whose end is past the calendar's),
+    reports/term?from=0001-01-01 (before it in UTC) and POST /reviews/<a number no database
+    holds> answered 500; every date and id in an address is now checked once, in the site."""
+    client, _name, _token = librarian
+    for path, params in [("/exports/events.csv", {"from": "9999-12-30"}), ("/exports/events.csv", {"to": "9999-12-31"}),
+                         ("/exports/circulation.koc", {"from": "0001-01-01", "to": "0001-01-02"}),
+                         ("/reports/term", {"from": "0001-01-01"}), ("/reports/classes.csv", {"from": "9999-12-31"}),
+                         ("/reports/week", {"day": "9999-12-31"}), ("/reports/week", {"day": "0001-01-01"}),
+                         ("/registers/repairs.xlsx", {"from": "0001-01-01", "to": "0001-01-03"}),
+                         ("/registers/stock-take", {"since": "0001-01-01"}),
+                         ("/registers/stock-take.csv", {"since": "9999-12-31"})]:
+        answer = client.get(path, params=params)
+        assert answer.status_code == 422, (path, params, answer.status_code, answer.text[:200])
+        assert "Choose a valid" in answer.text, (path, params)
+    chinese = client.get("/reports/term", params={"from": "0001-01-01", "lang": "zh_CN"})
+    assert chinese.status_code == 422 and "Choose a valid" not in chinese.text
+    client.get("/end-of-day", params={"lang": "en"})
+    assert client.get("/exports/events.csv", params={"from": "2099-12-30"}).status_code == 200
+    for number in ("99999999999999999999", "9223372036854775808", "2147483648", "-1"):
+        answer = client.post(f"/reviews/{number}", {"csrf": client.csrf(), "decision": "accept", "note": ""})
+        assert answer.status_code == 404 and "There is nothing with that number." in answer.text, number
+    assert client.post("/reviews/2147483647", {"csrf": client.csrf(), "decision": "accept",
+                                                        "note": ""}).status_code == 409
+
+
+def test_dashboard_errors_are_pages_in_the_librarians_language_and_the_api_stays_json(board, librarian):
+    """Issue 12: a dashboard address that is no page, a method it does not take, a path that
+    does not parse and a bug answered the API's JSON; they are now HTML pages in the
+    librarian's language, with the status (and the Allow header) the API would give."""
+    client, _name, _token = librarian
+    for method, path, status in [("GET", "/no-such-page", 404), ("GET", "/reviews/1", 405),
+                                 ("POST", "/reviews/not-a-number", 422)]:
+        answer = client.http.request(method, client.url + path, allow_redirects=False, timeout=15)
+        assert answer.status_code == status, (path, answer.status_code)
+        assert answer.headers["content-type"].startswith("text/html"), (path, answer.text[:200])
+        assert "<h1>Error</h1>" in answer.text and '{"error"' not in answer.text
+    assert "POST" in client.get("/reviews/1").headers["allow"]
+    chinese = client.get("/no-such-page", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert chinese.status_code == 404 and "没有这个页面" in chinese.text
+
+    # a bug: a staged upload whose stored row no longer decodes
+    token = uuid.uuid4().hex
+    with board.store.writing() as conn:
+        conn.execute(db.staged_imports.insert().values(token=token, who="someone", kind="roster",
+                                                       filename="r.csv", data=b"not json", created_at=db.now()))
+    broken = client.get(f"/data-in/{token}")
+    assert broken.status_code == 500 and broken.headers["content-type"].startswith("text/html")
+    assert "Something went wrong on the server" in broken.text and "Traceback" not in broken.text
+    assert f"/dashboard/data-in/{token}" in board.log_path.read_text()  # the API's handler logged it
+
+    api = requests.get(board.url + "/v1/no-such-thing", timeout=10)
+    assert api.status_code == 404 and api.json()["error"] == "not_found"
+
+
+def test_control_characters_in_forms_and_addresses_never_reach_the_database(board, librarian):
+    """Issue 12: a NUL in an address (/school/cards?student=a%00b) gave a 500 on PostgreSQL,
+    whose text refuses NUL; so would one typed into any form. Addresses holding control
+    characters are refused with a page; forms are read without them."""
+    client, name, token = librarian
+    answer = client.get("/school/cards", params={"student": "a\x00b"})
+    assert answer.status_code == 422 and "cannot read" in answer.text
+    assert client.post("/school/cards/C\x001/status", {"csrf": client.csrf()}).status_code == 422
+    assert client.get("/school/cards", params={"student": "ab"}).status_code == 200
+    fresh = Librarian(board.url)
+    form = fresh.get("/sign-in")
+    signed = fresh.post("/sign-in", {"csrf": re.search(r'name="csrf" value="([^"]+)"', form.text).group(1),
+                                     "name": name[:3] + "\x00" + name[3:], "credential": token + "\x01"})
+    assert signed.status_code == 303  # the same name and credential, without what no one types

@@ -440,3 +440,124 @@ def test_a_roster_card_column_is_read_as_a_kiosk_reads_cards():
     assert reading.rows == [(2, {"patron_id": "1", "name": "A", "card_id": "AB-12"}), (3, {"patron_id": "2", "name": "B"}),
                             (5, {"patron_id": "4", "name": "D", "card_id": "234"})]
     assert [(p.row, p.column, p.code, p.value) for p in reading.problems] == [(4, "Library card", "bad_identifier", "卡/1")]
+
+
+def _cp1251_record(control: str, title: str, leader_coding: str) -> bytes:
+    """A record whose title is in CP1251 while its leader says MARC-8 (blank) or UTF-8 ("a")."""
+    record = Record(force_utf8=True)
+    placeholder = "X" * len(title.encode("cp1251"))
+    record.add_field(Field(tag="001", data=control),
+                     Field(tag="245", indicators=Indicators("1", "0"), subfields=[Subfield("a", placeholder)]))
+    raw = record.as_marc().replace(placeholder.encode(), title.encode("cp1251"))
+    return raw[:9] + leader_coding.encode() + raw[10:]
+
+
+def test_a_koha_export_and_broken_marc_records_are_previewed_record_by_record(board, librarian):
+    """Issue 12: a Koha export without 001 (its record number in 999$c), a 001 holding a
+    slash, a damaged record and a CP1251 record gave a 500 (raw JSON) or a silently garbled
+    title; now each record is read or named with what is wrong with it."""
+    client, _name, _token = librarian
+    tag = uuid.uuid4().hex[:6]
+    koha = _marc_book("", "9787539132594", "草房子", "长篇小说", "曹文轩", [])
+    koha.remove_fields("001")
+    koha.add_field(Field(tag="999", indicators=Indicators(" ", " "),
+                         subfields=[Subfield("c", f"{tag}1"), Subfield("d", f"{tag}1")]))
+    slash_koha = _marc_book(f"{tag}/2", "9787020090006", "西游记", "少儿版", "吴承恩", [])
+    slash_koha.add_field(Field(tag="999", indicators=Indicators(" ", " "), subfields=[Subfield("c", f"{tag}2")]))
+    slash = _marc_book(f"{tag}\\3", "9787020090006", "西游记", "少儿版", "吴承恩", [])
+    broken = _marc_book(f"{tag}4", "9787020090006", "西游记", "少儿版", "吴承恩", []).as_marc()
+    broken = broken[:12] + b"99999" + broken[17:]  # its base address points past its end
+    files = [koha.as_marc(), slash_koha.as_marc(), slash.as_marc(), broken,
+             _cp1251_record(f"{tag}5", "Война и мир", " "), _cp1251_record(f"{tag}6", "Анна Каренина", "a"),
+             b"\x1e\x1f" * 5]  # no leader at all
+    answer = upload(client, "catalogue", "koha.mrc", b"".join(data + b"\x1d" * (not data.endswith(b"\x1d"))
+                                                                for data in files))
+    token = staged(answer)
+    page = client.get(f"/data-in/{token}").text
+    assert "Rows read: 7" in page
+    assert f"<td>{tag}1</td>" in page and f"<td>{tag}2</td>" in page and "To add: 2" in page
+    assert f"“{tag}\\3” cannot be an id" in page
+    assert '<tr data-row="4"><td>4</td><td></td><td>This MARC record could not be read (its directory' in page
+    assert page.count("in neither UTF-8 nor MARC-8") == 2
+    assert '<tr data-row="7"><td>7</td><td></td><td>This MARC record could not be read' in page
+    nameless = _marc_book("", "9787539132594", "无名", "", "某", [])
+    nameless.remove_fields("001")
+    page = client.get(f"/data-in/{staged(upload(client, 'catalogue', 'n.mrc', nameless.as_marc()))}").text
+    assert "This MARC record (“无名”) has no id: no control number (001)" in page
+    whole = upload(client, "catalogue", "noise.mrc", b"\x1e\x1f" * 5 + b"\x1d")
+    assert whole.status_code == 422 and "could not be read as MARC records" in whole.text
+    chinese = client.get(f"/data-in/{token}?lang=zh_CN").text
+    assert "这条 MARC 记录无法读取（目次与字段不符）" in chinese and "既不是 UTF-8 也不是 MARC-8" in chinese
+
+
+def _workbook_with(sheet_rows: int = 0, row_cells: int = 0, padding: int = 0) -> bytes:
+    """A small XLSX file that unpacks big: ``sheet_rows`` rows of ``row_cells`` cells under
+    the heading row, and a part of ``padding`` zero bytes."""
+    import zipfile
+
+    book = Workbook()
+    book.active.append(["student id", "name"])
+    plain = io.BytesIO()
+    book.save(plain)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(plain.getvalue())) as given, \
+            zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as packed:
+        for name in given.namelist():
+            data = given.read(name)
+            if name == "xl/worksheets/sheet1.xml" and sheet_rows:
+                head, tail = data.split(b"</sheetData>")
+                row = b"<row>" + b'<c t="inlineStr"><is><t>x</t></is></c>' * row_cells + b"</row>"
+                with packed.open(name, "w", force_zip64=True) as part:
+                    part.write(head)
+                    for _ in range(sheet_rows):
+                        part.write(row)
+                    part.write(b"</sheetData>" + tail)
+            else:
+                packed.writestr(name, data)
+        if padding:
+            packed.writestr("xl/media/padding.bin", bytes(padding))
+    return out.getvalue()
+
+
+def test_a_small_workbook_that_unpacks_big_is_refused_before_it_is_parsed(board, librarian):
+    """Issue 12: a 155 KB XLSX file grew the server from 116 MB to 407 MB (one row of two
+    million cells from 226 KB took openpyxl to 1.9 GB). The zip's sizes and a scan of its
+    sheets are checked first: too many cells in all or in one row, or too much unpacked, is
+    refused with the limits named."""
+    from central.reference_files import MAX_XLSX_CELLS, MAX_XLSX_ROW_CELLS, MAX_XLSX_UNPACKED
+
+    client, _name, _token = librarian
+    bombs = {"one wide row": _workbook_with(1, MAX_XLSX_ROW_CELLS + 1),
+             "many cells": _workbook_with(MAX_XLSX_CELLS // MAX_XLSX_ROW_CELLS + 1, MAX_XLSX_ROW_CELLS),
+             "unpacked size": _workbook_with(padding=MAX_XLSX_UNPACKED + 1)}
+    for what, data in bombs.items():
+        assert len(data) < 400_000, what
+        answer = upload(client, "roster", "roster.xlsx", data)
+        assert answer.status_code == 413, (what, answer.status_code, answer.text[-300:])
+        assert "This workbook unpacks to more than the server reads (at most 2,000,000 cells" in answer.text, what
+    fine = _workbook_with(3, MAX_XLSX_ROW_CELLS)  # wide rows within the limits are read as ever
+    assert upload(client, "roster", "roster.xlsx", fine).status_code == 303
+
+
+def test_marc_accents_on_letters_are_not_taken_for_another_encoding():
+    """The check for CP1251 read as MARC-8 (accents on nothing) leaves real accents alone:
+    Vietnamese as MARC-8 gives it, two accents on one letter, decomposed."""
+    import unicodedata
+
+    for title in ("Tiếng Việt thực hành", "Les Misérables", "Žluťoučký kůň"):
+        record = Record(force_utf8=True)
+        record.add_field(Field(tag="001", data="v1"),
+                         Field(tag="245", indicators=Indicators("1", "0"),
+                               subfields=[Subfield("a", unicodedata.normalize("NFD", title))]))
+        reading = read(CATALOGUE, "v.mrc", record.as_marc())
+        assert reading.problems == [], title
+
+
+def test_a_file_name_holding_control_characters_is_kept_without_them(board, librarian):
+    """Issue 12: a file named with a NUL in it gave a 500 on PostgreSQL (text cannot hold
+    NUL) when the upload was staged; the name is kept without its control characters."""
+    client, _name, _token = librarian
+    tag = uuid.uuid4().hex[:6]
+    answer = upload(client, "roster", f"a\x00b\x01{tag}.csv", f"学号,姓名\n{tag},某某\n".encode())
+    page = client.get(f"/data-in/{staged(answer)}").text
+    assert f"ab{tag}.csv" in page

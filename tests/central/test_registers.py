@@ -443,3 +443,17 @@ def test_the_circulation_log_forgets_the_children_after_its_own_period(board, li
     finally:  # the other tests' servers on this database keep their log
         with board.store.writing() as conn:
             conn.execute(db.meta.delete().where(db.meta.c.key == EVENTS_RETENTION_KEY))
+
+
+def test_a_note_holding_control_characters_downloads_as_xlsx(board, librarian):
+    """Issue 12: a damage note holding \\u0001 made repairs.xlsx answer 500 (openpyxl refuses
+    control characters) for every period that included it; the shared writer leaves them out."""
+    client, _name, _token = librarian
+    tag = uuid.uuid4().hex[:6]
+    kiosk = school(board, tag)
+    assert kiosk.push([kiosk.event("item.damaged", {"item_id": f"I2-{tag}", "note": "torn\u0001page\u000b\u001f"},
+                                   actor=f"T1-{tag}")]).status_code == 200
+    answer = client.get("/registers/repairs.xlsx")
+    assert answer.status_code == 200, answer.text[:300]
+    assert [c for c in sheet_rows(answer.content, tag)[0] if c and "torn" in str(c)] == ["tornpage"]
+    assert "torn\u0001page" in client.get("/registers/repairs.csv").content.decode("utf-8")
