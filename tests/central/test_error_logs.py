@@ -81,8 +81,9 @@ def test_no_name_or_card_in_the_log_of_a_failed_push_or_export(backend, tmp_path
             kind, payload = checkout(f"I-{tag}", first + "\u0000")  # PostgreSQL's text cannot hold a NUL
             payload["card_id"] = cards[first]
             pushed = kiosk.push([kiosk.event(kind, payload, actor=f"S-{tag}-0")])
-            if backend == "postgresql":
-                assert pushed.status_code == 500, pushed.text  # a bug, but one whose log says no name
+            # once a 500 on PostgreSQL (its error quoted the row); now kept for review, by field not value
+            assert pushed.status_code == 200, pushed.text
+            assert pushed.json()["results"][0]["reason"] == "invalid_payload"
             kind, payload = checkout(f"J-{tag}", second)
             payload["card_id"] = cards[second]
             damaged = ("item.damaged", {"item_id": f"J-{tag}", "note": f"{NAMES[2]} {NAMES[3]} (card {cards[second]}) "
@@ -103,7 +104,7 @@ def test_no_name_or_card_in_the_log_of_a_failed_push_or_export(backend, tmp_path
             page = client.get("/registers/repairs")
             assert page.status_code == 200 and "spilled juice" in page.text  # the note is there to export
             sheet = client.get("/registers/repairs.xlsx")
-            assert sheet.status_code == 500  # openpyxl refuses the vertical tab: a bug, logged without the note
+            assert sheet.status_code == 200  # once a 500 (openpyxl refused the vertical tab); now left out
         finally:
             printed = b""
             if server.process is not None and server.process.poll() is None:
@@ -117,15 +118,9 @@ def test_no_name_or_card_in_the_log_of_a_failed_push_or_export(backend, tmp_path
     secrets = [*NAMES, *CARDS, *students]
     assert _leaks(server_log, secrets) == [], server_log[-3000:]
     assert _leaks("\n".join(captured.lines), secrets) == []
-    # and still enough to find what failed, and where
-    assert "internal error on GET /dashboard/registers/repairs.xlsx" in server_log
-    assert "openpyxl.utils.exceptions.IllegalCharacterError" in server_log and "tables.py" in server_log
-    assert logs.HIDDEN in server_log
+    # and still enough to find what was asked (how errors are logged: the test below)
     assert '"POST /dashboard/school/cards/{card_id}/status HTTP/1.1" 303' in server_log
     assert '"GET /dashboard/school/cards?... HTTP/1.1" 200' in server_log
-    if backend == "postgresql":
-        assert "internal error on POST /v1/push" in server_log
-        assert "SQLSTATE 22P05" in server_log and "INSERT INTO item_state" in server_log
 
 
 def test_a_database_error_is_logged_by_kind_and_frames_never_by_its_values(tmp_path, captured):
