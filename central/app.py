@@ -83,7 +83,6 @@ _SECURED: dict[str, Any] = {"security": [{"bearer": []}]}
 
 
 def create_app(store: db.Store) -> FastAPI:
-    logs.install()  # uvicorn logs the error a second time, and background jobs log theirs
     authenticate = Authenticator(store)
     app = FastAPI(
         title="bookcorner central server",

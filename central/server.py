@@ -36,8 +36,10 @@ def bind(host: str, port: int) -> socket.socket:
 def _run(url: str, sock: socket.socket, config_args: dict) -> bool:
     import uvicorn
 
+    from central import logs
     from central.app import create_app
 
+    logs.install()  # this process serves: no exception's text reaches its log (uvicorn's included)
     store = db.Store(url)
     server = uvicorn.Server(uvicorn.Config(create_app(store), **config_args))
     try:
