@@ -25,27 +25,15 @@ from protocol.messages import CardRecord, ItemRecord, PatronRecord, ReferenceDoc
 from tests.central.dashboard_client import Librarian
 from tests.central.harness import BACKENDS, CentralServer, database, postgres_problem
 from tests.central.pushes import KioskClient, checkout
+from tests.logs import Lines
 
 NAMES = ("Zhang Xiaoming", "张小明", "Li Hua", "李华")
 CARDS = ("0042773190", "0042773191")
 
 
-class Lines(logging.Handler):
-    """Every record of this process, formatted."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if not record.name.startswith("urllib3"):  # the test's own HTTP client, standing in for a browser
-            self.lines.append(self.format(record))
-
-
 @pytest.fixture
 def captured() -> Iterator[Lines]:
-    lines, root = Lines(), logging.getLogger()
+    lines, root = Lines(ignore=("urllib3",)), logging.getLogger()  # not the test's own HTTP client
     level = root.level
     root.addHandler(lines)
     root.setLevel(logging.DEBUG)

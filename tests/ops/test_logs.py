@@ -23,22 +23,11 @@ from journal.snapshot import ReferenceStore
 from kiosk.desk import DataPaths
 from tests.central.harness import CentralServer
 from tests.kiosk.ui.conftest import Ticker, make_app, scan, settings, started, tap
+from tests.logs import Lines
 
 ROOT = Path(__file__).resolve().parents[2]
 #: a Monday in term, at the first lunch slot
 MONDAY = datetime(2026, 11, 23, 12, 5, tzinfo=ZoneInfo("Asia/Shanghai"))
-
-
-class Lines(logging.Handler):
-    """Every record, formatted as the kiosk's log file formats it."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record))
 
 
 async def visits(data_dir: Path, school, children: list[tuple[str, str]]) -> None:
