@@ -402,21 +402,26 @@ class _JournalOf:
         self.conn, self.kiosk_id, self.current, self.sent = conn, kiosk_id, current, sent
 
     def stored_here(self) -> Any:
-        """A condition on db.events: stored under the current incarnation (events a kiosk
-        pushed before it named its journal count as the journal it then named as upgraded)."""
-        column = db.events.c.incarnation
-        if self.current is None:
-            return column.is_(None)
-        j = db.journals.c
-        adopted = self.conn.execute(select(j.reason).where(j.kiosk_id == self.kiosk_id,
-                                                           j.incarnation == self.current)).scalar()
-        return or_(column == self.current, column.is_(None)) if adopted == "upgraded" else column == self.current
+        """A condition on db.events: stored under the current incarnation."""
+        return _recorded_by(self.conn, self.kiosk_id, self.current)
 
     def recorded(self, seq: int) -> str | None:
         """The incarnation that recorded event ``seq`` of this batch."""
         if self.sent is None:
             return self.current
         return self.sent.incarnation if seq >= self.sent.since_seq else self.sent.previous
+
+
+def _recorded_by(conn: Connection, kiosk_id: str, incarnation: str | None) -> ColumnElement[bool]:
+    """A condition on db.events: recorded by ``incarnation`` of the kiosk's journal (None:
+    before it named one). Events a kiosk pushed before it named its journal count as the
+    journal it then named as ``upgraded``."""
+    column = db.events.c.incarnation
+    if incarnation is None:
+        return column.is_(None)
+    j = db.journals.c
+    adopted = conn.execute(select(j.reason).where(j.kiosk_id == kiosk_id, j.incarnation == incarnation)).scalar()
+    return or_(column == incarnation, column.is_(None)) if adopted == "upgraded" else column == incarnation
 
 
 def _event_at(conn: Connection, kiosk_id: str, journal: _JournalOf, seq: int, to_seq: int) -> str | None:
@@ -492,15 +497,7 @@ def _not_here(conn: Connection, kiosk_id: str, sent: JournalIdentity) -> Journal
     """What the journal ``sent`` continues had recorded from ``sent.since_seq`` on: events
     made after the backup (or lost by the repair) that the kiosk no longer holds."""
     e = db.events.c
-    previous = sent.previous
-    same: ColumnElement[bool]
-    if previous is None:
-        same = e.incarnation.is_(None)
-    else:
-        adopted = conn.execute(select(db.journals.c.reason).where(
-            db.journals.c.kiosk_id == kiosk_id, db.journals.c.incarnation == previous)).scalar()
-        same = or_(e.incarnation == previous, e.incarnation.is_(None)) if adopted == "upgraded" else (
-            e.incarnation == previous)
+    same = _recorded_by(conn, kiosk_id, sent.previous)
     counts: dict[str, int] = dict(conn.execute(
         select(e.type, func.count()).where(e.kiosk_id == kiosk_id, e.seq >= sent.since_seq, same).group_by(e.type)
     ).all())

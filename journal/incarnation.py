@@ -62,6 +62,13 @@ class Incarnation:
               restored_from: str | None = None) -> Incarnation:
         return cls(uuid.uuid4().hex, since_seq, reason, _now(), previous, restored_from)
 
+    @classmethod
+    def first(cls, first_seq: int, has_events: bool) -> Incarnation:
+        """The name a journal gets when it has none: a new journal's (numbered from
+        ``first_seq``), or that of a journal written before incarnations (it goes on as it
+        was: nothing went back)."""
+        return cls.begin(Reason.UPGRADED if has_events else Reason.NEW, 1 if has_events else first_seq)
+
     @property
     def went_back(self) -> bool:
         """Whether this incarnation began because the journal may have gone back in time."""
@@ -112,12 +119,11 @@ def begin(journal_dir: str | os.PathLike[str], reason: Reason, since_seq: int, *
 
 
 def ensure(journal_dir: str | os.PathLike[str], first_seq: int, has_events: bool) -> Incarnation:
-    """The journal's incarnation, named now if it has none: a new journal's, or that of a
-    journal written before incarnations (it goes on as it was: nothing went back)."""
+    """The journal's incarnation, named now (``Incarnation.first``) if it has none."""
     found = load(journal_dir)
     if found is not None:
         return found
-    made = Incarnation.begin(Reason.UPGRADED if has_events else Reason.NEW, 1 if has_events else first_seq)
+    made = Incarnation.first(first_seq, has_events)
     save(journal_dir, made)
     return made
 

@@ -120,7 +120,7 @@ class ReadOnlyJournal:
         found = load_incarnation(self.reader.directory)
         if found is not None:
             return found
-        return Incarnation.begin(Reason.UPGRADED if self.reader.segments() else Reason.NEW, 1)
+        return Incarnation.first(1, bool(self.reader.segments()))
 
     def append(self, drafts: Sequence[EventDraft]) -> list[Event]:
         raise StoreWriteError(_("this command only looks: it records nothing"))
