@@ -14,25 +14,23 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from circulation.timetable import Timetable
-from i18n import N_, _, in_language
+from i18n import N_, _
 from kiosk.screens.base import Body, KioskScreen
 from kiosk.session import Feedback, VisitView
-from kiosk.widgets import languages, pair
+from kiosk.widgets import in_each_language, pair
 from kiosk.widgets.banner import Banner
 
 
 def slot_words(timetable: Timetable | None, now: datetime, bilingual: bool) -> list[str]:
     """Whose borrowing time it is, in each language shown."""
     slot = timetable.slot_at(now) if timetable is not None else None
-    words = []
-    for language in languages(bilingual):
-        with in_language(language):
-            if slot is None:
-                words.append(_("Free borrowing: every class may borrow now"))
-            else:
-                words.append(_("Class {klass}'s borrowing time, until {end}").format(
-                    klass=slot.class_name, end=f"{slot.end:%H:%M}"))
-    return words
+
+    def words() -> str:
+        if slot is None:
+            return _("Free borrowing: every class may borrow now")
+        return _("Class {klass}'s borrowing time, until {end}").format(klass=slot.class_name, end=f"{slot.end:%H:%M}")
+
+    return in_each_language(bilingual, words)
 
 
 class IdleScreen(KioskScreen):

@@ -14,40 +14,35 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
-from i18n import N_, _, in_language, translate
+from i18n import N_, _
 from kiosk.screens.base import Body, KioskScreen
 from kiosk.session import Feedback, ScanMode, VisitView
-from kiosk.widgets import languages, pair
+from kiosk.widgets import in_each_language, pair
 from kiosk.widgets.banner import Banner
 from kiosk.widgets.countdown import Countdown
 from kiosk.widgets.loans import LoanList
 
 
 def greeting(view: VisitView, bilingual: bool) -> str:
-    lines = []
-    for language in languages(bilingual):
-        with in_language(language):
-            if view.class_name:
-                lines.append(_("Hello, {name}! (class {klass})").format(name=view.greeting, klass=view.class_name))
-            else:
-                lines.append(_("Hello, {name}!").format(name=view.greeting))
-    return " · ".join(lines)
+    def words() -> str:
+        if view.class_name:
+            return _("Hello, {name}! (class {klass})").format(name=view.greeting, klass=view.class_name)
+        return _("Hello, {name}!").format(name=view.greeting)
+
+    return " · ".join(in_each_language(bilingual, words))
 
 
 def allowance(view: VisitView, bilingual: bool) -> str:
-    lines = []
-    for language in languages(bilingual):
-        with in_language(language):
-            if view.overdue and view.blocked:
-                lines.append(_("Please bring back the overdue book first: scan it here."))
-            elif view.blocked:
-                lines.append(_("You cannot borrow at the moment: please ask the librarian."))
-            elif view.may_borrow:
-                lines.append(_("You may borrow {more} more (you have {held}).").format(
-                    more=view.may_borrow, held=view.held))
-            else:
-                lines.append(_("You have {held} books: bring one back to borrow another.").format(held=view.held))
-    return "\n".join(lines)
+    def words() -> str:
+        if view.overdue and view.blocked:
+            return _("Please bring back the overdue book first: scan it here.")
+        if view.blocked:
+            return _("You cannot borrow at the moment: please ask the librarian.")
+        if view.may_borrow:
+            return _("You may borrow {more} more (you have {held}).").format(more=view.may_borrow, held=view.held)
+        return _("You have {held} books: bring one back to borrow another.").format(held=view.held)
+
+    return "\n".join(in_each_language(bilingual, words))
 
 
 class VisitScreen(KioskScreen):
@@ -74,14 +69,14 @@ class VisitScreen(KioskScreen):
                 yield Banner(id="visit-banner")
                 yield Countdown(bilingual)
                 with Horizontal(id="actions"):
-                    yield Button(" · ".join(translate(N_("Done"), lang) for lang in languages(bilingual)),
+                    yield Button(" · ".join(pair(N_("Done"), bilingual)),
                                  id="done", variant="primary")
                     yield Button(self._mode_label(), id="mode")
 
     def _mode_label(self) -> str:
         bilingual = self.kiosk.settings.screen.bilingual
         msgid = N_("Give a book back") if self.view.mode is ScanMode.BORROW else N_("Borrow instead")
-        return " · ".join(translate(msgid, lang) for lang in languages(bilingual))
+        return " · ".join(pair(msgid, bilingual))
 
     def on_mount(self) -> None:
         self.timeout_s = self.kiosk.settings.screen.session_timeout_s
