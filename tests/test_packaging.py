@@ -31,11 +31,15 @@ NOT_SHIPPED = {"tests", "bench"}
 JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build", "dist")
 
 
-def packages() -> list[str]:
-    """The top-level packages pyproject.toml ships (its packages.find include patterns)."""
-    patterns = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
+def parts() -> list[str]:
+    """The checkout's top-level folders that are parts of the program (kiosk, sync, config, ...)."""
     return sorted(path.parent.name for path in ROOT.glob("*/__init__.py")
-                  if any(fnmatch.fnmatch(path.parent.name, pattern) for pattern in patterns))
+                  if path.parent.name not in NOT_SHIPPED | {"bookcorner"})
+
+
+def packages() -> list[str]:
+    """The packages the installed program imports: bookcorner and each part under it."""
+    return ["bookcorner", *(f"bookcorner.{part}" for part in parts())]
 
 
 def build_pin(name: str) -> str:
@@ -71,8 +75,9 @@ def wheel(tmp_path_factory) -> Path:
     source.mkdir()
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, source / name)
-    for package in packages():
-        shutil.copytree(ROOT / package, source / package, ignore=JUNK)
+    # the parts are linked from bookcorner/ (bookcorner/kiosk -> ../kiosk): copied as folders, as a
+    # checkout without symlinks would have them
+    shutil.copytree(ROOT / "bookcorner", source / "bookcorner", ignore=JUNK)
     run(sys.executable, "-m", "pip", "--disable-pip-version-check", "wheel", "--quiet", "--no-deps",
         "--no-build-isolation", "--no-index", "--wheel-dir", scratch / "dist", source)
     [built] = (scratch / "dist").glob("bookcorner-*.whl")
@@ -99,16 +104,24 @@ def outside(venv: Path) -> dict:
     return {"cwd": venv.parent, "env": {**env, "HOME": str(venv.parent)}}
 
 
-def test_every_top_level_package_is_shipped():
-    found = {path.parent.name for path in ROOT.glob("*/__init__.py")} - NOT_SHIPPED
-    assert set(packages()) == found, "add the package to [tool.setuptools.packages.find] include in pyproject.toml"
+def test_every_part_installs_under_bookcorner():
+    """Each top-level folder of the program is linked into the bookcorner package, and the project
+    ships only that package: nothing generic (config, sync, demo, ...) in site-packages."""
+    unlinked = [part for part in parts() if (ROOT / "bookcorner" / part).resolve() != ROOT / part]
+    assert not unlinked, f"link each part into the package: ln -s ../PART bookcorner/PART (missing: {unlinked})"
+    assert PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"] == ["bookcorner", "bookcorner.*"]
+
+
+def test_the_wheel_holds_only_the_bookcorner_package(wheel):
+    tops = {name.split("/")[0] for name in zipfile.ZipFile(wheel).namelist()}
+    assert {top for top in tops if not top.endswith(".dist-info")} == {"bookcorner"}
 
 
 def test_the_wheel_holds_every_file_of_the_packages(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     missing = []
-    for package in packages():
-        for path in sorted((ROOT / package).rglob("*")):
+    for part in ["", *parts()]:
+        for path in sorted((ROOT / "bookcorner" / part).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
                 relative = path.relative_to(ROOT).as_posix()
                 if relative not in names:
@@ -118,7 +131,7 @@ def test_the_wheel_holds_every_file_of_the_packages(wheel):
     for data in ("i18n/locale/zh_CN/LC_MESSAGES/kiosk.mo", "config/kiosk.example.toml", "kiosk/kiosk.tcss",
                  "central/dashboard/templates/base.html", "central/dashboard/static/dashboard.css",
                  "central/migrations/script.py.mako", "central/migrations/versions/0001_initial_schema.py"):
-        assert data in names
+        assert f"bookcorner/{data}" in names
 
 
 def test_the_installed_program_runs_on_its_own_files(installed):
@@ -132,19 +145,19 @@ def test_the_installed_program_runs_on_its_own_files(installed):
             where = Path(importlib.import_module(name).__file__).resolve()
             assert where.is_relative_to(site), f"{{name}} imported from {{where}}, not from the installed wheel"
 
-        import i18n
+        from bookcorner import i18n
         i18n.use_language("zh_CN")
         assert i18n._("Borrowed!") == "借好了！", i18n._("Borrowed!")
         i18n.use_language("en")
 
-        import config
+        from bookcorner import config
         assert config.load(config.EXAMPLE).kiosk.id
 
-        import kiosk.app
-        assert (Path(kiosk.app.__file__).parent / kiosk.app.KioskApp.CSS_PATH).is_file()
+        from bookcorner.kiosk import app as kiosk_app
+        assert (Path(kiosk_app.__file__).parent / kiosk_app.KioskApp.CSS_PATH).is_file()
 
-        from central import migrations
-        from central.dashboard import site as dashboard
+        from bookcorner.central import migrations
+        from bookcorner.central.dashboard import site as dashboard
         dashboard.env.get_template("base.html")
         assert dashboard.CSS_PATH.is_file() and (migrations.HERE / "script.py.mako").is_file()
         print("ok")

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from central import logs
-from central.reference import load_document
-from protocol.messages import CardRecord, ItemRecord, PatronRecord, ReferenceDocument
+from bookcorner.central import logs
+from bookcorner.central.reference import load_document
+from bookcorner.protocol.messages import CardRecord, ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.dashboard_client import Librarian
 from tests.central.harness import BACKENDS, CentralServer, database, postgres_problem
 from tests.central.pushes import KioskClient, checkout
@@ -123,7 +123,7 @@ def test_a_database_error_is_logged_by_kind_and_frames_never_by_its_values(tmp_p
 
 
 def _log_real_errors(tmp_path, captured: Lines) -> None:
-    log = logging.getLogger("central.test")
+    log = logging.getLogger("bookcorner.central.test")
     failures: list[BaseException] = []
     with sqlite3.connect(tmp_path / "cards.db") as conn:
         conn.execute("CREATE TABLE cards (card_id TEXT PRIMARY KEY, patron_id TEXT)")

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from journal.snapshot import ReferenceStore
-from kiosk.desk import DataPaths
+from bookcorner.journal.snapshot import ReferenceStore
+from bookcorner.kiosk.desk import DataPaths
 from tests.school import CARDS, DICTIONARY, MAGAZINE, XIAOMING, XIAOHONG, XIYOUJI, HONGLOUMENG, SHUIHU, reference
 
 AT = "2026-11-23T12:05"
@@ -64,9 +64,9 @@ def test_a_refusal_exits_non_zero_with_the_reason(data_dir):
 
 
 def test_status_only_looks_so_it_works_while_the_kiosk_runs(data_dir):
-    from circulation.codes import Source
-    from journal.clock import FixedClock
-    from kiosk.desk import CirculationDesk
+    from bookcorner.circulation.codes import Source
+    from bookcorner.journal.clock import FixedClock
+    from bookcorner.kiosk.desk import CirculationDesk
     from tests.school import LOST_CARD, MONDAY
 
     with CirculationDesk(data_dir, "demo-corner", FixedClock(MONDAY)) as kiosk:  # holds the writer's lock
@@ -138,10 +138,10 @@ def test_the_demo_loads_the_school_and_shows_what_to_try(tmp_path):
 def test_the_kiosk_command_is_parsed_without_loading_every_other_area():
     from bookcorner import cli
 
-    assert cli._quick_area(["kiosk"]) == "kiosk.commands"
-    assert cli._quick_area(["--config", "kiosk.toml", "kiosk", "--lang", "zh_CN"]) == "kiosk.commands"
-    assert cli._quick_area(["--config=kiosk.toml", "kiosk"]) == "kiosk.commands"
+    assert cli._quick_area(["kiosk"]) == "bookcorner.kiosk.commands"
+    assert cli._quick_area(["--config", "kiosk.toml", "kiosk", "--lang", "zh_CN"]) == "bookcorner.kiosk.commands"
+    assert cli._quick_area(["--config=kiosk.toml", "kiosk"]) == "bookcorner.kiosk.commands"
     assert cli._quick_area(["circ", "status"]) is None and cli._quick_area(["--help"]) is None
-    commands = cli.build_parser("kiosk.commands")._subparsers._group_actions[0].choices
+    commands = cli.build_parser("bookcorner.kiosk.commands")._subparsers._group_actions[0].choices
     assert "kiosk" in commands and "journal" not in commands
     assert {"kiosk", "journal", "devices"} <= set(cli.build_parser()._subparsers._group_actions[0].choices)

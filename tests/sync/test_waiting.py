@@ -10,8 +10,8 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from central import db
-from sync.position import save_position
+from bookcorner.central import db
+from bookcorner.sync.position import save_position
 from tests.central.dashboard_client import Librarian
 from tests.sync.kiosk import TestKiosk
 
@@ -36,14 +36,14 @@ def test_the_end_of_day_shows_what_a_kiosk_still_holds_until_it_is_all_in(centra
     librarian = Librarian(central.url)
     assert librarian.sign_in(name, central.add_librarian(name)).status_code == 303
     kiosk.record(kiosk.loans_and_returns(0, 125))  # 250 events: batches of 100
-    import sync.daemon
+    from bookcorner.sync import daemon as sync_daemon
 
     def cut_after_first_batch(sync_dir, position):
         if position.acked_seq == 100:  # the first batch is in: the kiosk goes off the network
             raise KeyboardInterrupt
         save_position(sync_dir, position)
 
-    monkeypatch.setattr(sync.daemon, "save_position", cut_after_first_batch)
+    monkeypatch.setattr(sync_daemon, "save_position", cut_after_first_batch)
     with pytest.raises(KeyboardInterrupt):
         kiosk.daemon().run_round()
     monkeypatch.undo()

@@ -1,7 +1,7 @@
 """The ``[screen]`` and ``[librarian]`` sections of the kiosk configuration.
 
-Kept here, next to the screen that uses them (as ``devices.config`` is next to the
-devices); ``config`` embeds them. ``config/kiosk.example.toml`` documents every option.
+They live in ``config`` (not in ``kiosk``, the screen that reads them) so that the
+configuration depends on nothing above it: the kiosk imports ``config``, never the other way. ``config/kiosk.example.toml`` documents every option.
 """
 
 from __future__ import annotations
