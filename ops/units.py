@@ -11,8 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-#: where the files live in a source checkout
-SOURCE_DIR = Path(__file__).resolve().parent.parent / "systemd"
+import bookcorner
+
+#: where the files live in a source checkout (or a release unpacked from one): beside the bookcorner
+#: package, whose parts (ops among them) may be links into the checkout or copies
+SOURCE_DIR = Path(bookcorner.__file__).resolve().parent.parent / "systemd"
 
 UNITS = ("bookcorner-kiosk.service", "bookcorner-kiosk-wayland.service", "bookcorner-syncd.service",
          "bookcorner-central.service")

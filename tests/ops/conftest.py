@@ -58,7 +58,8 @@ def release(folder: Path, changes: dict[str, str] | None = None) -> Path:
     checkout does not change it), with ``changes`` (relative path -> new text) applied."""
     for package in ROOT.glob("*/__init__.py"):
         if package.parent.name not in ("tests", "bench"):
-            shutil.copytree(package.parent, folder / package.parent.name,
+            # bookcorner/'s links to the parts stay links, as in a checkout
+            shutil.copytree(package.parent, folder / package.parent.name, symlinks=True,
                             ignore=shutil.ignore_patterns("__pycache__"))
     for name in RELEASE_FILES:
         source = ROOT / name

@@ -72,7 +72,7 @@ def test_install_twice_then_uninstall_keeps_the_data(system, wheelhouse, checkou
                             capture_output=True, text=True).stdout
     pinned = {line.lower() for line in LOCK_FILE.read_text().splitlines() if line and not line.startswith("#")}
     assert {line.lower().replace("_", "-") for line in frozen.splitlines()} == pinned
-    assert list((venv / "lib").glob("python3*/site-packages/ops/__pycache__/doctor.*.pyc"))
+    assert list((venv / "lib").glob("python3*/site-packages/bookcorner/ops/__pycache__/doctor.*.pyc"))
     assert list((venv / "lib").glob("python3*/site-packages/textual/__pycache__/app.*.pyc"))
     ran = subprocess.run([str(venv / "bin/bookcorner"), "--config", str(system / "etc/bookcorner/kiosk.toml"),
                           "doctor", "--data-dir", str(data), "--user", "root", "--json"], capture_output=True,

@@ -65,7 +65,7 @@ def in_venv(system: Path, code: str) -> str:
 def records(system: Path) -> list[dict]:
     """The journal as the installed program reads it."""
     journal = system / "var/lib/bookcorner/journal"
-    return json.loads(in_venv(system, "import json; from journal.journal import JournalReader; "
+    return json.loads(in_venv(system, "import json; from bookcorner.journal.journal import JournalReader; "
                                       f"print(json.dumps(list(JournalReader({str(journal)!r}).records_after(0))))"))
 
 
@@ -142,7 +142,7 @@ def test_upgrade_migrates_keeps_a_backup_then_changes_nothing_and_a_failure_roll
     # and a central database one migration behind (what A's server made, before a release added 0003)
     central = system / "var/lib/bookcorner-central"
     central.mkdir(parents=True)
-    in_venv(system, "from central import db; from central.migrations import upgrade; "
+    in_venv(system, "from bookcorner.central import db; from bookcorner.central.migrations import upgrade; "
                     f"store = db.Store({str(central / 'central.db')!r})\n"
                     "with store.writing() as conn: upgrade(conn, '0002')")
     hand_over(central, owner)
