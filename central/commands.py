@@ -277,8 +277,8 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _anonymise(args: argparse.Namespace) -> int:
-    from central.dashboard.registers import anonymise, anonymise_events, events_retention_days, retention_days
     from central.db import now
+    from central.privacy import anonymise, anonymise_events, events_retention_days, retention_days
 
     store = _store(args)
     with store.reading() as conn:

@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from central import db
-from central.dashboard.registers import EVENTS_RETENTION_KEY, RETENTION_KEY, anonymise, anonymise_events
+from central.privacy import EVENTS_RETENTION_KEY, RETENTION_KEY, anonymise, anonymise_events
 from central.reference import load_document
 from protocol.credentials import bearer
 from protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
