@@ -15,12 +15,12 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from central import api, db
-from central.api import docs, errors
-from central.config import Settings
-from central.kiosks import Authenticator
-from central.privacy import RetentionKeeper
-from protocol.messages import PROTOCOL_VERSION
+from bookcorner.central import api, db
+from bookcorner.central.api import docs, errors
+from bookcorner.central.config import Settings
+from bookcorner.central.kiosks import Authenticator
+from bookcorner.central.privacy import RetentionKeeper
+from bookcorner.protocol.messages import PROTOCOL_VERSION
 
 
 @asynccontextmanager
@@ -36,7 +36,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def create_app(store: db.Store, settings: Settings | None = None) -> FastAPI:
-    from central.dashboard import mount
+    from bookcorner.central.dashboard import mount
 
     app = FastAPI(
         title="bookcorner central server",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from central.privacy import RETENTION_EVERY_S
+from bookcorner.central.privacy import RETENTION_EVERY_S
 
 
 @dataclass(frozen=True)

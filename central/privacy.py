@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Connection
 
-from central import db
-from central.ingest import upsert
-from circulation.rules import ANONYMOUS
-from i18n import _
+from bookcorner.central import db
+from bookcorner.central.ingest import upsert
+from bookcorner.circulation.rules import ANONYMOUS
+from bookcorner.i18n import _
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from central.api import health, imports, kiosks, push, reference
-from protocol.messages import API_PREFIX
+from bookcorner.central.api import health, imports, kiosks, push, reference
+from bookcorner.protocol.messages import API_PREFIX
 
 #: the resources, in the order the OpenAPI document lists them
 RESOURCES = (push, reference, kiosks, imports, health)

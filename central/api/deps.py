@@ -17,12 +17,12 @@ from typing import Annotated, Any
 import msgspec
 from fastapi import Depends, Request
 
-from central import db
-from central.api.errors import HTTPError
-from central.config import Settings
-from central.ingest import Timings
-from central.kiosks import KIOSK, LIBRARIAN, Principal
-from protocol.messages import MAX_BODY_BYTES, decode
+from bookcorner.central import db
+from bookcorner.central.api.errors import HTTPError
+from bookcorner.central.config import Settings
+from bookcorner.central.ingest import Timings
+from bookcorner.central.kiosks import KIOSK, LIBRARIAN, Principal
+from bookcorner.protocol.messages import MAX_BODY_BYTES, decode
 
 _BEARER = {"WWW-Authenticate": "Bearer"}
 

@@ -10,8 +10,8 @@ import msgspec
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from protocol.export import ExportFile
-from protocol.messages import ErrorReply, ImportReply, KioskList, PushReply, PushRequest, ReferenceDelta
+from bookcorner.protocol.export import ExportFile
+from bookcorner.protocol.messages import ErrorReply, ImportReply, KioskList, PushReply, PushRequest, ReferenceDelta
 
 MODELS = [PushRequest, PushReply, ReferenceDelta, KioskList, ImportReply, ErrorReply, ExportFile]
 #: an operation that needs ``Authorization: Bearer <credential>``

@@ -17,10 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from central import db, logs
-from central.ingest import IngestError
-from protocol.export import ExportInvalid
-from protocol.messages import ErrorReply, encode
+from bookcorner.central import db, logs
+from bookcorner.central.ingest import IngestError
+from bookcorner.protocol.export import ExportInvalid
+from bookcorner.protocol.messages import ErrorReply, encode
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from central.api.errors import reply
-from protocol.messages import PROTOCOL_VERSION
+from bookcorner.central.api.errors import reply
+from bookcorner.protocol.messages import PROTOCOL_VERSION
 
 router = APIRouter()
 _UP: dict[int | str, dict[str, Any]] = {200: {"description": "up", "content": {"application/json": {"schema": {

@@ -6,11 +6,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from central.api import docs
-from central.api.deps import Librarian, Store, body_of, decoded
-from central.api.errors import reply
-from central.imports import import_export
-from protocol.export import ExportFile
+from bookcorner.central.api import docs
+from bookcorner.central.api.deps import Librarian, Store, body_of, decoded
+from bookcorner.central.api.errors import reply
+from bookcorner.central.imports import import_export
+from bookcorner.protocol.export import ExportFile
 
 router = APIRouter()
 

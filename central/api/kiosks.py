@@ -6,10 +6,10 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from central.api import docs
-from central.api.deps import Librarian, Store
-from central.api.errors import reply
-from central.kiosks import list_kiosks
+from bookcorner.central.api import docs
+from bookcorner.central.api.deps import Librarian, Store
+from bookcorner.central.api.errors import reply
+from bookcorner.central.kiosks import list_kiosks
 
 router = APIRouter()
 

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from central.api import docs
-from central.api.deps import Arrived, Kiosk, Store, body_of, decoded
-from central.ingest import Batch, check, ingest
-from protocol.messages import PushRequest, encode
+from bookcorner.central.api import docs
+from bookcorner.central.api.deps import Arrived, Kiosk, Store, body_of, decoded
+from bookcorner.central.ingest import Batch, check, ingest
+from bookcorner.protocol.messages import PushRequest, encode
 
 router = APIRouter()
 

@@ -6,10 +6,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from central.api import docs
-from central.api.deps import Kiosk, Store
-from central.api.errors import HTTPError, reply
-from central.reference import delta
+from bookcorner.central.api import docs
+from bookcorner.central.api.deps import Kiosk, Store
+from bookcorner.central.api.errors import HTTPError, reply
+from bookcorner.central.reference import delta
 
 router = APIRouter()
 _PARAMETERS = {"since", "epoch", "incarnation"}

@@ -24,14 +24,14 @@ from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy import or_, select, update
 
-import i18n
-from central import db
-from central.dashboard import auth, queries
-from central.dashboard.queries import day_bounds, json_object, period_bounds, records
-from central.dashboard.site import Site
-from central.dashboard.tables import FORMATS, ReportTable
-from central.ingest import next_revision
-from central.privacy import (
+from bookcorner import i18n
+from bookcorner.central import db
+from bookcorner.central.dashboard import auth, queries
+from bookcorner.central.dashboard.queries import day_bounds, json_object, period_bounds, records
+from bookcorner.central.dashboard.site import Site
+from bookcorner.central.dashboard.tables import FORMATS, ReportTable
+from bookcorner.central.ingest import next_revision
+from bookcorner.central.privacy import (
     MAX_RETENTION_DAYS,
     anonymise,
     anonymise_events,
@@ -40,10 +40,10 @@ from central.privacy import (
     set_events_retention,
     set_retention,
 )
-from circulation.events import EventType
-from circulation.model import ItemStatus, Role
-from i18n import _
-from protocol.messages import ItemRecord
+from bookcorner.circulation.events import EventType
+from bookcorner.circulation.model import ItemStatus, Role
+from bookcorner.i18n import _
+from bookcorner.protocol.messages import ItemRecord
 
 log = logging.getLogger(__name__)
 

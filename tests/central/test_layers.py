@@ -10,8 +10,8 @@ from pathlib import Path
 from fastapi.routing import iter_route_contexts
 from radon.complexity import cc_rank, cc_visit
 
-from central import db
-from protocol.messages import API_PREFIX
+from bookcorner.central import db
+from bookcorner.protocol.messages import API_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 #: files and folders (every .py under them) held to the limits below
@@ -68,7 +68,7 @@ def test_the_checks_see_what_they_should():
 
 
 def test_every_api_route_is_a_module_level_function(tmp_path):
-    from central.app import create_app
+    from bookcorner.central.app import create_app
 
     store = db.Store(f"sqlite:///{tmp_path / 'layers.db'}")
     try:
