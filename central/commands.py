@@ -128,7 +128,7 @@ def _serve(args: argparse.Namespace) -> int:
     def ready(url: str) -> None:
         print(_("listening on {url}").format(url=url), flush=True)
         if not args.certfile and args.host not in ("127.0.0.1", "localhost", "::1"):
-            logging.getLogger("bookcorner.central").warning(
+            logging.getLogger("central").warning(
                 "serving plain HTTP on %s: kiosk credentials cross the network unencrypted; use --certfile", args.host)
 
     try:
@@ -277,13 +277,8 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _anonymise(args: argparse.Namespace) -> int:
-    from bookcorner.central.dashboard.registers import (
-        anonymise,
-        anonymise_events,
-        events_retention_days,
-        retention_days,
-    )
     from bookcorner.central.db import now
+    from bookcorner.central.privacy import anonymise, anonymise_events, events_retention_days, retention_days
 
     store = _store(args)
     with store.reading() as conn:

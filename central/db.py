@@ -10,6 +10,7 @@ lock; a process-wide lock in front keeps threads from spinning on either.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import threading
@@ -519,6 +520,15 @@ def date_result(conn: Connection):
     if conn.dialect.name != "sqlite":
         return lambda value: value
     return lambda value: None if value is None else date.fromisoformat(value)
+
+
+def json_object(text: str | None) -> dict[str, Any]:
+    """A stored JSON document (a payload, a reference record) as a dict; {} when it is not one."""
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def fetch_rows(conn: Connection, table: Table, key, keys: Sequence[str]) -> Sequence[Row]:

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 
 from bookcorner.central import db
 from bookcorner.central.clock import TimeFlag
+from bookcorner.central.db import json_object
 from bookcorner.central.ingest import load_items, next_revision, store_items
 from bookcorner.central.loans import LoanLedger
 from bookcorner.central.replay import CHANGES_ITEMS, ItemState, Reason, ReplayEvent, item_of
@@ -38,15 +39,6 @@ def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
 def period_bounds(start: date, end: date, zone: tzinfo) -> tuple[datetime, datetime]:
     """The UTC instants from the start of day ``start`` to the end of day ``end`` (local)."""
     return day_bounds(start, zone)[0], day_bounds(end, zone)[1]
-
-
-def json_object(text: str | None) -> dict[str, Any]:
-    """A stored JSON document (a payload, a reference record) as a dict; {} when it is not one."""
-    try:
-        value = json.loads(text or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 _CHUNK = 900  # ids per IN list

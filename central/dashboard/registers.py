@@ -1,8 +1,8 @@
 """The paper registers the dashboard replaces (../shared/DOMAIN.md): overdue chase slips
 (催还单) per class, the repair register (form E), the withdrawal register (form F, 注销),
 the student-librarian work record (form G), the stock-take checklist (查书/清点), the
-retention period after which closed loans stop naming the borrower, and the (opt-in, longer)
-one after which the circulation log itself stops naming the child.
+privacy page, where the librarian sets the retention periods that ``central.privacy``
+applies.
 
 Each register is a page (printable) and the same table as CSV and XLSX (``tables``).
 Reading functions take the period and "now" as arguments; the routes only ask and show.
@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
@@ -24,8 +22,7 @@ from urllib.parse import quote
 import msgspec
 from fastapi import Request
 from fastapi.responses import Response
-from sqlalchemy import func, or_, select, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import or_, select, update
 
 from bookcorner import i18n
 from bookcorner.central import db
@@ -33,10 +30,18 @@ from bookcorner.central.dashboard import auth, queries
 from bookcorner.central.dashboard.queries import day_bounds, json_object, period_bounds, records
 from bookcorner.central.dashboard.site import Site
 from bookcorner.central.dashboard.tables import FORMATS, ReportTable
-from bookcorner.central.ingest import next_revision, upsert
+from bookcorner.central.ingest import next_revision
+from bookcorner.central.privacy import (
+    MAX_RETENTION_DAYS,
+    anonymise,
+    anonymise_events,
+    events_retention,
+    retention,
+    set_events_retention,
+    set_retention,
+)
 from bookcorner.circulation.events import EventType
 from bookcorner.circulation.model import ItemStatus, Role
-from bookcorner.circulation.rules import ANONYMOUS
 from bookcorner.i18n import _
 from bookcorner.protocol.messages import ItemRecord
 
@@ -48,19 +53,6 @@ PAGES = ("/registers", "/registers/privacy",
          *(f"/registers/{name}{suffix}" for name in REGISTERS for suffix in ("", ".csv", ".xlsx")))
 FORMS = ("/registers/withdrawals", "/registers/privacy", "/registers/privacy/events")
 
-RETENTION_KEY = "registers.retention_days"
-DEFAULT_RETENTION_DAYS = 365
-MAX_RETENTION_DAYS = 36500
-#: how often the server applies the retention period (and once at start-up)
-RETENTION_EVERY_S = 6 * 3600
-#: loans anonymised per write transaction (kiosk pushes wait for the write lock meanwhile)
-ANONYMISE_BATCH = 500
-EVENTS_RETENTION_KEY = "registers.events_retention_days"
-#: the circulation log is the evidence behind the review queue and the exports: never shorter
-MIN_EVENTS_RETENTION_DAYS = 90
-#: what an anonymised event's payload carries (compact JSON, as ingest stores payloads), to skip it
-ANONYMISED_MARK = '"anonymised":true'
-ANONYMISED_ACTOR = "anonymised"
 WITHDRAW_ACTION = "registers.withdraw"
 APPLIED = ("applied", "applied_with_warning")
 #: what a student librarian does as the actor of an event, for the work record
@@ -374,240 +366,6 @@ def stock_take_table(rows: list[Unseen]) -> ReportTable:
                          u.last_seen if u.last_seen else _("never")) for u in rows])
 
 
-# --- privacy: the retention period -----------------------------------------------------------------
-
-
-def retention_days(conn: Connection) -> int:
-    """Days after its return that a loan still names its borrower (0: for ever)."""
-    text = conn.execute(select(db.meta.c.value).where(db.meta.c.key == RETENTION_KEY)).scalar()
-    try:
-        days = int(json.loads(text)) if text else DEFAULT_RETENTION_DAYS
-    except (ValueError, TypeError):
-        return DEFAULT_RETENTION_DAYS
-    return min(max(days, 0), MAX_RETENTION_DAYS)
-
-
-def set_retention(store: db.Store, days: int, who: str, at: datetime) -> None:
-    with store.writing() as conn:
-        before = retention_days(conn)
-        upsert(conn, db.meta, ["key"], [{"key": RETENTION_KEY, "value": json.dumps(days)}])
-        conn.execute(db.audit_log.insert().values(at=at, who=who, action="registers.retention", target=RETENTION_KEY,
-                                                  detail=json.dumps({"days": days, "before": before})))
-
-
-def anonymise(store: db.Store, now: datetime, who: str = "bookcorner", batch: int = ANONYMISE_BATCH,
-              stopping: Callable[[], bool] = lambda: False) -> int:
-    """Closed loans returned longer ago than the retention period stop naming the borrower
-    (their class stays, so class totals stay right). In batches of short write
-    transactions, until done or ``stopping()``; the audit entry goes with the last one.
-    Returns how many changed."""
-    total = 0
-    while True:
-        with store.writing() as conn:
-            days = retention_days(conn)
-            if days == 0:
-                return 0
-            cutoff = now - timedelta(days=days)
-            lo = db.loans.c
-            ids = conn.execute(select(lo.loan_id).where(lo.returned_at.is_not(None), lo.returned_at < cutoff,
-                                                        lo.anonymised_at.is_(None)).limit(batch)).scalars().all()
-            if ids:
-                conn.execute(update(db.loans).where(lo.loan_id.in_(ids)).values(patron_id=None, anonymised_at=now))
-            total += len(ids)
-            if len(ids) < batch or stopping():
-                if total:
-                    conn.execute(db.audit_log.insert().values(
-                        at=now, who=who, action="registers.anonymise", target="loans",
-                        detail=json.dumps({"loans": total, "returned_before": cutoff.isoformat(),
-                                           "retention_days": days})))
-                return total
-
-
-@dataclass
-class Retention:
-    days: int
-    cutoff: datetime | None
-    kept: int
-    due_now: int
-    anonymised: int
-
-
-def retention(store: db.Store, now: datetime) -> Retention:
-    lo = db.loans.c
-    with store.reading() as conn:
-        days = retention_days(conn)
-        cutoff = now - timedelta(days=days) if days else None
-
-        def count(*where) -> int:
-            return conn.execute(select(func.count()).select_from(db.loans).where(*where)).scalar_one()
-
-        closed = (lo.returned_at.is_not(None), lo.anonymised_at.is_(None))
-        return Retention(days, cutoff, count(*closed),
-                         count(*closed, lo.returned_at < cutoff) if cutoff else 0, count(lo.anonymised_at.is_not(None)))
-
-
-def events_retention_days(conn: Connection) -> int:
-    """Days an event of the circulation log keeps the child's id, card and name as actor
-    (0, the default: for ever)."""
-    text = conn.execute(select(db.meta.c.value).where(db.meta.c.key == EVENTS_RETENTION_KEY)).scalar()
-    try:
-        days = int(json.loads(text)) if text else 0
-    except (ValueError, TypeError):
-        return 0
-    return min(max(days, 0), MAX_RETENTION_DAYS)
-
-
-def events_retention_refusal(days: int, loan_days: int) -> str | None:
-    """Why the circulation log's period cannot be ``days`` while loans keep names for
-    ``loan_days`` (None: it can). The log never forgets before the loans do."""
-    if days == 0:
-        return None
-    if days > MAX_RETENTION_DAYS:
-        return _("The circulation log's period is a number of days from 0 to {most}.").format(most=MAX_RETENTION_DAYS)
-    if days < MIN_EVENTS_RETENTION_DAYS:
-        return _("The circulation log's period is at least {least} days (or 0: keep names).").format(
-            least=MIN_EVENTS_RETENTION_DAYS)
-    if loan_days == 0:
-        return _("Loans keep their borrower's name for ever (retention period 0): set a retention period for "
-                 "loans first.")
-    if days < loan_days:
-        return _("The circulation log's period cannot be shorter than the loans' retention period ({days} "
-                 "days).").format(days=loan_days)
-    return None
-
-
-def set_events_retention(store: db.Store, days: int, who: str, at: datetime) -> str | None:
-    """Save the circulation log's period (audited), or say why not (checked against the
-    loans' period in the same transaction)."""
-    with store.writing() as conn:
-        refusal = events_retention_refusal(days, retention_days(conn))
-        if refusal is not None:
-            return refusal
-        before = events_retention_days(conn)
-        upsert(conn, db.meta, ["key"], [{"key": EVENTS_RETENTION_KEY, "value": json.dumps(days)}])
-        conn.execute(db.audit_log.insert().values(
-            at=at, who=who, action="registers.events_retention", target=EVENTS_RETENTION_KEY,
-            detail=json.dumps({"days": days, "before": before})))
-    return None
-
-
-def _held(conn: Connection, rows: Sequence[Any], payloads: list[dict[str, Any]]) -> set[str]:
-    """The events among ``rows`` that must keep their names: a loan still open (its
-    checkout, whose id is the loan's, or an event naming it as its loan) and an event
-    a review still waits on."""
-    loan_ids = sorted({row.event_id for row in rows} | {str(p["loan_id"]) for p in payloads if p.get("loan_id")})
-    s, lo, r = db.item_state.c, db.loans.c, db.reviews.c
-    open_loans = set(conn.execute(select(s.loan_id).where(db.key_in(conn, s.loan_id, loan_ids))).scalars())
-    open_loans.update(conn.execute(select(lo.loan_id).where(db.key_in(conn, lo.loan_id, loan_ids),
-                                                            lo.returned_at.is_(None))).scalars())
-    reviewed = set(conn.execute(select(r.event_id).where(db.key_in(conn, r.event_id, [row.event_id for row in rows]),
-                                                         r.resolved_at.is_(None))).scalars())
-    return {row.event_id for row, p in zip(rows, payloads, strict=True)
-            if row.event_id in open_loans or str(p.get("loan_id")) in open_loans or row.event_id in reviewed}
-
-
-def _anonymised(row, payload: dict[str, Any]) -> tuple[str, str, str]:
-    """(event_id, payload, actor) with the child's id and card gone; a kiosk's own acts
-    (no card shown) keep their actor."""
-    payload = {**payload, "patron_id": None, "card_id": None, "anonymised": True}
-    actor = row.actor if row.actor in (ANONYMOUS, row.kiosk_id) else ANONYMISED_ACTOR
-    return row.event_id, json.dumps(payload, ensure_ascii=False, separators=(",", ":")), actor
-
-
-def anonymise_events(store: db.Store, now: datetime, who: str = "bookcorner", batch: int = ANONYMISE_BATCH,
-                     stopping: Callable[[], bool] = lambda: False) -> int:
-    """Events of the circulation log older than its period stop naming the child: the
-    payload's student and card become null (``"anonymised": true`` added, every other
-    field kept) and a student actor becomes "anonymised". Events of a loan still open or
-    with an open review are left as they are (picked up by a later run once closed).
-    In (time, event_id) order from a cursor: each batch is chosen in a read transaction
-    (anonymised events filtered out by their mark) and written in a short write
-    transaction that checks again; the audit entry goes with the last one. Returns how
-    many changed."""
-    with store.reading() as conn:
-        days, loan_days = events_retention_days(conn), retention_days(conn)
-    if days == 0 or loan_days == 0:  # (a loans' period set to 0 later than this one: names are kept)
-        return 0
-    cutoff = now - timedelta(days=max(days, loan_days))
-    e = db.events.c
-    total, after = 0, None
-    while True:
-        query = select(e.event_id, e.time).where(e.time < cutoff, e.payload.not_like(f"%{ANONYMISED_MARK}%"))
-        if after is not None:
-            query = query.where(e.time >= after[0], or_(e.time > after[0], e.event_id > after[1]))  # (an index range)
-        with store.reading() as conn:
-            chosen = conn.execute(query.order_by(e.time, e.event_id).limit(batch)).all()
-        if chosen:
-            after = (chosen[-1].time, chosen[-1].event_id)
-            with store.writing() as conn:  # again under the write lock: another run, a review, a loan may have moved
-                rows = conn.execute(select(e.event_id, e.kiosk_id, e.actor, e.payload).where(
-                    db.key_in(conn, e.event_id, [row.event_id for row in chosen]),
-                    e.payload.not_like(f"%{ANONYMISED_MARK}%"))).all()
-                payloads = [json_object(row.payload) for row in rows]
-                held = _held(conn, rows, payloads) if rows else set()
-                changed = [_anonymised(row, p) for row, p in zip(rows, payloads, strict=True) if row.event_id not in held]
-                db.bulk_update(conn, db.events, "event_id", ["payload", "actor"], changed)
-                total += len(changed)
-        if len(chosen) < batch or stopping():
-            if total:
-                with store.writing() as conn:
-                    conn.execute(db.audit_log.insert().values(
-                        at=now, who=who, action="registers.anonymise_events", target="events",
-                        detail=json.dumps({"events": total, "before": cutoff.isoformat(), "retention_days": days})))
-            return total
-
-
-@dataclass
-class EventsRetention:
-    days: int
-    cutoff: datetime | None
-
-
-def events_retention(store: db.Store, now: datetime) -> EventsRetention:
-    with store.reading() as conn:
-        days = events_retention_days(conn)
-    return EventsRetention(days, now - timedelta(days=days) if days else None)
-
-
-class RetentionKeeper:
-    """Applies the retention period at start-up and every ``every`` seconds after, on a
-    daemon thread of its own (stopped with the server)."""
-
-    def __init__(self, store: db.Store, every: float = RETENTION_EVERY_S,
-                 clock: Callable[[], datetime] = db.now) -> None:
-        self.store, self.every, self.clock = store, every, clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="bookcorner-retention", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Ends the thread (within one batch's time)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while True:
-            try:
-                changed = anonymise(self.store, self.clock(), "bookcorner (retention period)",
-                                    stopping=self._stop.is_set)
-                if changed:
-                    log.info("retention period: %d closed loans anonymised", changed)
-                if not self._stop.is_set():
-                    changed = anonymise_events(self.store, self.clock(), "bookcorner (retention period)",
-                                               stopping=self._stop.is_set)
-                    if changed:
-                        log.info("circulation log's period: %d events anonymised", changed)
-            except Exception:  # busy, unreachable, not migrated yet: try again next time
-                log.exception("applying the retention period failed")
-            if self._stop.wait(self.every):
-                return
-
-
 # --- the pages --------------------------------------------------------------------------------------
 
 
@@ -633,19 +391,6 @@ def _bilingual(message: str) -> str:
 
 def mount(site: Site) -> None:
     site.globals.update(register_cell=_cell, where_text=where_text, bilingual=_bilingual)
-    keeper, served = RetentionKeeper(site.store), site.app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(app: Any) -> AsyncIterator[Any]:
-        """The server's own start-up and shutdown, with the retention keeper around them."""
-        keeper.start()
-        try:
-            async with served(app) as state:
-                yield state
-        finally:
-            keeper.stop()
-
-    site.app.router.lifespan_context = lifespan
 
     def chosen_period(request: Request) -> tuple[date, date] | None:
         today = site.today()  # a month up to today, unless asked otherwise

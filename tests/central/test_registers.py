@@ -20,7 +20,7 @@ from openpyxl import load_workbook
 from sqlalchemy import select
 
 from bookcorner.central import db
-from bookcorner.central.dashboard.registers import EVENTS_RETENTION_KEY, RETENTION_KEY, anonymise, anonymise_events
+from bookcorner.central.privacy import EVENTS_RETENTION_KEY, RETENTION_KEY, anonymise, anonymise_events
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
