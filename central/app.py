@@ -68,10 +68,22 @@ def _ref(name: str) -> dict[str, Any]:
     return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}}}
 
 
-def _responses(ok: str, *errors: int) -> dict[int | str, dict[str, Any]]:
+#: the rules of a push that no JSON Schema can state (they relate fields to each other)
+PUSH_RULES = ("the request breaks the protocol's constraints (error invalid_request), or a rule no schema "
+              "can state (error invalid_batch): to_seq is at least from_seq - 1; the events' seq strictly "
+              "increasing, each above from_seq - 1 and at most to_seq; no event id twice in the batch")
+#: what an export file must be beyond its shape: the server's records decide it
+IMPORT_RULES = ("the request is not an export file's shape (error invalid_request), or the file cannot be "
+                "imported (error invalid_export): no such kiosk on this server, a signature that does not "
+                "match the body, a signed body that is not a valid export or names another kiosk; or its "
+                "events break a push's rules (error invalid_batch: see push)")
+
+
+def _responses(ok: str, *errors: int, unprocessable: str = "the request breaks the protocol's constraints",
+               ) -> dict[int | str, dict[str, Any]]:
     described = {400: "not JSON", 401: "no credential, or one the server does not know",
                  403: "this credential may not do this", 409: "batch id reused for other events",
-                 413: "request too large", 422: "the request breaks the protocol's constraints",
+                 413: "request too large", 422: unprocessable,
                  503: "busy: try again after Retry-After seconds"}
     out: dict[int | str, dict[str, Any]] = {200: {"description": "done", **_ref(ok)}}
     for status in errors:
@@ -130,7 +142,7 @@ def create_app(store: db.Store) -> FastAPI:
             raise HTTPError(400, "too_deep", "the body's JSON is nested too deeply") from None
 
     @app.post(f"{API_PREFIX}/push", summary="Push a batch of events", operation_id="push",
-              responses=_responses("PushReply", 400, 401, 403, 409, 413, 422, 503),
+              responses=_responses("PushReply", 400, 401, 403, 409, 413, 422, 503, unprocessable=PUSH_RULES),
               openapi_extra={"requestBody": {"required": True, **_ref("PushRequest")}, **_SECURED})
     async def push(request: Request) -> Response:
         received = db.now()
@@ -170,7 +182,7 @@ def create_app(store: db.Store) -> FastAPI:
         return reply(await run_in_threadpool(list_kiosks, store))
 
     @app.post(f"{API_PREFIX}/imports", summary="Import a kiosk's USB export file", operation_id="import",
-              responses=_responses("ImportReply", 400, 401, 403, 409, 413, 422, 503),
+              responses=_responses("ImportReply", 400, 401, 403, 409, 413, 422, 503, unprocessable=IMPORT_RULES),
               openapi_extra={"requestBody": {"required": True, **_ref("ExportFile")}, **_SECURED})
     async def imports(request: Request) -> Response:
         principal(request, LIBRARIAN)
