@@ -13,8 +13,8 @@ from typing import Annotated, Final, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from protocol.credentials import sign, verify
-from protocol.messages import (
+from bookcorner.protocol.credentials import sign, verify
+from bookcorner.protocol.messages import (
     ClockReading,
     Identifier,
     JournalIdentity,

@@ -11,9 +11,9 @@ import msgspec
 import requests
 from sqlalchemy import select
 
-from central import db
-from protocol.credentials import bearer
-from protocol.messages import encode
+from bookcorner.central import db
+from bookcorner.protocol.credentials import bearer
+from bookcorner.protocol.messages import encode
 from tests.central.pushes import KioskClient, checkout, give_back
 
 #: book ids of this module's run: the server (and its loans) is shared by the session's tests

@@ -23,7 +23,7 @@ from schemathesis.config import PositiveDataAcceptanceConfig
 from schemathesis.config._checks import POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES
 from schemathesis.core.parameters import ParameterLocation
 
-from protocol.credentials import bearer
+from bookcorner.protocol.credentials import bearer
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 EXAMPLES = 30
