@@ -461,18 +461,53 @@ def _iso2709_records(data: bytes) -> Iterator[Any]:
             yield _MARC_REASONS.get(type(error).__name__, "other")
 
 
-def _from_marc(data: bytes) -> Reading:
+def _marcxml_records(data: bytes) -> list[Any]:
+    """Each ``<record>`` of a MARCXML file, or the code of why it could not be read (a
+    leader of the wrong length, a field with no tag...): one broken record costs only
+    itself, where pymarc's own parser gives up on the whole file. Raises Unreadable when the
+    file is not well-formed XML."""
     import pymarc
 
+    class Records(pymarc.XmlHandler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fault: str | None = None
+
+        def _failed(self, error: Exception) -> None:
+            self.fault = self.fault or _MARC_REASONS.get(type(error).__name__, "other")
+            self._field = None
+
+        def startElementNS(self, name: Any, qname: Any, attrs: Any) -> None:
+            if name[1] == "record":
+                self.fault = None
+            try:
+                super().startElementNS(name, qname, attrs)
+            except Exception as error:  # noqa: BLE001  (pymarc's, or a KeyError for a missing attribute)
+                self._failed(error)
+
+        def endElementNS(self, name: Any, qname: Any) -> None:
+            if name[1] == "record" and self.fault is not None and self._record is not None:
+                self.records.append(self.fault)
+                self._record, self.fault, self._text = None, None, []
+                return
+            try:
+                super().endElementNS(name, qname)
+            except Exception as error:  # noqa: BLE001
+                self._failed(error)
+
+    handler = Records()
+    try:
+        pymarc.parse_xml(io.BytesIO(data), handler)
+    except Exception:  # noqa: BLE001  (expat and SAX errors of a broken XML file)
+        raise Unreadable("marc") from None
+    return handler.records
+
+
+def _from_marc(data: bytes) -> Reading:
     reading = Reading(CATALOGUE)
     records: Iterable[Any]
-    if data.lstrip(b"\xef\xbb\xbf \r\n\t")[:1] == b"<":
-        try:
-            records = pymarc.parse_xml_to_array(io.BytesIO(data))
-        except Exception:  # noqa: BLE001  (expat and SAX errors of a broken XML file)
-            raise Unreadable("marc") from None
-    else:
-        records = _iso2709_records(data)
+    xml = data.lstrip(b"\xef\xbb\xbf \r\n\t")[:1] == b"<"
+    records = _marcxml_records(data) if xml else _iso2709_records(data)
     unreadable = 0
     for number, record in enumerate(records, start=1):
         reading.read += 1
@@ -495,7 +530,9 @@ def _from_marc(data: bytes) -> Reading:
                 reading.problems.append(Problem(number, headings["item_id"], "marc_no_id", cells["title"][:80]))
                 continue
             _add(reading, number, cells)
-    if not reading.read or unreadable == reading.read:
+    # a <record> is a MARC record by the file's own word, so even a file of broken ones is
+    # named record by record; ISO 2709 bytes that never once read as a record are no MARC file
+    if not reading.read or (unreadable == reading.read and not xml):
         raise Unreadable("marc")
     _check_across_rows(reading)
     return reading

@@ -23,6 +23,7 @@ from bookcorner.protocol.messages import (
     SeqOrZero,
     Timestamp,
     WireEvent,
+    decode,
 )
 
 EXPORT_FORMAT: Final = "bookcorner.export"
@@ -67,7 +68,7 @@ def seal(body: ExportBody, key: bytes, created: str) -> bytes:
 
 def open_envelope(data: bytes) -> ExportFile:
     try:
-        return msgspec.json.decode(data, type=ExportFile)
+        return decode(data, ExportFile)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise ExportInvalid(f"not a bookcorner export file: {error}") from None
     except RecursionError:
@@ -79,7 +80,7 @@ def open_body(envelope: ExportFile, key: bytes) -> ExportBody:
     if not verify(raw, key, envelope.signature):
         raise ExportInvalid("the signature does not match: the file was changed, or it is not from this kiosk")
     try:
-        body = msgspec.json.decode(raw, type=ExportBody)
+        body = decode(raw, ExportBody)
     except (msgspec.DecodeError, msgspec.ValidationError) as error:
         raise ExportInvalid(f"the signed content is not a valid export: {error}") from None
     except RecursionError:

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import msgspec
+import msgspec.inspect
 from msgspec import Meta, Struct
 
 PROTOCOL_VERSION = 1
@@ -351,5 +352,52 @@ def encode(message: Any) -> bytes:
 
 
 def decode(data: bytes, kind: type) -> Any:
-    """Raises msgspec.DecodeError (not JSON) or msgspec.ValidationError (wrong shape)."""
-    return msgspec.json.decode(data, type=kind)
+    """Raises msgspec.DecodeError (not JSON) or msgspec.ValidationError (wrong shape).
+
+    JSON has one kind of number, and the OpenAPI document's ``"type": "integer"`` (JSON
+    Schema 2020-12) is any number with no fraction: ``7.0`` is the integer 7. msgspec's typed
+    decoding refuses it, so a message that fails is decoded again as plain JSON, the
+    integral floats where the type has an int made ints (never inside a free ``payload``),
+    and converted, strictly, to its type: a kiosk's own messages keep the fast path."""
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.ValidationError as error:
+        if "got `float`" not in str(error):  # msgspec's words for a number with a point where it wants an int
+            raise
+        try:
+            plain = msgspec.json.decode(data)
+        except RecursionError:
+            raise error from None
+        fixed, changed = _integral(plain, msgspec.inspect.type_info(kind))
+        if not changed:
+            raise error from None
+        return msgspec.convert(fixed, kind)
+
+
+def _integral(value: Any, kind: msgspec.inspect.Type) -> tuple[Any, bool]:
+    """``value`` with each integral float where ``kind`` has an int made an int, and whether any was."""
+    while isinstance(kind, msgspec.inspect.Metadata):
+        kind = kind.type
+    if isinstance(kind, msgspec.inspect.UnionType):
+        if isinstance(value, float) and any(isinstance(t, msgspec.inspect.FloatType) for t in kind.types):
+            return value, False
+        for option in kind.types:
+            fixed, changed = _integral(value, option)
+            if changed:
+                return fixed, True
+        return value, False
+    if isinstance(kind, msgspec.inspect.IntType):
+        if isinstance(value, float) and value.is_integer():
+            return int(value), True
+        return value, False
+    if isinstance(kind, msgspec.inspect.StructType) and isinstance(value, dict):
+        out, any_changed = dict(value), False
+        for field in kind.fields:
+            if field.encode_name in out:
+                out[field.encode_name], changed = _integral(out[field.encode_name], field.type)
+                any_changed |= changed
+        return out, any_changed
+    if isinstance(kind, msgspec.inspect.ListType) and isinstance(value, list):
+        items = [_integral(item, kind.item_type) for item in value]
+        return [item for item, _ in items], any(changed for _, changed in items)
+    return value, False

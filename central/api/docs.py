@@ -31,10 +31,24 @@ def body(name: str) -> dict[str, Any]:
     return {"requestBody": {"required": True, **ref(name)}, **SECURED}
 
 
-def responses(ok: str, *errors: int) -> dict[int | str, dict[str, Any]]:
+#: the rules of a push that no JSON Schema can state (they relate fields to each other)
+PUSH_RULES = ("the request breaks the protocol's constraints (error invalid_request), or a rule no schema "
+              "can state (error invalid_batch): to_seq is at least from_seq - 1; the events' seq strictly "
+              "increasing, each above from_seq - 1 and at most to_seq; no event id twice in the batch")
+#: what an export file must be beyond its shape: the server's records decide it
+IMPORT_RULES = ("the request is not an export file's shape (error invalid_request), or the file cannot be "
+                "imported (error invalid_export): no such kiosk on this server, a signature that does not "
+                "match the body, a signed body that is not a valid export or names another kiosk; or its "
+                "events break a push's rules (error invalid_batch: see push)")
+
+
+def responses(ok: str, *errors: int, unprocessable: str | None = None) -> dict[int | str, dict[str, Any]]:
+    """The documented answers: ``ok`` on 200, and each error status (``unprocessable`` for a 422 whose
+    rules the operation states)."""
     out: dict[int | str, dict[str, Any]] = {200: {"description": "done", **ref(ok)}}
     for status in errors:
-        out[status] = {"description": _DESCRIBED[status], **ref("ErrorReply")}
+        described = unprocessable if status == 422 and unprocessable else _DESCRIBED[status]
+        out[status] = {"description": described, **ref("ErrorReply")}
     return out
 
 

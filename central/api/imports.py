@@ -16,7 +16,7 @@ router = APIRouter()
 
 
 @router.post("/imports", summary="Import a kiosk's USB export file", operation_id="import",
-             responses=docs.responses("ImportReply", 400, 401, 403, 409, 413, 422, 503),
+             responses=docs.responses("ImportReply", 400, 401, 403, 409, 413, 422, 503, unprocessable=docs.IMPORT_RULES),
              openapi_extra=docs.body("ExportFile"))
 async def imports(request: Request, _who: Librarian, store: Store) -> Response:
     raw = await body_of(request)

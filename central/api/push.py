@@ -15,7 +15,7 @@ router = APIRouter()
 
 
 @router.post("/push", summary="Push a batch of events", operation_id="push",
-             responses=docs.responses("PushReply", 400, 401, 403, 409, 413, 422, 503),
+             responses=docs.responses("PushReply", 400, 401, 403, 409, 413, 422, 503, unprocessable=docs.PUSH_RULES),
              openapi_extra=docs.body("PushRequest"))
 async def push(request: Request, arrival: Arrived, who: Kiosk, store: Store) -> Response:
     timings = arrival.timings

@@ -7,13 +7,14 @@ import http.client
 import uuid
 from urllib.parse import urlsplit
 
+import msgspec
 import requests
 from sqlalchemy import select
 
 from bookcorner.central import db
 from bookcorner.protocol.credentials import bearer
+from bookcorner.protocol.messages import encode
 from tests.central.pushes import KioskClient, checkout, give_back
-
 
 #: book ids of this module's run: the server (and its loans) is shared by the session's tests
 BOOKS = uuid.uuid4().hex[:6] + "-"
@@ -168,6 +169,40 @@ def test_the_openapi_document_describes_the_protocol(central):
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
     assert set(schemas["Outcome"]["enum"]) == {
         "applied", "applied_with_warning", "duplicate", "needs_review"}
+
+
+def test_the_422_of_push_and_imports_names_the_rules_no_schema_states(central):
+    """What the server refuses beyond the JSON Schema is in the document (schemathesis lets
+    schema-valid data be refused only with these codes: test_schemathesis)."""
+    document = requests.get(f"{central.url}/openapi.json", timeout=10).json()
+    push = document["paths"]["/v1/push"]["post"]["responses"]["422"]
+    imports = document["paths"]["/v1/imports"]["post"]["responses"]["422"]
+    assert "invalid_batch" in push["description"] and "to_seq" in push["description"]
+    assert "invalid_export" in imports["description"] and "signature" in imports["description"]
+    for answer in (push, imports):
+        assert answer["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ErrorReply"}
+
+
+def test_integers_spelled_with_a_fraction_of_zero_are_integers(central):
+    """JSON has one kind of number and the document's "integer" (JSON Schema 2020-12) is any
+    number with no fraction: a push saying ``"seq": 1.0`` is taken (schemathesis found it
+    refused with 422); a real fraction is still refused, and a payload's numbers are kept as sent."""
+    kiosk = new_kiosk(central)
+    body = msgspec.json.decode(encode(kiosk.request([kiosk.event(*checkout(BOOKS + "I40", "S01"))])))
+    body["from_seq"], body["to_seq"], body["waiting"] = 1.0, 1.0, 1.0
+    body["clock"]["monotonic_ns"] = float(body["clock"]["monotonic_ns"])
+    body["events"][0]["seq"] = 1.0
+    body["events"][0]["payload"]["copies"] = 2.0
+    headers = {**bearer(kiosk.token), "Content-Type": "application/json"}
+    fraction = {**body, "to_seq": 1.5, "batch_id": body["batch_id"] + "x"}
+    refused = requests.post(f"{central.url}/v1/push", data=msgspec.json.encode(fraction), headers=headers, timeout=10)
+    assert refused.status_code == 422 and refused.json()["error"] == "invalid_request", refused.text
+    taken = requests.post(f"{central.url}/v1/push", data=msgspec.json.encode(body), headers=headers, timeout=10)
+    assert taken.status_code == 200, taken.text
+    assert taken.json()["applied_seq"] == 1 and [r["outcome"] for r in taken.json()["results"]] == ["applied"]
+    with central.store.reading() as conn:
+        payload = conn.execute(select(db.events.c.payload).where(db.events.c.kiosk_id == kiosk.kiosk_id)).scalar_one()
+    assert msgspec.json.decode(payload)["copies"] == 2.0 and isinstance(msgspec.json.decode(payload)["copies"], float)
 
 
 def test_an_event_id_the_server_has_under_another_kiosk_waits_for_review(central):

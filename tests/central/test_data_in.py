@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import msgspec
 import pymarc
+import pytest
 import requests
 from openpyxl import Workbook
 from pymarc import Field, Indicators, Record, Subfield
@@ -19,7 +20,7 @@ from sqlalchemy import func, select
 
 from bookcorner.central import db
 from bookcorner.central.dashboard.data_in import MAX_UPLOAD_BYTES
-from bookcorner.central.reference_files import CATALOGUE, ROSTER, read
+from bookcorner.central.reference_files import CATALOGUE, ROSTER, Unreadable, read
 from bookcorner.circulation.codes import CodeKind, Source, classify
 from bookcorner.circulation.reference import Reference
 from bookcorner.circulation.rules import Identified, identify
@@ -369,6 +370,25 @@ def test_cnmarc_records_are_read():
     assert reading.problems == []
     assert reading.rows == [(1, {"item_id": "CN-1", "title": "小王子 : 童话", "author": "圣埃克苏佩里著",
                                  "call_number": "I565.88", "isbn13": "9787020042494", "isbn10": None})]
+
+
+def test_a_marcxml_record_that_cannot_be_read_costs_only_itself():
+    """pymarc's bad_tag.xml (a leader of the wrong length) refused the whole file: now each
+    <record> is read or named by its position, and only a file that is not XML is refused."""
+    good = ('<record><leader>00000nam a2200000 a 4500</leader><controlfield tag="001">x-1</controlfield>'
+            '<datafield tag="245" ind1="0" ind2="0"><subfield code="a">草房子</subfield></datafield></record>')
+    short_leader = '<record><leader>      Z   22 4500</leader><controlfield tag="001">x-2</controlfield></record>'
+    no_tag = '<record><leader>00000nam a2200000 a 4500</leader><controlfield>x-3</controlfield></record>'
+    collection = f'<collection xmlns="http://www.loc.gov/MARC21/slim">{good}{short_leader}{no_tag}</collection>'
+    reading = read(CATALOGUE, "books.xml", collection.encode())
+    assert reading.read == 3 and [row for row, _cells in reading.rows] == [1]
+    assert [(p.row, p.code, p.value) for p in reading.problems] == [(2, "unreadable_record", "leader"),
+                                                                    (3, "unreadable_record", "other")]
+    alone = read(CATALOGUE, "one.xml", f"<collection>{short_leader}</collection>".encode())
+    assert [(p.row, p.code, p.value) for p in alone.problems] == [(1, "unreadable_record", "leader")]
+    for broken in (b"<collection><record>", b"<collection></collection>"):
+        with pytest.raises(Unreadable, match="marc"):
+            read(CATALOGUE, "broken.xml", broken)
 
 
 def test_a_roster_gives_each_student_the_card_in_its_card_column_and_the_kiosk_accepts_a_tap(board, librarian):

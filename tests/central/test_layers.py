@@ -81,12 +81,12 @@ def test_every_api_route_is_a_module_level_function(tmp_path):
     closures = [f"{route.path}: {route.endpoint.__qualname__}" for route in api
                 if route.endpoint is None or "<locals>" in route.endpoint.__qualname__]
     assert not closures, closures
-    assert all(route.endpoint.__module__.startswith("central.api.") for route in api if route.endpoint)
+    assert all(route.endpoint.__module__.startswith("bookcorner.central.api.") for route in api if route.endpoint)
 
 
 def test_the_command_line_calls_services_never_pages():
     tree = ast.parse((ROOT / "central" / "commands.py").read_text(encoding="utf-8"))
     imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    assert "central.privacy" in imported  # (the walk sees imports inside functions too)
-    assert not [name for name in imported if name.startswith("central.dashboard")]
+    assert "bookcorner.central.privacy" in imported  # (the walk sees imports inside functions too)
+    assert not [name for name in imported if name.startswith("bookcorner.central.dashboard")]

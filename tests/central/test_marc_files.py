@@ -1,0 +1,115 @@
+"""Real MARC files: pymarc's own test files (damaged leaders and directories, MARC-8 and
+UTF-8 in every state, CP1251 read as MARC-8, UNIMARC, MARCXML with a broken leader...),
+uploaded as catalogues through the dashboard of a real server on each database. Every one
+either previews its records and imports them, or names each record it cannot take by its
+position with a message in the librarian's language; none gives a 5xx or raw JSON.
+
+The files are not in pymarc's wheel: the test fetches the sdist of the version the server
+is deployed with (deploy/requirements-central.txt) once, with pip, into pytest's cache (or a
+temporary folder), and is skipped when the package index cannot be reached."""
+
+from __future__ import annotations
+
+import html
+import re
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.central.dashboard_client import Librarian, board, librarian  # noqa: F401  (fixtures)
+from tests.central.test_data_in import confirm, staged, upload
+
+ROOT = Path(__file__).resolve().parents[2]
+SUFFIXES = (".mrc", ".dat", ".xml")
+PROBLEM = re.compile(r'<tr data-row="(\d+)"><td>(\d+)</td><td>[^<]*</td><td>([^<]*)</td></tr>')
+ROWS_READ = re.compile(r'<li id="count-rows">[^:<]*[:：] ?(\d+)</li>')
+COUNT = re.compile(r'<li id="count-(added|changed|unchanged)">[^<]*?(\d+)</li>')
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def locked_pymarc() -> str:
+    text = (ROOT / "deploy" / "requirements-central.txt").read_text()
+    found = re.search(r"^pymarc==([^\s;\\]+)", text, re.MULTILINE)
+    assert found, "deploy/requirements-central.txt pins no pymarc version"
+    return found.group(1)
+
+
+def _fetch(version: str, into: Path, scratch: Path) -> None:
+    """pymarc's sdist from the package index, and its test/ MARC files put in ``into``."""
+    try:
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
+                               "--disable-pip-version-check", f"pymarc=={version}",
+                               "-d", str(scratch)], capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"the package index did not give pymarc {version}'s sdist within 10 minutes")
+    sdists = sorted(scratch.glob(f"pymarc-{version}.tar.gz"))
+    if done.returncode != 0 or not sdists:
+        said = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        pytest.skip(f"pymarc {version}'s sdist could not be downloaded (is PyPI reachable?): {said}")
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(sdists[0]) as sdist:
+        for member in sdist:
+            parts = Path(member.name).parts
+            if member.isfile() and len(parts) == 3 and parts[1] == "test" and parts[2].endswith(SUFFIXES):
+                source = sdist.extractfile(member)
+                assert source is not None
+                (into / parts[2]).write_bytes(source.read())
+    (into / "complete").write_text(version)
+    sdists[0].unlink()
+
+
+@pytest.fixture(scope="session")
+def pymarc_files(request, tmp_path_factory) -> list[Path]:
+    version = locked_pymarc()
+    cache = getattr(request.config, "cache", None)
+    folder = (cache.mkdir(f"pymarc-{version}-test-files") if cache is not None
+              else tmp_path_factory.mktemp(f"pymarc-{version}-test-files"))
+    if not (folder / "complete").exists():
+        _fetch(version, folder, tmp_path_factory.mktemp("pymarc-sdist"))
+    files = sorted(p for p in folder.iterdir() if p.name.endswith(SUFFIXES))
+    assert len(files) >= 20, f"pymarc {version}'s sdist has only {[p.name for p in files]} in test/"
+    return files
+
+
+def _problems(page: str) -> list[tuple[int, str]]:
+    return [(int(row), html.unescape(text)) for row, shown, text in PROBLEM.findall(page) if row == shown]
+
+
+def test_pymarc_s_own_test_files_import_or_are_refused_record_by_record(board, librarian, pymarc_files):  # noqa: F811
+    client, _name, _token = librarian
+    imported, named = [], []
+    for path in pymarc_files:
+        answer = upload(client, "catalogue", path.name, path.read_bytes())
+        assert answer.status_code < 500, (path.name, answer.status_code, answer.text[-500:])
+        assert '{"error"' not in answer.text and '"detail"' not in answer.text, path.name
+        # every one of pymarc's files has at least one record this can place: it is previewed
+        token = staged(answer)
+        page = client.get(f"/data-in/{token}")
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), path.name
+        read = int(ROWS_READ.search(page.text).group(1))
+        counts = {name: int(number) for name, number in COUNT.findall(page.text)}
+        problems = _problems(page.text)
+        assert read >= 1, path.name
+        assert '{"error"' not in page.text, path.name
+        if not problems:
+            # previewed whole: confirmed, its books are in the catalogue
+            assert counts["added"] + counts["changed"] + counts["unchanged"] >= 1, (path.name, counts)
+            checked = {"duplicates_checked": "yes"} if 'name="duplicates_checked"' in page.text else {}
+            done = confirm(client, token, **checked)
+            assert done.status_code == 303, (path.name, done.status_code, done.text[-500:])
+            imported.append(path.name)
+            continue
+        # named record by record: each problem on a record of the file, in words, and in Chinese
+        assert all(1 <= row <= read and text.strip() for row, text in problems), (path.name, problems)
+        chinese = _problems(client.get(f"/data-in/{token}?lang=zh_CN").text)
+        client.get("/data-in?lang=en")  # the choice is kept (a cookie): back to English for the next file
+        assert [row for row, _text in chinese] == [row for row, _text in problems], path.name
+        assert all(CJK.search(text) for _row, text in chinese), (path.name, chinese)
+        assert 'id="confirm" disabled' in page.text, path.name
+        named.append(path.name)
+    # the files pymarc keeps to test broken input are refused record by record, the others taken
+    assert {"bad_records.mrc", "1251.dat", "bad_tag.xml"} <= set(named), named
+    assert {"marc.dat", "test.dat", "batch.xml", "one.dat"} <= set(imported), imported
