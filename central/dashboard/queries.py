@@ -329,7 +329,13 @@ def reviews(store: db.Store, *, resolved: bool = False, limit: int = PAGE_SIZE, 
                                       "since": st.since, "loan_kiosk": st.loan_kiosk}
                 if st.patron_id:
                     patron_ids.add(st.patron_id)
-        titles = _names(conn, db.catalogue, db.catalogue.c.item_id, item_ids, "title")
+        catalogue = records(conn, db.catalogue, db.catalogue.c.item_id, item_ids)
+        titles = {k: str(v.get("title") or "") for k, v in catalogue.items()}
+        for item_id, record in catalogue.items():  # a book that never circulated: as the catalogue has it
+            if item_id not in states:
+                status = record.get("status")
+                states[item_id] = {"status": None if status == "available" else status, "patron_id": None,
+                                   "due": None, "since": None, "loan_kiosk": None}
         names = _names(conn, db.patrons, db.patrons.c.patron_id, patron_ids, "name")
     out = []
     for x in rows:

@@ -150,16 +150,16 @@ def action(kind: str, payload: Mapping[str, Any], words: Words) -> str:
     if kind in simple:
         return _(simple[kind]).format(book=book)
     if kind == "card.enrolled":
-        return _("a card was given to {student}").format(student=who)
+        return _("A card was given to {student}").format(student=who)
     if kind == "item.registered":
         item = payload.get("item")
         title = item.get("title") if isinstance(item, Mapping) else None
         if isinstance(title, str) and title:
-            return _("a new book {title} was put on the shelf").format(title=_("“{title}”").format(title=title))
-        return _("a new book was put on the shelf")
+            return _("A new book {title} was put on the shelf").format(title=_("“{title}”").format(title=title))
+        return _("A new book was put on the shelf")
     if kind == "journal.damage":
-        return _("the corner found damage in its own records")
-    return _("the corner recorded something this server does not know")
+        return _("The corner found damage in its own records")
+    return _("The corner recorded something this server does not know")
 
 
 def _at(case: Case, words: Words) -> str:
@@ -218,9 +218,10 @@ def _not_on_loan(case: Case, words: Words) -> str:
 
 def _loan_changed(case: Case, words: Words) -> str:
     holder = case.detail.get("on_loan_to")
+    still = case.item is not None and case.item.get("patron_id") == holder
     return _join(_("{what} {at}, but by then the book was on another loan, to {student}.").format(
         what=action(case.kind, case.payload, words), at=_at(case, words), student=words.student(holder)),
-        book_now(case.item, words))
+        "" if still else book_now(case.item, words))
 
 
 def _older(case: Case, words: Words) -> str:
@@ -231,7 +232,7 @@ def _older(case: Case, words: Words) -> str:
 
 
 def _invalid(case: Case, words: Words) -> str:
-    what = action(case.kind, case.payload, words) if case.kind in _SAFE_TO_NAME else _("the corner recorded an event")
+    what = action(case.kind, case.payload, words) if case.kind in _SAFE_TO_NAME else _("The corner recorded an event")
     if case.detail.get("problem") in PROBLEM_WORDS:
         return _("{what} {at}, but this server cannot keep {field} as recorded ({problem}), so nothing of it was "
                  "applied. The record is kept as it came; correct the book or student if you know them.").format(
@@ -365,17 +366,19 @@ def _fallback(case: Case, words: Words) -> str:
         corner=words.corner(case.kiosk_id), when=words.moment(case.created_at))
 
 
-def _capital(text: str) -> str:
-    return text[:1].upper() + text[1:]
+def _opening(text: str) -> str:
+    """A sentence that opens with one of our own words ("a book not in the catalogue…") begins
+    with a capital; one that opens with a name is left as the name is written."""
+    return text[0].upper() + text[1:] if text.startswith(("a ", "the ")) else text
 
 
 def sentence(case: Case, words: Words) -> str:
     """The case in one or two sentences, in the active language."""
     told = SENTENCES.get(case.reason, _fallback)
     try:
-        return _capital(told(case, words))
+        return _opening(told(case, words))
     except (KeyError, TypeError, ValueError, AttributeError):  # data of an unexpected shape: say it plainly
-        return _capital(_fallback(case, words))
+        return _opening(_fallback(case, words))
 
 
 REASON_TITLES = {
