@@ -423,6 +423,9 @@ _DOWNLOADS = {"export.csv": N_("{who} downloaded the events of {start} to {end} 
               "export.koc": N_("{who} downloaded the loans and returns of {start} to {end} for Koha (.koc).")}
 _SETTINGS = {"policy": N_("the loan rules"), "calendar": N_("the school calendar"),
              "timetable": N_("the timetable"), "school": N_("the school's details")}
+_CORNER_ACTIONS = {"kiosk.add": N_("{who} added the corner {corner}."),
+                   "kiosk.reissue": N_("{who} gave the corner {corner} a new key."),
+                   "kiosk.revoke": N_("{who} took the corner {corner}'s keys away.")}
 _CARD_STATUS = {"lost": N_("lost"), "withdrawn": N_("withdrawn"), "active": N_("in use"),
                 "damaged": N_("damaged")}
 
@@ -491,10 +494,7 @@ def audit_sentence(entry: AuditEntry, words: Words) -> str:
                 who=who, card=_shown(entry.target), student=words.student(d.get("patron_id")),
                 status=_(_CARD_STATUS[a[5:]]))
         if a in ("kiosk.add", "kiosk.reissue", "kiosk.revoke"):
-            return _({"kiosk.add": N_("{who} added the corner {corner}."),
-                      "kiosk.reissue": N_("{who} gave the corner {corner} a new key."),
-                      "kiosk.revoke": N_("{who} took the corner {corner}'s keys away.")}[a]).format(
-                who=who, corner=words.corner(entry.target))
+            return _(_CORNER_ACTIONS[a]).format(who=who, corner=words.corner(entry.target))
         if a == "librarian.add":
             return _("{who} let {name} sign in as a librarian.").format(who=who, name=entry.target)
         if a == "librarian.revoke":
