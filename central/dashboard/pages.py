@@ -17,7 +17,7 @@ from central.dashboard.school import find_students
 from central.dashboard.school import student as student_of
 from central.dashboard.site import CSS_PATH, CSV_MEDIA, PREFIX, Site
 from central.replay import CHANGES_ITEMS
-from i18n import _
+from i18n import _, ngettext
 
 #: event types whose book or student a librarian may correct (those replay applies to an item)
 CORRECTABLE = frozenset(str(t) for t in CHANGES_ITEMS)
@@ -191,6 +191,8 @@ def mount(site: Site) -> None:
                    for r in waiting}
         decided_words = {r.review_id: review_text.Words(site.zone, r.titles, r.people, corners) for r in decided}
         return site.page(request, "reviews.html", status, who=who, waiting=waiting, decided=decided, count=count,
+                         count_text=ngettext("{count} case waits for a decision.", "{count} cases wait for a decision.",
+                                             count).format(count=count),
                          page=page, pages=pages, stories=stories, decided_words=decided_words, case=case,
                          book=book, student=student, books=books, students=students, **values)
 

@@ -9,6 +9,7 @@ a plain sentence that still names the corner, the time and the book or student."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
@@ -184,7 +185,8 @@ def book_now(item: Mapping[str, Any] | None, words: Words) -> str:
 
 
 def _join(*sentences: str) -> str:
-    return " ".join(s for s in sentences if s)
+    """Sentences one after the other (no space after a Chinese full stop)."""
+    return re.sub(r"(?<=[。；！？]) ", "", " ".join(s for s in sentences if s))
 
 
 FIELD_WORDS = {"payload.item_id": N_("the book's label"), "payload.patron_id": N_("the student's card or id"),
