@@ -11,13 +11,13 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import Response
 
-from central import db
-from central.dashboard import auth, exports, queries, review_text
-from central.dashboard.school import find_students
-from central.dashboard.school import student as student_of
-from central.dashboard.site import CSS_PATH, CSV_MEDIA, PREFIX, Site
-from central.replay import CHANGES_ITEMS
-from i18n import _, ngettext
+from bookcorner.central import db
+from bookcorner.central.dashboard import auth, exports, queries, review_text
+from bookcorner.central.dashboard.school import find_students
+from bookcorner.central.dashboard.school import student as student_of
+from bookcorner.central.dashboard.site import CSS_PATH, CSV_MEDIA, PREFIX, Site
+from bookcorner.central.replay import CHANGES_ITEMS
+from bookcorner.i18n import _, ngettext
 
 #: event types whose book or student a librarian may correct (those replay applies to an item)
 CORRECTABLE = frozenset(str(t) for t in CHANGES_ITEMS)

@@ -10,10 +10,10 @@ import uuid
 
 from sqlalchemy import func, select
 
-from central import db
-from central.kiosks import add_kiosk
-from central.reference import load_document
-from protocol.messages import CardRecord, ItemRecord, PatronRecord, ReferenceDocument
+from bookcorner.central import db
+from bookcorner.central.kiosks import add_kiosk
+from bookcorner.central.reference import load_document
+from bookcorner.protocol.messages import CardRecord, ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.dashboard_client import Librarian, board, librarian  # noqa: F401  (fixtures)
 from tests.central.pushes import KioskClient, checkout, give_back
 

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-import i18n
-from central.dashboard.review_text import (SENTENCES, AuditEntry, Case, Words, audit_sentence, reason_title,
+from bookcorner import i18n
+from bookcorner.central.dashboard.review_text import (SENTENCES, AuditEntry, Case, Words, audit_sentence, reason_title,
                                            sentence)
-from central.replay import Reason
+from bookcorner.central.replay import Reason
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WORDS = Words(SHANGHAI, titles={"I-1": "草房子", "I-2": "Charlotte's Web"},
