@@ -6,15 +6,18 @@ from __future__ import annotations
 import asyncio
 import math
 from datetime import timedelta
+from typing import Any
 
 from fastapi import Request
 from fastapi.responses import Response
 
 from bookcorner.central import db
-from bookcorner.central.dashboard import auth, exports, queries
+from bookcorner.central.dashboard import auth, exports, queries, review_text
+from bookcorner.central.dashboard.school import find_students
+from bookcorner.central.dashboard.school import student as student_of
 from bookcorner.central.dashboard.site import CSS_PATH, CSV_MEDIA, PREFIX, Site
 from bookcorner.central.replay import CHANGES_ITEMS
-from bookcorner.i18n import _
+from bookcorner.i18n import _, ngettext
 
 #: event types whose book or student a librarian may correct (those replay applies to an item)
 CORRECTABLE = frozenset(str(t) for t in CHANGES_ITEMS)
@@ -26,52 +29,31 @@ FORMS = ("/sign-out", "/reviews/1")
 
 
 def _reason_text(code: str) -> str:
-    words = {
-        "unknown_event_type": _("The kiosk recorded something this server does not know"),
-        "invalid_payload": _("The kiosk's record is incomplete"),
-        "not_on_loan": _("A book was returned that was not on loan"),
-        "loan_changed": _("The loan had changed elsewhere"),
-        "older_than_item_change": _("Older than a later change to the book recorded elsewhere"),
-        "journal_damage": _("The kiosk's journal was damaged"),
-        "seq_conflict": _("Two different events with one sequence number"),
-        "event_id_conflict": _("One event id used for two different events"),
-        "events_missing": _("Events the kiosk lost"),
-        "card_held_by_other": _("The card belongs to someone else"),
-        "item_id_taken": _("The book's id is already used by another book"),
-        "not_handled_here": _("The server does not apply this kind of event"),
-        "journal_restored": _("The kiosk was restored from a backup"),
-        "journal_repaired": _("The kiosk's journal was repaired and lost its newest events"),
-        "journal_went_back": _("The kiosk's journal went back in time"),
-    }
-    return words.get(code, code)
+    return review_text.reason_title(code)
 
 
-def _review_explanation(code: str, detail: dict) -> str:
-    """What a journal review means, in one sentence for the librarian ("" for other reasons)."""
-    if code == "journal_restored":
-        when = str(detail.get("restored_from") or "?")[:16].replace("T", " ")
-        return _("This kiosk was restored from a backup of {when}; {loans} loan(s) ({events} event(s)) were made "
-                 "after the backup and are not on the kiosk any more. They are kept here and the kiosk has taken "
-                 "their loans back; nothing was lost.").format(when=when, loans=detail.get("loans_not_here", 0),
-                                                                events=detail.get("events_not_here", 0))
-    if code == "journal_repaired":
-        return _("The kiosk's journal was repaired and lost its events from number {seq} on; {events} of them had "
-                 "reached this server and are kept here.").format(seq=detail.get("since_seq", "?"),
-                                                                  events=detail.get("events_not_here", 0))
-    if code == "invalid_payload" and detail.get("problem"):
-        problems = {"too_long": _("too long for the database"), "control_character": _("holds a control character"),
-                    "not_a_string": _("not text"), "empty": _("empty"), "not_a_list": _("not a list"),
-                    "too_many": _("too many entries"), "invalid_item": _("not a valid book record"),
-                    "too_deep": _("nested too deeply"), "too_large": _("too large")}
-        return _("The kiosk recorded {field} in a form this server cannot keep ({problem}); nothing of this event "
-                 "was applied. The event is kept as it came; correct the book or student if you know them.").format(
-            field=str(detail.get("field") or "?"),
-            problem=problems.get(str(detail["problem"]), str(detail["problem"])))
-    if code == "journal_went_back":
-        return _("{count} event(s) of this kiosk came under numbers this server already had for other events (its "
-                 "journal went back in time: files copied back by hand?). They were applied as the new events they "
-                 "are; nothing was lost.").format(count=detail.get("reused_numbers", 0))
-    return ""
+def _number(text: str | None, default: int) -> int:
+    """A page or case number from an address or a form (``default`` when it is none)."""
+    return int(text) if text and text.isdigit() and len(text) < 10 else default
+
+
+def _review_of(target: str) -> int:
+    return int(target[7:]) if target.startswith("review:") and target[7:].isdigit() and len(target) < 17 else 0
+
+
+def _find_people(store: db.Store, text: str) -> list[Any]:
+    """Students whose name, class or id holds ``text``, the holder of the card ``text`` first."""
+    found = find_students(store, text)
+    holder = queries.card_holder(store, text)
+    if holder and all(p.patron_id != holder for p in found):
+        held = student_of(store, holder)
+        if held is not None:
+            found.insert(0, held.record)
+    return found
+
+
+def _case(r: queries.ReviewItem) -> review_text.Case:
+    return review_text.Case(r.reason, r.kiosk_id, r.detail, r.event, r.item, r.seq, r.created_at)
 
 
 def _fit_text(code: str) -> str:
@@ -129,7 +111,7 @@ def _problem_text(code: str) -> str:
 
 
 def mount(site: Site) -> None:
-    site.globals.update(reason_text=_reason_text, review_explanation=_review_explanation,
+    site.globals.update(reason_text=_reason_text,
                         corner_problem_text=_problem_text, accept_text=_accept_text,
                         correctable=CORRECTABLE)
     site.globals.update(time_text=_time_text)
@@ -190,20 +172,40 @@ def mount(site: Site) -> None:
                     returns=sum(m.kind == queries.RETURNS for m in movements),
                     all_in=all(c.all_in for c in corners))
 
+    async def queue(request: Request, who: auth.Session, status: int = 200, page_asked: str | None = None,
+                    **values: Any) -> Response:
+        """The waiting cases, one page of them, each told in a sentence; the one being
+        corrected (``case``) with the books and students its search found."""
+        count = await site.run(queries.waiting_count, site.store)
+        pages = max(1, math.ceil(count / queries.PAGE_SIZE))
+        page = min(_number(page_asked or request.query_params.get("page"), 1), pages)
+        waiting = await site.run(lambda: queries.reviews(site.store, offset=(page - 1) * queries.PAGE_SIZE))
+        corners = await site.run(queries.corner_names, site.store)
+        decided = [] if status != 200 else await site.run(lambda: queries.reviews(site.store, resolved=True, limit=50))
+        case = _number(request.query_params.get("case"), 0)
+        book, student = (request.query_params.get(k, "").strip()[:80] for k in ("book", "student"))
+        books = await site.run(queries.find_items, site.store, book) if case and book else []
+        students = await site.run(_find_people, site.store, student) if case and student else []
+        stories = {r.review_id: review_text.sentence(_case(r), review_text.Words(site.zone, r.titles, r.people,
+                                                                                   corners))
+                   for r in waiting}
+        decided_words = {r.review_id: review_text.Words(site.zone, r.titles, r.people, corners) for r in decided}
+        return site.page(request, "reviews.html", status, who=who, waiting=waiting, decided=decided, count=count,
+                         count_text=ngettext("{count} case waits for a decision.", "{count} cases wait for a decision.",
+                                             count).format(count=count),
+                         page=page, pages=pages, stories=stories, decided_words=decided_words, case=case,
+                         book=book, student=student, books=books, students=students, **values)
+
     @site.page_route("/reviews")
     async def review_queue(request: Request, who: auth.Session) -> Response:
-        waiting = await site.run(queries.reviews, site.store)
-        decided = await site.run(lambda: queries.reviews(site.store, resolved=True, limit=50))
-        return site.page(request, "reviews.html", who=who, waiting=waiting, decided=decided,
-                    message=request.query_params.get("done"))
+        return await queue(request, who, message=request.query_params.get("done"))
 
     @site.form_route("/reviews/{review_id}")
     async def decide(request: Request, who: auth.Session, fields: dict[str, str], review_id: int) -> Response:
         decision, note = fields.get("decision", ""), fields.get("note", "").strip()[:2000]
+        page = fields.get("page")
         if decision not in queries.DECISIONS or (decision == "dismiss" and not note):
-            waiting = await site.run(queries.reviews, site.store)
-            return site.page(request, "reviews.html", 422, who=who, waiting=waiting, decided=[],
-                        error=_("Dismissing needs a note saying why."))
+            return await queue(request, who, 422, page, error=_("Dismissing needs a note saying why."))
         try:
             if decision == "correct":
                 await site.run(lambda: queries.correct(
@@ -213,24 +215,26 @@ def mount(site: Site) -> None:
                 await site.run(queries.decide, site.store, review_id, decision, note, who.name,
                                fields.get("effect", "")[:400])
         except queries.DoesNotFit as problem:
-            waiting = await site.run(queries.reviews, site.store)
-            return site.page(request, "reviews.html", 422, who=who, waiting=waiting, decided=[],
-                        error=_("The correction does not fit: {reason}").format(reason=_fit_text(str(problem))))
+            return await queue(request, who, 422, page,
+                               error=_("The correction does not fit: {reason}").format(reason=_fit_text(str(problem))))
         except queries.BookChanged:
-            waiting = await site.run(queries.reviews, site.store)
-            return site.page(request, "reviews.html", 409, who=who, waiting=waiting, decided=[],
-                             error=_("The book changed since this page was shown: look at what Accept will do "
-                                     "now and decide again."))
+            return await queue(request, who, 409, page,
+                               error=_("The book changed since this page was shown: look at what Accept will do "
+                                       "now and decide again."))
         except queries.AlreadyDecided:
-            waiting = await site.run(queries.reviews, site.store)
-            return site.page(request, "reviews.html", 409, who=who, waiting=waiting, decided=[],
-                        error=_("That item was already decided (or does not exist)."))
-        return site.redirect(f"/reviews?done={review_id}")
+            return await queue(request, who, 409, page, error=_("That item was already decided (or does not exist)."))
+        back = _number(page, 1)
+        return site.redirect(f"/reviews?done={review_id}" + (f"&page={back}" if back > 1 else ""))
 
     @site.page_route("/audit")
     async def audit_page(request: Request, who: auth.Session) -> Response:
         rows = await site.run(queries.audit, site.store, 200)
-        return site.page(request, "audit.html", who=who, rows=rows)
+        names = await site.run(queries.audit_names, site.store, rows)
+        words = review_text.Words(site.zone, names.titles, names.people, names.corners)
+        told = [(row, review_text.audit_sentence(review_text.AuditEntry(
+            row.who, row.action, row.target, queries.json_object(row.detail), names.reviews.get(_review_of(row.target))),
+            words)) for row in rows]
+        return site.page(request, "audit.html", who=who, rows=told)
 
     @site.page_route("/exports")
     async def export_page(request: Request, who: auth.Session) -> Response:

@@ -203,6 +203,8 @@ class ReviewItem:
     #: what Accept would do now (waiting items only), and the names of the students it names
     accept: AcceptEffect | None = None
     people: dict[str, str] = field(default_factory=dict)
+    #: the titles of the books the case names (item id -> title)
+    titles: dict[str, str] = field(default_factory=dict)
 
 
 #: review reasons whose Accept applies the event to the book now, as if it were the newest
@@ -268,10 +270,26 @@ def plan_accept(conn, reason: str, event: Any) -> tuple[AcceptEffect, ItemState 
     return AcceptEffect(tuple(changes)), state, ledger
 
 
-def reviews(store: db.Store, *, resolved: bool = False, limit: int = 200) -> list[ReviewItem]:
+PAGE_SIZE = 50
+
+
+def waiting_count(store: db.Store) -> int:
+    """How many reviews wait for a decision."""
+    with store.reading() as conn:
+        return conn.execute(select(func.count()).select_from(db.reviews)
+                            .where(db.reviews.c.resolved_at.is_(None))).scalar_one()
+
+
+def corner_names(store: db.Store) -> dict[str, str]:
+    """Every corner's name by kiosk id (a school has a few dozen)."""
+    with store.reading() as conn:
+        return dict(conn.execute(select(db.kiosks.c.kiosk_id, db.kiosks.c.name)).all())
+
+
+def reviews(store: db.Store, *, resolved: bool = False, limit: int = PAGE_SIZE, offset: int = 0) -> list[ReviewItem]:
     r = db.reviews.c
     query = select(db.reviews).where(r.resolved_at.is_not(None) if resolved else r.resolved_at.is_(None))
-    query = query.order_by(r.resolved_at.desc() if resolved else r.review_id).limit(limit)
+    query = query.order_by(r.resolved_at.desc() if resolved else r.review_id).limit(limit).offset(offset)
     with store.reading() as conn:
         rows = conn.execute(query).all()
         event_ids = [x.event_id for x in rows if x.event_id]
@@ -287,7 +305,7 @@ def reviews(store: db.Store, *, resolved: bool = False, limit: int = 200) -> lis
         for x in rows:
             detail = json_object(x.detail)
             payload = events.get(x.event_id, {}).get("payload", {})
-            for source in (detail, payload):
+            for source in (detail, payload, json_object(x.resolution)):
                 if isinstance(source.get("item_id"), str):
                     item_ids.add(source["item_id"])
                 for key in ("patron_id", "on_loan_to", "held_by"):
@@ -301,7 +319,15 @@ def reviews(store: db.Store, *, resolved: bool = False, limit: int = 200) -> lis
                     sorted(i for i in item_ids if fits(i))))):
                 states[st.item_id] = {"status": st.status, "patron_id": st.patron_id, "due": st.due,
                                       "since": st.since, "loan_kiosk": st.loan_kiosk}
-        titles = _names(conn, db.catalogue, db.catalogue.c.item_id, item_ids, "title")
+                if st.patron_id:
+                    patron_ids.add(st.patron_id)
+        catalogue = records(conn, db.catalogue, db.catalogue.c.item_id, item_ids)
+        titles = {k: str(v.get("title") or "") for k, v in catalogue.items()}
+        for item_id, record in catalogue.items():  # a book that never circulated: as the catalogue has it
+            if item_id not in states:
+                status = record.get("status")
+                states[item_id] = {"status": None if status == "available" else status, "patron_id": None,
+                                   "due": None, "since": None, "loan_kiosk": None}
         names = _names(conn, db.patrons, db.patrons.c.patron_id, patron_ids, "name")
     out = []
     for x in rows:
@@ -315,7 +341,7 @@ def reviews(store: db.Store, *, resolved: bool = False, limit: int = 200) -> lis
                               titles.get(item_id, "") if isinstance(item_id, str) else "",
                               names.get(patron_id, "") if isinstance(patron_id, str) else "",
                               json_object(x.resolution) if x.resolution else None, x.resolved_at,
-                              effects.get(x.review_id), names))
+                              effects.get(x.review_id), names, titles))
     return out
 
 
@@ -432,3 +458,81 @@ def record(store: db.Store, who: str, action: str, target: str, detail: dict[str
     with store.writing() as conn:
         conn.execute(db.audit_log.insert().values(at=db.now(), who=who, action=action, target=target,
                                                   detail=json.dumps(detail, ensure_ascii=False)))
+
+
+SEARCH_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class BookChoice:
+    item_id: str
+    title: str
+    author: str
+    barcode: str
+
+
+def find_items(store: db.Store, query: str) -> list[BookChoice]:
+    """Books in the catalogue (not withdrawn from it) whose id or barcode is ``query``, or
+    whose title, author or barcode holds it: the choices for a correction."""
+    query = query.strip()[:80]
+    if not query:
+        return []
+    wanted, c = query.casefold(), db.catalogue.c
+    with store.reading() as conn:
+        rows = conn.execute(select(c.item_id, c.data).where(c.removed.is_(False), (c.item_id == query)
+                                                            | c.data.icontains(query, autoescape=True))
+                            .order_by(c.item_id).limit(SEARCH_LIMIT * 4)).all()
+    found = []
+    for item_id, data in rows:
+        record = json_object(data)
+        texts = {k: str(record.get(k) or "") for k in ("title", "author", "barcode")}
+        if item_id == query or texts["barcode"] == query or any(wanted in t.casefold() for t in texts.values()):
+            found.append(BookChoice(item_id, texts["title"], texts["author"], texts["barcode"]))
+    return found[:SEARCH_LIMIT]
+
+
+@dataclass(frozen=True)
+class AuditNames:
+    """What an audit page names: titles, people, corners, and each decided case's reason
+    and corner (by review id)."""
+
+    titles: dict[str, str]
+    people: dict[str, str]
+    corners: dict[str, str]
+    reviews: dict[int, tuple[str, str]]
+
+
+def audit_names(store: db.Store, rows: Sequence[Any]) -> AuditNames:
+    item_ids: set[str] = set()
+    patron_ids: set[str] = set()
+    review_ids: set[int] = set()
+    for row in rows:
+        detail = json_object(row.detail)
+        for key, into in (("item_id", item_ids), ("patron_id", patron_ids)):
+            if isinstance(detail.get(key), str):
+                into.add(detail[key])
+        if row.target.startswith("review:") and row.target[7:].isdigit():
+            review_ids.add(int(row.target[7:]))
+        if row.action == "registers.withdraw":
+            item_ids.add(row.target)
+    with store.reading() as conn:
+        found: dict[int, tuple[str, str]] = {}
+        wanted = sorted(i for i in review_ids if i < 2 ** 31)
+        for start in range(0, len(wanted), _CHUNK):
+            r = db.reviews.c
+            found.update((x.review_id, (x.reason, x.kiosk_id)) for x in conn.execute(
+                select(r.review_id, r.reason, r.kiosk_id).where(r.review_id.in_(wanted[start:start + _CHUNK]))))
+        titles = _names(conn, db.catalogue, db.catalogue.c.item_id, item_ids, "title")
+        people = _names(conn, db.patrons, db.patrons.c.patron_id, patron_ids, "name")
+        corners = dict(conn.execute(select(db.kiosks.c.kiosk_id, db.kiosks.c.name)).all())
+    return AuditNames(titles, people, corners, found)
+
+
+def card_holder(store: db.Store, card_id: str) -> str | None:
+    """Whose card ``card_id`` is (None: no such card in use)."""
+    card_id = card_id.strip()
+    if not card_id or not fits(card_id):
+        return None
+    with store.reading() as conn:
+        return conn.execute(select(db.cards.c.patron_id).where(db.cards.c.card_id == card_id,
+                                                               db.cards.c.removed.is_(False))).scalar()

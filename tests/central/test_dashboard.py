@@ -346,6 +346,17 @@ def _card(page: str, review: int) -> str:
     return page.split(f'id="review-{review}"', 1)[1].split("</section>", 1)[0]
 
 
+def _queue_card(client: Librarian, review: int) -> str:
+    """The case's card on whichever page of the queue shows it."""
+    first = client.get("/reviews").text
+    pages = int(m.group(1)) if (m := re.search(r"Page \d+ of (\d+)", first)) else 1
+    for page in range(1, pages + 1):
+        text = first if page == 1 else client.get("/reviews", params={"page": page}).text
+        if f'id="review-{review}"' in text:
+            return _card(text, review)
+    raise AssertionError(f"review {review} is on no page")
+
+
 def _effect(card: str) -> str:
     return re.search(r'name="effect" value="([^"]*)"', card).group(1)
 
@@ -580,10 +591,9 @@ def test_events_kept_for_an_id_no_column_holds_open_every_page_and_can_be_correc
             db.reviews.c.kiosk_id == kiosk.kiosk_id)).all())
         details = dict(conn.execute(select(db.reviews.c.event_id, db.reviews.c.detail).where(
             db.reviews.c.kiosk_id == kiosk.kiosk_id)).all())
-    from bookcorner.central.dashboard.pages import _review_explanation  # the queue shows it (the oldest 200 only)
-
-    said = _review_explanation("invalid_payload", json.loads(details[long.event_id]))
-    assert "payload.item_id in a form this server cannot keep (holds a control character)" in said  # the first
+    said = _queue_card(client, reviews[long.event_id])
+    assert json.loads(details[long.event_id])["field"] == "payload.item_id"  # the first
+    assert "cannot keep the book&#39;s label as recorded (holds a control character)" in said
     token = client.csrf()
     refused = client.post(f"/reviews/{reviews[long.event_id]}", {"csrf": token, "decision": "correct",
                                                                  "item_id": f"J-{tag}"})
