@@ -1,6 +1,6 @@
 """``bookcorner central``: run the central server, and look after it.
 
-    bookcorner central [--db URL] [--host H] [--port P] [--certfile F --keyfile F]
+    bookcorner central [--db URL] [--host H] [--port P] [--certfile F --keyfile F] [--timezone ZONE]
     bookcorner central add-kiosk ID [--name NAME] [--reissue]
     bookcorner central add-librarian NAME
     bookcorner central kiosks | reviews | import FILE... | load-reference FILE|--demo | migrate | anonymise
@@ -45,6 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     central.add_argument("--workers", type=int, default=1, metavar="N",
                          help=_("server processes sharing the port (default 1; a busy district server: its CPUs)"))
     central.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    central.add_argument("--timezone", metavar="ZONE",
+                         help=_("the school's time zone, an IANA name such as Asia/Shanghai or Europe/London, kept in "
+                                "the database for the server and the kiosks (default: as set before, else this "
+                                "computer's own)"))
     central.set_defaults(handler=_serve)
     actions = central.add_subparsers(dest="central_command", metavar="ACTION")
 
@@ -121,8 +125,19 @@ def _logging(level: str = "info") -> None:
 def _serve(args: argparse.Namespace) -> int:
     if bool(args.certfile) != bool(args.keyfile):
         _fail(_("--certfile and --keyfile go together"), EXIT_USAGE)
+    if args.timezone is not None:
+        from central.zone import UnknownZone, zone_named
+
+        try:
+            zone_named(args.timezone)
+        except UnknownZone as error:
+            _fail(str(error), EXIT_USAGE)
     _logging(args.log_level)
     store = _store(args)
+    if args.timezone is not None:
+        from central.zone import set_school_zone
+
+        set_school_zone(store, args.timezone, _operator())
     from central.server import serve
 
     def ready(url: str) -> None:

@@ -15,7 +15,7 @@ import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from central import db
+from central import db, zone
 from central.ingest import next_revision, upsert
 from protocol.messages import (
     CalendarRecord,
@@ -132,8 +132,9 @@ def delta(store: db.Store, kiosk_id: str, since: int = 0, epoch: str | None = No
                         gone.append(row[0])
                 else:
                     kept.append(msgspec.json.decode(row.data, type=kind))
+        out.timezone = zone.school_zone_name(conn)
         for row in conn.execute(select(db.settings).where(db.settings.c.rev > base)):
-            if row.name == "school":
+            if row.name not in _SETTINGS:  # the school's name, its time zone
                 continue
             setattr(out, row.name, msgspec.json.decode(row.data, type=_SETTINGS[row.name]))
 

@@ -25,12 +25,9 @@ CIRCULATION = (LOANS, RETURNS)
 DECISIONS = ("accept", "dismiss", "correct")
 
 
-def local_zone() -> tzinfo:
-    """The school's time zone: the library computer's own (TZ honoured)."""
-    return datetime.now().astimezone().tzinfo  # type: ignore[return-value]
-
-
 def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The UTC instants a day of the school's ``zone`` starts and ends (an IANA zone: a day
+    with a daylight-saving change is 23 or 25 hours long)."""
     start = datetime.combine(day, time(0), zone)
     return start.astimezone(db.UTC), (start + timedelta(days=1)).astimezone(db.UTC)
 
