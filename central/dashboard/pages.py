@@ -42,8 +42,14 @@ def _reason_text(code: str) -> str:
         "journal_restored": _("The kiosk was restored from a backup"),
         "journal_repaired": _("The kiosk's journal was repaired and lost its newest events"),
         "journal_went_back": _("The kiosk's journal went back in time"),
+        "due_date_from_wrong_clock": _("The due date was worked out on a wrong kiosk clock"),
     }
     return words.get(code, code)
+
+
+def _shown_time(text: object) -> str:
+    """A time of a review's detail (ISO, in the school's zone) as the librarian reads it."""
+    return str(text or "?")[:16].replace("T", " ")
 
 
 def _review_explanation(code: str, detail: dict) -> str:
@@ -67,6 +73,12 @@ def _review_explanation(code: str, detail: dict) -> str:
                  "was applied. The event is kept as it came; correct the book or student if you know them.").format(
             field=str(detail.get("field") or "?"),
             problem=problems.get(str(detail["problem"]), str(detail["problem"])))
+    if code == "due_date_from_wrong_clock":
+        return _("The kiosk's clock read {kiosk_time} when this book was lent, but it was really {corrected_time}: "
+                 "the child was told the book is due on {given}, and the rules give {corrected}. The loan keeps "
+                 "{given} until you decide: Accept changes it to {corrected}, Dismiss keeps {given}.").format(
+            kiosk_time=_shown_time(detail.get("kiosk_time")), corrected_time=_shown_time(detail.get("corrected_time")),
+            given=str(detail.get("due_given") or "?"), corrected=str(detail.get("due_corrected") or "?"))
     if code == "journal_went_back":
         return _("{count} event(s) of this kiosk came under numbers this server already had for other events (its "
                  "journal went back in time: files copied back by hand?). They were applied as the new events they "
