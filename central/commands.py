@@ -264,12 +264,14 @@ def _load_reference(args: argparse.Namespace) -> int:
     from central.reference import document_from_reference, load_document
     from protocol.messages import ReferenceDocument
 
+    store = _store(args)
     if args.demo:
-        from datetime import date
+        from datetime import datetime
 
+        from central.zone import school_zone
         from demo.school import build_demo_school
 
-        school = build_demo_school(date.today())
+        school = build_demo_school(datetime.now(school_zone(store)).date())  # the school's today
         document = document_from_reference(school.reference(), school.name)
     else:
         try:
@@ -278,7 +280,7 @@ def _load_reference(args: argparse.Namespace) -> int:
             _fail(_("{file}: cannot read it: {error}").format(file=args.file, error=error.strerror), EXIT_USAGE)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
             _fail(_("{file}: not a reference document: {error}").format(file=args.file, error=error), EXIT_USAGE)
-    counts = load_document(_store(args), document)
+    counts = load_document(store, document)
     print(_("loaded: {patrons} patrons, {cards} cards, {items} items changed; {removed} removed").format(
         patrons=counts["patrons"], cards=counts["cards"], items=counts["items"],
         removed=counts["patrons_removed"] + counts["cards_removed"] + counts["items_removed"]))

@@ -177,7 +177,8 @@ def test_day_boundaries_and_export_times_across_the_clocks_going_back(school, li
     assert f"I5-{tag}" in after and f"I4-{tag}" not in after
 
 
-def test_the_kiosks_get_the_schools_zone_with_the_reference_data(school):
+def test_the_kiosks_get_the_schools_zone_with_the_reference_data(school, librarian):
+    assert "Time zone: Europe/London." in librarian.get("/school").text
     tag = uuid.uuid4().hex[:6]
     _load(school, tag, 1)
     _kiosk_id, token = _kiosk(school)
