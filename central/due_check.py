@@ -111,10 +111,11 @@ class DueCheck:
 
 def corrected_loan(detail: Mapping[str, Any], loan_id: str, state: ItemState) -> tuple[date, LoanLedger] | None:
     """Accepting the corrected due date: the loan's new date and the ledger that records it,
-    or None when the loan is no longer this checkout's or is due then already."""
-    due = _day(detail.get("due_corrected"))
+    or None when the loan is no longer this checkout's, or no longer due on the date given
+    (returned, renewed since: a renewal's date stands)."""
+    due, given = _day(detail.get("due_corrected")), _day(detail.get("due_given"))
     loan = state.loan
-    if due is None or loan is None or loan.loan_id != loan_id or loan.due == due:
+    if due is None or loan is None or loan.loan_id != loan_id or loan.due != given or given == due:
         return None
     loan.due, state.dirty = due, True
     ledger = LoanLedger()

@@ -287,8 +287,9 @@ def _plan_due(conn, event: Any, detail: dict[str, Any]) -> tuple[AcceptEffect, I
     state = load_items(conn, [item_id])[item_id]
     moved = corrected_loan(detail, event.event_id, state)
     if moved is None:
-        return AcceptEffect(unchanged="loan_changed" if state.loan is None or state.loan.loan_id != event.event_id
-                            else "no_change"), None, None
+        loan = state.loan
+        done = loan is not None and loan.loan_id == event.event_id and loan.due.isoformat() == detail.get("due_corrected")
+        return AcceptEffect(unchanged="no_change" if done else "loan_changed"), None, None
     return AcceptEffect((("due", moved[0].isoformat()),)), state, moved[1]
 
 

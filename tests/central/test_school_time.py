@@ -226,9 +226,15 @@ def test_a_checkout_on_a_clock_days_behind_is_reviewed_and_accepting_moves_the_d
     _load(school, tag, 2)
     kiosk_id, token = _kiosk(school)
     push_at = datetime.now(UTC)
-    lent, kept = (_behind(kiosk_id, n + 1, f"I{n}-{tag}", f"S-{tag}", timedelta(days=20), push_at) for n in range(2))
-    results = _push(school, kiosk_id, token, [lent, kept], _clock(push_at))["results"]
-    assert [r["outcome"] for r in results] == ["applied", "applied"]  # the loans stand, as the children were told
+    lent, kept, back = (_behind(kiosk_id, n + 1, f"I{n}-{tag}", f"S-{tag}", timedelta(days=20), push_at)
+                        for n in range(3))
+    returned = WireEvent(event_id=str(uuid.uuid4()), kiosk_id=kiosk_id, seq=4, boot_id="push-boot",
+                         monotonic_ns=10**12 - 10**9, wall_time=push_at.isoformat(), clock_synced=True,
+                         actor="librarian", type="loan.returned",
+                         payload={"item_id": f"I2-{tag}", "due": back.payload["due"], "with_card": False,
+                                  "implicit": False, "warnings": []})
+    results = _push(school, kiosk_id, token, [lent, kept, back, returned], _clock(push_at))["results"]
+    assert [r["outcome"] for r in results] == ["applied"] * 4  # the loans stand, as the children were told
     with school.store.reading() as conn:
         corrected = conn.execute(select(db.events.c.time).where(db.events.c.event_id == lent.event_id)).scalar_one()
     given = date.fromisoformat(lent.payload["due"])
@@ -236,7 +242,8 @@ def test_a_checkout_on_a_clock_days_behind_is_reviewed_and_accepting_moves_the_d
     assert right - given == timedelta(days=20)
     reviews = _reviews(school, kiosk_id)
     assert [(r.event_id, r.reason) for r in reviews] == [(lent.event_id, "due_date_from_wrong_clock"),
-                                                       (kept.event_id, "due_date_from_wrong_clock")]
+                                                       (kept.event_id, "due_date_from_wrong_clock"),
+                                                       (back.event_id, "due_date_from_wrong_clock")]
     detail = json.loads(reviews[0].detail)
     assert detail["due_given"] == given.isoformat() and detail["due_corrected"] == right.isoformat()
     assert datetime.fromisoformat(detail["kiosk_time"]) == datetime.fromisoformat(lent.wall_time)
@@ -252,11 +259,16 @@ def test_a_checkout_on_a_clock_days_behind_is_reviewed_and_accepting_moves_the_d
     assert f"the child was told the book is due on {given.isoformat()}, and the rules give {right.isoformat()}" in card
     assert f"The loan will be due on {right.isoformat()}." in card
     effect = card.split('name="effect" value="', 1)[1].split('"', 1)[0]
+    gone = _card(page, reviews[2].review_id)  # brought back since: nothing left to move
+    assert "Accept changes nothing (The loan had changed elsewhere)." in gone
     csrf = CSRF.search(page).group(1)
     assert librarian.post(f"/reviews/{reviews[0].review_id}",
                           {"csrf": csrf, "decision": "accept", "effect": effect}).status_code == 303
     assert librarian.post(f"/reviews/{reviews[1].review_id}",
                           {"csrf": csrf, "decision": "dismiss", "note": "told the child"}).status_code == 303
+    gone_effect = gone.split('name="effect" value="', 1)[1].split('"', 1)[0]
+    assert librarian.post(f"/reviews/{reviews[2].review_id}",
+                          {"csrf": csrf, "decision": "accept", "effect": gone_effect}).status_code == 303
     with school.store.reading() as conn:
         states = {s.item_id: s.due for s in conn.execute(select(db.item_state.c.item_id, db.item_state.c.due)
                                                           .where(db.item_state.c.item_id.in_([f"I0-{tag}", f"I1-{tag}"])))}
@@ -265,7 +277,7 @@ def test_a_checkout_on_a_clock_days_behind_is_reviewed_and_accepting_moves_the_d
         audit = [json.loads(d) for d in conn.execute(select(db.audit_log.c.detail).where(
             db.audit_log.c.target == f"review:{reviews[0].review_id}")).scalars()]
     assert states == {f"I0-{tag}": right, f"I1-{tag}": given}  # accepted; kept as told
-    assert loans == {lent.event_id: right, kept.event_id: given}
+    assert loans == {lent.event_id: right, kept.event_id: given, back.event_id: given}
     assert [a["effect"] for a in audit] == [[["due", right.isoformat()]]]
     books = {b.item_id for s in overdue(school.store, today).get("4B", []) for b in s.books}
     assert f"I0-{tag}" not in books and f"I1-{tag}" in books
