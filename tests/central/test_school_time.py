@@ -304,3 +304,15 @@ def test_a_re_timed_checkout_whose_due_date_stays_the_same_is_not_reviewed(schoo
                                   .where(db.events.c.kiosk_id == kiosk_id)).all())
     assert times[behind.event_id].astimezone(LONDON).date() != datetime.fromisoformat(behind.wall_time).date()
     assert _reviews(school, kiosk_id) == []
+
+
+def test_a_scripted_clock_advances_in_elapsed_time_across_the_change():
+    from journal.clock import FixedClock
+
+    clock = FixedClock(datetime(2026, 10, 25, 0, 30, tzinfo=LONDON))  # 00:30 BST
+    before = clock.read()
+    clock.advance(hours=2)
+    after = clock.read()
+    assert clock.now().isoformat() == "2026-10-25T01:30:00+00:00"  # two hours later: 01:30 GMT
+    assert after.wall.astimezone(UTC) - before.wall.astimezone(UTC) == timedelta(hours=2)
+    assert (after.monotonic_ns - before.monotonic_ns) // 10**9 == 2 * 3600
