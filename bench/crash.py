@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from circulation.events import EventDraft, EventType
-from journal.clock import FixedClock
-from journal.journal import Journal, JournalReader
+from bookcorner.circulation.events import EventDraft, EventType
+from bookcorner.journal.clock import FixedClock
+from bookcorner.journal.journal import Journal, JournalReader
 
 KIOSK = "crash-soak"
 

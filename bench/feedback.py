@@ -31,14 +31,14 @@ from pathlib import Path
 
 import msgspec
 
-import config
-from circulation.codes import Source
-from circulation.model import ItemStatus, ItemType, PatronStatus, Role
-from demo.school import build_demo_school
-from journal.clock import SystemClock
-from kiosk.app import build_app
-from kiosk.demo import load_demo_school
-from kiosk.desk import CirculationDesk
+from bookcorner import config
+from bookcorner.circulation.codes import Source
+from bookcorner.circulation.model import ItemStatus, ItemType, PatronStatus, Role
+from bookcorner.demo.school import build_demo_school
+from bookcorner.journal.clock import SystemClock
+from bookcorner.kiosk.app import build_app
+from bookcorner.kiosk.demo import load_demo_school
+from bookcorner.kiosk.desk import CirculationDesk
 
 BURST = 20
 TARGET_P99_MS = 100.0

@@ -56,7 +56,7 @@ class School:
 
 def terms_until(today: date, years: int):
     """Two terms a school year (September–January, February–July), the last ``years`` years."""
-    from protocol.messages import TermRecord
+    from bookcorner.protocol.messages import TermRecord
 
     terms = []
     for year in range(today.year - years, today.year + 1):
@@ -68,9 +68,9 @@ def terms_until(today: date, years: int):
 def build(store, *, students: int, classes: int, loans: int, years: int, seed: int = 7,
           today: date | None = None) -> School:
     """The school's roster, calendar and loans, written into ``store`` (migrated)."""
-    from central import db
-    from central.reference import load_document
-    from protocol.messages import CalendarRecord, ItemRecord, PatronRecord, ReferenceDocument
+    from bookcorner.central import db
+    from bookcorner.central.reference import load_document
+    from bookcorner.protocol.messages import CalendarRecord, ItemRecord, PatronRecord, ReferenceDocument
 
     rng = random.Random(seed)
     today = today or datetime.now(ZONE).date()
@@ -116,9 +116,9 @@ def build(store, *, students: int, classes: int, loans: int, years: int, seed: i
 
 def reports(store, zone, today: date) -> dict[str, Callable[[], object]]:
     """Each report page's server-side work, as its route does it: the queries, then the page rendered."""
-    import i18n
-    from central.dashboard import reports as pages
-    from central.dashboard.site import PREFIX, env
+    from bookcorner import i18n
+    from bookcorner.central.dashboard import reports as pages
+    from bookcorner.central.dashboard.site import PREFIX, env
 
     who = SimpleNamespace(name="bench", csrf="x" * 43)
 
@@ -161,7 +161,7 @@ def reports(store, zone, today: date) -> dict[str, Callable[[], object]]:
 def baseline(store) -> Callable[[], int]:
     from sqlalchemy import func, select
 
-    from central import db
+    from bookcorner.central import db
 
     def count() -> int:
         with store.reading() as conn:
@@ -189,7 +189,7 @@ def timed(work: dict[str, Callable[[], object]], runs: int) -> dict[str, dict[st
 
 
 def run_backend(name: str, url: str, args) -> dict:
-    from central.db import Store
+    from bookcorner.central.db import Store
 
     print(f"\n== {name} ==", file=sys.stderr, flush=True)
     store = Store(url, pool_size=2)

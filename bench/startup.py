@@ -37,12 +37,12 @@ from pathlib import Path
 
 from bench import conclude
 from bench.store import KIOSK, ZONE, history_records
-from demo.school import build_demo_school
-from journal.clock import SystemClock
-from journal.journal import EVENTS_TABLE, header_record, segment_path
-from journal.snapshot import ReferenceStore
-from journal.storage import META_TABLE, write_new_file
-from kiosk.desk import CirculationDesk
+from bookcorner.demo.school import build_demo_school
+from bookcorner.journal.clock import SystemClock
+from bookcorner.journal.journal import EVENTS_TABLE, header_record, segment_path
+from bookcorner.journal.snapshot import ReferenceStore
+from bookcorner.journal.storage import META_TABLE, write_new_file
+from bookcorner.kiosk.desk import CirculationDesk
 
 TARGET_RATIO = 2.0
 TARGET_RSS_MB = 80.0

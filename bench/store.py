@@ -38,16 +38,16 @@ from zoneinfo import ZoneInfo
 from tinydb import TinyDB
 
 from bench import conclude
-from circulation.codes import Source
-from circulation.events import Event, EventType
-from circulation.model import ItemStatus, ItemType, PatronStatus, Role
-from circulation.rules import Identified
-from demo.school import build_demo_school
-from journal.clock import SystemClock
-from journal.journal import EVENTS_TABLE, header_record, segment_path, segment_records
-from journal.snapshot import ReferenceStore
-from journal.storage import META_TABLE, encode_record, write_new_file
-from kiosk.desk import CirculationDesk
+from bookcorner.circulation.codes import Source
+from bookcorner.circulation.events import Event, EventType
+from bookcorner.circulation.model import ItemStatus, ItemType, PatronStatus, Role
+from bookcorner.circulation.rules import Identified
+from bookcorner.demo.school import build_demo_school
+from bookcorner.journal.clock import SystemClock
+from bookcorner.journal.journal import EVENTS_TABLE, header_record, segment_path, segment_records
+from bookcorner.journal.snapshot import ReferenceStore
+from bookcorner.journal.storage import META_TABLE, encode_record, write_new_file
+from bookcorner.kiosk.desk import CirculationDesk
 
 KIOSK = "bench-corner"
 ZONE = ZoneInfo("Asia/Shanghai")

@@ -52,9 +52,9 @@ TARGET = 0.20
 
 
 def make_kiosk(root: Path, kiosk_id: str, events: int) -> None:
-    from circulation.events import EventDraft, EventType
-    from journal.clock import FixedClock
-    from journal.journal import Journal
+    from bookcorner.circulation.events import EventDraft, EventType
+    from bookcorner.journal.clock import FixedClock
+    from bookcorner.journal.journal import Journal
 
     clock = FixedClock(datetime.now(timezone.utc) - timedelta(hours=1), boot_id=str(uuid.uuid4()), synced=True)
     drafts = []
@@ -73,9 +73,9 @@ def make_kiosk(root: Path, kiosk_id: str, events: int) -> None:
 
 def kiosk_round(job: dict) -> dict:
     """One kiosk's daemon round, in its own process; timed from the common start."""
-    from journal.clock import SystemClock
-    from sync.client import SyncClient
-    from sync.daemon import DaemonSettings, SyncDaemon
+    from bookcorner.journal.clock import SystemClock
+    from bookcorner.sync.client import SyncClient
+    from bookcorner.sync.daemon import DaemonSettings, SyncDaemon
 
     phases: dict[str, float] = {}
     pushes = [0, 0.0]
@@ -172,7 +172,7 @@ def postgres_database(admin: str):
 def stored_rows(store) -> list[dict]:
     from sqlalchemy import select
 
-    from central import db
+    from bookcorner.central import db
 
     with store.reading() as conn:
         return [dict(row._mapping) for row in conn.execute(select(db.events))]
@@ -184,7 +184,7 @@ def bulk_insert_rate(store, rows: list[dict], batch: int) -> tuple[float, float]
     of a batch each (what acknowledging a batch costs at least), and in one."""
     from sqlalchemy import Index, MetaData, Table
 
-    from central import db
+    from bookcorner.central import db
 
     shadow = MetaData()
     table = Table("events_bulk", shadow, *[c._copy() for c in db.events.columns],
@@ -207,9 +207,9 @@ def bulk_insert_rate(store, rows: list[dict], batch: int) -> tuple[float, float]
 
 def replay_batches(store, roots: list[tuple[str, Path]], batch: int) -> list:
     """The batches the kiosks sent, rebuilt from their journals (for the in-process run)."""
-    from central.ingest import Batch
-    from journal.journal import JournalReader
-    from protocol.messages import ClockReading, WireEvent
+    from bookcorner.central.ingest import Batch
+    from bookcorner.journal.journal import JournalReader
+    from bookcorner.protocol.messages import ClockReading, WireEvent
 
     batches = []
     for kiosk_id, root in roots:
@@ -223,7 +223,7 @@ def replay_batches(store, roots: list[tuple[str, Path]], batch: int) -> list:
 
 
 def ingest_rate(store, batches: list, profile: bool) -> tuple[float, str]:
-    from central.ingest import ingest
+    from bookcorner.central.ingest import ingest
 
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
@@ -246,8 +246,8 @@ def ingest_rate(store, batches: list, profile: bool) -> tuple[float, str]:
 
 
 def run_backend(name: str, url: str, kiosks: list[tuple[str, Path]], args, work: Path) -> dict:
-    from central.db import Store
-    from central.kiosks import add_kiosk
+    from bookcorner.central.db import Store
+    from bookcorner.central.kiosks import add_kiosk
 
     print(f"\n== {name} ==", flush=True)
     store = Store(url, pool_size=2)
@@ -338,8 +338,8 @@ def run_backend(name: str, url: str, kiosks: list[tuple[str, Path]], args, work:
 
 
 def profile_ingest(kiosks: list[tuple[str, Path]], args, work: Path) -> str:
-    from central.db import Store
-    from central.kiosks import add_kiosk
+    from bookcorner.central.db import Store
+    from bookcorner.central.kiosks import add_kiosk
 
     store = Store(f"sqlite:///{work / 'profile.db'}", pool_size=2)
     store.migrate()

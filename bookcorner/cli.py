@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from i18n import _
+from bookcorner.i18n import _
 
 # Areas that contribute subcommands, in the order they are listed in --help.
 AREAS = ("kiosk.commands", "journal.commands", "devices.commands", "sync.commands", "central.commands",
@@ -36,8 +36,7 @@ def fail(message: str, code: int, program: str = "bookcorner") -> NoReturn:
 def load_settings(args: argparse.Namespace):
     """The configuration a command runs with (a wrong one exits 2 naming the option), and
     its language (``--lang`` where the command has it)."""
-    import config
-    import i18n
+    from bookcorner import config, i18n
 
     try:
         settings = config.load(args.config)

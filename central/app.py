@@ -25,13 +25,13 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from central import db, logs
-from central.imports import import_export
-from central.ingest import Batch, IngestError, Timings, check, ingest
-from central.kiosks import KIOSK, LIBRARIAN, Authenticator, Principal, list_kiosks
-from central.reference import delta
-from protocol.export import ExportFile, ExportInvalid
-from protocol.messages import (
+from bookcorner.central import db, logs
+from bookcorner.central.imports import import_export
+from bookcorner.central.ingest import Batch, IngestError, Timings, check, ingest
+from bookcorner.central.kiosks import KIOSK, LIBRARIAN, Authenticator, Principal, list_kiosks
+from bookcorner.central.reference import delta
+from bookcorner.protocol.export import ExportFile, ExportInvalid
+from bookcorner.protocol.messages import (
     API_PREFIX,
     MAX_BODY_BYTES,
     PROTOCOL_VERSION,
@@ -233,7 +233,7 @@ def create_app(store: db.Store) -> FastAPI:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    from central.dashboard import mount
+    from bookcorner.central.dashboard import mount
 
     mount(app, store, _version())
     return app

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from bookcorner.cli import fail
-from i18n import _
+from bookcorner.i18n import _
 
 
 def _fail(message: str, code: int) -> None:
@@ -102,7 +102,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _store(args: argparse.Namespace, migrate: bool = True):
     try:
-        from central import db
+        from bookcorner.central import db
     except ModuleNotFoundError as missing:
         _fail(_("the central server needs its libraries ({name}): pip install --no-deps -r deploy/requirements-central.txt").format(
             name=missing.name), EXIT_USAGE)
@@ -116,7 +116,7 @@ def _store(args: argparse.Namespace, migrate: bool = True):
 
 
 def _logging(level: str = "info") -> None:
-    from central import logs
+    from bookcorner.central import logs
 
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logs.install()  # an exception's text never reaches the log (docs/operations.md)
@@ -126,7 +126,7 @@ def _serve(args: argparse.Namespace) -> int:
     if bool(args.certfile) != bool(args.keyfile):
         _fail(_("--certfile and --keyfile go together"), EXIT_USAGE)
     if args.timezone is not None:
-        from central.zone import UnknownZone, zone_named
+        from bookcorner.central.zone import UnknownZone, zone_named
 
         try:
             zone_named(args.timezone)
@@ -135,10 +135,10 @@ def _serve(args: argparse.Namespace) -> int:
     _logging(args.log_level)
     store = _store(args)
     if args.timezone is not None:
-        from central.zone import set_school_zone
+        from bookcorner.central.zone import set_school_zone
 
         set_school_zone(store, args.timezone, _operator())
-    from central.server import serve
+    from bookcorner.central.server import serve
 
     def ready(url: str) -> None:
         print(_("listening on {url}").format(url=url), flush=True)
@@ -166,7 +166,7 @@ def _operator() -> str:
 
 
 def _add_kiosk(args: argparse.Namespace) -> int:
-    from central.kiosks import Audit, KioskExists, add_kiosk
+    from bookcorner.central.kiosks import Audit, KioskExists, add_kiosk
 
     store = _store(args)
     audit = Audit(_operator(), "kiosk.reissue" if args.reissue else "kiosk.add", args.kiosk_id,
@@ -184,7 +184,7 @@ def _add_kiosk(args: argparse.Namespace) -> int:
 
 
 def _add_librarian(args: argparse.Namespace) -> int:
-    from central.kiosks import Audit, add_librarian
+    from bookcorner.central.kiosks import Audit, add_librarian
 
     print(add_librarian(_store(args), args.name, audit=Audit(_operator(), "librarian.add", args.name, {})))
     print(_("This is {name}'s librarian credential; it is shown only once.").format(name=args.name), file=sys.stderr)
@@ -194,7 +194,7 @@ def _add_librarian(args: argparse.Namespace) -> int:
 def _kiosks(args: argparse.Namespace) -> int:
     import msgspec
 
-    from central.kiosks import list_kiosks
+    from bookcorner.central.kiosks import list_kiosks
 
     listing = list_kiosks(_store(args))
     if args.json:
@@ -210,7 +210,7 @@ def _kiosks(args: argparse.Namespace) -> int:
 
 
 def _reviews(args: argparse.Namespace) -> int:
-    from central.kiosks import open_reviews
+    from bookcorner.central.kiosks import open_reviews
 
     found = open_reviews(_store(args), args.kiosk)
     if args.json:
@@ -226,10 +226,10 @@ def _reviews(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from central.db import Busy
-    from central.imports import import_export
-    from central.ingest import IngestError
-    from protocol.export import ExportInvalid
+    from bookcorner.central.db import Busy
+    from bookcorner.central.imports import import_export
+    from bookcorner.central.ingest import IngestError
+    from bookcorner.protocol.export import ExportInvalid
 
     store = _store(args)
     status, results = EXIT_OK, []
@@ -261,15 +261,15 @@ def _import(args: argparse.Namespace) -> int:
 def _load_reference(args: argparse.Namespace) -> int:
     import msgspec
 
-    from central.reference import document_from_reference, load_document
-    from protocol.messages import ReferenceDocument
+    from bookcorner.central.reference import document_from_reference, load_document
+    from bookcorner.protocol.messages import ReferenceDocument
 
     store = _store(args)
     if args.demo:
         from datetime import datetime
 
-        from central.zone import school_zone
-        from demo.school import build_demo_school
+        from bookcorner.central.zone import school_zone
+        from bookcorner.demo.school import build_demo_school
 
         school = build_demo_school(datetime.now(school_zone(store)).date())  # the school's today
         document = document_from_reference(school.reference(), school.name)
@@ -294,8 +294,13 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _anonymise(args: argparse.Namespace) -> int:
-    from central.dashboard.registers import anonymise, anonymise_events, events_retention_days, retention_days
-    from central.db import now
+    from bookcorner.central.dashboard.registers import (
+        anonymise,
+        anonymise_events,
+        events_retention_days,
+        retention_days,
+    )
+    from bookcorner.central.db import now
 
     store = _store(args)
     with store.reading() as conn:

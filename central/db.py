@@ -426,7 +426,7 @@ class Store:
             return conn.execute(select(meta.c.value).where(meta.c.key == "epoch")).scalar_one()
 
     def migrate(self) -> None:
-        from central.migrations import upgrade
+        from bookcorner.central.migrations import upgrade
 
         with self.writing() as conn:
             upgrade(conn)

@@ -20,14 +20,14 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from central import db, zone
-from central.loans import LoanLedger
-from central.replay import ItemState
-from circulation.calendar import HolidayLoan, SchoolCalendar, Term
-from circulation.model import ItemType, Role
-from circulation.policy import DEFAULT_POLICY, LoanRule, Policy, RolePolicy
-from circulation.rules import loan_due
-from protocol.messages import CalendarRecord, PolicyRecord
+from bookcorner.central import db, zone
+from bookcorner.central.loans import LoanLedger
+from bookcorner.central.replay import ItemState
+from bookcorner.circulation.calendar import HolidayLoan, SchoolCalendar, Term
+from bookcorner.circulation.model import ItemType, Role
+from bookcorner.circulation.policy import DEFAULT_POLICY, LoanRule, Policy, RolePolicy
+from bookcorner.circulation.rules import loan_due
+from bookcorner.protocol.messages import CalendarRecord, PolicyRecord
 
 
 def policy_of(record: PolicyRecord) -> Policy:

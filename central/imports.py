@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from central import db
-from central.ingest import Batch, check, ingest
-from central.kiosks import signing_key_of
-from protocol.export import ExportInvalid, open_body, open_envelope
-from protocol.messages import MAX_BATCH, ImportChunk, ImportReply
+from bookcorner.central import db
+from bookcorner.central.ingest import Batch, check, ingest
+from bookcorner.central.kiosks import signing_key_of
+from bookcorner.protocol.export import ExportInvalid, open_body, open_envelope
+from bookcorner.protocol.messages import MAX_BATCH, ImportChunk, ImportReply
 
 
 def import_export(store: db.Store, data: bytes, received: datetime | None = None, *,

@@ -24,12 +24,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
-from central import db
-from central.clock import Anchor, Stamp, TimeQuality, last_known, parse_wall, retime
-from central.due_check import DueCheck
-from central.loans import LoanLedger
-from central.validate import Problem, problem_of
-from central.replay import (
+from bookcorner.central import db
+from bookcorner.central.clock import Anchor, Stamp, TimeQuality, last_known, parse_wall, retime
+from bookcorner.central.due_check import DueCheck
+from bookcorner.central.loans import LoanLedger
+from bookcorner.central.validate import Problem, problem_of
+from bookcorner.central.replay import (
     ADDITIONS,
     ItemState,
     Loan,
@@ -42,8 +42,8 @@ from central.replay import (
     item_of,
     register_item,
 )
-from circulation.events import EventType
-from protocol.messages import (
+from bookcorner.circulation.events import EventType
+from bookcorner.protocol.messages import (
     CardRecord,
     ClockReading,
     EventResult,

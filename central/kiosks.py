@@ -13,9 +13,9 @@ import msgspec
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
-from central import db
-from protocol.credentials import new_token, signing_key, token_hash
-from protocol.messages import KioskInfo, KioskList
+from bookcorner.central import db
+from bookcorner.protocol.credentials import new_token, signing_key, token_hash
+from bookcorner.protocol.messages import KioskInfo, KioskList
 
 KIOSK, LIBRARIAN = "kiosk", "librarian"
 

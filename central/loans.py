@@ -16,9 +16,9 @@ from datetime import date, datetime
 import msgspec
 from sqlalchemy.engine import Connection
 
-from central import db
-from central.replay import ItemState, Loan, Replayed, ReplayEvent, replay
-from protocol.messages import Outcome
+from bookcorner.central import db
+from bookcorner.central.replay import ItemState, Loan, Replayed, ReplayEvent, replay
+from bookcorner.protocol.messages import Outcome
 
 _CHUNK = 900  # ids per IN list (SQLite's parameter limit)
 

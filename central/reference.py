@@ -15,9 +15,9 @@ import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from central import db, zone
-from central.ingest import next_revision, upsert
-from protocol.messages import (
+from bookcorner.central import db, zone
+from bookcorner.central.ingest import next_revision, upsert
+from bookcorner.protocol.messages import (
     CalendarRecord,
     CardRecord,
     ItemRecord,

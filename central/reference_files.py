@@ -42,8 +42,8 @@ import msgspec
 from stdnum import isbn as stdnum_isbn
 from stdnum.exceptions import InvalidChecksum, ValidationError
 
-from circulation.codes import isbn13_of, normalise
-from protocol.messages import CardRecord, ItemRecord, PatronRecord
+from bookcorner.circulation.codes import isbn13_of, normalise
+from bookcorner.protocol.messages import CardRecord, ItemRecord, PatronRecord
 
 ROSTER, CATALOGUE = "roster", "catalogue"
 KINDS = (ROSTER, CATALOGUE)

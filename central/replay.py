@@ -27,8 +27,8 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from circulation.events import EventType
-from protocol.messages import CardRecord, ItemRecord, Outcome
+from bookcorner.circulation.events import EventType
+from bookcorner.protocol.messages import CardRecord, ItemRecord, Outcome
 
 #: kept as records for the librarian; nothing to apply
 RECORDS = frozenset({EventType.REFUSED, EventType.UNKNOWN_CARD, EventType.UNKNOWN_ITEM, EventType.UNREADABLE})

@@ -16,7 +16,7 @@ import socket
 import sys
 from collections.abc import Callable
 
-from central import db
+from bookcorner.central import db
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,8 @@ def bind(host: str, port: int) -> socket.socket:
 def _run(url: str, sock: socket.socket, config_args: dict) -> bool:
     import uvicorn
 
-    from central import logs
-    from central.app import create_app
+    from bookcorner.central import logs
+    from bookcorner.central.app import create_app
 
     logs.install()  # this process serves: no exception's text reaches its log (uvicorn's included)
     store = db.Store(url)

@@ -23,9 +23,9 @@ from typing import Any
 
 import msgspec
 
-from central.replay import ADDITIONS, CHANGES_ITEMS
-from circulation.events import EventType
-from protocol.messages import ItemRecord, WireEvent
+from bookcorner.central.replay import ADDITIONS, CHANGES_ITEMS
+from bookcorner.circulation.events import EventType
+from bookcorner.protocol.messages import ItemRecord, WireEvent
 
 #: the longest id a column holds (item_state, loans, cards, catalogue: String(80))
 MAX_ID = 80

@@ -20,8 +20,8 @@ import msgspec
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from central import db
-from i18n import _
+from bookcorner.central import db
+from bookcorner.i18n import _
 
 #: the ``settings`` row that holds the zone's name (a JSON string)
 SETTING = "timezone"
@@ -107,7 +107,7 @@ def school_zone(store: db.Store) -> ZoneInfo:
 def set_school_zone(store: db.Store, name: str, who: str) -> bool:
     """Make ``name`` the school's zone (UnknownZone when it is not one), audited; the kiosks
     get it with their next reference pull. False when it was that already."""
-    from central.ingest import next_revision, upsert
+    from bookcorner.central.ingest import next_revision, upsert
 
     zone_named(name)
     text = msgspec.json.encode(name).decode()

@@ -17,7 +17,7 @@ from stdnum import luhn
 from stdnum.exceptions import ValidationError
 
 if TYPE_CHECKING:
-    from circulation.reference import Reference
+    from bookcorner.circulation.reference import Reference
 
 _CODABAR_WRAPPED = re.compile(r"^[A-D]([0-9$:/.+\-]+)[A-D]$")
 _DIGITS = re.compile(r"^[0-9]+$")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from circulation.model import ItemType, Role
+from bookcorner.circulation.model import ItemType, Role
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,11 +10,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from circulation.calendar import SchoolCalendar
-from circulation.model import Card, Item, Patron
-from circulation.policy import DEFAULT_POLICY, Policy
-from circulation.state import Loan
-from circulation.timetable import Timetable
+from bookcorner.circulation.calendar import SchoolCalendar
+from bookcorner.circulation.model import Card, Item, Patron
+from bookcorner.circulation.policy import DEFAULT_POLICY, Policy
+from bookcorner.circulation.state import Loan
+from bookcorner.circulation.timetable import Timetable
 
 
 @dataclass(frozen=True, slots=True)

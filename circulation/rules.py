@@ -16,13 +16,13 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from circulation.calendar import SchoolCalendar, due_date
-from circulation.codes import CodeKind, ScannedCode, isbn10_of
-from circulation.events import EventDraft, EventType
-from circulation.model import CardStatus, Item, ItemStatus, ItemType, Patron, PatronStatus, Role
-from circulation.policy import Policy
-from circulation.reference import Reference
-from circulation.state import CirculationState, Loan
+from bookcorner.circulation.calendar import SchoolCalendar, due_date
+from bookcorner.circulation.codes import CodeKind, ScannedCode, isbn10_of
+from bookcorner.circulation.events import EventDraft, EventType
+from bookcorner.circulation.model import CardStatus, Item, ItemStatus, ItemType, Patron, PatronStatus, Role
+from bookcorner.circulation.policy import Policy
+from bookcorner.circulation.reference import Reference
+from bookcorner.circulation.state import CirculationState, Loan
 
 #: who is recorded as the actor when nobody identified themselves
 ANONYMOUS = "kiosk"

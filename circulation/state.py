@@ -7,11 +7,11 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import TYPE_CHECKING
 
-from circulation.events import STATE_CHANGING, Event, EventType
-from circulation.model import Card, CardStatus, Item, ItemStatus, ItemType
+from bookcorner.circulation.events import STATE_CHANGING, Event, EventType
+from bookcorner.circulation.model import Card, CardStatus, Item, ItemStatus, ItemType
 
 if TYPE_CHECKING:
-    from circulation.reference import Reference
+    from bookcorner.circulation.reference import Reference
 
 
 @dataclass(frozen=True, slots=True)

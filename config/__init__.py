@@ -15,9 +15,9 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from devices.config import DevicesConfig
-from i18n import _
-from kiosk.settings import LibrarianConfig, ScreenConfig
+from bookcorner.config.screen import LibrarianConfig, ScreenConfig
+from bookcorner.devices.config import DevicesConfig
+from bookcorner.i18n import _
 
 ENV_CONFIG = "BOOKCORNER_CONFIG"
 EXAMPLE = Path(__file__).parent / "kiosk.example.toml"
@@ -210,8 +210,8 @@ def policy_of(config: KioskConfig):
     file names changes; the rest keeps the built-in defaults."""
     from dataclasses import replace
 
-    from circulation.model import ItemType, Role
-    from circulation.policy import DEFAULT_ITEMS, DEFAULT_OVERRIDES, DEFAULT_ROLES, build_policy
+    from bookcorner.circulation.model import ItemType, Role
+    from bookcorner.circulation.policy import DEFAULT_ITEMS, DEFAULT_OVERRIDES, DEFAULT_ROLES, build_policy
 
     section = config.policy
     if section is None:
@@ -235,7 +235,7 @@ def policy_of(config: KioskConfig):
 
 def calendar_of(config: KioskConfig):
     """The configured calendar, or None to use the reference snapshot's."""
-    from circulation.calendar import HolidayLoan, SchoolCalendar, Term
+    from bookcorner.circulation.calendar import HolidayLoan, SchoolCalendar, Term
 
     section = config.calendar
     if section is None:

@@ -19,7 +19,7 @@ from datetime import date
 from stdnum import ean, luhn
 from stdnum import isbn as stdnum_isbn
 
-from circulation.model import Item, ItemType
+from bookcorner.circulation.model import Item, ItemType
 
 #: the school's 4-digit institution code inside its 14-digit item barcodes
 INSTITUTION = "0732"

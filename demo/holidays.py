@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from itertools import pairwise
 
-from circulation.calendar import HolidayLoan, SchoolCalendar, Term
+from bookcorner.circulation.calendar import HolidayLoan, SchoolCalendar, Term
 
 #: 春节 (first day of the first lunar month)
 SPRING_FESTIVAL: dict[int, date] = {

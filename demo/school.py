@@ -21,15 +21,15 @@ from datetime import date, time
 
 from stdnum import isbn as stdnum_isbn
 
-from circulation.calendar import SchoolCalendar
-from circulation.model import Card, CardStatus, Item, ItemType, Patron, PatronStatus, Role
-from circulation.policy import DEFAULT_POLICY, Policy
-from circulation.reference import Reference, build_reference
-from circulation.timetable import RotationSlot, Timetable
-from demo import names
-from demo.catalogue import Catalogue, build_catalogue
-from demo.holidays import academic_year, build_calendar
-from i18n import N_
+from bookcorner.circulation.calendar import SchoolCalendar
+from bookcorner.circulation.model import Card, CardStatus, Item, ItemType, Patron, PatronStatus, Role
+from bookcorner.circulation.policy import DEFAULT_POLICY, Policy
+from bookcorner.circulation.reference import Reference, build_reference
+from bookcorner.circulation.timetable import RotationSlot, Timetable
+from bookcorner.demo import names
+from bookcorner.demo.catalogue import Catalogue, build_catalogue
+from bookcorner.demo.holidays import academic_year, build_calendar
+from bookcorner.i18n import N_
 
 SEED = "bookcorner-demo-school"
 

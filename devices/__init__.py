@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from devices.events import CardTap, DeviceEvent, DeviceStatus, Scan, Sink, Text
+from bookcorner.devices.events import CardTap, DeviceEvent, DeviceStatus, Scan, Sink, Text
 
 if TYPE_CHECKING:
-    from devices.hub import Devices
+    from bookcorner.devices.hub import Devices
 
 __all__ = ["CardTap", "DeviceEvent", "DeviceStatus", "Devices", "Scan", "Sink", "Text"]
 
@@ -19,7 +19,7 @@ __all__ = ["CardTap", "DeviceEvent", "DeviceStatus", "Devices", "Scan", "Sink", 
 def __getattr__(name: str) -> Any:
     # ``config`` imports devices.config at start-up; the readers load only when used.
     if name == "Devices":
-        from devices.hub import Devices
+        from bookcorner.devices.hub import Devices
 
         return Devices
     raise AttributeError(name)

@@ -12,7 +12,7 @@ import re
 from functools import reduce
 from operator import xor
 
-from devices.config import CardIdFormat, TypedFormat
+from bookcorner.devices.config import CardIdFormat, TypedFormat
 
 EM4100_BYTES = 5
 MIFARE_UID_LENGTHS = (4, 7, 10)

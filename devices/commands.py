@@ -7,7 +7,7 @@ import sys
 import time
 from typing import Any
 
-from i18n import N_, _
+from bookcorner.i18n import N_, _
 
 STATE_NAMES = {
     "connected": N_("connected"),
@@ -46,7 +46,7 @@ def register(subparsers: Any) -> None:
 
 
 def _config(args: argparse.Namespace) -> Any:
-    import config
+    from bookcorner import config
 
     return config.load(args.config).devices
 
@@ -57,7 +57,7 @@ def _fail(message: str, code: int = 1) -> int:
 
 
 def _loaded(args: argparse.Namespace) -> tuple[Any, int]:
-    import config
+    from bookcorner import config
 
     try:
         return _config(args), 0
@@ -67,8 +67,8 @@ def _loaded(args: argparse.Namespace) -> tuple[Any, int]:
 
 # -- list ---------------------------------------------------------------------------------
 def _list(args: argparse.Namespace) -> int:
-    from devices.discovery import list_input_devices, list_serial_ports, matches, serial_port_problem
-    from devices.evdev_reader import describe_match
+    from bookcorner.devices.discovery import list_input_devices, list_serial_ports, matches, serial_port_problem
+    from bookcorner.devices.evdev_reader import describe_match
 
     devices, failed = _loaded(args)
     if devices is None:
@@ -131,7 +131,7 @@ def _list(args: argparse.Namespace) -> int:
 
 # -- watch --------------------------------------------------------------------------------
 def _describe(event: Any) -> str:
-    from devices.events import CardTap, DeviceStatus, Scan
+    from bookcorner.devices.events import CardTap, DeviceStatus, Scan
 
     if isinstance(event, Scan):
         return _("scan  {text}  ({source})").format(text=event.text, source=event.source)
@@ -143,7 +143,7 @@ def _describe(event: Any) -> str:
 
 
 def _watch(args: argparse.Namespace) -> int:
-    from devices.hub import Devices
+    from bookcorner.devices.hub import Devices
 
     config, failed = _loaded(args)
     if config is None:
@@ -223,8 +223,8 @@ def _read(path: str) -> bytes | None:
 
 
 def _replay_scanner(args: argparse.Namespace) -> int:
-    from devices.keyboard import NotACapture
-    from devices.replay import replay_scanner
+    from bookcorner.devices.keyboard import NotACapture
+    from bookcorner.devices.replay import replay_scanner
 
     config, failed = _loaded(args)
     if config is None:
@@ -249,8 +249,8 @@ def _replay_scanner(args: argparse.Namespace) -> int:
 
 
 def _replay_reader(args: argparse.Namespace) -> int:
-    from devices.protocols import CardRead
-    from devices.replay import replay_reader
+    from bookcorner.devices.protocols import CardRead
+    from bookcorner.devices.replay import replay_reader
 
     config, failed = _loaded(args)
     if config is None:

@@ -8,10 +8,10 @@ import grp
 import os
 from dataclasses import dataclass
 
-from devices.config import KeyboardDeviceConfig
-from devices.events import Text
-from devices.keycodes import EV_KEY, KEY_1, KEY_A, KEY_ENTER, KEY_KPENTER
-from i18n import N_
+from bookcorner.devices.config import KeyboardDeviceConfig
+from bookcorner.devices.events import Text
+from bookcorner.devices.keycodes import EV_KEY, KEY_1, KEY_A, KEY_ENTER, KEY_KPENTER
+from bookcorner.i18n import N_
 
 INPUT_ROOT = "/dev/input"
 PI_UART = "/dev/serial0"

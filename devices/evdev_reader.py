@@ -16,14 +16,14 @@ import time
 from collections.abc import Callable
 from typing import Literal, Protocol
 
-from devices.cardid import typed_card_id
-from devices.config import DevicesConfig, KeyboardDeviceConfig
-from devices.debounce import Debouncer
-from devices.events import CardTap, Scan, Sink, Text
-from devices.keyboard import RECORD_64, KeyboardDecoder, RawEvent, RecordStream
-from devices.keystrokes import Burst, Fragment, KeystrokeClassifier, Result
-from devices.reader import ReaderThread
-from i18n import N_
+from bookcorner.devices.cardid import typed_card_id
+from bookcorner.devices.config import DevicesConfig, KeyboardDeviceConfig
+from bookcorner.devices.debounce import Debouncer
+from bookcorner.devices.events import CardTap, Scan, Sink, Text
+from bookcorner.devices.keyboard import RECORD_64, KeyboardDecoder, RawEvent, RecordStream
+from bookcorner.devices.keystrokes import Burst, Fragment, KeystrokeClassifier, Result
+from bookcorner.devices.reader import ReaderThread
+from bookcorner.i18n import N_
 
 Role = Literal["scanner", "card-keyboard"]
 IDLE_WAIT = 0.5
@@ -144,7 +144,7 @@ class KeyboardReader(ReaderThread):
         self.decoder: KeyboardDecoder | None = None
 
     def _discover(self) -> EventSource | None:
-        from devices.discovery import find_keyboard
+        from bookcorner.devices.discovery import find_keyboard
 
         path = find_keyboard(self.match)
         return None if path is None else EvdevSource(path, self.match.grab)

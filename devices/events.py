@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-from i18n import _, translate
+from bookcorner.i18n import _, translate
 
 
 @dataclass(frozen=True)

@@ -17,10 +17,10 @@ import queue
 import time
 from collections.abc import Callable
 
-from devices.config import DevicesConfig
-from devices.events import CardTap, DeviceEvent, Scan, Sink
-from devices.reader import ReaderThread
-from devices.wedge import KeyboardWedge
+from bookcorner.devices.config import DevicesConfig
+from bookcorner.devices.events import CardTap, DeviceEvent, Scan, Sink
+from bookcorner.devices.reader import ReaderThread
+from bookcorner.devices.wedge import KeyboardWedge
 
 
 class Devices:
@@ -40,15 +40,15 @@ class Devices:
             raise RuntimeError("devices already started; make a new Devices to start again")
         config = self.config
         if config.scanner.configured:
-            from devices.evdev_reader import KeyboardReader
+            from bookcorner.devices.evdev_reader import KeyboardReader
 
             self.readers.append(KeyboardReader("scanner", config, self.sink, clock=self.clock))
         if config.card_keyboard.configured:
-            from devices.evdev_reader import KeyboardReader
+            from bookcorner.devices.evdev_reader import KeyboardReader
 
             self.readers.append(KeyboardReader("card-keyboard", config, self.sink, clock=self.clock))
         if config.reader.protocol != "none":
-            from devices.serial_reader import SerialCardReader
+            from bookcorner.devices.serial_reader import SerialCardReader
 
             self.readers.append(SerialCardReader(config, self.sink, clock=self.clock, report_rejects=self.report_rejects))
         for reader in self.readers:

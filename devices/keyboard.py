@@ -11,8 +11,8 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from devices import keycodes as kc
-from devices.keystrokes import Burst, Fragment, KeystrokeClassifier, Result
+from bookcorner.devices import keycodes as kc
+from bookcorner.devices.keystrokes import Burst, Fragment, KeystrokeClassifier, Result
 
 
 @dataclass(frozen=True)

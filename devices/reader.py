@@ -15,8 +15,8 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
-from devices.events import DeviceEvent, DeviceState, DeviceStatus, Sink, Text
-from i18n import N_
+from bookcorner.devices.events import DeviceEvent, DeviceState, DeviceStatus, Sink, Text
+from bookcorner.i18n import N_
 
 log = logging.getLogger("devices")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from devices.config import CardIdFormat, TypedFormat
-from devices.events import Text
-from devices.keyboard import decode_capture
-from devices.keystrokes import Burst, Fragment
-from devices.protocols import CardRead, Decoded, Rejected, push_decoder
-from i18n import N_
+from bookcorner.devices.config import CardIdFormat, TypedFormat
+from bookcorner.devices.events import Text
+from bookcorner.devices.keyboard import decode_capture
+from bookcorner.devices.keystrokes import Burst, Fragment
+from bookcorner.devices.protocols import CardRead, Decoded, Rejected, push_decoder
+from bookcorner.i18n import N_
 
 FRAGMENT_NOTES = {
     "gap": N_("at {time}: partial scan dropped, keys too far apart: {text}"),
@@ -53,8 +53,8 @@ def replay_reader(data: bytes, protocol: str, card_id_format: CardIdFormat = "de
 
 def _replay_pn532(data: bytes, card_id_format: CardIdFormat) -> Iterator[Decoded]:
     """The chip's side of a PN532 conversation: one id per InListPassiveTarget answer with a card."""
-    from devices.cardid import mifare_card_id
-    from devices.protocols.pn532 import IN_LIST_PASSIVE_TARGET, Frame, FrameParser, Pn532Error, target_uid
+    from bookcorner.devices.cardid import mifare_card_id
+    from bookcorner.devices.protocols.pn532 import IN_LIST_PASSIVE_TARGET, Frame, FrameParser, Pn532Error, target_uid
 
     parser = FrameParser()
     for item in [*parser.feed(data), *parser.idle()]:

@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from devices.cardid import mifare_card_id
-from devices.config import DevicesConfig
-from devices.debounce import Debouncer
-from devices.events import CardTap, Sink, Text
-from devices.protocols import CardRead, Decoded, Rejected, push_decoder
-from devices.reader import ReaderThread
-from i18n import N_
+from bookcorner.devices.cardid import mifare_card_id
+from bookcorner.devices.config import DevicesConfig
+from bookcorner.devices.debounce import Debouncer
+from bookcorner.devices.events import CardTap, Sink, Text
+from bookcorner.devices.protocols import CardRead, Decoded, Rejected, push_decoder
+from bookcorner.devices.reader import ReaderThread
+from bookcorner.i18n import N_
 
 READ_TIMEOUT = 0.05
 PN532_FAILURES_BEFORE_RESET = 3
@@ -107,7 +107,7 @@ class SerialCardReader(ReaderThread):
 
     # -- PN532 ----------------------------------------------------------------------
     def _poll_pn532(self, port: Any) -> None:
-        from devices.protocols.pn532 import Pn532, Pn532Error
+        from bookcorner.devices.protocols.pn532 import Pn532, Pn532Error
 
         chip = Pn532(port, self.counters, clock=self.clock)
         try:

@@ -16,11 +16,11 @@ import re
 import time
 from collections.abc import Callable
 
-from devices.cardid import typed_card_id
-from devices.config import DevicesConfig
-from devices.debounce import Debouncer
-from devices.events import CardTap, Scan, Sink
-from devices.keystrokes import Burst, Fragment, KeystrokeClassifier, Result
+from bookcorner.devices.cardid import typed_card_id
+from bookcorner.devices.config import DevicesConfig
+from bookcorner.devices.debounce import Debouncer
+from bookcorner.devices.events import CardTap, Scan, Sink
+from bookcorner.devices.keystrokes import Burst, Fragment, KeystrokeClassifier, Result
 
 SOURCE = "wedge:terminal"
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from i18n import _
+from bookcorner.i18n import _
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _data_dir(args: argparse.Namespace) -> tuple[Path, str, int]:
-    import config
+    from bookcorner import config
 
     try:
         settings = config.load(args.config)
@@ -48,7 +48,7 @@ def _data_dir(args: argparse.Namespace) -> tuple[Path, str, int]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from journal.journal import JournalReader
+    from bookcorner.journal.journal import JournalReader
 
     directory, _kiosk, _segment = _data_dir(args)
     if not directory.is_dir():
@@ -71,10 +71,10 @@ def _check(args: argparse.Namespace) -> int:
 def _repair(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
-    import config
-    from journal.clock import SystemClock
-    from journal.journal import Journal
-    from journal.storage import StoreError
+    from bookcorner import config
+    from bookcorner.journal.clock import SystemClock
+    from bookcorner.journal.journal import Journal
+    from bookcorner.journal.storage import StoreError
 
     directory, kiosk_id, segment_events = _data_dir(args)
     settings = config.load(args.config)
@@ -96,11 +96,11 @@ def _migrate(args: argparse.Namespace) -> int:
     damaged, or from a schema this version has no migration for)."""
     from zoneinfo import ZoneInfo
 
-    import config
-    from journal import schema
-    from journal.clock import SystemClock
-    from journal.journal import Journal, outdated_segments
-    from journal.storage import StoreError
+    from bookcorner import config
+    from bookcorner.journal import schema
+    from bookcorner.journal.clock import SystemClock
+    from bookcorner.journal.journal import Journal, outdated_segments
+    from bookcorner.journal.storage import StoreError
 
     directory, kiosk_id, segment_events = _data_dir(args)
     outdated = outdated_segments(directory) if directory.is_dir() else []
@@ -123,7 +123,7 @@ def _migrate(args: argparse.Namespace) -> int:
 
 def _seen(args: argparse.Namespace) -> int:
     """Works while the kiosk runs: it writes only the librarian's marks (state/seen.db)."""
-    from sync.journal_notice import mark_seen, unseen
+    from bookcorner.sync.journal_notice import mark_seen, unseen
 
     directory, _kiosk, _segment = _data_dir(args)
     notice = unseen(directory.parent)

@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from enum import StrEnum
 from pathlib import Path
 
-from journal.storage import parse, write_new_file
+from bookcorner.journal.storage import parse, write_new_file
 
 INCARNATION_FILE = "incarnation.db"
 SEEN_FILE = "seen.db"

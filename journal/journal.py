@@ -26,12 +26,12 @@ from typing import Any, Protocol
 from tinydb import TinyDB
 from tinydb.table import Document
 
-from circulation.events import Event, EventDraft, EventType
-from i18n import _
-from journal import incarnation, schema
-from journal.clock import ClockReading
-from journal.incarnation import Incarnation
-from journal.storage import (
+from bookcorner.circulation.events import Event, EventDraft, EventType
+from bookcorner.i18n import _
+from bookcorner.journal import incarnation, schema
+from bookcorner.journal.clock import ClockReading
+from bookcorner.journal.incarnation import Incarnation
+from bookcorner.journal.storage import (
     HEADER_ID,
     META_TABLE,
     SegmentStorage,

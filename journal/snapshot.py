@@ -21,14 +21,14 @@ import msgspec
 from tinydb import TinyDB
 from tinydb.storages import Storage
 
-from circulation.calendar import HolidayLoan, SchoolCalendar, Term
-from circulation.model import Card, Item, ItemType, Patron, Role
-from circulation.policy import LoanRule, Policy, RolePolicy
-from circulation.reference import Reference, build_reference
-from circulation.state import Loan
-from circulation.timetable import RotationSlot, Timetable
-from i18n import _
-from journal.storage import StoreError, Tables, parse, write_new_file
+from bookcorner.circulation.calendar import HolidayLoan, SchoolCalendar, Term
+from bookcorner.circulation.model import Card, Item, ItemType, Patron, Role
+from bookcorner.circulation.policy import LoanRule, Policy, RolePolicy
+from bookcorner.circulation.reference import Reference, build_reference
+from bookcorner.circulation.state import Loan
+from bookcorner.circulation.timetable import RotationSlot, Timetable
+from bookcorner.i18n import _
+from bookcorner.journal.storage import StoreError, Tables, parse, write_new_file
 
 log = logging.getLogger(__name__)
 

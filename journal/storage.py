@@ -35,7 +35,7 @@ from typing import Any
 import msgspec
 from tinydb.storages import Storage
 
-from i18n import _
+from bookcorner.i18n import _
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode

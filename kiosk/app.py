@@ -29,24 +29,23 @@ from textual.keys import _character_to_key
 from textual.reactive import reactive
 from textual.worker import WorkerFailed, get_current_worker
 
-import config
-import i18n
-from circulation.reference import Reference
-from circulation.timetable import Timetable
-from devices import CardTap, DeviceStatus, Scan
-from i18n import _
-from kiosk import session as s
-from kiosk.messages import DeskAnswered, DeskIdle, DeviceInput, SyncRequested, SyncStatusRead, WedgeTick
-from kiosk.pin import PinGuard, looks_like_pin
-from kiosk.screens.idle import IdleScreen
-from kiosk.sounds import Sounds
-from kiosk.widgets.banner import Banner
-from sync.status import SyncStatus, read_status, request_sync
+from bookcorner import config, i18n
+from bookcorner.circulation.reference import Reference
+from bookcorner.circulation.timetable import Timetable
+from bookcorner.devices import CardTap, DeviceStatus, Scan
+from bookcorner.i18n import _
+from bookcorner.kiosk import session as s
+from bookcorner.kiosk.messages import DeskAnswered, DeskIdle, DeviceInput, SyncRequested, SyncStatusRead, WedgeTick
+from bookcorner.kiosk.pin import PinGuard, looks_like_pin
+from bookcorner.kiosk.screens.idle import IdleScreen
+from bookcorner.kiosk.sounds import Sounds
+from bookcorner.kiosk.widgets.banner import Banner
+from bookcorner.sync.status import SyncStatus, read_status, request_sync
 
 if TYPE_CHECKING:
-    from devices.wedge import KeyboardWedge
-    from kiosk.screens.librarian import LibrarianScreen
-    from kiosk.widgets.demo import DemoPanel, Hint
+    from bookcorner.devices.wedge import KeyboardWedge
+    from bookcorner.kiosk.screens.librarian import LibrarianScreen
+    from bookcorner.kiosk.widgets.demo import DemoPanel, Hint
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +63,20 @@ def _screen_for(kind: s.VisitKind) -> type:
     """The screen of a visit. Screens other than the idle one load when first needed (or
     just after start-up): the kiosk is ready for a tap sooner."""
     if kind is s.VisitKind.BORROWER:
-        from kiosk.screens.visit import VisitScreen
+        from bookcorner.kiosk.screens.visit import VisitScreen
 
         return VisitScreen
     if kind is s.VisitKind.HELPER:
-        from kiosk.screens.helper import HelperScreen
+        from bookcorner.kiosk.screens.helper import HelperScreen
 
         return HelperScreen
-    from kiosk.screens.librarian import LibrarianScreen
+    from bookcorner.kiosk.screens.librarian import LibrarianScreen
 
     return LibrarianScreen
 
 
 def _dialogs():
-    from kiosk.screens import dialogs
+    from bookcorner.kiosk.screens import dialogs
 
     return dialogs
 
@@ -293,7 +292,7 @@ class KioskApp(App, inherit_bindings=False):
     def _known_card(self, typed: str) -> bool:
         import re
 
-        from devices.cardid import typed_card_id
+        from bookcorner.devices.cardid import typed_card_id
 
         wedge, reference = self.settings.devices.wedge, self.reference
         if reference is None or not wedge.card_pattern or not re.search(wedge.card_pattern, typed):
@@ -330,7 +329,7 @@ class KioskApp(App, inherit_bindings=False):
             self.devices.simulate_scan(code)
 
     def device_report(self) -> str:
-        from kiosk.crash import log_path
+        from bookcorner.kiosk.crash import log_path
 
         lines = []
         for source, status in sorted(self.device_statuses.items()):
@@ -453,7 +452,7 @@ class KioskApp(App, inherit_bindings=False):
             await relabel()
 
     def restart(self) -> None:
-        from kiosk.crash import EXIT_RESTART
+        from bookcorner.kiosk.crash import EXIT_RESTART
 
         log.info("restart asked for in the librarian's mode")
         self.exit(return_code=EXIT_RESTART)
@@ -531,7 +530,7 @@ class DemoKioskApp(KioskApp, inherit_bindings=True):
     ]
 
     def action_toggle_demo_panel(self) -> None:
-        from kiosk.widgets.demo import DemoPanel
+        from bookcorner.kiosk.widgets.demo import DemoPanel
 
         for panel in self.screen.query(DemoPanel):
             panel.toggle_class("-hidden")
@@ -553,8 +552,8 @@ def build_app(
     configured devices (``devices=None``: none at all, e.g. for benchmarks)."""
     from zoneinfo import ZoneInfo
 
-    from journal.clock import SystemClock
-    from kiosk.desk import CirculationDesk
+    from bookcorner.journal.clock import SystemClock
+    from bookcorner.kiosk.desk import CirculationDesk
 
     root = Path(data_dir) if data_dir is not None else settings.data_dir
     clock = clock or SystemClock(ZoneInfo(settings.kiosk.timezone))
@@ -567,7 +566,7 @@ def build_app(
     app = (DemoKioskApp if quit_keys else KioskApp)(settings, root, clock=clock, open_desk=open_desk, demo_hints=demo_hints,
                    monotonic=monotonic, on_ready=on_ready)
     if devices == "default":
-        from devices import Devices
+        from bookcorner.devices import Devices
 
         app.devices = Devices(settings.devices, sink=app.device_sink)
     else:

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import msgspec
 
-from circulation.model import Card, ItemStatus
-from circulation.state import CirculationState, Loan, item_from_payload
-from journal.snapshot import SnapshotStorage
-from journal.storage import StoreError
+from bookcorner.circulation.model import Card, ItemStatus
+from bookcorner.circulation.state import CirculationState, Loan, item_from_payload
+from bookcorner.journal.snapshot import SnapshotStorage
+from bookcorner.journal.storage import StoreError
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from bookcorner.cli import fail as _fail
 from bookcorner.cli import load_settings as _settings
-from i18n import _
+from bookcorner.i18n import _
 
 EXIT_DONE, EXIT_REFUSED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 DEMO_DATA = "demo-data"
@@ -102,10 +102,10 @@ def open_desk(args: argparse.Namespace, data_dir: str | None = None, *, read_onl
     is only read (no lock taken), so the command works while the kiosk runs."""
     from zoneinfo import ZoneInfo
 
-    import config
-    from journal.clock import FixedClock, SystemClock
-    from journal.storage import StoreError
-    from kiosk.desk import CirculationDesk
+    from bookcorner import config
+    from bookcorner.journal.clock import FixedClock, SystemClock
+    from bookcorner.journal.storage import StoreError
+    from bookcorner.kiosk.desk import CirculationDesk
 
     settings = _settings(args)
     zone = ZoneInfo(settings.kiosk.timezone)
@@ -130,7 +130,7 @@ def open_desk(args: argparse.Namespace, data_dir: str | None = None, *, read_onl
 
 
 def _emit(args: argparse.Namespace, desk, recorded) -> int:
-    from kiosk.wording import Tone, explain
+    from bookcorner.kiosk.wording import Tone, explain
 
     message = explain(recorded.decision, desk.reference)
     result = recorded.decision.result
@@ -156,7 +156,7 @@ def _emit(args: argparse.Namespace, desk, recorded) -> int:
 
 def _guarded(action):
     """Run an action on the desk; a failed write is reported, never half-done."""
-    from journal.storage import StoreError
+    from bookcorner.journal.storage import StoreError
 
     try:
         return action()
@@ -165,7 +165,7 @@ def _guarded(action):
 
 
 def _identify(desk, card: str):
-    from circulation.codes import Source
+    from bookcorner.circulation.codes import Source
 
     return _guarded(lambda: desk.identify(card, Source.KEYBOARD))
 
@@ -174,7 +174,7 @@ def _identify(desk, card: str):
 
 
 def _checkout(args: argparse.Namespace) -> int:
-    from circulation.rules import Identified
+    from bookcorner.circulation.rules import Identified
 
     with open_desk(args) as desk:
         who = _identify(desk, args.card)
@@ -184,7 +184,7 @@ def _checkout(args: argparse.Namespace) -> int:
 
 
 def _return(args: argparse.Namespace) -> int:
-    from circulation.rules import Ambiguity, Identified
+    from bookcorner.circulation.rules import Ambiguity, Identified
 
     with open_desk(args) as desk:
         who = None
@@ -197,7 +197,7 @@ def _return(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from circulation.rules import Identified
+    from bookcorner.circulation.rules import Identified
 
     with open_desk(args) as desk:
         who = _identify(desk, args.card)
@@ -208,10 +208,10 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from circulation import rules
-    from circulation.codes import Source
-    from kiosk.desk import Recorded
-    from kiosk.wording import book_title, format_date
+    from bookcorner.circulation import rules
+    from bookcorner.circulation.codes import Source
+    from bookcorner.kiosk.desk import Recorded
+    from bookcorner.kiosk.wording import book_title, format_date
 
     with open_desk(args, read_only=True) as desk:
         today = desk.now().date()
@@ -254,7 +254,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from kiosk.demo import run_demo
+    from bookcorner.kiosk.demo import run_demo
 
     _settings(args)
     return run_demo(args)
@@ -263,9 +263,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _kiosk(args: argparse.Namespace) -> int:
     import os
 
-    from kiosk.app import build_app
-    from kiosk.crash import setup_logging
-    from kiosk.run import run
+    from bookcorner.kiosk.app import build_app
+    from bookcorner.kiosk.crash import setup_logging
+    from bookcorner.kiosk.run import run
 
     settings = _settings(args)
     data_dir = Path(os.path.expanduser(args.data_dir)) if args.data_dir else settings.data_dir
@@ -299,9 +299,9 @@ def _set_pin(args: argparse.Namespace) -> int:
     import getpass
     import os
 
-    import config
-    from kiosk.pin import BadPin, check_pin_format, hash_pin
-    from kiosk.pinfile import write_pin_hash
+    from bookcorner import config
+    from bookcorner.kiosk.pin import BadPin, check_pin_format, hash_pin
+    from bookcorner.kiosk.pinfile import write_pin_hash
 
     if args.stdin:
         pin = sys.stdin.readline().strip()

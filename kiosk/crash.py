@@ -15,7 +15,7 @@ from textual.app import App, ComposeResult
 from textual.containers import Center, Middle
 from textual.widgets import Static
 
-from i18n import N_, translate
+from bookcorner.i18n import N_, translate
 
 #: exit statuses (sysexits.h): a crash (systemd restarts us), a restart asked for
 EXIT_CRASH = 70

@@ -16,14 +16,14 @@ from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import config
-from circulation.codes import Source
-from circulation.rules import Identified
-from i18n import _
-from journal.clock import SystemClock
-from journal.snapshot import ReferenceStore
-from kiosk.desk import CirculationDesk, DataPaths
-from kiosk.wording import explain
+from bookcorner import config
+from bookcorner.circulation.codes import Source
+from bookcorner.circulation.rules import Identified
+from bookcorner.i18n import _
+from bookcorner.journal.clock import SystemClock
+from bookcorner.journal.snapshot import ReferenceStore
+from bookcorner.kiosk.desk import CirculationDesk, DataPaths
+from bookcorner.kiosk.wording import explain
 
 #: left in a demo data directory, so that --reset never deletes anything else
 MARKER = "BOOKCORNER-DEMO"
@@ -33,7 +33,7 @@ DEMO_PIN = "1234"
 
 def load_demo_school(root: Path, today: date) -> str:
     """Write the demo school's reference snapshot; returns the school's name."""
-    from demo.school import build_demo_school
+    from bookcorner.demo.school import build_demo_school
 
     school = build_demo_school(today)
     root.mkdir(parents=True, exist_ok=True)
@@ -56,7 +56,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if fresh:
         name = load_demo_school(root, clock.now().date())
         print(_("Loaded the demo school {name} into {path}.").format(name=name, path=root))
-    from demo.school import build_demo_school
+    from bookcorner.demo.school import build_demo_school
 
     hints = build_demo_school(clock.now().date()).hints
     print()
@@ -96,10 +96,10 @@ def _screen(args: argparse.Namespace, settings: config.KioskConfig, root: Path, 
     a real keyboard-style scanner) are scans and card taps; the demo line takes typed codes."""
     import msgspec
 
-    from kiosk.app import build_app
-    from kiosk.crash import setup_logging
-    from kiosk.pin import hash_pin
-    from kiosk.run import run
+    from bookcorner.kiosk.app import build_app
+    from bookcorner.kiosk.crash import setup_logging
+    from bookcorner.kiosk.pin import hash_pin
+    from bookcorner.kiosk.run import run
 
     screen = msgspec.structs.replace(settings.screen, sound="bell" if args.sound else "off")
     librarian = settings.librarian if settings.librarian.pin_hash else msgspec.structs.replace(
@@ -115,8 +115,8 @@ def _screen(args: argparse.Namespace, settings: config.KioskConfig, root: Path, 
 
 def panel_hints(hints) -> tuple:
     """The codes the demo's screen lists along its bottom (F1 hides them)."""
-    from i18n import N_
-    from kiosk.widgets.demo import Hint
+    from bookcorner.i18n import N_
+    from bookcorner.kiosk.widgets.demo import Hint
 
     shown = tuple(Hint(h.code, h.what, h.detail) for h in (hints[0], hints[1], hints[3], hints[6], hints[7],
                                                          hints[9], hints[10]))

@@ -18,24 +18,24 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from circulation import rules
-from circulation.calendar import SchoolCalendar
-from circulation.codes import ScannedCode, Source, classify
-from circulation.events import Event, EventDraft, EventType
-from circulation.model import ItemType, Patron
-from circulation.policy import Policy
-from circulation.reference import Reference, covered_seq, with_local_additions
-from circulation.rules import Ambiguity, Decision, Identified
-from circulation.state import CirculationState, Loan, apply, project
-from i18n import _
-from journal.clock import ClockReading
-from journal.incarnation import Incarnation, Reason
-from journal.incarnation import load as load_incarnation
-from journal.journal import Journal, JournalReader
-from journal.snapshot import NoReferenceData, ReferenceStore
-from journal.storage import StoreError, StoreWriteError
-from kiosk.checkpoint import Checkpoint, CheckpointStore
-from sync.status import STATUS_FILE, read_status, request_sync
+from bookcorner.circulation import rules
+from bookcorner.circulation.calendar import SchoolCalendar
+from bookcorner.circulation.codes import ScannedCode, Source, classify
+from bookcorner.circulation.events import Event, EventDraft, EventType
+from bookcorner.circulation.model import ItemType, Patron
+from bookcorner.circulation.policy import Policy
+from bookcorner.circulation.reference import Reference, covered_seq, with_local_additions
+from bookcorner.circulation.rules import Ambiguity, Decision, Identified
+from bookcorner.circulation.state import CirculationState, Loan, apply, project
+from bookcorner.i18n import _
+from bookcorner.journal.clock import ClockReading
+from bookcorner.journal.incarnation import Incarnation, Reason
+from bookcorner.journal.incarnation import load as load_incarnation
+from bookcorner.journal.journal import Journal, JournalReader
+from bookcorner.journal.snapshot import NoReferenceData, ReferenceStore
+from bookcorner.journal.storage import StoreError, StoreWriteError
+from bookcorner.kiosk.checkpoint import Checkpoint, CheckpointStore
+from bookcorner.sync.status import STATUS_FILE, read_status, request_sync
 
 log = logging.getLogger(__name__)
 

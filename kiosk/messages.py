@@ -10,9 +10,9 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from devices.events import DeviceEvent
-from kiosk import session
-from sync.status import SyncStatus
+from bookcorner.devices.events import DeviceEvent
+from bookcorner.kiosk import session
+from bookcorner.sync.status import SyncStatus
 
 
 @dataclass

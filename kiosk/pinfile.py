@@ -33,7 +33,7 @@ def with_pin_hash(text: str, hashed: str) -> str:
 def write_pin_hash(path: Path, hashed: str) -> None:
     """Set the hash in the file at ``path`` (created if missing), checked before it is
     saved, replaced whole (never half-written), keeping the file's permissions."""
-    import config
+    from bookcorner import config
 
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     updated = with_pin_hash(text, hashed)

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from circulation.events import Event, EventType
-from circulation.reference import Reference
-from circulation.state import CirculationState
-from circulation.timetable import RotationSlot
-from i18n import N_, _
-from journal.journal import JournalReader
+from bookcorner.circulation.events import Event, EventType
+from bookcorner.circulation.reference import Reference
+from bookcorner.circulation.state import CirculationState
+from bookcorner.circulation.timetable import RotationSlot
+from bookcorner.i18n import N_, _
+from bookcorner.journal.journal import JournalReader
 
 # -- reading recent events ------------------------------------------------------------------
 

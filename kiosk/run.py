@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 
-from kiosk.app import KioskApp
-from kiosk.crash import EXIT_CRASH, CrashApp
+from bookcorner.kiosk.app import KioskApp
+from bookcorner.kiosk.crash import EXIT_CRASH, CrashApp
 
 log = logging.getLogger(__name__)
 

@@ -25,19 +25,19 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from circulation.codes import CodeKind, Source
-from circulation.events import Event
-from circulation.model import ItemType, Role
-from circulation.rules import Ambiguity, Decision, Identified, Reason, Refusal
-from devices.events import CardTap, Scan
-from i18n import LANGUAGES, current_language, in_language
-from journal.storage import StoreError, StoreWriteError
-from kiosk.desk import CirculationDesk, PatronView, Recorded
-from kiosk.pin import PinGuard
-from kiosk.wording import Message, Tone, enter_pin_first, explain, librarian_mode_closed, not_saved
+from bookcorner.circulation.codes import CodeKind, Source
+from bookcorner.circulation.events import Event
+from bookcorner.circulation.model import ItemType, Role
+from bookcorner.circulation.rules import Ambiguity, Decision, Identified, Reason, Refusal
+from bookcorner.devices.events import CardTap, Scan
+from bookcorner.i18n import LANGUAGES, current_language, in_language
+from bookcorner.journal.storage import StoreError, StoreWriteError
+from bookcorner.kiosk.desk import CirculationDesk, PatronView, Recorded
+from bookcorner.kiosk.pin import PinGuard
+from bookcorner.kiosk.wording import Message, Tone, enter_pin_first, explain, librarian_mode_closed, not_saved
 
 if TYPE_CHECKING:
-    from kiosk import reports
+    from bookcorner.kiosk import reports
 
 log = logging.getLogger(__name__)
 
@@ -568,7 +568,7 @@ class SessionController:
 
     def _class_on_duty(self) -> tuple[str | None, reports.SlotWindow | None]:
         """The class whose slot it is now, else the visitor's own class."""
-        from kiosk import reports
+        from bookcorner.kiosk import reports
 
         desk = self._desk
         now = desk.now()
@@ -579,7 +579,7 @@ class SessionController:
         return (visit.who.patron.class_name if visit else None), None
 
     def _chase_list(self, export: bool) -> list[Outcome]:
-        from kiosk import reports
+        from bookcorner.kiosk import reports
 
         desk = self._desk
         class_name, _window = self._class_on_duty()
@@ -597,7 +597,7 @@ class SessionController:
         return [ChaseListReady(class_name, lines, exported)]
 
     def _work_record(self) -> list[Outcome]:
-        from kiosk import reports
+        from bookcorner.kiosk import reports
 
         desk = self._desk
         visit = self._visit
@@ -611,7 +611,7 @@ class SessionController:
         return [WorkRecordReady(visit.who.patron.name, tuple(days))]
 
     def _unsent(self, command: LoadUnsent) -> list[Outcome]:
-        from kiosk import reports
+        from bookcorner.kiosk import reports
 
         desk = self._desk
         total = max(0, desk.journal.last_seq - command.acked_seq)
@@ -629,7 +629,7 @@ class SessionController:
             self._today.extend(recorded.events)
 
     def _slot(self) -> SlotView | None:
-        from kiosk import reports
+        from bookcorner.kiosk import reports
 
         desk = self._desk
         now = desk.now()

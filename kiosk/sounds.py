@@ -11,7 +11,7 @@ import subprocess
 from collections import deque
 from collections.abc import Callable
 
-from kiosk.settings import ScreenConfig
+from bookcorner.config.screen import ScreenConfig
 
 log = logging.getLogger(__name__)
 

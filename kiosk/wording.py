@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
-from circulation.reference import Reference
-from circulation.rules import Action, Decision, Done, Reason, Refusal, Warning_
-from i18n import N_, _, current_language
+from bookcorner.circulation.reference import Reference
+from bookcorner.circulation.rules import Action, Decision, Done, Reason, Refusal, Warning_
+from bookcorner.i18n import N_, _, current_language
 
 
 class Tone(StrEnum):

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from i18n import _
+from bookcorner.i18n import _
 
 MANIFEST = "bookcorner-backup.json"
 FORMAT = "bookcorner.backup"
@@ -79,9 +79,9 @@ def _read(path: Path, journal: bool) -> bytes | None:
 
 
 def make_backup(data_dir: Path, target: Path) -> BackupSummary:
-    from journal import incarnation
-    from journal.journal import JournalReader, list_segments
-    from sync.position import load_position, position_for
+    from bookcorner.journal import incarnation
+    from bookcorner.journal.journal import JournalReader, list_segments
+    from bookcorner.sync.position import load_position, position_for
 
     if not (data_dir / "journal").is_dir() and not (data_dir / "reference").is_dir():
         raise BackupError(_("{path} is not a kiosk's data directory (no journal, no reference data)").format(
@@ -147,8 +147,8 @@ def restore_backup(archive: Path, data_dir: Path, owner: tuple[int, int] | None 
     The restored journal goes on as a new incarnation (journal.incarnation): the events
     it numbers from here may carry numbers the server already has from the kiosk's life
     after the backup, and the server must not take those as these."""
-    from journal import incarnation
-    from journal.journal import JournalReader
+    from bookcorner.journal import incarnation
+    from bookcorner.journal.journal import JournalReader
 
     if (data_dir / "journal").exists() and any((data_dir / "journal").iterdir()):
         raise BackupError(_("{path} already holds a journal: restore onto an empty data directory (move this one "

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bookcorner.cli import fail as _fail
 from bookcorner.cli import load_settings as _settings
-from i18n import _
+from bookcorner.i18n import _
 
 EXIT_DONE, EXIT_PROBLEM, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 
@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _udev_rules(args: argparse.Namespace) -> int:
-    from ops.udev import devices_from_config, render_rules
+    from bookcorner.ops.udev import devices_from_config, render_rules
 
     settings = _settings(args)
     try:
@@ -103,7 +103,7 @@ def _default_user() -> str:
 def _doctor(args: argparse.Namespace) -> int:
     import json
 
-    from ops.doctor import OK, PROBLEM, SKIPPED, WARN, Context, run_checks, systemd_running
+    from bookcorner.ops.doctor import OK, PROBLEM, SKIPPED, WARN, Context, run_checks, systemd_running
 
     settings = _settings(args)
     ctx = Context(data_dir=Path(args.data_dir) if args.data_dir else settings.data_dir,
@@ -125,7 +125,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from ops.backup import BackupError, make_backup
+    from bookcorner.ops.backup import BackupError, make_backup
 
     settings = _settings(args)
     root = Path(args.data_dir) if args.data_dir else settings.data_dir
@@ -146,7 +146,7 @@ def _backup(args: argparse.Namespace) -> int:
 def _restore(args: argparse.Namespace) -> int:
     import os
 
-    from ops.backup import BackupError, restore_backup
+    from bookcorner.ops.backup import BackupError, restore_backup
 
     settings = _settings(args)
     root = Path(args.data_dir) if args.data_dir else settings.data_dir
@@ -207,7 +207,7 @@ def _report(steps) -> None:
 def _installer(args: argparse.Namespace):
     import os
 
-    from ops.install import Installer
+    from bookcorner.ops.install import Installer
 
     if os.geteuid() != 0:
         _fail(_("run it as root: sudo bookcorner {command}").format(command=args.command), EXIT_USAGE)
@@ -220,7 +220,7 @@ def _installer(args: argparse.Namespace):
 
 
 def _install(args: argparse.Namespace) -> int:
-    from ops.install import InstallError
+    from bookcorner.ops.install import InstallError
 
     try:
         _report(_installer(args).install())
@@ -230,7 +230,7 @@ def _install(args: argparse.Namespace) -> int:
 
 
 def _uninstall(args: argparse.Namespace) -> int:
-    from ops.install import InstallError
+    from bookcorner.ops.install import InstallError
 
     try:
         _report(_installer(args).uninstall())

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from i18n import _
+from bookcorner.i18n import _
 
 OK, WARN, PROBLEM, SKIPPED = "ok", "warn", "problem", "skipped"
 #: below this much free space on the data partition, the journal may soon fail to write
@@ -213,7 +213,7 @@ def check_data_owner(ctx: Context, limit: int = 5000) -> list[Finding]:
 # -- the clock --------------------------------------------------------------------------------------
 
 def check_clock(ctx: Context) -> list[Finding]:
-    from journal.clock import kernel_clock_synced
+    from bookcorner.journal.clock import kernel_clock_synced
 
     if kernel_clock_synced():
         return [Finding("clock", OK, _("the clock is synchronised"))]
@@ -252,15 +252,15 @@ def check_server(ctx: Context) -> list[Finding]:
 # -- the journal and what waits to be sent --------------------------------------------------------
 
 def _last_seq(ctx: Context) -> int:
-    from journal.journal import JournalReader
+    from bookcorner.journal.journal import JournalReader
 
     journal = ctx.data_dir / "journal"
     return JournalReader(journal).last_seq() if journal.is_dir() else 0
 
 
 def check_journal(ctx: Context) -> list[Finding]:
-    from journal.journal import Damage, JournalReader
-    from journal.storage import StoreError
+    from bookcorner.journal.journal import Damage, JournalReader
+    from bookcorner.journal.storage import StoreError
 
     journal = ctx.data_dir / "journal"
     if not journal.is_dir():
@@ -283,7 +283,7 @@ def check_journal(ctx: Context) -> list[Finding]:
 def check_journal_history(ctx: Context) -> list[Finding]:
     """A journal that went back in time (restored, repaired, copied back), until the
     librarian has seen what it meant."""
-    from sync.journal_notice import unseen
+    from bookcorner.sync.journal_notice import unseen
 
     notice = unseen(ctx.data_dir)
     if notice is None:
@@ -292,8 +292,8 @@ def check_journal_history(ctx: Context) -> list[Finding]:
 
 
 def check_pending(ctx: Context) -> list[Finding]:
-    from journal.storage import StoreError
-    from sync.status import read_status
+    from bookcorner.journal.storage import StoreError
+    from bookcorner.sync.status import read_status
 
     try:
         status = read_status(ctx.data_dir)
@@ -329,7 +329,7 @@ def service_state(unit: str) -> dict[str, str]:
 def check_services(ctx: Context) -> list[Finding]:
     """Each bookcorner service set to start at boot (or running): does it run, and has
     systemd had to restart it."""
-    from ops.units import UNITS
+    from bookcorner.ops.units import UNITS
 
     if not ctx.systemd or not shutil.which("systemctl"):
         return [Finding("services", SKIPPED, _("the services were not checked: systemd does not run this system"))]

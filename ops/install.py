@@ -50,10 +50,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from i18n import _
-from ops.doctor import systemd_running
-from ops.udev import RULE_FILE, devices_from_config, render_rules
-from ops.units import DEFAULT, FOOT_INI, POLKIT_RULES, ROLES, SOURCE_DIR, UNITS, Layout, parse_unit, render
+from bookcorner.i18n import _
+from bookcorner.ops.doctor import systemd_running
+from bookcorner.ops.udev import RULE_FILE, devices_from_config, render_rules
+from bookcorner.ops.units import DEFAULT, FOOT_INI, POLKIT_RULES, ROLES, SOURCE_DIR, UNITS, Layout, parse_unit, render
 
 REPO = SOURCE_DIR.parent
 LOCK_FILE = REPO / "deploy" / "requirements-kiosk.txt"
@@ -349,7 +349,7 @@ class Installer:
 
     def backup(self) -> list[Step]:
         """The kiosk's data (and a SQLite central database) as they are before the upgrade."""
-        from ops.backup import BackupError, make_backup
+        from bookcorner.ops.backup import BackupError, make_backup
 
         folder = self.at(self.layout.backups)
         folder.mkdir(parents=True, exist_ok=True)
@@ -402,7 +402,7 @@ class Installer:
     def migrate(self) -> list[Step]:
         """The kiosk's journal and the central database brought to the new program's schema,
         each by the new program, as the service's user."""
-        from journal import schema
+        from bookcorner.journal import schema
 
         steps = []
         bookcorner = str(self._venv / "bin" / "bookcorner")
@@ -433,14 +433,14 @@ class Installer:
 
     def _outdated_journal(self) -> list[tuple[Path, int]]:
         """The kiosk's journal segments of an older schema than this release's."""
-        from journal.journal import outdated_segments
+        from bookcorner.journal.journal import outdated_segments
 
         journal = self.at(self.layout.data_dir) / "journal"
         return outdated_segments(journal) if self.kiosk and journal.is_dir() else []
 
     def restore_data(self) -> list[str]:
         """After a failed migration: the data as the backup kept it; what was done, in words."""
-        from ops.backup import BackupError, hand_over, restore_backup
+        from bookcorner.ops.backup import BackupError, hand_over, restore_backup
 
         done = []
         data = self.at(self.layout.data_dir)
@@ -503,7 +503,7 @@ class Installer:
         return steps
 
     def udev(self) -> Step:
-        import config
+        from bookcorner import config
 
         settings = config.load(self._config)
         inputs, serial = devices_from_config(settings.devices, self.reader_usb)

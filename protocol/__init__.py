@@ -7,7 +7,7 @@ events without building an object per field. ``docs/protocol.md`` describes the
 exchange; the server serves the same shapes as an OpenAPI document (``/openapi.json``).
 """
 
-from protocol.messages import (
+from bookcorner.protocol.messages import (
     API_PREFIX,
     MAX_BATCH,
     PROTOCOL_VERSION,

@@ -13,8 +13,17 @@ from typing import Annotated, Final, Literal
 import msgspec
 from msgspec import Meta, Struct
 
-from protocol.credentials import sign, verify
-from protocol.messages import ClockReading, Identifier, JournalIdentity, KioskId, Seq, SeqOrZero, Timestamp, WireEvent
+from bookcorner.protocol.credentials import sign, verify
+from bookcorner.protocol.messages import (
+    ClockReading,
+    Identifier,
+    JournalIdentity,
+    KioskId,
+    Seq,
+    SeqOrZero,
+    Timestamp,
+    WireEvent,
+)
 
 EXPORT_FORMAT: Final = "bookcorner.export"
 SIGNED_FORMAT: Final = "bookcorner.export.signed"

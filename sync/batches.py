@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from circulation.events import EventType
-from i18n import _
-from journal import incarnation
-from journal.journal import JournalReader
-from protocol.messages import JournalIdentity
+from bookcorner.circulation.events import EventType
+from bookcorner.i18n import _
+from bookcorner.journal import incarnation
+from bookcorner.journal.journal import JournalReader
+from bookcorner.protocol.messages import JournalIdentity
 
 
 def journal_identity(journal_dir: str | os.PathLike[str]) -> JournalIdentity | None:

@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import msgspec
 import requests
 
-from i18n import _
-from protocol.credentials import bearer
-from protocol.messages import API_PREFIX, PushReply, PushRequest, ReferenceDelta, decode, encode
+from bookcorner.i18n import _
+from bookcorner.protocol.credentials import bearer
+from bookcorner.protocol.messages import API_PREFIX, PushReply, PushRequest, ReferenceDelta, decode, encode
 
 log = logging.getLogger(__name__)
 

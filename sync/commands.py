@@ -14,7 +14,7 @@ from pathlib import Path
 
 from bookcorner.cli import fail as _fail
 from bookcorner.cli import load_settings as _settings
-from i18n import _
+from bookcorner.i18n import _
 
 EXIT_DONE, EXIT_PENDING, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 
@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _clock(settings):
     from zoneinfo import ZoneInfo
 
-    from journal.clock import SystemClock
+    from bookcorner.journal.clock import SystemClock
 
     return SystemClock(ZoneInfo(settings.kiosk.timezone))
 
@@ -55,7 +55,7 @@ def _syncd(args: argparse.Namespace) -> int:
     import threading
     from dataclasses import replace
 
-    from sync.daemon import DaemonBusy, DaemonSettings, SyncDaemon
+    from bookcorner.sync.daemon import DaemonBusy, DaemonSettings, SyncDaemon
 
     settings = _settings(args)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -86,7 +86,7 @@ def _syncd(args: argparse.Namespace) -> int:
                     count=result.pending), file=sys.stderr)
                 return EXIT_PENDING
             print(_("every event is acknowledged (up to number {seq})").format(seq=result.acked_seq))
-            from sync.journal_notice import unseen
+            from bookcorner.sync.journal_notice import unseen
 
             notice = unseen(root)
             if notice is not None:
@@ -107,11 +107,11 @@ def _syncd(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from journal.storage import StoreError
-    from sync.batches import UnreadableEvents
-    from sync.client import SyncError
-    from sync.daemon import read_credential
-    from sync.export import export_batch
+    from bookcorner.journal.storage import StoreError
+    from bookcorner.sync.batches import UnreadableEvents
+    from bookcorner.sync.client import SyncError
+    from bookcorner.sync.daemon import read_credential
+    from bookcorner.sync.export import export_batch
 
     settings = _settings(args)
     root = Path(args.data_dir) if args.data_dir else settings.data_dir

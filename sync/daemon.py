@@ -27,22 +27,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from config import SyncSection
-from i18n import _
-from journal import incarnation
-from journal.clock import ClockReading
-from journal.incarnation import Incarnation
-from journal.journal import JournalReader
-from journal.snapshot import ReferenceStore
-from journal.storage import StoreError
-from protocol.messages import ClockReading as WireClock
-from protocol.messages import PushReply, PushRequest, WireEvent
-from sync.batches import UnreadableEvents, journal_identity, next_batch
-from sync.client import SyncClient, SyncError
-from sync.position import Position, load_position, position_for, save_position
-from sync.reference import changes_anything, merge, parse_version, version_of
-from sync.notify import Watchdog
-from sync.status import Phase, read_status, take_wake_request, write_status
+from bookcorner.config import SyncSection
+from bookcorner.i18n import _
+from bookcorner.journal import incarnation
+from bookcorner.journal.clock import ClockReading
+from bookcorner.journal.incarnation import Incarnation
+from bookcorner.journal.journal import JournalReader
+from bookcorner.journal.snapshot import ReferenceStore
+from bookcorner.journal.storage import StoreError
+from bookcorner.protocol.messages import ClockReading as WireClock
+from bookcorner.protocol.messages import PushReply, PushRequest, WireEvent
+from bookcorner.sync.batches import UnreadableEvents, journal_identity, next_batch
+from bookcorner.sync.client import SyncClient, SyncError
+from bookcorner.sync.position import Position, load_position, position_for, save_position
+from bookcorner.sync.reference import changes_anything, merge, parse_version, version_of
+from bookcorner.sync.notify import Watchdog
+from bookcorner.sync.status import Phase, read_status, take_wake_request, write_status
 
 log = logging.getLogger(__name__)
 LOCK_FILE = "daemon.lock"

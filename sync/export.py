@@ -14,14 +14,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from journal import incarnation
-from journal.clock import ClockReading
-from protocol.credentials import signing_key
-from protocol.export import SUFFIX, ExportBody, seal
-from protocol.messages import ClockReading as WireClock
-from protocol.messages import WireEvent
-from sync.batches import journal_identity, next_batch
-from sync.position import load_position, position_for
+from bookcorner.journal import incarnation
+from bookcorner.journal.clock import ClockReading
+from bookcorner.protocol.credentials import signing_key
+from bookcorner.protocol.export import SUFFIX, ExportBody, seal
+from bookcorner.protocol.messages import ClockReading as WireClock
+from bookcorner.protocol.messages import WireEvent
+from bookcorner.sync.batches import journal_identity, next_batch
+from bookcorner.sync.position import load_position, position_for
 
 
 @dataclass(frozen=True)

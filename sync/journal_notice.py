@@ -13,9 +13,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from i18n import _
-from journal import incarnation
-from sync.status import read_status
+from bookcorner.i18n import _
+from bookcorner.journal import incarnation
+from bookcorner.sync.status import read_status
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ import os
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from journal.incarnation import Incarnation
-from journal.snapshot import SnapshotStorage
-from journal.storage import StoreError
+from bookcorner.journal.incarnation import Incarnation
+from bookcorner.journal.snapshot import SnapshotStorage
+from bookcorner.journal.storage import StoreError
 
 log = logging.getLogger(__name__)
 POSITION_FILE = "position.db"

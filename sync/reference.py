@@ -14,9 +14,9 @@ from typing import Any
 
 import msgspec
 
-from circulation.reference import Reference, build_reference
-from journal.snapshot import reference_from_tables, reference_to_tables
-from protocol.messages import ReferenceDelta
+from bookcorner.circulation.reference import Reference, build_reference
+from bookcorner.journal.snapshot import reference_from_tables, reference_to_tables
+from bookcorner.protocol.messages import ReferenceDelta
 
 
 def version_of(epoch: str, cursor: int) -> str:

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from journal.snapshot import SnapshotStorage
-from journal.storage import StoreError
+from bookcorner.journal.snapshot import SnapshotStorage
+from bookcorner.journal.storage import StoreError
 
 STATUS_FILE = "status.db"
 WAKE_FILE = "wake"

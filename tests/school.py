@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import date, datetime, time
 from zoneinfo import ZoneInfo
 
-from circulation.calendar import HolidayLoan, SchoolCalendar, Term
-from circulation.model import Card, CardStatus, Item, ItemType, Patron, PatronStatus, Role
-from circulation.reference import Reference, build_reference
-from circulation.timetable import RotationSlot, Timetable
+from bookcorner.circulation.calendar import HolidayLoan, SchoolCalendar, Term
+from bookcorner.circulation.model import Card, CardStatus, Item, ItemType, Patron, PatronStatus, Role
+from bookcorner.circulation.reference import Reference, build_reference
+from bookcorner.circulation.timetable import RotationSlot, Timetable
 
 ZONE = ZoneInfo("Asia/Shanghai")
 

@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-import config
-from circulation.model import ItemType, Role
+from bookcorner import config
+from bookcorner.circulation.model import ItemType, Role
 
 
 def test_the_example_file_is_valid_and_matches_the_defaults():

@@ -13,14 +13,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from stdnum import isbn, luhn
 
-from circulation.calendar import due_date
-from circulation.codes import CodeKind, LibraryBarcode, classify, library_barcode_kind
-from circulation.model import CardStatus, ItemType, PatronStatus, Role
-from circulation.policy import DEFAULT_POLICY
-from circulation.rules import Identified, Reason, borrow, identify
-from circulation.state import initial_state
-from demo.catalogue import INSTITUTION
-from demo.school import CLASS_NAMES, DemoSchool, build_demo_school
+from bookcorner.circulation.calendar import due_date
+from bookcorner.circulation.codes import CodeKind, LibraryBarcode, classify, library_barcode_kind
+from bookcorner.circulation.model import CardStatus, ItemType, PatronStatus, Role
+from bookcorner.circulation.policy import DEFAULT_POLICY
+from bookcorner.circulation.rules import Identified, Reason, borrow, identify
+from bookcorner.circulation.state import initial_state
+from bookcorner.demo.catalogue import INSTITUTION
+from bookcorner.demo.school import CLASS_NAMES, DemoSchool, build_demo_school
 
 TODAY = date(2026, 11, 23)  # a Monday in the autumn term
 #: in the autumn term, in the spring term, in the summer holiday, in the winter holiday

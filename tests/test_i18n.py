@@ -10,8 +10,8 @@ from pathlib import Path
 import babel
 import pytest
 
-import i18n
-from i18n import catalogues
+from bookcorner import i18n
+from bookcorner.i18n import catalogues
 
 PO = "zh_CN/LC_MESSAGES/devices.po"
 MESSAGE = 'msgid "card reader {port}: not connected, waiting for it"\nmsgstr "读卡器 {port}：未连接，正在等待"\n'

@@ -132,19 +132,19 @@ def test_the_installed_program_runs_on_its_own_files(installed):
             where = Path(importlib.import_module(name).__file__).resolve()
             assert where.is_relative_to(site), f"{{name}} imported from {{where}}, not from the installed wheel"
 
-        import i18n
+        from bookcorner import i18n
         i18n.use_language("zh_CN")
         assert i18n._("Borrowed!") == "借好了！", i18n._("Borrowed!")
         i18n.use_language("en")
 
-        import config
+        from bookcorner import config
         assert config.load(config.EXAMPLE).kiosk.id
 
         import kiosk.app
         assert (Path(kiosk.app.__file__).parent / kiosk.app.KioskApp.CSS_PATH).is_file()
 
-        from central import migrations
-        from central.dashboard import site as dashboard
+        from bookcorner.central import migrations
+        from bookcorner.central.dashboard import site as dashboard
         dashboard.env.get_template("base.html")
         assert dashboard.CSS_PATH.is_file() and (migrations.HERE / "script.py.mako").is_file()
         print("ok")

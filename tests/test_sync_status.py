@@ -1,4 +1,4 @@
-from sync.status import Phase, SyncStatus, read_status, request_sync, take_wake_request, write_status
+from bookcorner.sync.status import Phase, SyncStatus, read_status, request_sync, take_wake_request, write_status
 
 
 def test_the_kiosk_reads_what_the_daemon_wrote_and_can_ask_for_a_sync(tmp_path):

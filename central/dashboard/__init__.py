@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from central import db, zone
-from central.dashboard import data_in, pages, registers, reports, school
-from central.dashboard.site import Site
+from bookcorner.central import db, zone
+from bookcorner.central.dashboard import data_in, pages, registers, reports, school
+from bookcorner.central.dashboard.site import Site
 
 AREAS = (pages, reports, registers, data_in, school)
 

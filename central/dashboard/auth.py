@@ -32,9 +32,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, or_, select
 
-from central import db
-from central.kiosks import LIBRARIAN
-from protocol.credentials import token_hash
+from bookcorner.central import db
+from bookcorner.central.kiosks import LIBRARIAN
+from bookcorner.protocol.credentials import token_hash
 
 SESSION_COOKIE = "bc_session"
 SIGN_IN_COOKIE = "bc_sign_in"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from markupsafe import Markup, escape
 
-from i18n import _
+from bookcorner.i18n import _
 
 #: the drawing's own units (the SVG scales to the page's width)
 HEIGHT = 220

@@ -26,11 +26,11 @@ from sqlalchemy import delete, select
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from central import db
-from central.dashboard import auth
-from central.dashboard.site import PREFIX, Site
-from central.ingest import next_revision, upsert
-from central.reference_files import (
+from bookcorner.central import db
+from bookcorner.central.dashboard import auth
+from bookcorner.central.dashboard.site import PREFIX, Site
+from bookcorner.central.ingest import next_revision, upsert
+from bookcorner.central.reference_files import (
     CATALOGUE,
     KINDS,
     MAX_XLSX_CELLS,
@@ -43,8 +43,8 @@ from central.reference_files import (
     compare,
     read,
 )
-from i18n import _
-from protocol.messages import CardRecord, ItemRecord, PatronRecord
+from bookcorner.i18n import _
+from bookcorner.protocol.messages import CardRecord, ItemRecord, PatronRecord
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 #: room for the form's other fields and the multipart framing around the file

@@ -16,11 +16,11 @@ from datetime import date, datetime, tzinfo
 
 from sqlalchemy import select
 
-from central import db
-from central.dashboard.queries import LOANS, RETURNS, period_bounds
-from central.dashboard.tables import safe_text
-from central.validate import fits
-from circulation.events import EventType
+from bookcorner.central import db
+from bookcorner.central.dashboard.queries import LOANS, RETURNS, period_bounds
+from bookcorner.central.dashboard.tables import safe_text
+from bookcorner.central.validate import fits
+from bookcorner.circulation.events import EventType
 
 KOC_VERSION = "1.0"
 GENERATOR = "bookcorner"

@@ -10,11 +10,11 @@ from datetime import timedelta
 from fastapi import Request
 from fastapi.responses import Response
 
-from central import db
-from central.dashboard import auth, exports, queries
-from central.dashboard.site import CSS_PATH, CSV_MEDIA, PREFIX, Site
-from central.replay import CHANGES_ITEMS
-from i18n import _
+from bookcorner.central import db
+from bookcorner.central.dashboard import auth, exports, queries
+from bookcorner.central.dashboard.site import CSS_PATH, CSV_MEDIA, PREFIX, Site
+from bookcorner.central.replay import CHANGES_ITEMS
+from bookcorner.i18n import _
 
 #: event types whose book or student a librarian may correct (those replay applies to an item)
 CORRECTABLE = frozenset(str(t) for t in CHANGES_ITEMS)

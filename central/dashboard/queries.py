@@ -12,14 +12,14 @@ from typing import Any
 import msgspec
 from sqlalchemy import func, select, update
 
-from central import db
-from central.clock import TimeFlag
-from central.due_check import corrected_loan
-from central.ingest import load_items, next_revision, store_items
-from central.loans import LoanLedger
-from central.replay import CHANGES_ITEMS, ItemState, Reason, ReplayEvent, item_of
-from central.validate import fits, problem_in
-from protocol.messages import Outcome
+from bookcorner.central import db
+from bookcorner.central.clock import TimeFlag
+from bookcorner.central.due_check import corrected_loan
+from bookcorner.central.ingest import load_items, next_revision, store_items
+from bookcorner.central.loans import LoanLedger
+from bookcorner.central.replay import CHANGES_ITEMS, ItemState, Reason, ReplayEvent, item_of
+from bookcorner.central.validate import fits, problem_in
+from bookcorner.protocol.messages import Outcome
 
 LOANS, RETURNS = "loan.checked_out", "loan.returned"
 CIRCULATION = (LOANS, RETURNS)

@@ -27,18 +27,18 @@ from fastapi.responses import Response
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Connection
 
-import i18n
-from central import db
-from central.dashboard import auth, queries
-from central.dashboard.queries import day_bounds, json_object, period_bounds, records
-from central.dashboard.site import Site
-from central.dashboard.tables import FORMATS, ReportTable
-from central.ingest import next_revision, upsert
-from circulation.events import EventType
-from circulation.model import ItemStatus, Role
-from circulation.rules import ANONYMOUS
-from i18n import _
-from protocol.messages import ItemRecord
+from bookcorner import i18n
+from bookcorner.central import db
+from bookcorner.central.dashboard import auth, queries
+from bookcorner.central.dashboard.queries import day_bounds, json_object, period_bounds, records
+from bookcorner.central.dashboard.site import Site
+from bookcorner.central.dashboard.tables import FORMATS, ReportTable
+from bookcorner.central.ingest import next_revision, upsert
+from bookcorner.circulation.events import EventType
+from bookcorner.circulation.model import ItemStatus, Role
+from bookcorner.circulation.rules import ANONYMOUS
+from bookcorner.i18n import _
+from bookcorner.protocol.messages import ItemRecord
 
 log = logging.getLogger(__name__)
 

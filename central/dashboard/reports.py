@@ -20,13 +20,13 @@ from fastapi import Request
 from fastapi.responses import Response
 from sqlalchemy import func, select
 
-from central import db
-from central.dashboard import auth, charts, queries
-from central.dashboard.site import Site
-from central.dashboard.tables import FORMATS, ReportTable
-from central.ingest import upsert
-from i18n import _
-from protocol.messages import CalendarRecord
+from bookcorner.central import db
+from bookcorner.central.dashboard import auth, charts, queries
+from bookcorner.central.dashboard.site import Site
+from bookcorner.central.dashboard.tables import FORMATS, ReportTable
+from bookcorner.central.ingest import upsert
+from bookcorner.i18n import _
+from bookcorner.protocol.messages import CalendarRecord
 
 TARGETS_KEY = "reports.targets"
 #: a term when the calendar names none: the last 20 weeks

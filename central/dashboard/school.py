@@ -26,17 +26,17 @@ from fastapi.responses import Response
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
-from central import db
-from central.dashboard import auth
-from central.dashboard.site import FIRST_DAY, LAST_DAY, Site
-from central.ingest import next_revision, upsert
-from central.kiosks import KIOSK, LIBRARIAN, Audit, KioskExists, add_kiosk, add_librarian
-from central.reference import policy_record
-from circulation.codes import normalise
-from circulation.model import ItemType, Role
-from circulation.policy import DEFAULT_POLICY
-from i18n import _
-from protocol.messages import (
+from bookcorner.central import db
+from bookcorner.central.dashboard import auth
+from bookcorner.central.dashboard.site import FIRST_DAY, LAST_DAY, Site
+from bookcorner.central.ingest import next_revision, upsert
+from bookcorner.central.kiosks import KIOSK, LIBRARIAN, Audit, KioskExists, add_kiosk, add_librarian
+from bookcorner.central.reference import policy_record
+from bookcorner.circulation.codes import normalise
+from bookcorner.circulation.model import ItemType, Role
+from bookcorner.circulation.policy import DEFAULT_POLICY
+from bookcorner.i18n import _
+from bookcorner.protocol.messages import (
     CalendarRecord,
     CardRecord,
     HolidayLoanRecord,

@@ -24,10 +24,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
-import i18n
-from central import db
-from central.dashboard import auth
-from i18n import _
+from bookcorner import i18n
+from bookcorner.central import db
+from bookcorner.central.dashboard import auth
+from bookcorner.i18n import _
 
 HERE = Path(__file__).parent
 CSS_PATH = HERE / "static" / "dashboard.css"

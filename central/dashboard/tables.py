@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from central.dashboard.site import CSV_MEDIA, XLSX_MEDIA
+from bookcorner.central.dashboard.site import CSV_MEDIA, XLSX_MEDIA
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = {"csv": CSV_MEDIA, "xlsx": XLSX_MEDIA}

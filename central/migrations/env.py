@@ -2,13 +2,13 @@
 
 from alembic import context
 
-from central.db import metadata
+from bookcorner.central.db import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
     from sqlalchemy import create_engine
 
-    from central.db import normalise_url
+    from bookcorner.central.db import normalise_url
 
     engine = create_engine(normalise_url(context.config.get_main_option("sqlalchemy.url")))
     connection = engine.connect()

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from devices.config import CardIdFormat, TypedFormat
-from devices.events import Text
+from bookcorner.devices.config import CardIdFormat, TypedFormat
+from bookcorner.devices.events import Text
 
 
 @dataclass(frozen=True)
@@ -48,15 +48,15 @@ def push_decoder(protocol: str, card_id_format: CardIdFormat = "decimal10",
                  ascii_format: TypedFormat = "em4100-decimal") -> PushDecoder:
     """The decoder for a reader that sends frames on its own (not PN532, which is polled)."""
     if protocol == "rdm6300":
-        from devices.protocols.rdm6300 import Rdm6300Decoder
+        from bookcorner.devices.protocols.rdm6300 import Rdm6300Decoder
 
         return Rdm6300Decoder(card_id_format)
     if protocol == "id12":
-        from devices.protocols.id12 import Id12Decoder
+        from bookcorner.devices.protocols.id12 import Id12Decoder
 
         return Id12Decoder(card_id_format)
     if protocol == "ascii":
-        from devices.protocols.ascii import AsciiLineDecoder
+        from bookcorner.devices.protocols.ascii import AsciiLineDecoder
 
         return AsciiLineDecoder(ascii_format, card_id_format)
     raise ValueError(f"not a push protocol: {protocol}")

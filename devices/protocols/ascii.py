@@ -6,11 +6,11 @@ configured form (see :func:`devices.cardid.typed_card_id`); anything else is rej
 
 from __future__ import annotations
 
-from devices.cardid import typed_card_id
-from devices.config import CardIdFormat, TypedFormat
-from devices.events import Text
-from devices.protocols import CardRead, Decoded, Rejected
-from i18n import N_
+from bookcorner.devices.cardid import typed_card_id
+from bookcorner.devices.config import CardIdFormat, TypedFormat
+from bookcorner.devices.events import Text
+from bookcorner.devices.protocols import CardRead, Decoded, Rejected
+from bookcorner.i18n import N_
 
 LINE_ENDS = b"\r\n"
 FRAMING = b"\x02\x03"

@@ -6,11 +6,11 @@ XOR of the 5 bytes), an optional trailer (CR LF on the ID-12LA), 0x03.
 
 from __future__ import annotations
 
-from devices.cardid import em4100_card_id, em4100_number, xor_checksum
-from devices.config import CardIdFormat
-from devices.events import Text
-from devices.protocols import CardRead, Decoded, Rejected
-from i18n import N_
+from bookcorner.devices.cardid import em4100_card_id, em4100_number, xor_checksum
+from bookcorner.devices.config import CardIdFormat
+from bookcorner.devices.events import Text
+from bookcorner.devices.protocols import CardRead, Decoded, Rejected
+from bookcorner.i18n import N_
 
 STX, ETX = 0x02, 0x03
 HEX_DIGITS = frozenset(b"0123456789ABCDEFabcdef")

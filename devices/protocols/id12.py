@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-from devices.config import CardIdFormat
-from devices.protocols.em4100_frames import StxEtxDecoder, frame
+from bookcorner.devices.config import CardIdFormat
+from bookcorner.devices.protocols.em4100_frames import StxEtxDecoder, frame
 
 TRAILER = b"\r\n"
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from devices.events import Text
-from devices.protocols import Rejected
-from i18n import N_
+from bookcorner.devices.events import Text
+from bookcorner.devices.protocols import Rejected
+from bookcorner.i18n import N_
 
 HOST_TO_PN532 = 0xD4
 PN532_TO_HOST = 0xD5

@@ -9,13 +9,13 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen, Screen
 
-from kiosk.session import Feedback, VisitView
-from kiosk.widgets.banner import Banner
-from kiosk.widgets.countdown import Countdown
-from kiosk.widgets.topbar import TopBar
+from bookcorner.kiosk.session import Feedback, VisitView
+from bookcorner.kiosk.widgets.banner import Banner
+from bookcorner.kiosk.widgets.countdown import Countdown
+from bookcorner.kiosk.widgets.topbar import TopBar
 
 if TYPE_CHECKING:
-    from kiosk.app import KioskApp
+    from bookcorner.kiosk.app import KioskApp
 
 
 class _Shared:
@@ -99,7 +99,7 @@ class KioskScreen(_Shared, Screen):
     def compose(self) -> ComposeResult:
         yield TopBar()
         if self.kiosk.demo_hints:
-            from kiosk.widgets.demo import DemoPanel  # the demo only
+            from bookcorner.kiosk.widgets.demo import DemoPanel  # the demo only
 
             yield DemoPanel(self.kiosk.demo_hints)
         yield from self.compose_body()

@@ -11,14 +11,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Static
 
-from i18n import N_, _
-from kiosk.reports import ChaseLine, WorkDay
-from kiosk.screens.base import Body, KioskModal, KioskScreen
-from kiosk.session import Feedback, LoadChaseList, VisitView
-from kiosk.widgets import pair
-from kiosk.widgets.countdown import Countdown
-from kiosk.widgets.keypad import PinPad
-from kiosk.wording import book_title, format_date
+from bookcorner.i18n import N_, _
+from bookcorner.kiosk.reports import ChaseLine, WorkDay
+from bookcorner.kiosk.screens.base import Body, KioskModal, KioskScreen
+from bookcorner.kiosk.session import Feedback, LoadChaseList, VisitView
+from bookcorner.kiosk.widgets import pair
+from bookcorner.kiosk.widgets.countdown import Countdown
+from bookcorner.kiosk.widgets.keypad import PinPad
+from bookcorner.kiosk.wording import book_title, format_date
 
 
 class PinScreen(KioskModal):

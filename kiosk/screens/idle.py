@@ -13,12 +13,12 @@ from textual.containers import Center
 from textual.timer import Timer
 from textual.widgets import Static
 
-from circulation.timetable import Timetable
-from i18n import N_, _
-from kiosk.screens.base import Body, KioskScreen
-from kiosk.session import Feedback, VisitView
-from kiosk.widgets import in_each_language, pair
-from kiosk.widgets.banner import Banner
+from bookcorner.circulation.timetable import Timetable
+from bookcorner.i18n import N_, _
+from bookcorner.kiosk.screens.base import Body, KioskScreen
+from bookcorner.kiosk.session import Feedback, VisitView
+from bookcorner.kiosk.widgets import in_each_language, pair
+from bookcorner.kiosk.widgets.banner import Banner
 
 
 def slot_words(timetable: Timetable | None, now: datetime, bilingual: bool) -> list[str]:

@@ -28,16 +28,16 @@ from textual.widgets import (
 )
 from textual.widgets.option_list import Option
 
-from circulation.model import ItemType, Role
-from i18n import _
-from kiosk.reports import EventLine
-from kiosk.screens.base import Body, KioskScreen
-from kiosk.session import EnrolCard, Feedback, LoadUnsent, OpenOwnLoans, RegisterBook, VisitView
-from kiosk.widgets.banner import Banner
-from kiosk.widgets.countdown import Countdown
-from kiosk.widgets.topbar import when
-from sync.journal_notice import JournalNotice, mark_seen, unseen
-from sync.status import Phase, SyncStatus
+from bookcorner.circulation.model import ItemType, Role
+from bookcorner.i18n import _
+from bookcorner.kiosk.reports import EventLine
+from bookcorner.kiosk.screens.base import Body, KioskScreen
+from bookcorner.kiosk.session import EnrolCard, Feedback, LoadUnsent, OpenOwnLoans, RegisterBook, VisitView
+from bookcorner.kiosk.widgets.banner import Banner
+from bookcorner.kiosk.widgets.countdown import Countdown
+from bookcorner.kiosk.widgets.topbar import when
+from bookcorner.sync.journal_notice import JournalNotice, mark_seen, unseen
+from bookcorner.sync.status import Phase, SyncStatus
 
 STAFF = "\x00staff"
 _TYPES = ((ItemType.CIRCULATING, "type-circulating"), (ItemType.REFERENCE, "type-reference"),

@@ -14,13 +14,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Static
 
-from i18n import N_, _
-from kiosk.screens.base import Body, KioskScreen
-from kiosk.session import Feedback, ScanMode, VisitView
-from kiosk.widgets import in_each_language, pair
-from kiosk.widgets.banner import Banner
-from kiosk.widgets.countdown import Countdown
-from kiosk.widgets.loans import LoanList
+from bookcorner.i18n import N_, _
+from bookcorner.kiosk.screens.base import Body, KioskScreen
+from bookcorner.kiosk.session import Feedback, ScanMode, VisitView
+from bookcorner.kiosk.widgets import in_each_language, pair
+from bookcorner.kiosk.widgets.banner import Banner
+from bookcorner.kiosk.widgets.countdown import Countdown
+from bookcorner.kiosk.widgets.loans import LoanList
 
 
 def greeting(view: VisitView, bilingual: bool) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from i18n import LANGUAGES, current_language, in_language, translate
+from bookcorner.i18n import LANGUAGES, current_language, in_language, translate
 
 
 def languages(bilingual: bool) -> tuple[str, ...]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from kiosk.session import Feedback
-from kiosk.wording import Tone
+from bookcorner.kiosk.session import Feedback
+from bookcorner.kiosk.wording import Tone
 
 _MARK = {Tone.SUCCESS: "✔", Tone.REFUSAL: "✘", Tone.WARNING: "!", Tone.ERROR: "✘"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-from i18n import _
-from kiosk.widgets import in_each_language
+from bookcorner.i18n import _
+from bookcorner.kiosk.widgets import in_each_language
 
 
 class Countdown(Static):

@@ -10,7 +10,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static
 
-from i18n import _
+from bookcorner.i18n import _
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from textual.containers import Grid, Vertical
 from textual.message import Message
 from textual.widgets import Button, Input
 
-from i18n import _
+from bookcorner.i18n import _
 
 
 class PinPad(Vertical):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from i18n import _
-from kiosk.session import LoanLine
-from kiosk.wording import book_title, format_date
+from bookcorner.i18n import _
+from bookcorner.kiosk.session import LoanLine
+from bookcorner.kiosk.wording import book_title, format_date
 
 
 class LoanList(Static):

@@ -11,12 +11,12 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from i18n import _
-from kiosk.wording import format_date
-from sync.status import Phase, SyncStatus
+from bookcorner.i18n import _
+from bookcorner.kiosk.wording import format_date
+from bookcorner.sync.status import Phase, SyncStatus
 
 if TYPE_CHECKING:
-    from kiosk.app import KioskApp
+    from bookcorner.kiosk.app import KioskApp
 
 
 def when(moment: str | None, now: datetime) -> str:

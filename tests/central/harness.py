@@ -110,19 +110,19 @@ class CentralServer:
 
     @property
     def store(self):
-        from central.db import Store
+        from bookcorner.central.db import Store
 
         if self._store is None:
             self._store = Store(self.db_url, pool_size=2)
         return self._store
 
     def add_kiosk(self, kiosk_id: str) -> str:
-        from central.kiosks import add_kiosk
+        from bookcorner.central.kiosks import add_kiosk
 
         return add_kiosk(self.store, kiosk_id)
 
     def add_librarian(self, name: str = "librarian") -> str:
-        from central.kiosks import add_librarian
+        from bookcorner.central.kiosks import add_librarian
 
         return add_librarian(self.store, name)
 

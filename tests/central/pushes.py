@@ -8,8 +8,8 @@ from typing import Any
 
 import requests
 
-from protocol.credentials import bearer
-from protocol.messages import ClockReading, PushRequest, WireEvent, encode
+from bookcorner.protocol.credentials import bearer
+from bookcorner.protocol.messages import ClockReading, PushRequest, WireEvent, encode
 
 BOOT = "11111111-2222-3333-4444-555555555555"
 

@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import select
 
-from central import db
-from protocol.credentials import bearer
+from bookcorner.central import db
+from bookcorner.protocol.credentials import bearer
 from tests.central.pushes import KioskClient, checkout, give_back
 
 

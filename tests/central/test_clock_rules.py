@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from central.clock import Anchor, Stamp, TimeFlag, TimeQuality, retime
+from bookcorner.central.clock import Anchor, Stamp, TimeFlag, TimeQuality, retime
 
 UTC = timezone.utc
 PAIRED = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

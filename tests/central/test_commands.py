@@ -14,8 +14,8 @@ import time
 import requests
 from sqlalchemy import select
 
-from central import db
-from protocol.credentials import bearer
+from bookcorner.central import db
+from bookcorner.protocol.credentials import bearer
 from tests.central.harness import CentralServer
 from tests.central.pushes import KioskClient, give_back
 

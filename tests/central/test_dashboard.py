@@ -15,12 +15,12 @@ from datetime import datetime, timedelta, timezone
 import requests
 from sqlalchemy import select
 
-from central import db
-from central.dashboard import FORMS, PAGES
-from central.kiosks import add_kiosk
-from central.reference import load_document
-from protocol.credentials import bearer
-from protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
+from bookcorner.central import db
+from bookcorner.central.dashboard import FORMS, PAGES
+from bookcorner.central.kiosks import add_kiosk
+from bookcorner.central.reference import load_document
+from bookcorner.protocol.credentials import bearer
+from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.dashboard_client import Librarian, board, librarian  # noqa: F401  (fixtures)
 from tests.central.pushes import KioskClient, checkout, give_back
 
@@ -92,7 +92,7 @@ def test_signing_in_needs_the_forms_own_token(board):
 
 def test_revoking_the_credential_ends_its_sessions(board, librarian):
     client, _name, token = librarian
-    from protocol.credentials import token_hash
+    from bookcorner.protocol.credentials import token_hash
 
     with board.store.writing() as conn:
         conn.execute(db.credentials.update().where(db.credentials.c.token_hash == token_hash(token))
@@ -104,7 +104,7 @@ def test_a_dashboard_session_cannot_push_events(board, librarian):
     client, _name, _token = librarian
     kiosk = new_kiosk(board)
     body = kiosk.request([kiosk.event(*checkout("I-x", "S-x"))])
-    from protocol.messages import encode
+    from bookcorner.protocol.messages import encode
 
     session = client.http.cookies["bc_session"]
     for headers in ({"Cookie": f"bc_session={session}"}, bearer(session)):
@@ -286,8 +286,8 @@ def test_a_correction_that_fits_applies_and_one_that_does_not_changes_nothing(bo
 
 def test_the_security_tests_cover_every_dashboard_route(tmp_path):
     """A new page or form must join PAGES, FORMS or PUBLIC (and so the refusal tests above)."""
-    from central.app import create_app
-    from central.dashboard import PUBLIC
+    from bookcorner.central.app import create_app
+    from bookcorner.central.dashboard import PUBLIC
 
     store = db.Store(f"sqlite:///{tmp_path / 'routes.db'}")
     try:
@@ -578,7 +578,7 @@ def test_events_kept_for_an_id_no_column_holds_open_every_page_and_can_be_correc
             db.reviews.c.kiosk_id == kiosk.kiosk_id)).all())
         details = dict(conn.execute(select(db.reviews.c.event_id, db.reviews.c.detail).where(
             db.reviews.c.kiosk_id == kiosk.kiosk_id)).all())
-    from central.dashboard.pages import _review_explanation  # the queue shows it (the oldest 200 only)
+    from bookcorner.central.dashboard.pages import _review_explanation  # the queue shows it (the oldest 200 only)
 
     said = _review_explanation("invalid_payload", json.loads(details[long.event_id]))
     assert "payload.item_id in a form this server cannot keep (holds a control character)" in said  # the first

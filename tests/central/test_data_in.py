@@ -17,15 +17,15 @@ from openpyxl import Workbook
 from pymarc import Field, Indicators, Record, Subfield
 from sqlalchemy import func, select
 
-from central import db
-from central.dashboard.data_in import MAX_UPLOAD_BYTES
-from central.reference_files import CATALOGUE, ROSTER, read
-from circulation.codes import CodeKind, Source, classify
-from circulation.reference import Reference
-from circulation.rules import Identified, identify
-from protocol.credentials import bearer
-from protocol.messages import ReferenceDelta
-from sync.reference import merge
+from bookcorner.central import db
+from bookcorner.central.dashboard.data_in import MAX_UPLOAD_BYTES
+from bookcorner.central.reference_files import CATALOGUE, ROSTER, read
+from bookcorner.circulation.codes import CodeKind, Source, classify
+from bookcorner.circulation.reference import Reference
+from bookcorner.circulation.rules import Identified, identify
+from bookcorner.protocol.credentials import bearer
+from bookcorner.protocol.messages import ReferenceDelta
+from bookcorner.sync.reference import merge
 from tests.central.dashboard_client import CSRF, Librarian, board, librarian  # noqa: F401  (fixtures)
 
 
@@ -524,7 +524,7 @@ def test_a_small_workbook_that_unpacks_big_is_refused_before_it_is_parsed(board,
     million cells from 226 KB took openpyxl to 1.9 GB). The zip's sizes and a scan of its
     sheets are checked first: too many cells in all or in one row, or too much unpacked, is
     refused with the limits named."""
-    from central.reference_files import MAX_XLSX_CELLS, MAX_XLSX_ROW_CELLS, MAX_XLSX_UNPACKED
+    from bookcorner.central.reference_files import MAX_XLSX_CELLS, MAX_XLSX_ROW_CELLS, MAX_XLSX_UNPACKED
 
     client, _name, _token = librarian
     bombs = {"one wide row": _workbook_with(1, MAX_XLSX_ROW_CELLS + 1),

@@ -19,9 +19,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from central import logs
-from central.reference import load_document
-from protocol.messages import CardRecord, ItemRecord, PatronRecord, ReferenceDocument
+from bookcorner.central import logs
+from bookcorner.central.reference import load_document
+from bookcorner.protocol.messages import CardRecord, ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.dashboard_client import Librarian
 from tests.central.harness import BACKENDS, CentralServer, database, postgres_problem
 from tests.central.pushes import KioskClient, checkout

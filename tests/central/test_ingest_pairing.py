@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from central import db, ingest
-from central.kiosks import add_kiosk
+from bookcorner.central import db, ingest
+from bookcorner.central.kiosks import add_kiosk
 from tests.central.pushes import KioskClient, checkout
 
 

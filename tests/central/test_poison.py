@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from central import db
-from protocol.credentials import bearer, sign, signing_key
-from protocol.export import ExportBody, ExportFile, seal
-from protocol.messages import encode
+from bookcorner.central import db
+from bookcorner.protocol.credentials import bearer, sign, signing_key
+from bookcorner.protocol.export import ExportBody, ExportFile, seal
+from bookcorner.protocol.messages import encode
 from tests.central.pushes import KioskClient, checkout, give_back
 
 

@@ -19,11 +19,11 @@ import requests
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from central import db
-from central.dashboard.registers import EVENTS_RETENTION_KEY, RETENTION_KEY, anonymise, anonymise_events
-from central.reference import load_document
-from protocol.credentials import bearer
-from protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
+from bookcorner.central import db
+from bookcorner.central.dashboard.registers import EVENTS_RETENTION_KEY, RETENTION_KEY, anonymise, anonymise_events
+from bookcorner.central.reference import load_document
+from bookcorner.protocol.credentials import bearer
+from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.dashboard_client import board, librarian  # noqa: F401  (fixtures)
 from tests.central.harness import CentralServer
 from tests.central.pushes import KioskClient, give_back

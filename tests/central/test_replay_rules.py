@@ -6,9 +6,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from central.clock import Anchor, Stamp, TimeFlag, TimeQuality, parse_wall, retime
-from central.replay import ItemState, Reason, ReplayEvent, replay
-from protocol.messages import Outcome
+from bookcorner.central.clock import Anchor, Stamp, TimeFlag, TimeQuality, parse_wall, retime
+from bookcorner.central.replay import ItemState, Reason, ReplayEvent, replay
+from bookcorner.protocol.messages import Outcome
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)

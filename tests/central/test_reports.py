@@ -18,10 +18,10 @@ import pytest
 import requests
 from sqlalchemy import select, update
 
-from central import db
-from central.dashboard.reports import Student, _ranked
-from central.reference import load_document
-from protocol.messages import CalendarRecord, ItemRecord, PatronRecord, ReferenceDocument, TermRecord
+from bookcorner.central import db
+from bookcorner.central.dashboard.reports import Student, _ranked
+from bookcorner.central.reference import load_document
+from bookcorner.protocol.messages import CalendarRecord, ItemRecord, PatronRecord, ReferenceDocument, TermRecord
 from tests.central.dashboard_client import Librarian
 from tests.central.harness import BACKENDS, CentralServer, running_server
 from tests.central.pushes import KioskClient, checkout, give_back
@@ -276,7 +276,7 @@ def test_an_upgraded_server_fills_its_loans_from_the_events(school):
     are the ones ingest recorded (the anonymised one aside: no retention ran before)."""
     from alembic import command
 
-    from central.migrations import config
+    from bookcorner.central.migrations import config
 
     server, _kiosk = school
     recorded = {r.loan_id: r for rows in loans_of(server).values() for r in rows}

@@ -16,7 +16,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from schemathesis.core.parameters import ParameterLocation
 
-from protocol.credentials import bearer
+from bookcorner.protocol.credentials import bearer
 
 schema = schemathesis.pytest.from_fixture("api_schema")
 EXAMPLES = 30

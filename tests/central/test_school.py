@@ -17,16 +17,16 @@ import requests
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from central import db
-from central.dashboard.school import FORMS
-from central.kiosks import Audit, add_kiosk, add_librarian
-from central.reference import load_document
-from circulation.calendar import due_date
-from circulation.model import ItemType, Role
-from circulation.reference import Reference
-from protocol.credentials import bearer
-from protocol.messages import PatronRecord, ReferenceDelta, ReferenceDocument
-from sync.reference import merge
+from bookcorner.central import db
+from bookcorner.central.dashboard.school import FORMS
+from bookcorner.central.kiosks import Audit, add_kiosk, add_librarian
+from bookcorner.central.reference import load_document
+from bookcorner.circulation.calendar import due_date
+from bookcorner.circulation.model import ItemType, Role
+from bookcorner.circulation.reference import Reference
+from bookcorner.protocol.credentials import bearer
+from bookcorner.protocol.messages import PatronRecord, ReferenceDelta, ReferenceDocument
+from bookcorner.sync.reference import merge
 from tests.central.dashboard_client import Librarian, board, librarian  # noqa: F401  (fixtures)
 from tests.central.pushes import KioskClient, checkout
 

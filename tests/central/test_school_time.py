@@ -19,13 +19,13 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from central import db
-from central.dashboard.queries import day_bounds, period_bounds
-from central.dashboard.registers import overdue
-from central.reference import load_document
-from central.zone import UnknownZone, machine_zone_name, zone_named
-from protocol.credentials import bearer
-from protocol.messages import (
+from bookcorner.central import db
+from bookcorner.central.dashboard.queries import day_bounds, period_bounds
+from bookcorner.central.dashboard.registers import overdue
+from bookcorner.central.reference import load_document
+from bookcorner.central.zone import UnknownZone, machine_zone_name, zone_named
+from bookcorner.protocol.credentials import bearer
+from bookcorner.protocol.messages import (
     CalendarRecord,
     ClockReading,
     ItemRecord,
@@ -307,7 +307,7 @@ def test_a_re_timed_checkout_whose_due_date_stays_the_same_is_not_reviewed(schoo
 
 
 def test_a_scripted_clock_advances_in_elapsed_time_across_the_change():
-    from journal.clock import FixedClock
+    from bookcorner.journal.clock import FixedClock
 
     clock = FixedClock(datetime(2026, 10, 25, 0, 30, tzinfo=LONDON))  # 00:30 BST
     before = clock.read()

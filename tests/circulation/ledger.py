@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from circulation.events import Event
-from circulation.reference import Reference
-from circulation.rules import Decision
-from circulation.state import CirculationState, apply, initial_state
+from bookcorner.circulation.events import Event
+from bookcorner.circulation.reference import Reference
+from bookcorner.circulation.rules import Decision
+from bookcorner.circulation.state import CirculationState, apply, initial_state
 
 
 class Ledger:

@@ -7,11 +7,11 @@ from datetime import date, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from circulation import rules
-from circulation.calendar import HolidayLoan, SchoolCalendar, Term, due_date
-from circulation.codes import Source, classify
-from circulation.rules import Action, Ambiguity, Identified
-from circulation.state import project
+from bookcorner.circulation import rules
+from bookcorner.circulation.calendar import HolidayLoan, SchoolCalendar, Term, due_date
+from bookcorner.circulation.codes import Source, classify
+from bookcorner.circulation.rules import Action, Ambiguity, Identified
+from bookcorner.circulation.state import project
 from tests.circulation.ledger import Ledger
 from tests.school import CARDS, ITEMS, at, reference
 

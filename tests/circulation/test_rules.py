@@ -6,11 +6,11 @@ from datetime import date, timedelta
 
 import pytest
 
-from circulation import rules
-from circulation.codes import CodeKind, Source, classify
-from circulation.events import EventType
-from circulation.policy import DEFAULT_POLICY, RolePolicy, build_policy
-from circulation.rules import Action, Ambiguity, Identified, Reason, Warning_
+from bookcorner.circulation import rules
+from bookcorner.circulation.codes import CodeKind, Source, classify
+from bookcorner.circulation.events import EventType
+from bookcorner.circulation.policy import DEFAULT_POLICY, RolePolicy, build_policy
+from bookcorner.circulation.rules import Action, Ambiguity, Identified, Reason, Warning_
 from tests.circulation.ledger import Ledger
 from tests.school import (
     ANDERSEN, CARDS, DAWEI, DICTIONARY, HONGLOUMENG, LEFT, LOST_CARD, MAGAZINE, MEIMEI, MONDAY, OLD_BOOK,
@@ -269,17 +269,17 @@ LIBRARIAN_CARD = "0001000077"
 
 
 def librarian_reference():
-    from circulation.model import Card, Patron, Role
+    from bookcorner.circulation.model import Card, Patron, Role
 
     ref = reference()
     librarian = Patron("L99", "薛老师", Role.LIBRARIAN)
-    from circulation.reference import build_reference
+    from bookcorner.circulation.reference import build_reference
     return build_reference([*ref.patrons.values(), librarian], [*ref.cards.values(), Card(LIBRARIAN_CARD, "L99")],
                            ref.items.values(), ref.policy, ref.calendar, ref.timetable), Identified(librarian, LIBRARIAN_CARD)
 
 
 def test_only_the_librarian_enrols_cards_and_the_card_works_at_once():
-    from circulation.reference import with_local_additions
+    from bookcorner.circulation.reference import with_local_additions
 
     ref, librarian = librarian_reference()
     ledger = Ledger(ref)
@@ -298,7 +298,7 @@ def test_only_the_librarian_enrols_cards_and_the_card_works_at_once():
 
 
 def test_a_new_book_is_registered_whole_or_not_at_all_and_can_be_borrowed_at_once():
-    from circulation.reference import with_local_additions
+    from bookcorner.circulation.reference import with_local_additions
 
     ref, librarian = librarian_reference()
     ledger = Ledger(ref)

@@ -10,8 +10,8 @@ import tty
 
 import msgspec
 
-from devices.config import DevicesConfig
-from devices.events import CardTap, DeviceStatus, Scan
+from bookcorner.devices.config import DevicesConfig
+from bookcorner.devices.events import CardTap, DeviceStatus, Scan
 
 
 def devices_config(**fields) -> DevicesConfig:

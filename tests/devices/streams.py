@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from devices import keycodes as kc
+from bookcorner.devices import keycodes as kc
 
 RECORD = struct.Struct("<qqHHi")  # struct input_event on 64-bit Linux
 RECORD_32 = struct.Struct("<IIHHi")

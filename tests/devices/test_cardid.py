@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devices.cardid import em4100_card_id, em4100_number, mifare_card_id, typed_card_id, xor_checksum
-from devices.protocols.id12 import Id12Decoder, id12_frame
-from devices.protocols.rdm6300 import Rdm6300Decoder, rdm6300_frame
+from bookcorner.devices.cardid import em4100_card_id, em4100_number, mifare_card_id, typed_card_id, xor_checksum
+from bookcorner.devices.protocols.id12 import Id12Decoder, id12_frame
+from bookcorner.devices.protocols.rdm6300 import Rdm6300Decoder, rdm6300_frame
 
 CARD = bytes.fromhex("010063E9AE")
 

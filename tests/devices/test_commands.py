@@ -7,9 +7,9 @@ import time
 import pytest
 
 from bookcorner.cli import main
-from devices.discovery import InputDeviceInfo, matches, serial_port_problem
-from devices.protocols.pn532 import ACK, information_frame
-from devices.protocols.rdm6300 import rdm6300_frame
+from bookcorner.devices.discovery import InputDeviceInfo, matches, serial_port_problem
+from bookcorner.devices.protocols.pn532 import ACK, information_frame
+from bookcorner.devices.protocols.rdm6300 import rdm6300_frame
 
 from .helpers import devices_config
 from .streams import RECORD_32, Typist

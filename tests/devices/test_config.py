@@ -4,8 +4,8 @@ import tomllib
 
 import pytest
 
-import config
-from devices.config import DevicesConfig
+from bookcorner import config
+from bookcorner.devices.config import DevicesConfig
 
 EXAMPLE = config.EXAMPLE  # the kiosk example holds the [devices] section
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from devices.events import CardTap, DeviceStatus, Scan
-from devices.evdev_reader import KeyboardReader, RawRecordSource
+from bookcorner.devices.events import CardTap, DeviceStatus, Scan
+from bookcorner.devices.evdev_reader import KeyboardReader, RawRecordSource
 
 from .helpers import Collector, devices_config, wait_until
 from .streams import Typist
@@ -172,7 +172,7 @@ UINPUT = "/dev/uinput"
 @pytest.mark.skipif(not os.path.exists(UINPUT), reason="no /dev/uinput on this machine (no uinput kernel module, e.g. a container or CI VM)")
 def test_a_virtual_scanner_through_the_kernel():
     evdev = pytest.importorskip("evdev")
-    from devices.hub import Devices
+    from bookcorner.devices.hub import Devices
 
     if not os.access(UINPUT, os.W_OK):
         pytest.skip(f"{UINPUT} exists but is not writable by this user")

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from devices import keycodes as kc
-from devices.keyboard import (
+from bookcorner.devices import keycodes as kc
+from bookcorner.devices.keyboard import (
     KeyboardDecoder, NotACapture, RawEvent, RecordStream, decode_capture, detect_record_size, parse_records,
 )
-from devices.keystrokes import Burst, Fragment, KeystrokeClassifier
+from bookcorner.devices.keystrokes import Burst, Fragment, KeystrokeClassifier
 
 from .streams import EPOCH_US, RECORD, RECORD_32, TYPABLE, Typist, record
 

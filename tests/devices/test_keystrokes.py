@@ -3,7 +3,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devices.keystrokes import Burst, Fragment, KeystrokeClassifier
+from bookcorner.devices.keystrokes import Burst, Fragment, KeystrokeClassifier
 
 GAP = 0.050
 

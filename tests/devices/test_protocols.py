@@ -4,14 +4,14 @@ import serial
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devices.cardid import xor_checksum
-from devices.protocols import CardRead, Rejected, push_decoder
-from devices.protocols.ascii import AsciiLineDecoder
-from devices.protocols.id12 import Id12Decoder, id12_frame
-from devices.protocols.pn532 import (
+from bookcorner.devices.cardid import xor_checksum
+from bookcorner.devices.protocols import CardRead, Rejected, push_decoder
+from bookcorner.devices.protocols.ascii import AsciiLineDecoder
+from bookcorner.devices.protocols.id12 import Id12Decoder, id12_frame
+from bookcorner.devices.protocols.pn532 import (
     ACK, NACK, ErrorFrame, Frame, FrameParser, Ack, Nack, checksum, command_frame, information_frame, target_uid,
 )
-from devices.protocols.rdm6300 import Rdm6300Decoder, rdm6300_frame
+from bookcorner.devices.protocols.rdm6300 import Rdm6300Decoder, rdm6300_frame
 
 CARD = bytes.fromhex("010063E9AE")
 OTHER = bytes.fromhex("1A2B3C4D5E")

@@ -4,10 +4,10 @@ import errno
 
 import serial
 
-from devices.events import CardTap, DeviceStatus
-from devices.protocols.id12 import id12_frame
-from devices.protocols.rdm6300 import rdm6300_frame
-from devices.serial_reader import SerialCardReader
+from bookcorner.devices.events import CardTap, DeviceStatus
+from bookcorner.devices.protocols.id12 import id12_frame
+from bookcorner.devices.protocols.rdm6300 import rdm6300_frame
+from bookcorner.devices.serial_reader import SerialCardReader
 
 from .helpers import Collector, FakePn532, devices_config, wait_until
 

@@ -1,7 +1,7 @@
 """Device messages reach a Chinese-reading librarian intact."""
 
-from devices.events import DeviceStatus, Text
-from i18n import N_, catalogues
+from bookcorner.devices.events import DeviceStatus, Text
+from bookcorner.i18n import N_, catalogues
 
 
 def test_every_device_message_has_a_chinese_translation_with_its_placeholders():

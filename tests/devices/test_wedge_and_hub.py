@@ -1,8 +1,8 @@
 """The keyboard wedge (keystrokes in the terminal) and the hub the kiosk starts."""
 
-from devices import CardTap, Devices, Scan
-from devices.keystrokes import Fragment
-from devices.wedge import KeyboardWedge
+from bookcorner.devices import CardTap, Devices, Scan
+from bookcorner.devices.keystrokes import Fragment
+from bookcorner.devices.wedge import KeyboardWedge
 
 from .helpers import Collector, devices_config
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from circulation.events import EventDraft, EventType
-from journal.clock import FixedClock
+from bookcorner.circulation.events import EventDraft, EventType
+from bookcorner.journal.clock import FixedClock
 from tests.disk import use_up_space
 from tests.school import MONDAY
 

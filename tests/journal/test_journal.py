@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from circulation.events import EventType
-from journal import schema
-from journal.journal import Journal, JournalBusy, JournalDamaged, JournalReader, list_segments, read_header
-from journal.storage import SegmentStorage, SegmentUnreadable, StoreError, StoreWriteError, write_new_file
+from bookcorner.circulation.events import EventType
+from bookcorner.journal import schema
+from bookcorner.journal.journal import Journal, JournalBusy, JournalDamaged, JournalReader, list_segments, read_header
+from bookcorner.journal.storage import SegmentStorage, SegmentUnreadable, StoreError, StoreWriteError, write_new_file
 from tests.journal.conftest import checkout_draft
 
 

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from circulation.state import Loan
-from journal.snapshot import NoReferenceData, ReferenceStore
-from journal.storage import StoreError
+from bookcorner.circulation.state import Loan
+from bookcorner.journal.snapshot import NoReferenceData, ReferenceStore
+from bookcorner.journal.storage import StoreError
 from tests.school import reference
 
 

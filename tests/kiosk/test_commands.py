@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from journal.snapshot import ReferenceStore
-from kiosk.desk import DataPaths
+from bookcorner.journal.snapshot import ReferenceStore
+from bookcorner.kiosk.desk import DataPaths
 from tests.school import CARDS, DICTIONARY, MAGAZINE, XIAOMING, XIAOHONG, XIYOUJI, HONGLOUMENG, SHUIHU, reference
 
 AT = "2026-11-23T12:05"
@@ -64,9 +64,9 @@ def test_a_refusal_exits_non_zero_with_the_reason(data_dir):
 
 
 def test_status_only_looks_so_it_works_while_the_kiosk_runs(data_dir):
-    from circulation.codes import Source
-    from journal.clock import FixedClock
-    from kiosk.desk import CirculationDesk
+    from bookcorner.circulation.codes import Source
+    from bookcorner.journal.clock import FixedClock
+    from bookcorner.kiosk.desk import CirculationDesk
     from tests.school import LOST_CARD, MONDAY
 
     with CirculationDesk(data_dir, "demo-corner", FixedClock(MONDAY)) as kiosk:  # holds the writer's lock

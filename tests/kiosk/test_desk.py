@@ -7,12 +7,12 @@ import resource
 
 import pytest
 
-from circulation.codes import Source
-from circulation.rules import Identified, Reason
-from journal.clock import FixedClock
-from journal.snapshot import ReferenceStore
-from journal.storage import StoreWriteError
-from kiosk.desk import CirculationDesk, DataPaths
+from bookcorner.circulation.codes import Source
+from bookcorner.circulation.rules import Identified, Reason
+from bookcorner.journal.clock import FixedClock
+from bookcorner.journal.snapshot import ReferenceStore
+from bookcorner.journal.storage import StoreWriteError
+from bookcorner.kiosk.desk import CirculationDesk, DataPaths
 from tests.school import CARDS, MONDAY, XIAOMING, XIYOUJI, HONGLOUMENG, reference
 
 
@@ -93,7 +93,7 @@ def test_unknown_cards_are_recorded_for_the_librarian(data_dir):
 
 
 def test_a_restart_starts_from_the_checkpoint_and_gets_the_same_state(data_dir):
-    from kiosk.checkpoint import CheckpointStore
+    from bookcorner.kiosk.checkpoint import CheckpointStore
 
     clock = FixedClock(MONDAY)
     with open_desk(data_dir, clock) as desk:
@@ -126,8 +126,8 @@ def test_a_checkpoint_that_does_not_match_the_journal_is_not_trusted(data_dir):
 
 
 def test_a_card_enrolled_and_a_book_registered_at_the_kiosk_survive_a_restart(tmp_path):
-    from circulation.model import Card, Patron, Role
-    from circulation.reference import build_reference
+    from bookcorner.circulation.model import Card, Patron, Role
+    from bookcorner.circulation.reference import build_reference
 
     base = reference()
     librarian = Patron("L99", "薛老师", Role.LIBRARIAN)

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-import config
-from kiosk.pin import BadPin, PinGuard, hash_pin, verify_pin
-from kiosk.pinfile import with_pin_hash
+from bookcorner import config
+from bookcorner.kiosk.pin import BadPin, PinGuard, hash_pin, verify_pin
+from bookcorner.kiosk.pinfile import with_pin_hash
 
 NOW = datetime(2026, 11, 23, 12, 5, tzinfo=timezone.utc)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
-from circulation.codes import Source
-from circulation.timetable import RotationSlot
-from journal.clock import FixedClock
-from journal.snapshot import ReferenceStore
-from kiosk import reports
-from kiosk.desk import CirculationDesk, DataPaths
+from bookcorner.circulation.codes import Source
+from bookcorner.circulation.timetable import RotationSlot
+from bookcorner.journal.clock import FixedClock
+from bookcorner.journal.snapshot import ReferenceStore
+from bookcorner.kiosk import reports
+from bookcorner.kiosk.desk import CirculationDesk, DataPaths
 from tests.school import ANDERSEN, CARDS, MEIMEI, MONDAY, SHUIHU, XIAOHONG, XIAOMING, XIYOUJI, reference
 
 

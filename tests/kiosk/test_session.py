@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import threading
 
-import i18n
-from kiosk.wording import not_saved
+from bookcorner import i18n
+from bookcorner.kiosk.wording import not_saved
 
 
 def test_a_thread_words_in_another_language_without_changing_the_screens():

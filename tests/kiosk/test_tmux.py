@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from circulation.events import EventType
-from journal.journal import JournalReader
+from bookcorner.circulation.events import EventType
+from bookcorner.journal.journal import JournalReader
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 
@@ -66,7 +66,7 @@ class Terminal:
 
 @pytest.fixture
 def demo_codes():
-    from demo.school import build_demo_school
+    from bookcorner.demo.school import build_demo_school
 
     hints = build_demo_school(datetime.now(ZoneInfo("Asia/Shanghai")).date()).hints
     return {"student": hints[0].code, "book": hints[6].code}

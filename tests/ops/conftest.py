@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.install import BUILD_LOCK_FILE, CENTRAL_LOCK_FILE, LOCK_FILE
+from bookcorner.ops.install import BUILD_LOCK_FILE, CENTRAL_LOCK_FILE, LOCK_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 #: what a release holds besides its packages

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from journal.clock import FixedClock
-from journal.journal import Journal, JournalReader
-from kiosk.desk import CirculationDesk
-from ops.backup import BackupError, make_backup, restore_backup
-from sync.position import Position, load_position, save_position
-from sync.status import Phase, read_status, write_status
+from bookcorner.journal.clock import FixedClock
+from bookcorner.journal.journal import Journal, JournalReader
+from bookcorner.kiosk.desk import CirculationDesk
+from bookcorner.ops.backup import BackupError, make_backup, restore_backup
+from bookcorner.sync.position import Position, load_position, save_position
+from bookcorner.sync.status import Phase, read_status, write_status
 from tests.sync.kiosk import TestKiosk
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from journal.journal import list_segments
+from bookcorner.journal.journal import list_segments
 from tests.disk import use_up_space
 from tests.sync.kiosk import TestKiosk
 
@@ -210,7 +210,7 @@ def systemd(tmp_path, monkeypatch):
 
 
 def services(tmp_path: Path) -> list[dict]:
-    from ops.doctor import Context, check_services
+    from bookcorner.ops.doctor import Context, check_services
 
     ctx = Context(data_dir=tmp_path, user="root", server_url="", devices=None, systemd=True)
     return [finding.as_dict() for finding in check_services(ctx)]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from ops.install import LOCK_FILE
-from ops.units import KIOSK_UNITS, ROLES, UNITS
+from bookcorner.ops.install import LOCK_FILE
+from bookcorner.ops.units import KIOSK_UNITS, ROLES, UNITS
 from tests.ops.conftest import bookcorner as run_release
 from tests.ops.conftest import ROOT, release
 
@@ -104,7 +104,7 @@ def test_install_needs_a_system_root(tmp_path):
 
 
 def test_the_library_computer_gets_the_central_unit_alone(system):
-    from ops.install import Installer
+    from bookcorner.ops.install import Installer
 
     installer = Installer(system, role="central")
     steps = [installer.user(), *installer.units(), installer.enable()]
@@ -123,7 +123,7 @@ def test_a_new_role_retires_what_the_old_one_installed(system):
     """A corner's computer made the library's server: the kiosk's units (stopped and disabled
     first), udev and polkit rules go; its data, settings and user stay; a second run has
     nothing left to retire."""
-    from ops.install import Installer
+    from bookcorner.ops.install import Installer
 
     kiosk = Installer(system, role="kiosk", reader_usb="10c4:ea60")
     for step in [kiosk.user(), kiosk.data_dir(), *kiosk.config(), *kiosk.units(), kiosk.udev(), kiosk.enable()]:
@@ -198,7 +198,7 @@ def systemd(tmp_path, monkeypatch):
 
 
 def test_where_systemd_runs_services_are_stopped_before_they_are_disabled(system, systemd):
-    from ops.install import Installer
+    from bookcorner.ops.install import Installer
 
     Installer(system, role="both", systemd=True).units()
     systemd(*ROLES["both"][1])

@@ -10,11 +10,11 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from circulation.events import EventDraft, EventType
-from journal import schema
-from journal.clock import FixedClock
-from journal.journal import Journal, list_segments, segment_records
-from journal.storage import HEADER_ID, META_TABLE, SegmentStorage, write_new_file
+from bookcorner.circulation.events import EventDraft, EventType
+from bookcorner.journal import schema
+from bookcorner.journal.clock import FixedClock
+from bookcorner.journal.journal import Journal, list_segments, segment_records
+from bookcorner.journal.storage import HEADER_ID, META_TABLE, SegmentStorage, write_new_file
 
 ROOT = Path(__file__).resolve().parents[2]
 

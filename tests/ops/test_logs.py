@@ -15,12 +15,12 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from circulation.model import ItemType, PatronStatus, Role
-from demo.school import build_demo_school
-from journal.clock import FixedClock
-from journal.journal import JournalReader
-from journal.snapshot import ReferenceStore
-from kiosk.desk import DataPaths
+from bookcorner.circulation.model import ItemType, PatronStatus, Role
+from bookcorner.demo.school import build_demo_school
+from bookcorner.journal.clock import FixedClock
+from bookcorner.journal.journal import JournalReader
+from bookcorner.journal.snapshot import ReferenceStore
+from bookcorner.kiosk.desk import DataPaths
 from tests.central.harness import CentralServer
 from tests.kiosk.ui.conftest import Ticker, make_app, scan, settings, started, tap
 from tests.logs import Lines

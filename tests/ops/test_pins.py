@@ -11,7 +11,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from ops.install import BUILD_LOCK_FILE, CENTRAL_LOCK_FILE, LOCK_FILE
+from bookcorner.ops.install import BUILD_LOCK_FILE, CENTRAL_LOCK_FILE, LOCK_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 TEST_LOCK_FILE = ROOT / "deploy" / "requirements-test.txt"

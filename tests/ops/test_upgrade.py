@@ -19,13 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from circulation.events import EventDraft, EventType
-from journal.clock import FixedClock
-from journal.journal import Journal, JournalReader, list_segments, read_header, segment_records
-from journal.storage import HEADER_ID, META_TABLE, SegmentStorage, write_new_file
-from ops.backup import hand_over
-from ops.install import CENTRAL_LOCK_FILE, LOCK_FILE, STAMP, Installer
-from ops.units import ROLES
+from bookcorner.circulation.events import EventDraft, EventType
+from bookcorner.journal.clock import FixedClock
+from bookcorner.journal.journal import Journal, JournalReader, list_segments, read_header, segment_records
+from bookcorner.journal.storage import HEADER_ID, META_TABLE, SegmentStorage, write_new_file
+from bookcorner.ops.backup import hand_over
+from bookcorner.ops.install import CENTRAL_LOCK_FILE, LOCK_FILE, STAMP, Installer
+from bookcorner.ops.units import ROLES
 from tests.ops.conftest import bookcorner, release
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("useradd") or not shutil.which("systemctl"),

@@ -10,11 +10,11 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from circulation.events import EventDraft, EventType
-from journal.clock import FixedClock
-from journal.journal import Journal
-from journal.snapshot import ReferenceStore
-from sync.daemon import DaemonSettings, SyncDaemon
+from bookcorner.circulation.events import EventDraft, EventType
+from bookcorner.journal.clock import FixedClock
+from bookcorner.journal.journal import Journal
+from bookcorner.journal.snapshot import ReferenceStore
+from bookcorner.sync.daemon import DaemonSettings, SyncDaemon
 from tests.school import reference
 
 

@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
-from central import db
-from sync.position import load_position
-from sync.status import read_status
+from bookcorner.central import db
+from bookcorner.sync.position import load_position
+from bookcorner.sync.status import read_status
 from tests.sync.kiosk import TestKiosk
 from tests.sync.netfaults import FaultyProxy
 

@@ -21,9 +21,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select, update
 
-from central import db
-from journal.clock import ClockReading
-from journal.journal import Journal
+from bookcorner.central import db
+from bookcorner.journal.clock import ClockReading
+from bookcorner.journal.journal import Journal
 from tests.sync.kiosk import TestKiosk, checkout
 
 UTC = timezone.utc

@@ -10,11 +10,11 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from central import db
-from journal.clock import FixedClock
-from kiosk.desk import CirculationDesk
-from sync.position import load_position, save_position
-from sync.status import Phase, read_status, request_sync
+from bookcorner.central import db
+from bookcorner.journal.clock import FixedClock
+from bookcorner.kiosk.desk import CirculationDesk
+from bookcorner.sync.position import load_position, save_position
+from bookcorner.sync.status import Phase, read_status, request_sync
 from tests.school import CARDS, MONDAY, XIAOMING, XIYOUJI
 from tests.sync.kiosk import TestKiosk
 
@@ -60,7 +60,7 @@ def test_syncd_once_delivers_every_event_once_and_exits_0(central, kiosk_id, tmp
 def test_the_kiosk_learns_of_loans_made_at_another_corner(central, tmp_path):
     ids = ["corner-a-" + tmp_path.name[-6:], "corner-b-" + tmp_path.name[-6:]]
     a, b = (TestKiosk(tmp_path / i, i, central.url, central.add_kiosk(i)) for i in ids)
-    from central.reference import document_from_reference, load_document
+    from bookcorner.central.reference import document_from_reference, load_document
     from tests.school import reference
 
     load_document(central.store, document_from_reference(reference(), "Test school"))

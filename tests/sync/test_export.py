@@ -11,9 +11,9 @@ import sys
 import requests
 from sqlalchemy import select
 
-from central import db
-from central.imports import import_export
-from protocol.credentials import bearer
+from bookcorner.central import db
+from bookcorner.central.imports import import_export
+from bookcorner.protocol.credentials import bearer
 from tests.sync.kiosk import TestKiosk
 
 

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from central import db
-from central.reference import document_from_reference, load_document
-from journal import incarnation
-from journal.journal import JournalReader
-from kiosk.desk import CirculationDesk
+from bookcorner.central import db
+from bookcorner.central.reference import document_from_reference, load_document
+from bookcorner.journal import incarnation
+from bookcorner.journal.journal import JournalReader
+from bookcorner.kiosk.desk import CirculationDesk
 from tests.central.harness import BACKENDS, CentralServer, running_server
 from tests.school import CARDS, XIAOHONG, XIAOMING, TEACHER, reference
 from tests.sync.kiosk import TestKiosk

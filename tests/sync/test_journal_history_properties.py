@@ -16,12 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from central import db
-from central.reference import document_from_reference, load_document
-from kiosk.desk import CirculationDesk
-from journal.journal import JournalReader
-from journal.snapshot import ReferenceStore
-from ops.backup import make_backup, restore_backup
+from bookcorner.central import db
+from bookcorner.central.reference import document_from_reference, load_document
+from bookcorner.kiosk.desk import CirculationDesk
+from bookcorner.journal.journal import JournalReader
+from bookcorner.journal.snapshot import ReferenceStore
+from bookcorner.ops.backup import make_backup, restore_backup
 from tests.central.harness import running_server
 from tests.school import reference
 from tests.sync.kiosk import TestKiosk, checkout, give_back

@@ -16,9 +16,9 @@ import pytest
 import trustme
 from sqlalchemy import select
 
-from central import db
-from sync.daemon import backoff
-from sync.status import Phase, read_status
+from bookcorner.central import db
+from bookcorner.sync.daemon import backoff
+from bookcorner.sync.status import Phase, read_status
 from tests.central.harness import CentralServer
 from tests.sync.kiosk import TestKiosk
 from tests.sync.netfaults import ScriptedServer, answer, closed_port, never_answer, reset_after_request

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sync.notify import Watchdog, notify
+from bookcorner.sync.notify import Watchdog, notify
 
 
 @pytest.fixture

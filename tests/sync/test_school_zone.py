@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import requests
 
-from central.zone import school_zone
-from protocol.credentials import bearer
-from protocol.messages import ReferenceDelta, decode
+from bookcorner.central.zone import school_zone
+from bookcorner.protocol.credentials import bearer
+from bookcorner.protocol.messages import ReferenceDelta, decode
 from tests.sync.kiosk import TestKiosk
 
 

@@ -10,8 +10,8 @@ import uuid
 import pytest
 from sqlalchemy import select
 
-from central import db
-from sync.position import save_position
+from bookcorner.central import db
+from bookcorner.sync.position import save_position
 from tests.central.dashboard_client import Librarian
 from tests.sync.kiosk import TestKiosk
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.udev import RULE_FILE, UsbDevice, parse_rules, render_rules
+from bookcorner.ops.udev import RULE_FILE, UsbDevice, parse_rules, render_rules
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """

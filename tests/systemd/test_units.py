@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from bookcorner.cli import build_parser
-from kiosk.crash import EXIT_CRASH, EXIT_RESTART
-from ops.units import DEFAULT, FOOT_INI, SOURCE_DIR, UNITS, Layout, parse_unit, render, value, values
-from sync.daemon import DaemonSettings
+from bookcorner.kiosk.crash import EXIT_CRASH, EXIT_RESTART
+from bookcorner.ops.units import DEFAULT, FOOT_INI, SOURCE_DIR, UNITS, Layout, parse_unit, render, value, values
+from bookcorner.sync.daemon import DaemonSettings
 
 ANALYZE = shutil.which("systemd-analyze")
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from central.kiosks import add_kiosk
-from central.reference import load_document
-from protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
+from bookcorner.central.kiosks import add_kiosk
+from bookcorner.central.reference import load_document
+from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.harness import CentralServer
 from tests.central.pushes import KioskClient, checkout, give_back
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from central import db
+from bookcorner.central import db
 from tests.central.harness import CentralServer
 from tests.web.test_dashboard_browser import browser, shot  # noqa: F401  (fixture; skips without Chromium)
 

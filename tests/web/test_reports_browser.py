@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from central.reference import load_document
-from protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
+from bookcorner.central.reference import load_document
+from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.harness import CentralServer
 from tests.central.pushes import KioskClient, checkout, give_back
 from tests.web.test_dashboard_browser import browser, shot  # noqa: F401  (fixture)

@@ -10,9 +10,9 @@ import uuid
 
 import requests
 
-from central.reference import load_document
-from protocol.credentials import bearer
-from protocol.messages import PatronRecord, ReferenceDocument
+from bookcorner.central.reference import load_document
+from bookcorner.protocol.credentials import bearer
+from bookcorner.protocol.messages import PatronRecord, ReferenceDocument
 from tests.central.pushes import KioskClient, checkout
 from tests.web.test_dashboard_browser import browser, server, shot  # noqa: F401  (fixtures)
 

@@ -15,15 +15,15 @@ import msgspec
 import pytest
 from rich.console import Console
 
-import config
-import i18n
-from circulation.model import Card, Patron, Role
-from circulation.reference import build_reference
-from journal.clock import FixedClock
-from journal.snapshot import ReferenceStore
-from kiosk.app import KioskApp, build_app
-from kiosk.desk import CirculationDesk, DataPaths
-from kiosk.pin import hash_pin
+from bookcorner import config
+from bookcorner import i18n
+from bookcorner.circulation.model import Card, Patron, Role
+from bookcorner.circulation.reference import build_reference
+from bookcorner.journal.clock import FixedClock
+from bookcorner.journal.snapshot import ReferenceStore
+from bookcorner.kiosk.app import KioskApp, build_app
+from bookcorner.kiosk.desk import CirculationDesk, DataPaths
+from bookcorner.kiosk.pin import hash_pin
 from tests.school import MONDAY, reference
 
 LIBRARIAN = Patron("L99", "薛老师", Role.LIBRARIAN)
@@ -152,7 +152,7 @@ def screen_text(app: KioskApp) -> str:
 
 
 def banner(app: KioskApp):
-    from kiosk.widgets.banner import Banner
+    from bookcorner.kiosk.widgets.banner import Banner
 
     return app.screen.query_one(Banner).feedback
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from circulation.codes import Source
-from journal.clock import FixedClock
-from journal.snapshot import ReferenceStore
-from demo.school import build_demo_school
-from kiosk.app import KioskApp
-from kiosk.demo import panel_hints
-from kiosk.desk import DataPaths
-from sync.status import Phase, SyncStatus, write_status
+from bookcorner.circulation.codes import Source
+from bookcorner.journal.clock import FixedClock
+from bookcorner.journal.snapshot import ReferenceStore
+from bookcorner.demo.school import build_demo_school
+from bookcorner.kiosk.app import KioskApp
+from bookcorner.kiosk.demo import panel_hints
+from bookcorner.kiosk.desk import DataPaths
+from bookcorner.sync.status import Phase, SyncStatus, write_status
 from tests.kiosk.ui.conftest import (LIBRARIAN_CARD, PIN, desk_for, make_app, scan, school_reference, settings,
                                      started, tap)
 from tests.school import CARDS, DICTIONARY, HONGLOUMENG, MEIMEI, MONDAY, SHUIHU, XIAOHONG, XIAOMING, XIYOUJI

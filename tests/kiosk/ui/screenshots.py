@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import i18n
+from bookcorner import i18n
 from tests.kiosk.ui import scenes
 
 

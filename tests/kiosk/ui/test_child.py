@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from circulation.codes import Source
-from circulation.events import EventType
-from kiosk.screens.idle import IdleScreen
-from kiosk.screens.visit import VisitScreen
-from kiosk.wording import Tone
+from bookcorner.circulation.codes import Source
+from bookcorner.circulation.events import EventType
+from bookcorner.kiosk.screens.idle import IdleScreen
+from bookcorner.kiosk.screens.visit import VisitScreen
+from bookcorner.kiosk.wording import Tone
 from tests.kiosk.ui.conftest import (UNKNOWN_ISBN, Ticker, banner, desk_for, make_app, scan, screen_text, settings,
                                      settle, started, tap)
 from tests.school import CARDS, DICTIONARY, HONGLOUMENG, MONDAY, SHUIHU, XIAOHONG, XIAOMING, XIYOUJI
-from journal.clock import FixedClock
+from bookcorner.journal.clock import FixedClock
 
 
 async def test_a_child_taps_scans_and_sees_the_book_is_theirs_until_next_monday(data_dir):

@@ -10,16 +10,16 @@ import resource
 import signal
 import time
 
-from circulation.codes import Source
-from devices import DeviceStatus, Text
-from journal.snapshot import ReferenceStore
-from kiosk.crash import EXIT_CRASH, log_path, setup_logging
-from kiosk.desk import DataPaths
-from kiosk.run import run
-from kiosk.screens.dialogs import ProblemScreen
-from kiosk.screens.idle import IdleScreen
-from kiosk.screens.visit import VisitScreen
-from kiosk.wording import Tone
+from bookcorner.circulation.codes import Source
+from bookcorner.devices import DeviceStatus, Text
+from bookcorner.journal.snapshot import ReferenceStore
+from bookcorner.kiosk.crash import EXIT_CRASH, log_path, setup_logging
+from bookcorner.kiosk.desk import DataPaths
+from bookcorner.kiosk.run import run
+from bookcorner.kiosk.screens.dialogs import ProblemScreen
+from bookcorner.kiosk.screens.idle import IdleScreen
+from bookcorner.kiosk.screens.visit import VisitScreen
+from bookcorner.kiosk.wording import Tone
 from tests.kiosk.ui.conftest import (banner, desk_for, make_app, scan, school_reference, screen_text, settle,
                                      started, tap, type_fast, until)
 from tests.school import ANDERSEN, CARDS, HONGLOUMENG, XIAOHONG, XIAOMING, XIYOUJI
@@ -173,7 +173,7 @@ async def test_a_kiosk_without_its_data_says_so_and_starts_once_the_data_is_ther
         assert "bookcorner demo --load-only --data-dir" in screen_text(app)
         assert f"--data-dir {root}`" in app.screen.message  # this kiosk's directory, not ./demo-data
         ReferenceStore(DataPaths(root).reference).save(school_reference(), "test-1", "Test school")
-        from kiosk.session import OpenDesk
+        from bookcorner.kiosk.session import OpenDesk
 
         app.submit(OpenDesk())  # what the kiosk does by itself every 30 seconds
         await until(pilot, lambda: app.desk_ready)
@@ -191,7 +191,7 @@ def test_the_kiosk_overrides_no_textual_method_with_another_signature():
 
     from textual.app import App
 
-    from kiosk.app import DemoKioskApp, KioskApp
+    from bookcorner.kiosk.app import DemoKioskApp, KioskApp
 
     def parameters(function) -> list[tuple[str, object]]:
         return [(p.name, p.kind) for p in inspect.signature(function).parameters.values()]

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kiosk.screens.dialogs import PinScreen
-from kiosk.screens.idle import IdleScreen
-from kiosk.screens.librarian import LibrarianScreen
-from kiosk.screens.visit import VisitScreen
-from sync.status import Phase, SyncStatus, write_status
+from bookcorner.kiosk.screens.dialogs import PinScreen
+from bookcorner.kiosk.screens.idle import IdleScreen
+from bookcorner.kiosk.screens.librarian import LibrarianScreen
+from bookcorner.kiosk.screens.visit import VisitScreen
+from bookcorner.sync.status import Phase, SyncStatus, write_status
 from tests.kiosk.ui.conftest import (LIBRARIAN_CARD, PIN, UNKNOWN_CARD, UNKNOWN_ISBN, banner, make_app, scan,
                                      screen_text, settings, settle, started, tap, until)
 from tests.school import CARDS, XIAOHONG, XIAOMING, XIYOUJI
@@ -17,7 +17,7 @@ from tests.school import CARDS, XIAOHONG, XIAOMING, XIYOUJI
 
 async def type_pin(pilot, pin: str, *, keypad: bool = False) -> None:
     """As a finger does it on the keypad, or (quicker) as the keypad reports it."""
-    from kiosk.widgets.keypad import PinPad
+    from bookcorner.kiosk.widgets.keypad import PinPad
 
     if keypad:
         for digit in pin:
@@ -191,14 +191,14 @@ async def test_the_language_is_switched_in_the_librarians_mode(data_dir):
 
 
 def test_nothing_of_the_pin_is_kept_in_plain_text(tmp_path: Path):
-    from kiosk.pin import verify_pin
+    from bookcorner.kiosk.pin import verify_pin
     from tests.kiosk.ui.conftest import PIN_HASH
 
     assert PIN not in PIN_HASH and verify_pin(PIN, PIN_HASH) and not verify_pin("0000", PIN_HASH)
 
 
 async def test_restart_and_shut_down_leave_with_the_status_systemd_expects(data_dir, tmp_path):
-    from kiosk.crash import EXIT_RESTART
+    from bookcorner.kiosk.crash import EXIT_RESTART
 
     app = make_app(data_dir)
     async with app.run_test(size=(100, 34)) as pilot:
@@ -268,8 +268,8 @@ async def test_a_pin_pasted_as_fast_as_a_scanner_goes_to_the_pin_field_and_a_car
 
 
 async def test_a_restored_kiosk_tells_the_librarian_until_they_have_seen_it(data_dir):
-    from journal import incarnation
-    from sync.journal_notice import unseen
+    from bookcorner.journal import incarnation
+    from bookcorner.sync.journal_notice import unseen
 
     restored = incarnation.Incarnation.begin(incarnation.Reason.RESTORED, 41, "before-the-card-died",
                                              "2026-11-27T08:00:00+0800")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.widgets.banner import Banner
+from bookcorner.kiosk.widgets.banner import Banner
 from tests.kiosk.ui import scenes
 from tests.kiosk.ui.conftest import screen_text
 

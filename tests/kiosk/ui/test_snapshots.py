@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from kiosk.crash import CrashApp
+from bookcorner.kiosk.crash import CrashApp
 from tests.kiosk.ui import scenes
 
 SIZE = (100, 30)

@@ -3,12 +3,12 @@ teacher, damaged books to the repair register, and their work record (form G).""
 
 from __future__ import annotations
 
-from circulation.codes import Source
-from journal.clock import FixedClock
-from kiosk.screens.dialogs import ChaseListScreen, WorkRecordScreen
-from kiosk.screens.helper import HelperScreen
-from kiosk.screens.visit import VisitScreen
-from kiosk.wording import Tone
+from bookcorner.circulation.codes import Source
+from bookcorner.journal.clock import FixedClock
+from bookcorner.kiosk.screens.dialogs import ChaseListScreen, WorkRecordScreen
+from bookcorner.kiosk.screens.helper import HelperScreen
+from bookcorner.kiosk.screens.visit import VisitScreen
+from bookcorner.kiosk.wording import Tone
 from tests.kiosk.ui.conftest import banner, desk_for, make_app, scan, screen_text, settle, started, tap
 from tests.school import ANDERSEN, CARDS, HONGLOUMENG, MEIMEI, MONDAY, SHUIHU, TEACHER, XIAOHONG, XIAOMING, XIYOUJI
 
@@ -83,10 +83,10 @@ async def test_the_chase_list_shows_the_class_overdue_first_and_exports_for_the_
 
 
 async def test_your_class_today_counts_your_class_and_not_the_whole_school(data_dir):
-    from circulation.model import Card, Patron, Role
-    from circulation.reference import build_reference
-    from journal.snapshot import ReferenceStore
-    from kiosk.desk import DataPaths
+    from bookcorner.circulation.model import Card, Patron, Role
+    from bookcorner.circulation.reference import build_reference
+    from bookcorner.journal.snapshot import ReferenceStore
+    from bookcorner.kiosk.desk import DataPaths
     from tests.kiosk.ui.conftest import school_reference
 
     other_class = Patron("S41", "赵小刚", Role.STUDENT, "4-1", "小刚")
