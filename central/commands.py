@@ -1,6 +1,6 @@
 """``bookcorner central``: run the central server, and look after it.
 
-    bookcorner central [--db URL] [--host H] [--port P] [--certfile F --keyfile F]
+    bookcorner central [--db URL] [--host H] [--port P] [--certfile F --keyfile F] [--timezone ZONE]
     bookcorner central add-kiosk ID [--name NAME] [--reissue]
     bookcorner central add-librarian NAME
     bookcorner central kiosks | reviews | import FILE... | load-reference FILE|--demo | migrate | anonymise
@@ -45,6 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     central.add_argument("--workers", type=int, default=1, metavar="N",
                          help=_("server processes sharing the port (default 1; a busy district server: its CPUs)"))
     central.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    central.add_argument("--timezone", metavar="ZONE",
+                         help=_("the school's time zone, an IANA name such as Asia/Shanghai or Europe/London, kept in "
+                                "the database for the server and the kiosks (default: as set before, else this "
+                                "computer's own)"))
     central.set_defaults(handler=_serve)
     actions = central.add_subparsers(dest="central_command", metavar="ACTION")
 
@@ -121,8 +125,19 @@ def _logging(level: str = "info") -> None:
 def _serve(args: argparse.Namespace) -> int:
     if bool(args.certfile) != bool(args.keyfile):
         _fail(_("--certfile and --keyfile go together"), EXIT_USAGE)
+    if args.timezone is not None:
+        from bookcorner.central.zone import UnknownZone, zone_named
+
+        try:
+            zone_named(args.timezone)
+        except UnknownZone as error:
+            _fail(str(error), EXIT_USAGE)
     _logging(args.log_level)
     store = _store(args)
+    if args.timezone is not None:
+        from bookcorner.central.zone import set_school_zone
+
+        set_school_zone(store, args.timezone, _operator())
     from bookcorner.central.server import serve
 
     def ready(url: str) -> None:
@@ -249,12 +264,14 @@ def _load_reference(args: argparse.Namespace) -> int:
     from bookcorner.central.reference import document_from_reference, load_document
     from bookcorner.protocol.messages import ReferenceDocument
 
+    store = _store(args)
     if args.demo:
-        from datetime import date
+        from datetime import datetime
 
+        from bookcorner.central.zone import school_zone
         from bookcorner.demo.school import build_demo_school
 
-        school = build_demo_school(date.today())
+        school = build_demo_school(datetime.now(school_zone(store)).date())  # the school's today
         document = document_from_reference(school.reference(), school.name)
     else:
         try:
@@ -263,7 +280,7 @@ def _load_reference(args: argparse.Namespace) -> int:
             _fail(_("{file}: cannot read it: {error}").format(file=args.file, error=error.strerror), EXIT_USAGE)
         except (msgspec.DecodeError, msgspec.ValidationError) as error:
             _fail(_("{file}: not a reference document: {error}").format(file=args.file, error=error), EXIT_USAGE)
-    counts = load_document(_store(args), document)
+    counts = load_document(store, document)
     print(_("loaded: {patrons} patrons, {cards} cards, {items} items changed; {removed} removed").format(
         patrons=counts["patrons"], cards=counts["cards"], items=counts["items"],
         removed=counts["patrons_removed"] + counts["cards_removed"] + counts["items_removed"]))

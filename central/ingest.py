@@ -26,6 +26,7 @@ from sqlalchemy.sql import ColumnElement
 
 from bookcorner.central import db
 from bookcorner.central.clock import Anchor, Stamp, TimeQuality, last_known, parse_wall, retime
+from bookcorner.central.due_check import DueCheck
 from bookcorner.central.loans import LoanLedger
 from bookcorner.central.validate import Problem, problem_of
 from bookcorner.central.replay import (
@@ -41,6 +42,7 @@ from bookcorner.central.replay import (
     item_of,
     register_item,
 )
+from bookcorner.circulation.events import EventType
 from bookcorner.protocol.messages import (
     CardRecord,
     ClockReading,
@@ -304,6 +306,7 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
     items = _load_items(conn, item_ids)
     additions = _Additions.load(conn, [e for e in valid if e.type in ADDITIONS])
     ledger = LoanLedger()
+    due_check = DueCheck(conn)
     timings.lap("read")
     rows: list[tuple] = []
     when = db.time_param(conn)
@@ -333,6 +336,11 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
         if kind is Outcome.NEEDS_REVIEW:
             reviews.append(_review_row(k, event.event_id, event.seq, done.reason or "", received,
                                        {"type": event.type, **done.detail}))
+        elif event.type == EventType.CHECKED_OUT and timing.time != prepared.stamps[index].wall:
+            wrong = due_check.review(event.payload, prepared.stamps[index].wall, timing.time)
+            if wrong is not None:
+                reviews.append(_review_row(k, event.event_id, event.seq, Reason.DUE_FROM_WRONG_CLOCK, received,
+                                           {"type": event.type, **wrong}))
         results[event.event_id] = outcome
         rows.append((  # in the order of db.events' columns
             event.event_id, k, event.seq, event.boot_id, event.monotonic_ns, event.wall_time, event.clock_synced,

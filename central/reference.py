@@ -15,7 +15,7 @@ import msgspec
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from bookcorner.central import db
+from bookcorner.central import db, zone
 from bookcorner.central.ingest import next_revision, upsert
 from bookcorner.protocol.messages import (
     CalendarRecord,
@@ -114,7 +114,7 @@ def delta(store: db.Store, kiosk_id: str, since: int = 0, epoch: str | None = No
             if other is not None:
                 applied, current = other, incarnation
         out = ReferenceDelta(epoch=this_epoch, cursor=cursor, full=full, kiosk_id=kiosk_id, applied_seq=applied,
-                             has_reference=False, incarnation=current)
+                             has_reference=False, incarnation=current, timezone=zone.school_zone_name(conn))
         school = conn.execute(select(db.settings.c.data).where(db.settings.c.name == "school")).scalar()
         roster = school is not None or conn.execute(select(db.patrons.c.patron_id).limit(1)).first() is not None
         if not roster and not any(conn.execute(select(table.c[0]).limit(1)).first()
@@ -133,7 +133,7 @@ def delta(store: db.Store, kiosk_id: str, since: int = 0, epoch: str | None = No
                 else:
                     kept.append(msgspec.json.decode(row.data, type=kind))
         for row in conn.execute(select(db.settings).where(db.settings.c.rev > base)):
-            if row.name == "school":
+            if row.name not in _SETTINGS:  # the school's name, its time zone
                 continue
             setattr(out, row.name, msgspec.json.decode(row.data, type=_SETTINGS[row.name]))
 

@@ -64,6 +64,10 @@ class Reason:
     JOURNAL_RESTORED = "journal_restored"
     JOURNAL_REPAIRED = "journal_repaired"
     JOURNAL_WENT_BACK = "journal_went_back"
+    #: a checkout applied, but the kiosk worked its due date out under a clock the server
+    #: corrected onto another day: the loan keeps the date the child was told, the librarian
+    #: may move it to the one the rules give on the corrected day (central.due_check)
+    DUE_FROM_WRONG_CLOCK = "due_date_from_wrong_clock"
 
 
 class Warn:

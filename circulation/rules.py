@@ -16,10 +16,11 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from bookcorner.circulation.calendar import due_date
+from bookcorner.circulation.calendar import SchoolCalendar, due_date
 from bookcorner.circulation.codes import CodeKind, ScannedCode, isbn10_of
 from bookcorner.circulation.events import EventDraft, EventType
 from bookcorner.circulation.model import CardStatus, Item, ItemStatus, ItemType, Patron, PatronStatus, Role
+from bookcorner.circulation.policy import Policy
 from bookcorner.circulation.reference import Reference
 from bookcorner.circulation.state import CirculationState, Loan
 
@@ -159,6 +160,13 @@ def unknown_code(scanned: ScannedCode, actor: str) -> Decision:
 # --- borrowing and renewing ----------------------------------------------------------------
 
 
+def loan_due(policy: Policy, calendar: SchoolCalendar, role: Role, item_type: ItemType, today: date) -> date | None:
+    """When a loan of an ``item_type`` book to a ``role`` made on ``today`` (the school's
+    day) is due, or None when no open day is left in the term. The server asks the same
+    question of a checkout it re-timed (central.due_check)."""
+    return due_date(calendar, today, policy.rule(role, item_type).loan_days, policy.role(role).holiday_loans)
+
+
 def borrow(
     reference: Reference, state: CirculationState, who: Identified, scanned: ScannedCode, now: datetime
 ) -> Decision:
@@ -195,7 +203,7 @@ def borrow(
                 Reason.TYPE_LIMIT_REACHED, patron.patron_id, scanned, item,
                 held=len(same_type), limit=rule.max_loans, item_type=str(item.item_type),
             )
-    due = due_date(reference.calendar, today, rule.loan_days, role.holiday_loans)
+    due = loan_due(reference.policy, reference.calendar, patron.role, item.item_type, today)
     if due is None:
         return _refuse(Reason.TERM_ENDED, patron.patron_id, scanned, item)
 
@@ -239,7 +247,7 @@ def renew(
     today = now.date()
     role = reference.policy.role(patron.role)
     rule = reference.policy.rule(patron.role, item.item_type)
-    new_due = due_date(reference.calendar, today, rule.loan_days, role.holiday_loans)
+    new_due = loan_due(reference.policy, reference.calendar, patron.role, item.item_type, today)
     if new_due is not None and new_due <= loan.due:
         return Decision(Refusal(Reason.ALREADY_YOURS, {"item_id": item.item_id, "due": loan.due.isoformat()}))
     overdue = state.overdue_loans_of(patron.patron_id, today)

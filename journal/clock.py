@@ -91,5 +91,8 @@ class FixedClock:
         from datetime import timedelta
 
         step = timedelta(**delta)
-        self.wall += step
+        # in elapsed time, as the monotonic clock: across a daylight-saving change the wall
+        # clock of an IANA zone moves by an hour more or less than ``step`` (aware arithmetic
+        # in one zone would add wall-clock time instead)
+        self.wall = (self.wall.astimezone(timezone.utc) + step).astimezone(self.zone)
         self._mono += int(step.total_seconds() * 1e9)

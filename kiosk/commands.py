@@ -117,7 +117,8 @@ def open_desk(args: argparse.Namespace, data_dir: str | None = None, *, read_onl
             _fail(_("--at: not a date and time: {value}").format(value=args.at), EXIT_USAGE)
         # a boot of its own: a push from this real boot must not re-time these made-up times
         # through the monotonic clock (the server holds them between what it knows, flagged)
-        clock = FixedClock(moment if moment.tzinfo else moment.replace(tzinfo=zone),
+        # in the school's zone (a time given with an offset is that instant there)
+        clock = FixedClock(moment.astimezone(zone) if moment.tzinfo else moment.replace(tzinfo=zone),
                            boot_id=f"circ-at-{uuid.uuid4().hex[:12]}", synced=False)
     root = Path(data_dir or getattr(args, "data_dir", None) or settings.data_dir)
     try:

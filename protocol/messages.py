@@ -299,6 +299,9 @@ class ReferenceDelta(Struct, kw_only=True):
     loans: list[LoanRecord] = msgspec.field(default_factory=list)
     loans_closed: list[str] = msgspec.field(default_factory=list)
     incarnation: str | None = None
+    #: the school's time zone (an IANA name) in which the server counts days and due dates;
+    #: a kiosk configured with another one says so in its log (None: an older server)
+    timezone: str | None = None
 
 
 # --- for the librarian ------------------------------------------------------------------------

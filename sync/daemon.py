@@ -144,6 +144,8 @@ class SyncDaemon:
             self.status = replace(self.status, phase=Phase.ERROR if self.status.last_error else Phase.NEVER)
         self.status = replace(self.status, acked_seq=self.position.acked_seq)
         self._client: SyncClient | None = None
+        #: the school's zone last named by the server when it differed from the kiosk's (said once)
+        self._zone_warned: str | None = None
         self._lock_fd: int | None = None
         #: systemd's watchdog (Type=notify, WatchdogSec=): pinged while the loop turns and after every batch
         self.watchdog = Watchdog()
@@ -359,6 +361,7 @@ class SyncDaemon:
             except StoreError as error:
                 log.warning("the kiosk's reference data is unreadable (%s): pulling all of it", error)
         delta = client.reference(since, epoch, self.position.incarnation)
+        self._compare_zone(delta.timezone)
         if not delta.has_reference:
             log.info("the server has no reference data yet: the kiosk keeps what it has")
             return
@@ -376,6 +379,15 @@ class SyncDaemon:
             raise SyncError(_("cannot write the reference data for the kiosk: {error}").format(error=error)) from None
         self._publish(reference_version=version)
         log.info("reference data %s written (%s)", version, "full" if delta.full else "changes")
+
+    def _compare_zone(self, school_zone: str | None) -> None:
+        """The server counts days and due dates in the school's zone; a kiosk configured with
+        another one (its kiosk.timezone) would tell children other due dates: said in the log."""
+        mine = str(getattr(self.clock, "zone", "") or "")
+        if school_zone and mine and school_zone != mine and school_zone != self._zone_warned:
+            log.warning("the server counts days in the time zone %s but this kiosk's kiosk.timezone is %s: "
+                        "set kiosk.timezone = \"%s\" in the kiosk's configuration", school_zone, mine, school_zone)
+        self._zone_warned = school_zone
 
     # -- the loop ------------------------------------------------------------------------------------
 

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from bookcorner.central import db
-from bookcorner.central.dashboard import data_in, pages, queries, registers, reports, school
+from bookcorner.central import db, zone
+from bookcorner.central.dashboard import data_in, pages, registers, reports, school
 from bookcorner.central.dashboard.site import Site
 
 AREAS = (pages, reports, registers, data_in, school)
 
 
 def mount(app: FastAPI, store: db.Store, version: str) -> None:
-    site = Site(app, store, version, queries.local_zone())
+    site = Site(app, store, version, zone.school_zone(store))
     for area in AREAS:
         area.mount(site)
 

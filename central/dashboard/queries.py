@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from bookcorner.central import db
 from bookcorner.central.clock import TimeFlag
 from bookcorner.central.db import json_object
+from bookcorner.central.due_check import corrected_loan
 from bookcorner.central.ingest import load_items, next_revision, store_items
 from bookcorner.central.loans import LoanLedger
 from bookcorner.central.replay import CHANGES_ITEMS, ItemState, Reason, ReplayEvent, item_of
@@ -26,12 +27,9 @@ CIRCULATION = (LOANS, RETURNS)
 DECISIONS = ("accept", "dismiss", "correct")
 
 
-def local_zone() -> tzinfo:
-    """The school's time zone: the library computer's own (TZ honoured)."""
-    return datetime.now().astimezone().tzinfo  # type: ignore[return-value]
-
-
 def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:
+    """The UTC instants a day of the school's ``zone`` starts and ends (an IANA zone: a day
+    with a daylight-saving change is 23 or 25 hours long)."""
     start = datetime.combine(day, time(0), zone)
     return start.astimezone(db.UTC), (start + timedelta(days=1)).astimezone(db.UTC)
 
@@ -233,9 +231,13 @@ class BookChanged(Exception):
     """What Accept would do is no longer what the librarian was shown."""
 
 
-def plan_accept(conn, reason: str, event: Any) -> tuple[AcceptEffect, ItemState | None, LoanLedger | None]:
+def plan_accept(conn, reason: str, event: Any, detail: dict[str, Any] | None = None,
+                ) -> tuple[AcceptEffect, ItemState | None, LoanLedger | None]:
     """Accept's effect on the event's book (``event``: its row in ``events``, or None), with
-    the book's new state and the loans changed, to store when it is done (None: nothing to)."""
+    the book's new state and the loans changed, to store when it is done (None: nothing to).
+    ``detail``: the review's (a due date from a wrong clock: Accept gives its corrected date)."""
+    if reason == Reason.DUE_FROM_WRONG_CLOCK:
+        return _plan_due(conn, event, detail or {})
     if reason not in APPLIED_ON_ACCEPT or event is None or event.type not in CHANGES_ITEMS:
         return AcceptEffect(), None, None
     payload = json_object(event.payload)
@@ -270,6 +272,21 @@ def plan_accept(conn, reason: str, event: Any) -> tuple[AcceptEffect, ItemState 
     return AcceptEffect(tuple(changes)), state, ledger
 
 
+def _plan_due(conn, event: Any, detail: dict[str, Any]) -> tuple[AcceptEffect, ItemState | None, LoanLedger | None]:
+    """Accepting the due date the rules give at the checkout's corrected time (the loan kept
+    the one the child was told); nothing when the loan was returned or moved since."""
+    item_id = detail.get("item_id")
+    if event is None or not isinstance(item_id, str) or not fits(item_id):
+        return AcceptEffect(), None, None
+    state = load_items(conn, [item_id])[item_id]
+    moved = corrected_loan(detail, event.event_id, state)
+    if moved is None:
+        loan = state.loan
+        done = loan is not None and loan.loan_id == event.event_id and loan.due.isoformat() == detail.get("due_corrected")
+        return AcceptEffect(unchanged="no_change" if done else "loan_changed"), None, None
+    return AcceptEffect((("due", moved[0].isoformat()),)), state, moved[1]
+
+
 PAGE_SIZE = 50
 
 
@@ -299,8 +316,8 @@ def reviews(store: db.Store, *, resolved: bool = False, limit: int = PAGE_SIZE, 
                 stored[ev.event_id] = ev
                 events[ev.event_id] = {"type": ev.type, "actor": ev.actor, "wall_time": ev.wall_time,
                                        "time": ev.time, "payload": json_object(ev.payload), "outcome": ev.outcome}
-        effects = {} if resolved else {x.review_id: plan_accept(conn, x.reason, stored.get(x.event_id))[0]
-                                       for x in rows}
+        effects = {} if resolved else {
+            x.review_id: plan_accept(conn, x.reason, stored.get(x.event_id), json_object(x.detail))[0] for x in rows}
         item_ids, patron_ids = set(), set()
         for x in rows:
             detail = json_object(x.detail)
@@ -378,7 +395,7 @@ def decide(store: db.Store, review_id: int, decision: str, note: str, who: str, 
         decided: dict[str, Any] = {"decision": decision, "note": note, "by": who, "at": at.isoformat()}
         if decision == "accept":
             event = _event_of(conn, review)
-            effect, state, ledger = plan_accept(conn, review.reason, event)
+            effect, state, ledger = plan_accept(conn, review.reason, event, json_object(review.detail))
             if expected and expected != effect.signature:
                 raise BookChanged(review_id)
             if state is not None and ledger is not None:

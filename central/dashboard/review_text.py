@@ -337,6 +337,17 @@ def _went_back(case: Case, words: Words) -> str:
                                               corner=words.corner(case.kiosk_id))
 
 
+def _wrong_clock(case: Case, words: Words) -> str:
+    d = case.detail
+    return _("{student} borrowed {book} at {corner} when its clock read {kiosk_time}, but it was really "
+             "{corrected_time}. The child was told the book is due on {given}; the rules give {corrected}. The loan "
+             "keeps {given} until you decide: Accept changes it to {corrected}, Dismiss keeps {given}.").format(
+        student=words.student(d.get("patron_id")), book=words.book(d.get("item_id")),
+        corner=words.corner(case.kiosk_id), kiosk_time=words.moment(d.get("kiosk_time")),
+        corrected_time=words.moment(d.get("corrected_time")), given=_day(d.get("due_given")),
+        corrected=_day(d.get("due_corrected")))
+
+
 Sentence = Callable[[Case, Words], str]
 
 #: each review reason's sentence, by reason code (central.replay.Reason); add new reasons here
@@ -356,6 +367,7 @@ SENTENCES: dict[str, Sentence] = {
     "journal_restored": _restored,
     "journal_repaired": _repaired,
     "journal_went_back": _went_back,
+    "due_date_from_wrong_clock": _wrong_clock,
 }
 
 
@@ -399,6 +411,7 @@ REASON_TITLES = {
     "journal_restored": N_("The kiosk was restored from a backup"),
     "journal_repaired": N_("The kiosk's journal was repaired and lost its newest events"),
     "journal_went_back": N_("The kiosk's journal went back in time"),
+    "due_date_from_wrong_clock": N_("The due date was worked out on a wrong kiosk clock"),
 }
 
 

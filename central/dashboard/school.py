@@ -608,7 +608,7 @@ def mount(site: Site) -> None:
 
     @site.page_route("/school")
     async def index(request: Request, who: auth.Session) -> Response:
-        return show(request, "school.html", who)
+        return show(request, "school.html", who, zone_name=str(site.zone))
 
     # the three settings documents share one shape: read, draw, check, save
 

@@ -72,6 +72,12 @@ CASES = {
                              None, None, 30, RECEIVED),
     "journal_went_back": Case("journal_went_back", "k-32", {"reused_numbers": 6, "from_seq": 40, "to_seq": 45},
                               None, None, 40, RECEIVED),
+    "due_date_from_wrong_clock": Case(
+        "due_date_from_wrong_clock", "k-32",
+        {"item_id": "I-1", "patron_id": "S-1", "kiosk_time": "2026-11-14T12:16:00+08:00",
+         "corrected_time": "2026-12-04T12:16:00+08:00", "due_given": "2026-11-28", "due_corrected": "2026-12-18",
+         "timezone": "Asia/Shanghai"},
+        event("loan.checked_out", item_id="I-1", patron_id="S-1", due="2026-11-28"), ON_LOAN_TO_LI, 41, RECEIVED),
 }
 
 #: what the English sentence of each case must say (names, titles, corners, local times)
@@ -95,6 +101,9 @@ SAYS = {
     "journal_restored": ["三年级2班 was restored from a backup of 1 Dec at 17:00; 2 loan(s) (5 event(s))"],
     "journal_repaired": ["三年级2班's records were repaired on 4 Dec at 13:00", "newest 4 event(s)"],
     "journal_went_back": ["6 record(s) of 三年级2班 came under numbers"],
+    "due_date_from_wrong_clock": ["王小明 borrowed “草房子” at 三年级2班 when its clock read 14 Nov at 12:16, but it "
+                                  "was really 4 Dec at 12:16", "due on 28 Nov; the rules give 18 Dec",
+                                  "Accept changes it to 18 Dec"],
 }
 
 #: what a sentence must never show: field names, Python values, containers, reason codes
