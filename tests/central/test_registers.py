@@ -24,7 +24,6 @@ from bookcorner.central.dashboard.registers import EVENTS_RETENTION_KEY, RETENTI
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
-from tests.central.dashboard_client import board, librarian  # noqa: F401  (fixtures)
 from tests.central.harness import CentralServer
 from tests.central.pushes import KioskClient, give_back
 
