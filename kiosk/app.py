@@ -2,9 +2,10 @@
 librarian can each use without help.
 
 Threads: device readers post :class:`DeviceInput`; one desk worker runs the
-:class:`SessionController` (every journal write, every report) and posts
-:class:`DeskAnswered`; a sync worker reads the sync daemon's status. The screen's thread
-only routes messages and draws, so it keeps answering while a write or a sync is slow.
+:class:`SessionController` (every journal write, every report) and posts each outcome as
+the message of its kind (:func:`messages.desk_message`), handled here with ``@on``; a sync
+worker reads the sync daemon's status. The screen's thread only routes messages and draws,
+so it keeps answering while a write or a sync is slow.
 
 ``build_app`` is the one factory for ``bookcorner kiosk``, ``bookcorner demo`` and tests.
 """
@@ -23,7 +24,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeGuard
 
-from textual import events, work
+from textual import events, on, work
 from textual.app import App
 from textual.keys import _character_to_key
 from textual.reactive import reactive
@@ -34,8 +35,9 @@ from bookcorner.circulation.reference import Reference
 from bookcorner.circulation.timetable import Timetable
 from bookcorner.devices import CardTap, DeviceStatus, Scan
 from bookcorner.i18n import _
+from bookcorner.kiosk import messages as m
 from bookcorner.kiosk import session as s
-from bookcorner.kiosk.messages import DeskAnswered, DeskIdle, DeviceInput, SyncRequested, SyncStatusRead, WedgeTick
+from bookcorner.kiosk.messages import DeskIdle, DeviceInput, SyncRequested, SyncStatusRead, WedgeTick
 from bookcorner.kiosk.pin import PinGuard, looks_like_pin
 from bookcorner.kiosk.screens.idle import IdleScreen
 from bookcorner.kiosk.sounds import Sounds
@@ -207,14 +209,14 @@ class KioskApp(App, inherit_bindings=False):
         controller = self.controller
         try:
             for outcome in controller.start():
-                self.post_message(DeskAnswered(outcome))
+                self.post_message(m.desk_message(outcome))
             while not worker.is_cancelled:
                 command = self._commands.get()
                 if command is _STOP:
                     break
                 started = getattr(command, "time", None)
                 for outcome in controller.handle(command):
-                    self.post_message(DeskAnswered(outcome, started))
+                    self.post_message(m.desk_message(outcome, started))
                 self.post_message(DeskIdle())
         finally:
             try:
@@ -223,7 +225,8 @@ class KioskApp(App, inherit_bindings=False):
                 self._desk_closed.set()
 
     def submit(self, command: s.Command) -> None:
-        """Hand a command to the desk worker (answers come back as DeskAnswered)."""
+        """Hand a command to the desk worker (answers come back as the messages of
+        bookcorner.kiosk.messages, one kind per outcome)."""
         self._pending += 1
         self._commands.put(command)
 
@@ -347,69 +350,114 @@ class KioskApp(App, inherit_bindings=False):
 
     # -- what the desk answered ---------------------------------------------------------------
 
-    async def on_desk_answered(self, message: DeskAnswered) -> None:
-        outcome = message.outcome
+    def _answered(self, message: m.DeskOutcome) -> None:
+        """Every answer from the desk: the scan or tap it answers, for the banner's latency."""
         self._answer_started = message.started
-        if isinstance(outcome, s.Answer):
-            await self._close_reports()
-            answer = getattr(self.screen, "answer", None)
-            if answer is not None:
-                answer(outcome.feedback, outcome.view)
+
+    @on(m.Answered)
+    async def show_answer(self, message: m.Answered) -> None:
+        self._answered(message)
+        outcome = message.outcome
+        await self._close_reports()
+        answer = getattr(self.screen, "answer", None)
+        if answer is not None:
+            answer(outcome.feedback, outcome.view)
+        self.sounds.play(outcome.feedback.sound)
+        if outcome.feedback.recorded:
+            self._journal_moved()
+
+    @on(m.VisitOpened)
+    async def open_visit(self, message: m.VisitOpened) -> None:
+        self._answered(message)
+        outcome = message.outcome
+        await self._to_idle()
+        await self.push_screen(_screen_for(outcome.view.kind)(outcome.view, outcome.feedback))
+        if outcome.feedback is not None:
             self.sounds.play(outcome.feedback.sound)
-            if outcome.feedback.recorded:
-                self._journal_moved()
-        elif isinstance(outcome, s.VisitOpened):
-            await self._to_idle()
-            await self.push_screen(_screen_for(outcome.view.kind)(outcome.view, outcome.feedback))
-            if outcome.feedback is not None:
-                self.sounds.play(outcome.feedback.sound)
-        elif isinstance(outcome, s.VisitChanged):
-            show = getattr(self.screen, "show_view", None)
-            if show is not None:
-                show(outcome.view)
-        elif isinstance(outcome, s.VisitClosed):
-            await self._to_idle()
-        elif isinstance(outcome, s.PinWanted):
-            await self._to_idle()
-            await self.push_screen(_dialogs().PinScreen(outcome.name, outcome.locked_until))
-        elif isinstance(outcome, s.PinRefused):
-            if isinstance(self.screen, _dialogs().PinScreen):
-                self.screen.refused(outcome.tries_left, outcome.locked_until)
-                self.sounds.play("refusal")
-        elif isinstance(outcome, s.CardToEnrol):
-            if _is_librarian_screen(self.screen):
-                self.screen.enrol(outcome.card_id)
-        elif isinstance(outcome, s.BookToRegister):
-            if _is_librarian_screen(self.screen):
-                self.screen.register(outcome.code, outcome.isbn13)
-        elif isinstance(outcome, s.ChaseListReady):
-            if isinstance(self.screen, _dialogs().ChaseListScreen) and outcome.exported:
-                self.screen.exported(outcome.exported)
-            else:
-                await self._close_reports()
-                await self.push_screen(_dialogs().ChaseListScreen(outcome.class_name, outcome.lines))
-        elif isinstance(outcome, s.WorkRecordReady):
+
+    @on(m.VisitChanged)
+    def change_visit(self, message: m.VisitChanged) -> None:
+        self._answered(message)
+        show = getattr(self.screen, "show_view", None)
+        if show is not None:
+            show(message.outcome.view)
+
+    @on(m.VisitClosed)
+    async def close_visit(self, message: m.VisitClosed) -> None:
+        self._answered(message)
+        await self._to_idle()
+
+    @on(m.PinWanted)
+    async def ask_for_pin(self, message: m.PinWanted) -> None:
+        self._answered(message)
+        await self._to_idle()
+        await self.push_screen(_dialogs().PinScreen(message.outcome.name, message.outcome.locked_until))
+
+    @on(m.PinRefused)
+    def refuse_pin(self, message: m.PinRefused) -> None:
+        self._answered(message)
+        if isinstance(self.screen, _dialogs().PinScreen):
+            self.screen.refused(message.outcome.tries_left, message.outcome.locked_until)
+            self.sounds.play("refusal")
+
+    @on(m.CardToEnrol)
+    def offer_enrolment(self, message: m.CardToEnrol) -> None:
+        self._answered(message)
+        if _is_librarian_screen(self.screen):
+            self.screen.enrol(message.outcome.card_id)
+
+    @on(m.BookToRegister)
+    def offer_registration(self, message: m.BookToRegister) -> None:
+        self._answered(message)
+        if _is_librarian_screen(self.screen):
+            self.screen.register(message.outcome.code, message.outcome.isbn13)
+
+    @on(m.ChaseListReady)
+    async def show_chase_list(self, message: m.ChaseListReady) -> None:
+        self._answered(message)
+        outcome = message.outcome
+        if isinstance(self.screen, _dialogs().ChaseListScreen) and outcome.exported:
+            self.screen.exported(outcome.exported)
+        else:
             await self._close_reports()
-            await self.push_screen(_dialogs().WorkRecordScreen(outcome.name, outcome.days))
-        elif isinstance(outcome, s.UnsentReady):
-            if _is_librarian_screen(self.screen):
-                self.screen.show_unsent(outcome.total, outcome.lines)
-        elif isinstance(outcome, s.TroubleReading):
-            self.notify(outcome.message, severity="error", timeout=10)
-        elif isinstance(outcome, s.Ready):
-            self.desk_ready = True
-            self._next_poll = 0.0
-            self._poll_tick()
-            if isinstance(self.screen, _dialogs().ProblemScreen):
-                await self.pop_screen()
-            for screen in self.screen_stack:
-                if isinstance(screen, IdleScreen):
-                    screen.show_slot()  # the timetable is known now
-            self._maybe_ready()
-        elif isinstance(outcome, s.StartFailed):
-            if not isinstance(self.screen, _dialogs().ProblemScreen):
-                await self.push_screen(_dialogs().ProblemScreen(outcome.message))
-            self.set_timer(RETRY_OPEN_S, lambda: self.submit(s.OpenDesk()))
+            await self.push_screen(_dialogs().ChaseListScreen(outcome.class_name, outcome.lines))
+
+    @on(m.WorkRecordReady)
+    async def show_work_record(self, message: m.WorkRecordReady) -> None:
+        self._answered(message)
+        await self._close_reports()
+        await self.push_screen(_dialogs().WorkRecordScreen(message.outcome.name, message.outcome.days))
+
+    @on(m.UnsentReady)
+    def show_unsent(self, message: m.UnsentReady) -> None:
+        self._answered(message)
+        if _is_librarian_screen(self.screen):
+            self.screen.show_unsent(message.outcome.total, message.outcome.lines)
+
+    @on(m.TroubleReading)
+    def trouble_reading(self, message: m.TroubleReading) -> None:
+        self._answered(message)
+        self.notify(message.outcome.message, severity="error", timeout=10)
+
+    @on(m.DeskReady)
+    async def desk_opened(self, message: m.DeskReady) -> None:
+        self._answered(message)
+        self.desk_ready = True
+        self._next_poll = 0.0
+        self._poll_tick()
+        if isinstance(self.screen, _dialogs().ProblemScreen):
+            await self.pop_screen()
+        for screen in self.screen_stack:
+            if isinstance(screen, IdleScreen):
+                screen.show_slot()  # the timetable is known now
+        self._maybe_ready()
+
+    @on(m.StartFailed)
+    async def desk_failed(self, message: m.StartFailed) -> None:
+        self._answered(message)
+        if not isinstance(self.screen, _dialogs().ProblemScreen):
+            await self.push_screen(_dialogs().ProblemScreen(message.outcome.message))
+        self.set_timer(RETRY_OPEN_S, lambda: self.submit(s.OpenDesk()))
 
     def banner_updated(self, banner: Banner) -> None:
         """A banner shows a new answer: how long since the scan or tap that caused it."""

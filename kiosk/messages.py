@@ -22,13 +22,106 @@ class DeviceInput(Message):
     event: DeviceEvent
 
 
+# -- what the desk answered: one message per kind of session outcome --------------------
+#
+# The session controller stays free of Textual (its outcomes are plain dataclasses, so tests and
+# benchmarks drive it without an app); the desk worker wraps each outcome in the message of its
+# kind (``desk_message``), and the app handles each kind with its own ``@on(...)`` method.
+
+
 @dataclass
-class DeskAnswered(Message):
-    """What the session controller made of one command."""
+class DeskOutcome(Message):
+    """What the session controller made of one command (each kind of outcome is a subclass)."""
 
     outcome: session.Outcome
     #: when the scan or tap that caused it was complete (time.monotonic), for latency
     started: float | None = None
+
+
+@dataclass
+class Answered(DeskOutcome):
+    outcome: session.Answer
+
+
+@dataclass
+class VisitOpened(DeskOutcome):
+    outcome: session.VisitOpened
+
+
+@dataclass
+class VisitChanged(DeskOutcome):
+    outcome: session.VisitChanged
+
+
+@dataclass
+class VisitClosed(DeskOutcome):
+    outcome: session.VisitClosed
+
+
+@dataclass
+class PinWanted(DeskOutcome):
+    outcome: session.PinWanted
+
+
+@dataclass
+class PinRefused(DeskOutcome):
+    outcome: session.PinRefused
+
+
+@dataclass
+class CardToEnrol(DeskOutcome):
+    outcome: session.CardToEnrol
+
+
+@dataclass
+class BookToRegister(DeskOutcome):
+    outcome: session.BookToRegister
+
+
+@dataclass
+class ChaseListReady(DeskOutcome):
+    outcome: session.ChaseListReady
+
+
+@dataclass
+class WorkRecordReady(DeskOutcome):
+    outcome: session.WorkRecordReady
+
+
+@dataclass
+class UnsentReady(DeskOutcome):
+    outcome: session.UnsentReady
+
+
+@dataclass
+class TroubleReading(DeskOutcome):
+    outcome: session.TroubleReading
+
+
+@dataclass
+class DeskReady(DeskOutcome):
+    outcome: session.Ready
+
+
+@dataclass
+class StartFailed(DeskOutcome):
+    outcome: session.StartFailed
+
+
+#: the message of each kind of outcome
+MESSAGE_OF: dict[type, type[DeskOutcome]] = {
+    session.Answer: Answered, session.VisitOpened: VisitOpened, session.VisitChanged: VisitChanged,
+    session.VisitClosed: VisitClosed, session.PinWanted: PinWanted, session.PinRefused: PinRefused,
+    session.CardToEnrol: CardToEnrol, session.BookToRegister: BookToRegister,
+    session.ChaseListReady: ChaseListReady, session.WorkRecordReady: WorkRecordReady,
+    session.UnsentReady: UnsentReady, session.TroubleReading: TroubleReading, session.Ready: DeskReady,
+    session.StartFailed: StartFailed,
+}
+
+
+def desk_message(outcome: session.Outcome, started: float | None = None) -> DeskOutcome:
+    """The outcome as the message the screen's thread handles (posted from the desk worker)."""
+    return MESSAGE_OF[type(outcome)](outcome, started)
 
 
 @dataclass

@@ -5,7 +5,8 @@ controller decides what it means in the current visit (a child borrowing, a stud
 librarian taking a class's returns, the librarian), asks the circulation desk, and returns
 outcomes for the screen to show. It runs on one thread (the screen's desk worker), so
 commands are handled strictly in the order they happened, and it knows nothing of Textual:
-tests and benchmarks drive it directly too.
+tests and benchmarks drive it directly too (the app wraps each outcome in the Textual
+message of its kind: bookcorner.kiosk.messages.desk_message).
 
 Children's answers are worded here, in the screen's language and (bilingual screens) in
 the other one, so the screen's thread only draws.

@@ -1,1 +1,29 @@
-from tests.central.harness import central, central_sqlite, kiosk_id  # noqa: F401  (fixtures)
+"""The dashboard's HTTP tests: a server of each test module's own, and a librarian signed in
+to it (the shared servers, ``central`` and ``central_sqlite``, are in tests/conftest.py)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.central.dashboard_client import Librarian
+from tests.central.harness import BACKENDS, CentralServer, running_server
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def board(request, tmp_path_factory) -> Iterator[CentralServer]:
+    """A server of the module's own (the tests load reference data of their own)."""
+    with running_server(request.param, tmp_path_factory.mktemp(f"dashboard-{request.param}")) as server:
+        yield server
+
+
+@pytest.fixture
+def librarian(board) -> tuple[Librarian, str, str]:
+    """A signed-in librarian: the client, the name, the credential."""
+    name = "Ms Li " + uuid.uuid4().hex[:4]
+    token = board.add_librarian(name)
+    client = Librarian(board.url)
+    assert client.sign_in(name, token).status_code == 303
+    return client, name, token

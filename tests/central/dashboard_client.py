@@ -1,16 +1,12 @@
 """A librarian's browser, minus the browser: a requests session that signs in through
-the dashboard's own forms (for the dashboard's HTTP tests)."""
+the dashboard's own forms (for the dashboard's HTTP tests; the signed-in ``librarian``
+fixture is in tests/central/conftest.py)."""
 
 from __future__ import annotations
 
 import re
-import uuid
-from collections.abc import Iterator
 
-import pytest
 import requests
-
-from tests.central.harness import BACKENDS, CentralServer, running_server
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -36,20 +32,3 @@ class Librarian:
         page = self.get("/end-of-day")
         assert page.status_code == 200, page.status_code
         return CSRF.search(page.text).group(1)
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def board(request, tmp_path_factory) -> Iterator[CentralServer]:
-    """A server of the module's own (the tests load reference data of their own)."""
-    with running_server(request.param, tmp_path_factory.mktemp(f"dashboard-{request.param}")) as server:
-        yield server
-
-
-@pytest.fixture
-def librarian(board) -> tuple[Librarian, str, str]:
-    """A signed-in librarian: the client, the name, the credential."""
-    name = "Ms Li " + uuid.uuid4().hex[:4]
-    token = board.add_librarian(name)
-    client = Librarian(board.url)
-    assert client.sign_in(name, token).status_code == 303
-    return client, name, token

@@ -22,7 +22,7 @@ from bookcorner.central.kiosks import add_kiosk
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
-from tests.central.dashboard_client import Librarian, board, librarian  # noqa: F401  (fixtures)
+from tests.central.dashboard_client import Librarian
 from tests.central.pushes import KioskClient, checkout, give_back
 
 SCRIPT_TITLE = '<script>alert("t")</script> & <b>Friends</b>'

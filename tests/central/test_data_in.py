@@ -27,7 +27,7 @@ from bookcorner.circulation.rules import Identified, identify
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import ReferenceDelta
 from bookcorner.sync.reference import merge
-from tests.central.dashboard_client import CSRF, Librarian, board, librarian  # noqa: F401  (fixtures)
+from tests.central.dashboard_client import CSRF, Librarian
 
 
 def upload(client: Librarian, kind: str, name: str, data: bytes, csrf: str | None = None) -> requests.Response:

@@ -23,7 +23,6 @@ from datetime import date, datetime, timedelta
 from bookcorner.central import db
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import CardRecord, ItemRecord, PatronRecord, ReferenceDocument
-from tests.central.dashboard_client import board, librarian  # noqa: F401  (fixtures)
 
 LOAN_DAYS = 14  # the model's circulation rule for every book and card
 

@@ -24,7 +24,6 @@ from bookcorner.central.privacy import EVENTS_RETENTION_KEY, RETENTION_KEY, anon
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
-from tests.central.dashboard_client import board, librarian  # noqa: F401  (fixtures)
 from tests.central.harness import CentralServer
 from tests.central.pushes import KioskClient, give_back
 

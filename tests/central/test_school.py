@@ -27,7 +27,7 @@ from bookcorner.circulation.reference import Reference
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import PatronRecord, ReferenceDelta, ReferenceDocument
 from bookcorner.sync.reference import merge
-from tests.central.dashboard_client import Librarian, board, librarian  # noqa: F401  (fixtures)
+from tests.central.dashboard_client import Librarian
 from tests.central.pushes import KioskClient, checkout
 
 HTML_NAME = '<img src=x onerror=alert(1)>Wang'

@@ -4,9 +4,7 @@ Screenshots go to artifacts/ (not committed)."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,44 +12,8 @@ import pytest
 from bookcorner.central.kiosks import add_kiosk
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
-from tests.central.harness import CentralServer
 from tests.central.pushes import KioskClient, checkout, give_back
-
-CHROMIUM = os.environ.get("BOOKCORNER_CHROMIUM", "/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed "
-                               "(pip install --no-deps -r deploy/requirements-test.txt)")
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"browser tests skipped: no Chromium at {CHROMIUM} (scripts/test installs Debian's chromium "
-                "when run as root)", allow_module_level=True)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory) -> Iterator[CentralServer]:
-    folder = tmp_path_factory.mktemp("dashboard-browser")
-    central = CentralServer(f"sqlite:///{folder / 'central.db'}", folder / "server.log").start()
-    try:
-        yield central
-    finally:
-        central.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
+from tests.web.chromium import shot
 
 
 def test_a_librarian_signs_in_checks_the_day_and_resolves_a_review(server, browser):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bookcorner.central import db
 from tests.central.harness import CentralServer
-from tests.web.test_dashboard_browser import browser, shot  # noqa: F401  (fixture; skips without Chromium)
+from tests.web.chromium import shot
 
 HEADINGS = "学号,姓名,班级,角色\r\n"
 

@@ -18,7 +18,7 @@ from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.harness import CentralServer
 from tests.central.pushes import KioskClient, give_back
-from tests.web.test_dashboard_browser import browser, shot  # noqa: F401  (fixture; skips without Chromium)
+from tests.web.chromium import shot
 
 
 @pytest.fixture(scope="module")

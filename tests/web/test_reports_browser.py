@@ -15,7 +15,7 @@ from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.harness import CentralServer
 from tests.central.pushes import KioskClient, checkout, give_back
-from tests.web.test_dashboard_browser import browser, shot  # noqa: F401  (fixture)
+from tests.web.chromium import shot
 
 NAMES = ["王小明", "李华", "张伟", "刘洋", "陈静", "<i>Amy</i> Lin", "赵磊", "孙丽", "周杰", "吴芳", "郑强", "冯雪"]
 CLASSES = ["3.1", "3.2", "4.1"]

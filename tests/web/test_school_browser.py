@@ -14,7 +14,7 @@ from bookcorner.central.reference import load_document
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import PatronRecord, ReferenceDocument
 from tests.central.pushes import KioskClient, checkout
-from tests.web.test_dashboard_browser import browser, server, shot  # noqa: F401  (fixtures)
+from tests.web.chromium import shot
 
 
 def signed_in(server, browser, name: str, **options):

@@ -17,22 +17,11 @@ from rich.console import Console
 
 from bookcorner import config
 from bookcorner import i18n
-from bookcorner.circulation.model import Card, Patron, Role
-from bookcorner.circulation.reference import build_reference
 from bookcorner.journal.clock import FixedClock
-from bookcorner.journal.snapshot import ReferenceStore
 from bookcorner.kiosk.app import KioskApp, build_app
-from bookcorner.kiosk.desk import CirculationDesk, DataPaths
-from bookcorner.kiosk.pin import hash_pin
-from tests.school import MONDAY, reference
-
-LIBRARIAN = Patron("L99", "薛老师", Role.LIBRARIAN)
-LIBRARIAN_CARD = "0001000077"
-PIN = "2468"
-#: a cheap hash (scrypt n=2**10) keeps the PIN tests fast; the kiosk reads n from the hash
-PIN_HASH = hash_pin(PIN, n=1 << 10)
-UNKNOWN_CARD = "0005550001"
-UNKNOWN_ISBN = "9787544253994"
+from bookcorner.kiosk.desk import CirculationDesk
+from tests.kiosk.corner import PIN_HASH, Ticker
+from tests.school import MONDAY
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -43,32 +32,6 @@ def pytest_pyfunc_call(pyfuncitem):
         asyncio.run(pyfuncitem.obj(**arguments))
         return True
     return None
-
-
-class Ticker:
-    """The kiosk's monotonic clock for session timeouts, moved on by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-def school_reference():
-    base = reference()
-    return build_reference([*base.patrons.values(), LIBRARIAN], [*base.cards.values(), Card(LIBRARIAN_CARD, "L99")],
-                           base.items.values(), base.policy, base.calendar, base.timetable)
-
-
-@pytest.fixture
-def data_dir(tmp_path) -> Path:
-    root = tmp_path / "data"
-    ReferenceStore(DataPaths(root).reference).save(school_reference(), "test-1", "Test school")
-    return root
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,8 @@ from bookcorner.kiosk.app import KioskApp
 from bookcorner.kiosk.demo import panel_hints
 from bookcorner.kiosk.desk import DataPaths
 from bookcorner.sync.status import Phase, SyncStatus, write_status
-from tests.kiosk.ui.conftest import (LIBRARIAN_CARD, PIN, desk_for, make_app, scan, school_reference, settings,
-                                     started, tap)
+from tests.kiosk.corner import LIBRARIAN_CARD, PIN, school_reference
+from tests.kiosk.ui.conftest import desk_for, make_app, scan, settings, started, tap
 from tests.school import CARDS, DICTIONARY, HONGLOUMENG, MEIMEI, MONDAY, SHUIHU, XIAOHONG, XIAOMING, XIYOUJI
 
 

@@ -7,8 +7,8 @@ from bookcorner.circulation.events import EventType
 from bookcorner.kiosk.screens.idle import IdleScreen
 from bookcorner.kiosk.screens.visit import VisitScreen
 from bookcorner.kiosk.wording import Tone
-from tests.kiosk.ui.conftest import (UNKNOWN_ISBN, Ticker, banner, desk_for, make_app, scan, screen_text, settings,
-                                     settle, started, tap)
+from tests.kiosk.corner import UNKNOWN_ISBN, Ticker
+from tests.kiosk.ui.conftest import banner, desk_for, make_app, scan, screen_text, settings, settle, started, tap
 from tests.school import CARDS, DICTIONARY, HONGLOUMENG, MONDAY, SHUIHU, XIAOHONG, XIAOMING, XIYOUJI
 from bookcorner.journal.clock import FixedClock
 

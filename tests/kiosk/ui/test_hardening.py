@@ -20,8 +20,9 @@ from bookcorner.kiosk.screens.dialogs import ProblemScreen
 from bookcorner.kiosk.screens.idle import IdleScreen
 from bookcorner.kiosk.screens.visit import VisitScreen
 from bookcorner.kiosk.wording import Tone
-from tests.kiosk.ui.conftest import (banner, desk_for, make_app, scan, school_reference, screen_text, settle,
-                                     started, tap, type_fast, until)
+from tests.kiosk.corner import school_reference
+from tests.kiosk.ui.conftest import (banner, desk_for, make_app, scan, screen_text, settle, started, tap, type_fast,
+                                     until)
 from tests.school import ANDERSEN, CARDS, HONGLOUMENG, XIAOHONG, XIAOMING, XIYOUJI
 
 

@@ -10,8 +10,8 @@ from bookcorner.kiosk.screens.idle import IdleScreen
 from bookcorner.kiosk.screens.librarian import LibrarianScreen
 from bookcorner.kiosk.screens.visit import VisitScreen
 from bookcorner.sync.status import Phase, SyncStatus, write_status
-from tests.kiosk.ui.conftest import (LIBRARIAN_CARD, PIN, UNKNOWN_CARD, UNKNOWN_ISBN, banner, make_app, scan,
-                                     screen_text, settings, settle, started, tap, until)
+from tests.kiosk.corner import LIBRARIAN_CARD, PIN, UNKNOWN_CARD, UNKNOWN_ISBN
+from tests.kiosk.ui.conftest import banner, make_app, scan, screen_text, settings, settle, started, tap, until
 from tests.school import CARDS, XIAOHONG, XIAOMING, XIYOUJI
 
 
@@ -192,7 +192,7 @@ async def test_the_language_is_switched_in_the_librarians_mode(data_dir):
 
 def test_nothing_of_the_pin_is_kept_in_plain_text(tmp_path: Path):
     from bookcorner.kiosk.pin import verify_pin
-    from tests.kiosk.ui.conftest import PIN_HASH
+    from tests.kiosk.corner import PIN_HASH
 
     assert PIN not in PIN_HASH and verify_pin(PIN, PIN_HASH) and not verify_pin("0000", PIN_HASH)
 

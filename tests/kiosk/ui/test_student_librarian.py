@@ -87,7 +87,7 @@ async def test_your_class_today_counts_your_class_and_not_the_whole_school(data_
     from bookcorner.circulation.reference import build_reference
     from bookcorner.journal.snapshot import ReferenceStore
     from bookcorner.kiosk.desk import DataPaths
-    from tests.kiosk.ui.conftest import school_reference
+    from tests.kiosk.corner import school_reference
 
     other_class = Patron("S41", "赵小刚", Role.STUDENT, "4-1", "小刚")
     school = school_reference()

@@ -1,1 +1,0 @@
-from tests.central.harness import central, central_sqlite, kiosk_id  # noqa: F401  (fixtures)
