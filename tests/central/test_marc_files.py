@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.central.dashboard_client import Librarian, board, librarian  # noqa: F401  (fixtures)
+from tests.central.dashboard_client import Librarian
 from tests.central.test_data_in import confirm, staged, upload
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -78,7 +78,7 @@ def _problems(page: str) -> list[tuple[int, str]]:
     return [(int(row), html.unescape(text)) for row, shown, text in PROBLEM.findall(page) if row == shown]
 
 
-def test_pymarc_s_own_test_files_import_or_are_refused_record_by_record(board, librarian, pymarc_files):  # noqa: F811
+def test_pymarc_s_own_test_files_import_or_are_refused_record_by_record(board, librarian, pymarc_files):
     client, _name, _token = librarian
     imported, named = [], []
     for path in pymarc_files:

@@ -14,7 +14,7 @@ from bookcorner.central import db
 from bookcorner.central.kiosks import add_kiosk
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import CardRecord, ItemRecord, PatronRecord, ReferenceDocument
-from tests.central.dashboard_client import Librarian, board, librarian  # noqa: F401  (fixtures)
+from tests.central.dashboard_client import Librarian
 from tests.central.pushes import KioskClient, checkout, give_back
 
 #: what a teacher must never read on a case: field names, Python values, containers, codes

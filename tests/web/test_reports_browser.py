@@ -45,7 +45,7 @@ def school(tmp_path_factory) -> Iterator[CentralServer]:
         server.stop()
 
 
-def test_a_librarian_reads_prints_and_downloads_the_reports(school, browser):  # noqa: F811
+def test_a_librarian_reads_prints_and_downloads_the_reports(school, browser):
     token = school.add_librarian("Ms Li")
     context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en-GB", accept_downloads=True)
     page = context.new_page()
