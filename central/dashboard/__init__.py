@@ -1,12 +1,15 @@
 """The librarian's dashboard, served by ``bookcorner central`` under /dashboard.
 
 Server-side pages (Jinja2, autoescaped: a title or name holding HTML is shown as text),
-no JavaScript. Every page needs a signed-in librarian (see ``auth``); every form that
-changes something carries the session's form token. Words go through ``i18n`` (the
-``central`` catalogue), in the language the librarian chose (English or Chinese).
+no JavaScript. Every page needs a signed-in librarian and every form that changes
+something carries the session's form token: the routes are given both through
+``Depends`` (``deps``). Words go through ``i18n`` (the ``central`` catalogue), in the
+language the librarian chose (English or Chinese).
 
-The areas are modules of this package, each with ``mount(site)``, ``PAGES`` and
-``FORMS`` (see ``site``); ``AREAS`` lists them in the order their links appear.
+The areas are modules of this package, each an ``APIRouter`` (``router``) of
+module-level routes that parse the request, call ``central.services`` and render, with
+the template helpers it adds (``GLOBALS``), ``PAGES`` and ``FORMS`` (see ``site``);
+``AREAS`` lists them in the order their links appear.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ AREAS = (pages, reports, registers, data_in, school)
 
 
 def mount(app: FastAPI, store: db.Store, version: str) -> None:
-    site = Site(app, store, version, zone.school_zone(store))
+    site = Site(store, version, zone.school_zone(store))
+    site.install(app)
     for area in AREAS:
-        area.mount(site)
+        site.globals.update(area.GLOBALS)
+        app.include_router(area.router)
 
 
 #: every dashboard page and download a signed-in librarian can open (for the security tests)

@@ -1,35 +1,22 @@
-"""Data in: the librarian loads a roster or a catalogue from a file, sees what it would
-change, then confirms all of it or cancels.
-
-An upload is read at once (``central.reference_files``) and staged in ``staged_imports``;
-nothing changes until its preview is confirmed. A file with any wrong row cannot be
-confirmed (no half imports: fix the file and upload it again). Confirming writes every row
-in one transaction under one new reference revision, the way kiosks pull changes, with an
-audit record; it adds and updates, never removes. A roster's card column gives each
-student an active card in that same transaction and revision. A staged import belongs to the librarian
-who uploaded it (the one who checked its preview is the one who confirms it) and is
-forgotten after a day.
+"""Data in as pages: the librarian uploads a roster or a catalogue, sees what it would
+change, then confirms all of it or cancels (``central.services.data_in`` stages, compares
+and imports). The upload is a multipart form read here, within its limits, and checked
+against the session's form token like every other form.
 """
 
 from __future__ import annotations
 
-import json
-import secrets
-from collections.abc import AsyncGenerator, Sequence
-from datetime import timedelta
+from collections.abc import AsyncGenerator
 from typing import Any
 
-import msgspec
-from fastapi import Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import delete, select
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from bookcorner.central import db
 from bookcorner.central.dashboard import auth
-from bookcorner.central.dashboard.site import PREFIX, Site
-from bookcorner.central.ingest import next_revision, upsert
+from bookcorner.central.dashboard.deps import Dash, Form, Librarian
+from bookcorner.central.dashboard.site import PREFIX, Answered, Site
 from bookcorner.central.reference_files import (
     CATALOGUE,
     KINDS,
@@ -37,40 +24,22 @@ from bookcorner.central.reference_files import (
     MAX_XLSX_ROW_CELLS,
     MAX_XLSX_UNPACKED,
     ROSTER,
-    Preview,
     Problem,
     Unreadable,
-    compare,
-    read,
 )
+from bookcorner.central.services import data_in
+from bookcorner.central.services.data_in import Refused
 from bookcorner.i18n import _
-from bookcorner.protocol.messages import CardRecord, ItemRecord, PatronRecord
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 #: room for the form's other fields and the multipart framing around the file
 _FRAMING_BYTES = 64 * 1024
 #: a larger upload is read to its end (and dropped) so the browser gets the answer
 _DRAIN_BYTES = 64 * 1024 * 1024
-KEPT_FOR = timedelta(days=1)
 #: how many added or changed rows a preview lists (all are counted)
 SHOWN = 300
 PAGES = ("/data-in", "/data-in/sample-token")
 FORMS = ("/data-in/upload", "/data-in/sample-token/confirm", "/data-in/sample-token/cancel")
-_TABLES = {ROSTER: (db.patrons, "patron_id", PatronRecord), CATALOGUE: (db.catalogue, "item_id", ItemRecord)}
-
-
-class Staged(msgspec.Struct):
-    """What an upload was read into, as kept until it is confirmed or cancelled."""
-
-    rows: list[tuple[int, dict[str, Any]]]
-    problems: list[Problem]
-    ignored: list[str]
-    #: rows (MARC: records) in the file
-    read: int
-
-
-class Refused(Exception):
-    """Confirming is refused (the reason is a code)."""
 
 
 def field_names() -> dict[str, str]:
@@ -166,139 +135,16 @@ def _refusal_text(code: str) -> str:
     }[code]
 
 
-# --- the database side ----------------------------------------------------------------------------
+#: what the data-in templates call
+GLOBALS = {"problem_text": problem_text, "field_names": field_names, "value_text": value_text,
+           "detail_fields": {ROSTER: ("class_name", "role", "status"),
+                             CATALOGUE: ("author", "isbn13", "call_number", "item_type")}}
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
-def stage(store: db.Store, who: str, kind: str, filename: str, staged: Staged) -> str:
-    """Keep a read upload for its preview (and forget those older than a day)."""
-    token = secrets.token_urlsafe(24)
-    at = db.now()
-    with store.writing() as conn:
-        conn.execute(delete(db.staged_imports).where(db.staged_imports.c.created_at < at - KEPT_FOR))
-        conn.execute(db.staged_imports.insert().values(token=token, who=who, kind=kind, filename=filename[:255],
-                                                       data=msgspec.json.encode(staged), created_at=at))
-    return token
-
-
-def _staged_row(conn, token: str):
-    row = conn.execute(select(db.staged_imports).where(db.staged_imports.c.token == token[:64])).first()
-    if row is None or row.created_at < db.now() - KEPT_FOR:
-        return None
-    return row
-
-
-def _current(conn, kind: str) -> dict[str, dict[str, Any]]:
-    """The live records (not removed) of the roster or the catalogue, by id."""
-    table, key, _record = _TABLES[kind]
-    return {row[0]: json.loads(row.data) for row in
-            conn.execute(select(table.c[key], table.c.data).where(table.c.removed.is_(False)))}
-
-
-def _cards(conn, kind: str) -> dict[str, dict[str, Any]]:
-    """The live cards by id, for a roster (whose card column they are checked against)."""
-    if kind != ROSTER:
-        return {}
-    c = db.cards.c
-    return {row.card_id: json.loads(row.data) for row in
-            conn.execute(select(c.card_id, c.data).where(c.removed.is_(False)))}
-
-
-def _compare(conn, kind: str, staged: Staged) -> Preview:
-    return compare(kind, staged.rows, _current(conn, kind), _cards(conn, kind))
-
-
-def preview(store: db.Store, token: str) -> tuple[Any, Staged, Preview] | None:
-    """The staged upload, what it holds and what it would change now (None: not waiting)."""
-    with store.reading() as conn:
-        row = _staged_row(conn, token)
-        if row is None:
-            return None
-        staged = msgspec.json.decode(row.data, type=Staged)
-        return row, staged, _compare(conn, row.kind, staged)
-
-
-def waiting(store: db.Store) -> Sequence[Any]:
-    with store.reading() as conn:
-        return conn.execute(select(db.staged_imports.c.token, db.staged_imports.c.who, db.staged_imports.c.kind,
-                                   db.staged_imports.c.filename, db.staged_imports.c.created_at)
-                            .where(db.staged_imports.c.created_at >= db.now() - KEPT_FOR)
-                            .order_by(db.staged_imports.c.created_at.desc())).all()
-
-
-def recent(store: db.Store, limit: int = 20) -> list[Any]:
-    """The imports confirmed lately, from the audit log."""
-    a = db.audit_log.c
-    with store.reading() as conn:
-        rows = conn.execute(select(a.at, a.who, a.action, a.target, a.detail)
-                            .where(a.action.in_([f"import.{kind}" for kind in KINDS]))
-                            .order_by(a.audit_id.desc()).limit(limit)).all()
-    return [(row, json.loads(row.detail)) for row in rows]
-
-
-def confirm(store: db.Store, token: str, who: str, duplicates_checked: bool) -> dict[str, Any]:
-    """Apply a staged upload, all of it in one transaction: every added or changed record
-    and every card given under one new revision (what kiosks pull next), an audit record,
-    the staged row gone."""
-    with store.writing() as conn:
-        row = _staged_row(conn, token)
-        if row is None:
-            raise Refused("gone")
-        if row.who != who:
-            raise Refused("not_yours")
-        staged = msgspec.json.decode(row.data, type=Staged)
-        found = _compare(conn, row.kind, staged)
-        if staged.problems or found.problems:
-            raise Refused("errors")
-        if found.duplicates and not duplicates_checked:
-            raise Refused("duplicates")
-        table, key, record_type = _TABLES[row.kind]
-        rev = next_revision(conn) if found.records or found.cards else None
-        if found.records:
-            upsert(conn, table, [key], [
-                {key: record[key], "data": msgspec.json.encode(msgspec.convert(record, record_type)).decode("utf-8"),
-                 "rev": rev, "removed": False} for record in found.records])
-        if found.cards:
-            upsert(conn, db.cards, ["card_id"], [
-                {"card_id": card.card_id, "patron_id": card.patron_id,
-                 "data": msgspec.json.encode(CardRecord(card.card_id, card.patron_id)).decode("utf-8"),
-                 "rev": rev, "removed": False} for card in found.cards])
-        detail = {"kind": row.kind, "rows": staged.read, "added": len(found.added),
-                  "changed": len(found.changed), "unchanged": found.unchanged,
-                  "possible_duplicates": len(found.duplicates)}
-        if found.cards:
-            detail["cards_given"] = {card.card_id: card.patron_id for card in found.cards}
-        conn.execute(db.audit_log.insert().values(at=db.now(), who=who, action=f"import.{row.kind}",
-                                                  target=row.filename[:120],
-                                                  detail=json.dumps(detail, ensure_ascii=False)))
-        conn.execute(delete(db.staged_imports).where(db.staged_imports.c.token == row.token))
-    return detail
-
-
-def cancel(store: db.Store, token: str, who: str) -> None:
-    with store.writing() as conn:
-        row = _staged_row(conn, token)
-        if row is None:
-            raise Refused("gone")
-        if row.who != who:
-            raise Refused("not_yours")
-        conn.execute(delete(db.staged_imports).where(db.staged_imports.c.token == row.token))
-
-
-def read_upload(kind: str, filename: str, data: bytes) -> Staged:
-    reading = read(kind, filename, data)
-    return Staged(reading.rows, reading.problems, reading.ignored, reading.read)
-
-
-# --- the pages ------------------------------------------------------------------------------------
-
-
-async def _multipart(site: Site, request: Request) -> Response | tuple[auth.Session, dict[str, Any] | str]:
-    """An upload form: signed in, multipart, the session's form token. Returns a refusal,
-    or the librarian and either the fields (the file's bytes under ``file``) or the code of
-    what is wrong with the file."""
-    who = await site.session(request)
-    if who is None or request.headers.get("content-type", "").split(";")[0].strip() != "multipart/form-data":
-        return site.refused(request, 403)
+async def _upload_body(request: Request) -> bytes | None:
+    """The upload's bytes, or None when it is too large (read to its end all the same, up to a point)."""
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -306,100 +152,110 @@ async def _multipart(site: Site, request: Request) -> Response | tuple[auth.Sess
             chunks.append(chunk)
         elif size > _DRAIN_BYTES:
             break
-    if size > MAX_UPLOAD_BYTES + _FRAMING_BYTES:
-        return who, "too_large"
+    return None if size > MAX_UPLOAD_BYTES + _FRAMING_BYTES else b"".join(chunks)
+
+
+async def _multipart(site: Site, request: Request, who: auth.Session) -> dict[str, Any] | str:
+    """An upload form of a signed-in librarian: multipart, the session's form token. Raises
+    a refusal, or returns either the fields (the file's bytes under ``file``) or the code of
+    what is wrong with the file."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "multipart/form-data":
+        raise Answered(site.refused(request, 403))
+    raw = await _upload_body(request)
+    if raw is None:
+        return "too_large"
 
     async def body() -> AsyncGenerator[bytes, None]:
-        yield b"".join(chunks)
+        yield raw
 
     try:
         form = await MultiPartParser(request.headers, body(), max_files=1, max_fields=5).parse()
     except MultiPartException:
-        return site.refused(request, 400)
+        raise Answered(site.refused(request, 400)) from None
     try:
         if not auth.same(str(form.get("csrf") or ""), who.csrf):
-            return site.refused(request, 403)
+            raise Answered(site.refused(request, 403))
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
-            return who, "no_file"
+            return "no_file"
         data = await upload.read(MAX_UPLOAD_BYTES + 1)
         if len(data) > MAX_UPLOAD_BYTES:
-            return who, "too_large"
+            return "too_large"
         if not data:
-            return who, "empty"
+            return "empty"
         # the name is the browser's to give: PostgreSQL refuses a NUL in it (a 500), so no control characters
         filename = "".join(ch for ch in upload.filename if ch.isprintable())[:255] or "upload"
-        return who, {"kind": str(form.get("kind") or ""), "filename": filename, "file": data}
+        return {"kind": str(form.get("kind") or ""), "filename": filename, "file": data}
     finally:
         await form.close()
 
 
-def mount(site: Site) -> None:
-    site.globals.update(problem_text=problem_text, field_names=field_names, value_text=value_text,
-                        detail_fields={ROSTER: ("class_name", "role", "status"),
-                                       CATALOGUE: ("author", "isbn13", "call_number", "item_type")})
+async def _front(request: Request, who: auth.Session, site: Site, status: int = 200, error: str = "") -> Response:
+    staged = await site.run(data_in.waiting, site.store)
+    done = await site.run(data_in.recent, site.store)
+    return site.page(request, "data_in.html", status, who=who, waiting=staged, recent=done, error=error,
+                     limit_mb=MAX_UPLOAD_BYTES // (1024 * 1024), applied=request.query_params.get("applied"))
 
-    async def front(request: Request, who: auth.Session, status: int = 200, error: str = "") -> Response:
-        staged = await site.run(waiting, site.store)
-        done = await site.run(recent, site.store)
-        return site.page(request, "data_in.html", status, who=who, waiting=staged, recent=done, error=error,
-                         limit_mb=MAX_UPLOAD_BYTES // (1024 * 1024), applied=request.query_params.get("applied"))
 
-    async def shown(request: Request, who: auth.Session, token: str, status: int = 200, error: str = "") -> Response:
-        found = await site.run(preview, site.store, token)
-        if found is None:
-            return await front(request, who, 404, _refusal_text("gone"))
-        row, staged, result = found
-        errors = sorted(staged.problems + result.problems, key=lambda p: p.row)
-        return site.page(request, "data_in_preview.html", status, who=who, staged=row, rows=staged.read,
-                         ignored=staged.ignored, errors=errors, result=result, shown=SHOWN, error=error,
-                         mine=row.who == who.name)
+async def _shown(request: Request, who: auth.Session, site: Site, token: str, status: int = 200,
+                 error: str = "") -> Response:
+    found = await site.run(data_in.preview, site.store, token)
+    if found is None:
+        return await _front(request, who, site, 404, _refusal_text("gone"))
+    row, staged, result = found
+    errors = sorted(staged.problems + result.problems, key=lambda p: p.row)
+    return site.page(request, "data_in_preview.html", status, who=who, staged=row, rows=staged.read,
+                     ignored=staged.ignored, errors=errors, result=result, shown=SHOWN, error=error,
+                     mine=row.who == who.name)
 
-    @site.page_route("/data-in")
-    async def data_in(request: Request, who: auth.Session) -> Response:
-        return await front(request, who)
 
-    @site.app.post(PREFIX + "/data-in/upload", include_in_schema=False)
-    async def upload(request: Request) -> Response:
-        done = await _multipart(site, request)
-        if isinstance(done, Response):
-            return done
-        who, fields = done
-        if isinstance(fields, str):
-            return await front(request, who, 413 if fields == "too_large" else 422, _unreadable_text(fields))
-        if fields["kind"] not in KINDS:
-            return site.refused(request, 422)
-        try:
-            staged = await site.run(read_upload, fields["kind"], fields["filename"], fields["file"])
-        except Unreadable as problem:
-            code = str(problem)
-            return await front(request, who, 413 if code == "xlsx_too_big" else 422, _unreadable_text(code))
-        token = await site.run(stage, site.store, who.name, fields["kind"], fields["filename"], staged)
-        return site.redirect(f"/data-in/{token}")
+@router.get("/data-in")
+async def front(request: Request, who: Librarian, site: Dash) -> Response:
+    return await _front(request, who, site)
 
-    @site.page_route("/data-in/{token}")
-    async def staged_preview(request: Request, who: auth.Session, token: str) -> Response:
-        return await shown(request, who, token)
 
-    @site.form_route("/data-in/{token}/confirm")
-    async def confirm_import(request: Request, who: auth.Session, fields: dict[str, str], token: str) -> Response:
-        try:
-            detail = await site.run(confirm, site.store, token, who.name, fields.get("duplicates_checked") == "yes")
-        except Refused as refusal:
-            code = str(refusal)
-            status = {"gone": 404, "not_yours": 403, "errors": 409, "duplicates": 422}[code]
-            if code == "gone":
-                return await front(request, who, status, _refusal_text(code))
-            return await shown(request, who, token, status, _refusal_text(code))
-        return site.redirect(f"/data-in?applied={detail['kind']}")
+@router.post("/data-in/upload")
+async def upload(request: Request, who: Librarian, site: Dash) -> Response:
+    fields = await _multipart(site, request, who)
+    if isinstance(fields, str):
+        return await _front(request, who, site, 413 if fields == "too_large" else 422, _unreadable_text(fields))
+    if fields["kind"] not in KINDS:
+        return site.refused(request, 422)
+    try:
+        staged = await site.run(data_in.read_upload, fields["kind"], fields["filename"], fields["file"])
+    except Unreadable as problem:
+        code = str(problem)
+        return await _front(request, who, site, 413 if code == "xlsx_too_big" else 422, _unreadable_text(code))
+    token = await site.run(data_in.stage, site.store, who.name, fields["kind"], fields["filename"], staged)
+    return site.redirect(f"/data-in/{token}")
 
-    @site.form_route("/data-in/{token}/cancel")
-    async def cancel_import(request: Request, who: auth.Session, _fields: dict[str, str], token: str) -> Response:
-        try:
-            await site.run(cancel, site.store, token, who.name)
-        except Refused as refusal:
-            code = str(refusal)
-            if code == "gone":
-                return await front(request, who, 404, _refusal_text(code))
-            return await shown(request, who, token, 403, _refusal_text(code))
-        return site.redirect("/data-in")
+
+@router.get("/data-in/{token}")
+async def staged_preview(request: Request, who: Librarian, site: Dash, token: str) -> Response:
+    return await _shown(request, who, site, token)
+
+
+@router.post("/data-in/{token}/confirm")
+async def confirm_import(request: Request, who: Librarian, fields: Form, site: Dash, token: str) -> Response:
+    try:
+        detail = await site.run(data_in.confirm, site.store, token, who.name,
+                                fields.get("duplicates_checked") == "yes")
+    except Refused as refusal:
+        code = str(refusal)
+        status = {"gone": 404, "not_yours": 403, "errors": 409, "duplicates": 422}[code]
+        if code == "gone":
+            return await _front(request, who, site, status, _refusal_text(code))
+        return await _shown(request, who, site, token, status, _refusal_text(code))
+    return site.redirect(f"/data-in?applied={detail['kind']}")
+
+
+@router.post("/data-in/{token}/cancel")
+async def cancel_import(request: Request, who: Librarian, _fields: Form, site: Dash, token: str) -> Response:
+    try:
+        await site.run(data_in.cancel, site.store, token, who.name)
+    except Refused as refusal:
+        code = str(refusal)
+        if code == "gone":
+            return await _front(request, who, site, 404, _refusal_text(code))
+        return await _shown(request, who, site, token, 403, _refusal_text(code))
+    return site.redirect("/data-in")

@@ -1,19 +1,18 @@
-"""What every dashboard page shares: the templates, the signed-in librarian, form
-tokens, the chosen language, the security headers and downloads.
+"""What every dashboard page shares: the templates, the chosen language, the security
+headers, errors as pages, downloads, and the session and form behind the dependencies
+(``deps``: the signed-in librarian, the checked form).
 
 Each area of the dashboard (``pages`` for end of day, reviews, exports and the audit log;
-``reports``, ``registers``, ``data_in``, ``school``) is a module with ``mount(site)``
-and the tuples ``PAGES`` (GET addresses a signed-in librarian may open) and ``FORMS``
-(state-changing POST addresses, with sample values for path parameters); the security
-tests walk all of them. Areas add their addresses with ``site.page_route`` and
-``site.form_route``, which answer only a signed-in librarian, so no handler can forget to ask.
+``reports``, ``registers``, ``data_in``, ``school``) is a module with an ``APIRouter``
+(``router``), the template helpers it adds (``GLOBALS``) and the tuples ``PAGES`` (GET
+addresses a signed-in librarian may open) and ``FORMS`` (state-changing POST addresses,
+with sample values for path parameters); the security tests walk all of them.
 """
 
 from __future__ import annotations
 
-import inspect
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import date, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from bookcorner import i18n
 from bookcorner.central import db
 from bookcorner.central.dashboard import auth
+from bookcorner.central.services.reviews import FIRST_DAY, LAST_DAY
 from bookcorner.i18n import _
 
 HERE = Path(__file__).parent
@@ -42,21 +42,12 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-#: a dashboard handler: ``(request, who[, fields], **path_params)`` to its answer
-Handler = Callable[..., Awaitable[Response]]
-#: the days an address may name (``from``, ``to``, ``day``, ``since``): any a school means, and
-#: none near the ends of the calendar, where a day's end (9999-12-31 + 1) or its time in UTC
-#: (0001-01-01 east of Greenwich) is no date at all
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 #: the largest id an address may name: the ids it names (reviews) are INTEGER columns, 32 bits
 #: in PostgreSQL, which refuses a larger number outright (SQLite with an OverflowError)
-_LARGEST_ID = 2**31 - 1
+LARGEST_ID = 2**31 - 1
 #: control characters no field of the dashboard means (a tab, a newline kept): PostgreSQL's text
 #: refuses a NUL outright (a 500), the XLSX downloads the rest
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-#: media types of the downloads
-CSV_MEDIA = "text/csv; charset=utf-8"
-XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
                   extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
@@ -87,15 +78,35 @@ class _InLanguage:
             await self.app(scope, receive, send)
 
 
-class Site:
-    """The dashboard being served: ``app`` to add routes to, ``store``, the school's ``zone``."""
+class Answered(Exception):
+    """A dependency's answer instead of the route's (to sign in, refused, an error page)."""
 
-    def __init__(self, app: FastAPI, store: db.Store, version: str, zone: tzinfo) -> None:
-        self.app, self.store, self.version, self.zone = app, store, version, zone
-        app.add_middleware(_InLanguage)
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def _answered(_request: Request, error: Exception) -> Response:
+    assert isinstance(error, Answered)
+    return error.response
+
+
+class Site:
+    """The dashboard being served: the ``store``, the server's ``version``, the school's ``zone``,
+    and the ``globals`` every template sees (the areas' helpers)."""
+
+    def __init__(self, store: db.Store, version: str, zone: tzinfo) -> None:
+        self.store, self.version, self.zone = store, version, zone
         #: values every template sees (areas may add their own helpers)
         self.globals: dict[str, Any] = {}
-        self._error_pages()
+
+    def install(self, app: FastAPI) -> None:
+        """Serve this dashboard from ``app`` (its routers are included by ``central.dashboard``):
+        pages in the librarian's language, errors as pages, the dependencies' answers."""
+        app.state.dashboard = self
+        app.add_middleware(_InLanguage)
+        self._error_pages(app)
+        app.add_exception_handler(Answered, _answered)
 
     # --- answering ---------------------------------------------------------------------------
 
@@ -124,12 +135,12 @@ class Site:
         return Response(body, media_type=media, headers={
             **SECURITY_HEADERS, "Content-Disposition": f"attachment; filename=\"{quote(name)}\""})
 
-    def _error_pages(self) -> None:
+    def _error_pages(self, app: FastAPI) -> None:
         """The dashboard's errors as pages in the librarian's language (an address that is no
         page, a method it does not take, a malformed path parameter, the database busy, a
         bug), where the API under /v1 answers JSON. The API's own handler still runs first
         (it logs a bug) and gives the status and headers (Allow, Retry-After)."""
-        for kind, api in list(self.app.exception_handlers.items()):
+        for kind, api in list(app.exception_handlers.items()):
             async def handler(request: Request, error: Exception, api: Callable[..., Any] = api) -> Response:
                 answer = await api(request, error)
                 path = request.url.path
@@ -142,7 +153,7 @@ class Site:
                     if name in answer.headers:
                         page.headers[name] = answer.headers[name]
                 return page
-            self.app.add_exception_handler(kind, handler)
+            app.add_exception_handler(kind, handler)
 
     @staticmethod
     def error_text(status: int) -> str:
@@ -179,61 +190,7 @@ class Site:
             fields = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=max_fields)
         except (UnicodeDecodeError, ValueError):
             return None
-        return {_CONTROL.sub("", name): _CONTROL.sub("", value) for name, value in fields}
-
-    async def checked(self, request: Request, max_fields: int = 20) -> tuple[auth.Session, dict[str, str]] | Response:
-        """A state-changing request: signed in, a form, and the session's form token."""
-        who = await self.session(request)
-        if who is None:
-            return self.refused(request, 403)
-        fields = await self.form(request, max_fields)
-        if fields is None or not auth.same(fields.get("csrf"), who.csrf):
-            return self.refused(request, 403)
-        return who, fields
-
-    # --- routes only a signed-in librarian reaches ---------------------------------------------
-
-    def page_route(self, path: str, **route: Any) -> Callable[[Handler], Handler]:
-        """A GET address (``path`` after the prefix), answered by ``handler(request, who,
-        **path_params)`` for a signed-in librarian; anyone else is sent to sign in."""
-        async def guard(request: Request) -> tuple[auth.Session] | Response:
-            who = await self.session(request)
-            return self.to_sign_in() if who is None else (who,)
-        return self._guarded("GET", path, guard, 1, route)
-
-    def form_route(self, path: str, max_fields: int = 20, **route: Any) -> Callable[[Handler], Handler]:
-        """A state-changing POST address, answered by ``handler(request, who, fields,
-        **path_params)`` only when ``checked`` passes it; anyone else is refused."""
-        async def guard(request: Request) -> tuple[auth.Session, dict[str, str]] | Response:
-            return await self.checked(request, max_fields)
-        return self._guarded("POST", path, guard, 2, route)
-
-    def _guarded(self, method: str, path: str, guard: Callable[[Request], Awaitable[tuple | Response]],
-                 gives: int, route: dict[str, Any]) -> Callable[[Handler], Handler]:
-        """Registers ``handler`` behind ``guard``, whose ``gives`` values follow ``request`` in the
-        handler's arguments. FastAPI binds parameters by the endpoint's signature, so the
-        endpoint shows ``request`` and the handler's path parameters, not what the guard gives."""
-
-        def register(handler: Handler) -> Handler:
-            async def endpoint(request: Request, **path_params: Any) -> Response:
-                passed = await guard(request)
-                if isinstance(passed, Response):
-                    return passed
-                if any(isinstance(value, int) and not 0 <= value <= _LARGEST_ID for value in path_params.values()):
-                    return self.refused(request, 404, error=_("There is nothing with that number."))
-                asked = [*request.query_params.multi_items(), *path_params.items()]
-                if any(_CONTROL.search(f"{name}{value}") for name, value in asked):
-                    return self.page(request, "error.html", 422, message=self.error_text(422))
-                return await handler(request, *passed, **path_params)
-
-            params = list(inspect.signature(handler, eval_str=True).parameters.values())[1 + gives:]
-            endpoint.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-                [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request), *params],
-                return_annotation=Response)
-            self.app.add_api_route(PREFIX + path, endpoint, methods=[method], include_in_schema=False,
-                                   **{"name": handler.__name__, **route})
-            return handler
-        return register
+        return {CONTROL.sub("", name): CONTROL.sub("", value) for name, value in fields}
 
     def period(self, request: Request, default: tuple[date, date] | None = None) -> tuple[date, date] | None:
         """The ``from``/``to`` days asked for, or None when they make no sense; without

@@ -19,7 +19,7 @@ import requests
 from sqlalchemy import select, update
 
 from bookcorner.central import db
-from bookcorner.central.dashboard.reports import Student, _ranked
+from bookcorner.central.services.reports import Student, _ranked
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import CalendarRecord, ItemRecord, PatronRecord, ReferenceDocument, TermRecord
 from tests.central.dashboard_client import Librarian

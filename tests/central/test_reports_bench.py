@@ -9,8 +9,8 @@ from collections import Counter
 import pytest
 
 from bench import reports as bench
-from bookcorner.central.dashboard import reports
 from bookcorner.central.db import Store
+from bookcorner.central.services import reports
 from tests.central.harness import BACKENDS, database
 
 

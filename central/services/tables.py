@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from bookcorner.central.dashboard.site import CSV_MEDIA, XLSX_MEDIA
+CSV_MEDIA = "text/csv; charset=utf-8"
+XLSX_MEDIA = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = {"csv": CSV_MEDIA, "xlsx": XLSX_MEDIA}

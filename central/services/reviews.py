@@ -25,6 +25,10 @@ from bookcorner.protocol.messages import Outcome
 LOANS, RETURNS = "loan.checked_out", "loan.returned"
 CIRCULATION = (LOANS, RETURNS)
 DECISIONS = ("accept", "dismiss", "correct")
+#: the days an address may name (``from``, ``to``, ``day``, ``since``): any a school means, and
+#: none near the ends of the calendar, where a day's end (9999-12-31 + 1) or its time in UTC
+#: (0001-01-01 east of Greenwich) is no date at all
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 
 
 def day_bounds(day: date, zone: tzinfo) -> tuple[datetime, datetime]:

@@ -17,8 +17,8 @@ from datetime import date, datetime, tzinfo
 from sqlalchemy import select
 
 from bookcorner.central import db
-from bookcorner.central.dashboard.queries import LOANS, RETURNS, period_bounds
-from bookcorner.central.dashboard.tables import safe_text
+from bookcorner.central.services.reviews import LOANS, RETURNS, period_bounds
+from bookcorner.central.services.tables import safe_text
 from bookcorner.central.validate import fits
 from bookcorner.circulation.events import EventType
 

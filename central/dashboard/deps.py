@@ -1,0 +1,101 @@
+"""What the dashboard's routes are given (``Depends``): the dashboard being served (store,
+zone, version: ``Site``), the signed-in librarian, and a state-changing form checked
+against the session's form token.
+
+A page (GET) for anyone but a signed-in librarian sends them to sign in; a form (POST)
+is refused (403). A form without the session's form token is refused too. An address
+holding control characters (no librarian types one; PostgreSQL refuses a NUL) is
+answered with an error page (422), a review number no database holds with "nothing
+with that number" (404). What a dependency answers instead of the route travels as
+``site.Answered``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
+
+from bookcorner.central.dashboard import auth
+from bookcorner.central.dashboard.site import CONTROL, LARGEST_ID, Answered, Site
+from bookcorner.i18n import _
+
+
+async def _site(request: Request) -> Site:
+    return request.app.state.dashboard
+
+
+Dash = Annotated[Site, Depends(_site)]
+
+
+async def _session(request: Request, site: Dash) -> auth.Session | None:
+    return await site.session(request)
+
+
+def _plain_address(request: Request, site: Site) -> None:
+    """Refuses an address whose query or path parameters hold control characters."""
+    asked = [*request.query_params.multi_items(), *request.path_params.items()]
+    if any(CONTROL.search(f"{name}{value}") for name, value in asked):
+        raise Answered(site.page(request, "error.html", 422, message=site.error_text(422)))
+
+
+async def signed_in(request: Request, site: Dash,
+                    who: Annotated[auth.Session | None, Depends(_session)]) -> auth.Session:
+    """The librarian whose session the request carries; a page's address checked (a form's
+    is checked with the form, ``checked_form``)."""
+    if who is None:
+        raise Answered(site.to_sign_in() if request.method in ("GET", "HEAD") else site.refused(request, 403))
+    if request.method in ("GET", "HEAD"):
+        _plain_address(request, site)
+    return who
+
+
+#: the signed-in librarian (a page: else to sign in; a form: else 403)
+Librarian = Annotated[auth.Session, Depends(signed_in)]
+
+
+class _CheckedForm:
+    """A state-changing form of at most ``max_fields`` fields carrying the session's form token."""
+
+    def __init__(self, max_fields: int) -> None:
+        self.max_fields = max_fields
+
+    async def __call__(self, request: Request, site: Dash, who: Librarian) -> dict[str, str]:
+        fields = await site.form(request, self.max_fields)
+        if fields is None or not auth.same(fields.get("csrf"), who.csrf):
+            raise Answered(site.refused(request, 403))
+        _plain_address(request, site)
+        return fields
+
+
+checked_form = _CheckedForm(20)
+#: the fields of a checked form (control characters left out)
+Form = Annotated[dict[str, str], Depends(checked_form)]
+#: a form with many rows (the school's rules, calendar and timetable)
+LongForm = Annotated[dict[str, str], Depends(_CheckedForm(2000))]
+
+
+_NUMBER = TypeAdapter(int)
+
+
+async def _review_number(review_id: str) -> int:
+    """The review's number, read as FastAPI reads an ``int`` path parameter, and before
+    anything else: an address that does not parse is a 422 whoever asks."""
+    try:
+        return _NUMBER.validate_python(review_id)
+    except ValidationError as error:
+        raise RequestValidationError([{**e, "loc": ("path", "review_id")} for e in error.errors()]) from None
+
+
+async def _review_id(request: Request, number: Annotated[int, Depends(_review_number)], site: Dash,
+                     _fields: Form) -> int:
+    if not 0 <= number <= LARGEST_ID:
+        raise Answered(site.refused(request, 404, error=_("There is nothing with that number.")))
+    return number
+
+
+#: a review's number from the address, one the database can hold, of a checked form (declare it
+#: first: the address is read before the librarian and the form, the number's range after)
+ReviewId = Annotated[int, Depends(_review_id)]

@@ -1,0 +1,347 @@
+"""The paper registers the dashboard replaces (../shared/DOMAIN.md): overdue chase slips
+(催还单) per class, the repair register (form E), the withdrawal register (form F, 注销),
+the student-librarian work record (form G), the stock-take checklist (查书/清点), the
+privacy page, where the librarian sets the retention periods that ``central.privacy``
+applies.
+
+Each register is a page (printable) and the same table as CSV and XLSX (``tables``).
+Reading functions take the period and "now" as arguments; the routes only ask and show.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, tzinfo
+from typing import Any
+
+import msgspec
+from sqlalchemy import or_, select, update
+
+from bookcorner.central import db
+from bookcorner.central.ingest import next_revision
+from bookcorner.central.services.reviews import day_bounds, json_object, period_bounds, records
+from bookcorner.central.services.tables import ReportTable
+from bookcorner.circulation.events import EventType
+from bookcorner.circulation.model import ItemStatus, Role
+from bookcorner.i18n import _
+from bookcorner.protocol.messages import ItemRecord
+
+log = logging.getLogger(__name__)
+
+#: the registers with a page and downloads, in the order the index lists them
+REGISTERS = ("overdue", "repairs", "withdrawals", "librarians", "stock-take")
+
+WITHDRAW_ACTION = "registers.withdraw"
+APPLIED = ("applied", "applied_with_warning")
+#: what a student librarian does as the actor of an event, for the work record
+_WORK = (str(EventType.RETURNED), str(EventType.ITEM_DAMAGED), str(EventType.ITEM_LOST),
+         str(EventType.ITEM_FOUND), str(EventType.ITEM_REPAIRED))
+
+
+def _who(patrons: dict[str, dict[str, Any]], patron_id: str | None) -> str:
+    if not patron_id:
+        return ""
+    name = patrons.get(patron_id, {}).get("name")
+    return f"{name} ({patron_id})" if name else patron_id
+
+
+# --- overdue chase slips (催还单) ------------------------------------------------------------------
+
+
+@dataclass
+class OverdueBook:
+    item_id: str
+    title: str
+    due: date
+    days: int
+    kiosk_id: str
+
+
+@dataclass
+class Slip:
+    """One student's overdue books: one slip to take home."""
+
+    class_name: str
+    patron_id: str
+    name: str
+    books: list[OverdueBook] = field(default_factory=list)
+
+
+def overdue(store: db.Store, today: date) -> dict[str, list[Slip]]:
+    """Every book on loan past its due date, as slips per student, grouped by class
+    (students without a class, e.g. teachers, under "")."""
+    s = db.item_state.c
+    with store.reading() as conn:
+        rows = conn.execute(select(s.item_id, s.patron_id, s.due, s.loan_kiosk)
+                            .where(s.loan_id.is_not(None), s.due < today)).all()
+        patrons = records(conn, db.patrons, db.patrons.c.patron_id, {r.patron_id for r in rows if r.patron_id})
+        items = records(conn, db.catalogue, db.catalogue.c.item_id, {r.item_id for r in rows})
+    slips: dict[str, Slip] = {}
+    for row in rows:
+        patron = patrons.get(row.patron_id, {})
+        slip = slips.get(row.patron_id)
+        if slip is None:
+            slip = slips[row.patron_id] = Slip(str(patron.get("class_name") or ""), row.patron_id,
+                                               str(patron.get("name") or row.patron_id))
+        slip.books.append(OverdueBook(row.item_id, str(items.get(row.item_id, {}).get("title") or row.item_id),
+                                      row.due, (today - row.due).days, row.loan_kiosk or ""))
+    by_class: dict[str, list[Slip]] = defaultdict(list)
+    for slip in sorted(slips.values(), key=lambda x: (x.class_name, x.name, x.patron_id)):
+        slip.books.sort(key=lambda b: (b.due, b.title))
+        by_class[slip.class_name].append(slip)
+    return dict(sorted(by_class.items(), key=lambda kv: (kv[0] == "", kv[0])))
+
+
+def school_name(store: db.Store) -> str:
+    """The school's name as the librarian loaded it (heads each slip), or ""."""
+    with store.reading() as conn:
+        text = conn.execute(select(db.settings.c.data).where(db.settings.c.name == "school")).scalar()
+    name = msgspec.json.decode(text) if text else ""
+    return name if isinstance(name, str) else ""
+
+
+def overdue_table(by_class: dict[str, list[Slip]]) -> ReportTable:
+    return ReportTable(_("Overdue books"), [_("Class"), _("Student"), _("Student id"), _("Title"), _("Book id"),
+                                             _("Due"), _("Days overdue"), _("Kiosk")],
+                       [(s.class_name, s.name, s.patron_id, b.title, b.item_id, b.due, b.days, b.kiosk_id)
+                        for slips in by_class.values() for s in slips for b in s.books])
+
+
+# --- repair register (form E) -------------------------------------------------------------------
+
+
+@dataclass
+class Repair:
+    reported: datetime
+    item_id: str
+    title: str
+    reported_by: str
+    kiosk_id: str
+    note: str
+    back: datetime | None
+
+
+def repairs(store: db.Store, start: date, end: date, zone: tzinfo) -> list[Repair]:
+    """Books reported damaged in the period, each with the first repair recorded after it
+    (None: still in repair)."""
+    first, last = period_bounds(start, end, zone)
+    e = db.events.c
+    with store.reading() as conn:
+        damaged = conn.execute(select(e.time, e.actor, e.kiosk_id, e.payload)
+                               .where(e.type == str(EventType.ITEM_DAMAGED), e.time >= first, e.time < last,
+                                      e.outcome.in_(APPLIED)).order_by(e.time, e.kiosk_id, e.seq)).all()
+        repaired = conn.execute(select(e.time, e.payload)
+                                .where(e.type == str(EventType.ITEM_REPAIRED), e.time >= first,
+                                       e.outcome.in_(APPLIED)).order_by(e.time)).all() if damaged else []
+        payloads = [json_object(row.payload) for row in damaged]
+        patrons = records(conn, db.patrons, db.patrons.c.patron_id,
+                           {str(p.get("handled_by") or row.actor) for row, p in zip(damaged, payloads, strict=True)})
+        items = records(conn, db.catalogue, db.catalogue.c.item_id, {str(p.get("item_id")) for p in payloads})
+    back_times: dict[str, list[datetime]] = defaultdict(list)
+    for repair in repaired:
+        back_times[str(json_object(repair.payload).get("item_id"))].append(repair.time)
+    out = []
+    for row, p in zip(damaged, payloads, strict=True):
+        item_id = str(p.get("item_id") or "")
+        back = next((t for t in back_times.get(item_id, ()) if t >= row.time), None)
+        out.append(Repair(row.time.astimezone(zone), item_id, str(items.get(item_id, {}).get("title") or item_id),
+                          _who(patrons, str(p.get("handled_by") or row.actor)), row.kiosk_id, str(p.get("note") or ""),
+                          back.astimezone(zone) if back else None))
+    return out
+
+
+def repairs_table(rows: list[Repair]) -> ReportTable:
+    return ReportTable(_("Repair register"), [_("Reported"), _("Book id"), _("Title"), _("Reported by"), _("Kiosk"),
+                                              _("Note"), _("Back from repair")],
+                       [(r.reported, r.item_id, r.title, r.reported_by, r.kiosk_id, r.note,
+                         r.back if r.back else _("still in repair")) for r in rows])
+
+
+# --- withdrawal register (form F, 注销) -------------------------------------------------------------
+
+
+class WithdrawRefused(Exception):
+    """Why a book cannot be withdrawn (a code: unknown_item, already_withdrawn, on_loan)."""
+
+
+def withdraw(store: db.Store, item_id: str, reason: str, who: str, at: datetime) -> None:
+    """Take a book out of stock: its catalogue record says "withdrawn" under a new revision
+    (so every kiosk learns it at its next pull), with the reason in the audit log, in one
+    transaction. A book on loan must come back (or be reported lost) first."""
+    with store.writing() as conn:
+        row = conn.execute(select(db.catalogue.c.data).where(db.catalogue.c.item_id == item_id,
+                                                             db.catalogue.c.removed.is_(False))).first()
+        if row is None:
+            raise WithdrawRefused("unknown_item")
+        record = msgspec.json.decode(row.data, type=ItemRecord)
+        state = conn.execute(select(db.item_state.c.status, db.item_state.c.loan_id)
+                             .where(db.item_state.c.item_id == item_id)).first()
+        if record.status == ItemStatus.WITHDRAWN or (state is not None and state.status == ItemStatus.WITHDRAWN):
+            raise WithdrawRefused("already_withdrawn")
+        if state is not None and state.loan_id is not None:
+            raise WithdrawRefused("on_loan")
+        was = (state.status if state is not None and state.status else None) or record.status
+        record.status = str(ItemStatus.WITHDRAWN)
+        rev = next_revision(conn)
+        conn.execute(update(db.catalogue).where(db.catalogue.c.item_id == item_id)
+                     .values(data=msgspec.json.encode(record).decode("utf-8"), rev=rev))
+        if state is not None:  # the librarian's word on the status overrides replay's (as a catalogue load does)
+            conn.execute(update(db.item_state).where(db.item_state.c.item_id == item_id).values(status=None, rev=rev))
+        conn.execute(db.audit_log.insert().values(
+            at=at, who=who, action=WITHDRAW_ACTION, target=item_id,
+            detail=json.dumps({"reason": reason, "title": record.title, "was": was,
+                               "call_number": record.call_number}, ensure_ascii=False)))
+
+
+@dataclass
+class Withdrawal:
+    #: None: marked withdrawn in a catalogue the librarian loaded (no date known)
+    at: datetime | None
+    item_id: str
+    title: str
+    call_number: str
+    reason: str
+    who: str
+
+
+def withdrawals(store: db.Store, start: date, end: date, zone: tzinfo) -> list[Withdrawal]:
+    """Books withdrawn from the dashboard in the period (from the audit log), then books the
+    loaded catalogue says are withdrawn with no withdrawal recorded here."""
+    first, last = period_bounds(start, end, zone)
+    a = db.audit_log.c
+    with store.reading() as conn:
+        done = conn.execute(select(a.at, a.who, a.target, a.detail).where(a.action == WITHDRAW_ACTION, a.at >= first,
+                                                                          a.at < last).order_by(a.at)).all()
+        recorded = set(conn.execute(select(a.target).where(a.action == WITHDRAW_ACTION)).scalars())
+        marked = conn.execute(select(db.catalogue.c.item_id, db.catalogue.c.data)
+                              .where(db.catalogue.c.removed.is_(False),
+                                     db.catalogue.c.data.contains('"status":"withdrawn"'))).all()
+        items = records(conn, db.catalogue, db.catalogue.c.item_id, {row.target for row in done})
+    out = []
+    for row in done:
+        detail, item = json_object(row.detail), items.get(row.target, {})
+        out.append(Withdrawal(row.at.astimezone(zone), row.target, str(item.get("title") or detail.get("title") or ""),
+                              str(item.get("call_number") or ""), str(detail.get("reason") or ""), row.who))
+    for mark in sorted(marked, key=lambda r: r.item_id):
+        item = json_object(mark.data)
+        if mark.item_id not in recorded and item.get("status") == ItemStatus.WITHDRAWN:
+            out.append(Withdrawal(None, mark.item_id, str(item.get("title") or ""), str(item.get("call_number") or ""),
+                                  "", ""))
+    return out
+
+
+def withdrawals_table(rows: list[Withdrawal]) -> ReportTable:
+    return ReportTable(_("Withdrawal register"), [_("Withdrawn"), _("Book id"), _("Title"), _("Call number"),
+                                                  _("Reason"), _("By")],
+                       [(w.at if w.at else _("in the loaded catalogue"), w.item_id, w.title, w.call_number, w.reason,
+                         w.who) for w in rows])
+
+
+# --- student-librarian work record (form G) ---------------------------------------------------------
+
+
+@dataclass
+class Work:
+    patron_id: str
+    name: str
+    class_name: str
+    returns: int = 0
+    damaged: int = 0
+    other_reports: int = 0
+    days: set[date] = field(default_factory=set)
+
+
+def librarians_work(store: db.Store, start: date, end: date, zone: tzinfo) -> list[Work]:
+    """What each student librarian did in the period, as the kiosks recorded them as the
+    actor: returns taken for other students, damaged books reported, other reports (lost,
+    found, repaired) and the days they worked (a slot a day at most)."""
+    first, last = period_bounds(start, end, zone)
+    e = db.events.c
+    with store.reading() as conn:
+        candidates = conn.execute(select(db.patrons.c.patron_id, db.patrons.c.data)
+                                  .where(db.patrons.c.removed.is_(False),
+                                         db.patrons.c.data.contains(f'"role":"{Role.STUDENT_LIBRARIAN}"'))).all()
+        team: dict[str, Work] = {}
+        for patron_id, data in candidates:
+            patron = json_object(data)
+            if patron.get("role") == Role.STUDENT_LIBRARIAN:
+                team[patron_id] = Work(patron_id, str(patron.get("name") or patron_id),
+                                       str(patron.get("class_name") or ""))
+        rows = conn.execute(select(e.time, e.type, e.actor, e.payload)
+                            .where(e.type.in_(_WORK), e.time >= first, e.time < last, e.outcome != "duplicate",
+                                   db.key_in(conn, e.actor, sorted(team)))).all() if team else []
+    for row in rows:
+        payload = json_object(row.payload)
+        work = team[row.actor]
+        if row.type == EventType.RETURNED:
+            if payload.get("patron_id") == row.actor:
+                continue  # their own book: borrowing, not work
+            work.returns += 1
+        elif row.type == EventType.ITEM_DAMAGED:
+            work.damaged += 1
+        else:
+            work.other_reports += 1
+        work.days.add(row.time.astimezone(zone).date())
+    return sorted(team.values(), key=lambda w: (w.class_name, w.name, w.patron_id))
+
+
+def librarians_table(rows: list[Work]) -> ReportTable:
+    return ReportTable(_("Student librarians' work record"), [
+        _("Class"), _("Student librarian"), _("Student id"), _("Returns handled"), _("Damaged books reported"),
+        _("Other reports (lost, found, repaired)"), _("Days on duty")],
+        [(w.class_name, w.name, w.patron_id, w.returns, w.damaged, w.other_reports, len(w.days)) for w in rows])
+
+
+# --- stock-take (查书/清点) --------------------------------------------------------------------------
+
+
+@dataclass
+class Unseen:
+    shelf: str
+    call_number: str
+    title: str
+    item_id: str
+    barcode: str
+    #: "shelf" | "on_loan" | "in_repair" | "lost": where the book should be
+    where: str
+    due: date | None
+    last_seen: date | None
+
+
+def stock_take(store: db.Store, since: date, zone: tzinfo) -> list[Unseen]:
+    """Books no event has touched since ``since`` (or never), withdrawn ones left out,
+    in shelf and call-number order: what to look for on the shelves."""
+    first = day_bounds(since, zone)[0]
+    c, s = db.catalogue.c, db.item_state.c
+    with store.reading() as conn:
+        rows = conn.execute(select(c.item_id, c.data, s.status, s.loan_id, s.due, s.changed_time)
+                            .select_from(db.catalogue.outerjoin(db.item_state, s.item_id == c.item_id))
+                            .where(c.removed.is_(False), or_(s.changed_time.is_(None), s.changed_time < first))).all()
+    out = []
+    for row in rows:
+        item = json_object(row.data)
+        status = row.status or item.get("status") or ItemStatus.AVAILABLE
+        if status == ItemStatus.WITHDRAWN:
+            continue
+        where = "on_loan" if row.loan_id else status if status in (ItemStatus.IN_REPAIR, ItemStatus.LOST) else "shelf"
+        out.append(Unseen(str(item.get("home_corner") or ""), str(item.get("call_number") or ""),
+                          str(item.get("title") or row.item_id), row.item_id, str(item.get("barcode") or ""), where,
+                          row.due if row.loan_id else None,
+                          row.changed_time.astimezone(zone).date() if row.changed_time else None))
+    out.sort(key=lambda u: (u.shelf == "", u.shelf, u.call_number == "", u.call_number, u.title, u.item_id))
+    return out
+
+
+def where_text(unseen: Unseen) -> str:
+    return {"shelf": _("on the shelf"), "in_repair": _("in repair"), "lost": _("reported lost")}.get(
+        unseen.where) or _("on loan, due {due}").format(due=unseen.due)
+
+
+def stock_take_table(rows: list[Unseen]) -> ReportTable:
+    return ReportTable(_("Stock-take"), [_("Shelf"), _("Call number"), _("Title"), _("Book id"), _("Barcode"),
+                                         _("Should be"), _("Last seen")],
+                       [(u.shelf, u.call_number, u.title, u.item_id, u.barcode, where_text(u),
+                         u.last_seen if u.last_seen else _("never")) for u in rows])
