@@ -29,8 +29,10 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, or_, select
+from sqlalchemy.engine import Connection
 
 from bookcorner.central import db
 from bookcorner.central.kiosks import LIBRARIAN
@@ -91,23 +93,16 @@ def _until(times: list[datetime], limit: int) -> datetime | None:
 def sign_in(store: db.Store, name: str, credential: str, address: str = "") -> Attempt:
     """Check a name and credential (a librarian's only: a kiosk's is refused), within the
     limits on failed sign-ins from ``address`` (the client's) and for ``name``."""
-    name, at, a = name[:120], db.now(), db.audit_log.c
+    name, at = name[:120], db.now()
     target = _address_target(address)
     with store.writing() as conn:
-        recent = conn.execute(select(a.at, a.action, a.who, a.target).where(
-            a.at > at - WINDOW, a.action.in_((FAILED, SIGNED_IN)), or_(a.target == target, a.who == name))).all()
-        since = max((r.at for r in recent if r.action == SIGNED_IN and r.target == target), default=None)
-        failed = [r for r in recent if r.action == FAILED]
-        here = [r for r in failed if r.target == target and (since is None or r.at > since)]
+        here, failed = _recent_failures(conn, name, target, at)
         until = [u for u in (_until([r.at for r in here], ADDRESS_LIMIT),
                              _until([r.at for r in here if r.who == name], PAIR_LIMIT)) if u is not None]
         if until:
             return Attempt(refused_until=max(until))
-        row = None
-        if name and credential and len(credential) <= 200:
-            row = conn.execute(select(db.credentials).where(db.credentials.c.token_hash == token_hash(credential),
-                                                            db.credentials.c.revoked_at.is_(None))).first()
-        if row is None or row.role != LIBRARIAN or not hmac.compare_digest(row.name.encode(), name.encode()):
+        row = _librarian_credential(conn, name, credential)
+        if row is None:
             conn.execute(db.audit_log.insert().values(at=at, who=name, action=FAILED, target=target, detail=json.dumps(
                 {"address": address, "name": name}, ensure_ascii=False)))
             failures = max(len(here), sum(r.who == name for r in failed)) + 1
@@ -121,6 +116,28 @@ def sign_in(store: db.Store, name: str, credential: str, address: str = "") -> A
         conn.execute(db.audit_log.insert().values(at=at, who=row.name, action=SIGNED_IN, target=target,
                                                   detail=json.dumps({"address": address}, ensure_ascii=False)))
     return Attempt(secret=secret)
+
+
+def _recent_failures(conn: Connection, name: str, target: str, at: datetime) -> tuple[list[Any], list[Any]]:
+    """The failed sign-ins in the window: from this address since it last signed in, and
+    every one (for this name or address)."""
+    a = db.audit_log.c
+    recent = conn.execute(select(a.at, a.action, a.who, a.target).where(
+        a.at > at - WINDOW, a.action.in_((FAILED, SIGNED_IN)), or_(a.target == target, a.who == name))).all()
+    since = max((r.at for r in recent if r.action == SIGNED_IN and r.target == target), default=None)
+    failed = [r for r in recent if r.action == FAILED]
+    return [r for r in failed if r.target == target and (since is None or r.at > since)], failed
+
+
+def _librarian_credential(conn: Connection, name: str, credential: str) -> Any:
+    """The librarian's credential row when ``name`` and ``credential`` match one (else None)."""
+    if not name or not credential or len(credential) > 200:
+        return None
+    row = conn.execute(select(db.credentials).where(db.credentials.c.token_hash == token_hash(credential),
+                                                    db.credentials.c.revoked_at.is_(None))).first()
+    if row is None or row.role != LIBRARIAN or not hmac.compare_digest(row.name.encode(), name.encode()):
+        return None
+    return row
 
 
 def session_of(store: db.Store, secret: str | None) -> Session | None:

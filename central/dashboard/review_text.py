@@ -468,52 +468,65 @@ def _decision(entry: AuditEntry, words: Words) -> str:
 
 def audit_sentence(entry: AuditEntry, words: Words) -> str:
     """An audit record in one sentence: who did what, naming books and students."""
-    a, d, who = entry.action, entry.detail, entry.who
     try:
-        if a.startswith("review."):
-            return _decision(entry, words)
-        if a == "sign_in":
-            return _("{who} signed in.").format(who=who)
-        if a == "sign_in.failed":
-            return _("Someone failed to sign in as {name}.").format(name=who or _("(no name)"))
-        if a in _DOWNLOADS:
-            return _(_DOWNLOADS[a]).format(who=who, start=_day(d.get("from")) or "?", end=_day(d.get("to")) or "?")
-        if a.startswith(("registers.download.", "report.")):
-            return _("{who} downloaded {file}.").format(who=who, file=entry.target)
-        if a == "registers.withdraw":
-            title = d.get("title")
-            return _("{who} withdrew {book} from the catalogue.").format(
-                who=who, book=_("“{title}”").format(title=title) if title else words.book(entry.target))
-        if a in ("registers.retention", "registers.events_retention"):
-            which = _("loans") if a == "registers.retention" else _("records of the corners")
-            return _("{who} set how long {which} keep the student's name: {days} days (before: {before}).").format(
-                who=who, which=which, days=_count(d.get("days")), before=_count(d.get("before")))
-        if a in ("registers.anonymise", "registers.anonymise_events"):
-            return _("{count} old {which} from before {day} no longer name the student (kept {days} days).").format(
-                count=_count(d.get("loans", d.get("events"))),
-                which=_("loans") if a == "registers.anonymise" else _("records of the corners"),
-                day=_day(d.get("returned_before", d.get("before"))) or "?", days=_count(d.get("retention_days")))
-        if a.startswith("import."):
-            return _("{who} loaded {file}: {added} added, {changed} changed, {unchanged} unchanged.").format(
-                who=who, file=entry.target, added=_count(d.get("added")), changed=_count(d.get("changed")),
-                unchanged=_count(d.get("unchanged")))
-        if a == "reports.targets":
-            return _("{who} changed the reading targets.").format(who=who)
-        if a.endswith(".edit") and a[:-5] in _SETTINGS:
-            return _("{who} changed {setting}.").format(who=who, setting=_(_SETTINGS[a[:-5]]))
-        if a == "card.give":
-            return _("{who} gave card {card} to {student}.").format(who=who, card=_shown(entry.target),
-                                                                    student=words.student(d.get("patron_id")))
-        if a.startswith("card.") and a[5:] in _CARD_STATUS:
-            return _("{who} marked card {card} of {student} as {status}.").format(
-                who=who, card=_shown(entry.target), student=words.student(d.get("patron_id")),
-                status=_(_CARD_STATUS[a[5:]]))
-        if a in ("kiosk.add", "kiosk.reissue", "kiosk.revoke"):
-            return _(_CORNER_ACTIONS[a]).format(who=who, corner=words.corner(entry.target))
-        if a == "librarian.add":
-            return _("{who} let {name} sign in as a librarian.").format(who=who, name=entry.target)
-        if a == "librarian.revoke":
-            return _("{who} took {name}'s librarian sign-in away.").format(who=who, name=entry.target)
+        said = _record_sentence(entry, words) or _school_sentence(entry, words)
     except (KeyError, TypeError, ValueError, AttributeError):
-        pass
-    return _("{who} did something the dashboard has no words for yet ({action}).").format(who=who or "?", action=a)
+        said = None
+    return said or _("{who} did something the dashboard has no words for yet ({action}).").format(
+        who=entry.who or "?", action=entry.action)
+
+
+def _record_sentence(entry: AuditEntry, words: Words) -> str | None:
+    """Sign-ins, decisions, downloads, withdrawals, retention and imports (None: another kind)."""
+    a, d, who = entry.action, entry.detail, entry.who
+    if a.startswith("review."):
+        return _decision(entry, words)
+    if a == "sign_in":
+        return _("{who} signed in.").format(who=who)
+    if a == "sign_in.failed":
+        return _("Someone failed to sign in as {name}.").format(name=who or _("(no name)"))
+    if a in _DOWNLOADS:
+        return _(_DOWNLOADS[a]).format(who=who, start=_day(d.get("from")) or "?", end=_day(d.get("to")) or "?")
+    if a.startswith(("registers.download.", "report.")):
+        return _("{who} downloaded {file}.").format(who=who, file=entry.target)
+    if a == "registers.withdraw":
+        title = d.get("title")
+        return _("{who} withdrew {book} from the catalogue.").format(
+            who=who, book=_("“{title}”").format(title=title) if title else words.book(entry.target))
+    if a in ("registers.retention", "registers.events_retention"):
+        which = _("loans") if a == "registers.retention" else _("records of the corners")
+        return _("{who} set how long {which} keep the student's name: {days} days (before: {before}).").format(
+            who=who, which=which, days=_count(d.get("days")), before=_count(d.get("before")))
+    if a in ("registers.anonymise", "registers.anonymise_events"):
+        return _("{count} old {which} from before {day} no longer name the student (kept {days} days).").format(
+            count=_count(d.get("loans", d.get("events"))),
+            which=_("loans") if a == "registers.anonymise" else _("records of the corners"),
+            day=_day(d.get("returned_before", d.get("before"))) or "?", days=_count(d.get("retention_days")))
+    if a.startswith("import."):
+        return _("{who} loaded {file}: {added} added, {changed} changed, {unchanged} unchanged.").format(
+            who=who, file=entry.target, added=_count(d.get("added")), changed=_count(d.get("changed")),
+            unchanged=_count(d.get("unchanged")))
+    return None
+
+
+def _school_sentence(entry: AuditEntry, words: Words) -> str | None:
+    """Changes to the school's settings, cards, corners and librarians (None: another kind)."""
+    a, d, who = entry.action, entry.detail, entry.who
+    if a == "reports.targets":
+        return _("{who} changed the reading targets.").format(who=who)
+    if a.endswith(".edit") and a[:-5] in _SETTINGS:
+        return _("{who} changed {setting}.").format(who=who, setting=_(_SETTINGS[a[:-5]]))
+    if a == "card.give":
+        return _("{who} gave card {card} to {student}.").format(who=who, card=_shown(entry.target),
+                                                                student=words.student(d.get("patron_id")))
+    if a.startswith("card.") and a[5:] in _CARD_STATUS:
+        return _("{who} marked card {card} of {student} as {status}.").format(
+            who=who, card=_shown(entry.target), student=words.student(d.get("patron_id")),
+            status=_(_CARD_STATUS[a[5:]]))
+    if a in ("kiosk.add", "kiosk.reissue", "kiosk.revoke"):
+        return _(_CORNER_ACTIONS[a]).format(who=who, corner=words.corner(entry.target))
+    if a == "librarian.add":
+        return _("{who} let {name} sign in as a librarian.").format(who=who, name=entry.target)
+    if a == "librarian.revoke":
+        return _("{who} took {name}'s librarian sign-in away.").format(who=who, name=entry.target)
+    return None

@@ -138,14 +138,31 @@ def koc_lines(store: db.Store, start_day: date, end_day: date, zone: tzinfo, ver
     found (or had no card), the student's active card. A loan or renewal without a card
     number cannot be replayed by Koha and is left out."""
     yield f"Version={KOC_VERSION}\tGenerator={GENERATOR}\tGeneratorVersion={version}"
-    lines: list[tuple[datetime, str | None, str, str]] = []  # (at, command, card, barcode)
+    lines, renewals, loan_cards = _koc_moves(store, start_day, end_day, zone)
+    if renewals:
+        _renewal_cards(store, lines, renewals, loan_cards)
+    lines.sort(key=lambda line: line[0])  # stable: events of one moment keep their order
+    for at, command, card, barcode in lines:
+        if command == "issue":
+            yield f"{koc_time(at, zone)}\tissue\t{card}\t{barcode}"
+        elif command == "return":
+            yield f"{koc_time(at, zone)}\treturn\t{barcode}"
+
+
+#: a .koc line before it is written: (at, command, card, barcode); no command: left out
+KocLine = tuple[datetime, str | None, str, str]
+
+
+def _koc_moves(store: db.Store, start_day: date, end_day: date, zone: tzinfo,
+               ) -> tuple[list[KocLine], list[tuple[int, dict]], dict[str, str]]:
+    """The period's loans, renewals and returns that applied, as lines (a renewal's card
+    still to find: its index and payload), and the card each loan was made with."""
+    lines: list[KocLine] = []
     renewals: list[tuple[int, dict]] = []  # (index in lines, payload): their cards are found below
     loan_cards: dict[str, str] = {}
     for row, payload, items, resolution in _events(store, *period_bounds(start_day, end_day, zone),
                                                    (LOANS, RETURNS, RENEWALS)):
-        if not _applied(row, resolution):
-            continue
-        barcode = _field(_barcode(payload, items))
+        barcode = _field(_barcode(payload, items)) if _applied(row, resolution) else ""
         if not barcode:
             continue
         # an event Accept applied took effect when the librarian decided (stale news applied
@@ -161,21 +178,20 @@ def koc_lines(store: db.Store, start_day: date, end_day: date, zone: tzinfo, ver
             lines.append((at, "issue", "", barcode))
         else:
             lines.append((at, "return", "", barcode))
-    if renewals:
-        loans = {p["loan_id"] for _i, p in renewals if fits(p.get("loan_id"))}
-        loan_cards.update(_loan_cards(store, loans - loan_cards.keys()))
-        patrons = {p["patron_id"] for _i, p in renewals if fits(p.get("patron_id"))}
-        patron_cards = _patron_cards(store, patrons)
-        for index, payload in renewals:
-            found = loan_cards.get(payload.get("loan_id") or "") or patron_cards.get(payload.get("patron_id") or "")
-            at, command, _none, barcode = lines[index]
-            lines[index] = (at, command if found else None, _field(found or ""), barcode)
-    lines.sort(key=lambda line: line[0])  # stable: events of one moment keep their order
-    for at, command, card, barcode in lines:
-        if command == "issue":
-            yield f"{koc_time(at, zone)}\tissue\t{card}\t{barcode}"
-        elif command == "return":
-            yield f"{koc_time(at, zone)}\treturn\t{barcode}"
+    return lines, renewals, loan_cards
+
+
+def _renewal_cards(store: db.Store, lines: list[KocLine], renewals: list[tuple[int, dict]],
+                   loan_cards: dict[str, str]) -> None:
+    """Each renewal's card: its loan's, else the student's active card (none: left out)."""
+    loans = {p["loan_id"] for _i, p in renewals if fits(p.get("loan_id"))}
+    loan_cards.update(_loan_cards(store, loans - loan_cards.keys()))
+    patrons = {p["patron_id"] for _i, p in renewals if fits(p.get("patron_id"))}
+    patron_cards = _patron_cards(store, patrons)
+    for index, payload in renewals:
+        found = loan_cards.get(payload.get("loan_id") or "") or patron_cards.get(payload.get("patron_id") or "")
+        at, command, _none, barcode = lines[index]
+        lines[index] = (at, command if found else None, _field(found or ""), barcode)
 
 
 def koc(store: db.Store, start_day: date, end_day: date, zone: tzinfo, version: str) -> str:

@@ -11,9 +11,10 @@ by the retention period (no borrower) counts in its class, never as a student.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta, tzinfo
+from typing import Any
 
 import msgspec
 from sqlalchemy import func, select
@@ -215,6 +216,30 @@ def borrowing(store: db.Store, start: date, end: date, zone: tzinfo) -> Borrowin
     term = next((t for t in (calendar.terms if calendar else []) if t.start <= start <= t.end), None)
     term_days = (term.end - term.start).days + 1 if term else DEFAULT_TERM_WEEKS * 7
     share = ((end - start).days + 1) / term_days
+    roster = _roster_of(people)
+    classes, placed = _classes_on_roster(roster)
+    anonymised = _count_loans(counts, roster, classes, placed)
+    result = Borrowing(start, end, chosen, term.name if term else None, share, [], anonymised)
+    for figures in sorted(classes.values(), key=lambda c: _class_order(c.class_name)):
+        figures.size = figures.size or figures.borrowers
+        figures.student_target = result.student_target
+        figures.below = figures.loans < result.class_target
+        figures.students.sort(key=lambda s: (s.name, s.patron_id))
+        for student in figures.students:
+            student.below = student.loans < result.student_target
+        result.classes.append(figures)
+    return result
+
+
+def _class_named(classes: dict[str, ClassFigures], name: str) -> ClassFigures:
+    figures = classes.get(name)
+    if figures is None:
+        figures = classes[name] = ClassFigures(name, 0, 0, 0)
+    return figures
+
+
+def _roster_of(people: Sequence[Any]) -> dict[str, _Roster]:
+    """The roster's records by student id (one that no longer decodes left out; one removed: "left")."""
     roster: dict[str, _Roster] = {}
     for patron_id, data, removed in people:
         try:
@@ -223,26 +248,32 @@ def borrowing(store: db.Store, start: date, end: date, zone: tzinfo) -> Borrowin
             continue
         record.status = "left" if removed else record.status
         roster[patron_id] = record
+    return roster
+
+
+def _classes_on_roster(roster: dict[str, _Roster]) -> tuple[dict[str, ClassFigures], dict[tuple[str, str], Student]]:
+    """Every class of the roster's active students, each student in it with no loans yet
+    (and the students by (class, student id))."""
     classes: dict[str, ClassFigures] = {}
     placed: dict[tuple[str, str], Student] = {}  # (class, borrower)
-
-    def class_named(name: str) -> ClassFigures:
-        if name not in classes:
-            classes[name] = ClassFigures(name, 0, 0, 0)
-        return classes[name]
-
-    student: Student | None
     for patron_id, record in roster.items():
         if record.role in STUDENT_ROLES and record.status == "active" and record.class_name:
-            figures = class_named(record.class_name)
+            figures = _class_named(classes, record.class_name)
             figures.size += 1
             student = placed[record.class_name, patron_id] = Student(patron_id, record.name, record.class_name, 0)
             figures.students.append(student)
+    return classes, placed
+
+
+def _count_loans(counts: Sequence[Any], roster: dict[str, _Roster], classes: dict[str, ClassFigures],
+                 placed: dict[tuple[str, str], Student]) -> int:
+    """Adds the period's loans (per class and borrower) to the classes and students; how many
+    loans had no borrower any more (anonymised)."""
     anonymised = 0
     for class_name, patron_id, count in counts:
         if patron_id in roster and roster[patron_id].role not in STUDENT_ROLES:
             continue  # a teacher the roster places in a class borrows for herself, not for it
-        figures = class_named(class_name)
+        figures = _class_named(classes, class_name)
         figures.loans += count
         if patron_id is None:
             anonymised += count
@@ -254,16 +285,7 @@ def borrowing(store: db.Store, start: date, end: date, zone: tzinfo) -> Borrowin
             student = Student(patron_id, known.name if known else "", class_name, 0)
             figures.students.append(student)
         student.loans = count
-    result = Borrowing(start, end, chosen, term.name if term else None, share, [], anonymised)
-    for figures in sorted(classes.values(), key=lambda c: _class_order(c.class_name)):
-        figures.size = figures.size or figures.borrowers
-        figures.student_target = result.student_target
-        figures.below = figures.loans < result.class_target
-        figures.students.sort(key=lambda s: (s.name, s.patron_id))
-        for student in figures.students:
-            student.below = student.loans < result.student_target
-        result.classes.append(figures)
-    return result
+    return anonymised
 
 
 def _class_order(name: str) -> tuple:

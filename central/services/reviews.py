@@ -155,25 +155,47 @@ def _borrowers(conn, movements: list[tuple[datetime, str, dict[str, Any]]]) -> l
     found = [str(p.get("patron_id") or "") for _t, _k, p in movements]
     loan_ids = {str(p["loan_id"]) for (_t, kind, p), who in zip(movements, found, strict=True)
                 if kind == RETURNS and not who and p.get("loan_id") and fits(p["loan_id"])}
-    by_loan: dict[str, str] = {}
-    if loan_ids:
-        kept, e = db.loans.c, db.events.c
-        by_loan.update((k, v or "") for k, v in conn.execute(select(kept.loan_id, kept.patron_id).where(
-            kept.loan_id.in_(sorted(loan_ids)))).all())  # ("": anonymised, and stays so)
-        rest = sorted(loan_ids - set(by_loan))
-        if rest:
-            for event_id, payload in conn.execute(select(e.event_id, e.payload).where(
-                    e.event_id.in_(rest), e.type == LOANS)).all():
-                if patron := json_object(payload).get("patron_id"):
-                    by_loan[event_id] = str(patron)
+    by_loan = _patrons_by_loan(conn, loan_ids)
     unnamed = {str(p.get("item_id")) for (_t, kind, p), who in zip(movements, found, strict=True)
                if kind == RETURNS and not who and p.get("item_id") and by_loan.get(str(p.get("loan_id"))) is None}
+    lent = _loans_of_items(conn, unnamed)
+    _name_returns(movements, found, by_loan, lent, unnamed)
+    return found
+
+
+def _patrons_by_loan(conn, loan_ids: set[str]) -> dict[str, str]:
+    """The student of each loan, from ``loans`` ("": anonymised, and stays so), else from
+    the checkout that opened it."""
+    by_loan: dict[str, str] = {}
+    if not loan_ids:
+        return by_loan
+    kept, e = db.loans.c, db.events.c
+    by_loan.update((k, v or "") for k, v in conn.execute(select(kept.loan_id, kept.patron_id).where(
+        kept.loan_id.in_(sorted(loan_ids)))).all())
+    rest = sorted(loan_ids - set(by_loan))
+    if rest:
+        for event_id, payload in conn.execute(select(e.event_id, e.payload).where(
+                e.event_id.in_(rest), e.type == LOANS)).all():
+            if patron := json_object(payload).get("patron_id"):
+                by_loan[event_id] = str(patron)
+    return by_loan
+
+
+def _loans_of_items(conn, items: set[str]) -> dict[str, list[tuple[datetime, str]]]:
+    """Every kept loan of these books: when it began, and to whom."""
     lent: dict[str, list[tuple[datetime, str]]] = {}
-    if unnamed:
+    if items:
         kept = db.loans.c
         for item_id, out_at, patron_id in conn.execute(select(kept.item_id, kept.out_at, kept.patron_id).where(
-                kept.item_id.in_(sorted(i for i in unnamed if fits(i))))).all():
+                kept.item_id.in_(sorted(i for i in items if fits(i))))).all():
             lent.setdefault(item_id, []).append((out_at, patron_id or ""))
+    return lent
+
+
+def _name_returns(movements: list[tuple[datetime, str, dict[str, Any]]], found: list[str], by_loan: dict[str, str],
+                  lent: dict[str, list[tuple[datetime, str]]], unnamed: set[str]) -> None:
+    """Fills in ``found`` the student of each return that named none: its loan's, else the
+    book's latest loan before it (the checkouts in the list count too)."""
     for index, (when, kind, p) in enumerate(movements):
         item = str(p.get("item_id") or "")
         if kind == LOANS and found[index] and item in unnamed:
@@ -185,7 +207,6 @@ def _borrowers(conn, movements: list[tuple[datetime, str, dict[str, Any]]]) -> l
         elif item in lent:
             earlier = [loan for loan in lent[item] if loan[0] <= when]
             found[index] = max(earlier)[1] if earlier else ""
-    return found
 
 
 @dataclass
@@ -242,15 +263,34 @@ def plan_accept(conn, reason: str, event: Any, detail: dict[str, Any] | None = N
     ``detail``: the review's (a due date from a wrong clock: Accept gives its corrected date)."""
     if reason == Reason.DUE_FROM_WRONG_CLOCK:
         return _plan_due(conn, event, detail or {})
-    if reason not in APPLIED_ON_ACCEPT or event is None or event.type not in CHANGES_ITEMS:
-        return AcceptEffect(), None, None
-    payload = json_object(event.payload)
-    target = item_of(event.type, payload)
-    if target is None or problem_in(event.type, dict(payload)) is not None:
+    target, payload = _accepted(reason, event)
+    if target is None:
         return AcceptEffect(), None, None
     state = load_items(conn, [target])[target]
     before, status = state.loan, state.status
     was = (before.loan_id, before.due, before.patron_id) if before is not None else None
+    ledger, reason_left = _replay_as_newest(state, event, payload, target)
+    changes = _loan_changes(was, state, status)
+    if not changes:
+        return AcceptEffect(unchanged=reason_left or "no_change"), None, None
+    return AcceptEffect(tuple(changes)), state, ledger
+
+
+def _accepted(reason: str, event: Any) -> tuple[str | None, dict[str, Any]]:
+    """The book an accepted event changes, and the event's payload (None: Accept only records)."""
+    if reason not in APPLIED_ON_ACCEPT or event is None or event.type not in CHANGES_ITEMS:
+        return None, {}
+    payload = json_object(event.payload)
+    target = item_of(event.type, payload)
+    if target is None or problem_in(event.type, dict(payload)) is not None:
+        return None, {}
+    return target, payload
+
+
+def _replay_as_newest(state: ItemState, event: Any, payload: dict[str, Any], target: str,
+                      ) -> tuple[LoanLedger, str | None]:
+    """Replays the event on the book as if it were the newest news about it; the loans it
+    changed, and the review reason replay still gives (if any)."""
     changed = (state.changed_time, state.changed_kiosk, state.changed_seq)
     state.changed_time = None  # as if it were the newest news about the book
     ledger = LoanLedger()
@@ -262,6 +302,11 @@ def plan_accept(conn, reason: str, event: Any, detail: dict[str, Any] | None = N
             state.status, state.dirty = "available", True  # a book reported lost was brought back
     elif changed[0] is not None and changed[0] >= event.time:
         state.changed_time, state.changed_kiosk, state.changed_seq = changed  # its latest change stays the latest
+    return ledger, done.reason
+
+
+def _loan_changes(was: tuple[Any, Any, Any] | None, state: ItemState, status: str | None) -> list[tuple[str, str]]:
+    """What replaying changed of the book: its loan (``was`` before: id, due, student), its status."""
     after, changes = state.loan, []
     if was is not None and (after is None or after.loan_id != was[0]):
         changes.append(("close_loan", was[2]))
@@ -271,9 +316,7 @@ def plan_accept(conn, reason: str, event: Any, detail: dict[str, Any] | None = N
         changes.append(("due", after.due.isoformat()))
     if after is None and state.status != status:
         changes.append(("status", state.status or "available"))
-    if not changes:
-        return AcceptEffect(unchanged=done.reason or "no_change"), None, None
-    return AcceptEffect(tuple(changes)), state, ledger
+    return changes
 
 
 def _plan_due(conn, event: Any, detail: dict[str, Any]) -> tuple[AcceptEffect, ItemState | None, LoanLedger | None]:
@@ -313,57 +356,82 @@ def reviews(store: db.Store, *, resolved: bool = False, limit: int = PAGE_SIZE, 
     query = query.order_by(r.resolved_at.desc() if resolved else r.review_id).limit(limit).offset(offset)
     with store.reading() as conn:
         rows = conn.execute(query).all()
-        event_ids = [x.event_id for x in rows if x.event_id]
-        events, stored = {}, {}
-        if event_ids:
-            for ev in conn.execute(select(db.events).where(db.events.c.event_id.in_(event_ids))):
-                stored[ev.event_id] = ev
-                events[ev.event_id] = {"type": ev.type, "actor": ev.actor, "wall_time": ev.wall_time,
-                                       "time": ev.time, "payload": json_object(ev.payload), "outcome": ev.outcome}
+        events, stored = _review_events(conn, rows)
         effects = {} if resolved else {
             x.review_id: plan_accept(conn, x.reason, stored.get(x.event_id), json_object(x.detail))[0] for x in rows}
-        item_ids, patron_ids = set(), set()
-        for x in rows:
-            detail = json_object(x.detail)
-            payload = events.get(x.event_id, {}).get("payload", {})
-            for source in (detail, payload, json_object(x.resolution)):
-                if isinstance(source.get("item_id"), str):
-                    item_ids.add(source["item_id"])
-                for key in ("patron_id", "on_loan_to", "held_by"):
-                    if isinstance(source.get(key), str):
-                        patron_ids.add(source[key])
-        patron_ids.update(who for effect in effects.values() for code, who in effect.changes
-                          if code in ("close_loan", "open_loan"))
-        states = {}
-        if item_ids:
-            for st in conn.execute(select(db.item_state).where(db.item_state.c.item_id.in_(
-                    sorted(i for i in item_ids if fits(i))))):
-                states[st.item_id] = {"status": st.status, "patron_id": st.patron_id, "due": st.due,
-                                      "since": st.since, "loan_kiosk": st.loan_kiosk}
-                if st.patron_id:
-                    patron_ids.add(st.patron_id)
-        catalogue = records(conn, db.catalogue, db.catalogue.c.item_id, item_ids)
-        titles = {k: str(v.get("title") or "") for k, v in catalogue.items()}
-        for item_id, record in catalogue.items():  # a book that never circulated: as the catalogue has it
-            if item_id not in states:
-                status = record.get("status")
-                states[item_id] = {"status": None if status == "available" else status, "patron_id": None,
-                                   "due": None, "since": None, "loan_kiosk": None}
+        item_ids, patron_ids = _named_ids(rows, events, effects)
+        states = _item_states(conn, item_ids, patron_ids)
+        titles = _titles_and_shelved(conn, item_ids, states)
         names = _names(conn, db.patrons, db.patrons.c.patron_id, patron_ids, "name")
-    out = []
+    return [_review_item(x, events.get(x.event_id), states, titles, names, effects) for x in rows]
+
+
+def _review_events(conn, rows: Sequence[Any]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The events the reviews name, as the review card shows them and as stored."""
+    event_ids = [x.event_id for x in rows if x.event_id]
+    events, stored = {}, {}
+    if event_ids:
+        for ev in conn.execute(select(db.events).where(db.events.c.event_id.in_(event_ids))):
+            stored[ev.event_id] = ev
+            events[ev.event_id] = {"type": ev.type, "actor": ev.actor, "wall_time": ev.wall_time,
+                                   "time": ev.time, "payload": json_object(ev.payload), "outcome": ev.outcome}
+    return events, stored
+
+
+def _named_ids(rows: Sequence[Any], events: dict[str, dict[str, Any]],
+               effects: dict[int, AcceptEffect]) -> tuple[set[str], set[str]]:
+    """The books and the students the reviews (their details, events, resolutions and
+    what Accept would do) name."""
+    item_ids: set[str] = set()
+    patron_ids: set[str] = set()
     for x in rows:
-        detail = json_object(x.detail)
-        event = events.get(x.event_id)
-        payload = (event or {}).get("payload", {})
-        item_id = detail.get("item_id") or payload.get("item_id")
-        patron_id = payload.get("patron_id")
-        out.append(ReviewItem(x.review_id, x.kiosk_id, x.seq, x.reason, x.created_at, detail, event,
-                              states.get(item_id) if isinstance(item_id, str) else None,
-                              titles.get(item_id, "") if isinstance(item_id, str) else "",
-                              names.get(patron_id, "") if isinstance(patron_id, str) else "",
-                              json_object(x.resolution) if x.resolution else None, x.resolved_at,
-                              effects.get(x.review_id), names, titles))
-    return out
+        payload = events.get(x.event_id, {}).get("payload", {})
+        for source in (json_object(x.detail), payload, json_object(x.resolution)):
+            if isinstance(source.get("item_id"), str):
+                item_ids.add(source["item_id"])
+            patron_ids.update(source[key] for key in ("patron_id", "on_loan_to", "held_by")
+                              if isinstance(source.get(key), str))
+    patron_ids.update(who for effect in effects.values() for code, who in effect.changes
+                      if code in ("close_loan", "open_loan"))
+    return item_ids, patron_ids
+
+
+def _item_states(conn, item_ids: set[str], patron_ids: set[str]) -> dict[str, dict[str, Any]]:
+    """The books' states now; their borrowers join ``patron_ids``."""
+    states = {}
+    if item_ids:
+        for st in conn.execute(select(db.item_state).where(db.item_state.c.item_id.in_(
+                sorted(i for i in item_ids if fits(i))))):
+            states[st.item_id] = {"status": st.status, "patron_id": st.patron_id, "due": st.due,
+                                  "since": st.since, "loan_kiosk": st.loan_kiosk}
+            if st.patron_id:
+                patron_ids.add(st.patron_id)
+    return states
+
+
+def _titles_and_shelved(conn, item_ids: set[str], states: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """The books' titles; a book that never circulated joins ``states`` as the catalogue has it."""
+    catalogue = records(conn, db.catalogue, db.catalogue.c.item_id, item_ids)
+    for item_id, record in catalogue.items():
+        if item_id not in states:
+            status = record.get("status")
+            states[item_id] = {"status": None if status == "available" else status, "patron_id": None,
+                               "due": None, "since": None, "loan_kiosk": None}
+    return {k: str(v.get("title") or "") for k, v in catalogue.items()}
+
+
+def _review_item(x: Any, event: dict[str, Any] | None, states: dict[str, dict[str, Any]], titles: dict[str, str],
+                 names: dict[str, str], effects: dict[int, AcceptEffect]) -> ReviewItem:
+    detail = json_object(x.detail)
+    payload = (event or {}).get("payload", {})
+    item_id = detail.get("item_id") or payload.get("item_id")
+    patron_id = payload.get("patron_id")
+    known = isinstance(item_id, str)
+    return ReviewItem(x.review_id, x.kiosk_id, x.seq, x.reason, x.created_at, detail, event,
+                      states.get(item_id) if known else None, titles.get(item_id, "") if known else "",
+                      names.get(patron_id, "") if isinstance(patron_id, str) else "",
+                      json_object(x.resolution) if x.resolution else None, x.resolved_at,
+                      effects.get(x.review_id), names, titles)
 
 
 class AlreadyDecided(Exception):

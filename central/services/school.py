@@ -283,6 +283,16 @@ def parse_calendar(fields: dict[str, str]) -> tuple[CalendarRecord | None, dict[
     both = sorted(set(closed) & set(open_days))
     if both:
         errors["open_dates"] = _("{day} is both closed and a make-up working day").format(day=both[0].isoformat())
+    terms = _terms(fields, errors)
+    windows = _holidays(fields, errors)
+    if errors:
+        return None, errors
+    return CalendarRecord(closed_weekdays=closed_weekdays, closed_dates=closed, terms=[t for _r, t in terms],
+                          holiday_loans=[w for _r, w in windows], open_dates=open_days), {}
+
+
+def _terms(fields: dict[str, str], errors: dict[str, str]) -> list[tuple[int, TermRecord]]:
+    """The terms the form names (with their row), in order; their mistakes into ``errors``."""
     terms: list[tuple[int, TermRecord]] = []
     for row in row_numbers(fields, "term"):
         if not _filled(fields, "term", row, TERM_FIELDS):
@@ -299,6 +309,11 @@ def parse_calendar(fields: dict[str, str]) -> tuple[CalendarRecord | None, dict[
         if later.start <= earlier.end:
             errors[f"term.{row}.start"] = _("Overlaps the term “{name}” (until {end})").format(
                 name=earlier.name, end=earlier.end.isoformat())
+    return terms
+
+
+def _holidays(fields: dict[str, str], errors: dict[str, str]) -> list[tuple[int, HolidayLoanRecord]]:
+    """The holiday loans the form names (with their row), in order; their mistakes into ``errors``."""
     windows: list[tuple[int, HolidayLoanRecord]] = []
     for row in row_numbers(fields, "holiday"):
         if not _filled(fields, "holiday", row, HOLIDAY_FIELDS):
@@ -317,10 +332,7 @@ def parse_calendar(fields: dict[str, str]) -> tuple[CalendarRecord | None, dict[
         if window.lend_from <= prior.lend_until:
             errors[f"holiday.{row}.lend_from"] = _("Overlaps the holiday loan “{name}” (lending until {end})").format(
                 name=prior.name, end=prior.lend_until.isoformat())
-    if errors:
-        return None, errors
-    return CalendarRecord(closed_weekdays=closed_weekdays, closed_dates=closed, terms=[t for _r, t in terms],
-                          holiday_loans=[w for _r, w in windows], open_dates=open_days), {}
+    return windows
 
 
 # --- the rotation timetable --------------------------------------------------------------------

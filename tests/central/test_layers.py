@@ -1,5 +1,6 @@
 """The central server keeps its layers (../shared/ARCHITECTURE.md, "The central server in
-layers"): the kiosks' API is routers of module-level functions, and the code already in
+layers"): the kiosks' API and the librarian's dashboard are routers of module-level
+functions, the dashboard's forms are checked by a dependency, and the code already in
 layers stays small enough to read. ``CHECKED`` grows as more of ``central/`` is split."""
 
 from __future__ import annotations
@@ -7,7 +8,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from fastapi.routing import iter_route_contexts
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from radon.complexity import cc_rank, cc_visit
 
 from bookcorner.central import db
@@ -15,7 +16,7 @@ from bookcorner.protocol.messages import API_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 #: files and folders (every .py under them) held to the limits below
-CHECKED = ("central/api", "central/app.py")
+CHECKED = ("central/api", "central/app.py", "central/dashboard", "central/services")
 MAX_LINES = 60
 #: radon's grades run A (simple) to F; C is cyclomatic complexity 11-20
 WORST_GRADE = "C"
@@ -82,6 +83,63 @@ def test_every_api_route_is_a_module_level_function(tmp_path):
                 if route.endpoint is None or "<locals>" in route.endpoint.__qualname__]
     assert not closures, closures
     assert all(route.endpoint.__module__.startswith("bookcorner.central.api.") for route in api if route.endpoint)
+
+
+def _dashboard_routes(tmp_path) -> list[RouteContext]:
+    from bookcorner.central.app import create_app
+    from bookcorner.central.dashboard.site import PREFIX
+
+    store = db.Store(f"sqlite:///{tmp_path / 'layers.db'}")
+    try:
+        app = create_app(store)
+    finally:
+        store.dispose()
+    return [route for route in iter_route_contexts(app.routes)
+            if route.path == PREFIX or (route.path or "").startswith(PREFIX + "/")]
+
+
+def test_every_dashboard_route_is_a_module_level_function_of_an_area(tmp_path):
+    from bookcorner.central.dashboard import AREAS
+
+    routes = _dashboard_routes(tmp_path)
+    assert len(routes) > 50  # every area's pages, forms and downloads
+    closures = [f"{route.path}: {route.endpoint.__qualname__}" for route in routes
+                if route.endpoint is None or "<locals>" in route.endpoint.__qualname__]
+    assert not closures, closures
+    areas = {area.__name__ for area in AREAS}
+    assert {route.endpoint.__module__ for route in routes if route.endpoint} == areas
+
+
+def _calls(dependant) -> list:
+    """What a route's dependencies call, theirs included."""
+    return [call for d in dependant.dependencies for call in (d.call, *_calls(d))]
+
+
+def test_every_dashboard_form_is_checked_by_the_form_dependency(tmp_path):
+    """A state-changing route is given its fields by ``deps.checked_form`` (session and
+    form token), so none can forget to check; only signing in and the upload (a multipart
+    form, checked as it is read) read their own."""
+    from bookcorner.central.dashboard import deps
+
+    own = {"/dashboard/sign-in", "/dashboard/data-in/upload"}
+    posted = [route for route in _dashboard_routes(tmp_path) if "POST" in (route.methods or ())]
+    assert all(isinstance(route.original_route, APIRoute) for route in posted)
+    unchecked = [route.path for route in posted if route.path not in own and not any(
+        isinstance(call, type(deps.checked_form)) for call in _calls(route.original_route.dependant))]
+    assert not unchecked, unchecked
+
+
+def test_the_services_import_no_http():
+    """central/services/ is below HTTP: no FastAPI, Starlette or dashboard in it."""
+    offending = []
+    for path in sorted((ROOT / "central" / "services").rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        offending += [f"{path.name}: {name}" for name in imported
+                      if name.split(".")[0] in ("fastapi", "starlette")
+                      or name.startswith(("bookcorner.central.dashboard", "bookcorner.central.api"))]
+    assert not offending, offending
 
 
 def test_the_command_line_calls_services_never_pages():
