@@ -119,6 +119,7 @@ def reports(store, zone, today: date) -> dict[str, Callable[[], object]]:
     from bookcorner import i18n
     from bookcorner.central.dashboard import reports as pages
     from bookcorner.central.dashboard.site import PREFIX, env
+    from bookcorner.central.services import reports as figures
 
     who = SimpleNamespace(name="bench", csrf="x" * 43)
 
@@ -128,29 +129,29 @@ def reports(store, zone, today: date) -> dict[str, Callable[[], object]]:
                                                      local=lambda t: t, who=who, **pages.GLOBALS, **values)
 
     def index() -> str:
-        start, end, name = pages.term_of(store, today)
-        return render("reports.html", week=pages.this_week(today), term=(start, end), term_name=name,
-                      targets=pages.targets(store), saved=None)
+        start, end, name = figures.term_of(store, today)
+        return render("reports.html", week=figures.this_week(today), term=(start, end), term_name=name,
+                      targets=figures.targets(store), saved=None)
 
     def form_i(weekly: bool, past: bool = False) -> str:
-        start, end, _name = pages.term_of(store, today)
+        start, end, _name = figures.term_of(store, today)
         if past:  # the whole term before this one: the most loans a term page shows
-            before = [t for t in pages.terms(store) if t.end < start]
+            before = [t for t in figures.terms(store) if t.end < start]
             start, end = (before[0].start, before[0].end) if before else (start, end)
-        period = pages.this_week(today) if weekly else (start, end)
-        report = pages.borrowing(store, *period, zone)
-        return render("report_borrowing.html", report=report, weekly=weekly, terms=pages.terms(store),
+        period = figures.this_week(today) if weekly else (start, end)
+        report = figures.borrowing(store, *period, zone)
+        return render("report_borrowing.html", report=report, weekly=weekly, terms=figures.terms(store),
                       previous=period[0] - timedelta(days=7), next=period[0] + timedelta(days=7))
 
     def stars() -> str:
-        start, end, _name = pages.term_of(store, today)
-        report = pages.borrowing(store, start, end, zone)
-        return render("report_stars.html", **pages.stars_page(report), this_week=pages.this_week(today))
+        start, end, _name = figures.term_of(store, today)
+        report = figures.borrowing(store, start, end, zone)
+        return render("report_stars.html", **figures.stars_page(report), this_week=figures.this_week(today))
 
     def download(name: str, form: str) -> Callable[[], bytes]:
         def run() -> bytes:
-            start, end, _name = pages.term_of(store, today)
-            return pages.table(pages.borrowing(store, start, end, zone), name).render(form)[0]
+            start, end, _name = figures.term_of(store, today)
+            return figures.table(figures.borrowing(store, start, end, zone), name).render(form)[0]
         return run
 
     return {"index": index, "week": lambda: form_i(True), "term": lambda: form_i(False),

@@ -1,11 +1,9 @@
 """The paper registers the dashboard replaces (../shared/DOMAIN.md): overdue chase slips
 (催还单) per class, the repair register (form E), the withdrawal register (form F, 注销),
-the student-librarian work record (form G), the stock-take checklist (查书/清点), the
-privacy page, where the librarian sets the retention periods that ``central.privacy``
-applies.
-
-Each register is a page (printable) and the same table as CSV and XLSX (``tables``).
-Reading functions take the period and "now" as arguments; the routes only ask and show.
+the student-librarian work record (form G), the stock-take checklist (查书/清点): read
+from the central database, and each as the table it downloads as (``tables``). Reading
+functions take the period and "now" as arguments; the dashboard's routes
+(``central.dashboard.registers``) only ask and show.
 """
 
 from __future__ import annotations

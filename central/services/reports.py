@@ -1,7 +1,8 @@
 """The reports the school publishes from its loans (../shared/DOMAIN.md): form I, the
 student reading and borrowing statistics per student and per class, for a week or a
 term, against the school's targets; the reading stars (十佳读书之星) and the best reading
-classes (阳光阅读班级). Each page prints, and downloads as CSV and XLSX.
+classes (阳光阅读班级), and the tables they download as (the pages:
+``central.dashboard.reports``).
 
 One grouped query over ``loans`` (the period's loans by class and borrower, an index
 range) gives every figure; the roster gives names and class sizes. A loan anonymised

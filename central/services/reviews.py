@@ -1,5 +1,7 @@
-"""What the dashboard shows, read from the central database; the librarian's decisions,
-written with an audit record in the same transaction."""
+"""What the librarian checks at the desk, read from the central database: the end of the
+day, the review queue (what Accept would do) and the audit log; the librarian's decisions
+and corrections, written with an audit record in the same transaction. Also the helpers
+the other services share: a school day's bounds in UTC, records by id, an audit record."""
 
 from __future__ import annotations
 
