@@ -14,7 +14,6 @@ from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
-from bookcorner.central.dashboard import auth
 from bookcorner.central.dashboard.deps import Dash, Form, Librarian
 from bookcorner.central.dashboard.site import PREFIX, Answered, Site
 from bookcorner.central.reference_files import (
@@ -27,7 +26,7 @@ from bookcorner.central.reference_files import (
     Problem,
     Unreadable,
 )
-from bookcorner.central.services import data_in
+from bookcorner.central.services import data_in, sessions
 from bookcorner.central.services.data_in import Refused
 from bookcorner.i18n import _
 
@@ -155,7 +154,7 @@ async def _upload_body(request: Request) -> bytes | None:
     return None if size > MAX_UPLOAD_BYTES + _FRAMING_BYTES else b"".join(chunks)
 
 
-async def _multipart(site: Site, request: Request, who: auth.Session) -> dict[str, Any] | str:
+async def _multipart(site: Site, request: Request, who: sessions.Session) -> dict[str, Any] | str:
     """An upload form of a signed-in librarian: multipart, the session's form token. Raises
     a refusal, or returns either the fields (the file's bytes under ``file``) or the code of
     what is wrong with the file."""
@@ -173,7 +172,7 @@ async def _multipart(site: Site, request: Request, who: auth.Session) -> dict[st
     except MultiPartException:
         raise Answered(site.refused(request, 400)) from None
     try:
-        if not auth.same(str(form.get("csrf") or ""), who.csrf):
+        if not sessions.same(str(form.get("csrf") or ""), who.csrf):
             raise Answered(site.refused(request, 403))
         upload = form.get("file")
         if not isinstance(upload, UploadFile) or not upload.filename:
@@ -190,14 +189,14 @@ async def _multipart(site: Site, request: Request, who: auth.Session) -> dict[st
         await form.close()
 
 
-async def _front(request: Request, who: auth.Session, site: Site, status: int = 200, error: str = "") -> Response:
+async def _front(request: Request, who: sessions.Session, site: Site, status: int = 200, error: str = "") -> Response:
     staged = await site.run(data_in.waiting, site.store)
     done = await site.run(data_in.recent, site.store)
     return site.page(request, "data_in.html", status, who=who, waiting=staged, recent=done, error=error,
                      limit_mb=MAX_UPLOAD_BYTES // (1024 * 1024), applied=request.query_params.get("applied"))
 
 
-async def _shown(request: Request, who: auth.Session, site: Site, token: str, status: int = 200,
+async def _shown(request: Request, who: sessions.Session, site: Site, token: str, status: int = 200,
                  error: str = "") -> Response:
     found = await site.run(data_in.preview, site.store, token)
     if found is None:

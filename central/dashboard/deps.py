@@ -18,8 +18,8 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
-from bookcorner.central.dashboard import auth
 from bookcorner.central.dashboard.site import CONTROL, LARGEST_ID, Answered, Site
+from bookcorner.central.services import sessions
 from bookcorner.i18n import _
 
 
@@ -30,7 +30,7 @@ async def _site(request: Request) -> Site:
 Dash = Annotated[Site, Depends(_site)]
 
 
-async def _session(request: Request, site: Dash) -> auth.Session | None:
+async def _session(request: Request, site: Dash) -> sessions.Session | None:
     return await site.session(request)
 
 
@@ -42,7 +42,7 @@ def _plain_address(request: Request, site: Site) -> None:
 
 
 async def signed_in(request: Request, site: Dash,
-                    who: Annotated[auth.Session | None, Depends(_session)]) -> auth.Session:
+                    who: Annotated[sessions.Session | None, Depends(_session)]) -> sessions.Session:
     """The librarian whose session the request carries; a page's address checked (a form's
     is checked with the form, ``checked_form``)."""
     if who is None:
@@ -53,7 +53,7 @@ async def signed_in(request: Request, site: Dash,
 
 
 #: the signed-in librarian (a page: else to sign in; a form: else 403)
-Librarian = Annotated[auth.Session, Depends(signed_in)]
+Librarian = Annotated[sessions.Session, Depends(signed_in)]
 
 
 class _CheckedForm:
@@ -64,7 +64,7 @@ class _CheckedForm:
 
     async def __call__(self, request: Request, site: Dash, who: Librarian) -> dict[str, str]:
         fields = await site.form(request, self.max_fields)
-        if fields is None or not auth.same(fields.get("csrf"), who.csrf):
+        if fields is None or not sessions.same(fields.get("csrf"), who.csrf):
             raise Answered(site.refused(request, 403))
         _plain_address(request, site)
         return fields

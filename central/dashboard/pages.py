@@ -12,11 +12,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from bookcorner.central import db
-from bookcorner.central.dashboard import auth, review_text
+from bookcorner.central.dashboard import review_text
 from bookcorner.central.dashboard.deps import Dash, Form, Librarian, ReviewId
 from bookcorner.central.dashboard.site import CSS_PATH, PREFIX, Site
 from bookcorner.central.replay import CHANGES_ITEMS
-from bookcorner.central.services import exports, school
+from bookcorner.central.services import exports, school, sessions
 from bookcorner.central.services import reviews as queries
 from bookcorner.central.services.tables import CSV_MEDIA
 from bookcorner.i18n import _, ngettext
@@ -116,9 +116,9 @@ async def css() -> Response:
 
 @router.get("/sign-in")
 async def sign_in_form(request: Request, site: Dash) -> Response:
-    token = auth.new_secret()
+    token = sessions.new_secret()
     response = site.page(request, "sign_in.html", csrf=token, failed=False)
-    response.set_cookie(auth.SIGN_IN_COOKIE, token, path=PREFIX, httponly=True, samesite="strict",
+    response.set_cookie(sessions.SIGN_IN_COOKIE, token, path=PREFIX, httponly=True, samesite="strict",
                         secure=site.secure(request), max_age=3600)
     return response
 
@@ -126,31 +126,31 @@ async def sign_in_form(request: Request, site: Dash) -> Response:
 @router.post("/sign-in")
 async def sign_in(request: Request, site: Dash) -> Response:
     fields = await site.form(request)
-    if fields is None or not auth.same(fields.get("csrf"), request.cookies.get(auth.SIGN_IN_COOKIE)):
+    if fields is None or not sessions.same(fields.get("csrf"), request.cookies.get(sessions.SIGN_IN_COOKIE)):
         return site.refused(request, 403)
-    attempt = await site.run(auth.sign_in, site.store, fields.get("name", "").strip(),
+    attempt = await site.run(sessions.sign_in, site.store, fields.get("name", "").strip(),
                              fields.get("credential", "").strip(), request.client.host if request.client else "")
     if attempt.refused_until is not None:
         wait = max(1, math.ceil((attempt.refused_until - db.now()).total_seconds()))
-        response: Response = site.page(request, "sign_in.html", 429, csrf=request.cookies.get(auth.SIGN_IN_COOKIE),
+        response: Response = site.page(request, "sign_in.html", 429, csrf=request.cookies.get(sessions.SIGN_IN_COOKIE),
                                        refused_until=attempt.refused_until)
         response.headers["Retry-After"] = str(wait)
         return response
     if attempt.secret is None:
         await asyncio.sleep(attempt.delay_s)
-        return site.page(request, "sign_in.html", 401, csrf=request.cookies.get(auth.SIGN_IN_COOKIE), failed=True)
+        return site.page(request, "sign_in.html", 401, csrf=request.cookies.get(sessions.SIGN_IN_COOKIE), failed=True)
     response = site.redirect("/end-of-day")
-    response.set_cookie(auth.SESSION_COOKIE, attempt.secret, path=PREFIX, httponly=True, samesite="strict",
-                        secure=site.secure(request), max_age=auth.SESSION_HOURS * 3600)
-    response.delete_cookie(auth.SIGN_IN_COOKIE, path=PREFIX)
+    response.set_cookie(sessions.SESSION_COOKIE, attempt.secret, path=PREFIX, httponly=True, samesite="strict",
+                        secure=site.secure(request), max_age=sessions.SESSION_HOURS * 3600)
+    response.delete_cookie(sessions.SIGN_IN_COOKIE, path=PREFIX)
     return response
 
 
 @router.post("/sign-out")
 async def sign_out(who: Librarian, _fields: Form, site: Dash) -> Response:
-    await site.run(auth.sign_out, site.store, who)
+    await site.run(sessions.sign_out, site.store, who)
     response = site.to_sign_in()
-    response.delete_cookie(auth.SESSION_COOKIE, path=PREFIX)
+    response.delete_cookie(sessions.SESSION_COOKIE, path=PREFIX)
     return response
 
 
@@ -170,7 +170,7 @@ async def end_of_day(request: Request, who: Librarian, site: Dash) -> Response:
                      all_in=all(c.all_in for c in corners))
 
 
-async def _queue(request: Request, who: auth.Session, site: Site, status: int = 200, page_asked: str | None = None,
+async def _queue(request: Request, who: sessions.Session, site: Site, status: int = 200, page_asked: str | None = None,
                  **values: Any) -> Response:
     """The waiting cases, one page of them, each told in a sentence; the one being
     corrected (``case``) with the books and students its search found."""
@@ -199,7 +199,7 @@ async def review_queue(request: Request, who: Librarian, site: Dash) -> Response
     return await _queue(request, who, site, message=request.query_params.get("done"))
 
 
-async def _apply(site: Site, who: auth.Session, fields: dict[str, str], review_id: int, decision: str,
+async def _apply(site: Site, who: sessions.Session, fields: dict[str, str], review_id: int, decision: str,
                  note: str) -> None:
     if decision == "correct":
         await site.run(lambda: queries.correct(
@@ -248,7 +248,7 @@ async def export_page(request: Request, who: Librarian, site: Dash) -> Response:
     return site.page(request, "exports.html", who=who, today=today, week_ago=today - timedelta(days=6))
 
 
-async def _download(request: Request, who: auth.Session, site: Site, kind: str) -> Response:
+async def _download(request: Request, who: sessions.Session, site: Site, kind: str) -> Response:
     chosen = site.period(request)
     if chosen is None:
         return site.page(request, "refused.html", 422, error=_("Choose a valid period (from, to)."))

@@ -12,10 +12,9 @@ from pathlib import PurePosixPath
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from bookcorner.central.dashboard import auth
 from bookcorner.central.dashboard.deps import Dash, Form, Librarian
 from bookcorner.central.dashboard.site import PREFIX, Answered, Site
-from bookcorner.central.services import charts, reports
+from bookcorner.central.services import charts, reports, sessions
 from bookcorner.central.services.reports import TABLES, Borrowing, Targets, this_week
 from bookcorner.central.services.reviews import record
 from bookcorner.central.services.tables import FORMATS
@@ -52,7 +51,7 @@ async def set_targets(request: Request, who: Librarian, fields: Form, site: Dash
     return site.redirect("/reports?saved=1")
 
 
-async def _term_report(request: Request, who: auth.Session, site: Site) -> tuple[tuple[date, date], Borrowing]:
+async def _term_report(request: Request, who: sessions.Session, site: Site) -> tuple[tuple[date, date], Borrowing]:
     """The borrowing of the period asked for (this term unless ``from``/``to`` say otherwise)."""
     start, end, _name = await site.run(reports.term_of, site.store, site.today())
     period = site.period(request, (start, end))
@@ -61,7 +60,7 @@ async def _term_report(request: Request, who: auth.Session, site: Site) -> tuple
     return period, await site.run(reports.borrowing, site.store, *period, site.zone)
 
 
-async def _form_i(request: Request, who: auth.Session, site: Site, weekly: bool) -> Response:
+async def _form_i(request: Request, who: sessions.Session, site: Site, weekly: bool) -> Response:
     if weekly:
         day = site.day(request, "day")
         if day is None:

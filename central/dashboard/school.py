@@ -14,12 +14,11 @@ import msgspec
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from bookcorner.central.dashboard import auth
 from bookcorner.central.dashboard.deps import Dash, Form, Librarian, LongForm
 from bookcorner.central.dashboard.site import PREFIX, Site
 from bookcorner.central.kiosks import Audit, KioskExists, add_kiosk, add_librarian
 from bookcorner.central.reference import policy_record
-from bookcorner.central.services import school
+from bookcorner.central.services import school, sessions
 from bookcorner.central.services.school import CARD_STATUSES, CREDENTIAL_REF, SPARE_ROWS, Refused
 from bookcorner.circulation.codes import normalise
 from bookcorner.circulation.model import ItemType, Role
@@ -251,7 +250,7 @@ async def revoke(request: Request, who: Librarian, fields: Form, site: Dash, kio
 # --- librarians --------------------------------------------------------------------------------
 
 
-async def _librarians_page(request: Request, who: auth.Session, site: Site, status: int = 200,
+async def _librarians_page(request: Request, who: sessions.Session, site: Site, status: int = 200,
                            **values: Any) -> Response:
     rows = await site.run(school.librarian_rows, site.store, who.session_hash)
     return _show(request, site, "school_librarians.html", who, status, librarians=rows,

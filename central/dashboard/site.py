@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 
 from bookcorner import i18n
 from bookcorner.central import db
-from bookcorner.central.dashboard import auth
+from bookcorner.central.services import sessions
 from bookcorner.central.services.reviews import FIRST_DAY, LAST_DAY
 from bookcorner.i18n import _
 
@@ -173,8 +173,8 @@ class Site:
     def secure(request: Request) -> bool:
         return request.url.scheme == "https"
 
-    async def session(self, request: Request) -> auth.Session | None:
-        return await run_in_threadpool(auth.session_of, self.store, request.cookies.get(auth.SESSION_COOKIE))
+    async def session(self, request: Request) -> sessions.Session | None:
+        return await run_in_threadpool(sessions.session_of, self.store, request.cookies.get(sessions.SESSION_COOKIE))
 
     async def form(self, request: Request, max_fields: int = 20) -> dict[str, str] | None:
         """The posted form (urlencoded), or None when it is not one."""

@@ -11,5 +11,6 @@ returns plain values; the dashboard's routers parse requests, call services and 
 - ``registers``: overdue slips, repairs, withdrawals, the work record, stock-take
 - ``school``: the loan rules, calendar, timetable, cards, kiosks and librarians
 - ``data_in``: staged roster and catalogue imports, previewed then confirmed
+- ``sessions``: librarians signing in and out, their sessions and form tokens
 - ``tables``, ``charts``: a report's table as CSV/XLSX, its bar chart as SVG
 """
