@@ -16,8 +16,7 @@ from bookcorner.central.dashboard import review_text
 from bookcorner.central.dashboard.deps import Dash, Form, Librarian, ReviewId
 from bookcorner.central.dashboard.site import CSS_PATH, PREFIX, Site
 from bookcorner.central.replay import CHANGES_ITEMS
-from bookcorner.central.services import exports, school, sessions
-from bookcorner.central.services import reviews as queries
+from bookcorner.central.services import exports, reviews, school, sessions
 from bookcorner.central.services.tables import CSV_MEDIA
 from bookcorner.i18n import _, ngettext
 
@@ -43,7 +42,7 @@ def _review_of(target: str) -> int:
     return int(target[7:]) if target.startswith("review:") and target[7:].isdigit() and len(target) < 17 else 0
 
 
-def _case(r: queries.ReviewItem) -> review_text.Case:
+def _case(r: reviews.ReviewItem) -> review_text.Case:
     return review_text.Case(r.reason, r.kiosk_id, r.detail, r.event, r.item, r.seq, r.created_at)
 
 
@@ -55,7 +54,7 @@ def _fit_text(code: str) -> str:
             }.get(code) or _reason_text(code)
 
 
-def _accept_text(effect: queries.AcceptEffect, people: dict[str, str]) -> list[str]:
+def _accept_text(effect: reviews.AcceptEffect, people: dict[str, str]) -> list[str]:
     """What Accept will do, in the librarian's words, one line per change."""
     if not effect.changes:
         return [{"record_only": _("Accept records the decision only: no loan or book changes."),
@@ -163,10 +162,10 @@ async def home(_who: Librarian, site: Dash) -> Response:
 @router.get("/end-of-day")
 async def end_of_day(request: Request, who: Librarian, site: Dash) -> Response:
     today = site.today()
-    corners, movements = await site.run(queries.end_of_day, site.store, today, site.zone)
+    corners, movements = await site.run(reviews.end_of_day, site.store, today, site.zone)
     return site.page(request, "end_of_day.html", who=who, today=today, corners=corners, movements=movements,
-                     loans=sum(m.kind == queries.LOANS for m in movements),
-                     returns=sum(m.kind == queries.RETURNS for m in movements),
+                     loans=sum(m.kind == reviews.LOANS for m in movements),
+                     returns=sum(m.kind == reviews.RETURNS for m in movements),
                      all_in=all(c.all_in for c in corners))
 
 
@@ -174,15 +173,15 @@ async def _queue(request: Request, who: sessions.Session, site: Site, status: in
                  **values: Any) -> Response:
     """The waiting cases, one page of them, each told in a sentence; the one being
     corrected (``case``) with the books and students its search found."""
-    count = await site.run(queries.waiting_count, site.store)
-    pages = max(1, math.ceil(count / queries.PAGE_SIZE))
+    count = await site.run(reviews.waiting_count, site.store)
+    pages = max(1, math.ceil(count / reviews.PAGE_SIZE))
     page = min(_number(page_asked or request.query_params.get("page"), 1), pages)
-    waiting = await site.run(lambda: queries.reviews(site.store, offset=(page - 1) * queries.PAGE_SIZE))
-    corners = await site.run(queries.corner_names, site.store)
-    decided = [] if status != 200 else await site.run(lambda: queries.reviews(site.store, resolved=True, limit=50))
+    waiting = await site.run(lambda: reviews.reviews(site.store, offset=(page - 1) * reviews.PAGE_SIZE))
+    corners = await site.run(reviews.corner_names, site.store)
+    decided = [] if status != 200 else await site.run(lambda: reviews.reviews(site.store, resolved=True, limit=50))
     case = _number(request.query_params.get("case"), 0)
     book, student = (request.query_params.get(k, "").strip()[:80] for k in ("book", "student"))
-    books = await site.run(queries.find_items, site.store, book) if case and book else []
+    books = await site.run(reviews.find_items, site.store, book) if case and book else []
     students = await site.run(school.find_people, site.store, student) if case and student else []
     stories = {r.review_id: review_text.sentence(_case(r), review_text.Words(site.zone, r.titles, r.people, corners))
                for r in waiting}
@@ -202,29 +201,29 @@ async def review_queue(request: Request, who: Librarian, site: Dash) -> Response
 async def _apply(site: Site, who: sessions.Session, fields: dict[str, str], review_id: int, decision: str,
                  note: str) -> None:
     if decision == "correct":
-        await site.run(lambda: queries.correct(
+        await site.run(lambda: reviews.correct(
             site.store, review_id, who.name, note, item_id=fields.get("item_id", "").strip()[:80],
             patron_id=fields.get("patron_id", "").strip()[:80]))
     else:
-        await site.run(queries.decide, site.store, review_id, decision, note, who.name, fields.get("effect", "")[:400])
+        await site.run(reviews.decide, site.store, review_id, decision, note, who.name, fields.get("effect", "")[:400])
 
 
 @router.post("/reviews/{review_id}")
 async def decide(review_id: ReviewId, request: Request, who: Librarian, fields: Form, site: Dash) -> Response:
     decision, note = fields.get("decision", ""), fields.get("note", "").strip()[:2000]
     page = fields.get("page")
-    if decision not in queries.DECISIONS or (decision == "dismiss" and not note):
+    if decision not in reviews.DECISIONS or (decision == "dismiss" and not note):
         return await _queue(request, who, site, 422, page, error=_("Dismissing needs a note saying why."))
     try:
         await _apply(site, who, fields, review_id, decision, note)
-    except queries.DoesNotFit as problem:
+    except reviews.DoesNotFit as problem:
         return await _queue(request, who, site, 422, page,
                             error=_("The correction does not fit: {reason}").format(reason=_fit_text(str(problem))))
-    except queries.BookChanged:
+    except reviews.BookChanged:
         return await _queue(request, who, site, 409, page,
                             error=_("The book changed since this page was shown: look at what Accept will do "
                                     "now and decide again."))
-    except queries.AlreadyDecided:
+    except reviews.AlreadyDecided:
         return await _queue(request, who, site, 409, page,
                             error=_("That item was already decided (or does not exist)."))
     back = _number(page, 1)
@@ -233,11 +232,11 @@ async def decide(review_id: ReviewId, request: Request, who: Librarian, fields: 
 
 @router.get("/audit")
 async def audit_page(request: Request, who: Librarian, site: Dash) -> Response:
-    rows = await site.run(queries.audit, site.store, 200)
-    names = await site.run(queries.audit_names, site.store, rows)
+    rows = await site.run(reviews.audit, site.store, 200)
+    names = await site.run(reviews.audit_names, site.store, rows)
     words = review_text.Words(site.zone, names.titles, names.people, names.corners)
     told = [(row, review_text.audit_sentence(review_text.AuditEntry(
-        row.who, row.action, row.target, queries.json_object(row.detail), names.reviews.get(_review_of(row.target))),
+        row.who, row.action, row.target, reviews.json_object(row.detail), names.reviews.get(_review_of(row.target))),
         words)) for row in rows]
     return site.page(request, "audit.html", who=who, rows=told)
 
@@ -259,7 +258,7 @@ async def _download(request: Request, who: sessions.Session, site: Site, kind: s
     else:
         body = await site.run(exports.koc, site.store, start, end, site.zone, site.version)
         name, media = f"bookcorner-{start}-{end}.koc", "text/plain; charset=utf-8"
-    await site.run(queries.record, site.store, who.name, f"export.{kind}", name,
+    await site.run(reviews.record, site.store, who.name, f"export.{kind}", name,
                    {"from": start.isoformat(), "to": end.isoformat()})
     return site.download(body.encode("utf-8"), name, media)
 

@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from bookcorner.central import db
 from bookcorner.central.ingest import upsert
 from bookcorner.central.services import charts
-from bookcorner.central.services import reviews as queries
+from bookcorner.central.services.reviews import day_bounds
 from bookcorner.central.services.tables import ReportTable
 from bookcorner.i18n import _
 from bookcorner.protocol.messages import CalendarRecord
@@ -204,7 +204,7 @@ def terms(store: db.Store) -> list:
 
 def borrowing(store: db.Store, start: date, end: date, zone: tzinfo) -> Borrowing:
     """Form I for ``start``..``end`` (days in the school's zone, both included)."""
-    since, until = queries.day_bounds(start, zone)[0], queries.day_bounds(end, zone)[1]
+    since, until = day_bounds(start, zone)[0], day_bounds(end, zone)[1]
     loans = db.loans.c
     with store.reading() as conn:
         counts = conn.execute(
