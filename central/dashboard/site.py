@@ -27,7 +27,7 @@ from bookcorner import i18n
 from bookcorner.central import db
 from bookcorner.central.services import sessions
 from bookcorner.central.services.reviews import FIRST_DAY, LAST_DAY
-from bookcorner.i18n import _
+from bookcorner.i18n import _, ngettext
 
 HERE = Path(__file__).parent
 CSS_PATH = HERE / "static" / "dashboard.css"
@@ -52,7 +52,7 @@ CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(default=True),
                   extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
 env.install_gettext_callables(gettext=lambda message: _(message),  # type: ignore[attr-defined]
-                              ngettext=lambda s, p, n: _(s) if n == 1 else _(p), newstyle=True)
+                              ngettext=lambda s, p, n: ngettext(s, p, n), newstyle=True)
 
 
 def language_of(request: Request) -> str:

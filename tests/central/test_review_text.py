@@ -203,3 +203,16 @@ def test_audit_records_read_as_sentences(entry, expected):
     with i18n.in_language("zh_CN"):
         said = audit_sentence(entry, WORDS)
     assert said and not RAW.search(said) and entry.action not in said, said
+
+
+def test_the_dashboard_templates_translate_plural_entries():
+    """A template's ngettext looks the plural entry up as one (not its two forms as two singulars)."""
+    from bookcorner.central.dashboard.site import env
+
+    template = env.from_string('{{ ngettext("{count} case waits for a decision.", '
+                               '"{count} cases wait for a decision.", n) }}')
+    with i18n.in_language("zh_CN"):
+        assert template.render(n=3) == "有{count}个事项等待处理。"
+    with i18n.in_language("en"):
+        assert template.render(n=1) == "{count} case waits for a decision."
+        assert template.render(n=3) == "{count} cases wait for a decision."
