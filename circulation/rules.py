@@ -20,42 +20,13 @@ from bookcorner.circulation.calendar import SchoolCalendar, due_date
 from bookcorner.circulation.codes import CodeKind, ScannedCode, isbn10_of
 from bookcorner.circulation.events import EventDraft, EventType
 from bookcorner.circulation.model import CardStatus, Item, ItemStatus, ItemType, Patron, PatronStatus, Role
+from bookcorner.circulation.outcomes import Reason, Warning_
 from bookcorner.circulation.policy import Policy
 from bookcorner.circulation.reference import Reference
 from bookcorner.circulation.state import CirculationState, Loan
 
 #: who is recorded as the actor when nobody identified themselves
 ANONYMOUS = "kiosk"
-
-
-class Reason(StrEnum):
-    CARD_UNKNOWN = "card_unknown"
-    CARD_NOT_ACTIVE = "card_not_active"
-    PATRON_SUSPENDED = "patron_suspended"
-    PATRON_LEFT = "patron_left"
-    ITEM_UNKNOWN = "item_unknown"
-    UNREADABLE = "unreadable"
-    REFERENCE_ONLY = "reference_only"
-    NOT_LENDABLE = "not_lendable"
-    IN_REPAIR = "in_repair"
-    WITHDRAWN = "withdrawn"
-    LIMIT_REACHED = "limit_reached"
-    TYPE_LIMIT_REACHED = "type_limit_reached"
-    OVERDUE = "overdue"
-    TERM_ENDED = "term_ended"
-    RENEWAL_LIMIT = "renewal_limit"
-    #: re-scanning a book you borrowed today: it is already yours, nothing to do
-    ALREADY_YOURS = "already_yours"
-    NOT_ON_LOAN = "not_on_loan"
-    #: several copies with this barcode are on loan: tap a card to say whose
-    AMBIGUOUS_COPY = "ambiguous_copy"
-    NOT_ALLOWED = "not_allowed"
-    ALREADY_REPORTED = "already_reported"
-    ALREADY_ENROLLED = "already_enrolled"
-    ALREADY_REGISTERED = "already_registered"
-    PATRON_UNKNOWN = "patron_unknown"
-    #: a book needs at least its title: never a half record
-    TITLE_MISSING = "title_missing"
 
 
 class Action(StrEnum):
@@ -68,19 +39,6 @@ class Action(StrEnum):
     MARKED_REPAIRED = "marked_repaired"
     CARD_ENROLLED = "card_enrolled"
     ITEM_REGISTERED = "item_registered"
-
-
-class Warning_(StrEnum):
-    """Done, but the librarian should know how (kept with the event for review)."""
-
-    #: the book was on loan to someone else: that loan was closed first (Koha semantics)
-    RETURNED_FROM_OTHER = "returned_from_other"
-    #: a shared barcode matched several loans; the oldest was closed
-    OLDEST_OF_SEVERAL = "oldest_of_several"
-    #: the book was recorded lost and has turned up
-    WAS_LOST = "was_lost"
-    #: the book came back after its due date
-    LATE = "late"
 
 
 @dataclass(frozen=True, slots=True)
