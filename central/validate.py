@@ -23,7 +23,7 @@ from typing import Any
 
 import msgspec
 
-from bookcorner.central.replay import ADDITIONS, CHANGES_ITEMS
+from bookcorner.circulation.replay import ADDITIONS, CHANGES_ITEMS
 from bookcorner.circulation.events import EventType
 from bookcorner.protocol.messages import ItemRecord, WireEvent
 

@@ -16,7 +16,7 @@ from bookcorner.central.dashboard import auth, exports, queries, review_text
 from bookcorner.central.dashboard.school import find_students
 from bookcorner.central.dashboard.school import student as student_of
 from bookcorner.central.dashboard.site import CSS_PATH, CSV_MEDIA, PREFIX, Site
-from bookcorner.central.replay import CHANGES_ITEMS
+from bookcorner.circulation.replay import CHANGES_ITEMS
 from bookcorner.i18n import _, ngettext
 
 #: event types whose book or student a librarian may correct (those replay applies to an item)
@@ -91,7 +91,7 @@ def _accept_text(effect: queries.AcceptEffect, people: dict[str, str]) -> list[s
 
 
 def _time_text(code: str) -> str:
-    """Why the server could not vouch for an event's time (central.clock's flags)."""
+    """Why the server could not vouch for an event's time (circulation.retiming's flags)."""
     return {
         "time_before_provisioning": _("The kiosk's clock put this before the kiosk was added to the server, and "
                                       "nothing confirms that clock: the time shown is the server's estimate."),
