@@ -315,7 +315,7 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
         else:
             replayed = ReplayEvent(event.event_id, k, event.seq, event.type, event.payload, timing.time)
             done = additions.apply(replayed) if event.type in ADDITIONS else ledger.replay(replayed, items)
-        warnings = list(done.warnings)
+        warnings: list[str] = list(done.warnings)
         if timing.flags:
             warnings += [f.value for f in timing.flags]
         if event.event_id in conflicts:

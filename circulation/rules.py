@@ -466,7 +466,7 @@ def allowance(reference: Reference, state: CirculationState, patron: Patron, tod
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _age(loan: Loan) -> tuple[str, str]:
+def _age(loan: Loan) -> tuple[datetime, str]:
     return (loan.since, loan.item_id)
 
 

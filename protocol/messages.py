@@ -17,7 +17,7 @@ import msgspec.inspect
 from msgspec import Meta, Struct
 
 # what the server did with one event: the circulation model's vocabulary, on the wire as it is
-from bookcorner.circulation.outcomes import Outcome as Outcome
+from bookcorner.circulation.outcomes import Outcome
 
 PROTOCOL_VERSION = 1
 API_PREFIX = "/v1"

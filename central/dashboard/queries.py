@@ -18,6 +18,7 @@ from bookcorner.central.due_check import corrected_loan
 from bookcorner.central.ingest import load_items, next_revision, store_items
 from bookcorner.central.loans import LoanLedger
 from bookcorner.central.validate import fits, problem_in
+from bookcorner.circulation.model import ItemStatus
 from bookcorner.circulation.outcomes import ReviewReason
 from bookcorner.circulation.replay import CHANGES_ITEMS, ItemState, ReplayEvent, item_of
 from bookcorner.circulation.retiming import TimeFlag
@@ -256,7 +257,7 @@ def plan_accept(conn, reason: str, event: Any, detail: dict[str, Any] | None = N
     if done.outcome is Outcome.NEEDS_REVIEW:
         state.changed_time = changed[0]
         if event.type == RETURNS and done.reason == ReviewReason.NOT_ON_LOAN and state.status == "lost":
-            state.status, state.dirty = "available", True  # a book reported lost was brought back
+            state.status, state.dirty = ItemStatus.AVAILABLE, True  # a book reported lost was brought back
     elif changed[0] is not None and changed[0] >= event.time:
         state.changed_time, state.changed_kiosk, state.changed_seq = changed  # its latest change stays the latest
     after, changes = state.loan, []
