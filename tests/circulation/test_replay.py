@@ -1,4 +1,5 @@
-"""Replay and clock correction as pure functions: the rules a librarian would describe."""
+"""The server's replay and re-timing as pure functions (circulation.replay, circulation.retiming):
+the rules a librarian would describe."""
 
 from __future__ import annotations
 
@@ -6,10 +7,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from bookcorner.circulation.outcomes import ReviewReason
+from bookcorner.circulation.outcomes import Outcome, ReviewReason
 from bookcorner.circulation.replay import ItemState, ReplayEvent, replay
 from bookcorner.circulation.retiming import Anchor, Stamp, TimeFlag, TimeQuality, parse_wall, retime
-from bookcorner.protocol.messages import Outcome
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
