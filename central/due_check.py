@@ -2,8 +2,8 @@
 
 A checkout's payload carries the due date the kiosk worked out from its own wall clock and
 told the child. When the server re-times the checkout (``circulation.retiming``) onto another day
-of the school's time zone, and the rules (``circulation.rules.loan_due``, the kiosk's own
-computation, with the school's loan rules and calendar as the server has them) give
+of the school's time zone, and the rules (``circulation.rules.due_on_corrected_day``, the
+kiosk's own computation, with the school's loan rules and calendar as the server has them) give
 another due date on the corrected day, the loan keeps the date the child was told, and a
 review (``ReviewReason.DUE_FROM_WRONG_CLOCK``) offers the corrected one to the librarian: Accept
 moves the loan's due date (``corrected_loan``), Dismiss keeps the given one.
@@ -27,7 +27,7 @@ from bookcorner.circulation.calendar import HolidayLoan, SchoolCalendar, Term
 from bookcorner.circulation.model import ItemType, Role
 from bookcorner.circulation.policy import DEFAULT_POLICY, LoanRule, Policy, RolePolicy
 from bookcorner.circulation.replay import ItemState
-from bookcorner.circulation.rules import loan_due
+from bookcorner.circulation.rules import due_on_corrected_day
 from bookcorner.protocol.messages import CalendarRecord, PolicyRecord
 
 
@@ -102,8 +102,8 @@ class DueCheck:
         kind = self._field(db.catalogue, db.catalogue.c.item_id, item, "item_type") or str(ItemType.CIRCULATING)
         if role not in Role._value2member_map_ or kind not in ItemType._value2member_map_:
             return None  # a borrower or book the server does not know: no rule to apply
-        due = loan_due(policy, calendar, Role(role), ItemType(kind), zone.local_day(corrected, school))
-        if due is None or due == given:
+        due = due_on_corrected_day(policy, calendar, Role(role), ItemType(kind), given, wall, corrected, school)
+        if due is None:
             return None
         return {"item_id": item, "patron_id": patron, "kiosk_time": wall.astimezone(school).isoformat(),
                 "corrected_time": corrected.astimezone(school).isoformat(), "due_given": given.isoformat(),

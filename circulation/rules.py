@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -121,8 +121,22 @@ def unknown_code(scanned: ScannedCode, actor: str) -> Decision:
 def loan_due(policy: Policy, calendar: SchoolCalendar, role: Role, item_type: ItemType, today: date) -> date | None:
     """When a loan of an ``item_type`` book to a ``role`` made on ``today`` (the school's
     day) is due, or None when no open day is left in the term. The server asks the same
-    question of a checkout it re-timed (central.due_check)."""
+    question of a checkout it re-timed (``due_on_corrected_day``)."""
     return due_date(calendar, today, policy.rule(role, item_type).loan_days, policy.role(role).holiday_loans)
+
+
+def due_on_corrected_day(
+    policy: Policy, calendar: SchoolCalendar, role: Role, item_type: ItemType, given: date,
+    kiosk_time: datetime, corrected: datetime, zone: tzinfo,
+) -> date | None:
+    """The due date the rules give a checkout on the school day (in ``zone``) the server
+    re-timed it to, when the kiosk's clock put it on another day and the date it gave the
+    child (``given``) differs; else None (central.due_check offers it for review)."""
+    day = corrected.astimezone(zone).date()
+    if kiosk_time.astimezone(zone).date() == day:
+        return None  # the same school day: the rules give the same date
+    due = loan_due(policy, calendar, role, item_type, day)
+    return None if due is None or due == given else due
 
 
 def borrow(
