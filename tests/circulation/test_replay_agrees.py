@@ -152,7 +152,7 @@ def replay_purely(run: KioskRun, received: datetime) -> tuple[dict[str, ItemStat
     return items, ledger
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(day, start)
 def test_the_servers_replay_of_a_kiosks_events_is_the_kiosks_own_state(actions, start_days):
     with tempfile.TemporaryDirectory() as folder:
@@ -178,7 +178,7 @@ def template_db(tmp_path_factory):
     return path
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(day, start)
 def test_the_real_ingest_of_a_kiosks_push_is_the_kiosks_own_state(template_db, actions, start_days):
@@ -196,6 +196,10 @@ def test_the_real_ingest_of_a_kiosks_push_is_the_kiosks_own_state(template_db, a
             with store.reading() as conn:
                 items = ingest.load_items(conn, [item.item_id for item in ITEMS])
                 reviews = conn.execute(select(func.count()).select_from(db.reviews)).scalar_one()
+                kept = db.loans.c
+                open_loans = {row.item_id: (row.loan_id, row.patron_id, row.due, row.renewals) for row in conn.execute(
+                    select(kept.item_id, kept.loan_id, kept.patron_id, kept.due, kept.renewals)
+                    .where(kept.returned_at.is_(None)))}
         finally:
             store.dispose()
 
@@ -203,3 +207,5 @@ def test_the_real_ingest_of_a_kiosks_push_is_the_kiosks_own_state(template_db, a
     assert reply.needs_review == 0 and reply.applied_seq == batch.to_seq
     assert server_view(items) == kiosk_view(run)
     lending_times_agree(run, items)
+    # the loans the reports read: those not returned are the books' open loans
+    assert open_loans == kiosk_view(run)[0]
