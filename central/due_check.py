@@ -1,17 +1,18 @@
 """A due date the kiosk computed under a clock later found wrong.
 
 A checkout's payload carries the due date the kiosk worked out from its own wall clock and
-told the child. When the server re-times the checkout (``central.clock``) onto another day
-of the school's time zone, and the rules (``circulation.rules.loan_due``, the kiosk's own
-computation, with the school's loan rules and calendar as the server has them) give
+told the child. When the server re-times the checkout (``circulation.retiming``) onto another day
+of the school's time zone, and the rules (``circulation.rules.due_on_corrected_day``, the
+kiosk's own computation, with the school's loan rules and calendar as the server has them) give
 another due date on the corrected day, the loan keeps the date the child was told, and a
-review (``Reason.DUE_FROM_WRONG_CLOCK``) offers the corrected one to the librarian: Accept
+review (``ReviewReason.DUE_FROM_WRONG_CLOCK``) offers the corrected one to the librarian: Accept
 moves the loan's due date (``corrected_loan``), Dismiss keeps the given one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,11 +23,11 @@ from sqlalchemy.engine import Connection
 
 from bookcorner.central import db, zone
 from bookcorner.central.loans import LoanLedger
-from bookcorner.central.replay import ItemState
 from bookcorner.circulation.calendar import HolidayLoan, SchoolCalendar, Term
 from bookcorner.circulation.model import ItemType, Role
 from bookcorner.circulation.policy import DEFAULT_POLICY, LoanRule, Policy, RolePolicy
-from bookcorner.circulation.rules import loan_due
+from bookcorner.circulation.replay import ItemState
+from bookcorner.circulation.rules import due_on_corrected_day
 from bookcorner.protocol.messages import CalendarRecord, PolicyRecord
 
 
@@ -101,8 +102,8 @@ class DueCheck:
         kind = self._field(db.catalogue, db.catalogue.c.item_id, item, "item_type") or str(ItemType.CIRCULATING)
         if role not in Role._value2member_map_ or kind not in ItemType._value2member_map_:
             return None  # a borrower or book the server does not know: no rule to apply
-        due = loan_due(policy, calendar, Role(role), ItemType(kind), zone.local_day(corrected, school))
-        if due is None or due == given:
+        due = due_on_corrected_day(policy, calendar, Role(role), ItemType(kind), given, wall, corrected, school)
+        if due is None:
             return None
         return {"item_id": item, "patron_id": patron, "kiosk_time": wall.astimezone(school).isoformat(),
                 "corrected_time": corrected.astimezone(school).isoformat(), "due_given": given.isoformat(),
@@ -117,7 +118,7 @@ def corrected_loan(detail: Mapping[str, Any], loan_id: str, state: ItemState) ->
     loan = state.loan
     if due is None or loan is None or loan.loan_id != loan_id or loan.due != given or given == due:
         return None
-    loan.due, state.dirty = due, True
+    state.loan, state.dirty = replace(loan, due=due), True
     ledger = LoanLedger()
     ledger.changed[loan.loan_id] = (due, loan.renewals, None)
     return due, ledger

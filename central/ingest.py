@@ -2,7 +2,7 @@
 
 In one serialised transaction: answer a batch id seen before with its stored reply;
 otherwise tell apart the events already stored (duplicates, by event id) from new ones,
-re-time the new ones (``central.clock``), replay them in order (``central.replay``),
+re-time the new ones (``circulation.retiming``), replay them in order (``circulation.replay``),
 store them with their outcome, keep those that need a person in ``reviews``, move the
 kiosk's high-water mark, and store the reply under the batch id. Delivery is
 at-least-once; the effect is exactly once.
@@ -25,24 +25,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement
 
 from bookcorner.central import db
-from bookcorner.central.clock import Anchor, Stamp, TimeQuality, last_known, parse_wall, retime
+from bookcorner.central.additions import additions_of, enrol_card, register_item
 from bookcorner.central.due_check import DueCheck
 from bookcorner.central.loans import LoanLedger
 from bookcorner.central.validate import Problem, problem_of
-from bookcorner.central.replay import (
-    ADDITIONS,
-    ItemState,
-    Loan,
-    Reason,
-    Replayed,
-    ReplayEvent,
-    Warn,
-    additions_of,
-    enrol_card,
-    item_of,
-    register_item,
-)
 from bookcorner.circulation.events import EventType
+from bookcorner.circulation.outcomes import ReviewReason, Warning_
+from bookcorner.circulation.replay import ADDITIONS, ItemState, Replayed, ReplayEvent, item_of
+from bookcorner.circulation.retiming import Anchor, Stamp, TimeQuality, last_known, parse_wall, retime
+from bookcorner.circulation.state import Loan
 from bookcorner.protocol.messages import (
     CardRecord,
     ClockReading,
@@ -270,8 +261,8 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
                 results[event.event_id] = EventResult(event.event_id, event.seq, Outcome.DUPLICATE)
             else:
                 results[event.event_id] = EventResult(event.event_id, event.seq, Outcome.NEEDS_REVIEW,
-                                                      Reason.EVENT_ID_CONFLICT)
-                reviews.append(_review_row(k, None, event.seq, Reason.EVENT_ID_CONFLICT, received,
+                                                      ReviewReason.EVENT_ID_CONFLICT)
+                reviews.append(_review_row(k, None, event.seq, ReviewReason.EVENT_ID_CONFLICT, received,
                                            {"event": msgspec.to_builtins(event),
                                             "stored_as": list(known[event.event_id])}))
             continue
@@ -320,15 +311,15 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
             # the field and the problem, never the value (it may be a child's name)
             log.warning("kiosk %s: event %d (%s) kept for review: %s is %s", k, event.seq, event.type,
                         problem.field, problem.problem)
-            done = Replayed(Outcome.NEEDS_REVIEW, Reason.INVALID_PAYLOAD, detail=problem.detail(event.type))
+            done = Replayed(Outcome.NEEDS_REVIEW, ReviewReason.INVALID_PAYLOAD, detail=problem.detail(event.type))
         else:
             replayed = ReplayEvent(event.event_id, k, event.seq, event.type, event.payload, timing.time)
             done = additions.apply(replayed) if event.type in ADDITIONS else ledger.replay(replayed, items)
-        warnings = list(done.warnings)
+        warnings: list[str] = list(done.warnings)
         if timing.flags:
             warnings += [f.value for f in timing.flags]
         if event.event_id in conflicts:
-            warnings.append(Warn.SEQ_REUSED)
+            warnings.append(Warning_.SEQ_REUSED)
         kind = done.outcome
         if kind is Outcome.APPLIED and warnings:
             kind = Outcome.APPLIED_WITH_WARNING
@@ -339,7 +330,7 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
         elif event.type == EventType.CHECKED_OUT and timing.time != prepared.stamps[index].wall:
             wrong = due_check.review(event.payload, prepared.stamps[index].wall, timing.time)
             if wrong is not None:
-                reviews.append(_review_row(k, event.event_id, event.seq, Reason.DUE_FROM_WRONG_CLOCK, received,
+                reviews.append(_review_row(k, event.event_id, event.seq, ReviewReason.DUE_FROM_WRONG_CLOCK, received,
                                            {"type": event.type, **wrong}))
         results[event.event_id] = outcome
         rows.append((  # in the order of db.events' columns
@@ -354,7 +345,7 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
         reused = sorted(e.seq for e in fresh if e.event_id in conflicts)
         log.warning("kiosk %s: %d event(s) under numbers the server had for other events (%d to %d): its journal "
                     "went back in time; applied as new events", k, len(reused), reused[0], reused[-1])
-        reviews.append(_review_row(k, None, reused[0], Reason.JOURNAL_WENT_BACK, received,
+        reviews.append(_review_row(k, None, reused[0], ReviewReason.JOURNAL_WENT_BACK, received,
                                    {"reused_numbers": len(reused), "from_seq": reused[0], "to_seq": reused[-1]}))
         notice = notice or JournalNotice(kind="went_back")
         notice.reused_numbers = len(reused)
@@ -365,7 +356,7 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
     if batch.from_seq <= applied + 1 and batch.to_seq > applied:
         present = {e.seq for e in batch.events} | set(stored_seqs)
         for start, end in _missing(applied + 1, batch.to_seq, present):
-            reviews.append(_review_row(k, None, start, Reason.EVENTS_MISSING, received,
+            reviews.append(_review_row(k, None, start, ReviewReason.EVENTS_MISSING, received,
                                        {"from_seq": start, "to_seq": end}))
         applied = batch.to_seq
     elif batch.from_seq > applied + 1:
@@ -443,8 +434,8 @@ def _event_at(conn: Connection, kiosk_id: str, journal: _JournalOf, seq: int, to
 
 
 _JOURNAL_STATE = ("applied_seq", "max_seq", "last_event_time", "last_known_time")
-_NOTICE_REASONS = {"restored": Reason.JOURNAL_RESTORED, "repaired": Reason.JOURNAL_REPAIRED,
-                   "went_back": Reason.JOURNAL_WENT_BACK}
+_NOTICE_REASONS = {"restored": ReviewReason.JOURNAL_RESTORED, "repaired": ReviewReason.JOURNAL_REPAIRED,
+                   "went_back": ReviewReason.JOURNAL_WENT_BACK}
 
 
 def _switch_journal(conn: Connection, kiosk: dict[str, Any], batch: Batch, received: datetime,
@@ -638,7 +629,7 @@ def _load_items(conn: Connection, item_ids: Sequence[str]) -> dict[str, ItemStat
              changed_seq, _rev) in db.fetch_rows(conn, db.item_state, db.item_state.c.item_id, chunk):
             loan = None
             if loan_id is not None:
-                loan = Loan(loan_id, patron_id, day(due), when(since), loan_kiosk, renewals)
+                loan = Loan(loan_id, item_id, patron_id, day(due), when(since), renewals, loan_kiosk)
             items[item_id] = ItemState(item_id, status, loan, when(changed_time), changed_kiosk, changed_seq)
     return items
 

@@ -15,7 +15,7 @@ it lacks leaves the field as it is.
 A roster may carry each student's library card (one per row, as the school issues them
 with the roster): the card becomes the student's active card, read the way a kiosk reads
 a tapped card (``circulation.codes.normalise``). A card active for another student is
-refused, as at a kiosk's enrolment (``central.replay.enrol_card``): a lost or withdrawn
+refused, as at a kiosk's enrolment (``central.additions.enrol_card``): a lost or withdrawn
 card may be issued again. An empty card cell gives no card and takes none away.
 
 MARC (ISO 2709 or MARCXML, read with pymarc) maps, for MARC 21: ISBN 020$a; title

@@ -23,8 +23,8 @@ from typing import Any
 
 import msgspec
 
-from bookcorner.central.replay import ADDITIONS, CHANGES_ITEMS
 from bookcorner.circulation.events import EventType
+from bookcorner.circulation.replay import ADDITIONS, CHANGES_ITEMS
 from bookcorner.protocol.messages import ItemRecord, WireEvent
 
 #: the longest id a column holds (item_state, loans, cards, catalogue: String(80))

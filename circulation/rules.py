@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -20,42 +20,13 @@ from bookcorner.circulation.calendar import SchoolCalendar, due_date
 from bookcorner.circulation.codes import CodeKind, ScannedCode, isbn10_of
 from bookcorner.circulation.events import EventDraft, EventType
 from bookcorner.circulation.model import CardStatus, Item, ItemStatus, ItemType, Patron, PatronStatus, Role
+from bookcorner.circulation.outcomes import Reason, Warning_
 from bookcorner.circulation.policy import Policy
 from bookcorner.circulation.reference import Reference
 from bookcorner.circulation.state import CirculationState, Loan
 
 #: who is recorded as the actor when nobody identified themselves
 ANONYMOUS = "kiosk"
-
-
-class Reason(StrEnum):
-    CARD_UNKNOWN = "card_unknown"
-    CARD_NOT_ACTIVE = "card_not_active"
-    PATRON_SUSPENDED = "patron_suspended"
-    PATRON_LEFT = "patron_left"
-    ITEM_UNKNOWN = "item_unknown"
-    UNREADABLE = "unreadable"
-    REFERENCE_ONLY = "reference_only"
-    NOT_LENDABLE = "not_lendable"
-    IN_REPAIR = "in_repair"
-    WITHDRAWN = "withdrawn"
-    LIMIT_REACHED = "limit_reached"
-    TYPE_LIMIT_REACHED = "type_limit_reached"
-    OVERDUE = "overdue"
-    TERM_ENDED = "term_ended"
-    RENEWAL_LIMIT = "renewal_limit"
-    #: re-scanning a book you borrowed today: it is already yours, nothing to do
-    ALREADY_YOURS = "already_yours"
-    NOT_ON_LOAN = "not_on_loan"
-    #: several copies with this barcode are on loan: tap a card to say whose
-    AMBIGUOUS_COPY = "ambiguous_copy"
-    NOT_ALLOWED = "not_allowed"
-    ALREADY_REPORTED = "already_reported"
-    ALREADY_ENROLLED = "already_enrolled"
-    ALREADY_REGISTERED = "already_registered"
-    PATRON_UNKNOWN = "patron_unknown"
-    #: a book needs at least its title: never a half record
-    TITLE_MISSING = "title_missing"
 
 
 class Action(StrEnum):
@@ -68,19 +39,6 @@ class Action(StrEnum):
     MARKED_REPAIRED = "marked_repaired"
     CARD_ENROLLED = "card_enrolled"
     ITEM_REGISTERED = "item_registered"
-
-
-class Warning_(StrEnum):
-    """Done, but the librarian should know how (kept with the event for review)."""
-
-    #: the book was on loan to someone else: that loan was closed first (Koha semantics)
-    RETURNED_FROM_OTHER = "returned_from_other"
-    #: a shared barcode matched several loans; the oldest was closed
-    OLDEST_OF_SEVERAL = "oldest_of_several"
-    #: the book was recorded lost and has turned up
-    WAS_LOST = "was_lost"
-    #: the book came back after its due date
-    LATE = "late"
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,8 +121,22 @@ def unknown_code(scanned: ScannedCode, actor: str) -> Decision:
 def loan_due(policy: Policy, calendar: SchoolCalendar, role: Role, item_type: ItemType, today: date) -> date | None:
     """When a loan of an ``item_type`` book to a ``role`` made on ``today`` (the school's
     day) is due, or None when no open day is left in the term. The server asks the same
-    question of a checkout it re-timed (central.due_check)."""
+    question of a checkout it re-timed (``due_on_corrected_day``)."""
     return due_date(calendar, today, policy.rule(role, item_type).loan_days, policy.role(role).holiday_loans)
+
+
+def due_on_corrected_day(
+    policy: Policy, calendar: SchoolCalendar, role: Role, item_type: ItemType, given: date,
+    kiosk_time: datetime, corrected: datetime, zone: tzinfo,
+) -> date | None:
+    """The due date the rules give a checkout on the school day (in ``zone``) the server
+    re-timed it to, when the kiosk's clock put it on another day and the date it gave the
+    child (``given``) differs; else None (central.due_check offers it for review)."""
+    day = corrected.astimezone(zone).date()
+    if kiosk_time.astimezone(zone).date() == day:
+        return None  # the same school day: the rules give the same date
+    due = loan_due(policy, calendar, role, item_type, day)
+    return None if due is None or due == given else due
 
 
 def borrow(
@@ -508,7 +480,7 @@ def allowance(reference: Reference, state: CirculationState, patron: Patron, tod
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _age(loan: Loan) -> tuple[str, str]:
+def _age(loan: Loan) -> tuple[datetime, str]:
     return (loan.since, loan.item_id)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 
 from bookcorner.circulation.events import STATE_CHANGING, Event, EventType
@@ -16,13 +16,19 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True)
 class Loan:
+    """One loan: the same on the kiosk (projected from its own events, ``apply``) and on
+    the server (replayed from them, ``circulation.replay``)."""
+
+    #: the checkout's event id
     loan_id: str
     item_id: str
     patron_id: str
     due: date
-    #: when it was lent (ISO 8601, the kiosk's clock)
-    since: str
+    #: when it was lent: the kiosk's wall clock at the kiosk, the server's corrected time there
+    since: datetime
     renewals: int = 0
+    #: the kiosk that lent it (None: a loan from the server's snapshot)
+    kiosk_id: str | None = None
 
     def is_overdue(self, today: date) -> bool:
         return today > self.due
@@ -88,7 +94,8 @@ def apply(state: CirculationState, event: Event) -> CirculationState:
             item_id=item_id,
             patron_id=p["patron_id"],
             due=date.fromisoformat(p["due"]),
-            since=event.wall_time,
+            since=wall_time(event.wall_time),
+            kiosk_id=event.kiosk_id,
         )
         by_patron[p["patron_id"]] = by_patron.get(p["patron_id"], ()) + (item_id,)
     elif kind is EventType.RETURNED:
@@ -107,6 +114,12 @@ def apply(state: CirculationState, event: Event) -> CirculationState:
     elif kind in (EventType.ITEM_FOUND, EventType.ITEM_REPAIRED):
         status[item_id] = ItemStatus.AVAILABLE
     return replace(state, loans=loans, by_patron=by_patron, item_status=status, last_seq=last_seq)
+
+
+def wall_time(text: str) -> datetime:
+    """An event's wall time as a datetime (one without an offset is taken as UTC)."""
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
 def item_from_payload(fields: Mapping) -> Item:

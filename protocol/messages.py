@@ -10,12 +10,14 @@ kept for a librarian's review, and the push succeeds.
 from __future__ import annotations
 
 from datetime import date, time
-from enum import StrEnum
 from typing import Annotated, Any
 
 import msgspec
 import msgspec.inspect
 from msgspec import Meta, Struct
+
+# what the server did with one event: the circulation model's vocabulary, on the wire as it is
+from bookcorner.circulation.outcomes import Outcome
 
 PROTOCOL_VERSION = 1
 API_PREFIX = "/v1"
@@ -42,17 +44,6 @@ EventTypeName = Annotated[
     Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$",
          description="e.g. loan.checked_out; a type the server does not know is kept for review"),
 ]
-
-
-class Outcome(StrEnum):
-    #: stored and replayed into the loans
-    APPLIED = "applied"
-    #: stored and replayed, but the librarian should know how (see warnings)
-    APPLIED_WITH_WARNING = "applied_with_warning"
-    #: the server already had this event (same event id): nothing changed
-    DUPLICATE = "duplicate"
-    #: stored, not applied: a librarian decides (see reason)
-    NEEDS_REVIEW = "needs_review"
 
 
 class ClockReading(Struct, forbid_unknown_fields=False):

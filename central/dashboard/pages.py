@@ -15,9 +15,9 @@ from bookcorner.central import db
 from bookcorner.central.dashboard import review_text
 from bookcorner.central.dashboard.deps import Dash, Form, Librarian, ReviewId
 from bookcorner.central.dashboard.site import CSS_PATH, PREFIX, Site
-from bookcorner.central.replay import CHANGES_ITEMS
 from bookcorner.central.services import exports, reviews, school, sessions
 from bookcorner.central.services.tables import CSV_MEDIA
+from bookcorner.circulation.replay import CHANGES_ITEMS
 from bookcorner.i18n import _, ngettext
 
 #: event types whose book or student a librarian may correct (those replay applies to an item)
@@ -81,7 +81,7 @@ def _accept_text(effect: reviews.AcceptEffect, people: dict[str, str]) -> list[s
 
 
 def _time_text(code: str) -> str:
-    """Why the server could not vouch for an event's time (central.clock's flags)."""
+    """Why the server could not vouch for an event's time (circulation.retiming's flags)."""
     return {
         "time_before_provisioning": _("The kiosk's clock put this before the kiosk was added to the server, and "
                                       "nothing confirms that clock: the time shown is the server's estimate."),

@@ -350,7 +350,7 @@ def _wrong_clock(case: Case, words: Words) -> str:
 
 Sentence = Callable[[Case, Words], str]
 
-#: each review reason's sentence, by reason code (central.replay.Reason); add new reasons here
+#: each review reason's sentence, by reason code (circulation.outcomes.ReviewReason); add new reasons here
 SENTENCES: dict[str, Sentence] = {
     "not_on_loan": _not_on_loan,
     "loan_changed": _loan_changed,

@@ -15,13 +15,15 @@ import msgspec
 from sqlalchemy import func, select, update
 
 from bookcorner.central import db
-from bookcorner.central.clock import TimeFlag
 from bookcorner.central.db import json_object
 from bookcorner.central.due_check import corrected_loan
 from bookcorner.central.ingest import load_items, next_revision, store_items
 from bookcorner.central.loans import LoanLedger
-from bookcorner.central.replay import CHANGES_ITEMS, ItemState, Reason, ReplayEvent, item_of
 from bookcorner.central.validate import fits, problem_in
+from bookcorner.circulation.model import ItemStatus
+from bookcorner.circulation.outcomes import ReviewReason
+from bookcorner.circulation.replay import CHANGES_ITEMS, ItemState, ReplayEvent, item_of
+from bookcorner.circulation.retiming import TimeFlag
 from bookcorner.protocol.messages import Outcome
 
 LOANS, RETURNS = "loan.checked_out", "loan.returned"
@@ -87,7 +89,7 @@ class Movement:
     item_id: str
     title: str
     outcome: str
-    #: why the server could not vouch for its time (central.clock's flags), none when it could
+    #: why the server could not vouch for its time (circulation.retiming's flags), none when it could
     time_flags: tuple[str, ...] = ()
 
 
@@ -236,7 +238,7 @@ class ReviewItem:
 #: news about it (the librarian confirms it happened); every other reason (conflicts, lost
 #: or damaged journal records, incomplete or unknown events, cards and books the server
 #: knows otherwise) is acknowledged only: Accept records the decision and changes nothing
-APPLIED_ON_ACCEPT = frozenset({Reason.NOT_ON_LOAN, Reason.OLDER_THAN_ITEM_CHANGE})
+APPLIED_ON_ACCEPT = frozenset({ReviewReason.NOT_ON_LOAN, ReviewReason.OLDER_THAN_ITEM_CHANGE})
 
 
 @dataclass(frozen=True)
@@ -263,7 +265,7 @@ def plan_accept(conn, reason: str, event: Any, detail: dict[str, Any] | None = N
     """Accept's effect on the event's book (``event``: its row in ``events``, or None), with
     the book's new state and the loans changed, to store when it is done (None: nothing to).
     ``detail``: the review's (a due date from a wrong clock: Accept gives its corrected date)."""
-    if reason == Reason.DUE_FROM_WRONG_CLOCK:
+    if reason == ReviewReason.DUE_FROM_WRONG_CLOCK:
         return _plan_due(conn, event, detail or {})
     target, payload = _accepted(reason, event)
     if target is None:
@@ -300,8 +302,8 @@ def _replay_as_newest(state: ItemState, event: Any, payload: dict[str, Any], tar
                          {target: state})
     if done.outcome is Outcome.NEEDS_REVIEW:
         state.changed_time = changed[0]
-        if event.type == RETURNS and done.reason == Reason.NOT_ON_LOAN and state.status == "lost":
-            state.status, state.dirty = "available", True  # a book reported lost was brought back
+        if event.type == RETURNS and done.reason == ReviewReason.NOT_ON_LOAN and state.status == "lost":
+            state.status, state.dirty = ItemStatus.AVAILABLE, True  # a book reported lost was brought back
     elif changed[0] is not None and changed[0] >= event.time:
         state.changed_time, state.changed_kiosk, state.changed_seq = changed  # its latest change stays the latest
     return ledger, done.reason
@@ -518,7 +520,7 @@ def correct(store: db.Store, review_id: int, who: str, note: str, *, item_id: st
                 raise DoesNotFit("unknown_patron")
             payload["patron_id"] = patron_id
         if problem_in(event.type, payload) is not None:  # what the kiosk recorded fits no column still
-            raise DoesNotFit(Reason.INVALID_PAYLOAD)
+            raise DoesNotFit(ReviewReason.INVALID_PAYLOAD)
         target = item_of(event.type, payload)
         if target is None:
             raise DoesNotFit("not_correctable")

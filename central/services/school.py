@@ -445,7 +445,7 @@ def _write_cards(conn: Connection, records: list[CardRecord]) -> None:
 
 
 def give_card(store: db.Store, who: str, patron_id: str, card_id: str, replace: bool) -> list[str]:
-    """A card for a student, as a kiosk's enrolment decides it (``central.replay.enrol_card``):
+    """A card for a student, as a kiosk's enrolment decides it (``central.additions.enrol_card``):
     a card another student holds (active) is refused; ``replace``: their other active cards
     are recorded as lost. The card ids recorded lost."""
     with store.writing() as conn:

@@ -13,7 +13,7 @@ import pytest
 from bookcorner import i18n
 from bookcorner.central.dashboard.review_text import (SENTENCES, AuditEntry, Case, Words, audit_sentence, reason_title,
                                            sentence)
-from bookcorner.central.replay import Reason
+from bookcorner.circulation.outcomes import ReviewReason
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 WORDS = Words(SHANGHAI, titles={"I-1": "草房子", "I-2": "Charlotte's Web"},
@@ -30,7 +30,8 @@ def event(kind: str, **payload) -> dict:
             "actor": "kiosk"}
 
 
-#: a realistic case of every reason the server writes (central.ingest, central.replay, central.validate)
+#: a realistic case of every reason the server writes (central.ingest, central.additions, central.validate,
+#: circulation.replay)
 CASES = {
     "not_on_loan": Case("not_on_loan", "k-32", {"type": "loan.returned", "item_id": "I-1", "loan_id": None,
                                                 "patron_id": "S-1"},
@@ -113,7 +114,7 @@ RAW = re.compile(r"item_id|patron_id|card_id|loan_id|on_loan_to|held_by|changed_
 
 
 def test_every_reason_the_server_writes_has_its_sentence_and_a_case_here():
-    reasons = {value for name, value in vars(Reason).items() if name.isupper()}
+    reasons = {value for name, value in vars(ReviewReason).items() if name.isupper()}
     assert reasons <= set(SENTENCES) and reasons <= set(CASES) and set(CASES) == set(SAYS)
 
 

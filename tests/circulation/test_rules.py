@@ -317,3 +317,23 @@ def test_a_new_book_is_registered_whole_or_not_at_all_and_can_be_borrowed_at_onc
     another = ledger.record(rules.register_item(local, librarian, classify("9787544253994", local), "K-4", "活着"),
                             MONDAY)
     assert another.ok
+
+
+def test_a_checkout_the_server_moved_to_another_school_day_is_due_as_the_rules_say_on_that_day():
+    from datetime import datetime
+
+    from bookcorner.circulation.model import ItemType, Role
+    from tests.school import CALENDAR, ZONE
+
+    def due_on(kiosk_time: datetime, corrected: datetime, given: date):
+        return rules.due_on_corrected_day(DEFAULT_POLICY, CALENDAR, Role.STUDENT, ItemType.CIRCULATING, given,
+                                          kiosk_time, corrected, ZONE)
+
+    monday = datetime(2026, 11, 23, 12, 5, tzinfo=ZONE)
+    given = rules.loan_due(DEFAULT_POLICY, CALENDAR, Role.STUDENT, ItemType.CIRCULATING, monday.date())
+    # the kiosk's clock was a day behind: the child was told Monday's date, Tuesday's is one day later
+    assert due_on(monday, monday + timedelta(days=1), given) == given + timedelta(days=1)
+    # a clock off by minutes within the same school day gives the same date: nothing to offer
+    assert due_on(monday, monday + timedelta(minutes=40), given) is None
+    # the kiosk's day was another, but the corrected day's rules give the date the child was told: nothing either
+    assert due_on(monday - timedelta(days=1), monday, given) is None

@@ -14,9 +14,10 @@ from tests.school import reference
 
 
 def test_a_snapshot_round_trips_everything_the_rules_need(tmp_path):
-    from datetime import date
+    from datetime import date, datetime
 
-    original = reference(loans=[Loan("l1", "I001", "S01", date(2026, 11, 30), "2026-11-23T12:05:00+08:00")],
+    original = reference(loans=[Loan("l1", "I001", "S01", date(2026, 11, 30),
+                                     datetime.fromisoformat("2026-11-23T12:05:00+08:00"))],
                          applied_seq=7)
     store = ReferenceStore(tmp_path)
     store.save(original, "v1", "Test school")

@@ -1,4 +1,5 @@
-"""Replay and clock correction as pure functions: the rules a librarian would describe."""
+"""The server's replay and re-timing as pure functions (circulation.replay, circulation.retiming):
+the rules a librarian would describe."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from bookcorner.central.clock import Anchor, Stamp, TimeFlag, TimeQuality, parse_wall, retime
-from bookcorner.central.replay import ItemState, Reason, ReplayEvent, replay
-from bookcorner.protocol.messages import Outcome
+from bookcorner.circulation.outcomes import Outcome, ReviewReason
+from bookcorner.circulation.replay import ItemState, ReplayEvent, replay
+from bookcorner.circulation.retiming import Anchor, Stamp, TimeFlag, TimeQuality, parse_wall, retime
 
 UTC = timezone.utc
 T0 = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
@@ -43,13 +44,13 @@ def test_lending_a_book_on_loan_to_someone_else_closes_that_loan_first(items):
 
 def test_a_return_of_a_book_not_on_loan_waits_for_review(items):
     done = replay(event("loan.returned"), items)
-    assert done.outcome is Outcome.NEEDS_REVIEW and done.reason == Reason.NOT_ON_LOAN
+    assert done.outcome is Outcome.NEEDS_REVIEW and done.reason == ReviewReason.NOT_ON_LOAN
 
 
 def test_news_older_than_the_items_last_change_elsewhere_waits_for_review(items):
     replay(lend("S01", kiosk="B", minutes=30), items)
     late = replay(event("loan.returned", kiosk="A", minutes=10), items)
-    assert late.outcome is Outcome.NEEDS_REVIEW and late.reason == Reason.OLDER_THAN_ITEM_CHANGE
+    assert late.outcome is Outcome.NEEDS_REVIEW and late.reason == ReviewReason.OLDER_THAN_ITEM_CHANGE
     assert items["I1"].loan.patron_id == "S01"  # not applied
 
 
@@ -58,7 +59,7 @@ def test_within_one_kiosk_the_sequence_is_the_order_whatever_the_clock(items):
     earlier_clock = replay(event("loan.returned", seq=6, minutes=-600), items)  # its clock went back
     assert earlier_clock.outcome is Outcome.APPLIED
     older_seq = replay(lend("S02", seq=4, minutes=60), items)
-    assert older_seq.reason == Reason.OLDER_THAN_ITEM_CHANGE
+    assert older_seq.reason == ReviewReason.OLDER_THAN_ITEM_CHANGE
 
 
 def test_renewals_lost_and_found_damage_and_repair(items):
@@ -72,12 +73,12 @@ def test_renewals_lost_and_found_damage_and_repair(items):
     assert items["I1"].status == "in_repair"
     assert replay(event("item.repaired", seq=6, minutes=5), items).outcome is Outcome.APPLIED
     stray = replay(event("loan.renewed", seq=7, minutes=6, due="2026-12-14"), items)
-    assert stray.reason == Reason.NOT_ON_LOAN
+    assert stray.reason == ReviewReason.NOT_ON_LOAN
 
 
 @pytest.mark.parametrize(("kind", "reason"), [
-    ("shelf.rearranged", Reason.UNKNOWN_EVENT_TYPE),
-    ("journal.damage", Reason.JOURNAL_DAMAGE),
+    ("shelf.rearranged", ReviewReason.UNKNOWN_EVENT_TYPE),
+    ("journal.damage", ReviewReason.JOURNAL_DAMAGE),
 ])
 def test_what_the_server_cannot_apply_is_kept_for_review(items, kind, reason):
     done = replay(event(kind), items)
@@ -88,7 +89,7 @@ def test_what_the_server_cannot_apply_is_kept_for_review(items, kind, reason):
 def test_a_payload_that_does_not_say_enough_waits_for_review(items, payload):
     bad = ReplayEvent("e", "A", 1, "loan.checked_out", {"item_id": "I1", "patron_id": "S01", "due": "2026-11-30",
                                                         **payload}, T0)
-    assert replay(bad, items).reason == Reason.INVALID_PAYLOAD
+    assert replay(bad, items).reason == ReviewReason.INVALID_PAYLOAD
 
 
 def test_records_of_refusals_and_unknown_codes_apply_as_records(items):

@@ -1,4 +1,4 @@
-"""Re-timing kiosk events before the kiosk was paired, as a pure rule (central.clock).
+"""Re-timing kiosk events before the kiosk was paired, as a pure rule (circulation.retiming).
 
 A kiosk lends books before a librarian pairs it with the server; its first push comes
 after. Pairing says nothing about when those loans happened: whatever vouches for the
@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bookcorner.central.clock import Anchor, Stamp, TimeFlag, TimeQuality, retime
+from bookcorner.circulation.retiming import Anchor, Stamp, TimeFlag, TimeQuality, retime
 
 UTC = timezone.utc
 PAIRED = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""Correcting the times of kiosk events (a Pi has no real-time clock: ../shared/PLATFORM.md).
+"""Re-timing kiosk events on the server (a Pi has no real-time clock: ../shared/PLATFORM.md).
 
 Every event carries its boot id, a monotonic reading and the wall clock as the kiosk read
 it. Within one boot the monotonic clock is exact and never jumps, so one trustworthy
@@ -24,7 +24,8 @@ the boot; only the times of a boot nothing vouches for are bounded, and a wall t
 such a boot before pairing is flagged, never moved in silence. No time is after the
 receipt, and none is before the time given to the event before it.
 
-Pure functions: the caller brings the anchors and bounds from the database.
+Pure functions: the caller (central.ingest) brings the anchors and bounds from the database
+and the time of receipt; nothing here reads a clock.
 """
 
 from __future__ import annotations

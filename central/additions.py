@@ -1,0 +1,70 @@
+"""Cards enrolled and books registered at a kiosk, joining the server's reference data.
+
+A kiosk already lends with them, so they join the roster's cards and the catalogue,
+unless the server knows that card or item id otherwise: then the event waits for review
+(``ReviewReason.CARD_HELD_BY_OTHER``, ``ReviewReason.ITEM_ID_TAKEN``). Decided over the
+server's own records (the wire's ``CardRecord``, ``ItemRecord``), with the circulation
+model's outcomes (``circulation.replay``); pure: central.ingest loads and stores them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgspec
+
+from bookcorner.circulation.events import EventType
+from bookcorner.circulation.outcomes import ReviewReason, Warning_
+from bookcorner.circulation.replay import Replayed, ReplayEvent, done, review
+from bookcorner.protocol.messages import CardRecord, ItemRecord
+
+
+def additions_of(event_type: str, payload: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The card ids and item ids an addition event touches (to load before replaying it)."""
+    if event_type == EventType.CARD_ENROLLED:
+        ids = [payload.get("card_id"), *(payload.get("replaces") or ())]
+        return [i for i in ids if isinstance(i, str) and i], []
+    if event_type == EventType.ITEM_REGISTERED:
+        item = payload.get("item")
+        item_id = item.get("item_id") if isinstance(item, Mapping) else None
+        return [], [item_id] if isinstance(item_id, str) and item_id else []
+    return [], []
+
+
+def enrol_card(
+    event: ReplayEvent, cards: dict[str, CardRecord | None], patron_known: bool
+) -> tuple[Replayed, list[CardRecord]]:
+    """A card given to a patron at a kiosk (``cards``: the server's records of the card
+    and of those it replaces, None where unknown; updated in place)."""
+    p = event.payload
+    card_id, patron_id, replaces = p.get("card_id"), p.get("patron_id"), p.get("replaces") or []
+    if not isinstance(card_id, str) or not card_id or not isinstance(patron_id, str) or not patron_id \
+            or not isinstance(replaces, (list, tuple)):
+        return review(ReviewReason.INVALID_PAYLOAD, missing="card_id or patron_id"), []
+    current = cards.get(card_id)
+    if current is not None and current.patron_id != patron_id and current.status == "active":
+        return review(ReviewReason.CARD_HELD_BY_OTHER, card_id=card_id, held_by=current.patron_id), []
+    changed = [CardRecord(card_id, patron_id, "active")]
+    for old in replaces:
+        before = cards.get(old)
+        if before is not None and before.patron_id == patron_id and before.status == "active":
+            changed.append(CardRecord(old, patron_id, "lost"))
+    for record in changed:
+        cards[record.card_id] = record
+    return (done() if patron_known else done(Warning_.PATRON_UNKNOWN)), changed
+
+
+def register_item(event: ReplayEvent, items: dict[str, ItemRecord | None]) -> tuple[Replayed, ItemRecord | None]:
+    """A book put on the shelf at a kiosk (``items``: the server's record, None if unknown)."""
+    try:
+        record = msgspec.convert(event.payload.get("item"), ItemRecord)
+    except msgspec.ValidationError as error:
+        return review(ReviewReason.INVALID_PAYLOAD, problem=str(error)), None
+    current = items.get(record.item_id)
+    if current is not None:
+        if current == record:
+            return done(), None  # the same registration again: nothing to change
+        return review(ReviewReason.ITEM_ID_TAKEN, item_id=record.item_id, title=current.title), None
+    items[record.item_id] = record
+    return done(), record
