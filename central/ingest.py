@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -417,12 +417,20 @@ def _replay(work: _Work, fresh: _Fresh, timed: Sequence[Timing], state: _State) 
     rows: list[tuple] = []
     when = db.time_param(work.conn)
     at = when(work.received)
+    batch, payloads, journal, results = work.batch, work.prepared.payloads, work.journal, work.results
     for index, event, timing in zip(fresh.at, fresh.events, timed, strict=True):
         done = _replay_one(work, index, event, timing, state)
         outcome = _result_of(event, done, timing, event.event_id in fresh.conflicts)
-        _check_for_review(work, index, event, timing, done, outcome.outcome, state.due_check)
-        work.results[event.event_id] = outcome
-        rows.append(_event_row(work, index, event, timing, outcome, when, at))
+        if outcome.outcome is Outcome.NEEDS_REVIEW or event.type == EventType.CHECKED_OUT:  # (the only ones)
+            _check_for_review(work, index, event, timing, done, outcome.outcome, state.due_check)
+        results[event.event_id] = outcome
+        rows.append((  # in the order of db.events' columns
+            event.event_id, batch.kiosk_id, event.seq, event.boot_id, event.monotonic_ns, event.wall_time,
+            event.clock_synced, event.actor, event.type, payloads[index], at, when(timing.time),
+            timing.quality.value, when(timing.lower), when(timing.upper), outcome.outcome.value, outcome.reason,
+            _json.encode(outcome.warnings).decode() if outcome.warnings else None, batch.batch_id, batch.source,
+            journal.recorded(event.seq),
+        ))
     work.timings.lap("replay")
     return rows
 
@@ -464,19 +472,6 @@ def _check_for_review(work: _Work, index: int, event: WireEvent, timing: Timing,
         wrong = due_check.review(event.payload, wall, timing.time)
         if wrong is not None:
             work.review(event.event_id, event.seq, Reason.DUE_FROM_WRONG_CLOCK, {"type": event.type, **wrong})
-
-
-def _event_row(work: _Work, index: int, event: WireEvent, timing: Timing, outcome: EventResult,
-               when: Callable[[Any], Any], at: Any) -> tuple:
-    """The event's row, in the order of db.events' columns."""
-    batch = work.batch
-    return (
-        event.event_id, batch.kiosk_id, event.seq, event.boot_id, event.monotonic_ns, event.wall_time,
-        event.clock_synced, event.actor, event.type, work.prepared.payloads[index], at, when(timing.time),
-        timing.quality.value, when(timing.lower), when(timing.upper), outcome.outcome.value, outcome.reason,
-        _json.encode(outcome.warnings).decode() if outcome.warnings else None, batch.batch_id, batch.source,
-        work.journal.recorded(event.seq),
-    )
 
 
 def _note_went_back(work: _Work, fresh: _Fresh) -> None:
