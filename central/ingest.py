@@ -417,13 +417,15 @@ def _replay(work: _Work, fresh: _Fresh, timed: Sequence[Timing], state: _State) 
     rows: list[tuple] = []
     when = db.time_param(work.conn)
     at = when(work.received)
-    batch, payloads, journal, results = work.batch, work.prepared.payloads, work.journal, work.results
+    batch, payloads, stamps, journal = work.batch, work.prepared.payloads, work.prepared.stamps, work.journal
     for index, event, timing in zip(fresh.at, fresh.events, timed, strict=True):
         done = _replay_one(work, index, event, timing, state)
         outcome = _result_of(event, done, timing, event.event_id in fresh.conflicts)
-        if outcome.outcome is Outcome.NEEDS_REVIEW or event.type == EventType.CHECKED_OUT:  # (the only ones)
-            _check_for_review(work, index, event, timing, done, outcome.outcome, state.due_check)
-        results[event.event_id] = outcome
+        if outcome.outcome is Outcome.NEEDS_REVIEW:
+            work.review(event.event_id, event.seq, done.reason or "", {"type": event.type, **done.detail})
+        elif event.type == EventType.CHECKED_OUT and timing.time != stamps[index].wall:
+            _check_due(work, event, stamps[index].wall, timing.time, state.due_check)
+        work.results[event.event_id] = outcome
         rows.append((  # in the order of db.events' columns
             event.event_id, batch.kiosk_id, event.seq, event.boot_id, event.monotonic_ns, event.wall_time,
             event.clock_synced, event.actor, event.type, payloads[index], at, when(timing.time),
@@ -460,18 +462,13 @@ def _result_of(event: WireEvent, done: Replayed, timing: Timing, seq_reused: boo
     return EventResult(event.event_id, event.seq, kind, done.reason, warnings)
 
 
-def _check_for_review(work: _Work, index: int, event: WireEvent, timing: Timing, done: Replayed, kind: Outcome,
-                      due_check: DueCheck) -> None:
-    """Keep the event for review when replay says so, or when it is a checkout whose due date
-    the kiosk worked out from a wrong clock (central.due_check)."""
-    if kind is Outcome.NEEDS_REVIEW:
-        work.review(event.event_id, event.seq, done.reason or "", {"type": event.type, **done.detail})
-        return
-    wall = work.prepared.stamps[index].wall
-    if event.type == EventType.CHECKED_OUT and timing.time != wall:
-        wrong = due_check.review(event.payload, wall, timing.time)
-        if wrong is not None:
-            work.review(event.event_id, event.seq, Reason.DUE_FROM_WRONG_CLOCK, {"type": event.type, **wrong})
+def _check_due(work: _Work, event: WireEvent, wall: datetime | None, corrected: datetime,
+               due_check: DueCheck) -> None:
+    """A checkout re-timed to another time: kept for review when the kiosk worked its due date
+    out from a wrong clock (central.due_check)."""
+    wrong = due_check.review(event.payload, wall, corrected)
+    if wrong is not None:
+        work.review(event.event_id, event.seq, Reason.DUE_FROM_WRONG_CLOCK, {"type": event.type, **wrong})
 
 
 def _note_went_back(work: _Work, fresh: _Fresh) -> None:
