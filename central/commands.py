@@ -31,13 +31,21 @@ EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_STORE = 0, 1, 2, 3
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     central = subparsers.add_parser("central", help=_("run the central server (or manage it: add-kiosk, kiosks...)"))
+    _register_serve(central)
+    actions = central.add_subparsers(dest="central_command", metavar="ACTION")
+    _register_kiosk_actions(actions)
+    _register_data_actions(actions)
 
-    def database(parser: argparse.ArgumentParser, default) -> None:
-        parser.add_argument("--db", metavar="URL", default=default,
-                            help=_("the database: a postgresql:// URL, an sqlite:/// URL or a file "
-                                   "(default: $BOOKCORNER_CENTRAL_DB or ~/.local/share/bookcorner-central/central.db)"))
 
-    database(central, None)
+def _database(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument("--db", metavar="URL", default=default,
+                        help=_("the database: a postgresql:// URL, an sqlite:/// URL or a file "
+                               "(default: $BOOKCORNER_CENTRAL_DB or ~/.local/share/bookcorner-central/central.db)"))
+
+
+def _register_serve(central: argparse.ArgumentParser) -> None:
+    """``bookcorner central`` itself: serve."""
+    _database(central, None)
     central.add_argument("--host", default="127.0.0.1", help=_("address to listen on (default 127.0.0.1; 0.0.0.0: all)"))
     central.add_argument("--port", type=int, default=8443, help=_("port to listen on (0: any free port)"))
     central.add_argument("--certfile", metavar="PEM", help=_("TLS certificate (chain): serve HTTPS, as production must"))
@@ -50,52 +58,57 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                 "the database for the server and the kiosks (default: as set before, else this "
                                 "computer's own)"))
     central.set_defaults(handler=_serve)
-    actions = central.add_subparsers(dest="central_command", metavar="ACTION")
 
+
+def _register_kiosk_actions(actions: argparse._SubParsersAction) -> None:
+    """The actions on kiosks, librarians and reviews."""
     add = actions.add_parser("add-kiosk", help=_("register a kiosk and print its credential (shown once)"))
     add.add_argument("kiosk_id", metavar="ID", help=_("the kiosk's id, as in its [kiosk] id"))
     add.add_argument("--name", default="", help=_("what the librarian calls it"))
     add.add_argument("--reissue", action="store_true",
                      help=_("the kiosk exists: issue a new credential and revoke its old ones"))
-    database(add, argparse.SUPPRESS)
+    _database(add, argparse.SUPPRESS)
     add.set_defaults(handler=_add_kiosk)
 
     librarian = actions.add_parser("add-librarian", help=_("print a librarian's credential (for the kiosk list and imports)"))
     librarian.add_argument("name")
-    database(librarian, argparse.SUPPRESS)
+    _database(librarian, argparse.SUPPRESS)
     librarian.set_defaults(handler=_add_librarian)
 
     listing = actions.add_parser("kiosks", help=_("kiosks with their last contact and last event received"))
     listing.add_argument("--json", action="store_true")
-    database(listing, argparse.SUPPRESS)
+    _database(listing, argparse.SUPPRESS)
     listing.set_defaults(handler=_kiosks)
 
     review = actions.add_parser("reviews", help=_("events waiting for a librarian's review"))
     review.add_argument("--kiosk", metavar="ID")
     review.add_argument("--json", action="store_true")
-    database(review, argparse.SUPPRESS)
+    _database(review, argparse.SUPPRESS)
     review.set_defaults(handler=_reviews)
 
+
+def _register_data_actions(actions: argparse._SubParsersAction) -> None:
+    """The actions on the data: imports, reference data, the schema, anonymising."""
     importing = actions.add_parser("import", help=_("import USB export files (bookcorner export-batch)"))
     importing.add_argument("files", nargs="+", metavar="FILE")
     importing.add_argument("--json", action="store_true")
-    database(importing, argparse.SUPPRESS)
+    _database(importing, argparse.SUPPRESS)
     importing.set_defaults(handler=_import)
 
     load = actions.add_parser("load-reference", help=_("load the school's roster, cards, catalogue and rules"))
     source = load.add_mutually_exclusive_group(required=True)
     source.add_argument("file", nargs="?", metavar="FILE", help=_("a reference document (JSON, see docs/protocol.md)"))
     source.add_argument("--demo", action="store_true", help=_("the demo school"))
-    database(load, argparse.SUPPRESS)
+    _database(load, argparse.SUPPRESS)
     load.set_defaults(handler=_load_reference)
 
     migrate = actions.add_parser("migrate", help=_("bring the database's schema up to date (the server does it too)"))
-    database(migrate, argparse.SUPPRESS)
+    _database(migrate, argparse.SUPPRESS)
     migrate.set_defaults(handler=_migrate)
 
     anonymise = actions.add_parser("anonymise", help=_("anonymise loans returned longer ago than the retention "
                                                        "period (the server does it too, every few hours)"))
-    database(anonymise, argparse.SUPPRESS)
+    _database(anonymise, argparse.SUPPRESS)
     anonymise.set_defaults(handler=_anonymise)
 
 

@@ -29,11 +29,11 @@ from bookcorner.central.additions import additions_of, enrol_card, register_item
 from bookcorner.central.due_check import DueCheck
 from bookcorner.central.loans import LoanLedger
 from bookcorner.central.validate import Problem, problem_of
-from bookcorner.circulation.events import EventType
 from bookcorner.circulation.outcomes import ReviewReason, Warning_
 from bookcorner.circulation.replay import ADDITIONS, ItemState, Replayed, ReplayEvent, item_of
-from bookcorner.circulation.retiming import Anchor, Stamp, TimeQuality, last_known, parse_wall, retime
+from bookcorner.circulation.retiming import Anchor, Stamp, TimeQuality, Timing, last_known, parse_wall, retime
 from bookcorner.circulation.state import Loan
+from bookcorner.circulation.events import EventType
 from bookcorner.protocol.messages import (
     CardRecord,
     ClockReading,
@@ -205,192 +205,338 @@ def ingest(store: db.Store, batch: Batch, received: datetime, timings: Timings |
     raise AssertionError("unreachable")
 
 
+@dataclass
+class _Work:
+    """One batch's working state as it goes through the phases of ``_ingest``, in one transaction."""
+
+    conn: Connection
+    batch: Batch
+    prepared: _Prepared
+    received: datetime
+    timings: Timings
+    #: the kiosk's row, as the journal incarnation the batch comes from sees it
+    kiosk: Any
+    journal: _JournalOf
+    notice: JournalNotice | None
+    #: rows for db.reviews, in the order they are found
+    reviews: list[dict[str, Any]]
+    #: each event's result, by event id
+    results: dict[str, EventResult] = field(default_factory=dict)
+
+    def review(self, event_id: str | None, seq: int | None, reason: str, detail: dict[str, Any]) -> None:
+        self.reviews.append(_review_row(self.batch.kiosk_id, event_id, seq, reason, self.received, detail))
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What the server already holds of the batch's range."""
+
+    #: the batch's event ids the server has stored, with the kiosk and number they were stored under
+    known: dict[str, tuple[str, int]]
+    #: the ids stored under numbers in the batch's range (from the high-water mark on), current incarnation
+    seqs: dict[int, str]
+
+
+@dataclass(frozen=True)
+class _Fresh:
+    """The batch's events the server does not hold yet, in batch order."""
+
+    #: their indexes in the batch, and the events
+    at: list[int]
+    events: list[WireEvent]
+    #: those under a number the server holds another event of this journal under: id -> the other's id
+    conflicts: dict[str, str]
+
+
+@dataclass(frozen=True)
+class _State:
+    """What replay reads and changes (items, additions, loans), and the due-date check."""
+
+    items: dict[str, ItemState]
+    additions: _Additions
+    ledger: LoanLedger
+    due_check: DueCheck
+
+
 def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datetime, timings: Timings,
             optimistic: bool) -> PushReply:
-    k = batch.kiosk_id
+    """Take one batch in the write transaction ``conn``, phase by phase."""
+    found = _kiosk_and_batch(conn, batch)
+    work = _identify_journal(conn, batch, prepared, received, timings, found)
+    if found["digest"] is not None:
+        return _reply_again(work, found)
+    held = _read_held(work, optimistic)
+    fresh = _deduplicate(work, held)
+    timed, anchor = _retime(work, fresh)
+    state = _load_state(work, fresh)
+    rows = _replay(work, fresh, timed, state)
+    _note_went_back(work, fresh)
+    applied = _high_water_mark(work, held)
+    _persist(work, rows, state, anchor)
+    return _reply(work, fresh, timed, len(rows), applied)
+
+
+def _kiosk_and_batch(conn: Connection, batch: Batch) -> Any:
+    """The kiosk's row, with the digest and reply of a batch stored before under this batch id (or None)."""
     b = db.batches.c
     found = conn.execute(
         select(db.kiosks, b.digest, b.reply)
         .select_from(db.kiosks.outerjoin(db.batches, (b.kiosk_id == db.kiosks.c.kiosk_id)
                                          & (b.batch_id == batch.batch_id)))
-        .where(db.kiosks.c.kiosk_id == k)
+        .where(db.kiosks.c.kiosk_id == batch.kiosk_id)
     ).mappings().first()
     if found is None:
-        raise Forbidden(f"no kiosk {k!r} on this server")
+        raise Forbidden(f"no kiosk {batch.kiosk_id!r} on this server")
+    return found
+
+
+def _identify_journal(conn: Connection, batch: Batch, prepared: _Prepared, received: datetime, timings: Timings,
+                      found: Any) -> _Work:
+    """The journal incarnation the batch comes from: the kiosk switches to it when it is another."""
     kiosk: Any = found
     notice: JournalNotice | None = None
     reviews: list[dict[str, Any]] = []
     if batch.journal is not None and batch.journal.incarnation != kiosk["incarnation"]:
         kiosk, notice = _switch_journal(conn, dict(kiosk), batch, received, reviews)
-    journal = _JournalOf(conn, k, kiosk["incarnation"], batch.journal)
-    if found["digest"] is not None:
-        if found["digest"] != prepared.digest:
-            raise Conflict(f"batch id {batch.batch_id} was used before for other events")
-        stored = _unpack_reply(found["reply"], batch)
-        if reviews:
-            conn.execute(db.reviews.insert(), reviews)
-        stored.applied_seq, stored.needs_review = kiosk["applied_seq"], _touch(conn, batch, kiosk, received)
-        stored.server_time, stored.replayed = received.isoformat(), True
-        stored.applied_event_id = _event_at(conn, k, journal, stored.applied_seq, batch.to_seq)
-        return stored
+    journal = _JournalOf(conn, batch.kiosk_id, kiosk["incarnation"], batch.journal)
+    return _Work(conn, batch, prepared, received, timings, kiosk, journal, notice, reviews)
 
-    # which events are new, which the server has, which clash with what it has
+
+def _reply_again(work: _Work, found: Any) -> PushReply:
+    """A batch id seen before: the reply stored for it, brought up to date (or a conflict if
+    the id was used for other events)."""
+    conn, batch, kiosk = work.conn, work.batch, work.kiosk
+    if found["digest"] != work.prepared.digest:
+        raise Conflict(f"batch id {batch.batch_id} was used before for other events")
+    stored = _unpack_reply(found["reply"], batch)
+    if work.reviews:
+        conn.execute(db.reviews.insert(), work.reviews)
+    stored.applied_seq, stored.needs_review = kiosk["applied_seq"], _touch(conn, batch, kiosk, work.received)
+    stored.server_time, stored.replayed = work.received.isoformat(), True
+    stored.applied_event_id = _event_at(conn, batch.kiosk_id, work.journal, stored.applied_seq, batch.to_seq)
+    return stored
+
+
+def _read_held(work: _Work, optimistic: bool) -> _Held:
+    """Which of the batch's ids and numbers the server holds (``optimistic``: a batch numbered
+    past everything the kiosk sent is not looked up id by id)."""
+    conn, batch, kiosk = work.conn, work.batch, work.kiosk
     ids = [e.event_id for e in batch.events]
     known: dict[str, tuple[str, int]] = {}
     for chunk in () if optimistic and batch.from_seq > kiosk["max_seq"] else _chunks(ids):
         for row in conn.execute(select(db.events.c.event_id, db.events.c.kiosk_id, db.events.c.seq)
                                 .where(db.key_in(conn, db.events.c.event_id, chunk))):
             known[row.event_id] = (row.kiosk_id, row.seq)
-    stored_seqs: dict[int, str] = {}
+    seqs: dict[int, str] = {}
     low = min(batch.from_seq, kiosk["applied_seq"] + 1)
     if low <= kiosk["max_seq"]:
         for held in conn.execute(
             select(db.events.c.seq, db.events.c.event_id)
-            .where(db.events.c.kiosk_id == k, db.events.c.seq >= low,
-                   db.events.c.seq <= min(batch.to_seq, kiosk["max_seq"]), journal.stored_here())
+            .where(db.events.c.kiosk_id == batch.kiosk_id, db.events.c.seq >= low,
+                   db.events.c.seq <= min(batch.to_seq, kiosk["max_seq"]), work.journal.stored_here())
         ):
-            stored_seqs.setdefault(held.seq, held.event_id)
-    timings.lap("read")
+            seqs.setdefault(held.seq, held.event_id)
+    work.timings.lap("read")
+    return _Held(known, seqs)
 
-    fresh_at: list[int] = []
-    results: dict[str, EventResult] = {}
+
+def _deduplicate(work: _Work, held: _Held) -> _Fresh:
+    """An event stored before is a duplicate; an id stored for another event is kept for
+    review; the rest is fresh (noting those under a number the server has for another event)."""
+    k = work.batch.kiosk_id
+    at: list[int] = []
     conflicts: dict[str, str] = {}
-    for index, event in enumerate(batch.events):
-        if event.event_id in known:
-            if known[event.event_id] == (k, event.seq):
-                results[event.event_id] = EventResult(event.event_id, event.seq, Outcome.DUPLICATE)
-            else:
-                results[event.event_id] = EventResult(event.event_id, event.seq, Outcome.NEEDS_REVIEW,
-                                                      ReviewReason.EVENT_ID_CONFLICT)
-                reviews.append(_review_row(k, None, event.seq, ReviewReason.EVENT_ID_CONFLICT, received,
-                                           {"event": msgspec.to_builtins(event),
-                                            "stored_as": list(known[event.event_id])}))
-            continue
-        if event.seq in stored_seqs:
-            conflicts[event.event_id] = stored_seqs[event.seq]
-        fresh_at.append(index)
-    fresh = [batch.events[i] for i in fresh_at]
+    for index, event in enumerate(work.batch.events):
+        stored_as = held.known.get(event.event_id)
+        if stored_as == (k, event.seq):
+            work.results[event.event_id] = EventResult(event.event_id, event.seq, Outcome.DUPLICATE)
+        elif stored_as is not None:
+            work.results[event.event_id] = EventResult(event.event_id, event.seq, Outcome.NEEDS_REVIEW,
+                                                       ReviewReason.EVENT_ID_CONFLICT)
+            work.review(None, event.seq, ReviewReason.EVENT_ID_CONFLICT,
+                        {"event": msgspec.to_builtins(event), "stored_as": list(stored_as)})
+        else:
+            if event.seq in held.seqs:
+                conflicts[event.event_id] = held.seqs[event.seq]
+            at.append(index)
+    return _Fresh(at, [work.batch.events[i] for i in at], conflicts)
 
-    # times
-    boots = sorted({e.boot_id for e in fresh})
+
+def _retime(work: _Work, fresh: _Fresh) -> tuple[list[Timing], Anchor | None]:
+    """The fresh events' times on the server's clock (circulation.retiming), and the anchor this
+    batch gives the kiosk's boot."""
+    conn, batch, kiosk = work.conn, work.batch, work.kiosk
+    boots = sorted({e.boot_id for e in fresh.events})
     anchors: dict[str, Anchor] = {}
     if boots:
-        for row in conn.execute(select(db.boot_anchors).where(db.boot_anchors.c.kiosk_id == k,
+        for row in conn.execute(select(db.boot_anchors).where(db.boot_anchors.c.kiosk_id == batch.kiosk_id,
                                                               db.boot_anchors.c.boot_id.in_(boots))):
             anchors[row.boot_id] = Anchor(row.boot_id, row.monotonic_ns, row.server_time)
-    push_anchor = _anchor_of(batch, received)
+    push_anchor = _anchor_of(batch, work.received)
     if push_anchor is not None:
         anchors[push_anchor.boot_id] = push_anchor
-    upper = received
+    upper = work.received
     if batch.source != "push":
         # an imported file was written before it was imported: its wall clock bounds it when synced
-        upper = push_anchor.time if push_anchor is not None else received
-    in_order = bool(fresh) and fresh[0].seq > kiosk["max_seq"]
-    timed = retime([prepared.stamps[i] for i in fresh_at], anchors=anchors, received=upper, provisioned=kiosk["provisioned"],
-                   previous=kiosk["last_event_time"] if in_order else None,
+        upper = push_anchor.time if push_anchor is not None else work.received
+    in_order = bool(fresh.events) and fresh.events[0].seq > kiosk["max_seq"]
+    timed = retime([work.prepared.stamps[i] for i in fresh.at], anchors=anchors, received=upper,
+                   provisioned=kiosk["provisioned"], previous=kiosk["last_event_time"] if in_order else None,
                    known=kiosk["last_known_time"] if in_order else None)
-    timings.lap("clock")
+    work.timings.lap("clock")
+    return timed, push_anchor
 
-    # replay (an invalid payload's ids are never looked up: they may not fit the columns)
-    valid = [e for i, e in zip(fresh_at, fresh, strict=True) if i not in prepared.invalid]
+
+def _load_state(work: _Work, fresh: _Fresh) -> _State:
+    """The stored state the fresh events touch (an invalid payload's ids are never looked up:
+    they may not fit the columns)."""
+    valid = [e for i, e in zip(fresh.at, fresh.events, strict=True) if i not in work.prepared.invalid]
     item_ids = sorted({i for e in valid if (i := item_of(e.type, e.payload)) is not None})
-    items = _load_items(conn, item_ids)
-    additions = _Additions.load(conn, [e for e in valid if e.type in ADDITIONS])
-    ledger = LoanLedger()
-    due_check = DueCheck(conn)
-    timings.lap("read")
+    items = _load_items(work.conn, item_ids)
+    additions = _Additions.load(work.conn, [e for e in valid if e.type in ADDITIONS])
+    state = _State(items, additions, LoanLedger(), DueCheck(work.conn))
+    work.timings.lap("read")
+    return state
+
+
+def _replay(work: _Work, fresh: _Fresh, timed: Sequence[Timing], state: _State) -> list[tuple]:
+    """Each fresh event replayed in order: its result, its reviews and its row for db.events.
+
+    An event under a number the server had for another event of this journal is a different
+    event all the same (ids are unique): a journal that went back in time recorded it, and a
+    child was told it is done. It is applied like any other."""
     rows: list[tuple] = []
-    when = db.time_param(conn)
-    at = when(received)
-    for index, event, timing in zip(fresh_at, fresh, timed, strict=True):
-        # an event under a number the server had for another event of this journal is a
-        # different event all the same (ids are unique): a journal that went back in time
-        # recorded it, and a child was told it is done. It is applied like any other.
-        problem = prepared.invalid.get(index)
-        if problem is not None:
-            # the field and the problem, never the value (it may be a child's name)
-            log.warning("kiosk %s: event %d (%s) kept for review: %s is %s", k, event.seq, event.type,
-                        problem.field, problem.problem)
-            done = Replayed(Outcome.NEEDS_REVIEW, ReviewReason.INVALID_PAYLOAD, detail=problem.detail(event.type))
-        else:
-            replayed = ReplayEvent(event.event_id, k, event.seq, event.type, event.payload, timing.time)
-            done = additions.apply(replayed) if event.type in ADDITIONS else ledger.replay(replayed, items)
-        warnings: list[str] = list(done.warnings)
-        if timing.flags:
-            warnings += [f.value for f in timing.flags]
-        if event.event_id in conflicts:
-            warnings.append(Warning_.SEQ_REUSED)
-        kind = done.outcome
-        if kind is Outcome.APPLIED and warnings:
-            kind = Outcome.APPLIED_WITH_WARNING
-        outcome = EventResult(event.event_id, event.seq, kind, done.reason, warnings)
-        if kind is Outcome.NEEDS_REVIEW:
-            reviews.append(_review_row(k, event.event_id, event.seq, done.reason or "", received,
-                                       {"type": event.type, **done.detail}))
-        elif event.type == EventType.CHECKED_OUT and timing.time != prepared.stamps[index].wall:
-            wrong = due_check.review(event.payload, prepared.stamps[index].wall, timing.time)
-            if wrong is not None:
-                reviews.append(_review_row(k, event.event_id, event.seq, ReviewReason.DUE_FROM_WRONG_CLOCK, received,
-                                           {"type": event.type, **wrong}))
-        results[event.event_id] = outcome
+    when = db.time_param(work.conn)
+    at = when(work.received)
+    batch, payloads, stamps, journal = work.batch, work.prepared.payloads, work.prepared.stamps, work.journal
+    for index, event, timing in zip(fresh.at, fresh.events, timed, strict=True):
+        done = _replay_one(work, index, event, timing, state)
+        outcome = _result_of(event, done, timing, event.event_id in fresh.conflicts)
+        if outcome.outcome is Outcome.NEEDS_REVIEW:
+            work.review(event.event_id, event.seq, done.reason or "", {"type": event.type, **done.detail})
+        elif event.type == EventType.CHECKED_OUT and timing.time != stamps[index].wall:
+            _check_due(work, event, stamps[index].wall, timing.time, state.due_check)
+        work.results[event.event_id] = outcome
         rows.append((  # in the order of db.events' columns
-            event.event_id, k, event.seq, event.boot_id, event.monotonic_ns, event.wall_time, event.clock_synced,
-            event.actor, event.type, prepared.payloads[index], at, when(timing.time),
+            event.event_id, batch.kiosk_id, event.seq, event.boot_id, event.monotonic_ns, event.wall_time,
+            event.clock_synced, event.actor, event.type, payloads[index], at, when(timing.time),
             timing.quality.value, when(timing.lower), when(timing.upper), outcome.outcome.value, outcome.reason,
             _json.encode(outcome.warnings).decode() if outcome.warnings else None, batch.batch_id, batch.source,
             journal.recorded(event.seq),
         ))
-    timings.lap("replay")
-    if conflicts:
-        reused = sorted(e.seq for e in fresh if e.event_id in conflicts)
-        log.warning("kiosk %s: %d event(s) under numbers the server had for other events (%d to %d): its journal "
-                    "went back in time; applied as new events", k, len(reused), reused[0], reused[-1])
-        reviews.append(_review_row(k, None, reused[0], ReviewReason.JOURNAL_WENT_BACK, received,
-                                   {"reused_numbers": len(reused), "from_seq": reused[0], "to_seq": reused[-1]}))
-        notice = notice or JournalNotice(kind="went_back")
-        notice.reused_numbers = len(reused)
+    work.timings.lap("replay")
+    return rows
 
-    # the high-water mark: a batch that starts where the server is moves it to its end;
-    # numbers in its range without an event were lost on the kiosk: recorded for review
-    applied = kiosk["applied_seq"]
+
+def _replay_one(work: _Work, index: int, event: WireEvent, timing: Timing, state: _State) -> Replayed:
+    """One event's replay (circulation.replay); an invalid payload is not replayed but kept for review."""
+    problem = work.prepared.invalid.get(index)
+    if problem is not None:
+        # the field and the problem, never the value (it may be a child's name)
+        log.warning("kiosk %s: event %d (%s) kept for review: %s is %s", work.batch.kiosk_id, event.seq, event.type,
+                    problem.field, problem.problem)
+        return Replayed(Outcome.NEEDS_REVIEW, ReviewReason.INVALID_PAYLOAD, detail=problem.detail(event.type))
+    replayed = ReplayEvent(event.event_id, work.batch.kiosk_id, event.seq, event.type, event.payload, timing.time)
+    return state.additions.apply(replayed) if event.type in ADDITIONS else state.ledger.replay(replayed, state.items)
+
+
+def _result_of(event: WireEvent, done: Replayed, timing: Timing, seq_reused: bool) -> EventResult:
+    """The event's result for the kiosk: replay's, with the clock's and the journal's warnings."""
+    warnings: list[str] = list(done.warnings)
+    if timing.flags:
+        warnings += [f.value for f in timing.flags]
+    if seq_reused:
+        warnings.append(Warning_.SEQ_REUSED)
+    kind = done.outcome
+    if kind is Outcome.APPLIED and warnings:
+        kind = Outcome.APPLIED_WITH_WARNING
+    return EventResult(event.event_id, event.seq, kind, done.reason, warnings)
+
+
+def _check_due(work: _Work, event: WireEvent, wall: datetime | None, corrected: datetime,
+               due_check: DueCheck) -> None:
+    """A checkout re-timed to another time: kept for review when the kiosk worked its due date
+    out from a wrong clock (central.due_check)."""
+    wrong = due_check.review(event.payload, wall, corrected)
+    if wrong is not None:
+        work.review(event.event_id, event.seq, ReviewReason.DUE_FROM_WRONG_CLOCK, {"type": event.type, **wrong})
+
+
+def _note_went_back(work: _Work, fresh: _Fresh) -> None:
+    """Fresh events under numbers the server had for other events: the kiosk's journal went
+    back in time; one review and a notice for the kiosk say how many."""
+    if not fresh.conflicts:
+        return
+    reused = sorted(e.seq for e in fresh.events if e.event_id in fresh.conflicts)
+    log.warning("kiosk %s: %d event(s) under numbers the server had for other events (%d to %d): its journal "
+                "went back in time; applied as new events", work.batch.kiosk_id, len(reused), reused[0], reused[-1])
+    work.review(None, reused[0], ReviewReason.JOURNAL_WENT_BACK,
+                {"reused_numbers": len(reused), "from_seq": reused[0], "to_seq": reused[-1]})
+    work.notice = work.notice or JournalNotice(kind="went_back")
+    work.notice.reused_numbers = len(reused)
+
+
+def _high_water_mark(work: _Work, held: _Held) -> int:
+    """The kiosk's new high-water mark: a batch that starts where the server is moves it to its
+    end; numbers in its range without an event were lost on the kiosk: recorded for review."""
+    batch = work.batch
+    applied = work.kiosk["applied_seq"]
     if batch.from_seq <= applied + 1 and batch.to_seq > applied:
-        present = {e.seq for e in batch.events} | set(stored_seqs)
+        present = {e.seq for e in batch.events} | set(held.seqs)
         for start, end in _missing(applied + 1, batch.to_seq, present):
-            reviews.append(_review_row(k, None, start, ReviewReason.EVENTS_MISSING, received,
-                                       {"from_seq": start, "to_seq": end}))
+            work.review(None, start, ReviewReason.EVENTS_MISSING, {"from_seq": start, "to_seq": end})
         applied = batch.to_seq
     elif batch.from_seq > applied + 1:
         log.info("kiosk %s pushed from %d but the server has only up to %d: it will be asked again",
-                 k, batch.from_seq, applied)
+                 batch.kiosk_id, batch.from_seq, applied)
+    return applied
 
+
+def _persist(work: _Work, rows: list[tuple], state: _State, anchor: Anchor | None) -> None:
+    """Store the events, the reviews, the changed items and additions (under one new revision),
+    the loans, and the anchor of the kiosk's boot."""
+    conn = work.conn
     db.bulk_insert(conn, db.events, rows)
-    if reviews:
-        conn.execute(db.reviews.insert(), reviews)
-    changed = [state for state in items.values() if state.dirty]
-    if changed or additions.changed:
+    if work.reviews:
+        conn.execute(db.reviews.insert(), work.reviews)
+    changed = [s for s in state.items.values() if s.dirty]
+    if changed or state.additions.changed:
         rev = next_revision(conn)
         if changed:
             _store_items(conn, changed, rev)
-        additions.store(conn, rev)
-    ledger.store(conn)
-    if push_anchor is not None and push_anchor.quality is TimeQuality.CORRECTED:
+        state.additions.store(conn, rev)
+    state.ledger.store(conn)
+    if anchor is not None and anchor.quality is TimeQuality.CORRECTED:
         upsert(conn, db.boot_anchors, ["kiosk_id", "boot_id"],
-                [{"kiosk_id": k, "boot_id": push_anchor.boot_id, "monotonic_ns": push_anchor.monotonic_ns,
-                  "server_time": push_anchor.time}])
-    values: dict[str, Any] = {"applied_seq": applied, "events": kiosk["events"] + len(rows)}
-    if fresh and fresh[-1].seq > kiosk["max_seq"]:
-        values.update(max_seq=fresh[-1].seq, last_event_time=timed[-1].time)
+               [{"kiosk_id": work.batch.kiosk_id, "boot_id": anchor.boot_id, "monotonic_ns": anchor.monotonic_ns,
+                 "server_time": anchor.time}])
+
+
+def _kiosk_values(work: _Work, fresh: _Fresh, timed: Sequence[Timing], stored: int, applied: int) -> dict[str, Any]:
+    """The kiosk row's new high-water mark, event count and, past its last number, times."""
+    kiosk = work.kiosk
+    values: dict[str, Any] = {"applied_seq": applied, "events": kiosk["events"] + stored}
+    if fresh.events and fresh.events[-1].seq > kiosk["max_seq"]:
+        values.update(max_seq=fresh.events[-1].seq, last_event_time=timed[-1].time)
         sure = last_known(timed)
         if sure is not None and (kiosk["last_known_time"] is None or sure > kiosk["last_known_time"]):
             values["last_known_time"] = sure
+    return values
+
+
+def _reply(work: _Work, fresh: _Fresh, timed: Sequence[Timing], stored: int, applied: int) -> PushReply:
+    """Update the kiosk's row, and answer the batch (kept under its batch id for a retry)."""
+    conn, batch = work.conn, work.batch
+    needs_review = _touch(conn, batch, work.kiosk, work.received, _kiosk_values(work, fresh, timed, stored, applied))
     reply = PushReply(
-        kiosk_id=k, batch_id=batch.batch_id, applied_seq=applied,
-        results=[results[e.event_id] for e in batch.events],
-        needs_review=_touch(conn, batch, kiosk, received, values), server_time=received.isoformat(),
-        journal_notice=notice, applied_event_id=_event_at(conn, k, journal, applied, batch.to_seq),
+        kiosk_id=batch.kiosk_id, batch_id=batch.batch_id, applied_seq=applied,
+        results=[work.results[e.event_id] for e in batch.events], needs_review=needs_review,
+        server_time=work.received.isoformat(), journal_notice=work.notice,
+        applied_event_id=_event_at(conn, batch.kiosk_id, work.journal, applied, batch.to_seq),
     )
-    conn.execute(db.batches.insert().values(kiosk_id=k, batch_id=batch.batch_id, digest=prepared.digest,
-                                            reply=_pack_reply(reply), received_at=received))
+    conn.execute(db.batches.insert().values(kiosk_id=batch.kiosk_id, batch_id=batch.batch_id,
+                                            digest=work.prepared.digest, reply=_pack_reply(reply),
+                                            received_at=work.received))
     return reply
 
 

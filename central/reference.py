@@ -101,76 +101,100 @@ def delta(store: db.Store, kiosk_id: str, since: int = 0, epoch: str | None = No
     followed last (the delta says which: the kiosk counts a snapshot of another
     incarnation as reflecting none of its own journal's events)."""
     with store.reading() as conn:
-        this_epoch = conn.execute(select(db.meta.c.value).where(db.meta.c.key == "epoch")).scalar_one()
-        cursor = conn.execute(select(db.revision.c.rev).where(db.revision.c.id == 1)).scalar_one()
-        full = since <= 0 or epoch != this_epoch or since > cursor
-        base = 0 if full else since
-        applied, current = conn.execute(select(db.kiosks.c.applied_seq, db.kiosks.c.incarnation)
-                                        .where(db.kiosks.c.kiosk_id == kiosk_id)).one()
-        if incarnation is not None and incarnation != current:
-            j = db.journals.c
-            other = conn.execute(select(j.applied_seq).where(j.kiosk_id == kiosk_id, j.incarnation == incarnation)
-                                 ).scalar()
-            if other is not None:
-                applied, current = other, incarnation
-        out = ReferenceDelta(epoch=this_epoch, cursor=cursor, full=full, kiosk_id=kiosk_id, applied_seq=applied,
-                             has_reference=False, incarnation=current, timezone=zone.school_zone_name(conn))
+        out, base = _delta_head(conn, kiosk_id, since, epoch, incarnation)
         school = conn.execute(select(db.settings.c.data).where(db.settings.c.name == "school")).scalar()
         roster = school is not None or conn.execute(select(db.patrons.c.patron_id).limit(1)).first() is not None
         if not roster and not any(conn.execute(select(table.c[0]).limit(1)).first()
                                   for table in (db.cards, db.catalogue)):
             return out  # no reference data at all: the kiosk keeps what it has, nothing to compute
         out.school, out.has_reference = msgspec.json.decode(school) if school else "", roster
-        kind: Any  # each table's own record type
-        for table, key, kind, kept, gone in (
-            (db.patrons, "patron_id", PatronRecord, out.patrons, out.patrons_removed),
-            (db.cards, "card_id", CardRecord, out.cards, out.cards_removed),
-        ):
-            for row in conn.execute(select(table.c[key], table.c.data, table.c.removed).where(table.c.rev > base)):
-                if row.removed:
-                    if not full:
-                        gone.append(row[0])
-                else:
-                    kept.append(msgspec.json.decode(row.data, type=kind))
-        for row in conn.execute(select(db.settings).where(db.settings.c.rev > base)):
-            if row.name not in _SETTINGS:  # the school's name, its time zone
-                continue
-            setattr(out, row.name, msgspec.json.decode(row.data, type=_SETTINGS[row.name]))
-
+        _delta_people(conn, out, base)
+        _delta_settings(conn, out, base)
         state_rows = {row.item_id: row for row in conn.execute(select(db.item_state).where(db.item_state.c.rev > base))}
-        item_ids = set(state_rows)
-        catalogue = {row.item_id: row for row in conn.execute(
-            select(db.catalogue.c.item_id, db.catalogue.c.data, db.catalogue.c.removed).where(db.catalogue.c.rev > base))}
-        missing = sorted(item_ids - set(catalogue))
-        for start in range(0, len(missing), 900):
-            for row in conn.execute(select(db.catalogue.c.item_id, db.catalogue.c.data, db.catalogue.c.removed)
-                                    .where(db.catalogue.c.item_id.in_(missing[start:start + 900]))):
-                catalogue[row.item_id] = row
-        statuses = {row.item_id: row.status for row in state_rows.values()}
-        unchanged_state = sorted(set(catalogue) - item_ids)
-        for start in range(0, len(unchanged_state), 900):
-            for state in conn.execute(select(db.item_state.c.item_id, db.item_state.c.status)
-                                      .where(db.item_state.c.item_id.in_(unchanged_state[start:start + 900]))):
-                statuses[state.item_id] = state.status
-        for item_id, row in catalogue.items():
-            if row.removed:
-                if not full:
-                    out.items_removed.append(item_id)
-                continue
-            item = msgspec.json.decode(row.data, type=ItemRecord)
-            if statuses.get(item_id):
-                item.status = statuses[item_id]
-            out.items.append(item)
-
-        loans = state_rows.values() if not full else conn.execute(
-            select(db.item_state).where(db.item_state.c.loan_id.is_not(None)))
-        for row in loans:
-            if row.loan_id is not None:
-                out.loans.append(LoanRecord(row.loan_id, row.item_id, row.patron_id, row.due,
-                                            row.since.isoformat(timespec="milliseconds"), row.renewals))
-            elif not full:
-                out.loans_closed.append(row.item_id)
+        _delta_items(conn, out, base, state_rows)
+        _delta_loans(conn, out, state_rows)
     return out
+
+
+def _delta_head(conn: Connection, kiosk_id: str, since: int, epoch: str | None,
+                incarnation: str | None) -> tuple[ReferenceDelta, int]:
+    """The delta's frame (epoch, cursor, whether it is full, the kiosk's high-water mark in
+    the incarnation it counts in) and the revision it starts after (0: everything)."""
+    this_epoch = conn.execute(select(db.meta.c.value).where(db.meta.c.key == "epoch")).scalar_one()
+    cursor = conn.execute(select(db.revision.c.rev).where(db.revision.c.id == 1)).scalar_one()
+    full = since <= 0 or epoch != this_epoch or since > cursor
+    applied, current = conn.execute(select(db.kiosks.c.applied_seq, db.kiosks.c.incarnation)
+                                    .where(db.kiosks.c.kiosk_id == kiosk_id)).one()
+    if incarnation is not None and incarnation != current:
+        j = db.journals.c
+        other = conn.execute(select(j.applied_seq).where(j.kiosk_id == kiosk_id, j.incarnation == incarnation)
+                             ).scalar()
+        if other is not None:
+            applied, current = other, incarnation
+    out = ReferenceDelta(epoch=this_epoch, cursor=cursor, full=full, kiosk_id=kiosk_id, applied_seq=applied,
+                         has_reference=False, incarnation=current, timezone=zone.school_zone_name(conn))
+    return out, 0 if full else since
+
+
+def _delta_people(conn: Connection, out: ReferenceDelta, base: int) -> None:
+    """Patrons and cards changed after ``base`` (and, in a partial delta, those removed)."""
+    kind: Any  # each table's own record type
+    for table, key, kind, kept, gone in (
+        (db.patrons, "patron_id", PatronRecord, out.patrons, out.patrons_removed),
+        (db.cards, "card_id", CardRecord, out.cards, out.cards_removed),
+    ):
+        for row in conn.execute(select(table.c[key], table.c.data, table.c.removed).where(table.c.rev > base)):
+            if row.removed:
+                if not out.full:
+                    gone.append(row[0])
+            else:
+                kept.append(msgspec.json.decode(row.data, type=kind))
+
+
+def _delta_settings(conn: Connection, out: ReferenceDelta, base: int) -> None:
+    for row in conn.execute(select(db.settings).where(db.settings.c.rev > base)):
+        if row.name not in _SETTINGS:  # the school's name, its time zone
+            continue
+        setattr(out, row.name, msgspec.json.decode(row.data, type=_SETTINGS[row.name]))
+
+
+def _delta_items(conn: Connection, out: ReferenceDelta, base: int, state_rows: dict[str, Any]) -> None:
+    """Books whose record or state changed after ``base``, each with its current status."""
+    item_ids = set(state_rows)
+    catalogue = {row.item_id: row for row in conn.execute(
+        select(db.catalogue.c.item_id, db.catalogue.c.data, db.catalogue.c.removed).where(db.catalogue.c.rev > base))}
+    missing = sorted(item_ids - set(catalogue))
+    for start in range(0, len(missing), 900):
+        for row in conn.execute(select(db.catalogue.c.item_id, db.catalogue.c.data, db.catalogue.c.removed)
+                                .where(db.catalogue.c.item_id.in_(missing[start:start + 900]))):
+            catalogue[row.item_id] = row
+    statuses = {row.item_id: row.status for row in state_rows.values()}
+    unchanged_state = sorted(set(catalogue) - item_ids)
+    for start in range(0, len(unchanged_state), 900):
+        for state in conn.execute(select(db.item_state.c.item_id, db.item_state.c.status)
+                                  .where(db.item_state.c.item_id.in_(unchanged_state[start:start + 900]))):
+            statuses[state.item_id] = state.status
+    for item_id, row in catalogue.items():
+        if row.removed:
+            if not out.full:
+                out.items_removed.append(item_id)
+            continue
+        item = msgspec.json.decode(row.data, type=ItemRecord)
+        if statuses.get(item_id):
+            item.status = statuses[item_id]
+        out.items.append(item)
+
+
+def _delta_loans(conn: Connection, out: ReferenceDelta, state_rows: dict[str, Any]) -> None:
+    """The loans: every open one in a full delta; else those changed, and the books returned."""
+    loans = state_rows.values() if not out.full else conn.execute(
+        select(db.item_state).where(db.item_state.c.loan_id.is_not(None)))
+    for row in loans:
+        if row.loan_id is not None:
+            out.loans.append(LoanRecord(row.loan_id, row.item_id, row.patron_id, row.due,
+                                        row.since.isoformat(timespec="milliseconds"), row.renewals))
+        elif not out.full:
+            out.loans_closed.append(row.item_id)
 
 
 def document_from_reference(reference: Any, school: str = "") -> ReferenceDocument:

@@ -262,13 +262,32 @@ def _xlsx_rows(data: bytes) -> Iterator[list[str]]:
 def _from_table(kind: str, rows: Iterable[list[str]]) -> Reading:
     reading = Reading(kind)
     rows = iter(rows)
+    header = _header(rows)
+    columns = _columns(reading, header)
+    if any(p.code == "missing_column" for p in reading.problems):
+        return reading
+    reading.headings = {name: header[index] for name, index in columns.items()}
+    number = _read_rows(reading, rows, columns)
+    if not reading.rows and not reading.problems:
+        reading.problems.append(Problem(number, "", "no_rows"))
+    _check_across_rows(reading)
+    return reading
+
+
+def _header(rows: Iterator[list[str]]) -> list[str]:
+    """The first row with anything in it (taken from ``rows``), its headings trimmed."""
     header: list[str] = []
     for header in rows:
         if any(c.strip() for c in header):
             break
     if not any(c.strip() for c in header):
         raise Unreadable("empty")
-    header = [h.strip().lstrip("\ufeff") for h in header]
+    return [h.strip().lstrip("\ufeff") for h in header]
+
+
+def _columns(reading: Reading, header: list[str]) -> dict[str, int]:
+    """Which column holds which field; headings not known, twice or missing go to the reading."""
+    kind = reading.kind
     known = COLUMNS[kind]
     columns: dict[str, int] = {}
     for index, heading in enumerate(header):
@@ -285,9 +304,11 @@ def _from_table(kind: str, rows: Iterable[list[str]]) -> Reading:
     for name in REQUIRED[kind]:
         if name not in columns:
             reading.problems.append(Problem(1, "", "missing_column", name))
-    if any(p.code == "missing_column" for p in reading.problems):
-        return reading
-    reading.headings = {name: header[index] for name, index in columns.items()}
+    return columns
+
+
+def _read_rows(reading: Reading, rows: Iterator[list[str]], columns: dict[str, int]) -> int:
+    """Each row after the header, checked into the reading; the last row's number."""
     number = 1
     for number, row in enumerate(rows, start=2):
         if not any(c.strip() for c in row):
@@ -298,10 +319,7 @@ def _from_table(kind: str, rows: Iterable[list[str]]) -> Reading:
         cells = {name: (row[index].strip() if index < len(row) else "") for name, index in columns.items()}
         reading.read += 1
         _add(reading, number, cells)
-    if not reading.rows and not reading.problems:
-        reading.problems.append(Problem(number, "", "no_rows"))
-    _check_across_rows(reading)
-    return reading
+    return number
 
 
 def _add(reading: Reading, row: int, cells: dict[str, str]) -> None:
@@ -690,23 +708,8 @@ def compare(kind: str, rows: list[tuple[int, dict[str, Any]]], current: dict[str
     ``cards``: the server's live cards by id, as stored (for a roster with cards)."""
     key, label, record_type = ((("patron_id", "name", PatronRecord)) if kind == ROSTER
                                else ("item_id", "title", ItemRecord))
-
-    def normal(record: dict[str, Any]) -> dict[str, Any]:
-        return msgspec.to_builtins(msgspec.convert(record, record_type))  # defaults left out, as stored
-
     preview = Preview()
-    in_file = {fields.get(key) for _row, fields in rows}
-    by_isbn: dict[str, list[str]] = {}
-    by_barcode: dict[str, str] = {}
-    if kind == CATALOGUE:
-        for ident, record in current.items():
-            if ident in in_file:
-                continue  # the file says what this book will be
-            isbn13 = _isbn13_of_record(record)
-            if isbn13:
-                by_isbn.setdefault(isbn13, []).append(ident)
-            if record.get("barcode"):
-                by_barcode[record["barcode"]] = ident
+    others = _Others.of(current, {fields.get(key) for _row, fields in rows}) if kind == CATALOGUE else None
     for row, given in rows:
         fields = {name: value for name, value in given.items() if name != "card_id"}
         ident = fields[key]
@@ -714,33 +717,67 @@ def compare(kind: str, rows: list[tuple[int, dict[str, Any]]], current: dict[str
         merged = {name: value for name, value in {**(before or NEW_RECORD[kind]), **fields}.items()
                   if value is not None}
         try:
-            after = normal(merged)
+            after = _normal(merged, record_type)
         except msgspec.ValidationError as error:  # what the row checks did not foresee
             preview.problems.append(Problem(row, "", "bad_record", str(error)))
             continue
         if given.get("card_id"):
             _issue(preview, row, given["card_id"], after, (cards or {}).get(given["card_id"]), current)
-        if kind == CATALOGUE:
-            barcode = after.get("barcode")
-            if barcode and barcode in by_barcode and isbn13_of(normalise(barcode)) is None:
-                preview.problems.append(Problem(row, "barcode", "barcode_taken", barcode, by_barcode[barcode]))
-            for other in by_isbn.get(after.get("isbn13") or "", ()):
-                preview.duplicates.append(Problem(row, "ISBN", "isbn_in_catalogue",
-                                                  after.get("isbn10") or after["isbn13"],
-                                                  f"{other} ({current[other].get('title', '')})"))
+        if others is not None:
+            others.check(preview, row, after, current)
         if before is None:
             preview.added.append(Change(row, ident, str(after.get(label, "")), _whole(after, record_type)))
-        else:
-            before = normal(before)
-            if before == after:
-                preview.unchanged += 1
-                continue
-            changed = [(name, before.get(name), after.get(name)) for name in sorted(set(before) | set(after))
-                       if before.get(name) != after.get(name)]
-            preview.changed.append(Change(row, ident, str(after.get(label, "")), _whole(after, record_type),
-                                          changed))
+        elif not _changed(preview, row, ident, _normal(before, record_type), after, label, record_type):
+            continue
         preview.records.append(after)
     return preview
+
+
+def _normal(record: dict[str, Any], record_type: type) -> dict[str, Any]:
+    return msgspec.to_builtins(msgspec.convert(record, record_type))  # defaults left out, as stored
+
+
+def _changed(preview: Preview, row: int, ident: str, before: dict[str, Any], after: dict[str, Any], label: str,
+             record_type: type) -> bool:
+    """A record the row changes goes to the preview with what changes; an unchanged one is counted."""
+    if before == after:
+        preview.unchanged += 1
+        return False
+    changed = [(name, before.get(name), after.get(name)) for name in sorted(set(before) | set(after))
+               if before.get(name) != after.get(name)]
+    preview.changed.append(Change(row, ident, str(after.get(label, "")), _whole(after, record_type), changed))
+    return True
+
+
+@dataclass
+class _Others:
+    """The catalogue's books the file does not name, by ISBN and by barcode."""
+
+    by_isbn: dict[str, list[str]]
+    by_barcode: dict[str, str]
+
+    @classmethod
+    def of(cls, current: dict[str, dict[str, Any]], in_file: set[Any]) -> _Others:
+        others = cls({}, {})
+        for ident, record in current.items():
+            if ident in in_file:
+                continue  # the file says what this book will be
+            isbn13 = _isbn13_of_record(record)
+            if isbn13:
+                others.by_isbn.setdefault(isbn13, []).append(ident)
+            if record.get("barcode"):
+                others.by_barcode[record["barcode"]] = ident
+        return others
+
+    def check(self, preview: Preview, row: int, after: dict[str, Any], current: dict[str, dict[str, Any]]) -> None:
+        """A book whose barcode another book has (a problem), or whose ISBN (a possible duplicate)."""
+        barcode = after.get("barcode")
+        if barcode and barcode in self.by_barcode and isbn13_of(normalise(barcode)) is None:
+            preview.problems.append(Problem(row, "barcode", "barcode_taken", barcode, self.by_barcode[barcode]))
+        for other in self.by_isbn.get(after.get("isbn13") or "", ()):
+            preview.duplicates.append(Problem(row, "ISBN", "isbn_in_catalogue",
+                                              after.get("isbn10") or after["isbn13"],
+                                              f"{other} ({current[other].get('title', '')})"))
 
 
 def _issue(preview: Preview, row: int, card_id: str, student: dict[str, Any], held: dict[str, Any] | None,

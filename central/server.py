@@ -78,6 +78,14 @@ def serve(
         if not started:
             sys.exit(1)
         return
+    children = _fork_workers(workers, url, sock, config_args)
+    sock.close()
+    if not _wait_for(children, lambda: (ready or print)(address)):
+        sys.exit(1)
+
+
+def _fork_workers(workers: int, url: str, sock: socket.socket, config_args: dict) -> list[int]:
+    """``workers`` processes serving on ``sock``; their ids."""
     children = []
     for _ in range(workers):
         pid = os.fork()
@@ -92,7 +100,12 @@ def serve(
             finally:
                 os._exit(code)
         children.append(pid)
-    sock.close()
+    return children
+
+
+def _wait_for(children: list[int], announce: Callable[[], None]) -> bool:
+    """Pass SIGTERM and ^C on to the workers, announce the address, and wait for them all;
+    False when one failed (the others are then stopped)."""
 
     def stop(_signum, _frame) -> None:
         for child in children:
@@ -103,7 +116,7 @@ def serve(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    (ready or print)(address)
+    announce()
     sys.stdout.flush()
     failed = False
     for child in children:
@@ -111,5 +124,4 @@ def serve(
         if os.waitstatus_to_exitcode(status) not in (0, -signal.SIGTERM):
             failed = True
             stop(None, None)
-    if failed:
-        sys.exit(1)
+    return not failed

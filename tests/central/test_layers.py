@@ -16,7 +16,11 @@ from bookcorner.protocol.messages import API_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 #: files and folders (every .py under them) held to the limits below
-CHECKED = ("central/api", "central/app.py", "central/dashboard", "central/services")
+CHECKED = ("central/api", "central/app.py", "central/commands.py", "central/config.py", "central/db.py",
+           "central/due_check.py", "central/imports.py", "central/ingest.py", "central/kiosks.py", "central/logs.py",
+           "central/privacy.py", "central/reference.py", "central/reference_files.py", "central/server.py",
+           "central/validate.py", "central/zone.py", "central/additions.py", "central/loans.py", "central/dashboard",
+           "central/services")
 MAX_LINES = 60
 #: radon's grades run A (simple) to F; C is cyclomatic complexity 11-20
 WORST_GRADE = "C"
