@@ -1,7 +1,7 @@
 """The central server keeps its layers (../shared/ARCHITECTURE.md, "The central server in
 layers"): the kiosks' API and the librarian's dashboard are routers of module-level
 functions, the dashboard's forms are checked by a dependency, and the code already in
-layers stays small enough to read. ``CHECKED`` grows as more of ``central/`` is split."""
+layers stays small enough to read: every function in ``central/`` (but its migrations)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,10 @@ from bookcorner.protocol.messages import API_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 #: files and folders (every .py under them) held to the limits below
-CHECKED = ("central/api", "central/app.py", "central/commands.py", "central/config.py", "central/db.py",
-           "central/due_check.py", "central/imports.py", "central/ingest.py", "central/kiosks.py", "central/logs.py",
-           "central/privacy.py", "central/reference.py", "central/reference_files.py", "central/server.py",
-           "central/validate.py", "central/zone.py", "central/additions.py", "central/loans.py", "central/dashboard",
-           "central/services")
+CHECKED = ("central",)
+#: left out: each migration is the record of one schema change, written once and never edited
+#: (the first one declares every table of the initial schema in one upgrade())
+NOT_CHECKED = ("central/migrations/versions",)
 MAX_LINES = 60
 #: radon's grades run A (simple) to F; C is cyclomatic complexity 11-20
 WORST_GRADE = "C"
@@ -28,7 +27,8 @@ WORST_GRADE = "C"
 
 def _sources() -> list[Path]:
     paths = [ROOT / name for name in CHECKED]
-    found = [p for path in paths for p in (sorted(path.rglob("*.py")) if path.is_dir() else [path])]
+    found = [p for path in paths for p in (sorted(path.rglob("*.py")) if path.is_dir() else [path])
+             if not any(p.is_relative_to(ROOT / name) for name in NOT_CHECKED)]
     assert found and all(p.is_file() for p in found), CHECKED
     return found
 
@@ -55,7 +55,7 @@ def test_no_function_is_more_tangled_than_grade_c():
         blocks = list(cc_visit(path.read_text(encoding="utf-8")))
         while blocks:
             block = blocks.pop()
-            blocks.extend(getattr(block, "closures", []))
+            blocks.extend([*getattr(block, "closures", []), *getattr(block, "methods", [])])
             if cc_rank(block.complexity) > WORST_GRADE:
                 tangled.append(f"{path.relative_to(ROOT)}:{block.lineno} {block.name} "
                                f"(complexity {block.complexity}, grade {cc_rank(block.complexity)})")
