@@ -33,6 +33,7 @@ from bookcorner.circulation.outcomes import ReviewReason, Warning_
 from bookcorner.circulation.replay import ADDITIONS, ItemState, Replayed, ReplayEvent, item_of
 from bookcorner.circulation.retiming import Anchor, Stamp, TimeQuality, Timing, last_known, parse_wall, retime
 from bookcorner.circulation.state import Loan
+from bookcorner.circulation.rules import WRONG_CLOCK
 from bookcorner.circulation.events import EventType
 from bookcorner.protocol.messages import (
     CardRecord,
@@ -414,7 +415,7 @@ def _replay(work: _Work, fresh: _Fresh, timed: Sequence[Timing], state: _State) 
         outcome = _result_of(event, done, timing, event.event_id in fresh.conflicts)
         if outcome.outcome is Outcome.NEEDS_REVIEW:
             work.review(event.event_id, event.seq, done.reason or "", {"type": event.type, **done.detail})
-        elif event.type == EventType.CHECKED_OUT and timing.time != stamps[index].wall:
+        elif event.type == EventType.CHECKED_OUT and _clock_was_wrong(stamps[index].wall, timing.time):
             _check_due(work, event, stamps[index].wall, timing.time, state.due_check)
         work.results[event.event_id] = outcome
         rows.append((  # in the order of db.events' columns
@@ -451,6 +452,11 @@ def _result_of(event: WireEvent, done: Replayed, timing: Timing, seq_reused: boo
     if kind is Outcome.APPLIED and warnings:
         kind = Outcome.APPLIED_WITH_WARNING
     return EventResult(event.event_id, event.seq, kind, done.reason, warnings)
+
+
+def _clock_was_wrong(wall: datetime | None, corrected: datetime) -> bool:
+    """The server moved the event further than drift (rules.WRONG_CLOCK): its due date is worth a look."""
+    return wall is not None and abs(corrected - wall) >= WRONG_CLOCK
 
 
 def _check_due(work: _Work, event: WireEvent, wall: datetime | None, corrected: datetime,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
@@ -123,6 +123,11 @@ def loan_due(policy: Policy, calendar: SchoolCalendar, role: Role, item_type: It
     day) is due, or None when no open day is left in the term. The server asks the same
     question of a checkout it re-timed (``due_on_corrected_day``)."""
     return due_date(calendar, today, policy.rule(role, item_type).loan_days, policy.role(role).holiday_loans)
+
+
+#: how far the server may re-time a checkout before the kiosk's clock counts as wrong for its due date:
+#: closer than this is drift, not a wrong clock (and a corner lends nothing around midnight)
+WRONG_CLOCK = timedelta(minutes=1)
 
 
 def due_on_corrected_day(
