@@ -23,9 +23,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bookcorner.config import SyncSection
 from bookcorner.i18n import _
@@ -50,6 +51,22 @@ LOCK_FILE = "daemon.lock"
 TICK_S = 0.25
 MAX_REWINDS = 3
 
+
+
+#: instants the offsets of two zones are compared at: twice a month over years around now and to come
+_ZONE_SAMPLES = [datetime(2024, 1, 1, tzinfo=timezone.utc) + timedelta(days=15 * n) for n in range(200)]
+
+
+def same_zone(a: str, b: str) -> bool:
+    """Two zone names that count days alike (``UTC`` and ``Etc/UTC``, ``Asia/Chongqing`` and
+    ``Asia/Shanghai``): the same offset from UTC at every sampled instant."""
+    if a == b:
+        return True
+    try:
+        first, second = ZoneInfo(a), ZoneInfo(b)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return all(at.astimezone(first).utcoffset() == at.astimezone(second).utcoffset() for at in _ZONE_SAMPLES)
 
 class Clock(Protocol):
     def read(self) -> ClockReading: ...
@@ -384,7 +401,7 @@ class SyncDaemon:
         """The server counts days and due dates in the school's zone; a kiosk configured with
         another one (its kiosk.timezone) would tell children other due dates: said in the log."""
         mine = str(getattr(self.clock, "zone", "") or "")
-        if school_zone and mine and school_zone != mine and school_zone != self._zone_warned:
+        if school_zone and mine and not same_zone(school_zone, mine) and school_zone != self._zone_warned:
             log.warning("the server counts days in the time zone %s but this kiosk's kiosk.timezone is %s: "
                         "set kiosk.timezone = \"%s\" in the kiosk's configuration", school_zone, mine, school_zone)
         self._zone_warned = school_zone

@@ -33,3 +33,12 @@ def test_a_kiosk_in_another_zone_than_the_schools_says_so(central_sqlite, tmp_pa
     assert "time zone" not in quiet.stderr
     assert f"the server counts days in the time zone {schools} but this kiosk's kiosk.timezone is {other}" \
         in warned.stderr
+
+
+def test_two_names_of_one_zone_are_the_same_zone():
+    """UTC and Etc/UTC count days alike: no warning for a kiosk set to one and a server to the other."""
+    from bookcorner.sync.daemon import same_zone
+
+    assert same_zone("UTC", "Etc/UTC") and same_zone("Asia/Chongqing", "Asia/Shanghai")
+    assert not same_zone("Europe/London", "UTC")  # summer time
+    assert not same_zone("Asia/Shanghai", "Asia/Tokyo") and not same_zone("Asia/Shanghai", "Mars/Base")
