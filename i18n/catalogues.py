@@ -1,7 +1,7 @@
 """Keeping the gettext catalogues in step with the code (a developer tool, uses Babel).
 
-``python -m i18n.catalogues``          extract, merge into zh_CN, compile .mo
-``python -m i18n.catalogues --check``  report untranslated or stale entries (exit 1)
+``python -m bookcorner.i18n.catalogues``          extract, merge into zh_CN, compile .mo
+``python -m bookcorner.i18n.catalogues --check``  report untranslated or stale entries (exit 1)
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ def _same_mo(old: bytes, new: bytes) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m i18n.catalogues")
+    parser = argparse.ArgumentParser(prog="python -m bookcorner.i18n.catalogues")
     parser.add_argument("--check", action="store_true")
     parser.add_argument("--area", action="append", choices=sorted(AREAS), help="only this area (repeatable)")
     args = parser.parse_args(argv)
