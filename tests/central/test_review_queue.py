@@ -155,6 +155,9 @@ def test_every_waiting_case_is_on_a_page_and_the_count_says_how_many(board, libr
     first = client.get("/reviews").text
     pages = -(-waiting // 50)
     assert f"{waiting} cases wait for a decision." in visible(first) and f"Page 1 of {pages}." in visible(first)
+    # the pager: the first and last pages and two either side of this one, never a link to each of hundreds
+    linked = {int(n) for n in re.findall(r'<a href="[^"]*/reviews\?page=(\d+)"', first)}
+    assert linked <= {2, 3, pages} and pages in linked and ("…" in first) == (pages > 4)
     shown = []
     for page in range(1, pages + 1):
         text = client.get("/reviews", params={"page": page}).text
