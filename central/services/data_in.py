@@ -21,6 +21,7 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import delete, select
+from sqlalchemy.engine import Connection
 
 from bookcorner.central import db
 from bookcorner.central.ingest import next_revision, upsert
@@ -122,16 +123,22 @@ def recent(store: db.Store, limit: int = 20) -> list[Any]:
     return [(row, json.loads(row.detail)) for row in rows]
 
 
+def _own_staged(conn: Connection, token: str, who: str) -> Any:
+    """The staged upload ``token``, which only the librarian who uploaded it may confirm or cancel."""
+    row = _staged_row(conn, token)
+    if row is None:
+        raise Refused("gone")
+    if row.who != who:
+        raise Refused("not_yours")
+    return row
+
+
 def confirm(store: db.Store, token: str, who: str, duplicates_checked: bool) -> dict[str, Any]:
     """Apply a staged upload, all of it in one transaction: every added or changed record
     and every card given under one new revision (what kiosks pull next), an audit record,
     the staged row gone."""
     with store.writing() as conn:
-        row = _staged_row(conn, token)
-        if row is None:
-            raise Refused("gone")
-        if row.who != who:
-            raise Refused("not_yours")
+        row = _own_staged(conn, token, who)
         staged = msgspec.json.decode(row.data, type=Staged)
         found = _compare(conn, row.kind, staged)
         if staged.problems or found.problems:
@@ -163,11 +170,7 @@ def confirm(store: db.Store, token: str, who: str, duplicates_checked: bool) -> 
 
 def cancel(store: db.Store, token: str, who: str) -> None:
     with store.writing() as conn:
-        row = _staged_row(conn, token)
-        if row is None:
-            raise Refused("gone")
-        if row.who != who:
-            raise Refused("not_yours")
+        row = _own_staged(conn, token, who)
         conn.execute(delete(db.staged_imports).where(db.staged_imports.c.token == row.token))
 
 
