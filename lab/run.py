@@ -56,10 +56,10 @@ say() { echo "LAB $*" >/dev/ttyS0; }
 if [ ! -e /var/lib/lab/installed ]; then
     mkdir -p /var/lib/lab
     say install-start
-    rc=0
-    /opt/lab/release/scripts/install --wheelhouse /opt/lab/wheelhouse --role both \
-        >/var/lib/lab/install.log 2>&1 || rc=$?
-    sed 's/^/LAB-LOG /' /var/lib/lab/install.log >/dev/ttyS0
+    # its output on the console as it goes (the host keeps it)
+    /opt/lab/release/scripts/install --wheelhouse /opt/lab/wheelhouse --role both 2>&1 |
+        sed -u 's/^/LAB-LOG /' >/dev/ttyS0
+    rc=${PIPESTATUS[0]}
     touch /var/lib/lab/installed
     say install-exit $rc
     sync
