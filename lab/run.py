@@ -60,6 +60,11 @@ if [ ! -e /var/lib/lab/installed ]; then
     /opt/lab/release/scripts/install --wheelhouse /opt/lab/wheelhouse --role both 2>&1 |
         sed -u 's/^/LAB-LOG /' >/dev/ttyS0
     rc=${PIPESTATUS[0]}
+    # the README's next step on a corner without a roster yet: the demo school, as the kiosk's user
+    (cd /var/lib/bookcorner && runuser -u bookcorner -- /opt/bookcorner/venv/bin/bookcorner \
+        --config /etc/bookcorner/kiosk.toml demo --load-only --data-dir /var/lib/bookcorner) 2>&1 |
+        sed -u 's/^/LAB-LOG demo: /' >/dev/ttyS0
+    say demo-exit ${PIPESTATUS[0]}
     touch /var/lib/lab/installed
     say install-exit $rc
     sync
@@ -68,7 +73,7 @@ if [ ! -e /var/lib/lab/installed ]; then
 fi
 say boot
 for i in $(seq 1 __WAIT__); do
-    if tr -d '\0' </dev/vcs1 | grep -qa "__IDLE__"; then say kiosk-idle; break; fi
+    if grep -qaF "__IDLE__" /dev/vcs1; then say kiosk-idle; break; fi
     sleep 0.5
 done
 sleep 2  # the rest of the screen drawn
