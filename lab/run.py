@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -194,6 +195,10 @@ def make_disk(rootfs: Path, disk: Path) -> None:
     subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(rootfs), str(disk), "4G"], check=True)
 
 
+#: the machines started, stopped when the lab ends however it ends
+RUNNING: list[Machine] = []
+
+
 class Machine:
     """One QEMU run: the serial console logged to a file (through a unix socket), a QMP socket."""
 
@@ -214,6 +219,7 @@ class Machine:
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
         ]
         self.started = time.monotonic()
+        RUNNING.append(self)
         self.process = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.seen: dict[str, float] = {}
 
@@ -377,7 +383,12 @@ def main() -> int:
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir()
     os.chmod(run, 0o700)
-    report["scenarios"]["blank-card-to-first-loan"] = first_loan(rootfs, wheels, run, args.timeout)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # QEMU stopped too (below)
+    try:
+        report["scenarios"]["blank-card-to-first-loan"] = first_loan(rootfs, wheels, run, args.timeout)
+    finally:
+        for machine in RUNNING:
+            machine.stop()
     report["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(report, ensure_ascii=False))
     return 0 if all(s == NOT_BUILT or s["verdict"] == "pass" for s in report["scenarios"].values()) else 1
