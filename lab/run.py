@@ -54,17 +54,18 @@ SCENARIOS = ("blank-card-to-first-loan", "kernel-devices", "power-cuts", "watchd
 AGENT = r"""#!/bin/bash
 # The lab's agent in the guest: installs bookcorner on the first boot, reports on the next.
 say() { echo "LAB $*" >/dev/ttyS0; }
+# each line written through a fresh open of the console: the serial getty's start hangs up the
+# descriptors opened before it (a long-lived pipe into /dev/ttyS0 then dies, and the writer with it)
+relay() { while IFS= read -r line; do echo "LAB-LOG $1$line" >/dev/ttyS0; done; }
 if [ ! -e /var/lib/lab/installed ]; then
     mkdir -p /var/lib/lab
     say install-start
     # its output on the console as it goes (the host keeps it)
-    /opt/lab/release/scripts/install --wheelhouse /opt/lab/wheelhouse --role both 2>&1 |
-        sed -u 's/^/LAB-LOG /' >/dev/ttyS0
+    /opt/lab/release/scripts/install --wheelhouse /opt/lab/wheelhouse --role both 2>&1 | relay
     rc=${PIPESTATUS[0]}
     # the README's next step on a corner without a roster yet: the demo school, as the kiosk's user
     (cd /var/lib/bookcorner && runuser -u bookcorner -- /opt/bookcorner/venv/bin/bookcorner \
-        --config /etc/bookcorner/kiosk.toml demo --load-only --data-dir /var/lib/bookcorner) 2>&1 |
-        sed -u 's/^/LAB-LOG demo: /' >/dev/ttyS0
+        --config /etc/bookcorner/kiosk.toml demo --load-only --data-dir /var/lib/bookcorner) 2>&1 | relay "demo: "
     say demo-exit ${PIPESTATUS[0]}
     touch /var/lib/lab/installed
     say install-exit $rc
@@ -81,14 +82,14 @@ sleep 2  # the rest of the screen drawn
 say screen $(base64 -w0 /dev/vcsa1)
 say units $(systemctl is-active __UNITS__ | tr '\n' ' ')
 for unit in __UNITS__; do
-    journalctl -b -u $unit --no-pager -n 30 2>&1 | sed "s/^/LAB-LOG $unit: /" >/dev/ttyS0
+    journalctl -b -u $unit --no-pager -n 30 2>&1 | relay "$unit: "
 done
 say done
 """
 
 AGENT_UNIT = """[Unit]
 Description=the lab's agent (installs bookcorner, then reports to the host)
-After=local-fs.target
+After=local-fs.target serial-getty@ttyS0.service
 
 [Service]
 Type=simple
