@@ -64,8 +64,17 @@ LOCKS = {"kiosk": (LOCK_FILE,), "central": (LOCK_FILE, CENTRAL_LOCK_FILE), "both
 CENTRAL_UNIT = "bookcorner-central.service"
 CENTRAL_DB_DEFAULT = "/var/lib/bookcorner-central/central.db"
 EXAMPLE_CONFIG = REPO / "config" / "kiosk.example.toml"
+#: the kiosk's screen on the bare Linux console (tty1), which draws neither Chinese nor more than 16 colours
+CONSOLE_UNIT = "bookcorner-kiosk.service"
 STAMP = ".bookcorner-install"
 POLKIT_PATH = "/etc/polkit-1/rules.d/50-bookcorner.rules"
+
+
+def console_screen(example: str) -> str:
+    """The example settings made for the console, as bookcorner-kiosk.service asks: English alone,
+    the 16-colour theme (the Chinese screen is bookcorner-kiosk-wayland.service, set up by hand)."""
+    return (example.replace("\nbilingual = true\n", "\nbilingual = false\n", 1)
+            .replace('\ntheme = "textual-dark"\n', '\ntheme = "ansi-dark"\n', 1))
 
 
 class InstallError(Exception):
@@ -223,6 +232,8 @@ class Installer:
         if not self._config.exists():  # never overwrite the school's settings
             text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(
                 'data_dir = "~/.local/share/bookcorner"', f'data_dir = "{self.layout.data_dir}"', 1)
+            if CONSOLE_UNIT in self.boot_units:  # the screen starts on the bare console (found by the lab:
+                text = console_screen(text)      # the example's Chinese showed there as rows of squares)
             changed = self._write(self._config, text, 0o640, (0, gid))
         foot = self._write(self.at(f"{self.layout.config_dir}/foot.ini"),
                            (SOURCE_DIR / FOOT_INI).read_text(encoding="utf-8"), 0o644)

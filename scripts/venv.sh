@@ -30,6 +30,13 @@ ensure_compiler() {
     } >&2
 }
 
+# needs_compiler [WHEELHOUSE]: whether installing the kiosk's lock builds evdev here, i.e. there is no
+# wheelhouse or it holds no evdev wheel (a wheelhouse made offline for a school carries it built).
+needs_compiler() {
+    [ -z "${1:-}" ] && return 0
+    ! compgen -G "$1/evdev-*.whl" >/dev/null
+}
+
 # ensure_venv LAYER...: .venv holds exactly deploy/requirements-LAYER.txt for each LAYER (kiosk,
 # central, test, build) and bookcorner itself (editable, without its dependencies). A stamp in
 # .venv records the digest of the lock, pyproject.toml, this file and the Python it was made

@@ -225,3 +225,32 @@ def test_where_systemd_runs_services_are_stopped_before_they_are_disabled(system
     quiet = Installer(system, systemd=False).uninstall()
     assert quiet[0].what == "no service to stop: systemd does not run this system" and not quiet[0].changed
     assert not any(call.startswith("stop") for call in systemd())
+
+
+def test_a_kiosk_starting_on_the_console_gets_settings_the_console_can_draw(system):
+    """Found by the lab (issue 16): a fresh install started the kiosk on tty1 with the example's
+    settings, and the bare console drew every Chinese line as a row of squares."""
+    from bookcorner.config import parse
+    from bookcorner.ops.install import Installer
+
+    for role in ("kiosk", "both"):
+        installer = Installer(system, role=role)
+        installer.user()
+        settings = system / "etc/bookcorner/kiosk.toml"
+        settings.unlink(missing_ok=True)
+        installer.config()
+        config = parse(settings.read_text(), str(settings))
+        assert (config.screen.bilingual, config.screen.theme, config.kiosk.language) == (False, "ansi-dark", "en")
+        assert str(config.kiosk.data_dir) == "/var/lib/bookcorner"
+
+
+def test_the_settings_a_school_wrote_are_never_changed(system):
+    from bookcorner.ops.install import Installer
+
+    installer = Installer(system, role="kiosk")
+    installer.user()
+    settings = system / "etc/bookcorner/kiosk.toml"
+    settings.parent.mkdir(parents=True, exist_ok=True)
+    settings.write_text('[screen]\nbilingual = true\ntheme = "textual-dark"\n')
+    installer.config()
+    assert settings.read_text() == '[screen]\nbilingual = true\ntheme = "textual-dark"\n'
