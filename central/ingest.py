@@ -20,8 +20,8 @@ from typing import Any
 
 import msgspec
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 
 from bookcorner.central import db
@@ -29,12 +29,12 @@ from bookcorner.central.additions import additions_of, enrol_card, register_item
 from bookcorner.central.due_check import DueCheck
 from bookcorner.central.loans import LoanLedger
 from bookcorner.central.validate import Problem, problem_of
+from bookcorner.circulation.events import EventType
 from bookcorner.circulation.outcomes import ReviewReason, Warning_
 from bookcorner.circulation.replay import ADDITIONS, ItemState, Replayed, ReplayEvent, item_of
 from bookcorner.circulation.retiming import Anchor, Stamp, TimeQuality, Timing, last_known, parse_wall, retime
-from bookcorner.circulation.state import Loan
 from bookcorner.circulation.rules import WRONG_CLOCK
-from bookcorner.circulation.events import EventType
+from bookcorner.circulation.state import Loan
 from bookcorner.protocol.messages import (
     CardRecord,
     ClockReading,

@@ -40,9 +40,9 @@ from bookcorner.protocol.messages import ClockReading as WireClock
 from bookcorner.protocol.messages import PushReply, PushRequest, WireEvent
 from bookcorner.sync.batches import UnreadableEvents, journal_identity, next_batch
 from bookcorner.sync.client import SyncClient, SyncError
+from bookcorner.sync.notify import Watchdog
 from bookcorner.sync.position import Position, load_position, position_for, save_position
 from bookcorner.sync.reference import changes_anything, merge, parse_version, version_of
-from bookcorner.sync.notify import Watchdog
 from bookcorner.sync.status import Phase, read_status, take_wake_request, write_status
 
 log = logging.getLogger(__name__)
