@@ -31,6 +31,9 @@ import zlib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # the checkout's own bookcorner (this runs with the system's python3)
+from bookcorner.ops.release import copy_release
+
 CACHE = ROOT / ".lab-cache"
 #: what the base image is made from: a change here builds it anew
 RECIPE = {
@@ -43,8 +46,6 @@ RECIPE = {
 }
 #: the host's tools and the Debian packages they come in
 TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "debootstrap": "debootstrap", "mkfs.ext4": "e2fsprogs"}
-#: what a release holds besides the packages (tests/ops/conftest.py's release(), and the installer)
-RELEASE_FILES = ("pyproject.toml", "README.md", "deploy", "systemd", "scripts")
 UNITS = ("bookcorner-kiosk", "bookcorner-syncd", "bookcorner-central")
 IDLE_WORDS = "Tap your card"
 NOT_BUILT = "not built"
@@ -159,24 +160,13 @@ def wheelhouse() -> Path:
     return folder
 
 
-def release(folder: Path) -> None:
-    """This checkout as a release (bookcorner/'s links to the parts stay links)."""
-    for package in ROOT.glob("*/__init__.py"):
-        if package.parent.name not in ("tests", "bench"):
-            shutil.copytree(package.parent, folder / package.parent.name, symlinks=True,
-                            ignore=shutil.ignore_patterns("__pycache__"))
-    for name in RELEASE_FILES:
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, folder / name)
-
-
 def prepare(rootfs: Path, wheels: Path, wait: int) -> None:
     """The blank card: the base system, the release, the wheelhouse and the agent (nothing installed)."""
     lab = rootfs / "opt" / "lab"
     shutil.rmtree(lab, ignore_errors=True)
     shutil.rmtree(rootfs / "var" / "lib" / "lab", ignore_errors=True)
     lab.mkdir(parents=True)
-    release(lab / "release")
+    copy_release(ROOT, lab / "release")
     shutil.copytree(wheels, lab / "wheelhouse")
     (rootfs / "etc" / "fstab").write_text("/dev/vda / ext4 rw,errors=remount-ro 0 1\n")
     (rootfs / "etc" / "hostname").write_text("bookcorner-lab\n")

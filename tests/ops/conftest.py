@@ -12,11 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from bookcorner.ops.release import copy_release
 from bookcorner.ops.install import BUILD_LOCK_FILE, CENTRAL_LOCK_FILE, LOCK_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
-#: what a release holds besides its packages
-RELEASE_FILES = ("pyproject.toml", "README.md", "deploy", "systemd")
 
 
 @pytest.fixture(scope="session")
@@ -56,14 +55,7 @@ def system():
 def release(folder: Path, changes: dict[str, str] | None = None) -> Path:
     """This checkout as a release unpacked in ``folder`` (a snapshot: other work on the
     checkout does not change it), with ``changes`` (relative path -> new text) applied."""
-    for package in ROOT.glob("*/__init__.py"):
-        if package.parent.name not in ("tests", "bench"):
-            # bookcorner/'s links to the parts stay links, as in a checkout
-            shutil.copytree(package.parent, folder / package.parent.name, symlinks=True,
-                            ignore=shutil.ignore_patterns("__pycache__"))
-    for name in RELEASE_FILES:
-        source = ROOT / name
-        (shutil.copytree if source.is_dir() else shutil.copy2)(source, folder / name)
+    copy_release(ROOT, folder)
     for name, text in (changes or {}).items():
         (folder / name).write_text(text)
     return folder
