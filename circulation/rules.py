@@ -30,8 +30,8 @@ ANONYMOUS = "kiosk"
 
 
 class Action(StrEnum):
-    BORROWED = "borrowed"
-    RETURNED = "returned"
+    CHECKED_OUT = "borrowed"
+    CHECKED_IN = "returned"
     RENEWED = "renewed"
     MARKED_DAMAGED = "marked_damaged"
     MARKED_LOST = "marked_lost"
@@ -144,7 +144,7 @@ def due_on_corrected_day(
     return None if due is None or due == given else due
 
 
-def borrow(
+def checkout(
     reference: Reference, state: CirculationState, who: Identified, scanned: ScannedCode, now: datetime
 ) -> Decision:
     """A book scanned during a patron's session: borrow it, or renew it if they hold it."""
@@ -157,28 +157,28 @@ def borrow(
         return renew(reference, state, who, min(mine, key=_age), scanned, now)
     if patron.status is PatronStatus.SUSPENDED:
         return _refuse(Reason.PATRON_SUSPENDED, patron.patron_id, scanned)
-    item = _copy_to_lend(state, copies, scanned)
+    item = _copy_to_check_out(state, copies, scanned)
     refusal = _item_refusal(reference, state, patron, item, scanned)
     if refusal is not None:
         return refusal
     today = now.date()
     role = reference.policy.role(patron.role)
     rule = reference.policy.rule(patron.role, item.item_type)
-    held = state.loans_of(patron.patron_id)
-    overdue = [loan for loan in held if loan.is_overdue(today)]
+    loans = state.loans_of(patron.patron_id)
+    overdue = [loan for loan in loans if loan.is_overdue(today)]
     if overdue and role.block_when_overdue:
         return _refuse(Reason.OVERDUE, patron.patron_id, scanned, item, overdue=_describe(reference, overdue))
-    if len(held) >= role.max_loans:
+    if len(loans) >= role.max_loans:
         return _refuse(
             Reason.LIMIT_REACHED, patron.patron_id, scanned, item,
-            held=len(held), limit=role.max_loans, loans=_describe(reference, held),
+            loan_count=len(loans), limit=role.max_loans, loans=_describe(reference, loans),
         )
     if rule.max_loans is not None:
-        same_type = [loan for loan in held if reference.items[loan.item_id].item_type is item.item_type]
+        same_type = [loan for loan in loans if reference.items[loan.item_id].item_type is item.item_type]
         if len(same_type) >= rule.max_loans:
             return _refuse(
                 Reason.TYPE_LIMIT_REACHED, patron.patron_id, scanned, item,
-                held=len(same_type), limit=rule.max_loans, item_type=str(item.item_type),
+                loan_count=len(same_type), limit=rule.max_loans, item_type=str(item.item_type),
             )
     due = loan_due(reference.policy, reference.calendar, patron.role, item.item_type, today)
     if due is None:
@@ -189,7 +189,7 @@ def borrow(
     previous = state.loan_of(item.item_id)
     if previous is not None:
         warnings.append(Warning_.RETURNED_FROM_OTHER)
-        events.append(_return_event(reference, previous, patron.patron_id, today, implicit=True, with_card=False))
+        events.append(_checkin_event(reference, previous, patron.patron_id, today, implicit=True, with_card=False))
     if state.status_of(item) is ItemStatus.LOST:
         warnings.append(Warning_.WAS_LOST)
         events.append(EventDraft(EventType.ITEM_FOUND, patron.patron_id, {"item_id": item.item_id}))
@@ -207,7 +207,7 @@ def borrow(
             },
         )
     )
-    return Decision(Done(Action.BORROWED, item.item_id, patron.patron_id, due, tuple(warnings)), tuple(events))
+    return Decision(Done(Action.CHECKED_OUT, item.item_id, patron.patron_id, due, tuple(warnings)), tuple(events))
 
 
 def renew(
@@ -266,7 +266,7 @@ class Ambiguity(StrEnum):
     OLDEST = "oldest"
 
 
-def give_back(
+def checkin(
     reference: Reference,
     state: CirculationState,
     scanned: ScannedCode,
@@ -300,8 +300,8 @@ def give_back(
     late = reference.calendar.open_days_between(loan.due, today) if loan.is_overdue(today) else 0
     if late:
         warnings.append(Warning_.LATE)
-    event = _return_event(reference, loan, actor, today, implicit=False, with_card=who is not None, warnings=warnings)
-    return Decision(Done(Action.RETURNED, loan.item_id, loan.patron_id, loan.due, tuple(warnings), late), (event,))
+    event = _checkin_event(reference, loan, actor, today, implicit=False, with_card=who is not None, warnings=warnings)
+    return Decision(Done(Action.CHECKED_IN, loan.item_id, loan.patron_id, loan.due, tuple(warnings), late), (event,))
 
 
 # --- reports by student librarians and the librarian ----------------------------------------
@@ -373,7 +373,7 @@ def _report(
     if loan is not None:
         payload.update(loan_id=loan.loan_id, patron_id=loan.patron_id)
         if action is Action.MARKED_DAMAGED:
-            events.append(_return_event(reference, loan, actor, today, implicit=True, with_card=False))
+            events.append(_checkin_event(reference, loan, actor, today, implicit=True, with_card=False))
     kind = EventType.ITEM_DAMAGED if action is Action.MARKED_DAMAGED else EventType.ITEM_LOST
     events.append(EventDraft(kind, actor, payload))
     return Decision(Done(action, item.item_id, loan.patron_id if loan else None), tuple(events))
@@ -464,22 +464,22 @@ def register_item(
 
 @dataclass(frozen=True, slots=True)
 class Allowance:
-    held: int
+    loan_count: int
     limit: int
     overdue: int
     blocked: bool
 
     @property
-    def may_borrow(self) -> int:
-        return 0 if self.blocked else max(0, self.limit - self.held)
+    def may_checkout(self) -> int:
+        return 0 if self.blocked else max(0, self.limit - self.loan_count)
 
 
 def allowance(reference: Reference, state: CirculationState, patron: Patron, today: date) -> Allowance:
     role = reference.policy.role(patron.role)
-    held = state.loans_of(patron.patron_id)
-    overdue = sum(1 for loan in held if loan.is_overdue(today))
+    loans = state.loans_of(patron.patron_id)
+    overdue = sum(1 for loan in loans if loan.is_overdue(today))
     blocked = patron.status is not PatronStatus.ACTIVE or (overdue > 0 and role.block_when_overdue)
-    return Allowance(held=len(held), limit=role.max_loans, overdue=overdue, blocked=blocked)
+    return Allowance(loan_count=len(loans), limit=role.max_loans, overdue=overdue, blocked=blocked)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -494,7 +494,7 @@ def _holder(state: CirculationState, item: Item) -> str | None:
     return loan.patron_id if loan else None
 
 
-def _copy_to_lend(state: CirculationState, copies: Sequence[Item], scanned: ScannedCode) -> Item:
+def _copy_to_check_out(state: CirculationState, copies: Sequence[Item], scanned: ScannedCode) -> Item:
     """Which of the copies behind a code is the one in the child's hands.
 
     A labelled copy scanned by its label is that copy. Behind a shared ISBN, prefer a copy
@@ -502,8 +502,8 @@ def _copy_to_lend(state: CirculationState, copies: Sequence[Item], scanned: Scan
     if every copy is out, the one in hand must be the oldest loan's, never given back."""
     if len(copies) == 1:
         return copies[0]
-    lendable = (ItemStatus.AVAILABLE, ItemStatus.LOST)
-    on_shelf = [c for c in copies if c.item_id not in state.loans and state.status_of(c) in lendable]
+    loanable = (ItemStatus.AVAILABLE, ItemStatus.LOST)
+    on_shelf = [c for c in copies if c.item_id not in state.loans and state.status_of(c) in loanable]
     if on_shelf:
         return min(on_shelf, key=lambda c: (c.barcode is not None, c.item_id))
     on_loan = sorted((state.loans[c.item_id] for c in copies if c.item_id in state.loans), key=_age)
@@ -520,8 +520,8 @@ def _item_refusal(
         return _refuse(Reason.WITHDRAWN, patron.patron_id, scanned, item)
     if status is ItemStatus.IN_REPAIR:
         return _refuse(Reason.IN_REPAIR, patron.patron_id, scanned, item)
-    if not reference.policy.rule(patron.role, item.item_type).lendable:
-        reason = Reason.REFERENCE_ONLY if item.item_type is ItemType.REFERENCE else Reason.NOT_LENDABLE
+    if not reference.policy.rule(patron.role, item.item_type).loanable:
+        reason = Reason.REFERENCE_ONLY if item.item_type is ItemType.REFERENCE else Reason.NOT_LOANABLE
         return _refuse(reason, patron.patron_id, scanned, item, item_type=str(item.item_type))
     return None
 
@@ -533,7 +533,7 @@ def _describe(reference: Reference, loans: Sequence[Loan]) -> list[dict[str, str
     ]
 
 
-def _return_event(
+def _checkin_event(
     reference: Reference,
     loan: Loan,
     actor: str,

@@ -84,7 +84,7 @@ class RoleRules(_Section):
 
 
 class ItemRules(_Section):
-    lendable: bool | None = None
+    loanable: bool | None = None
     loan_days: Count | None = None
     renewals: Count | None = None
     max_loans: Count | None = None
@@ -116,8 +116,8 @@ class TermSection(_Section):
 
 class HolidayLoanSection(_Section):
     name: str
-    lend_from: date
-    lend_until: date
+    checkout_from: date
+    checkout_until: date
     due: date
 
 
@@ -192,13 +192,13 @@ def _check_calendar(config: KioskConfig, source: str) -> None:
         return
     spans = [("calendar.closed_ranges", r.start, r.end) for r in calendar.closed_ranges]
     spans += [(f"calendar.terms ({t.name})", t.start, t.end) for t in calendar.terms]
-    spans += [(f"calendar.holiday_loans ({h.name})", h.lend_from, h.lend_until) for h in calendar.holiday_loans]
+    spans += [(f"calendar.holiday_loans ({h.name})", h.checkout_from, h.checkout_until) for h in calendar.holiday_loans]
     for where, start, end in spans:
         if end < start:
             raise ConfigError(_("{source}: {where}: ends ({end}) before it starts ({start})").format(
                 source=source, where=where, start=start, end=end))
     for holiday in calendar.holiday_loans:
-        if holiday.due < holiday.lend_until:
+        if holiday.due < holiday.checkout_until:
             raise ConfigError(_("{source}: calendar.holiday_loans ({name}): due ({due}) is before lending ends").format(
                 source=source, name=holiday.name, due=holiday.due))
     if len(set(calendar.closed_weekdays)) == 7:
@@ -250,7 +250,7 @@ def calendar_of(config: KioskConfig):
         closed_weekdays=frozenset(WEEKDAYS.index(d) for d in section.closed_weekdays),
         closed_dates=frozenset(closed),
         terms=tuple(Term(t.name, t.start, t.end) for t in section.terms),
-        holiday_loans=tuple(HolidayLoan(h.name, h.lend_from, h.lend_until, h.due) for h in section.holiday_loans),
+        holiday_loans=tuple(HolidayLoan(h.name, h.checkout_from, h.checkout_until, h.due) for h in section.holiday_loans),
         open_dates=frozenset(section.open_dates),
     )
 

@@ -203,7 +203,7 @@ class RoleRules(Struct):
 class RuleCell(Struct):
     role: str
     item_type: str
-    lendable: bool = True
+    loanable: bool = True
     loan_days: Count = 7
     renewals: Count = 1
     max_loans: Count | None = None
@@ -222,8 +222,8 @@ class TermRecord(Struct):
 
 class HolidayLoanRecord(Struct):
     name: Text
-    lend_from: date
-    lend_until: date
+    checkout_from: date
+    checkout_until: date
     due: date
 
 

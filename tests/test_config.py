@@ -33,7 +33,7 @@ def test_a_kiosk_config_only_changes_what_it_names():
     assert policy.role(Role.STUDENT).max_loans == 3
     assert policy.rule(Role.STUDENT, ItemType.CIRCULATING).loan_days == 14
     assert policy.rule(Role.TEACHER, ItemType.CIRCULATING).loan_days == 28  # the teachers' own rule stays
-    assert not policy.rule(Role.STUDENT, ItemType.REFERENCE).lendable
+    assert not policy.rule(Role.STUDENT, ItemType.REFERENCE).loanable
     assert config.calendar_of(parsed) is None
 
 

@@ -43,7 +43,7 @@ def test_checkout_status_and_return_from_the_command_line(data_dir):
     body = json.loads(lent.stdout)
     assert body["ok"] and body["action"] == "borrowed" and body["due"] == "2026-11-30" and body["events"] == [1]
     status = json.loads(circ(data_dir, "status", card, "--json").stdout)
-    assert [loan["item_id"] for loan in status["loans"]] == [XIYOUJI.item_id] and status["may_borrow"] == 1
+    assert [loan["item_id"] for loan in status["loans"]] == [XIYOUJI.item_id] and status["may_checkout"] == 1
     back = circ(data_dir, "return", XIYOUJI.barcode)
     assert back.returncode == 0 and "Thank you, 小明!" in back.stdout
     overview = json.loads(circ(data_dir, "status", "--json").stdout)
@@ -70,7 +70,7 @@ def test_status_only_looks_so_it_works_while_the_kiosk_runs(data_dir):
     from tests.school import LOST_CARD, MONDAY
 
     with CirculationDesk(data_dir, "demo-corner", FixedClock(MONDAY)) as kiosk:  # holds the writer's lock
-        kiosk.borrow(kiosk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
+        kiosk.checkout(kiosk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
         overview = circ(data_dir, "status", "--json")
         assert overview.returncode == 0, overview.stderr
         assert json.loads(overview.stdout)["open_loans"] == 1 and json.loads(overview.stdout)["last_seq"] == 1

@@ -24,7 +24,7 @@ def checkout(n: int, patron: str = "S01", shelf: str = "X") -> EventDraft:
                                                       "code": item, "due": "2026-11-30", "warnings": []})
 
 
-def give_back(n: int, patron: str = "S01", shelf: str = "X") -> EventDraft:
+def checkin(n: int, patron: str = "S01", shelf: str = "X") -> EventDraft:
     return EventDraft(EventType.RETURNED, "kiosk", {"item_id": f"{shelf}{n:06d}", "patron_id": patron,
                                                     "due": "2026-11-30", "with_card": False, "implicit": False,
                                                     "warnings": []})
@@ -35,7 +35,7 @@ def loans_and_returns(first: int, pairs: int, shelf: str = "X") -> list[EventDra
     (Tests share a server: give each kiosk its own ``shelf`` of books.)"""
     drafts: list[EventDraft] = []
     for n in range(first, first + pairs):
-        drafts += [checkout(n, shelf=shelf), give_back(n, shelf=shelf)]
+        drafts += [checkout(n, shelf=shelf), checkin(n, shelf=shelf)]
     return drafts
 
 
