@@ -109,7 +109,7 @@ def _refusal(refusal: Refusal, reference: Reference) -> Message:
     title = _title(reference, facts.get("item_id"), facts.get("title", ""))
     reason = refusal.reason
     if reason is Reason.LIMIT_REACHED:
-        return Message(Tone.REFUSAL, _("You have {loan_count} books already").format(loan_count=facts.get("loan_count", "?")),
+        return Message(Tone.REFUSAL, _("You have {held} books already").format(held=facts.get("loan_count", "?")),
                        _("Bring one back, then you can borrow this one."))
     if reason is Reason.TYPE_LIMIT_REACHED:
         return Message(Tone.REFUSAL, _("You have enough of these already"),

@@ -39,8 +39,8 @@ def allowance(view: VisitView, bilingual: bool) -> str:
         if view.blocked:
             return _("You cannot borrow at the moment: please ask the librarian.")
         if view.may_checkout:
-            return _("You may borrow {more} more (you have {loan_count}).").format(more=view.may_checkout, loan_count=view.loan_count)
-        return _("You have {loan_count} books: bring one back to borrow another.").format(loan_count=view.loan_count)
+            return _("You may borrow {more} more (you have {held}).").format(more=view.may_checkout, held=view.loan_count)
+        return _("You have {held} books: bring one back to borrow another.").format(held=view.loan_count)
 
     return "\n".join(in_each_language(bilingual, words))
 

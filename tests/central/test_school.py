@@ -154,7 +154,7 @@ def test_a_loan_rule_change_is_saved_audited_and_pulled_by_a_kiosk(school, libra
     cells = {(c["role"], c["item_type"]): c for c in delta["policy"]["rules"]}
     assert cells[("student", "circulating")]["loan_days"] == 14
     assert cells[("student", "periodical")]["max_loans"] == 1
-    assert cells[("student", "reference")]["loanable"] is False  # untouched cells stay as they were
+    assert cells[("student", "reference")]["lendable"] is False  # untouched cells stay as they were
     assert delta["policy"]["roles"]["teacher"]["max_loans"] == 30
     assert delta["patrons"] == [] and delta["patrons_removed"] == []  # nothing else was touched
     kiosk_reads = as_kiosk_reads(first, delta)
