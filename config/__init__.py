@@ -11,7 +11,7 @@ import re
 import tomllib
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -177,6 +177,7 @@ def parse(text: str, source: str = "<config>") -> KioskConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(_("{source}: not valid TOML: {error}").format(source=source, error=error)) from None
+    _accept_old_keys(raw, source)
     try:
         config = msgspec.convert(raw, KioskConfig, strict=True)
     except msgspec.ValidationError as error:
@@ -184,6 +185,39 @@ def parse(text: str, source: str = "<config>") -> KioskConfig:
     _check_timezone(config, source)
     _check_calendar(config, source)
     return config
+
+
+#: option names of earlier releases, still read (the example and the docs name the new ones)
+OLD_KEYS = {"lendable": "loanable", "lend_from": "checkout_from", "lend_until": "checkout_until"}
+
+
+def _tables(raw: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The tables an old option name may sit in, with where they are (for a message)."""
+    policy, calendar = raw.get("policy"), raw.get("calendar")
+    found: list[tuple[str, Any]] = []
+    if isinstance(policy, dict):
+        items = policy.get("items")
+        if isinstance(items, dict):
+            found += [(f"policy.items.{name}", table) for name, table in items.items()]
+        overrides = policy.get("overrides")
+        if isinstance(overrides, list):
+            found += [(f"policy.overrides[{n}]", table) for n, table in enumerate(overrides)]
+    if isinstance(calendar, dict) and isinstance(calendar.get("holiday_loans"), list):
+        found += [(f"calendar.holiday_loans[{n}]", table) for n, table in enumerate(calendar["holiday_loans"])]
+    return [(where, table) for where, table in found if isinstance(table, dict)]
+
+
+def _accept_old_keys(raw: dict[str, Any], source: str) -> None:
+    """A file written for an earlier release names options by their old names
+    (``lendable``, ``lend_from``, ``lend_until``): read them under the new ones."""
+    for where, table in _tables(raw):
+        for old, new in OLD_KEYS.items():
+            if old not in table:
+                continue
+            if new in table:
+                raise ConfigError(_("{source}: {where}: both {old} and {new} are given; keep only {new} "
+                                    "(the new name of {old})").format(source=source, where=where, old=old, new=new))
+            table[new] = table.pop(old)
 
 
 def _check_calendar(config: KioskConfig, source: str) -> None:
