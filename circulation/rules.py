@@ -1,9 +1,9 @@
-"""Circulation decisions: borrow, return, renew, report damaged, lost or found.
+"""Circulation decisions: checkout, checkin, renew, report damaged, lost or found.
 
 Each function takes the reference data, the current state, the people and codes involved
 and ``now`` (an aware datetime in the school's time zone), and returns a ``Decision``:
 either what was done, or a refusal with a reason code and the facts a child needs to
-understand it (which book is overdue, how many they hold). Either way it carries the
+understand it (which book is overdue, how many they have on loan). Either way it carries the
 events to record: refused attempts and unknown codes are kept for the librarian too.
 """
 
@@ -147,7 +147,7 @@ def due_on_corrected_day(
 def checkout(
     reference: Reference, state: CirculationState, who: Identified, scanned: ScannedCode, now: datetime
 ) -> Decision:
-    """A book scanned during a patron's session: borrow it, or renew it if they hold it."""
+    """A book scanned during a patron's session: check it out, or renew it if it is already on loan to them."""
     patron = who.patron
     if scanned.kind is not CodeKind.ITEM:
         return unknown_code(scanned, patron.patron_id)

@@ -24,7 +24,7 @@ DEMO_DATA = "demo-data"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    circ = subparsers.add_parser("circ", help=_("borrow, return and look up loans from the command line"))
+    circ = subparsers.add_parser("circ", help=_("check books out and in, and look up loans, from the command line"))
     circ_commands = circ.add_subparsers(dest="circ_command", metavar="ACTION")
     circ_commands.required = True
 
@@ -33,17 +33,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("--at", metavar="TIME", help=_("act as if it were this local time, e.g. 2026-11-23T12:05"))
         parser.add_argument("--json", action="store_true", help=_("print the result as JSON"))
 
-    checkout = circ_commands.add_parser("checkout", help=_("lend a book to the card's holder (renews a book they hold)"))
+    checkout = circ_commands.add_parser("checkout", help=_("check a book out to the card's holder (renews a book they already have)"))
     checkout.add_argument("card")
     checkout.add_argument("barcode")
     common(checkout)
     checkout.set_defaults(handler=_checkout)
 
-    checkin = circ_commands.add_parser("return", help=_("take a book back"))
+    # "return": the command's name before the library words (checkout, checkin), still accepted
+    checkin = circ_commands.add_parser("checkin", aliases=["return"], help=_("check a book in (take it back)"))
     checkin.add_argument("barcode")
     checkin.add_argument("--card", help=_("the borrower's card, if a shared barcode needs it"))
     checkin.add_argument("--oldest", action="store_true",
-                           help=_("if several copies with this barcode are out, close the oldest loan"))
+                         help=_("if several copies with this barcode are out, close the oldest loan"))
     common(checkin)
     checkin.set_defaults(handler=_checkin)
 
@@ -231,7 +232,7 @@ def _status(args: argparse.Namespace) -> int:
                                   "class": who.patron.class_name, "loans": loans,
                                   "may_checkout": view.allowance.may_checkout}, ensure_ascii=False))
                 return EXIT_DONE
-            print(_("{name} ({klass}): {loan_count} book(s), may borrow {more} more").format(
+            print(_("{name} ({klass}): {loan_count} book(s) on loan, may check out {more} more").format(
                 name=who.patron.name, klass=who.patron.class_name or "-", loan_count=len(loans),
                 more=view.allowance.may_checkout))
             for loan, shown in zip(view.loans, loans, strict=True):

@@ -87,7 +87,7 @@ def run_demo(args: argparse.Namespace) -> int:
     card, book = hints[0].code, hints[6].code
     print(f"  .venv/bin/bookcorner circ checkout {card} {book} --data-dir {root}")
     print(f"  .venv/bin/bookcorner circ status {card} --data-dir {root}")
-    print(f"  .venv/bin/bookcorner circ return {book} --data-dir {root}")
+    print(f"  .venv/bin/bookcorner circ checkin {book} --data-dir {root}")
     return 0
 
 

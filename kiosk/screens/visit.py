@@ -1,4 +1,4 @@
-"""A child's session: a greeting, the books they hold, how many more they may borrow.
+"""A child's session: a greeting, the books on loan to them, how many more they may borrow.
 
 Every scan borrows, renews or (an overdue book) takes back, and the answer shows at once
 in the banner. The session ends on a second tap, the Done button (or Esc/Enter), or after

@@ -50,6 +50,20 @@ def test_checkout_status_and_return_from_the_command_line(data_dir):
     assert overview["open_loans"] == 0 and overview["last_seq"] == 2
 
 
+def test_checkin_takes_a_book_back_and_return_is_still_its_other_name(data_dir):
+    card = CARDS[XIAOMING]
+    assert circ(data_dir, "checkout", card, XIYOUJI.barcode).returncode == 0
+    assert circ(data_dir, "checkout", card, HONGLOUMENG.barcode).returncode == 0
+    back = circ(data_dir, "checkin", XIYOUJI.barcode, "--json")
+    assert back.returncode == 0, back.stderr
+    assert json.loads(back.stdout)["action"] == "returned"
+    old_name = circ(data_dir, "return", HONGLOUMENG.barcode)
+    assert old_name.returncode == 0 and "Thank you, 小明!" in old_name.stdout
+    assert json.loads(circ(data_dir, "status", "--json").stdout)["open_loans"] == 0
+    listed = bookcorner("circ", "--help").stdout
+    assert "checkin (return)" in listed and "check a book in" in listed and "borrow" not in listed
+
+
 def test_a_refusal_exits_non_zero_with_the_reason(data_dir):
     card = CARDS[XIAOMING]
     assert circ(data_dir, "checkout", card, XIYOUJI.barcode).returncode == 0
