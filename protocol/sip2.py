@@ -35,7 +35,9 @@ FIXED_LENGTH: dict[str, int] = {
     "94": 1, "98": 34, "24": 35, "64": 59, "18": 24, "12": 22, "10": 22, "30": 22, "36": 19, "96": 0,
 }
 _CODE = re.compile(r"^[A-Za-z0-9]{2}$")
-_TRAILER = re.compile(r"(?:AY([0-9]))?(?:AZ([0-9A-Fa-f]{4}))?$")
+#: AY and AZ at the end; a checksum of fewer than four digits is taken (the Sip2 client on PyPI
+#: drops leading zeros)
+_TRAILER = re.compile(r"(?:AY([0-9]))?(?:AZ([0-9A-Fa-f]{1,4}))?$")
 
 
 class Sip2Error(ValueError):
@@ -135,10 +137,11 @@ def decode(frame: bytes, encoding: str = "utf-8") -> Message:
 def _verify(raw: bytes, text: str, given: str) -> None:
     """Bytes up to and including AZ must sum with the checksum to zero; so may characters
     (code points), as some clients add them up (the same thing for ASCII)."""
-    value = int(given, 16)
-    if (sum(raw[:-4]) + value) & 0xFFFF == 0 or (sum(map(ord, text[:-4])) + value) & 0xFFFF == 0:
+    value, digits = int(given, 16), len(given)
+    if (sum(raw[:-digits]) + value) & 0xFFFF == 0 or (sum(map(ord, text[:-digits])) + value) & 0xFFFF == 0:
         return
-    raise ChecksumError(f"the checksum {given.upper()} does not match the message (expected {checksum(raw[:-4])})")
+    raise ChecksumError(f"the checksum {given.upper()} does not match the message "
+                        f"(expected {checksum(raw[:-digits])})")
 
 
 def _parse(body: str, sequence: int | None, checksummed: bool) -> Message:

@@ -87,6 +87,22 @@ def test_what_is_not_a_message_is_refused_with_a_reason(frame, problem):
         sip2.decode(frame)
 
 
+def test_a_checksum_without_its_leading_zeros_is_taken():
+    # the Sip2 client (PyPI) writes format(value, "X"): 0ABC goes out as ABC. Each 王 adds 512
+    # to the byte sum, less than the 4096 values a short checksum covers: one length gives one
+    for n in range(1, 200):
+        text = f"1720261204    101010AB{'王' * n}|AY1AZ"
+        value = -sum(text.encode()) & 0xFFFF
+        if value < 0x1000:
+            message = sip2.decode(f"{text}{value:X}\r".encode())
+            assert message.checksummed and message.get("AB") == "王" * n and message.sequence == 1
+            break
+    else:
+        raise AssertionError("no length gave a short checksum")
+    with pytest.raises(sip2.ChecksumError):
+        sip2.decode(f"{text}{value + 1:X}\r".encode())
+
+
 def test_line_feeds_around_a_frame_are_ignored():
     frame = sip2.encode(sip2.Message("99", "0030" + "2.00", (), 3))
     assert sip2.decode(b"\n" + frame + b"\n").sequence == 3
