@@ -4,7 +4,6 @@ that GB18030 writes with the byte of ``|`` (東, 瑋, 墊); and a SIP2 account o
 
 from __future__ import annotations
 
-import select
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -57,8 +56,9 @@ def start(folder, encoding: str, idle_s: float = 3.0) -> Sip2Server:
     store.dispose()
     central = CentralServer(url, folder / "server.log", "--sip2-port", "0", "--sip2-encoding", encoding,
                             "--sip2-idle-timeout", str(idle_s)).start()
-    ready, _, _ = select.select([central.process.stdout], [], [], 10)
-    line = central.process.stdout.readline().decode() if ready else ""
+    # the line after the HTTP address (readline: the first one may have buffered it already; the
+    # server prints both at once, and an exit ends the read)
+    line = central.process.stdout.readline().decode()
     if "SIP2 listening on" not in line:
         central.stop()
         raise RuntimeError(f"no SIP2 listener: {line!r}")
