@@ -55,8 +55,8 @@ def _register_serve(central: argparse.ArgumentParser) -> None:
                          help=_("server processes sharing the port (default 1; a busy district server: its CPUs)"))
     central.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     central.add_argument("--sip2-port", type=int, metavar="PORT",
-                         help=_("also serve SIP2 (self-check machines) on this port of --host (0: any free port); "
-                                "see docs/sip2.md"))
+                         help=_("also serve SIP2 (self-check machines) on this port of --host (0: any free port), "
+                                "over TLS when --certfile is given; see docs/sip2.md"))
     central.add_argument("--sip2-encoding", default="utf-8", choices=["utf-8", "gb18030"],
                          help=_("the character set the self-check machines use (default utf-8)"))
     central.add_argument("--sip2-idle-timeout", type=float, default=300.0, metavar="SECONDS",
@@ -192,14 +192,16 @@ def _sip2_args(args: argparse.Namespace) -> dict:
 
     def ready(address: str) -> None:
         print(_("SIP2 listening on {address}").format(address=address), flush=True)
-        if args.host not in ("127.0.0.1", "localhost", "::1"):
+        if not args.certfile and args.host not in ("127.0.0.1", "localhost", "::1"):
             logging.getLogger("central").warning(
-                "serving SIP2 on %s: SIP2 is plain text; put it behind stunnel or a VPN (docs/sip2.md)", args.host)
+                "serving plain SIP2 on %s: passwords and names cross the network unencrypted; use --certfile, or "
+                "stunnel (docs/sip2.md)", args.host)
 
     if args.sip2_idle_timeout <= 0:
         _fail(_("--sip2-idle-timeout must be more than 0 seconds"), EXIT_USAGE)
     return {"sip2_port": args.sip2_port, "sip2_ready": ready,
-            "sip2_options": Options(encoding=args.sip2_encoding, idle_timeout_s=args.sip2_idle_timeout)}
+            "sip2_options": Options(encoding=args.sip2_encoding, idle_timeout_s=args.sip2_idle_timeout,
+                                    certfile=args.certfile, keyfile=args.keyfile)}
 
 
 def _operator() -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -53,6 +54,16 @@ class Options:
     idle_timeout_s: float = 300.0
     max_sessions: int = 500
     library: str = "bookcorner"
+    #: TLS: the HTTP server's certificate and key, when it has them (None: plain SIP2)
+    certfile: str | None = None
+    keyfile: str | None = None
+
+    def tls(self) -> ssl.SSLContext | None:
+        if not self.certfile:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.certfile, self.keyfile)
+        return context
 
 
 @dataclass(frozen=True)
@@ -88,7 +99,8 @@ class Sip2Server:
 
     async def start(self, sock: socket.socket) -> None:
         self.desk = self.desk or Desk(self.store)
-        self._server = await asyncio.start_server(self._connected, sock=sock, limit=sip2.MAX_FRAME)
+        self._server = await asyncio.start_server(self._connected, sock=sock, limit=sip2.MAX_FRAME,
+                                                  ssl=self.options.tls(), ssl_handshake_timeout=30)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -109,7 +121,7 @@ class Sip2Server:
             await self._serve(session, reader, writer)
         except Closing as why:
             log.info("SIP2: session of %s (%s) closed: %s", session.peer, session.login or "not logged in", why)
-        except (ConnectionError, asyncio.IncompleteReadError):
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             log.info("SIP2: %s went away", session.peer)
         finally:
             self._writers.discard(writer)

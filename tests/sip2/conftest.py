@@ -43,7 +43,7 @@ def _school_document():
     return document
 
 
-def start(folder, encoding: str, idle_s: float = 3.0) -> Sip2Server:
+def start(folder, encoding: str, idle_s: float = 3.0, *extra: str) -> Sip2Server:
     from bookcorner.central.db import Store
     from bookcorner.central.reference import load_document
     from bookcorner.central.services.sip2_accounts import add_account
@@ -55,7 +55,7 @@ def start(folder, encoding: str, idle_s: float = 3.0) -> Sip2Server:
     password = add_account(store, LOGIN)
     store.dispose()
     central = CentralServer(url, folder / "server.log", "--sip2-port", "0", "--sip2-encoding", encoding,
-                            "--sip2-idle-timeout", str(idle_s)).start()
+                            "--sip2-idle-timeout", str(idle_s), *extra).start()
     # the line after the HTTP address (readline: the first one may have buffered it already; the
     # server prints both at once, and an exit ends the read)
     line = central.process.stdout.readline().decode()

@@ -213,3 +213,29 @@ def test_add_sip2_account_prints_the_password_once_and_audits_it(tmp_path):
         assert password not in str(stored) and ("sip2.add", "desk-2") in actions
     finally:
         store.dispose()
+
+
+def test_sip2_over_tls_with_the_servers_certificate(tmp_path_factory):
+    import ssl
+
+    import trustme
+
+    from tests.sip2.conftest import start
+
+    folder = tmp_path_factory.mktemp("sip2-tls")
+    authority = trustme.CA()
+    cert = authority.issue_cert("127.0.0.1")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(folder / "server.pem"))
+    server = start(folder, "utf-8", 3.0, "--certfile", str(folder / "server.pem"), "--keyfile",
+                   str(folder / "server.pem"))
+    try:
+        context = ssl.create_default_context()
+        authority.configure_trust(context)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as plain, \
+                context.wrap_socket(plain, server_hostname="127.0.0.1") as sock:
+            assert sip2.decode(_ask(sock, _login_frame(server.password))).fixed == "1"
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as plain:
+            # a machine that speaks plain SIP2 to the TLS port gets no answer, just a close
+            assert _ask(plain, _login_frame(server.password)) == b""
+    finally:
+        server.central.stop()
