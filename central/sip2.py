@@ -79,6 +79,7 @@ class Session:
     peer: str
     kiosk_id: str | None = None
     login: str = ""
+    password: str = field(default="", repr=False)
     bad_frames: int = 0
     failed_logins: int = 0
     last_answer: bytes = b""
@@ -99,8 +100,10 @@ class Sip2Server:
 
     async def start(self, sock: socket.socket) -> None:
         self.desk = self.desk or Desk(self.store)
-        self._server = await asyncio.start_server(self._connected, sock=sock, limit=sip2.MAX_FRAME,
-                                                  ssl=self.options.tls(), ssl_handshake_timeout=30)
+        tls = self.options.tls()
+        # a handshake timeout is refused without TLS
+        self._server = await asyncio.start_server(self._connected, sock=sock, limit=sip2.MAX_FRAME, ssl=tls,
+                                                  ssl_handshake_timeout=30 if tls is not None else None)
 
     async def stop(self) -> None:
         if self._server is not None:
@@ -123,6 +126,8 @@ class Sip2Server:
             log.info("SIP2: session of %s (%s) closed: %s", session.peer, session.login or "not logged in", why)
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
             log.info("SIP2: %s went away", session.peer)
+        except Exception:  # the database down, a bug: this session ends, the others and HTTP go on
+            log.exception("SIP2: session of %s (%s) failed", session.peer, session.login or "not logged in")
         finally:
             self._writers.discard(writer)
             writer.close()
@@ -158,12 +163,19 @@ class Sip2Server:
         handler = _HANDLERS.get(request.command)
         if handler is None:
             return self._bad(session, f"command {request.command} is not supported")
-        if session.kiosk_id is None and request.command not in ("93", "99"):
-            raise Closing(f"command {request.command} before login")
+        if request.command not in ("93", "99"):
+            await self._still_logged_in(session, request.command)
         session.bad_frames = 0
         response = await handler(self, session, request)
         session.last_answer = sip2.encode(response, self.options.encoding, with_checksum=request.checksummed)
         return session.last_answer
+
+    async def _still_logged_in(self, session: Session, command: str) -> None:
+        """Logged in, with an account not revoked since (a revoked one stops at its next request)."""
+        if session.kiosk_id is None:
+            raise Closing(f"command {command} before login")
+        if await asyncio.to_thread(sip2_accounts.authenticate, self.store, session.login, session.password) is None:
+            raise Closing("its SIP2 account was revoked")
 
     def _bad(self, session: Session, why: str) -> bytes:
         session.bad_frames += 1
@@ -183,7 +195,7 @@ class Sip2Server:
             if session.failed_logins >= MAX_FAILED_LOGINS:
                 session.done = True
             return sip2.login_response(False, request.sequence)
-        session.kiosk_id, session.login = kiosk_id, login
+        session.kiosk_id, session.login, session.password = kiosk_id, login, password
         log.info("SIP2: %s logged in from %s", login, session.peer)
         return sip2.login_response(True, request.sequence)
 

@@ -72,10 +72,11 @@ REASON_TEXT: dict[str, str] = {
     Reason.AMBIGUOUS_COPY: N_("Several copies are on loan: give the book to the librarian"),
 }
 KEPT_FOR_REVIEW = N_("Recorded; the librarian will check it")
+NOT_DONE = N_("Not done: ask the librarian")
 
 
 def screen_text(reason: str) -> str:
-    return _(REASON_TEXT.get(reason, N_("Not done: ask the librarian")))
+    return _(REASON_TEXT.get(reason, NOT_DONE))
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Desk:
         self.store = store
         self.boot_id = f"sip2-{uuid.uuid4().hex}"
         self._lock = threading.Lock()
+        self._cache_lock = threading.Lock()
         self._cached: tuple[tuple[int, str], Reference, ZoneInfo] | None = None
 
     # --- the reference data and the state ---------------------------------------------------------
@@ -121,9 +123,10 @@ class Desk:
             key = (conn.execute(select(db.revision.c.rev)).scalar_one(),
                    conn.execute(select(db.meta.c.value).where(db.meta.c.key == "epoch")).scalar_one())
             school_zone = ZoneInfo(zone.school_zone_name(conn))
-        if self._cached is None or self._cached[0] != key:
-            self._cached = (key, _reference_of(server_reference.delta(self.store, kiosk_id, 0)), school_zone)
-        return self._cached[1], self._cached[2]
+        with self._cache_lock:  # one rebuild at a time: the sessions after a change wait for it, not redo it
+            if self._cached is None or self._cached[0] != key:
+                self._cached = (key, _reference_of(server_reference.delta(self.store, kiosk_id, 0)), school_zone)
+            return self._cached[1], self._cached[2]
 
     def now(self, kiosk_id: str) -> datetime:
         """The school's time (SIP2 dates are local)."""

@@ -177,7 +177,12 @@ def test_a_revoked_account_can_no_longer_log_in(tmp_path_factory):
         store = server.central.store
         row = next(r for r in kiosk_rows(store) if r.kiosk_id == f"sip2-{LOGIN}")
         assert row.active_credentials == 1  # the kiosks page offers to revoke it
+        session = _connect(server)  # a machine logged in before the revocation
+        assert sip2.decode(_ask(session, _login_frame(server.password))).fixed == "1"
         assert revoke_kiosk(store, "Ms Li", f"sip2-{LOGIN}") == 1
+        item = sip2.encode(sip2.Message("17", "20261204    101010", (("AO", "x"), ("AB", "b")), 1))
+        assert _ask(session, item) == b"" and _closed(session)  # stops at its next request
+        session.close()
         sock = _connect(server)
         assert sip2.decode(_ask(sock, _login_frame(server.password))).fixed == "0"
         sock.close()
