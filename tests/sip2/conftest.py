@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from tests.central.harness import CentralServer
+from tests.central.harness import CentralServer, database
 
 #: the patron and books the SIP2 tests lend (besides the demo school's)
 CARD, PATRON, NAME = "0009990001", "S-SIP2-01", "王瑋東"
@@ -43,12 +43,12 @@ def _school_document():
     return document
 
 
-def start(folder, encoding: str, idle_s: float = 3.0, *extra: str) -> Sip2Server:
+def start(folder, encoding: str, idle_s: float = 3.0, *extra: str, url: str | None = None) -> Sip2Server:
     from bookcorner.central.db import Store
     from bookcorner.central.reference import load_document
     from bookcorner.central.services.sip2_accounts import add_account
 
-    url = f"sqlite:///{folder / 'central.db'}"
+    url = url or f"sqlite:///{folder / 'central.db'}"
     store = Store(url)
     store.migrate()
     load_document(store, _school_document())
@@ -65,13 +65,17 @@ def start(folder, encoding: str, idle_s: float = 3.0, *extra: str) -> Sip2Server
     return Sip2Server(central, int(line.rsplit(":", 1)[1]), password, encoding)
 
 
-@pytest.fixture(scope="module", params=["utf-8", "gb18030"])
+@pytest.fixture(scope="module", params=[("sqlite", "utf-8"), ("postgresql", "gb18030")], ids=lambda p: "-".join(p))
 def sip2_server(request, tmp_path_factory) -> Iterator[Sip2Server]:
-    server = start(tmp_path_factory.mktemp(f"sip2-{request.param}"), request.param)
-    try:
-        yield server
-    finally:
-        server.central.stop()
+    """Each encoding once, each database once (PostgreSQL when one answers, see tests.central.harness)."""
+    backend, encoding = request.param
+    folder = tmp_path_factory.mktemp(f"sip2-{encoding}")
+    with database(backend, folder) as url:
+        server = start(folder, encoding, url=url)
+        try:
+            yield server
+        finally:
+            server.central.stop()
 
 
 @pytest.fixture(scope="module")
