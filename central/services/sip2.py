@@ -16,13 +16,14 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from datetime import time as clock_time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
+from sqlalchemy.engine import Connection
 
 from bookcorner.central import db, zone
 from bookcorner.central import reference as server_reference
@@ -30,7 +31,7 @@ from bookcorner.central.due_check import calendar_of, policy_of
 from bookcorner.central.ingest import Batch, ingest
 from bookcorner.circulation.codes import ScannedCode, Source, classify
 from bookcorner.circulation.events import EventDraft, thaw
-from bookcorner.circulation.model import Card, Item, Patron
+from bookcorner.circulation.model import Card, Item, ItemStatus, Patron
 from bookcorner.circulation.outcomes import Outcome, Reason
 from bookcorner.circulation.policy import DEFAULT_POLICY
 from bookcorner.circulation.reference import Reference, build_reference
@@ -46,7 +47,7 @@ from bookcorner.circulation.rules import (
     identify,
     renew,
 )
-from bookcorner.circulation.state import Loan, initial_state, wall_time
+from bookcorner.circulation.state import CirculationState, Loan
 from bookcorner.i18n import N_, _
 from bookcorner.protocol.messages import ClockReading, WireEvent
 
@@ -113,30 +114,33 @@ class Desk:
         self.boot_id = f"sip2-{uuid.uuid4().hex}"
         self._lock = threading.Lock()
         self._cache_lock = threading.Lock()
-        self._cached: tuple[tuple[int, str], Reference, ZoneInfo] | None = None
+        self._cached: tuple[tuple, Reference] | None = None
 
     # --- the reference data and the state ---------------------------------------------------------
 
-    def _reference(self, kiosk_id: str) -> tuple[Reference, ZoneInfo]:
-        """The school's reference data with its open loans, rebuilt when the database's revision moves."""
+    def _school(self, kiosk_id: str) -> tuple[Reference, CirculationState, ZoneInfo]:
+        """The school's reference data (rebuilt when the roster, cards, catalogue or rules change,
+        not at every loan), and the open loans and item statuses as replay left them, read each time."""
         with self.store.reading() as conn:
-            key = (conn.execute(select(db.revision.c.rev)).scalar_one(),
-                   conn.execute(select(db.meta.c.value).where(db.meta.c.key == "epoch")).scalar_one())
+            key = (conn.execute(select(db.meta.c.value).where(db.meta.c.key == "epoch")).scalar_one(),
+                   *(conn.execute(select(func.max(table.c.rev))).scalar()
+                     for table in (db.patrons, db.cards, db.catalogue, db.settings)))
             school_zone = ZoneInfo(zone.school_zone_name(conn))
+            state = _state(conn)
         with self._cache_lock:  # one rebuild at a time: the sessions after a change wait for it, not redo it
             if self._cached is None or self._cached[0] != key:
-                self._cached = (key, _reference_of(server_reference.delta(self.store, kiosk_id, 0)), school_zone)
-            return self._cached[1], self._cached[2]
+                self._cached = (key, _reference_of(server_reference.delta(self.store, kiosk_id, 0)))
+            return self._cached[1], state, school_zone
 
     def now(self, kiosk_id: str) -> datetime:
         """The school's time (SIP2 dates are local)."""
-        return datetime.now(self._reference(kiosk_id)[1])
+        with self.store.reading() as conn:
+            return datetime.now(ZoneInfo(zone.school_zone_name(conn)))
 
     # --- questions --------------------------------------------------------------------------------
 
     def patron(self, kiosk_id: str, card_code: str, now: datetime) -> PatronView:
-        reference, _zone = self._reference(kiosk_id)
-        state = initial_state(reference)
+        reference, state, _zone = self._school(kiosk_id)
         who = identify(reference, classify(card_code, reference, Source.CARD_READER))
         if isinstance(who, Decision):
             reason = who.result.reason if isinstance(who.result, Refusal) else None
@@ -147,8 +151,7 @@ class Desk:
 
     def item(self, kiosk_id: str, code: str) -> tuple[Item | None, Loan | None, str]:
         """The book behind a code (the first copy of a shared barcode), its loan and its status."""
-        reference, _zone = self._reference(kiosk_id)
-        state = initial_state(reference)
+        reference, state, _zone = self._school(kiosk_id)
         copies = _copies(reference, classify(code, reference))
         if not copies:
             return None, None, ""
@@ -161,32 +164,30 @@ class Desk:
     def checkout(self, kiosk_id: str, card_code: str, item_code: str) -> Result:
         """Borrow (or, for a book the patron holds, renew) as the kiosk's rules decide."""
         with self._lock:
-            reference, school_zone = self._reference(kiosk_id)
+            reference, state, school_zone = self._school(kiosk_id)
             now = datetime.now(school_zone)
             who = identify(reference, classify(card_code, reference, Source.CARD_READER))
             scanned = classify(item_code, reference)
             if isinstance(who, Decision):
                 return self._settle(kiosk_id, who, reference, scanned, now)
-            return self._settle(kiosk_id, borrow(reference, initial_state(reference), who, scanned, now),
-                                reference, scanned, now)
+            return self._settle(kiosk_id, borrow(reference, state, who, scanned, now), reference, scanned, now)
 
     def renew(self, kiosk_id: str, card_code: str, item_code: str) -> Result:
         with self._lock:
-            reference, school_zone = self._reference(kiosk_id)
+            reference, state, school_zone = self._school(kiosk_id)
             now = datetime.now(school_zone)
             who = identify(reference, classify(card_code, reference, Source.CARD_READER))
             scanned = classify(item_code, reference)
             if isinstance(who, Decision):
                 return self._settle(kiosk_id, who, reference, scanned, now)
-            return self._settle(kiosk_id, _renewal(reference, who, scanned, now), reference, scanned, now)
+            return self._settle(kiosk_id, _renewal(reference, state, who, scanned, now), reference, scanned, now)
 
     def checkin(self, kiosk_id: str, item_code: str) -> Result:
         with self._lock:
-            reference, school_zone = self._reference(kiosk_id)
+            reference, state, school_zone = self._school(kiosk_id)
             now = datetime.now(school_zone)
             scanned = classify(item_code, reference)
-            return self._settle(kiosk_id, give_back(reference, initial_state(reference), scanned, now),
-                                reference, scanned, now)
+            return self._settle(kiosk_id, give_back(reference, state, scanned, now), reference, scanned, now)
 
     def _settle(self, kiosk_id: str, decision: Decision, reference: Reference, scanned: ScannedCode,
                 now: datetime) -> Result:
@@ -218,9 +219,9 @@ class Desk:
         return [Outcome(result.outcome) for result in reply.results]
 
 
-def _renewal(reference: Reference, who: Identified, scanned: ScannedCode, now: datetime) -> Decision:
+def _renewal(reference: Reference, state: CirculationState, who: Identified, scanned: ScannedCode,
+             now: datetime) -> Decision:
     """Renew (29): the patron's own loan of the book, through the rules' renew."""
-    state = initial_state(reference)
     mine = [state.loans[c.item_id] for c in _copies(reference, scanned)
             if c.item_id in state.loans and state.loans[c.item_id].patron_id == who.patron.patron_id]
     if not mine:
@@ -245,14 +246,31 @@ def _convert(record: Any, kind: type) -> Any:
 
 
 def _reference_of(delta: Any) -> Reference:
-    """The circulation rules' reference data from a full delta (what a kiosk would pull)."""
-    loans = [Loan(loan_id=r.loan_id, item_id=r.item_id, patron_id=r.patron_id, due=r.due, since=wall_time(r.since),
-                  renewals=r.renewals) for r in delta.loans]
+    """The circulation rules' reference data from a full delta (what a kiosk would pull); its loans
+    and statuses are left to ``_state``, read afresh for each decision."""
     return build_reference(
         patrons=[_convert(p, Patron) for p in delta.patrons], cards=[_convert(c, Card) for c in delta.cards],
         items=[_convert(i, Item) for i in delta.items],
         policy=policy_of(delta.policy) if delta.policy is not None else DEFAULT_POLICY,
-        calendar=calendar_of(delta.calendar) if delta.calendar is not None else None, loans=loans)
+        calendar=calendar_of(delta.calendar) if delta.calendar is not None else None)
+
+
+def _state(conn: Connection) -> CirculationState:
+    """The open loans and the item statuses replay keeps (``item_state``): the kiosk's
+    ``CirculationState``, as the server has it now. A status there overrides the catalogue's."""
+    s = db.item_state.c
+    loans: dict[str, Loan] = {}
+    by_patron: dict[str, tuple[str, ...]] = {}
+    statuses: dict[str, ItemStatus] = {}
+    for row in conn.execute(select(db.item_state).where(or_(s.loan_id.is_not(None), s.status.is_not(None)))):
+        if row.status:
+            statuses[row.item_id] = ItemStatus(row.status)
+        if row.loan_id is not None and row.patron_id is not None and row.due is not None:
+            since = row.since if row.since.tzinfo else row.since.replace(tzinfo=UTC)
+            loans[row.item_id] = Loan(row.loan_id, row.item_id, row.patron_id, row.due, since, row.renewals,
+                                      row.loan_kiosk)
+            by_patron[row.patron_id] = by_patron.get(row.patron_id, ()) + (row.item_id,)
+    return CirculationState(loans=loans, by_patron=by_patron, item_status=statuses)
 
 
 def due_moment(due: date | None) -> datetime | None:
