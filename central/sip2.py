@@ -139,7 +139,10 @@ class Sip2Server:
                 return
             answer = await self._answer(session, frame)
             writer.write(answer)
-            await writer.drain()
+            try:  # a peer that sends and never reads does not hold its session open for ever
+                await asyncio.wait_for(writer.drain(), self.options.idle_timeout_s)
+            except TimeoutError:
+                raise Closing("it does not read its answers") from None
 
     async def _read(self, reader: asyncio.StreamReader) -> bytes | None:
         try:

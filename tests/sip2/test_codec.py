@@ -131,6 +131,7 @@ responses = st.one_of(
     st.builds(sip2.renew_response, st.booleans(), item_answers, moments, sequences),
     st.builds(sip2.checkin_response, st.booleans(), item_answers, moments, sequences, alert=st.booleans()),
     st.builds(sip2.end_session_response, values, values, moments, sequences),
+    st.just(sip2.resend_request()),
 )
 
 
