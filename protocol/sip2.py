@@ -344,3 +344,60 @@ def end_session_response(institution: str, patron_id: str, now: datetime, sequen
 def resend_request() -> Message:
     """96: the frame did not arrive whole (a wrong checksum): send it again."""
     return Message("96")
+
+
+# --- the requests a client sends (the replay bridge's, and the tests') ---------------------------
+
+
+def login_request(login: str, password: str, location: str = "", sequence: int | None = None) -> Message:
+    fields = [("CN", clean(login)), ("CO", clean(password))] + ([("CP", clean(location))] if location else [])
+    return Message("93", "00", tuple(fields), sequence)
+
+
+def sc_status_request(sequence: int | None = None, max_print_width: int = 40) -> Message:
+    return Message("99", "0" + f"{min(max_print_width, 999):03d}" + "2.00", (), sequence)
+
+
+def patron_status_request(institution: str, patron_id: str, now: datetime, sequence: int | None = None,
+                          *, information: bool = False, language: str = "000") -> Message:
+    """23, or 63 (``information``) asking for the charged items (one Y in its summary, as the standard says)."""
+    fields = (("AO", clean(institution)), ("AA", clean(patron_id)), ("AC", ""), ("AD", ""))
+    if information:
+        return Message("63", language + sip_date(now) + "  Y       ", fields, sequence)
+    return Message("23", language + sip_date(now), fields, sequence)
+
+
+def item_information_request(institution: str, item_id: str, now: datetime, sequence: int | None = None) -> Message:
+    return Message("17", sip_date(now), (("AO", clean(institution)), ("AB", clean(item_id)), ("AC", "")), sequence)
+
+
+def checkout_request(institution: str, patron_id: str, item_id: str, now: datetime, sequence: int | None = None,
+                     *, no_block: bool = False, done_at: datetime | None = None,
+                     promised_due: datetime | None = None) -> Message:
+    """11. ``no_block`` with ``done_at``: a loan already made offline, at that time, with the
+    due date the child was promised (``promised_due``)."""
+    fixed = ("N" + flag(no_block) + sip_date(done_at or now)
+             + (sip_date(promised_due) if promised_due is not None else NO_DATE))
+    fields = (("AO", clean(institution)), ("AA", clean(patron_id)), ("AB", clean(item_id)), ("AC", ""))
+    return Message("11", fixed, fields, sequence)
+
+
+def checkin_request(institution: str, item_id: str, now: datetime, sequence: int | None = None, *,
+                    no_block: bool = False, returned_at: datetime | None = None, location: str = "") -> Message:
+    """09. ``no_block`` with ``returned_at``: a return already made offline, at that time."""
+    fixed = flag(no_block) + sip_date(now) + sip_date(returned_at or now)
+    fields = (("AP", clean(location)), ("AO", clean(institution)), ("AB", clean(item_id)), ("AC", ""))
+    return Message("09", fixed, fields, sequence)
+
+
+def renew_request(institution: str, patron_id: str, item_id: str, now: datetime,
+                  sequence: int | None = None, *, no_block: bool = False, done_at: datetime | None = None,
+                  promised_due: datetime | None = None) -> Message:
+    fixed = ("N" + flag(no_block) + sip_date(done_at or now)
+             + (sip_date(promised_due) if promised_due is not None else NO_DATE))
+    fields = (("AO", clean(institution)), ("AA", clean(patron_id)), ("AB", clean(item_id)), ("AC", ""))
+    return Message("29", fixed, fields, sequence)
+
+
+def end_session_request(institution: str, patron_id: str, now: datetime, sequence: int | None = None) -> Message:
+    return Message("35", sip_date(now), (("AO", clean(institution)), ("AA", clean(patron_id)), ("AC", "")), sequence)

@@ -174,3 +174,45 @@ def test_the_sip2_client_parser_reads_every_response_in_both_encodings(message, 
     assert parsed["AZ"] == [frame[-5:-1].decode()]
     for code, value in message.fields:
         assert value in parsed.get(code, []), (code, value, parsed)
+
+
+# --- every request the client side writes, read by pysip2 ---------------------------------------
+
+identifiers = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters="|"),
+                      min_size=1, max_size=20) | st.sampled_from(["王小明", "30732000100018", "9787533271169"])
+requests_ = st.one_of(
+    st.builds(sip2.login_request, identifiers, identifiers, identifiers, sequences),
+    st.builds(sip2.sc_status_request, sequences),
+    st.builds(sip2.patron_status_request, values, identifiers, moments, sequences, information=st.booleans()),
+    st.builds(sip2.item_information_request, values, identifiers, moments, sequences),
+    st.builds(sip2.checkout_request, values, identifiers, identifiers, moments, sequences, no_block=st.booleans(),
+              done_at=moments, promised_due=moments),
+    st.builds(sip2.checkin_request, values, identifiers, moments, sequences, no_block=st.booleans(),
+              returned_at=moments, location=values),
+    st.builds(sip2.renew_request, values, identifiers, identifiers, moments, sequences, no_block=st.booleans(),
+              done_at=moments, promised_due=moments),
+    st.builds(sip2.end_session_request, values, identifiers, moments, sequences),
+)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(requests_)
+def test_pysip2_reads_every_request_we_write(message):
+    frame = sip2.encode(message, "utf-8")
+    decoded = peer_codec.decode_message(frame, encoding="utf-8")
+    assert peer.spec_for_type(type(decoded.message)).command_id == message.command
+    assert decoded.sequence_number == message.sequence
+    seen = _peer_values(decoded.message)
+    for code, value in message.fields:
+        if value:
+            assert value in seen, (code, value)
+
+
+def test_a_no_block_checkout_carries_the_time_it_was_made_and_the_promised_due_date():
+    made, due = datetime(2026, 11, 23, 12, 5, 7), datetime(2026, 11, 30, 23, 59, 59)
+    frame = sip2.encode(sip2.checkout_request("一小", "0004074018", "30732000100018", datetime(2026, 12, 4, 9), 3,
+                                              no_block=True, done_at=made, promised_due=due))
+    request = peer_codec.decode_message(frame, encoding="utf-8").message
+    assert isinstance(request, peer.CheckoutRequest)
+    assert (request.no_block, request.transaction_date, request.nb_due_date) == (
+        "Y", "20261123    120507", "20261130    235959")
