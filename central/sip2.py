@@ -44,6 +44,8 @@ MAX_BAD_FRAMES = 3
 #: failed logins before a session is closed
 MAX_FAILED_LOGINS = 3
 DUE_TEXT = N_("Due back on {due}")
+#: what SC status tells the machine to wait for an answer (a checkout may wait for the database's write lock)
+ANSWER_WITHIN_S = 30
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,7 @@ class Sip2Server:
 
     async def _status(self, session: Session, request: Message) -> Message:
         return sip2.acs_status(await self._now(session), request.sequence, online=session.kiosk_id is not None,
-                               timeout_s=int(self.options.idle_timeout_s), supported=SUPPORTED,
+                               timeout_s=ANSWER_WITHIN_S, supported=SUPPORTED,
                                institution=request.get("AO", "") or "", library=self.options.library,
                                location=session.login)
 

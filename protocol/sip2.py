@@ -227,7 +227,8 @@ def login_response(ok: bool, sequence: int | None) -> Message:
 def acs_status(now: datetime, sequence: int | None, *, online: bool = True, timeout_s: int = 0,
                retries: int = 3, supported: str = "", institution: str = "", library: str = "",
                location: str = "", screen: str = "") -> Message:
-    """98: what the server does. ``supported`` is the 16 Y/N flags of BX."""
+    """98: what the server does. ``timeout_s``: how long the machine should wait for an answer;
+    ``supported``: the 16 Y/N flags of BX."""
     fixed = (flag(online) + "Y" + "Y" + "Y" + "N" + "N" + f"{min(timeout_s * 10, 999):03d}"
              + f"{min(retries, 999):03d}" + sip_date(now) + "2.00")
     fields = [("AO", clean(institution)), ("AM", clean(library)), ("BX", supported), ("AN", clean(location))]
