@@ -83,10 +83,12 @@ def serve(
     config_args = dict(log_level=log_level, access_log=log_level == "debug", ssl_certfile=certfile,
                        ssl_keyfile=keyfile, timeout_keep_alive=30, server_header=False)
 
+    sip2_address = f"{shown}:{sip2.sock.getsockname()[1]}" if sip2 is not None else None
+
     def announce() -> None:
         (ready or print)(address)
-        if sip2 is not None:
-            (sip2_ready or print)(f"{shown}:{sip2.sock.getsockname()[1]}")
+        if sip2_address is not None:
+            (sip2_ready or print)(sip2_address)
         sys.stdout.flush()
 
     if workers <= 1:

@@ -244,3 +244,17 @@ def test_sip2_over_tls_with_the_servers_certificate(tmp_path_factory):
             assert _ask(plain, _login_frame(server.password)) == b""
     finally:
         server.central.stop()
+
+
+def test_sip2_with_several_server_processes(tmp_path_factory):
+    """With --workers 2, the first worker serves SIP2 and both serve HTTP."""
+    from tests.sip2.conftest import start
+
+    server = start(tmp_path_factory.mktemp("sip2-workers"), "utf-8", 3.0, "--workers", "2")
+    try:
+        for attempt in range(3):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+                assert sip2.decode(_ask(sock, _login_frame(server.password, attempt))).fixed == "1"
+        assert requests.get(f"{server.central.url}/v1/health", timeout=10).status_code == 200
+    finally:
+        server.central.stop()
