@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -22,20 +23,31 @@ from bookcorner.central.kiosks import Authenticator
 from bookcorner.central.privacy import RetentionKeeper
 from bookcorner.protocol.messages import PROTOCOL_VERSION
 
+if TYPE_CHECKING:
+    from bookcorner.central.sip2 import Listener
+
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The background jobs, started with the server and stopped (each within one batch's
-    time) when it shuts down."""
+    time) when it shuts down; and the SIP2 listener when the server was given one."""
     keeper = RetentionKeeper(app.state.store, app.state.settings.retention_every_s)
     keeper.start()
+    sip2 = None
     try:
+        if app.state.sip2 is not None:
+            from bookcorner.central.sip2 import Sip2Server
+
+            sip2 = Sip2Server(app.state.store, app.state.sip2.options)
+            await sip2.start(app.state.sip2.sock)
         yield
     finally:
+        if sip2 is not None:
+            await sip2.stop()
         keeper.stop()
 
 
-def create_app(store: db.Store, settings: Settings | None = None) -> FastAPI:
+def create_app(store: db.Store, settings: Settings | None = None, sip2: Listener | None = None) -> FastAPI:
     from bookcorner.central.dashboard import mount
 
     app = FastAPI(
@@ -44,7 +56,7 @@ def create_app(store: db.Store, settings: Settings | None = None) -> FastAPI:
         description="Takes kiosk events exactly once and serves reference data. See docs/protocol.md.",
         docs_url=None, redoc_url=None, lifespan=lifespan,
     )
-    app.state.store, app.state.settings = store, settings or Settings()
+    app.state.store, app.state.settings, app.state.sip2 = store, settings or Settings(), sip2
     app.state.authenticate = Authenticator(store, app.state.settings.credential_ttl_s)
     errors.install(app)
     app.include_router(api.router)

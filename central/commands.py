@@ -3,6 +3,7 @@
     bookcorner central [--db URL] [--host H] [--port P] [--certfile F --keyfile F] [--timezone ZONE]
     bookcorner central add-kiosk ID [--name NAME] [--reissue]
     bookcorner central add-librarian NAME
+    bookcorner central add-sip2-account LOGIN [--reissue]
     bookcorner central kiosks | reviews | import FILE... | load-reference FILE|--demo | migrate | anonymise
 
 ``--db``: a PostgreSQL URL (postgresql://user@host/db), an SQLite URL or a file path;
@@ -53,6 +54,13 @@ def _register_serve(central: argparse.ArgumentParser) -> None:
     central.add_argument("--workers", type=int, default=1, metavar="N",
                          help=_("server processes sharing the port (default 1; a busy district server: its CPUs)"))
     central.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    central.add_argument("--sip2-port", type=int, metavar="PORT",
+                         help=_("also serve SIP2 (self-check machines) on this port of --host (0: any free port), "
+                                "over TLS when --certfile is given; see docs/sip2.md"))
+    central.add_argument("--sip2-encoding", default="utf-8", choices=["utf-8", "gb18030"],
+                         help=_("the character set the self-check machines use (default utf-8)"))
+    central.add_argument("--sip2-idle-timeout", type=float, default=300.0, metavar="SECONDS",
+                         help=_("close a SIP2 session silent this long (default 300)"))
     central.add_argument("--timezone", metavar="ZONE",
                          help=_("the school's time zone, an IANA name such as Asia/Shanghai or Europe/London, kept in "
                                 "the database for the server and the kiosks (default: as set before, else this "
@@ -74,6 +82,14 @@ def _register_kiosk_actions(actions: argparse._SubParsersAction) -> None:
     librarian.add_argument("name")
     _database(librarian, argparse.SUPPRESS)
     librarian.set_defaults(handler=_add_librarian)
+
+    sip2 = actions.add_parser("add-sip2-account",
+                              help=_("add a SIP2 login for a self-check machine and print its password (shown once)"))
+    sip2.add_argument("login", metavar="LOGIN", help=_("the login the machine sends (letters, digits and . _ -)"))
+    sip2.add_argument("--reissue", action="store_true",
+                      help=_("the account exists: give it a new password (the old one stops working)"))
+    _database(sip2, argparse.SUPPRESS)
+    sip2.set_defaults(handler=_add_sip2_account)
 
     listing = actions.add_parser("kiosks", help=_("kiosks with their last contact and last event received"))
     listing.add_argument("--json", action="store_true")
@@ -161,11 +177,31 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         serve(store, args.host, args.port, certfile=args.certfile, keyfile=args.keyfile, log_level=args.log_level,
-              workers=max(1, args.workers), ready=ready)
+              workers=max(1, args.workers), ready=ready, **_sip2_args(args))
     except OSError as error:
         _fail(_("cannot listen on {host}:{port}: {error}").format(host=args.host, port=args.port, error=error.strerror),
               EXIT_USAGE)
     return EXIT_OK
+
+
+def _sip2_args(args: argparse.Namespace) -> dict:
+    """The SIP2 listener's arguments of ``serve`` (none without --sip2-port)."""
+    if args.sip2_port is None:
+        return {}
+    from bookcorner.central.sip2 import Options
+
+    def ready(address: str) -> None:
+        print(_("SIP2 listening on {address}").format(address=address), flush=True)
+        if not args.certfile and args.host not in ("127.0.0.1", "localhost", "::1"):
+            logging.getLogger("central").warning(
+                "serving plain SIP2 on %s: passwords and names cross the network unencrypted; use --certfile, or "
+                "stunnel (docs/sip2.md)", args.host)
+
+    if args.sip2_idle_timeout <= 0:
+        _fail(_("--sip2-idle-timeout must be more than 0 seconds"), EXIT_USAGE)
+    return {"sip2_port": args.sip2_port, "sip2_ready": ready,
+            "sip2_options": Options(encoding=args.sip2_encoding, idle_timeout_s=args.sip2_idle_timeout,
+                                    certfile=args.certfile, keyfile=args.keyfile)}
 
 
 def _operator() -> str:
@@ -201,6 +237,27 @@ def _add_librarian(args: argparse.Namespace) -> int:
 
     print(add_librarian(_store(args), args.name, audit=Audit(_operator(), "librarian.add", args.name, {})))
     print(_("This is {name}'s librarian credential; it is shown only once.").format(name=args.name), file=sys.stderr)
+    return EXIT_OK
+
+
+def _add_sip2_account(args: argparse.Namespace) -> int:
+    from bookcorner.central.kiosks import Audit
+    from bookcorner.central.services.sip2_accounts import AccountExists, BadLogin, add_account, kiosk_of
+
+    store = _store(args)
+    audit = Audit(_operator(), "sip2.reissue" if args.reissue else "sip2.add", args.login, {})
+    try:
+        password = add_account(store, args.login, reissue=args.reissue, audit=audit)
+    except BadLogin:
+        _fail(_("{login}: a SIP2 login is 1 to 59 letters, digits and . _ - (starting with a letter or digit)").format(
+            login=args.login), EXIT_USAGE)
+    except AccountExists:
+        _fail(_("SIP2 account {login} exists already; --reissue gives it a new password and revokes the old "
+                "one").format(login=args.login), EXIT_REFUSED)
+    print(password)
+    print(_("This is the password of SIP2 account {login}; it is shown only once. Enter the login and this password "
+            "in the self-check machine's SIP2 settings. Its loans appear as kiosk {kiosk}.").format(
+        login=args.login, kiosk=kiosk_of(args.login)), file=sys.stderr)
     return EXIT_OK
 
 

@@ -5,6 +5,10 @@ With ``workers`` > 1 the socket is shared by that many pre-forked processes: req
 read, decoded and answered in parallel, while writes still go one at a time (the
 database's write lock spans processes), which is how a busy district server uses more
 than one core of a Python process.
+
+With a SIP2 port, its socket is bound here too and served by one process only (the first
+worker): the SIP2 accounts' event numbers are handed out by that one process
+(``central.services.sip2``).
 """
 
 from __future__ import annotations
@@ -15,8 +19,12 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from bookcorner.central import db
+
+if TYPE_CHECKING:
+    from bookcorner.central.sip2 import Listener, Options
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +41,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _run(url: str, sock: socket.socket, config_args: dict) -> bool:
+def _run(url: str, sock: socket.socket, config_args: dict, sip2: Listener | None = None) -> bool:
     import uvicorn
 
     from bookcorner.central import logs
@@ -41,7 +49,7 @@ def _run(url: str, sock: socket.socket, config_args: dict) -> bool:
 
     logs.install()  # this process serves: no exception's text reaches its log (uvicorn's included)
     store = db.Store(url)
-    server = uvicorn.Server(uvicorn.Config(create_app(store), **config_args))
+    server = uvicorn.Server(uvicorn.Config(create_app(store, sip2=sip2), **config_args))
     try:
         server.run(sockets=[sock])
     finally:
@@ -59,41 +67,64 @@ def serve(
     log_level: str = "info",
     workers: int = 1,
     ready: Callable[[str], None] | None = None,
+    sip2_port: int | None = None,
+    sip2_options: Options | None = None,
+    sip2_ready: Callable[[str], None] | None = None,
 ) -> None:
     store.migrate()
     url = store.url
     store.dispose()  # every process opens its own connections
     sock = bind(host, port)
+    sip2 = _sip2_listener(host, sip2_port, sip2_options)
     bound = sock.getsockname()[1]
     scheme = "https" if certfile else "http"
     shown = f"[{host}]" if ":" in host else host
     address = f"{scheme}://{shown}:{bound}"
     config_args = dict(log_level=log_level, access_log=log_level == "debug", ssl_certfile=certfile,
                        ssl_keyfile=keyfile, timeout_keep_alive=30, server_header=False)
-    if workers <= 1:
+
+    sip2_address = f"{shown}:{sip2.sock.getsockname()[1]}" if sip2 is not None else None
+
+    def announce() -> None:
         (ready or print)(address)
+        if sip2_address is not None:
+            (sip2_ready or print)(sip2_address)
         sys.stdout.flush()
-        started = _run(url, sock, config_args)
+
+    if workers <= 1:
+        announce()
+        started = _run(url, sock, config_args, sip2)
         sock.close()
         if not started:
             sys.exit(1)
         return
-    children = _fork_workers(workers, url, sock, config_args)
+    children = _fork_workers(workers, url, sock, config_args, sip2)
     sock.close()
-    if not _wait_for(children, lambda: (ready or print)(address)):
+    if sip2 is not None:
+        sip2.sock.close()
+    if not _wait_for(children, announce):
         sys.exit(1)
 
 
-def _fork_workers(workers: int, url: str, sock: socket.socket, config_args: dict) -> list[int]:
-    """``workers`` processes serving on ``sock``; their ids."""
+def _sip2_listener(host: str, port: int | None, options: Options | None) -> Listener | None:
+    if port is None:
+        return None
+    from bookcorner.central.sip2 import Listener, Options
+
+    return Listener(bind(host, port), options or Options())
+
+
+def _fork_workers(workers: int, url: str, sock: socket.socket, config_args: dict,
+                  sip2: Listener | None = None) -> list[int]:
+    """``workers`` processes serving on ``sock`` (the first one SIP2 too); their ids."""
     children = []
-    for _ in range(workers):
+    for index in range(workers):
         pid = os.fork()
         if pid == 0:  # a worker: serve until told to stop
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent passes ^C on as SIGTERM
             code = 0
             try:
-                code = 0 if _run(url, sock, config_args) else 1
+                code = 0 if _run(url, sock, config_args, sip2 if index == 0 else None) else 1
             except BaseException:
                 log.exception("server worker failed")
                 code = 1

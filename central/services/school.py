@@ -26,6 +26,7 @@ from bookcorner.central import db
 from bookcorner.central.ingest import next_revision, upsert
 from bookcorner.central.kiosks import KIOSK, LIBRARIAN
 from bookcorner.central.services.reviews import FIRST_DAY, LAST_DAY, card_holder
+from bookcorner.central.services.sip2_accounts import SIP2
 from bookcorner.circulation.model import ItemType, Role
 from bookcorner.i18n import _
 from bookcorner.protocol.messages import (
@@ -503,9 +504,13 @@ class KioskRow:
     active_credentials: int
 
 
+#: the credentials a kiosk row stands for: a kiosk's, and a SIP2 account's (its virtual kiosk ``sip2-<login>``)
+_DEVICE_ROLES = (KIOSK, SIP2)
+
+
 def kiosk_rows(store: db.Store) -> list[KioskRow]:
     k, c = db.kiosks.c, db.credentials.c
-    active = (select(func.count()).where(c.kiosk_id == k.kiosk_id, c.role == KIOSK, c.revoked_at.is_(None))
+    active = (select(func.count()).where(c.kiosk_id == k.kiosk_id, c.role.in_(_DEVICE_ROLES), c.revoked_at.is_(None))
               .scalar_subquery())
     with store.reading() as conn:
         return [KioskRow(*row) for row in conn.execute(
@@ -519,7 +524,7 @@ def revoke_kiosk(store: db.Store, who: str, kiosk_id: str) -> int:
     with store.writing() as conn:
         if conn.execute(select(db.kiosks.c.kiosk_id).where(db.kiosks.c.kiosk_id == kiosk_id)).first() is None:
             raise Refused(_("No kiosk with the id {id}").format(id=kiosk_id))
-        revoked = conn.execute(update(db.credentials).where(c.kiosk_id == kiosk_id, c.role == KIOSK,
+        revoked = conn.execute(update(db.credentials).where(c.kiosk_id == kiosk_id, c.role.in_(_DEVICE_ROLES),
                                                             c.revoked_at.is_(None))
                                .values(revoked_at=db.now())).rowcount
         if revoked:

@@ -1,0 +1,133 @@
+"""A self-check machine lends, renews and takes back class-corner books through bookcorner's
+SIP2 server: the machine is the Sip2 client from PyPI, over a real socket, in UTF-8 and in
+GB18030; what it did shows up as loans and events like any kiosk's."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+import requests
+from sqlalchemy import select
+
+from bookcorner.central import db
+from bookcorner.protocol.credentials import bearer
+from bookcorner.protocol.messages import ReferenceDelta, decode
+from tests.central.pushes import KioskClient
+from tests.sip2.conftest import BOOK, CARD, LOGIN, NAME, RENEWED_BOOK, SECOND_BOOK, SECOND_TITLE, TITLE
+
+
+def _login(client, server) -> None:
+    answer = client.sip_login_response(client.get_response(client.sip_login_request(LOGIN, server.password)))
+    assert answer["fixed"]["Ok"] == "1"
+
+
+def _events(server) -> list:
+    with server.central.store.reading() as conn:
+        return conn.execute(select(db.events.c.seq, db.events.c.type, db.events.c.outcome, db.events.c.payload)
+                            .where(db.events.c.kiosk_id == f"sip2-{LOGIN}").order_by(db.events.c.seq)).all()
+
+
+def test_a_self_check_machine_lends_and_takes_back_a_book(sip2_server, client):
+    _login(client, sip2_server)
+    status = client.sip_sc_status_response(client.get_response(client.sip_sc_status_request()))
+    assert status["fixed"]["OnlineStatus"] == "Y" and status["fixed"]["ProtocolVersion"] == "2.00"
+    assert status["variable"]["BX"] == ["YYYNYYYYYNYNNNYN"]
+
+    client.patron = CARD
+    patron = client.sip_patron_status_response(client.get_response(client.sip_patron_status_request()))
+    assert patron["variable"]["AE"] == [NAME] and patron["variable"]["BL"] == ["Y"]
+    assert patron["variable"]["AO"] == ["一小"]  # the institution, echoed in the machine's own encoding
+    assert patron["fixed"]["PatronStatus"] == " " * 14
+
+    lent = client.sip_checkout_response(client.get_response(client.sip_checkout_request(BOOK)))
+    assert lent["fixed"]["Ok"] == "1", lent
+    assert lent["variable"]["AJ"] == [TITLE] and lent["variable"]["AB"] == [BOOK]
+    due = datetime.strptime(lent["variable"]["AH"][0], "%Y%m%d    %H%M%S").date()
+    assert due > date.today()
+
+    info = client.sip_patron_information_response(client.get_response(client.sip_patron_information_request("charged")))
+    assert info["variable"]["AU"] == [BOOK] and info["fixed"]["ChargedItemsCount"] == "0001"
+    item = client.sip_item_information_response(client.get_response(client.sip_item_information_request(BOOK)))
+    assert item["fixed"]["CirculationStatus"] == "04" and item["variable"]["AJ"] == [TITLE]
+
+    back = client.sip_checkin_response(client.get_response(client.sip_checkin_request(BOOK)))
+    assert back["fixed"]["Ok"] == "1" and back["variable"]["AJ"] == [TITLE]
+    item = client.sip_item_information_response(client.get_response(client.sip_item_information_request(BOOK)))
+    assert item["fixed"]["CirculationStatus"] == "03"
+
+    events = _events(sip2_server)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))  # the account's gap-free sequence
+    assert [(e.type, e.outcome) for e in events[-2:]] == [("loan.checked_out", "applied"), ("loan.returned", "applied")]
+    ended = client.get_response(client.sip_end_patron_session_request())
+    assert ended.startswith("36Y")
+
+
+def test_a_loan_made_over_sip2_reaches_the_kiosks_and_the_koc_export(sip2_server, client):
+    _login(client, sip2_server)
+    client.patron = CARD
+    lent = client.sip_checkout_response(client.get_response(client.sip_checkout_request(SECOND_BOOK)))
+    assert lent["fixed"]["Ok"] == "1" and lent["variable"]["AJ"] == [SECOND_TITLE]
+
+    # a kiosk pulling its reference data over HTTP sees the loan
+    token = sip2_server.central.add_kiosk(f"corner-{sip2_server.encoding}")
+    pulled = requests.get(f"{sip2_server.central.url}/v1/reference", headers=bearer(token), timeout=30)
+    assert pulled.status_code == 200
+    loans = decode(pulled.content, ReferenceDelta).loans
+    assert [(loan.item_id, loan.patron_id) for loan in loans if loan.item_id == "I-SIP2-1"] == [("I-SIP2-1", "S-SIP2-01")]
+
+    # and so do the loans table (the reports) and the .koc export
+    from bookcorner.central.services.exports import koc_lines
+    from bookcorner.central.zone import school_zone
+
+    store = sip2_server.central.store
+    with store.reading() as conn:
+        kiosk = conn.execute(select(db.loans.c.kiosk_id).where(db.loans.c.item_id == "I-SIP2-1",
+                                                               db.loans.c.returned_at.is_(None))).scalar_one()
+    assert kiosk == f"sip2-{LOGIN}"
+    today = date.today()
+    lines = list(koc_lines(store, today - timedelta(days=1), today + timedelta(days=1), school_zone(store), "t"))
+    assert any(line.endswith(f"\tissue\t{CARD}\t{SECOND_BOOK}") for line in lines), lines
+
+    back = client.sip_checkin_response(client.get_response(client.sip_checkin_request(SECOND_BOOK)))
+    assert back["fixed"]["Ok"] == "1"
+
+
+def test_a_book_lent_by_a_kiosk_last_week_is_renewed_at_the_self_check(sip2_server, client):
+    kiosk = KioskClient(sip2_server.central.url, f"k-{sip2_server.encoding}",
+                        sip2_server.central.add_kiosk(f"k-{sip2_server.encoding}"))
+    kiosk.start = datetime.now(timezone.utc) - timedelta(days=6)
+    due = date.today() + timedelta(days=1)
+    lent = kiosk.event("loan.checked_out", {"item_id": "I-SIP2-2", "patron_id": "S-SIP2-01", "card_id": CARD,
+                                            "code": RENEWED_BOOK, "due": due.isoformat(), "warnings": []},
+                       minutes=0, actor="S-SIP2-01")
+    assert kiosk.push([lent]).json()["results"][0]["outcome"] == "applied"
+
+    _login(client, sip2_server)
+    client.patron = CARD
+    renewed = client.sip_renew_response(client.get_response(client.sip_renew_request(RENEWED_BOOK)))
+    assert renewed["fixed"]["Ok"] == "1" and renewed["fixed"]["RenewalOk"] == "Y", renewed
+    new_due = datetime.strptime(renewed["variable"]["AH"][0], "%Y%m%d    %H%M%S").date()
+    assert new_due > due
+    again = client.sip_renew_response(client.get_response(client.sip_renew_request(RENEWED_BOOK)))
+    assert again["fixed"]["Ok"] == "0" and again["variable"]["AF"]  # a reason for the screen
+    assert _events(sip2_server)[-1].type == "loan.renewed"
+    back = client.sip_checkin_response(client.get_response(client.sip_checkin_request(RENEWED_BOOK)))
+    assert back["fixed"]["Ok"] == "1"
+
+
+def test_the_rules_refuse_at_the_self_check_as_at_the_kiosk(sip2_server, client):
+    _login(client, sip2_server)
+    client.patron = "no-such-card"
+    patron = client.sip_patron_status_response(client.get_response(client.sip_patron_status_request()))
+    assert patron["variable"]["BL"] == ["N"] and patron["fixed"]["PatronStatus"][0] == "Y"
+    assert patron["variable"]["AF"][0]
+    refused = client.sip_checkout_response(client.get_response(client.sip_checkout_request(BOOK)))
+    assert refused["fixed"]["Ok"] == "0" and refused["variable"]["AH"] == [""]
+
+    client.patron = CARD
+    unknown = client.sip_checkout_response(client.get_response(client.sip_checkout_request("9999999999999")))
+    assert unknown["fixed"]["Ok"] == "0" and unknown["variable"]["AF"][0]
+    item = client.sip_item_information_response(client.get_response(client.sip_item_information_request("nope")))
+    assert item["fixed"]["CirculationStatus"] == "01"
+    not_lent = client.sip_checkin_response(client.get_response(client.sip_checkin_request(BOOK)))
+    assert not_lent["fixed"]["Ok"] == "0" and not_lent["fixed"]["Alert"] == "Y"
