@@ -1,7 +1,7 @@
 """What bookcorner's SIP2 server decides and records: patrons, books, checkouts, checkins and
 renewals asked for by a self-check machine (the listener is ``central.sip2``).
 
-Decisions are the circulation rules' own (``circulation.rules``: borrow, give_back, renew,
+Decisions are the circulation rules' own (``circulation.rules``: checkout, checkin, renew,
 allowance), the kiosk's, over the server's reference data and open loans. The events of a
 decision are the rules' ``EventDraft``s, stamped as the next events of the SIP2 account's
 virtual kiosk and taken by ``central.ingest`` like any kiosk's push: replayed, stored,
@@ -42,8 +42,8 @@ from bookcorner.circulation.rules import (
     Identified,
     Refusal,
     allowance,
-    borrow,
-    give_back,
+    checkin,
+    checkout,
     identify,
     renew,
 )
@@ -60,7 +60,7 @@ REASON_TEXT: dict[str, str] = {
     Reason.ITEM_UNKNOWN: N_("This book is not in the catalogue: give it to the librarian"),
     Reason.UNREADABLE: N_("The code could not be read: try again"),
     Reason.REFERENCE_ONLY: N_("This book stays in the room: read it here"),
-    Reason.NOT_LENDABLE: N_("This book cannot be borrowed"),
+    Reason.NOT_LOANABLE: N_("This book cannot be borrowed"),
     Reason.IN_REPAIR: N_("This book is being repaired"),
     Reason.WITHDRAWN: N_("This book has been withdrawn"),
     Reason.LIMIT_REACHED: N_("You have borrowed as many books as you may"),
@@ -145,9 +145,9 @@ class Desk:
         if isinstance(who, Decision):
             reason = who.result.reason if isinstance(who.result, Refusal) else None
             return PatronView(card_code, None, reason=reason)
-        held = tuple((loan, reference.items[loan.item_id]) for loan in state.loans_of(who.patron.patron_id))
+        loans = tuple((loan, reference.items[loan.item_id]) for loan in state.loans_of(who.patron.patron_id))
         can = allowance(reference, state, who.patron, now.date())
-        return PatronView(card_code, who.patron, held, can.limit, can.overdue, can.blocked)
+        return PatronView(card_code, who.patron, loans, can.limit, can.overdue, can.blocked)
 
     def item(self, kiosk_id: str, code: str) -> tuple[Item | None, Loan | None, str]:
         """The book behind a code (the first copy of a shared barcode), its loan and its status."""
@@ -170,7 +170,7 @@ class Desk:
             scanned = classify(item_code, reference)
             if isinstance(who, Decision):
                 return self._settle(kiosk_id, who, reference, scanned, now)
-            return self._settle(kiosk_id, borrow(reference, state, who, scanned, now), reference, scanned, now)
+            return self._settle(kiosk_id, checkout(reference, state, who, scanned, now), reference, scanned, now)
 
     def renew(self, kiosk_id: str, card_code: str, item_code: str) -> Result:
         with self._lock:
@@ -187,7 +187,7 @@ class Desk:
             reference, state, school_zone = self._school(kiosk_id)
             now = datetime.now(school_zone)
             scanned = classify(item_code, reference)
-            return self._settle(kiosk_id, give_back(reference, state, scanned, now), reference, scanned, now)
+            return self._settle(kiosk_id, checkin(reference, state, scanned, now), reference, scanned, now)
 
     def _settle(self, kiosk_id: str, decision: Decision, reference: Reference, scanned: ScannedCode,
                 now: datetime) -> Result:
