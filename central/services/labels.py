@@ -18,6 +18,7 @@ supplies: Adobe Reader's Asian font pack, poppler-data).
 from __future__ import annotations
 
 import io
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from bookcorner.central import db
 from bookcorner.central.services.reviews import day_bounds
 from bookcorner.circulation.codes import isbn13_of, normalise
 from bookcorner.i18n import N_, _
+
+log = logging.getLogger(__name__)
 
 MM = 72 / 25.4
 
@@ -147,7 +150,7 @@ def cjk_font() -> str:
                 pdfmetrics.registerFont(TTFont("bookcorner-cjk", str(path), subfontIndex=0))
                 return "bookcorner-cjk"
             except Exception:  # noqa: BLE001  (a damaged or unusable font file: try the next)
-                continue
+                log.warning("the font %s cannot be embedded; trying the next", path)
     pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
     return "STSong-Light"
 

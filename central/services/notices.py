@@ -430,8 +430,9 @@ def outbox(store: db.Store, limit: int = 200) -> list[Any]:
 def counts(store: db.Store) -> dict[str, int]:
     n = db.notices.c
     with store.reading() as conn:
-        found = dict(conn.execute(select(n.status, func.count()).group_by(n.status)).tuples().all())
-    return {status: int(found.get(status, 0)) for status in STATUSES}
+        found: dict[str, int] = {status: int(count) for status, count in
+                                 conn.execute(select(n.status, func.count()).group_by(n.status))}
+    return {status: found.get(status, 0) for status in STATUSES}
 
 
 class NoticeKeeper:
