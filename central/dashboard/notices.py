@@ -61,7 +61,7 @@ async def _page(request: Request, who: Any, site: Site, status: int = 200, **val
               "has_password": bool(smtp.password), "smtp_errors": {}, "schedule_errors": {},
               "schedule_values": {**{f"day{d}": str(d) for d in chosen.weekdays}, "at": chosen.at.strftime("%H:%M"),
                                   "language": chosen.language},
-              "done": request.query_params.get("done"), **values}
+              "done": request.query_params.get("done"), "scheduled": bool(chosen.weekdays), **values}
     return site.page(request, "notices.html", status, who=who, classes=await site.run(notices.classes, site.store),
                      outbox=await site.run(notices.outbox, site.store), counts=await site.run(notices.counts, site.store),
                      zone_name=str(site.zone), request_args=request.query_params, **values)
