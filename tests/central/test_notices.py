@@ -8,6 +8,7 @@ them; a notice a stop left half-sent is held, not sent again."""
 from __future__ import annotations
 
 import ssl
+import time as time_module
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -259,3 +260,27 @@ def test_starttls_with_the_schools_certificate():
     message = box.received[0].message()
     assert message["Subject"] == "三(2)班：逾期图书" and message.get_content().splitlines() == ["小王子"]
     assert message["Message-ID"].strip() == f"<{reference}@school.example>"
+
+
+def test_the_keeper_sends_on_schedule_by_itself_and_holds_what_a_stop_left_half_sent(store, mailbox):
+    a_school(store)
+    every_day(store)
+    notices.save_smtp(store, "Ms Li", settings_for(mailbox), db.now())
+    keeper = notices.NoticeKeeper(store, every=0.1)
+    keeper.start()
+    try:
+        deadline = datetime.now(timezone.utc) + timedelta(seconds=20)
+        while len(mailbox.received) < 2 and datetime.now(timezone.utc) < deadline:
+            time_module.sleep(0.05)
+    finally:
+        keeper.stop()
+    assert sorted(r.recipients[0] for r in mailbox.received) == [WANG, ZHOU]
+    assert {r["status"] for r in rows(store).values()} == {"sent", "held"}
+
+    with store.writing() as conn:  # as a stop in the middle of a send leaves one
+        conn.execute(db.notices.update().where(db.notices.c.class_name == "四(1)班").values(status="sending"))
+    keeper = notices.NoticeKeeper(store, every=0.1)
+    keeper.start()
+    time_module.sleep(0.5)
+    keeper.stop()
+    assert rows(store)["四(1)班"]["status"] == "held" and len(mailbox.received) == 2
