@@ -108,7 +108,7 @@ def _send_for(site: Site, who: str | None) -> dict[str, int]:
     sent for at most SEND_NOW_S (the server's keeper sends the rest)."""
     added = notices.plan_now(site.store, who, db.now(), site.zone) if who is not None else 0
     deadline = time.monotonic() + SEND_NOW_S
-    sent = notices.send_due(site.store, EmailChannel(notices.smtp_settings(site.store)),
+    sent = notices.send_due(site.store, EmailChannel(notices.smtp_settings(site.store), timeout=SEND_NOW_S / 2),
                             stopping=lambda: time.monotonic() > deadline)
     return {"added": added, **sent}
 

@@ -10,7 +10,7 @@ import pytest
 
 from bookcorner.central.db import Store
 from tests.central.dashboard_client import Librarian
-from tests.central.harness import BACKENDS, CentralServer, running_server
+from tests.central.harness import BACKENDS, CentralServer, database, running_server
 from tests.central.mailbox import Mailbox
 
 
@@ -41,12 +41,14 @@ def mailbox() -> Iterator[Mailbox]:
         box.stop()
 
 
-@pytest.fixture
-def store(tmp_path) -> Iterator[Store]:
-    """A migrated SQLite central database of the test's own, opened in this process."""
-    opened = Store(f"sqlite:///{tmp_path / 'central.db'}", pool_size=2)
-    opened.migrate()
-    try:
-        yield opened
-    finally:
-        opened.dispose()
+@pytest.fixture(params=BACKENDS)
+def store(request, tmp_path) -> Iterator[Store]:
+    """A migrated central database of the test's own (SQLite, and PostgreSQL when one
+    answers), opened in this process."""
+    with database(request.param, tmp_path) as url:
+        opened = Store(url, pool_size=2)
+        opened.migrate()
+        try:
+            yield opened
+        finally:
+            opened.dispose()
