@@ -42,13 +42,21 @@ def period_label(period: str) -> str:
     return _("{day}, sent by hand").format(day=day) if kind == notices.NOW else period
 
 
+def notice_said(text: str | None) -> str:
+    """What went wrong: the server's own words as they are, ours (``notices.NO_ADDRESS``...)
+    in the librarian's language (no %-formatting: a server's words may hold a %)."""
+    return _(text) if text else ""
+
+
 def language_label(language: str) -> str:
     return {"zh_CN": "中文", "en": "English"}.get(language, language)
 
 
 #: what the notices' template calls
 GLOBALS = {"notice_status": status_label, "security_label": security_label, "period_label": period_label,
-           "language_label": language_label, "securities": SECURITIES, "languages": i18n.LANGUAGES}
+           "notice_said": notice_said,
+           "language_label": language_label, "securities": SECURITIES, "languages": i18n.LANGUAGES,
+           "max_attempts": notices.MAX_ATTEMPTS}
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 

@@ -36,7 +36,7 @@ from bookcorner.central import db, zone
 from bookcorner.central.ingest import upsert
 from bookcorner.central.services import registers
 from bookcorner.central.services.channels import Channel, Delivery, EmailChannel, Outgoing, SmtpSettings
-from bookcorner.i18n import _, ngettext
+from bookcorner.i18n import N_, _, ngettext
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,11 @@ MAX_ATTEMPTS = 10
 #: how often the keeper looks for a period to plan and notices to send
 NOTICES_EVERY_S = 30.0
 _EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
+
+#: what the outbox says of a notice in our own words (kept in English, shown in the librarian's language)
+NO_ADDRESS = N_("No e-mail address for this class's teacher: add one under Notices, then send again.")
+HALF_SENT = N_("The server stopped while sending this notice: it may have arrived. Ask the teacher, and send it "
+               "again only if it did not.")
 
 T = TypeVar("T")
 
@@ -296,12 +301,11 @@ def _plan_rows(store: db.Store, period: Period, language: str, at: datetime) -> 
         with i18n.in_language(language):
             subject, body = compose(class_name, teacher.teacher_name if teacher else "", late.get(class_name, []),
                                     soon.get(class_name, []), period.today, school)
-            missing = _("No e-mail address for this class's teacher: add one under Notices, then send again.")
         books = sum(len(s.books) for s in late.get(class_name, []) + soon.get(class_name, []))
         email = teacher.email if teacher else ""
         rows.append({"class_name": class_name[:80], "period": period.label, "channel": EmailChannel.name,
                      "recipient": email, "language": language, "subject": subject, "body": body, "books": books,
-                     "status": PENDING if email else HELD, "attempts": 0, "last_error": None if email else missing,
+                     "status": PENDING if email else HELD, "attempts": 0, "last_error": None if email else NO_ADDRESS,
                      "next_try": at, "created_at": at, "sent_at": None})
     return rows
 
@@ -363,8 +367,7 @@ def _outcome(store: db.Store, notice_id: int, attempts: int, error: Delivery | N
     if error is None:
         values: dict[str, Any] = {"status": SENT, "sent_at": now, "last_error": None, "next_try": None}
     elif error.permanent or attempts >= MAX_ATTEMPTS:
-        gave_up = "" if error.permanent else _("Gave up after {n} tries. ").format(n=attempts)
-        values = {"status": HELD, "last_error": gave_up + error.message, "next_try": None}
+        values = {"status": HELD, "last_error": error.message, "next_try": None}
     else:
         wait = min(FIRST_WAIT * 2 ** (attempts - 1), LONGEST_WAIT)
         values = {"status": FAILED, "last_error": error.message, "next_try": now + wait}
@@ -403,8 +406,7 @@ def recover(store: db.Store) -> int:
     mail server may have taken them; sending again could send them twice)."""
     with store.writing() as conn:
         return conn.execute(update(db.notices).where(db.notices.c.status == SENDING).values(
-            status=HELD, last_error=_("The server stopped while sending this notice: it may have arrived. Ask the "
-                                      "teacher, and send it again only if it did not."))).rowcount
+            status=HELD, last_error=HALF_SENT)).rowcount
 
 
 def send_again(store: db.Store, who: str, notice_id: int, at: datetime) -> None:

@@ -108,9 +108,9 @@ def test_the_librarian_sets_the_mail_server_sends_now_and_sees_what_went(board, 
     assert client.post("/notices/smtp", {**smtp, "port": "99999"}).status_code == 422
     assert client.post("/notices/smtp", smtp).status_code == 303
     assert client.post("/notices/schedule", {"csrf": csrf, "day0": "0", "day4": "4", "at": "07:30",
-                                             "language": "zh_CN"}).status_code == 303
+                                             "language": "en"}).status_code == 303
     page = client.get("/notices").text
-    assert 'name="day0" value="0" checked' in page and 'name="day1" value="1">' in page and 'value="07:30"' in page
+    assert '<option value="en" selected>' in page and 'name="day0" value="0" checked' in page and 'name="day1" value="1">' in page and 'value="07:30"' in page
 
     sent = client.post("/notices/send-now", {"csrf": csrf})
     assert sent.status_code == 303 and "held=2" in sent.headers["location"]
@@ -124,6 +124,7 @@ def test_the_librarian_sets_the_mail_server_sends_now_and_sees_what_went(board, 
     assert client.post("/notices/send-now", {"csrf": csrf}).status_code == 303
     page = client.get("/notices").text
     assert outbox_rows(page) == {"二(3)班": "sent", "二(4)班": "sent"}
+    assert "<pre>Dear class teacher," in page and "王小明: 小王子, due" in page  # what each one said
     assert client.post("/notices/send-now", {"csrf": csrf}).status_code == 303  # once a day for each class
     assert sorted(r.recipients[0] for r in mailbox.received) == ["er3@school.example", "er4@school.example"]
     message = next(r for r in mailbox.received if r.recipients == ["er3@school.example"]).message()

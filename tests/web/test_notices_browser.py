@@ -66,6 +66,7 @@ def test_the_librarian_sets_up_notices_and_sends_them_now(server, browser, mailb
     page.wait_for_url("**/notices?done=smtp")
     page.check("input[name=day0]")
     page.fill("#at", "07:30")
+    page.select_option("#language", "en")
     page.click("#save-schedule")
     page.wait_for_url("**/notices?done=schedule")
     assert page.locator("input[name=day0]").is_checked() and not page.locator("input[name=day1]").is_checked()
