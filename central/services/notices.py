@@ -28,7 +28,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any, TypeVar
 
 import msgspec
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from bookcorner import i18n
@@ -110,13 +110,20 @@ def schedule(store: db.Store) -> Schedule:
 
 def save_smtp(store: db.Store, who: str, settings: SmtpSettings, at: datetime) -> int:
     """Keep the mail server's settings (audited, the password never) and try the held
-    notices again with them. How many were held."""
+    notices again with them (not one a stop left half-sent: that is the librarian's call).
+    How many were held."""
     with store.writing() as conn:
         _write(conn, SMTP_KEY, settings)
         shown = {**msgspec.to_builtins(settings), "password": "***" if settings.password else ""}
         _audit(conn, who, "notices.smtp", SMTP_KEY, shown, at)
-        return conn.execute(update(db.notices).where(db.notices.c.status == HELD, db.notices.c.recipient != "")
+        n = db.notices.c
+        return conn.execute(update(db.notices).where(n.status == HELD, n.recipient != "", _not_half_sent())
                             .values(status=PENDING, next_try=at)).rowcount
+
+
+def _not_half_sent() -> Any:
+    n = db.notices.c
+    return or_(n.last_error.is_(None), n.last_error != HALF_SENT)
 
 
 def save_schedule(store: db.Store, who: str, chosen: Schedule, at: datetime) -> None:
@@ -196,8 +203,9 @@ def classes(store: db.Store) -> list[ClassRow]:
 
 
 def write_class_teachers(conn: Connection, who: str, rows: dict[str, tuple[str, str]], at: datetime) -> None:
-    """Each class's (teacher's name, address); an empty address forgets the class's. The
-    class's notices waiting or held go to the new address and are tried again."""
+    """Each class's (teacher's name, address); an empty address forgets the class's. When
+    the address changes, the class's notices waiting or held go to it and are tried again
+    (not one a stop left half-sent)."""
     t, n = db.class_teachers.c, db.notices.c
     for class_name, (teacher_name, email) in rows.items():
         before = conn.execute(select(t.teacher_name, t.email).where(t.class_name == class_name)).first()
@@ -205,8 +213,10 @@ def write_class_teachers(conn: Connection, who: str, rows: dict[str, tuple[str, 
             upsert(conn, db.class_teachers, ["class_name"], [{
                 "class_name": class_name, "teacher_name": teacher_name or None, "email": email, "updated_at": at,
                 "updated_by": who[:120]}])
-            conn.execute(update(db.notices).where(n.class_name == class_name, n.status.in_((PENDING, FAILED, HELD)))
-                         .values(recipient=email, status=PENDING, next_try=at))
+            if before is None or before.email != email:
+                conn.execute(update(db.notices).where(n.class_name == class_name, _not_half_sent(),
+                                                      n.status.in_((PENDING, FAILED, HELD)))
+                             .values(recipient=email, status=PENDING, next_try=at))
         else:
             conn.execute(delete(db.class_teachers).where(t.class_name == class_name))
         _audit(conn, who, "notices.class_teacher", class_name, {

@@ -224,6 +224,9 @@ def test_a_notice_half_sent_when_the_server_stopped_is_held_not_sent_again(store
     assert notices.send_due(store, EmailChannel(notices.smtp_settings(store)))["sent"] == 1
     halted = next(r for r in rows(store).values() if r["status"] == "held" and r["recipient"])
     assert "may have arrived" in halted["last_error"] and len(mailbox.received) == 1
+    notices.save_smtp(store, "Ms Li", settings_for(mailbox), db.now())  # saving the mail server, or the
+    notices.set_class_teacher(store, "Ms Li", halted["class_name"], "老师", halted["recipient"], db.now())  # name
+    assert notices.send_due(store, EmailChannel(notices.smtp_settings(store)))["sent"] == 0  # sends it not again
     notices.send_again(store, "Ms Li", halted["notice_id"], db.now())  # the librarian asked the teacher
     assert notices.send_due(store, EmailChannel(notices.smtp_settings(store)))["sent"] == 1
     assert len(mailbox.received) == 2
