@@ -1,6 +1,7 @@
 """The central server as one ASGI app: the kiosks' API under /v1 (``central.api``), the
 librarian's dashboard under /dashboard (``central.dashboard``), and the background jobs
-that run while it serves (the retention periods, ``central.privacy``).
+that run while it serves (the retention periods, ``central.privacy``; the overdue notices
+to class teachers, ``central.services.notices``).
 
 The factory builds the app's state (store, typed settings, credential check), installs
 the API's error handlers before the dashboard wraps them for its pages, and owns the
@@ -21,6 +22,7 @@ from bookcorner.central.api import docs, errors
 from bookcorner.central.config import Settings
 from bookcorner.central.kiosks import Authenticator
 from bookcorner.central.privacy import RetentionKeeper
+from bookcorner.central.services.notices import NoticeKeeper
 from bookcorner.protocol.messages import PROTOCOL_VERSION
 
 if TYPE_CHECKING:
@@ -32,7 +34,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The background jobs, started with the server and stopped (each within one batch's
     time) when it shuts down; and the SIP2 listener when the server was given one."""
     keeper = RetentionKeeper(app.state.store, app.state.settings.retention_every_s)
+    notices = NoticeKeeper(app.state.store, app.state.settings.notices_every_s)
     keeper.start()
+    notices.start()
     sip2 = None
     try:
         if app.state.sip2 is not None:
@@ -44,6 +48,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if sip2 is not None:
             await sip2.stop()
+        notices.stop()
         keeper.stop()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bookcorner.central.privacy import RETENTION_EVERY_S
+from bookcorner.central.services.notices import NOTICES_EVERY_S
 
 
 @dataclass(frozen=True)
@@ -20,3 +21,5 @@ class Settings:
     retention_every_s: float = RETENTION_EVERY_S
     #: how long a credential's lookup is remembered (a revoked one stops within it)
     credential_ttl_s: float = 2.0
+    #: how often the overdue notices' schedule and outbox are looked at
+    notices_every_s: float = NOTICES_EVERY_S

@@ -36,6 +36,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
     func,
@@ -311,6 +312,45 @@ def _reference_table(name: str, key: str, *extra: Column) -> Table:
 patrons = _reference_table("patrons", "patron_id")
 cards = _reference_table("cards", "card_id", Column("patron_id", String(80), nullable=False))
 catalogue = _reference_table("catalogue", "item_id")
+#: when the server first stored each book (None: before the server kept it): "copies added since"
+#: for the labels (a column of the server's own, never sent to kiosks; an upsert leaves it be)
+catalogue.append_column(Column("added_at", UTCDateTime, nullable=True, default=lambda: now()))
+
+#: each class's teacher and where notices for the class go (the server's own: kiosks never get it)
+class_teachers = Table(
+    "class_teachers", metadata,
+    Column("class_name", String(80), primary_key=True),
+    Column("teacher_name", String(120), nullable=True),
+    Column("email", String(254), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(120), nullable=False),
+)
+
+#: the outbox of overdue notices to class teachers: one row per class, period and channel (so
+#: one is never sent twice for a period), kept with what happened to it
+notices = Table(
+    "notices", metadata,
+    Column("notice_id", Integer, primary_key=True, autoincrement=True),
+    Column("class_name", String(80), nullable=False),
+    #: the scheduled send it belongs to ("2026-12-07 08:00", school-local), or "... now" for a librarian's
+    Column("period", String(40), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("recipient", String(254), nullable=False),
+    Column("language", String(8), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("books", Integer, nullable=False),
+    #: pending | sending | sent | failed (retried) | held (needs the librarian)
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    Column("next_try", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    UniqueConstraint("class_name", "period", "channel", name="uq_notices_class_period_channel"),
+    Index("ix_notices_status_next", "status", "next_try"),
+)
+
 #: school name, policy, calendar, timetable: one JSON document each
 settings = Table(
     "settings", metadata,

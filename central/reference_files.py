@@ -50,6 +50,7 @@ KINDS = (ROSTER, CATALOGUE)
 #: more rows than a school's roster or corner catalogue ever holds
 MAX_ROWS = 50_000
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
+_EMAIL = re.compile(r"^[^@\s<>(),;:\"\[\]]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
 MAX_TEXT = 400
 
@@ -100,6 +101,10 @@ _ROSTER_COLUMNS = {
     "status": ("status", "状态"),
     "card_id": ("card", "card id", "card number", "card no", "library card", "卡号", "借书证", "借书证号",
                 "借书卡号", "借阅证号", "读者证号"),
+    #: the row's class teacher's address, for the overdue notices (never a bare "e-mail": a
+    #: roster's e-mail column may be the family's)
+    "teacher_email": ("teacher email", "teacher e-mail", "class teacher email", "class teacher e-mail",
+                      "班主任邮箱", "班主任电子邮箱", "班主任email", "教师邮箱", "老师邮箱"),
 }
 _CATALOGUE_COLUMNS = {
     "item_id": ("item id", "id", "book id", "accession number", "accession", "登录号", "财产号", "图书编号", "编号"),
@@ -326,14 +331,13 @@ def _add(reading: Reading, row: int, cells: dict[str, str]) -> None:
     """One row's fields, checked; what is wrong goes to the reading's problems."""
     kind = reading.kind
     fields: dict[str, Any] = {}
-    forms: frozenset[str] = frozenset()
     problems_before = len(reading.problems)
 
     def problem(name: str, code: str, value: str = "") -> None:
         reading.problems.append(Problem(row, reading.headings.get(name, name), code, value))
 
     for name, value in cells.items():
-        if name in ("isbn", "isbn10"):
+        if name in _APART:
             continue
         if name in REQUIRED[kind] and not value:
             problem(name, "missing_value")
@@ -362,11 +366,36 @@ def _add(reading: Reading, row: int, cells: dict[str, str]) -> None:
             problem(name, "bad_text", value[:80])
         else:
             fields[name] = value or None
-    if kind == CATALOGUE and ("isbn" in cells or "isbn10" in cells):
-        forms = _isbns(cells, fields, problem)
+    forms = _apart(kind, cells, fields, problem)
     if len(reading.problems) == problems_before:  # a wrong row is shown, never compared or applied
         reading.rows.append((row, fields))
         reading.isbn_forms.append(forms)
+
+
+#: the fields read apart from the others (``_apart``)
+_APART = ("isbn", "isbn10", "teacher_email")
+
+
+def _apart(kind: str, cells: dict[str, str], fields: dict[str, Any], problem) -> frozenset[str]:
+    """A class teacher's address; a book's ISBNs (the forms given returned)."""
+    if cells.get("teacher_email"):
+        _teacher_email(cells["teacher_email"], cells, fields, problem)
+    if kind == CATALOGUE and ("isbn" in cells or "isbn10" in cells):
+        return _isbns(cells, fields, problem)
+    return frozenset()
+
+
+def _teacher_email(value: str, cells: dict[str, str], fields: dict[str, Any], problem) -> None:
+    """A class teacher's address: it needs a class on its row (an empty cell gives none)."""
+    email = _halfwidth(value).strip()
+    if not email:
+        return
+    if len(email) > 254 or not _EMAIL.match(email):
+        problem("teacher_email", "bad_email", value[:80])
+    elif not cells.get("class_name"):
+        problem("teacher_email", "email_without_class", email)
+    else:
+        fields["teacher_email"] = email
 
 
 def _halfwidth(text: str) -> str:
@@ -424,7 +453,14 @@ def _check_across_rows(reading: Reading) -> None:
     barcodes: dict[str, int] = {}
     cards: dict[str, int] = {}
     forms: dict[str, tuple[int, frozenset[str]]] = {}  # isbn13 -> (first row, forms given there)
+    teachers: dict[str, tuple[int, str]] = {}  # class -> (first row, its teacher's address)
     for (row, fields), given in zip(reading.rows, reading.isbn_forms, strict=True):
+        email = fields.get("teacher_email")
+        if email:
+            first_email = teachers.setdefault(fields["class_name"], (row, email))
+            if first_email[1].lower() != email.lower():
+                reading.problems.append(Problem(row, heading("teacher_email", "teacher_email"), "two_emails", email,
+                                                f"{first_email[0]} ({first_email[1]})"))
         ident = fields.get(key)
         if ident is not None:
             if ident in ids:
@@ -674,6 +710,19 @@ class CardIssue:
 
 
 @dataclass
+class TeacherEmail:
+    """A class teacher's address the import sets (for the overdue notices)."""
+
+    row: int
+    class_name: str
+    email: str
+    #: the teacher's name: the row's when it is the teacher's own, else the one the server had
+    teacher_name: str
+    #: the address the server had ("": none)
+    before: str = ""
+
+
+@dataclass
 class Preview:
     added: list[Change] = field(default_factory=list)
     changed: list[Change] = field(default_factory=list)
@@ -688,6 +737,8 @@ class Preview:
     cards: list[CardIssue] = field(default_factory=list)
     #: cards the file gives that are already their student's active card
     cards_unchanged: int = 0
+    #: class teachers' addresses the import sets or changes (a roster's teacher e-mail column)
+    teachers: list[TeacherEmail] = field(default_factory=list)
 
 
 def _isbn13_of_record(record: dict[str, Any]) -> str | None:
@@ -703,15 +754,17 @@ def _whole(record: dict[str, Any], record_type: type) -> dict[str, Any]:
 
 
 def compare(kind: str, rows: list[tuple[int, dict[str, Any]]], current: dict[str, dict[str, Any]],
-            cards: dict[str, dict[str, Any]] | None = None) -> Preview:
+            cards: dict[str, dict[str, Any]] | None = None,
+            teachers: dict[str, tuple[str, str]] | None = None) -> Preview:
     """What the rows would do to ``current`` (the server's live records by id, as stored);
-    ``cards``: the server's live cards by id, as stored (for a roster with cards)."""
+    ``cards``: the server's live cards by id, as stored (for a roster with cards);
+    ``teachers``: each class's (teacher's name, address) the server has."""
     key, label, record_type = ((("patron_id", "name", PatronRecord)) if kind == ROSTER
                                else ("item_id", "title", ItemRecord))
     preview = Preview()
     others = _Others.of(current, {fields.get(key) for _row, fields in rows}) if kind == CATALOGUE else None
     for row, given in rows:
-        fields = {name: value for name, value in given.items() if name != "card_id"}
+        fields = {name: value for name, value in given.items() if name not in ("card_id", "teacher_email")}
         ident = fields[key]
         before = current.get(ident)
         merged = {name: value for name, value in {**(before or NEW_RECORD[kind]), **fields}.items()
@@ -723,6 +776,8 @@ def compare(kind: str, rows: list[tuple[int, dict[str, Any]]], current: dict[str
             continue
         if given.get("card_id"):
             _issue(preview, row, given["card_id"], after, (cards or {}).get(given["card_id"]), current)
+        if given.get("teacher_email"):
+            _teacher(preview, row, given["teacher_email"], after, teachers or {})
         if others is not None:
             others.check(preview, row, after, current)
         if before is None:
@@ -795,3 +850,16 @@ def _issue(preview: Preview, row: int, card_id: str, student: dict[str, Any], on
         return
     preview.cards.append(CardIssue(row, card_id, student["patron_id"], str(student.get("name", "")),
                                    msgspec.to_builtins(record) if record is not None else None))
+
+
+def _teacher(preview: Preview, row: int, email: str, person: dict[str, Any],
+             teachers: dict[str, tuple[str, str]]) -> None:
+    """A row's class teacher's address, once per class; the teacher's own row names them."""
+    class_name = str(person.get("class_name") or "")
+    had_name, had = teachers.get(class_name, ("", ""))
+    name = str(person.get("name") or "") if person.get("role") == "teacher" else had_name
+    listed = next((t for t in preview.teachers if t.class_name == class_name), None)
+    if listed is not None:
+        listed.teacher_name = name if person.get("role") == "teacher" else listed.teacher_name
+    elif had.lower() != email.lower() or name != had_name:
+        preview.teachers.append(TeacherEmail(row, class_name, email, name, had))

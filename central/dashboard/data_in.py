@@ -45,7 +45,8 @@ def field_names() -> dict[str, str]:
     return {"patron_id": _("student id"), "name": _("name"), "class_name": _("class"), "role": _("role"),
             "status": _("status"), "item_id": _("book id"), "barcode": _("barcode"), "title": _("title"),
             "author": _("author"), "isbn13": "ISBN-13", "isbn10": "ISBN-10", "call_number": _("call number"),
-            "item_type": _("item type"), "home_corner": _("home corner"), "card_id": _("card")}
+            "item_type": _("item type"), "home_corner": _("home corner"), "card_id": _("card"),
+            "teacher_email": _("teacher's e-mail")}
 
 
 def value_text(name: str, value: Any) -> str:
@@ -90,6 +91,9 @@ def problem_text(problem: Problem) -> str:
                           "CP1251 or GBK?), so its title would be garbled: “{value}”. Export the file again as "
                           "MARC 21 in UTF-8."),
         "isbn_in_catalogue": _("Possible duplicate: the catalogue already has ISBN {value} as book {other}."),
+        "bad_email": _("“{value}” is not an e-mail address."),
+        "email_without_class": _("The teacher's address {value} needs a class on its row."),
+        "two_emails": _("Another address for this class's teacher than on row {other}: one class, one address."),
     }
     value = problem.value
     if problem.code == "missing_column":

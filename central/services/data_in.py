@@ -34,6 +34,7 @@ from bookcorner.central.reference_files import (
     compare,
     read,
 )
+from bookcorner.central.services.notices import write_class_teachers
 from bookcorner.protocol.messages import CardRecord, ItemRecord, PatronRecord
 
 KEPT_FOR = timedelta(days=1)
@@ -91,8 +92,17 @@ def _cards(conn, kind: str) -> dict[str, dict[str, Any]]:
             conn.execute(select(c.card_id, c.data).where(c.removed.is_(False)))}
 
 
+def _teachers(conn, kind: str) -> dict[str, tuple[str, str]]:
+    """Each class's (teacher's name, address), for a roster (its teacher e-mail column)."""
+    if kind != ROSTER:
+        return {}
+    t = db.class_teachers.c
+    return {row.class_name: (row.teacher_name or "", row.email)
+            for row in conn.execute(select(t.class_name, t.teacher_name, t.email))}
+
+
 def _compare(conn, kind: str, staged: Staged) -> Preview:
-    return compare(kind, staged.rows, _current(conn, kind), _cards(conn, kind))
+    return compare(kind, staged.rows, _current(conn, kind), _cards(conn, kind), _teachers(conn, kind))
 
 
 def preview(store: db.Store, token: str) -> tuple[Any, Staged, Preview] | None:
@@ -161,6 +171,10 @@ def confirm(store: db.Store, token: str, who: str, duplicates_checked: bool) -> 
                   "possible_duplicates": len(found.duplicates)}
         if found.cards:
             detail["cards_given"] = {card.card_id: card.patron_id for card in found.cards}
+        if found.teachers:  # the server's own (no revision: kiosks never get an address)
+            write_class_teachers(conn, who, {t.class_name: (t.teacher_name, t.email) for t in found.teachers},
+                                 db.now())
+            detail["teacher_emails"] = {t.class_name: t.email for t in found.teachers}
         conn.execute(db.audit_log.insert().values(at=db.now(), who=who, action=f"import.{row.kind}",
                                                   target=row.filename[:120],
                                                   detail=json.dumps(detail, ensure_ascii=False)))

@@ -71,10 +71,21 @@ class Slip:
 def overdue(store: db.Store, today: date) -> dict[str, list[Slip]]:
     """Every book on loan past its due date, as slips per student, grouped by class
     (students without a class, e.g. teachers, under "")."""
+    return _slips(store, today, db.item_state.c.due < today)
+
+
+def due_between(store: db.Store, today: date, first: date, last: date) -> dict[str, list[Slip]]:
+    """Books on loan due from ``first`` to ``last``, as ``overdue`` gives them (``days``
+    overdue is then 0 or less): the books due this week of a class teacher's notice."""
+    s = db.item_state.c
+    return _slips(store, today, s.due >= first, s.due <= last)
+
+
+def _slips(store: db.Store, today: date, *where: Any) -> dict[str, list[Slip]]:
     s = db.item_state.c
     with store.reading() as conn:
         rows = conn.execute(select(s.item_id, s.patron_id, s.due, s.loan_kiosk)
-                            .where(s.loan_id.is_not(None), s.due < today)).all()
+                            .where(s.loan_id.is_not(None), *where)).all()
         patrons = records(conn, db.patrons, db.patrons.c.patron_id, {r.patron_id for r in rows if r.patron_id})
         items = records(conn, db.catalogue, db.catalogue.c.item_id, {r.item_id for r in rows})
     slips: dict[str, Slip] = {}

@@ -8,8 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from bookcorner.central.db import Store
 from tests.central.dashboard_client import Librarian
-from tests.central.harness import BACKENDS, CentralServer, running_server
+from tests.central.harness import BACKENDS, CentralServer, database, running_server
+from tests.central.mailbox import Mailbox
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -27,3 +29,26 @@ def librarian(board) -> tuple[Librarian, str, str]:
     client = Librarian(board.url)
     assert client.sign_in(name, token).status_code == 303
     return client, name, token
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on loopback (aiosmtpd) that asks for a login: tests/central/mailbox.py."""
+    box = Mailbox().start()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request, tmp_path) -> Iterator[Store]:
+    """A migrated central database of the test's own (SQLite, and PostgreSQL when one
+    answers), opened in this process."""
+    with database(request.param, tmp_path) as url:
+        opened = Store(url, pool_size=2)
+        opened.migrate()
+        try:
+            yield opened
+        finally:
+            opened.dispose()

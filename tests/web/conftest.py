@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.central.harness import CentralServer
+from tests.central.mailbox import Mailbox
 from tests.web.chromium import CHROMIUM, FLAGS
 
 
@@ -35,3 +36,13 @@ def browser() -> Iterator:
             yield chromium
         finally:
             chromium.close()
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on loopback (aiosmtpd) that asks for a login: tests/central/mailbox.py."""
+    box = Mailbox().start()
+    try:
+        yield box
+    finally:
+        box.stop()
