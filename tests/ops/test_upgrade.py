@@ -23,6 +23,7 @@ from bookcorner.circulation.events import EventDraft, EventType
 from bookcorner.journal.clock import FixedClock
 from bookcorner.journal.journal import Journal, JournalReader, list_segments, read_header, segment_records
 from bookcorner.journal.storage import HEADER_ID, META_TABLE, SegmentStorage, write_new_file
+from bookcorner.central.migrations import config as migrations_config
 from bookcorner.ops.backup import hand_over
 from bookcorner.ops.install import CENTRAL_LOCK_FILE, LOCK_FILE, STAMP, Installer
 from bookcorner.ops.units import ROLES
@@ -162,7 +163,7 @@ def test_upgrade_migrates_keeps_a_backup_then_changes_nothing_and_a_failure_roll
     assert owners(data) == {owner[0]} and owners(central) == {owner[0]}
     assert in_venv(system, "import sqlite3; print(sqlite3.connect("
                            f"{str(central / 'central.db')!r}).execute('select version_num from alembic_version')"
-                           ".fetchone()[0])").strip() == "0004"
+                           ".fetchone()[0])").strip() == migrations_head()
     backups = sorted((system / "var/backups/bookcorner").iterdir())
     assert (system / "var/backups/bookcorner").stat().st_mode & 0o777 == 0o700
     upgrade_backup = [path for path in backups if path.suffix == ".gz" and path != reinstall_backup][-1]
@@ -190,3 +191,12 @@ def test_upgrade_migrates_keeps_a_backup_then_changes_nothing_and_a_failure_roll
     assert records(system) == after  # read by B's program, back in place
     assert owners(data) == {owner[0]}
     assert JournalReader(data / "journal").check() == []
+
+
+def migrations_head() -> str:
+    """The newest central migration in this checkout: what an upgrade brings the database to."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(migrations_config()).get_current_head()
+    assert head is not None
+    return head
