@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from tinydb import TinyDB
 from tinydb.table import Document
 
-from bookcorner.circulation.events import Event, EventDraft, EventType
+from bookcorner.circulation.events import DamageNote, Event, EventDraft, EventType, JournalDamage
 from bookcorner.i18n import _
 from bookcorner.journal import incarnation, schema
 from bookcorner.journal.clock import ClockReading
@@ -231,8 +231,9 @@ class Journal:
         else:
             self.incarnation = incarnation.ensure(self.directory, self._last_seq + 1, existed)
         if self.damage:
-            self.append([EventDraft(EventType.JOURNAL_DAMAGE, "kiosk",
-                                    {"damage": [d.__dict__ for d in self.damage]})])
+            notes = tuple(DamageNote(segment=d.segment, kind=d.kind, detail=d.detail, kept_at=d.kept_at)
+                          for d in self.damage)
+            self.append([EventDraft(EventType.JOURNAL_DAMAGE, "kiosk", JournalDamage(damage=notes))])
         if self._header().get("sealed") or self._count >= self.segment_events:
             self._roll()
 

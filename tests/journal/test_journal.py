@@ -134,7 +134,7 @@ def test_an_unreadable_segment_is_never_taken_for_an_empty_journal(tmp_path, clo
     events = all_events(tmp_path)
     assert [e.seq for e in events[:16]] == list(range(1, 17))
     assert events[-1].type is EventType.JOURNAL_DAMAGE
-    assert "17" in events[-1].payload["damage"][0]["detail"]
+    assert "17" in events[-1].payload.damage[0].detail
 
 
 def test_repair_never_reuses_a_sequence_number_the_server_has(tmp_path, clock):
@@ -297,7 +297,7 @@ def test_a_reader_in_another_process_sees_whole_events_only_while_the_writer_app
     while seen < 600 and time.monotonic() < deadline:
         for event in reader.events_after(seen):
             assert event.seq == seen + 1, "the reader skipped or repeated an event"
-            assert event.payload["item_id"] == f"I{seen:05d}"
+            assert event.payload.item_id == f"I{seen:05d}"
             seen = event.seq
     _pid, status = os.waitpid(pid, 0)
     os.close(read_end)
