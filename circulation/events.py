@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import msgspec
 
@@ -259,6 +259,8 @@ Payload = TypedPayload | UnknownPayload
 PAYLOAD_TYPES: dict[EventType, type[_Payload]] = {t.TYPE: t for t in (
     Checkout, Checkin, Renewal, ItemDamaged, ItemLost, ItemFound, ItemRepaired, CardEnrolled, ItemRegistered,
     Refused, UnknownCard, UnknownItem, Unreadable, JournalDamage)}
+#: every payload class, for an isinstance check
+PAYLOAD_CLASSES: tuple[type, ...] = (*PAYLOAD_TYPES.values(), UnknownPayload)
 _JSON_DECODERS = {kind: msgspec.json.Decoder(struct) for kind, struct in PAYLOAD_TYPES.items()}
 _RAW = msgspec.json.Decoder(dict[str, Any])
 
@@ -289,7 +291,7 @@ def decode_payload(type_name: str, raw: Any) -> Payload:
     if kind is None:
         return UnknownPayload(raw if isinstance(raw, Mapping) else {})
     try:
-        return msgspec.convert(raw, PAYLOAD_TYPES[kind])
+        return cast(TypedPayload, msgspec.convert(raw, PAYLOAD_TYPES[kind]))
     except msgspec.ValidationError as error:
         raise _invalid(str(type_name), error) from None
 
@@ -300,7 +302,7 @@ def decode_payload_json(type_name: str, text: str | bytes) -> Payload:
     if kind is None:
         return UnknownPayload(_RAW.decode(text))
     try:
-        return _JSON_DECODERS[kind].decode(text)
+        return cast(TypedPayload, _JSON_DECODERS[kind].decode(text))
     except msgspec.ValidationError as error:
         raise _invalid(str(type_name), error) from None
 
@@ -335,12 +337,43 @@ def payload_builtins(payload: Payload) -> dict[str, Any]:
     return out
 
 
-def raw_field(payload: Payload, name: str) -> Any:
-    """One field of any payload by name, typed or raw (None when it has none): for the
-    pages that show what a kiosk recorded whatever its type."""
-    if isinstance(payload, UnknownPayload):
-        return payload.raw.get(name)
-    return getattr(payload, name, None)
+def _text_field(payload: Payload, name: str) -> str | None:
+    """One text field of any payload (a raw one's too), None when it has none or it is no text."""
+    value = payload.raw.get(name) if isinstance(payload, UnknownPayload) else getattr(payload, name, None)
+    return value if isinstance(value, str) else None
+
+
+# What the reports and review pages ask of any event, whatever its type (and of a payload kept
+# raw for review, what it says): None when it names none.
+
+
+def item_id_of(payload: Payload) -> str | None:
+    return _text_field(payload, "item_id")
+
+
+def patron_id_of(payload: Payload) -> str | None:
+    return _text_field(payload, "patron_id")
+
+
+def loan_id_of(payload: Payload) -> str | None:
+    return _text_field(payload, "loan_id")
+
+
+def card_id_of(payload: Payload) -> str | None:
+    return _text_field(payload, "card_id")
+
+
+def code_of(payload: Payload) -> str | None:
+    return _text_field(payload, "code")
+
+
+def new_title_of(payload: Payload) -> str | None:
+    """The title of a book registered at a kiosk."""
+    if isinstance(payload, ItemRegistered):
+        return payload.item.title
+    item = payload.raw.get("item") if isinstance(payload, UnknownPayload) else None
+    title = item.get("title") if isinstance(item, Mapping) else None
+    return title if isinstance(title, str) else None
 
 
 @dataclass(frozen=True, slots=True)
