@@ -161,7 +161,7 @@ def test_upgrade_migrates_keeps_a_backup_then_changes_nothing_and_a_failure_roll
     assert owners(data) == {owner[0]} and owners(central) == {owner[0]}
     assert in_venv(system, "import sqlite3; print(sqlite3.connect("
                            f"{str(central / 'central.db')!r}).execute('select version_num from alembic_version')"
-                           ".fetchone()[0])").strip() == "0004"
+                           ".fetchone()[0])").strip() == "0005"
     backups = sorted((system / "var/backups/bookcorner").iterdir())
     assert (system / "var/backups/bookcorner").stat().st_mode & 0o777 == 0o700
     upgrade_backup = [path for path in backups if path.suffix == ".gz" and path != reinstall_backup][-1]
