@@ -413,9 +413,11 @@ class Event:
         }
 
     @classmethod
-    def from_record(cls, record: Mapping[str, Any]) -> Event:
-        """An event from a journal record (old type names too). Raises PayloadInvalid."""
+    def from_record(cls, record: Mapping[str, Any], *, keep_raw: bool = False) -> Event:
+        """An event from a journal record (old type names too). Raises PayloadInvalid, or
+        with ``keep_raw`` keeps a payload that does not fit as ``UnknownPayload``."""
         kind = EventType(record["type"])
+        decode = decode_or_raw if keep_raw else decode_payload
         return cls(
             event_id=record["event_id"],
             kiosk_id=record["kiosk_id"],
@@ -426,5 +428,5 @@ class Event:
             clock_synced=record["clock_synced"],
             actor=record["actor"],
             type=kind,
-            payload=decode_payload(kind, record["payload"]),
+            payload=decode(kind, record["payload"]),
         )
