@@ -55,12 +55,12 @@ class EventType(StrEnum):
 OLD_NAMES: dict[str, EventType] = {"loan.returned": EventType.CHECKED_IN}
 
 
+_BY_NAME: dict[str, EventType] = {**{str(t): t for t in EventType}, **OLD_NAMES}
+
+
 def event_type(name: str) -> EventType | None:
     """The event type a name (new or old) stands for; None for a type this code does not know."""
-    try:
-        return EventType(name)
-    except ValueError:
-        return None
+    return _BY_NAME.get(name)
 
 
 #: events that change circulation state (the rest are records for the librarian)
@@ -287,7 +287,7 @@ def decode_payload(type_name: str, raw: Any) -> Payload:
     """An event's payload from builtins (a TinyDB record's, a wire event's): the typed
     payload of its type (old names too), ``UnknownPayload`` for a type this code does not
     know. Raises PayloadInvalid when it does not fit its type."""
-    kind = type_name if isinstance(type_name, EventType) else event_type(type_name)
+    kind = event_type(type_name)
     if kind is None:
         return UnknownPayload(raw if isinstance(raw, Mapping) else {})
     try:
@@ -298,7 +298,7 @@ def decode_payload(type_name: str, raw: Any) -> Payload:
 
 def decode_payload_json(type_name: str, text: str | bytes) -> Payload:
     """``decode_payload`` straight from a payload's JSON text (as the central database stores it)."""
-    kind = type_name if isinstance(type_name, EventType) else event_type(type_name)
+    kind = event_type(type_name)
     if kind is None:
         return UnknownPayload(_RAW.decode(text))
     try:
