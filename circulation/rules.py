@@ -568,5 +568,6 @@ def _refuse(
     if item is not None:
         facts.setdefault("item_id", item.item_id)
         facts.setdefault("title", item.title)
+    assert set(facts) <= set(Refused.__struct_fields__), f"a fact the refusal's payload has no field for: {facts}"
     payload = msgspec.convert({"reason": str(reason), "code": scanned.text, **facts}, Refused)
     return Decision(Refusal(reason, facts), (EventDraft(EventType.REFUSED, actor, payload),))
