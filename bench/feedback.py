@@ -50,7 +50,7 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def lend(data: Path, settings: config.KioskConfig, school, books: list[str]) -> None:
+def checkout(data: Path, settings: config.KioskConfig, school, books: list[str]) -> None:
     """Two books to each of ten children, so that a burst of 20 returns has work to do."""
     from zoneinfo import ZoneInfo
 
@@ -59,12 +59,12 @@ def lend(data: Path, settings: config.KioskConfig, school, books: list[str]) -> 
     with CirculationDesk(data, settings.kiosk.id, SystemClock(ZoneInfo(ZONE_NAME))) as desk:
         for book in books:  # whatever a cut scan left out
             if desk.state.loan_of(desk.classify(book).item_ids[0]) is not None:
-                desk.give_back(book)
+                desk.checkin(book)
         for index, book in enumerate(books):
             who = desk.identify(cards[children[index // 2].patron_id], Source.CARD_READER)
-            recorded = desk.borrow(who, book)
+            recorded = desk.checkout(who, book)
             if not recorded.ok:
-                raise SystemExit(f"bench: could not lend {book}: {recorded.decision.result}")
+                raise SystemExit(f"bench: could not check out {book}: {recorded.decision.result}")
 
 
 def type_keys(app, text: str) -> None:
@@ -86,7 +86,7 @@ async def bursts(data: Path, settings: config.KioskConfig, school, books: list[s
         feedback: list[float] = []
         painted: list[float] = []
         for _ in range(count):
-            lend(data, settings, school, books)
+            checkout(data, settings, school, books)
             app = build_app(settings, data_dir=data)
             async with app.run_test(size=(100, 30)) as pilot:
                 while not app.desk_ready:

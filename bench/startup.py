@@ -77,7 +77,7 @@ def prepare(root: Path, events: int, segment_events: int) -> Path:
     clock = SystemClock(ZONE)
     write_history(data / "journal", history_records(events, school, clock.boot_id), segment_events)
     with CirculationDesk(data, KIOSK, clock, segment_events=segment_events) as desk:
-        desk.give_back(next(i.barcode for i in school.items if i.barcode))  # the day's last scan...
+        desk.checkin(next(i.barcode for i in school.items if i.barcode))  # the day's last scan...
     # ...and a clean shutdown leaves a state checkpoint, so a restart replays only what follows it
     settings = root / "kiosk.toml"
     settings.write_text(f'[kiosk]\nid = "{KIOSK}"\ndata_dir = "{data}"\n[journal]\nsegment_events = {segment_events}\n'

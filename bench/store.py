@@ -169,13 +169,13 @@ class SizeRun:
     def sample(self, n: int, samples: int) -> None:
         who, code = self.borrowers[n % len(self.borrowers)], self.books[n % len(self.books)]
         started = time.perf_counter()
-        recorded = self.desk.borrow(who, code, Source.SCANNER)
+        recorded = self.desk.checkout(who, code, Source.SCANNER)
         self.results["bookcorner"].append(time.perf_counter() - started)
         if not recorded.ok:
             raise SystemExit(f"bench: the demo checkout was refused: {recorded.decision.result}")
         record = recorded.events[-1].to_record()
         line = encode_record({"u": {EVENTS_TABLE: {str(record["seq"]): record}}})
-        self.desk.give_back(code)  # not measured: keeps the child under the loan limit
+        self.desk.checkin(code)  # not measured: keeps the child under the loan limit
 
         started = time.perf_counter()
         os.write(self.floor_fd, line)

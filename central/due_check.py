@@ -40,7 +40,7 @@ def policy_of(record: PolicyRecord) -> Policy:
             roles[Role(name)] = RolePolicy(rule.max_loans, rule.block_when_overdue, rule.holiday_loans)
     for cell in record.rules:
         if cell.role in Role._value2member_map_ and cell.item_type in ItemType._value2member_map_:
-            rules[(Role(cell.role), ItemType(cell.item_type))] = LoanRule(cell.lendable, cell.loan_days, cell.renewals,
+            rules[(Role(cell.role), ItemType(cell.item_type))] = LoanRule(cell.loanable, cell.loan_days, cell.renewals,
                                                                           cell.max_loans)
     return Policy(roles=roles, rules=rules)
 
@@ -49,7 +49,7 @@ def calendar_of(record: CalendarRecord) -> SchoolCalendar:
     return SchoolCalendar(
         closed_weekdays=frozenset(record.closed_weekdays), closed_dates=frozenset(record.closed_dates),
         terms=tuple(Term(t.name, t.start, t.end) for t in record.terms),
-        holiday_loans=tuple(HolidayLoan(h.name, h.lend_from, h.lend_until, h.due) for h in record.holiday_loans),
+        holiday_loans=tuple(HolidayLoan(h.name, h.checkout_from, h.checkout_until, h.due) for h in record.holiday_loans),
         open_dates=frozenset(record.open_dates))
 
 

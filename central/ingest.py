@@ -247,7 +247,7 @@ class _Work:
 
 
 @dataclass(frozen=True)
-class _Held:
+class _Stored:
     """What the server already holds of the batch's range."""
 
     #: the batch's event ids the server has stored, with the kiosk and number they were stored under
@@ -284,13 +284,13 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
     work = _identify_journal(conn, batch, prepared, received, timings, found)
     if found["digest"] is not None:
         return _reply_again(work, found)
-    held = _read_held(work, optimistic)
-    fresh = _deduplicate(work, held)
+    stored = _read_stored(work, optimistic)
+    fresh = _deduplicate(work, stored)
     timed, anchor = _retime(work, fresh)
     state = _load_state(work, fresh)
     rows = _replay(work, fresh, timed, state)
     _note_went_back(work, fresh)
-    applied = _high_water_mark(work, held)
+    applied = _high_water_mark(work, stored)
     _persist(work, rows, state, anchor)
     return _reply(work, fresh, timed, len(rows), applied)
 
@@ -336,7 +336,7 @@ def _reply_again(work: _Work, found: Any) -> PushReply:
     return stored
 
 
-def _read_held(work: _Work, optimistic: bool) -> _Held:
+def _read_stored(work: _Work, optimistic: bool) -> _Stored:
     """Which of the batch's ids and numbers the server holds (``optimistic``: a batch numbered
     past everything the kiosk sent is not looked up id by id)."""
     conn, batch, kiosk = work.conn, work.batch, work.kiosk
@@ -349,24 +349,24 @@ def _read_held(work: _Work, optimistic: bool) -> _Held:
     seqs: dict[int, str] = {}
     low = min(batch.from_seq, kiosk["applied_seq"] + 1)
     if low <= kiosk["max_seq"]:
-        for held in conn.execute(
+        for stored in conn.execute(
             select(db.events.c.seq, db.events.c.event_id)
             .where(db.events.c.kiosk_id == batch.kiosk_id, db.events.c.seq >= low,
                    db.events.c.seq <= min(batch.to_seq, kiosk["max_seq"]), work.journal.stored_here())
         ):
-            seqs.setdefault(held.seq, held.event_id)
+            seqs.setdefault(stored.seq, stored.event_id)
     work.timings.lap("read")
-    return _Held(known, seqs)
+    return _Stored(known, seqs)
 
 
-def _deduplicate(work: _Work, held: _Held) -> _Fresh:
+def _deduplicate(work: _Work, stored: _Stored) -> _Fresh:
     """An event stored before is a duplicate; an id stored for another event is kept for
     review; the rest is fresh (noting those under a number the server has for another event)."""
     k = work.batch.kiosk_id
     at: list[int] = []
     conflicts: dict[str, str] = {}
     for index, event in enumerate(work.batch.events):
-        stored_as = held.known.get(event.event_id)
+        stored_as = stored.known.get(event.event_id)
         if stored_as == (k, event.seq):
             work.results[event.event_id] = EventResult(event.event_id, event.seq, Outcome.DUPLICATE)
         elif stored_as is not None:
@@ -375,8 +375,8 @@ def _deduplicate(work: _Work, held: _Held) -> _Fresh:
             work.review(None, event.seq, ReviewReason.EVENT_ID_CONFLICT,
                         {"event": msgspec.to_builtins(event), "stored_as": list(stored_as)})
         else:
-            if event.seq in held.seqs:
-                conflicts[event.event_id] = held.seqs[event.seq]
+            if event.seq in stored.seqs:
+                conflicts[event.event_id] = stored.seqs[event.seq]
             at.append(index)
     return _Fresh(at, [work.batch.events[i] for i in at], conflicts)
 
@@ -503,13 +503,13 @@ def _note_went_back(work: _Work, fresh: _Fresh) -> None:
     work.notice.reused_numbers = len(reused)
 
 
-def _high_water_mark(work: _Work, held: _Held) -> int:
+def _high_water_mark(work: _Work, stored: _Stored) -> int:
     """The kiosk's new high-water mark: a batch that starts where the server is moves it to its
     end; numbers in its range without an event were lost on the kiosk: recorded for review."""
     batch = work.batch
     applied = work.kiosk["applied_seq"]
     if batch.from_seq <= applied + 1 and batch.to_seq > applied:
-        present = {e.seq for e in batch.events} | set(held.seqs)
+        present = {e.seq for e in batch.events} | set(stored.seqs)
         for start, end in _missing(applied + 1, batch.to_seq, present):
             work.review(None, start, ReviewReason.EVENTS_MISSING, {"from_seq": start, "to_seq": end})
         applied = batch.to_seq

@@ -156,7 +156,7 @@ def set_events_retention(store: db.Store, days: int, who: str, at: datetime) -> 
     return None
 
 
-def _held(conn: Connection, rows: Sequence[Any], loans: list[str | None]) -> set[str]:
+def _must_keep(conn: Connection, rows: Sequence[Any], loans: list[str | None]) -> set[str]:
     """The events among ``rows`` that must keep their names: a loan still open (its
     checkout, whose id is the loan's, or an event naming it as its loan: ``loans``) and an
     event a review still waits on."""
@@ -208,8 +208,8 @@ def anonymise_events(store: db.Store, now: datetime, who: str = "bookcorner", ba
                     db.key_in(conn, e.event_id, [row.event_id for row in chosen]),
                     e.payload.not_like(f"%{ANONYMISED_MARK}%"))).all()
                 loans = [loan_id_of(stored(row.type, row.payload)) for row in rows]
-                held = _held(conn, rows, loans) if rows else set()
-                changed = [_anonymised(row) for row in rows if row.event_id not in held]
+                kept = _must_keep(conn, rows, loans) if rows else set()
+                changed = [_anonymised(row) for row in rows if row.event_id not in kept]
                 db.bulk_update(conn, db.events, "event_id", ["payload", "actor"], changed)
                 total += len(changed)
         if len(chosen) < batch or stopping():

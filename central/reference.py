@@ -20,6 +20,7 @@ from bookcorner.central.ingest import next_revision, upsert
 from bookcorner.protocol.messages import (
     CalendarRecord,
     CardRecord,
+    HolidayLoanRecord,
     ItemRecord,
     LoanRecord,
     PatronRecord,
@@ -205,6 +206,8 @@ def document_from_reference(reference: Any, school: str = "") -> ReferenceDocume
         return msgspec.convert(b(value), kind, strict=False)
 
     calendar = b(reference.calendar)
+    calendar["holiday_loans"] = [b(HolidayLoanRecord(h.name, h.checkout_from, h.checkout_until, h.due))
+                                 for h in reference.calendar.holiday_loans]  # the wire's names
     for name in ("closed_weekdays", "closed_dates", "open_dates"):
         calendar[name] = sorted(calendar[name])
     return ReferenceDocument(

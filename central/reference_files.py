@@ -780,11 +780,11 @@ class _Others:
                                               f"{other} ({current[other].get('title', '')})"))
 
 
-def _issue(preview: Preview, row: int, card_id: str, student: dict[str, Any], held: dict[str, Any] | None,
+def _issue(preview: Preview, row: int, card_id: str, student: dict[str, Any], on_file: dict[str, Any] | None,
            current: dict[str, dict[str, Any]]) -> None:
     """A row's card: refused while another student holds it active (as ``enrol_card``
     decides at a kiosk), nothing to do when it is already this student's active card."""
-    record = msgspec.convert(held, CardRecord) if held is not None else None
+    record = msgspec.convert(on_file, CardRecord) if on_file is not None else None
     if record is not None and record.status == "active":
         if record.patron_id != student["patron_id"]:
             holder = current.get(record.patron_id, {}).get("name", "")

@@ -29,8 +29,8 @@ class Term:
 @dataclass(frozen=True, slots=True)
 class HolidayLoan:
     name: str
-    lend_from: date
-    lend_until: date
+    checkout_from: date
+    checkout_until: date
     due: date
 
 
@@ -57,7 +57,7 @@ class SchoolCalendar:
 
     def holiday_loan_on(self, day: date) -> HolidayLoan | None:
         for window in self.holiday_loans:
-            if window.lend_from <= day <= window.lend_until:
+            if window.checkout_from <= day <= window.checkout_until:
                 return window
         return None
 

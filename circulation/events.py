@@ -208,7 +208,8 @@ class Refused(_Payload, frozen=True, kw_only=True, omit_defaults=True):
     status: str | None = None
     action: str | None = None
     due: str | None = None
-    held: int | None = None
+    #: how many books the patron has on loan (``held`` in the journal and on the wire, as before)
+    loan_count: int | None = msgspec.field(default=None, name="held")
     limit: int | None = None
     renewals: int | None = None
     on_loan: int | None = None

@@ -35,7 +35,7 @@ class Reason(StrEnum):
     ITEM_UNKNOWN = "item_unknown"
     UNREADABLE = "unreadable"
     REFERENCE_ONLY = "reference_only"
-    NOT_LENDABLE = "not_lendable"
+    NOT_LOANABLE = "not_lendable"
     IN_REPAIR = "in_repair"
     WITHDRAWN = "withdrawn"
     LIMIT_REACHED = "limit_reached"

@@ -18,7 +18,7 @@ from bookcorner.circulation.model import ItemType, Role
 class LoanRule:
     """What one role may do with one item type."""
 
-    lendable: bool = True
+    loanable: bool = True
     loan_days: int = 7
     renewals: int = 1
     #: a cap on loans of this item type alone (None: only the role's total applies)
@@ -81,7 +81,7 @@ DEFAULT_ROLES: Mapping[Role, RolePolicy] = _frozen({
 #: per item type, for every role (one week; reference books never leave the room)
 DEFAULT_ITEMS: Mapping[ItemType, LoanRule] = _frozen({
     ItemType.CIRCULATING: LoanRule(loan_days=7, renewals=1),
-    ItemType.REFERENCE: LoanRule(lendable=False, loan_days=0, renewals=0),
+    ItemType.REFERENCE: LoanRule(loanable=False, loan_days=0, renewals=0),
     ItemType.PERIODICAL: LoanRule(loan_days=7, renewals=0),
 })
 #: the cells where a role differs from its item type's rule

@@ -1,9 +1,9 @@
-"""Circulation decisions: borrow, return, renew, report damaged, lost or found.
+"""Circulation decisions: checkout, checkin, renew, report damaged, lost or found.
 
 Each function takes the reference data, the current state, the people and codes involved
 and ``now`` (an aware datetime in the school's time zone), and returns a ``Decision``:
 either what was done, or a refusal with a reason code and the facts a child needs to
-understand it (which book is overdue, how many they hold). Either way it carries the
+understand it (which book is overdue, how many they have on loan). Either way it carries the
 events to record: refused attempts and unknown codes are kept for the librarian too.
 """
 
@@ -31,6 +31,7 @@ from bookcorner.circulation.events import (
     ItemLost,
     ItemRegistered,
     ItemRepaired,
+    LoanNote,
     NewItem,
     Refused,
     Renewal,
@@ -49,8 +50,8 @@ ANONYMOUS = "kiosk"
 
 
 class Action(StrEnum):
-    BORROWED = "borrowed"
-    RETURNED = "returned"
+    CHECKED_OUT = "borrowed"
+    CHECKED_IN = "returned"
     RENEWED = "renewed"
     MARKED_DAMAGED = "marked_damaged"
     MARKED_LOST = "marked_lost"
@@ -164,10 +165,10 @@ def due_on_corrected_day(
     return None if due is None or due == given else due
 
 
-def borrow(
+def checkout(
     reference: Reference, state: CirculationState, who: Identified, scanned: ScannedCode, now: datetime
 ) -> Decision:
-    """A book scanned during a patron's session: borrow it, or renew it if they hold it."""
+    """A book scanned during a patron's session: check it out, or renew it if it is already on loan to them."""
     patron = who.patron
     if scanned.kind is not CodeKind.ITEM:
         return unknown_code(scanned, patron.patron_id)
@@ -177,28 +178,28 @@ def borrow(
         return renew(reference, state, who, min(mine, key=_age), scanned, now)
     if patron.status is PatronStatus.SUSPENDED:
         return _refuse(Reason.PATRON_SUSPENDED, patron.patron_id, scanned)
-    item = _copy_to_lend(state, copies, scanned)
+    item = _copy_to_check_out(state, copies, scanned)
     refusal = _item_refusal(reference, state, patron, item, scanned)
     if refusal is not None:
         return refusal
     today = now.date()
     role = reference.policy.role(patron.role)
     rule = reference.policy.rule(patron.role, item.item_type)
-    held = state.loans_of(patron.patron_id)
-    overdue = [loan for loan in held if loan.is_overdue(today)]
+    loans = state.loans_of(patron.patron_id)
+    overdue = [loan for loan in loans if loan.is_overdue(today)]
     if overdue and role.block_when_overdue:
         return _refuse(Reason.OVERDUE, patron.patron_id, scanned, item, overdue=_describe(reference, overdue))
-    if len(held) >= role.max_loans:
+    if len(loans) >= role.max_loans:
         return _refuse(
             Reason.LIMIT_REACHED, patron.patron_id, scanned, item,
-            held=len(held), limit=role.max_loans, loans=_describe(reference, held),
+            loan_count=len(loans), limit=role.max_loans, loans=_describe(reference, loans),
         )
     if rule.max_loans is not None:
-        same_type = [loan for loan in held if reference.items[loan.item_id].item_type is item.item_type]
+        same_type = [loan for loan in loans if reference.items[loan.item_id].item_type is item.item_type]
         if len(same_type) >= rule.max_loans:
             return _refuse(
                 Reason.TYPE_LIMIT_REACHED, patron.patron_id, scanned, item,
-                held=len(same_type), limit=rule.max_loans, item_type=str(item.item_type),
+                loan_count=len(same_type), limit=rule.max_loans, item_type=str(item.item_type),
             )
     due = loan_due(reference.policy, reference.calendar, patron.role, item.item_type, today)
     if due is None:
@@ -209,7 +210,7 @@ def borrow(
     previous = state.loan_of(item.item_id)
     if previous is not None:
         warnings.append(Warning_.RETURNED_FROM_OTHER)
-        events.append(_return_event(reference, previous, patron.patron_id, today, implicit=True, with_card=False))
+        events.append(_checkin_event(reference, previous, patron.patron_id, today, implicit=True, with_card=False))
     if state.status_of(item) is ItemStatus.LOST:
         warnings.append(Warning_.WAS_LOST)
         events.append(EventDraft(EventType.ITEM_FOUND, patron.patron_id, ItemFound(item_id=item.item_id)))
@@ -221,7 +222,7 @@ def borrow(
                      due=due, warnings=tuple(str(w) for w in warnings)),
         )
     )
-    return Decision(Done(Action.BORROWED, item.item_id, patron.patron_id, due, tuple(warnings)), tuple(events))
+    return Decision(Done(Action.CHECKED_OUT, item.item_id, patron.patron_id, due, tuple(warnings)), tuple(events))
 
 
 def renew(
@@ -274,7 +275,7 @@ class Ambiguity(StrEnum):
     OLDEST = "oldest"
 
 
-def give_back(
+def checkin(
     reference: Reference,
     state: CirculationState,
     scanned: ScannedCode,
@@ -308,8 +309,8 @@ def give_back(
     late = reference.calendar.open_days_between(loan.due, today) if loan.is_overdue(today) else 0
     if late:
         warnings.append(Warning_.LATE)
-    event = _return_event(reference, loan, actor, today, implicit=False, with_card=who is not None, warnings=warnings)
-    return Decision(Done(Action.RETURNED, loan.item_id, loan.patron_id, loan.due, tuple(warnings), late), (event,))
+    event = _checkin_event(reference, loan, actor, today, implicit=False, with_card=who is not None, warnings=warnings)
+    return Decision(Done(Action.CHECKED_IN, loan.item_id, loan.patron_id, loan.due, tuple(warnings), late), (event,))
 
 
 # --- reports by student librarians and the librarian ----------------------------------------
@@ -379,7 +380,7 @@ def _report(
     events: list[EventDraft] = []
     loan_id, patron_id = (loan.loan_id, loan.patron_id) if loan is not None else (None, None)
     if loan is not None and action is Action.MARKED_DAMAGED:
-        events.append(_return_event(reference, loan, actor, today, implicit=True, with_card=False))
+        events.append(_checkin_event(reference, loan, actor, today, implicit=True, with_card=False))
     if action is Action.MARKED_DAMAGED:
         events.append(EventDraft(EventType.ITEM_DAMAGED, actor,
                                  ItemDamaged(item_id=item.item_id, note=note, loan_id=loan_id, patron_id=patron_id)))
@@ -474,22 +475,22 @@ def register_item(
 
 @dataclass(frozen=True, slots=True)
 class Allowance:
-    held: int
+    loan_count: int
     limit: int
     overdue: int
     blocked: bool
 
     @property
-    def may_borrow(self) -> int:
-        return 0 if self.blocked else max(0, self.limit - self.held)
+    def may_checkout(self) -> int:
+        return 0 if self.blocked else max(0, self.limit - self.loan_count)
 
 
 def allowance(reference: Reference, state: CirculationState, patron: Patron, today: date) -> Allowance:
     role = reference.policy.role(patron.role)
-    held = state.loans_of(patron.patron_id)
-    overdue = sum(1 for loan in held if loan.is_overdue(today))
+    loans = state.loans_of(patron.patron_id)
+    overdue = sum(1 for loan in loans if loan.is_overdue(today))
     blocked = patron.status is not PatronStatus.ACTIVE or (overdue > 0 and role.block_when_overdue)
-    return Allowance(held=len(held), limit=role.max_loans, overdue=overdue, blocked=blocked)
+    return Allowance(loan_count=len(loans), limit=role.max_loans, overdue=overdue, blocked=blocked)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -504,7 +505,7 @@ def _holder(state: CirculationState, item: Item) -> str | None:
     return loan.patron_id if loan else None
 
 
-def _copy_to_lend(state: CirculationState, copies: Sequence[Item], scanned: ScannedCode) -> Item:
+def _copy_to_check_out(state: CirculationState, copies: Sequence[Item], scanned: ScannedCode) -> Item:
     """Which of the copies behind a code is the one in the child's hands.
 
     A labelled copy scanned by its label is that copy. Behind a shared ISBN, prefer a copy
@@ -512,8 +513,8 @@ def _copy_to_lend(state: CirculationState, copies: Sequence[Item], scanned: Scan
     if every copy is out, the one in hand must be the oldest loan's, never given back."""
     if len(copies) == 1:
         return copies[0]
-    lendable = (ItemStatus.AVAILABLE, ItemStatus.LOST)
-    on_shelf = [c for c in copies if c.item_id not in state.loans and state.status_of(c) in lendable]
+    loanable = (ItemStatus.AVAILABLE, ItemStatus.LOST)
+    on_shelf = [c for c in copies if c.item_id not in state.loans and state.status_of(c) in loanable]
     if on_shelf:
         return min(on_shelf, key=lambda c: (c.barcode is not None, c.item_id))
     on_loan = sorted((state.loans[c.item_id] for c in copies if c.item_id in state.loans), key=_age)
@@ -530,8 +531,8 @@ def _item_refusal(
         return _refuse(Reason.WITHDRAWN, patron.patron_id, scanned, item)
     if status is ItemStatus.IN_REPAIR:
         return _refuse(Reason.IN_REPAIR, patron.patron_id, scanned, item)
-    if not reference.policy.rule(patron.role, item.item_type).lendable:
-        reason = Reason.REFERENCE_ONLY if item.item_type is ItemType.REFERENCE else Reason.NOT_LENDABLE
+    if not reference.policy.rule(patron.role, item.item_type).loanable:
+        reason = Reason.REFERENCE_ONLY if item.item_type is ItemType.REFERENCE else Reason.NOT_LOANABLE
         return _refuse(reason, patron.patron_id, scanned, item, item_type=str(item.item_type))
     return None
 
@@ -543,7 +544,7 @@ def _describe(reference: Reference, loans: Sequence[Loan]) -> list[dict[str, str
     ]
 
 
-def _return_event(
+def _checkin_event(
     reference: Reference,
     loan: Loan,
     actor: str,
@@ -569,5 +570,7 @@ def _refuse(
         facts.setdefault("item_id", item.item_id)
         facts.setdefault("title", item.title)
     assert set(facts) <= set(Refused.__struct_fields__), f"a fact the refusal's payload has no field for: {facts}"
-    payload = msgspec.convert({"reason": str(reason), "code": scanned.text, **facts}, Refused)
+    fields: dict[str, Any] = {**facts, **{k: tuple(msgspec.convert(v, LoanNote) for v in facts[k])
+                                           for k in ("overdue", "loans") if k in facts}}
+    payload = Refused(reason=str(reason), code=scanned.text, **fields)
     return Decision(Refusal(reason, facts), (EventDraft(EventType.REFUSED, actor, payload),))

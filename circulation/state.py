@@ -77,9 +77,9 @@ class CirculationState:
 def _without_loan(loans: dict[str, Loan], by_patron: dict[str, tuple[str, ...]], item_id: str) -> None:
     old = loans.pop(item_id, None)
     if old is not None:
-        held = tuple(i for i in by_patron.get(old.patron_id, ()) if i != item_id)
-        if held:
-            by_patron[old.patron_id] = held
+        remaining = tuple(i for i in by_patron.get(old.patron_id, ()) if i != item_id)
+        if remaining:
+            by_patron[old.patron_id] = remaining
         else:
             by_patron.pop(old.patron_id, None)
 

@@ -11,7 +11,7 @@ import re
 import tomllib
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -84,7 +84,7 @@ class RoleRules(_Section):
 
 
 class ItemRules(_Section):
-    lendable: bool | None = None
+    loanable: bool | None = None
     loan_days: Count | None = None
     renewals: Count | None = None
     max_loans: Count | None = None
@@ -116,8 +116,8 @@ class TermSection(_Section):
 
 class HolidayLoanSection(_Section):
     name: str
-    lend_from: date
-    lend_until: date
+    checkout_from: date
+    checkout_until: date
     due: date
 
 
@@ -177,6 +177,7 @@ def parse(text: str, source: str = "<config>") -> KioskConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(_("{source}: not valid TOML: {error}").format(source=source, error=error)) from None
+    _accept_old_keys(raw, source)
     try:
         config = msgspec.convert(raw, KioskConfig, strict=True)
     except msgspec.ValidationError as error:
@@ -186,19 +187,52 @@ def parse(text: str, source: str = "<config>") -> KioskConfig:
     return config
 
 
+#: option names of earlier releases, still read (the example and the docs name the new ones)
+OLD_KEYS = {"lendable": "loanable", "lend_from": "checkout_from", "lend_until": "checkout_until"}
+
+
+def _tables(raw: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The tables an old option name may sit in, with where they are (for a message)."""
+    policy, calendar = raw.get("policy"), raw.get("calendar")
+    found: list[tuple[str, Any]] = []
+    if isinstance(policy, dict):
+        items = policy.get("items")
+        if isinstance(items, dict):
+            found += [(f"policy.items.{name}", table) for name, table in items.items()]
+        overrides = policy.get("overrides")
+        if isinstance(overrides, list):
+            found += [(f"policy.overrides[{n}]", table) for n, table in enumerate(overrides)]
+    if isinstance(calendar, dict) and isinstance(calendar.get("holiday_loans"), list):
+        found += [(f"calendar.holiday_loans[{n}]", table) for n, table in enumerate(calendar["holiday_loans"])]
+    return [(where, table) for where, table in found if isinstance(table, dict)]
+
+
+def _accept_old_keys(raw: dict[str, Any], source: str) -> None:
+    """A file written for an earlier release names options by their old names
+    (``lendable``, ``lend_from``, ``lend_until``): read them under the new ones."""
+    for where, table in _tables(raw):
+        for old, new in OLD_KEYS.items():
+            if old not in table:
+                continue
+            if new in table:
+                raise ConfigError(_("{source}: {where}: both {old} and {new} are given; keep only {new} "
+                                    "(the new name of {old})").format(source=source, where=where, old=old, new=new))
+            table[new] = table.pop(old)
+
+
 def _check_calendar(config: KioskConfig, source: str) -> None:
     calendar = config.calendar
     if calendar is None:
         return
     spans = [("calendar.closed_ranges", r.start, r.end) for r in calendar.closed_ranges]
     spans += [(f"calendar.terms ({t.name})", t.start, t.end) for t in calendar.terms]
-    spans += [(f"calendar.holiday_loans ({h.name})", h.lend_from, h.lend_until) for h in calendar.holiday_loans]
+    spans += [(f"calendar.holiday_loans ({h.name})", h.checkout_from, h.checkout_until) for h in calendar.holiday_loans]
     for where, start, end in spans:
         if end < start:
             raise ConfigError(_("{source}: {where}: ends ({end}) before it starts ({start})").format(
                 source=source, where=where, start=start, end=end))
     for holiday in calendar.holiday_loans:
-        if holiday.due < holiday.lend_until:
+        if holiday.due < holiday.checkout_until:
             raise ConfigError(_("{source}: calendar.holiday_loans ({name}): due ({due}) is before lending ends").format(
                 source=source, name=holiday.name, due=holiday.due))
     if len(set(calendar.closed_weekdays)) == 7:
@@ -250,7 +284,7 @@ def calendar_of(config: KioskConfig):
         closed_weekdays=frozenset(WEEKDAYS.index(d) for d in section.closed_weekdays),
         closed_dates=frozenset(closed),
         terms=tuple(Term(t.name, t.start, t.end) for t in section.terms),
-        holiday_loans=tuple(HolidayLoan(h.name, h.lend_from, h.lend_until, h.due) for h in section.holiday_loans),
+        holiday_loans=tuple(HolidayLoan(h.name, h.checkout_from, h.checkout_until, h.due) for h in section.holiday_loans),
         open_dates=frozenset(section.open_dates),
     )
 

@@ -97,9 +97,30 @@ def _builtins(value: Any) -> Any:
     return msgspec.to_builtins(value)
 
 
+#: the code's names of a loan rule's and a holiday loan's fields, and the names a snapshot stores them
+#: under: the wire's (protocol.messages), which the sync writes into it and every release reads
+_STORED_AS = {"loanable": "lendable", "checkout_from": "lend_from", "checkout_until": "lend_until"}
+_CODE_NAME = {stored: code for code, stored in _STORED_AS.items()}
+
+
+def _stored(fields: dict[str, Any]) -> dict[str, Any]:
+    return {_STORED_AS.get(key, key): value for key, value in fields.items()}
+
+
+def _code_names(fields: dict[str, Any]) -> dict[str, Any]:
+    """A stored rule or holiday loan under the code's names (either spelling accepted)."""
+    return {_CODE_NAME.get(key, key): value for key, value in fields.items()}
+
+
+def _calendar_builtins(reference: Reference) -> dict[str, Any]:
+    calendar = _builtins(reference.calendar)
+    calendar["holiday_loans"] = [_stored(window) for window in calendar["holiday_loans"]]
+    return calendar
+
+
 def reference_to_tables(reference: Reference, version: str, school: str = "") -> Tables:
     policy_rules = [
-        {"role": str(role), "item_type": str(item_type), **_builtins(rule)}
+        {"role": str(role), "item_type": str(item_type), **_stored(_builtins(rule))}
         for (role, item_type), rule in reference.policy.rules.items()
     ]
     settings = {
@@ -114,7 +135,7 @@ def reference_to_tables(reference: Reference, version: str, school: str = "") ->
             "roles": {str(role): _builtins(rp) for role, rp in reference.policy.roles.items()},
             "rules": policy_rules,
         },
-        "calendar": _builtins(reference.calendar),
+        "calendar": _calendar_builtins(reference),
         "timetable": _builtins(reference.timetable),
     }
     return {
@@ -142,7 +163,7 @@ def reference_from_tables(tables: Tables) -> tuple[Reference, dict[str, Any]]:
         for cell in settings["policy"]["rules"]:
             cell = dict(cell)
             key = (Role(cell.pop("role")), ItemType(cell.pop("item_type")))
-            rules[key] = _convert(cell, LoanRule)
+            rules[key] = _convert(_code_names(cell), LoanRule)
         calendar = settings["calendar"]
         reference = build_reference(
             patrons=(_convert(p, Patron) for p in tables.get("patrons", {}).values()),
@@ -153,7 +174,7 @@ def reference_from_tables(tables: Tables) -> tuple[Reference, dict[str, Any]]:
                 closed_weekdays=frozenset(calendar["closed_weekdays"]),
                 closed_dates=frozenset(_convert(calendar["closed_dates"], list[date])),
                 terms=tuple(_convert(t, Term) for t in calendar["terms"]),
-                holiday_loans=tuple(_convert(h, HolidayLoan) for h in calendar["holiday_loans"]),
+                holiday_loans=tuple(_convert(_code_names(h), HolidayLoan) for h in calendar["holiday_loans"]),
                 open_dates=frozenset(_convert(calendar.get("open_dates", []), list[date])),
             ),
             timetable=Timetable(tuple(_convert(s, RotationSlot) for s in settings["timetable"]["slots"])),

@@ -284,13 +284,13 @@ class KioskApp(App, inherit_bindings=False):
             await self._replay(self._wedge.expire(event.time + 2 * self.settings.devices.max_key_gap))
         await super().on_event(event)
 
-    def _typing_a_pin(self, held: str) -> bool:
+    def _typing_a_pin(self, keys: str) -> bool:
         """In the PIN dialog, keys held by the wedge that make a PIN are the librarian's, however
         fast they came (pasted, typed by a password manager): they go to the PIN field, not the
         scan path. A card the school knows, typed by a keyboard-style reader, is still a tap."""
         if not isinstance(self.screen, _dialogs().PinScreen):
             return False
-        return looks_like_pin(held) and not self._known_card(held)
+        return looks_like_pin(keys) and not self._known_card(keys)
 
     def _known_card(self, typed: str) -> bool:
         import re

@@ -24,7 +24,7 @@ DEMO_DATA = "demo-data"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    circ = subparsers.add_parser("circ", help=_("borrow, return and look up loans from the command line"))
+    circ = subparsers.add_parser("circ", help=_("check books out and in, and look up loans, from the command line"))
     circ_commands = circ.add_subparsers(dest="circ_command", metavar="ACTION")
     circ_commands.required = True
 
@@ -33,19 +33,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("--at", metavar="TIME", help=_("act as if it were this local time, e.g. 2026-11-23T12:05"))
         parser.add_argument("--json", action="store_true", help=_("print the result as JSON"))
 
-    checkout = circ_commands.add_parser("checkout", help=_("lend a book to the card's holder (renews a book they hold)"))
+    checkout = circ_commands.add_parser("checkout", help=_("check a book out to the card's holder (renews a book they already have)"))
     checkout.add_argument("card")
     checkout.add_argument("barcode")
     common(checkout)
     checkout.set_defaults(handler=_checkout)
 
-    give_back = circ_commands.add_parser("return", help=_("take a book back"))
-    give_back.add_argument("barcode")
-    give_back.add_argument("--card", help=_("the borrower's card, if a shared barcode needs it"))
-    give_back.add_argument("--oldest", action="store_true",
-                           help=_("if several copies with this barcode are out, close the oldest loan"))
-    common(give_back)
-    give_back.set_defaults(handler=_return)
+    # "return": the command's name before the library words (checkout, checkin), still accepted
+    checkin = circ_commands.add_parser("checkin", aliases=["return"], help=_("check a book in (take it back)"))
+    checkin.add_argument("barcode")
+    checkin.add_argument("--card", help=_("the borrower's card, if a shared barcode needs it"))
+    checkin.add_argument("--oldest", action="store_true",
+                         help=_("if several copies with this barcode are out, close the oldest loan"))
+    common(checkin)
+    checkin.set_defaults(handler=_checkin)
 
     status = circ_commands.add_parser("status", help=_("a card holder's loans, or the kiosk's overview"))
     status.add_argument("card", nargs="?")
@@ -180,10 +181,10 @@ def _checkout(args: argparse.Namespace) -> int:
         who = _identify(desk, args.card)
         if not isinstance(who, Identified):
             return _emit(args, desk, who)
-        return _emit(args, desk, _guarded(lambda: desk.borrow(who, args.barcode)))
+        return _emit(args, desk, _guarded(lambda: desk.checkout(who, args.barcode)))
 
 
-def _return(args: argparse.Namespace) -> int:
+def _checkin(args: argparse.Namespace) -> int:
     from bookcorner.circulation.rules import Ambiguity, Identified
 
     with open_desk(args) as desk:
@@ -193,7 +194,7 @@ def _return(args: argparse.Namespace) -> int:
             if not isinstance(who, Identified):
                 return _emit(args, desk, who)
         ambiguity = Ambiguity.OLDEST if args.oldest else Ambiguity.REFUSE
-        return _emit(args, desk, _guarded(lambda: desk.give_back(args.barcode, who, ambiguity)))
+        return _emit(args, desk, _guarded(lambda: desk.checkin(args.barcode, who, ambiguity)))
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -229,11 +230,11 @@ def _status(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps({"patron_id": who.patron.patron_id, "name": who.patron.name,
                                   "class": who.patron.class_name, "loans": loans,
-                                  "may_borrow": view.allowance.may_borrow}, ensure_ascii=False))
+                                  "may_checkout": view.allowance.may_checkout}, ensure_ascii=False))
                 return EXIT_DONE
-            print(_("{name} ({klass}): {held} book(s), may borrow {more} more").format(
-                name=who.patron.name, klass=who.patron.class_name or "-", held=len(loans),
-                more=view.allowance.may_borrow))
+            print(_("{name} ({klass}): {loan_count} book(s) on loan, may check out {more} more").format(
+                name=who.patron.name, klass=who.patron.class_name or "-", loan_count=len(loans),
+                more=view.allowance.may_checkout))
             for loan, shown in zip(view.loans, loans, strict=True):
                 line = _("{title}  due {due}").format(title=book_title(shown["title"]), due=format_date(loan.due))
                 print("  " + line + ("  " + _("OVERDUE") if shown["overdue"] else ""))

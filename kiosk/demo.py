@@ -87,7 +87,7 @@ def run_demo(args: argparse.Namespace) -> int:
     card, book = hints[0].code, hints[6].code
     print(f"  .venv/bin/bookcorner circ checkout {card} {book} --data-dir {root}")
     print(f"  .venv/bin/bookcorner circ status {card} --data-dir {root}")
-    print(f"  .venv/bin/bookcorner circ return {book} --data-dir {root}")
+    print(f"  .venv/bin/bookcorner circ checkin {book} --data-dir {root}")
     return 0
 
 
@@ -137,14 +137,14 @@ def _tour(desk: CirculationDesk, hints) -> None:
         show(_("tap the student card"), child)
         return
     print("  " + _("{name} ({klass}) taps a card.").format(name=child.patron.name, klass=child.patron.class_name))
-    show(_("scan a labelled book"), desk.borrow(child, labelled))
-    show(_("scan it again"), desk.borrow(child, labelled))
-    show(_("scan a dictionary"), desk.borrow(child, dictionary))
-    show(_("scan a shared ISBN"), desk.borrow(child, shared))
-    show(_("scan a third book"), desk.borrow(child, old))
-    show(_("scan an unknown book"), desk.borrow(child, unknown))
-    show(_("return at the home screen"), desk.give_back(labelled))
+    show(_("scan a labelled book"), desk.checkout(child, labelled))
+    show(_("scan it again"), desk.checkout(child, labelled))
+    show(_("scan a dictionary"), desk.checkout(child, dictionary))
+    show(_("scan a shared ISBN"), desk.checkout(child, shared))
+    show(_("scan a third book"), desk.checkout(child, old))
+    show(_("scan an unknown book"), desk.checkout(child, unknown))
+    show(_("return at the home screen"), desk.checkin(labelled))
     paused = desk.identify(suspended, Source.CARD_READER)
     if isinstance(paused, Identified):
-        show(_("a suspended student borrows"), desk.borrow(paused, labelled))
+        show(_("a suspended student borrows"), desk.checkout(paused, labelled))
     show(_("tap a card reported lost"), desk.identify(lost, Source.CARD_READER))

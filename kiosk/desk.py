@@ -273,10 +273,10 @@ class CirculationDesk:
 
     # -- circulation -------------------------------------------------------------------------
 
-    def borrow(self, who: Identified, raw: str, source: Source = Source.SCANNER) -> Recorded:
-        return self._record(rules.borrow(self.reference, self.state, who, self.classify(raw, source), self.now()))
+    def checkout(self, who: Identified, raw: str, source: Source = Source.SCANNER) -> Recorded:
+        return self._record(rules.checkout(self.reference, self.state, who, self.classify(raw, source), self.now()))
 
-    def give_back(
+    def checkin(
         self,
         raw: str,
         who: Identified | None = None,
@@ -285,7 +285,7 @@ class CirculationDesk:
         handled_by: Identified | None = None,
     ) -> Recorded:
         scanned = self.classify(raw, source)
-        return self._record(rules.give_back(self.reference, self.state, scanned, self.now(), who, ambiguity,
+        return self._record(rules.checkin(self.reference, self.state, scanned, self.now(), who, ambiguity,
                                             handled_by))
 
     def report_damaged(self, who: Identified, raw: str, note: str = "") -> Recorded:

@@ -52,8 +52,8 @@ class VisitKind(StrEnum):
 
 
 class ScanMode(StrEnum):
-    BORROW = "borrow"
-    RETURN = "return"
+    CHECKOUT = "borrow"
+    CHECKIN = "return"
     DAMAGED = "damaged"
     FOUND = "found"
 
@@ -187,9 +187,9 @@ class VisitView:
     class_name: str | None
     role: Role
     loans: tuple[LoanLine, ...]
-    held: int
+    loan_count: int
     limit: int
-    may_borrow: int
+    may_checkout: int
     overdue: int
     blocked: bool
     mode: ScanMode
@@ -423,11 +423,11 @@ class SessionController:
             self._pin = _PendingPin(who)
             return closed + [PinWanted(who.patron.name, self.pins.locked_until(desk.now()))]
         kind = VisitKind.HELPER if who.patron.role is Role.STUDENT_LIBRARIAN else VisitKind.BORROWER
-        mode = ScanMode.RETURN if kind is VisitKind.HELPER else ScanMode.BORROW
+        mode = ScanMode.CHECKIN if kind is VisitKind.HELPER else ScanMode.CHECKOUT
         self._open(who, kind, mode)
         feedback = None
         if pending is not None and self.monotonic() <= pending.until:
-            feedback = self._explain(desk.give_back(pending.code, who))
+            feedback = self._explain(desk.checkin(pending.code, who))
         return closed + [VisitOpened(self._view(), feedback)]
 
     def _card_refused(self, raw: str, source: Source, recorded: Recorded) -> list[Outcome]:
@@ -477,19 +477,19 @@ class SessionController:
         if visit.kind is VisitKind.LIBRARIAN and (
                 scanned.kind is CodeKind.UNKNOWN_ITEM
                 or (scanned.kind is CodeKind.ITEM and scanned.isbn13 and scanned.text not in desk.reference.by_barcode
-                    and visit.mode is not ScanMode.RETURN)):
+                    and visit.mode is not ScanMode.CHECKIN)):
             return [BookToRegister(scanned.text, scanned.isbn13)]
         who = visit.who
         mode = visit.mode
-        if mode is ScanMode.BORROW and self._holds_overdue(who, scanned.item_ids):
-            mode = ScanMode.RETURN  # an overdue book cannot be renewed: bring it back
-        if mode is ScanMode.BORROW:
-            recorded = desk.borrow(who, raw)
-        elif mode is ScanMode.RETURN:
+        if mode is ScanMode.CHECKOUT and self._holds_overdue(who, scanned.item_ids):
+            mode = ScanMode.CHECKIN  # an overdue book cannot be renewed: bring it back
+        if mode is ScanMode.CHECKOUT:
+            recorded = desk.checkout(who, raw)
+        elif mode is ScanMode.CHECKIN:
             if visit.kind is VisitKind.BORROWER:
-                recorded = desk.give_back(raw, who)
+                recorded = desk.checkin(raw, who)
             else:  # bulk returns: a shared barcode closes the oldest loan, flagged for review
-                recorded = desk.give_back(raw, None, Ambiguity.OLDEST, handled_by=who)
+                recorded = desk.checkin(raw, None, Ambiguity.OLDEST, handled_by=who)
         elif mode is ScanMode.DAMAGED:
             recorded = desk.report_damaged(who, raw)
         else:
@@ -500,7 +500,7 @@ class SessionController:
         return [Answer(self._explain(recorded), self._view())]
 
     def _quick_return(self, raw: str) -> list[Outcome]:
-        recorded = self._desk.give_back(raw)
+        recorded = self._desk.checkin(raw)
         self._note(recorded)
         result = recorded.decision.result
         if isinstance(result, Refusal) and result.reason is Reason.AMBIGUOUS_COPY:
@@ -525,7 +525,7 @@ class SessionController:
         answer = self.pins.check(pin, self._desk.now())
         if answer.ok:
             self._pin = None
-            self._open(pending.who, VisitKind.LIBRARIAN, ScanMode.RETURN)
+            self._open(pending.who, VisitKind.LIBRARIAN, ScanMode.CHECKIN)
             return [VisitOpened(self._view())]
         if answer.no_pin:
             self._pin = None
@@ -554,7 +554,7 @@ class SessionController:
         visit = self._visit
         if visit is None:
             return []
-        allowed = {VisitKind.BORROWER: {ScanMode.BORROW, ScanMode.RETURN},
+        allowed = {VisitKind.BORROWER: {ScanMode.CHECKOUT, ScanMode.CHECKIN},
                    VisitKind.HELPER: set(ScanMode), VisitKind.LIBRARIAN: set(ScanMode)}[visit.kind]
         if mode in allowed:
             visit.mode = mode
@@ -564,7 +564,7 @@ class SessionController:
         visit = self._visit
         if visit is None or visit.kind is VisitKind.BORROWER:
             return []
-        self._open(visit.who, VisitKind.BORROWER, ScanMode.BORROW)
+        self._open(visit.who, VisitKind.BORROWER, ScanMode.CHECKOUT)
         return [VisitOpened(self._view())]
 
     def _class_on_duty(self) -> tuple[str | None, reports.SlotWindow | None]:
@@ -675,8 +675,8 @@ class SessionController:
         allowance = seen.allowance
         return VisitView(
             visit_id=visit.visit_id, kind=visit.kind, patron_id=patron.patron_id, greeting=patron.greeting_name,
-            name=patron.name, class_name=patron.class_name, role=patron.role, loans=loans, held=allowance.held,
-            limit=allowance.limit, may_borrow=allowance.may_borrow, overdue=allowance.overdue,
+            name=patron.name, class_name=patron.class_name, role=patron.role, loans=loans, loan_count=allowance.loan_count,
+            limit=allowance.limit, may_checkout=allowance.may_checkout, overdue=allowance.overdue,
             blocked=allowance.blocked, mode=visit.mode,
             slot=self._slot() if visit.kind is VisitKind.HELPER else None, handled=visit.handled,
         )

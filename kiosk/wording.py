@@ -69,13 +69,13 @@ def explain(decision: Decision, reference: Reference) -> Message:
 
 def _done(done: Done, reference: Reference) -> Message:
     title = _title(reference, done.item_id)
-    if done.action is Action.BORROWED:
+    if done.action is Action.CHECKED_OUT:
         message = Message(Tone.SUCCESS, _("Borrowed!"),
                           _("{title} is yours until {due}.").format(title=title, due=format_date(done.due) if done.due else "?"))
     elif done.action is Action.RENEWED:
         message = Message(Tone.SUCCESS, _("Renewed!"),
                           _("Keep {title} until {due}.").format(title=title, due=format_date(done.due) if done.due else "?"))
-    elif done.action is Action.RETURNED:
+    elif done.action is Action.CHECKED_IN:
         name = _first_name(reference, done.patron_id)
         headline = _("Thank you, {name}!").format(name=name) if name else _("Thank you!")
         detail = _("{title} is back.").format(title=title)
@@ -109,7 +109,7 @@ def _refusal(refusal: Refusal, reference: Reference) -> Message:
     title = _title(reference, facts.get("item_id"), facts.get("title", ""))
     reason = refusal.reason
     if reason is Reason.LIMIT_REACHED:
-        return Message(Tone.REFUSAL, _("You have {held} books already").format(held=facts.get("held", "?")),
+        return Message(Tone.REFUSAL, _("You have {held} books already").format(held=facts.get("loan_count", "?")),
                        _("Bring one back, then you can borrow this one."))
     if reason is Reason.TYPE_LIMIT_REACHED:
         return Message(Tone.REFUSAL, _("You have enough of these already"),
@@ -123,7 +123,7 @@ def _refusal(refusal: Refusal, reference: Reference) -> Message:
     if reason is Reason.REFERENCE_ONLY:
         return Message(Tone.REFUSAL, _("This book stays in the classroom"),
                        _("{title} is a reference book: read it here.").format(title=title))
-    if reason is Reason.NOT_LENDABLE:
+    if reason is Reason.NOT_LOANABLE:
         return Message(Tone.REFUSAL, _("This book cannot be borrowed"),
                        _("Read {title} here, or ask the librarian.").format(title=title))
     if reason is Reason.ITEM_UNKNOWN:

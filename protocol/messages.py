@@ -203,7 +203,8 @@ class RoleRules(Struct):
 class RuleCell(Struct):
     role: str
     item_type: str
-    lendable: bool = True
+    #: may leave the room; "lendable" on the wire and in stored revisions, as every kiosk and server reads it
+    loanable: bool = msgspec.field(default=True, name="lendable")
     loan_days: Count = 7
     renewals: Count = 1
     max_loans: Count | None = None
@@ -222,8 +223,10 @@ class TermRecord(Struct):
 
 class HolidayLoanRecord(Struct):
     name: Text
-    lend_from: date
-    lend_until: date
+    #: loans made from this day to ``checkout_until`` are due on ``due``; on the wire (and in stored
+    #: revisions) the names stay "lend_from"/"lend_until", as every kiosk and server reads them
+    checkout_from: date = msgspec.field(name="lend_from")
+    checkout_until: date = msgspec.field(name="lend_until")
     due: date
 
 

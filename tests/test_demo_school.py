@@ -17,7 +17,7 @@ from bookcorner.circulation.calendar import due_date
 from bookcorner.circulation.codes import CodeKind, LibraryBarcode, classify, library_barcode_kind
 from bookcorner.circulation.model import CardStatus, ItemType, PatronStatus, Role
 from bookcorner.circulation.policy import DEFAULT_POLICY
-from bookcorner.circulation.rules import Identified, Reason, borrow, identify
+from bookcorner.circulation.rules import Identified, Reason, checkout, identify
 from bookcorner.circulation.state import initial_state
 from bookcorner.demo.catalogue import INSTITUTION
 from bookcorner.demo.school import CLASS_NAMES, DemoSchool, build_demo_school
@@ -252,16 +252,16 @@ def test_hints_exercise_the_rules(school: DemoSchool) -> None:
         assert isinstance(found, Identified), found
         return found
 
-    def try_borrow(card_hint: str, book_hint: str):
-        return borrow(reference, state, who(card_hint), classify(hints[book_hint].code, reference), now)
+    def try_checkout(card_hint: str, book_hint: str):
+        return checkout(reference, state, who(card_hint), classify(hints[book_hint].code, reference), now)
 
-    done = try_borrow("Student card", "Book with a library label")
+    done = try_checkout("Student card", "Book with a library label")
     assert done.ok and done.result.due == TODAY + timedelta(days=7)
-    assert try_borrow("Student card", "Shared ISBN: several unlabelled copies").ok
-    assert try_borrow("Student card", "Old book with an ISBN-10 barcode").ok
-    assert try_borrow("Student card", "Reference book: in-room use only").result.reason is Reason.REFERENCE_ONLY
-    assert try_borrow("Student card", "Unknown ISBN: not in the catalogue").result.reason is Reason.ITEM_UNKNOWN
-    suspended = try_borrow("Card of a suspended student (borrowing refused)", "Book with a library label")
+    assert try_checkout("Student card", "Shared ISBN: several unlabelled copies").ok
+    assert try_checkout("Student card", "Old book with an ISBN-10 barcode").ok
+    assert try_checkout("Student card", "Reference book: in-room use only").result.reason is Reason.REFERENCE_ONLY
+    assert try_checkout("Student card", "Unknown ISBN: not in the catalogue").result.reason is Reason.ITEM_UNKNOWN
+    suspended = try_checkout("Card of a suspended student (borrowing refused)", "Book with a library label")
     assert suspended.result.reason is Reason.PATRON_SUSPENDED
     lost = identify(reference, classify(hints["Lost card (refused; the student has a new one)"].code, reference))
     assert lost.result.reason is Reason.CARD_NOT_ACTIVE
@@ -318,9 +318,9 @@ def test_holiday_loans_are_lent_at_the_end_of_term_and_due_when_school_starts(sc
     calendar = school.calendar
     assert len(calendar.holiday_loans) >= 4
     for window in calendar.holiday_loans:
-        term = calendar.term_on(window.lend_from)
-        assert term is not None and window.lend_until == term.end
-        assert 7 <= (term.end - window.lend_from).days <= 16
+        term = calendar.term_on(window.checkout_from)
+        assert term is not None and window.checkout_until == term.end
+        assert 7 <= (term.end - window.checkout_from).days <= 16
         assert calendar.is_open(window.due) and window.due > term.end
         following = [t for t in calendar.terms if t.start > term.end]
         if following:

@@ -50,10 +50,10 @@ def _events(store: db.Store, start: datetime, end: datetime, types: tuple[str, .
     with store.reading() as conn:
         rows = conn.execute(query).all()
         decided = {}
-        held = sorted({row.event_id for row in rows if row.outcome == "needs_review"})
-        for start_at in range(0, len(held), 900):
+        in_review = sorted({row.event_id for row in rows if row.outcome == "needs_review"})
+        for start_at in range(0, len(in_review), 900):
             for event_id, resolution, resolved_at in conn.execute(
-                    select(r.event_id, r.resolution, r.resolved_at).where(r.event_id.in_(held[start_at:start_at + 900]),
+                    select(r.event_id, r.resolution, r.resolved_at).where(r.event_id.in_(in_review[start_at:start_at + 900]),
                                                                           r.resolved_at.is_not(None))):
                 decided[event_id] = {**json.loads(resolution or "{}"), "resolved_at": resolved_at}
         payloads = [_payload(row, decided.get(row.event_id, {})) for row in rows]

@@ -153,7 +153,7 @@ def policy_fields(policy: PolicyRecord) -> dict[str, Any]:
                     f"{role}.holiday_loans": rules.holiday_loans})
         for kind in ItemType:
             cell = cells.get((str(role), str(kind)), RuleCell(str(role), str(kind)))
-            out.update({f"{role}.{kind}.lendable": cell.lendable, f"{role}.{kind}.loan_days": cell.loan_days,
+            out.update({f"{role}.{kind}.loanable": cell.loanable, f"{role}.{kind}.loan_days": cell.loan_days,
                         f"{role}.{kind}.renewals": cell.renewals, f"{role}.{kind}.max_loans": cell.max_loans})
     return out
 
@@ -173,11 +173,11 @@ def parse_policy(fields: dict[str, str]) -> tuple[PolicyRecord | None, dict[str,
                                      holiday_loans=bool(fields.get(f"{role}.holiday_loans")))
         for kind in ItemType:
             name = f"{role}.{kind}"
-            lendable = bool(fields.get(f"{name}.lendable"))
+            loanable = bool(fields.get(f"{name}.loanable"))
             days = _number(fields, f"{name}.loan_days", errors)
-            if lendable and days == 0:
+            if loanable and days == 0:
                 errors[f"{name}.loan_days"] = _("A book that may leave the room needs at least one loan day")
-            rules.append(RuleCell(role=str(role), item_type=str(kind), lendable=lendable, loan_days=days or 0,
+            rules.append(RuleCell(role=str(role), item_type=str(kind), loanable=loanable, loan_days=days or 0,
                                   renewals=_number(fields, f"{name}.renewals", errors) or 0,
                                   max_loans=_number(fields, f"{name}.max_loans", errors, blank=True)))
     if errors:
@@ -189,7 +189,7 @@ def parse_policy(fields: dict[str, str]) -> tuple[PolicyRecord | None, dict[str,
 
 
 TERM_FIELDS = ("name", "start", "end")
-HOLIDAY_FIELDS = ("name", "lend_from", "lend_until", "due")
+HOLIDAY_FIELDS = ("name", "checkout_from", "checkout_until", "due")
 SLOT_FIELDS = ("weekday", "start", "end", "class")
 
 
@@ -268,8 +268,8 @@ def calendar_fields(calendar: CalendarRecord) -> dict[str, str]:
         out.update({f"term.{n}.name": term.name, f"term.{n}.start": term.start.isoformat(),
                     f"term.{n}.end": term.end.isoformat()})
     for n, window in enumerate(calendar.holiday_loans):
-        out.update({f"holiday.{n}.name": window.name, f"holiday.{n}.lend_from": window.lend_from.isoformat(),
-                    f"holiday.{n}.lend_until": window.lend_until.isoformat(),
+        out.update({f"holiday.{n}.name": window.name, f"holiday.{n}.checkout_from": window.checkout_from.isoformat(),
+                    f"holiday.{n}.checkout_until": window.checkout_until.isoformat(),
                     f"holiday.{n}.due": window.due.isoformat()})
     return out
 
@@ -321,17 +321,17 @@ def _holidays(fields: dict[str, str], errors: dict[str, str]) -> list[tuple[int,
         values = _dated_row(fields, "holiday", row, HOLIDAY_FIELDS, errors)
         if values is None:
             continue
-        if values["lend_until"] < values["lend_from"]:
-            errors[f"holiday.{row}.lend_until"] = _("Lending ends on or after the day it starts")
-        elif values["due"] <= values["lend_until"]:
+        if values["checkout_until"] < values["checkout_from"]:
+            errors[f"holiday.{row}.checkout_until"] = _("Lending ends on or after the day it starts")
+        elif values["due"] <= values["checkout_until"]:
             errors[f"holiday.{row}.due"] = _("The books are due after the lending ends")
         else:
             windows.append((row, HolidayLoanRecord(**values)))
-    windows.sort(key=lambda w: w[1].lend_from)
+    windows.sort(key=lambda w: w[1].checkout_from)
     for (_row, prior), (row, window) in pairwise(windows):
-        if window.lend_from <= prior.lend_until:
-            errors[f"holiday.{row}.lend_from"] = _("Overlaps the holiday loan “{name}” (lending until {end})").format(
-                name=prior.name, end=prior.lend_until.isoformat())
+        if window.checkout_from <= prior.checkout_until:
+            errors[f"holiday.{row}.checkout_from"] = _("Overlaps the holiday loan “{name}” (lending until {end})").format(
+                name=prior.name, end=prior.checkout_until.isoformat())
     return windows
 
 
@@ -578,7 +578,7 @@ def find_people(store: db.Store, text: str) -> list[Any]:
     found = find_students(store, text)
     holder = card_holder(store, text)
     if holder and all(p.patron_id != holder for p in found):
-        held = student(store, holder)
-        if held is not None:
-            found.insert(0, held.record)
+        owner = student(store, holder)
+        if owner is not None:
+            found.insert(0, owner.record)
     return found

@@ -21,7 +21,7 @@ from bookcorner.kiosk.widgets.countdown import Countdown
 from bookcorner.kiosk.wording import Tone
 
 _MODES = (
-    (ScanMode.RETURN, "mode-return"),
+    (ScanMode.CHECKIN, "mode-return"),
     (ScanMode.DAMAGED, "mode-damaged"),
     (ScanMode.FOUND, "mode-found"),
 )
@@ -110,7 +110,7 @@ class HelperScreen(KioskScreen):
         for mode, button_id in _MODES:
             self.query_one(f"#{button_id}", Button).variant = "success" if mode is view.mode else "default"
         hint = {
-            ScanMode.RETURN: N_("Scan each book handed back. {done} done in this visit."),
+            ScanMode.CHECKIN: N_("Scan each book handed back. {done} done in this visit."),
             ScanMode.DAMAGED: N_("Scan a damaged book: it goes to the repair register. {done} done in this visit."),
             ScanMode.FOUND: N_("Scan a book that was lost or is back from repair. {done} done in this visit."),
         }.get(view.mode)

@@ -1,4 +1,4 @@
-"""A child's session: a greeting, the books they hold, how many more they may borrow.
+"""A child's session: a greeting, the books on loan to them, how many more they may borrow.
 
 Every scan borrows, renews or (an overdue book) takes back, and the answer shows at once
 in the banner. The session ends on a second tap, the Done button (or Esc/Enter), or after
@@ -38,9 +38,9 @@ def allowance(view: VisitView, bilingual: bool) -> str:
             return _("Please bring back the overdue book first: scan it here.")
         if view.blocked:
             return _("You cannot borrow at the moment: please ask the librarian.")
-        if view.may_borrow:
-            return _("You may borrow {more} more (you have {held}).").format(more=view.may_borrow, held=view.held)
-        return _("You have {held} books: bring one back to borrow another.").format(held=view.held)
+        if view.may_checkout:
+            return _("You may borrow {more} more (you have {held}).").format(more=view.may_checkout, held=view.loan_count)
+        return _("You have {held} books: bring one back to borrow another.").format(held=view.loan_count)
 
     return "\n".join(in_each_language(bilingual, words))
 
@@ -75,7 +75,7 @@ class VisitScreen(KioskScreen):
 
     def _mode_label(self) -> str:
         bilingual = self.kiosk.settings.screen.bilingual
-        msgid = N_("Give a book back") if self.view.mode is ScanMode.BORROW else N_("Borrow instead")
+        msgid = N_("Give a book back") if self.view.mode is ScanMode.CHECKOUT else N_("Borrow instead")
         return " · ".join(pair(msgid, bilingual))
 
     def on_mount(self) -> None:
@@ -96,7 +96,7 @@ class VisitScreen(KioskScreen):
         self.query_one("#allowance").set_class(view.blocked, "-blocked")
         self.query_one(LoanList).show(view.loans)
         self.query_one("#mode", Button).label = self._mode_label()
-        self.set_class(view.mode is ScanMode.RETURN, "-returning")
+        self.set_class(view.mode is ScanMode.CHECKIN, "-returning")
 
     def answer(self, feedback: Feedback, view: VisitView | None) -> None:
         if view is not None:
@@ -109,6 +109,6 @@ class VisitScreen(KioskScreen):
 
     @on(Button.Pressed, "#mode")
     def _toggle_mode(self) -> None:
-        self.kiosk.switch_scan_mode(ScanMode.RETURN if self.view.mode is ScanMode.BORROW else ScanMode.BORROW)
+        self.kiosk.switch_scan_mode(ScanMode.CHECKIN if self.view.mode is ScanMode.CHECKOUT else ScanMode.CHECKOUT)
 
 

@@ -11,7 +11,7 @@ from bookcorner.kiosk.wording import book_title, format_date
 
 
 class LoanList(Static):
-    """One line per book held: its title and when it is due (overdue ones in red)."""
+    """One line per book on loan: its title and when it is due (overdue ones in red)."""
 
     DEFAULT_CSS = """
     LoanList { height: auto; padding: 0 2; }

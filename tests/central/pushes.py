@@ -57,7 +57,7 @@ def checkout(item: str, patron: str) -> tuple[str, dict[str, Any]]:
                                 "due": "2026-12-07", "warnings": []}
 
 
-def give_back(item: str, loan_id: str | None = None) -> tuple[str, dict[str, Any]]:
+def checkin(item: str, loan_id: str | None = None) -> tuple[str, dict[str, Any]]:
     payload: dict[str, Any] = {"item_id": item, "due": "2026-12-07", "with_card": False, "implicit": False,
                                "warnings": []}
     if loan_id:

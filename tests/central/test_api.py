@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bookcorner.central import db
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import encode
-from tests.central.pushes import KioskClient, checkout, give_back
+from tests.central.pushes import KioskClient, checkout, checkin
 
 #: book ids of this module's run: the server (and its loans) is shared by the session's tests
 BOOKS = uuid.uuid4().hex[:6] + "-"
@@ -68,7 +68,7 @@ def test_kiosk_and_librarian_credentials_do_different_things(central):
 
 def test_a_batch_is_taken_once_whatever_the_retries(central):
     kiosk = new_kiosk(central)
-    first = kiosk.request([kiosk.event(*checkout(BOOKS + "I1", "S01")), kiosk.event(*give_back(BOOKS + "I1"))])
+    first = kiosk.request([kiosk.event(*checkout(BOOKS + "I1", "S01")), kiosk.event(*checkin(BOOKS + "I1"))])
     answer = kiosk.push(first)
     assert results(answer) == [("applied", None, []), ("applied", None, [])]
     assert answer.json()["applied_seq"] == 2
@@ -90,16 +90,16 @@ def test_replay_follows_the_peers_semantics(central):
     assert results(b.push([b.event(*checkout(BOOKS + "BOOK-1", "S02"), minutes=20)])) == [
         ("applied_with_warning", None, ["returned_from_other"])]
     # corner A's return of its loan, made before corner B's checkout: older than the item's last change
-    assert results(a.push([a.event(*give_back(BOOKS + "BOOK-1", lent.event_id), minutes=10)]))[0][:2] == (
+    assert results(a.push([a.event(*checkin(BOOKS + "BOOK-1", lent.event_id), minutes=10)]))[0][:2] == (
         "needs_review", "older_than_item_change")
     # a return of a book that is not on loan waits for review (Koha)
-    assert results(b.push([b.event(*give_back(BOOKS + "BOOK-2"), minutes=21)]))[0][:2] == ("needs_review", "not_on_loan")
+    assert results(b.push([b.event(*checkin(BOOKS + "BOOK-2"), minutes=21)]))[0][:2] == ("needs_review", "not_on_loan")
     # an event type this server does not know is kept, never dropped
     assert results(b.push([b.event("shelf.rearranged", {"shelf": 3}, minutes=22)]))[0][:2] == (
         "needs_review", "unknown_event_type")
     # the journal lost events 6 to 7 on the kiosk: recorded, and the high-water mark moves on
     b.seq = 7
-    answer = b.push([b.event(*give_back(BOOKS + "BOOK-1"), minutes=30)], from_seq=4)
+    answer = b.push([b.event(*checkin(BOOKS + "BOOK-1"), minutes=30)], from_seq=4)
     assert answer.json()["applied_seq"] == 8 and results(answer) == [("applied", None, [])]
     with central.store.reading() as conn:
         reviews = {(r.reason, r.seq) for r in conn.execute(select(db.reviews).where(db.reviews.c.kiosk_id == b.kiosk_id))}
@@ -133,7 +133,7 @@ def test_cards_enrolled_and_books_registered_at_a_kiosk_reach_the_other_kiosks(c
 
 def test_the_librarian_sees_each_kiosk_with_its_last_contact_and_high_water_mark(central):
     kiosk = new_kiosk(central)
-    kiosk.push([kiosk.event(*checkout(BOOKS + "I1", "S01")), kiosk.event(*give_back(BOOKS + "I7"))])
+    kiosk.push([kiosk.event(*checkout(BOOKS + "I1", "S01")), kiosk.event(*checkin(BOOKS + "I7"))])
     librarian = central.add_librarian()
     listing = requests.get(f"{central.url}/v1/kiosks", headers=bearer(librarian), timeout=10).json()["kiosks"]
     mine = next(k for k in listing if k["kiosk_id"] == kiosk.kiosk_id)

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from bookcorner.central import db
 from bookcorner.protocol.credentials import bearer
 from tests.central.harness import CentralServer
-from tests.central.pushes import KioskClient, give_back
+from tests.central.pushes import KioskClient, checkin
 
 
 def central(db_url: str, *args: str) -> subprocess.CompletedProcess:
@@ -57,11 +57,11 @@ def test_a_reissued_credential_replaces_the_old_one(tmp_path):
     server = CentralServer(db_url, tmp_path / "server.log").start()
     try:
         kiosk = KioskClient(server.url, "corner-1", old)
-        assert kiosk.push([kiosk.event(*give_back("I1"))]).status_code == 200
+        assert kiosk.push([kiosk.event(*checkin("I1"))]).status_code == 200
         new = central(db_url, "add-kiosk", "corner-1", "--reissue").stdout.strip()
         time.sleep(2.2)  # the server remembers a credential's answer for 2 s at most
-        assert kiosk.push([kiosk.event(*give_back("I1"))]).status_code == 401
-        assert kiosk.push([kiosk.event(*give_back("I1"))], token=new).status_code == 200
+        assert kiosk.push([kiosk.event(*checkin("I1"))]).status_code == 401
+        assert kiosk.push([kiosk.event(*checkin("I1"))], token=new).status_code == 200
     finally:
         server.stop()
 
@@ -76,7 +76,7 @@ def test_the_review_queue_and_the_demo_school(tmp_path):
     server = CentralServer(db_url, tmp_path / "server.log").start()
     try:
         kiosk = KioskClient(server.url, "corner-1", token)
-        kiosk.push([kiosk.event(*give_back("NOT-LENT"))])
+        kiosk.push([kiosk.event(*checkin("NOT-LENT"))])
         delta = requests.get(f"{server.url}/v1/reference", headers=bearer(token), timeout=10).json()
         assert delta["has_reference"] and len(delta["patrons"]) > 100 and delta["policy"]["roles"]["student"]
     finally:
@@ -92,7 +92,7 @@ def test_several_server_processes_share_the_port_and_stop_together(tmp_path):
     try:
         kiosk = KioskClient(server.url, "corner-1", token)
         for n in range(6):  # several connections: both processes take some
-            answer = kiosk.push([kiosk.event(*give_back(f"I{n}"))])
+            answer = kiosk.push([kiosk.event(*checkin(f"I{n}"))])
             assert answer.status_code == 200 and answer.json()["applied_seq"] == n + 1
         children = subprocess.run(["pgrep", "-P", str(server.process.pid)], capture_output=True, text=True)
         assert len(children.stdout.split()) == 2

@@ -23,7 +23,7 @@ from bookcorner.central.reference import load_document
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.dashboard_client import Librarian
-from tests.central.pushes import KioskClient, checkout, give_back
+from tests.central.pushes import KioskClient, checkout, checkin
 
 SCRIPT_TITLE = '<script>alert("t")</script> & <b>Friends</b>'
 HTML_NAME = '<img src=x onerror=alert(1)>Wang'
@@ -115,7 +115,7 @@ def test_a_dashboard_session_cannot_push_events(board, librarian):
 
 
 def _open_review(board, kiosk: KioskClient, item: str) -> int:
-    answer = kiosk.push([kiosk.event(*give_back(item))])  # not on loan: kept for review
+    answer = kiosk.push([kiosk.event(*checkin(item))])  # not on loan: kept for review
     assert answer.json()["results"][0]["reason"] == "not_on_loan"
     with board.store.reading() as conn:
         return conn.execute(select(db.reviews.c.review_id).where(db.reviews.c.kiosk_id == kiosk.kiosk_id)
@@ -165,7 +165,7 @@ def test_end_of_day_shows_each_corner_all_in_or_missing_and_todays_loans(board, 
     silent = "quiet-" + tag
     add_kiosk(board.store, silent, "Class <3.2>")
     kiosk.push([kiosk.event(*checkout(f"I-{tag}", f"S-{tag}")), kiosk.event(*checkout(f"J-{tag}", f"S-{tag}"))])
-    kiosk.push([kiosk.event(*give_back(f"J-{tag}"))])
+    kiosk.push([kiosk.event(*checkin(f"J-{tag}"))])
     gappy = new_kiosk(board)
     assert gappy.push([gappy.event(*checkout(f"K-{tag}", f"S-{tag}"), seq=3)], from_seq=3, to_seq=3).status_code == 200
     page = client.get("/end-of-day").text
@@ -228,7 +228,7 @@ def test_koc_and_csv_exports_of_a_period(board, librarian):
     tag = uuid.uuid4().hex[:6]
     reference(board, tag)
     kiosk = new_kiosk(board)
-    kiosk.push([kiosk.event(*checkout(f"I-{tag}", f"S-{tag}")), kiosk.event(*give_back(f"I-{tag}")),
+    kiosk.push([kiosk.event(*checkout(f"I-{tag}", f"S-{tag}")), kiosk.event(*checkin(f"I-{tag}")),
                 kiosk.event(*checkout(f"J-{tag}", f"S-{tag}"))])
     _open_review(board, kiosk, f"Q-{tag}")  # a return that did not apply: not for Koha
     today = datetime.now().astimezone().date().isoformat()
@@ -372,7 +372,7 @@ def test_accepting_a_return_of_a_lost_book_puts_it_back_on_the_shelf(board, libr
     reference(board, tag)
     kiosk = new_kiosk(board)
     kiosk.push([kiosk.event("item.lost", {"item_id": f"J-{tag}"})])
-    kiosk.push([kiosk.event(*give_back(f"J-{tag}")), kiosk.event(*give_back(f"I-{tag}"))])
+    kiosk.push([kiosk.event(*checkin(f"J-{tag}")), kiosk.event(*checkin(f"I-{tag}"))])
     lost, shelved = _reviews_of(board, kiosk)
     page = client.get("/reviews").text
     assert "Accept puts the book back on the shelf" in _card(page, lost)
@@ -399,7 +399,7 @@ def test_accepting_stale_news_applies_it_as_the_newest_and_closes_the_loan(board
     lender.start = returner.start = datetime.now(timezone.utc) - timedelta(seconds=0.8)
     lent = lender.event(*checkout(f"I-{tag}", f"S-{tag}"), minutes=0.4 / 60)
     lender.push([lent])
-    returner.push([returner.event(*give_back(f"I-{tag}"), minutes=0.1 / 60)])  # older than the loan, from elsewhere
+    returner.push([returner.event(*checkin(f"I-{tag}"), minutes=0.1 / 60)])  # older than the loan, from elsewhere
     (review,) = _reviews_of(board, returner)
     card = _card(client.get("/reviews").text, review)
     assert "older_than_item_change" in card
@@ -425,7 +425,7 @@ def test_accept_acknowledges_conflicts_and_damage_and_refuses_when_the_book_chan
     reference(board, tag)
     kiosk = new_kiosk(board)
     kiosk.push([kiosk.event("journal.damage", {"segment": "x"})])
-    kiosk.push([kiosk.event(*give_back(f"I-{tag}"))])
+    kiosk.push([kiosk.event(*checkin(f"I-{tag}"))])
     damage, early_return = _reviews_of(board, kiosk)
     page = client.get("/reviews").text
     assert "Accept records the decision only" in _card(page, damage)
@@ -449,7 +449,7 @@ def test_a_corner_is_all_in_only_when_its_last_report_leaves_nothing_waiting(boa
     reference(board, tag)
     old, new = new_kiosk(board), new_kiosk(board)
     assert old.push([old.event(*checkout(f"I-{tag}", f"S-{tag}"))]).status_code == 200  # a kiosk older than the report
-    first = new.request([new.event(*give_back(f"I-{tag}"))])
+    first = new.request([new.event(*checkin(f"I-{tag}"))])
     assert new.push(msgspec.structs.replace(first, waiting=4)).status_code == 200  # 3 more held after this one
     page = client.get("/end-of-day").text
     rows = {k: (s, cells) for s, k, cells in re.findall(r'<tr class="corner (\w+)" data-kiosk="([^"]+)">(.*?)</tr>',
@@ -459,7 +459,7 @@ def test_a_corner_is_all_in_only_when_its_last_report_leaves_nothing_waiting(boa
     assert "events still waiting on the kiosk" in rows[new.kiosk_id][1]
     rest = new.request([new.event(*checkout(f"J-{tag}", f"S-{tag}")) for _ in range(3)])
     assert new.push(msgspec.structs.replace(rest, waiting=3)).status_code == 200
-    assert old.push([old.event(*give_back(f"I-{tag}"))]).status_code == 200  # says nothing: the report stays
+    assert old.push([old.event(*checkin(f"I-{tag}"))]).status_code == 200  # says nothing: the report stays
     page = client.get("/end-of-day").text
     assert f'<tr class="corner ok" data-kiosk="{new.kiosk_id}">' in page
     with board.store.reading() as conn:
@@ -478,8 +478,8 @@ def test_returns_show_the_student_whose_loan_they_closed(board, librarian):
                ItemRecord(item_id=f"J-{tag}", title=f"Plain {tag}")]))
     kiosk = new_kiosk(board)
     lent = kiosk.event(*checkout(f"I-{tag}", f"T-{tag}"))
-    kiosk.push([lent, kiosk.event(*give_back(f"I-{tag}", lent.event_id)),  # names its loan
-                kiosk.event(*checkout(f"J-{tag}", f"T-{tag}")), kiosk.event(*give_back(f"J-{tag}"))])  # names the book
+    kiosk.push([lent, kiosk.event(*checkin(f"I-{tag}", lent.event_id)),  # names its loan
+                kiosk.event(*checkout(f"J-{tag}", f"T-{tag}")), kiosk.event(*checkin(f"J-{tag}"))])  # names the book
 
     def returns_to_zhou() -> int:
         page = client.get("/end-of-day").text.split("movements", 1)[1]
@@ -580,7 +580,7 @@ def test_events_kept_for_an_id_no_column_holds_open_every_page_and_can_be_correc
     kiosk = new_kiosk(board)
     nul = kiosk.event(*checkout(f"I-{tag}\x00", f"S-{tag}"))
     long = kiosk.event(*checkout(f"J-{tag}\x00", "S" * 81))
-    answer = kiosk.push([nul, long, kiosk.event(*give_back(f"I-{tag}\x00" + "x" * 90))])
+    answer = kiosk.push([nul, long, kiosk.event(*checkin(f"I-{tag}\x00" + "x" * 90))])
     assert [r.get("reason") for r in answer.json()["results"]] == ["invalid_payload"] * 3
     today = datetime.now().astimezone().date().isoformat()
     for path in ("/end-of-day", "/reviews", f"/exports/events.csv?from={today}&to={today}",

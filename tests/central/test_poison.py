@@ -20,7 +20,7 @@ from bookcorner.central import db
 from bookcorner.protocol.credentials import bearer, sign, signing_key
 from bookcorner.protocol.export import ExportBody, ExportFile, seal
 from bookcorner.protocol.messages import encode
-from tests.central.pushes import KioskClient, checkout, give_back
+from tests.central.pushes import KioskClient, checkout, checkin
 
 
 def new_kiosk(central) -> KioskClient:
@@ -61,9 +61,9 @@ def bad_event(draw) -> tuple[str, dict[str, Any]]:
     if shape in ("item", "patron", "card"):
         payload[f"{shape}_id"] = bad
     elif shape == "return_item":
-        kind, payload = give_back(bad)
+        kind, payload = checkin(bad)
     elif shape == "return_loan":
-        kind, payload = give_back(item, bad)
+        kind, payload = checkin(item, bad)
     elif shape in ("renew_item", "lost_item"):
         kind = "loan.renewed" if shape == "renew_item" else "item.lost"
         payload = {"item_id": bad, "due": "2026-12-14"}
@@ -102,7 +102,7 @@ def test_fuzzed_poison_events_never_block_the_good_ones(central):
             if slot is None:
                 item = "good-" + uuid.uuid4().hex[:10]
                 lent = kiosk.event(*checkout(item, "S-good"))
-                returned = kiosk.event(*give_back(item, lent.event_id))
+                returned = kiosk.event(*checkin(item, lent.event_id))
                 events += [lent]
                 good += [lent.event_id]
                 later = returned
@@ -123,8 +123,8 @@ def test_fuzzed_poison_events_never_block_the_good_ones(central):
             stored = conn.execute(select(e.event_id, e.outcome).where(e.event_id.in_(good + bad))).all()
             assert sorted(r.event_id for r in stored) == sorted(good + bad)  # each exactly once
             r = db.reviews.c
-            held = conn.execute(select(r.event_id, r.reason).where(r.event_id.in_(bad))).all()
-            assert sorted(held) == sorted((event_id, "invalid_payload") for event_id in bad)
+            kept = conn.execute(select(r.event_id, r.reason).where(r.event_id.in_(bad))).all()
+            assert sorted(kept) == sorted((event_id, "invalid_payload") for event_id in bad)
 
     push()
     listed = requests.get(f"{central.url}/v1/kiosks", headers=bearer(central.add_librarian()), timeout=10).json()

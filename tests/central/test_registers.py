@@ -25,7 +25,7 @@ from bookcorner.central.reference import load_document
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.harness import CentralServer
-from tests.central.pushes import KioskClient, give_back
+from tests.central.pushes import KioskClient, checkin
 
 HTML_TITLE = '<script>alert("t")</script> 小王子'
 HTML_NAME = "<b>王小明</b>"
@@ -35,7 +35,7 @@ def today() -> date:
     return datetime.now().astimezone().date()
 
 
-def lend(item: str, patron: str, due: date) -> tuple[str, dict]:
+def checkout(item: str, patron: str, due: date) -> tuple[str, dict]:
     return "loan.checked_out", {"item_id": item, "patron_id": patron, "card_id": "c", "code": item,
                                 "due": due.isoformat(), "warnings": []}
 
@@ -79,10 +79,10 @@ def test_overdue_slips_one_per_student_grouped_by_class(board, librarian):
     tag = uuid.uuid4().hex[:6]
     kiosk = school(board, tag)
     day = today()
-    assert kiosk.push([kiosk.event(*lend(f"I1-{tag}", f"S1-{tag}", day - timedelta(days=3))),
-                       kiosk.event(*lend(f"I2-{tag}", f"S1-{tag}", day - timedelta(days=1))),
-                       kiosk.event(*lend(f"I3-{tag}", f"S2-{tag}", day + timedelta(days=5))),
-                       kiosk.event(*lend(f"I4-{tag}", f"T1-{tag}", day - timedelta(days=2)))]).status_code == 200
+    assert kiosk.push([kiosk.event(*checkout(f"I1-{tag}", f"S1-{tag}", day - timedelta(days=3))),
+                       kiosk.event(*checkout(f"I2-{tag}", f"S1-{tag}", day - timedelta(days=1))),
+                       kiosk.event(*checkout(f"I3-{tag}", f"S2-{tag}", day + timedelta(days=5))),
+                       kiosk.event(*checkout(f"I4-{tag}", f"T1-{tag}", day - timedelta(days=2)))]).status_code == 200
     page = client.get("/registers/overdue")
     assert page.status_code == 200
     text = page.text
@@ -113,11 +113,11 @@ def test_repair_register_and_student_librarians_work_record(board, librarian):
     day = today()
     l1 = f"L1-{tag}"
     assert kiosk.push([
-        kiosk.event(*lend(f"I1-{tag}", f"S1-{tag}", day + timedelta(days=7))),
-        kiosk.event(*lend(f"I3-{tag}", l1, day + timedelta(days=7)), actor=l1),
+        kiosk.event(*checkout(f"I1-{tag}", f"S1-{tag}", day + timedelta(days=7))),
+        kiosk.event(*checkout(f"I3-{tag}", l1, day + timedelta(days=7)), actor=l1),
         # the student librarian takes S1's book back for her, then her own (not work)
-        kiosk.event("loan.returned", {**give_back(f"I1-{tag}")[1], "patron_id": f"S1-{tag}"}, actor=l1),
-        kiosk.event("loan.returned", {**give_back(f"I3-{tag}")[1], "patron_id": l1}, actor=l1),
+        kiosk.event("loan.returned", {**checkin(f"I1-{tag}")[1], "patron_id": f"S1-{tag}"}, actor=l1),
+        kiosk.event("loan.returned", {**checkin(f"I3-{tag}")[1], "patron_id": l1}, actor=l1),
         kiosk.event("item.damaged", {"item_id": f"I1-{tag}", "note": "torn <page>"}, actor=l1),
         kiosk.event("item.damaged", {"item_id": f"I2-{tag}", "note": ""}, actor=f"T1-{tag}"),
         kiosk.event("item.repaired", {"item_id": f"I1-{tag}", "note": "glued"}, actor=l1),
@@ -149,7 +149,7 @@ def test_withdrawing_a_book_changes_the_catalogue_kiosks_pull_and_enters_the_reg
     client, name, _token = librarian
     tag = uuid.uuid4().hex[:6]
     kiosk = school(board, tag)
-    kiosk.push([kiosk.event(*lend(f"I3-{tag}", f"S2-{tag}", today() + timedelta(days=7)))])
+    kiosk.push([kiosk.event(*checkout(f"I3-{tag}", f"S2-{tag}", today() + timedelta(days=7)))])
     first = requests.get(f"{board.url}/v1/reference", headers=bearer(kiosk.token), timeout=10).json()
     item = f"I2-{tag}"
     for data in ({"item_id": item, "reason": "torn"}, {"item_id": item, "reason": "torn", "csrf": "guess"}):
@@ -191,7 +191,7 @@ def test_stock_take_lists_books_not_seen_since_the_date_without_withdrawn_ones(b
     client, _name, _token = librarian
     tag = uuid.uuid4().hex[:6]
     kiosk = school(board, tag)
-    kiosk.push([kiosk.event(*lend(f"I1-{tag}", f"S1-{tag}", today() + timedelta(days=7))),
+    kiosk.push([kiosk.event(*checkout(f"I1-{tag}", f"S1-{tag}", today() + timedelta(days=7))),
                 kiosk.event("item.damaged", {"item_id": f"I4-{tag}", "note": ""}, actor=f"T1-{tag}")])
     assert client.post("/registers/withdrawals", {"csrf": client.csrf(), "item_id": f"I3-{tag}",
                                                   "reason": "lost for years"}).status_code == 303

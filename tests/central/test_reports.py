@@ -24,7 +24,7 @@ from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import CalendarRecord, ItemRecord, PatronRecord, ReferenceDocument, TermRecord
 from tests.central.dashboard_client import Librarian
 from tests.central.harness import BACKENDS, CentralServer, running_server
-from tests.central.pushes import KioskClient, checkout, give_back
+from tests.central.pushes import KioskClient, checkout, checkin
 
 SCHOOL = ZoneInfo("Asia/Shanghai")
 HTML_NAME = "<b>Zhao</b> & co"
@@ -77,7 +77,7 @@ def school(request, tmp_path_factory) -> Iterator[tuple[CentralServer, KioskClie
                 (at(WEEK + timedelta(days=2), 12), checkout("I3", "S1")),
                 (at(WEEK + timedelta(days=2), 12, 10), checkout("I7", "T1")),  # a teacher: no class
                 (at(WEEK + timedelta(days=2), 12, 15), checkout("I10", "T2")),  # the class's teacher
-                (at(WEEK + timedelta(days=3), 12), give_back("I3")),
+                (at(WEEK + timedelta(days=3), 12), checkin("I3")),
                 (at(WEEK + timedelta(days=3), 16), ("item.damaged", {"item_id": "I4"})),
                 (at(WEEK + timedelta(days=4), 12), checkout("I3", "S1")),
                 (at(WEEK + timedelta(days=5), 10), checkout("I1", "S2")),  # over S1's loan: closes it
@@ -145,7 +145,7 @@ def test_every_loan_that_applied_is_in_the_loans_table(school):
 
     roster(PatronRecord(patron_id="S6", name="New Pupil", role="student", class_name="4.1"))
     events = [kiosk.event(*checkout("I9", "S6"), minutes=minutes_ago(3)),
-              kiosk.event(*give_back("I9"), minutes=minutes_ago(2))]
+              kiosk.event(*checkin("I9"), minutes=minutes_ago(2))]
     assert kiosk.push(events).status_code == 200
     roster(PatronRecord(patron_id="S6", name="New Pupil", role="student", class_name="5.1"))  # moved up
     assert kiosk.push([kiosk.event(*checkout("I11", "S6"), minutes=minutes_ago(1))]).status_code == 200

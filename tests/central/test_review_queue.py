@@ -15,7 +15,7 @@ from bookcorner.central.kiosks import add_kiosk
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import CardRecord, ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.dashboard_client import Librarian
-from tests.central.pushes import KioskClient, checkout, give_back
+from tests.central.pushes import KioskClient, checkout, checkin
 
 #: what a teacher must never read on a case: field names, Python values, containers, codes
 RAW = re.compile(r"item_id|patron_id|on_loan_to|with_card|warnings|implicit|\bFalse\b|\bTrue\b|\bNone\b|\[\]|"
@@ -72,7 +72,7 @@ def test_each_case_is_one_sentence_with_names_and_titles_and_no_raw_keys(board, 
     ids = school(board, tag)
     lender, returner = corner(board, f"Class 3.{tag}"), corner(board, f"Class 4.{tag}")
     assert lender.push([lender.event(*checkout(ids["grass"], ids["li"]))]).status_code == 200
-    back = give_back(ids["web"])[1] | {"patron_id": ids["wang"]}  # not on loan: kept for review
+    back = checkin(ids["web"])[1] | {"patron_id": ids["wang"]}  # not on loan: kept for review
     renew = {"item_id": ids["grass"], "patron_id": ids["wang"], "due": "2026-12-20", "loan_id": "another"}
     assert returner.push([returner.event("loan.returned", back),
                           returner.event("loan.renewed", renew)]).status_code == 200
@@ -102,7 +102,7 @@ def test_the_right_book_and_student_are_searched_for_chosen_and_applied(board, l
     ids = school(board, tag)
     kiosk = corner(board, f"Class 5.{tag}")
     kiosk.push([kiosk.event(*checkout(ids["grass"], ids["li"]))])
-    kiosk.push([kiosk.event(*give_back(ids["web"]))])  # the wrong copy was scanned at the return
+    kiosk.push([kiosk.event(*checkin(ids["web"]))])  # the wrong copy was scanned at the return
     (review,) = open_reviews(board, kiosk)
     books = find_card(client, review, case=review, book=f"草房子 {tag}")
     assert f'name="item_id" value="{ids["grass"]}"' in books and f'value="{ids["web"]}"' not in books
@@ -146,7 +146,7 @@ def test_every_waiting_case_is_on_a_page_and_the_count_says_how_many(board, libr
     tag = uuid.uuid4().hex[:5]
     ids = school(board, tag)
     kiosk = corner(board, f"Class 6.{tag}")
-    assert kiosk.push([kiosk.event(*give_back(ids["web"])) for _ in range(205)]).status_code == 200
+    assert kiosk.push([kiosk.event(*checkin(ids["web"])) for _ in range(205)]).status_code == 200
     mine = open_reviews(board, kiosk)
     assert len(mine) == 205
     with board.store.reading() as conn:
@@ -178,7 +178,7 @@ def test_the_audit_log_reads_as_sentences_in_both_languages(board, librarian):
     tag = uuid.uuid4().hex[:5]
     ids = school(board, tag)
     kiosk = corner(board, f"Class 7.{tag}")
-    kiosk.push([kiosk.event(*give_back(ids["web"]))])
+    kiosk.push([kiosk.event(*checkin(ids["web"]))])
     (review,) = open_reviews(board, kiosk)
     card = find_card(client, review)
     effect = re.search(r'name="effect" value="([^"]*)"', card).group(1)

@@ -141,7 +141,7 @@ def test_a_loan_rule_change_is_saved_audited_and_pulled_by_a_kiosk(school, libra
     kiosk = new_kiosk(school)
     first = pull(school, kiosk)
     fields = form_of(client, "/school/policy")
-    assert fields["student.circulating.loan_days"] == "7" and "student.reference.lendable" not in fields
+    assert fields["student.circulating.loan_days"] == "7" and "student.reference.loanable" not in fields
     fields["student.circulating.loan_days"] = "14"
     fields["teacher.max_loans"] = "30"
     fields["student.periodical.max_loans"] = "1"
@@ -225,7 +225,7 @@ def test_the_calendar_is_saved_audited_and_pulled(school, librarian):
         "open_dates": "2026-10-10",  # a Saturday worked (调休)
         "term.0.name": "Autumn 2026", "term.0.start": "2026-09-01", "term.0.end": "2027-01-22",
         "term.1.name": "Spring 2027", "term.1.start": "2027-02-20", "term.1.end": "2027-07-02",
-        "holiday.0.name": "Winter", "holiday.0.lend_from": "2027-01-15", "holiday.0.lend_until": "2027-01-22",
+        "holiday.0.name": "Winter", "holiday.0.checkout_from": "2027-01-15", "holiday.0.checkout_until": "2027-01-22",
         "holiday.0.due": "2027-02-22",
     })
     answer = client.post("/school/calendar", fields)
@@ -265,18 +265,18 @@ def test_a_calendar_with_mistakes_saves_nothing(school, librarian):
         "term.5.name": "Backwards", "term.5.start": "2027-09-01", "term.5.end": "2027-08-01",
         "term.6.name": "A", "term.6.start": "2028-02-01", "term.6.end": "2028-07-01",
         "term.7.name": "B", "term.7.start": "2028-06-01", "term.7.end": "2028-08-01",
-        "holiday.5.name": "Summer", "holiday.5.lend_from": "2028-06-20", "holiday.5.lend_until": "2028-06-30",
+        "holiday.5.name": "Summer", "holiday.5.checkout_from": "2028-06-20", "holiday.5.checkout_until": "2028-06-30",
         "holiday.5.due": "2028-06-25",
-        "holiday.6.name": "Winter", "holiday.6.lend_from": "2028-01-10", "holiday.6.lend_until": "2028-01-20",
+        "holiday.6.name": "Winter", "holiday.6.checkout_from": "2028-01-10", "holiday.6.checkout_until": "2028-01-20",
         "holiday.6.due": "2028-02-20",
-        "holiday.7.name": "Spring Festival", "holiday.7.lend_from": "2028-01-15", "holiday.7.lend_until": "2028-01-25",
+        "holiday.7.name": "Spring Festival", "holiday.7.checkout_from": "2028-01-15", "holiday.7.checkout_until": "2028-01-25",
         "holiday.7.due": "2028-02-21",
     })
     answer = client.post("/school/calendar", fields)
     assert answer.status_code == 422
     for field, words in (("closed_dates", "is not a date"), ("term.5.end", "ends after it starts"),
                          ("term.7.start", "Overlaps the term"), ("holiday.5.due", "due after the lending ends"),
-                         ("holiday.7.lend_from", "Overlaps the holiday loan “Winter”")):
+                         ("holiday.7.checkout_from", "Overlaps the holiday loan “Winter”")):
         match = re.search(rf'id="error-{re.escape(field)}"[^>]*>([^<]*)<', answer.text)
         assert match and words in match.group(1), (field, match and match.group(1))
     both = client.post("/school/calendar", {**form_of(client, "/school/calendar"),

@@ -19,7 +19,7 @@ PATRON_CARDS = list(CARDS.values())
 CODES = sorted({i.barcode for i in ITEMS if i.barcode} | {i.isbn13 for i in ITEMS if i.isbn13} | {"7107000500"})
 
 operation = st.one_of(
-    st.tuples(st.just("borrow"), st.sampled_from(PATRON_CARDS), st.sampled_from(CODES)),
+    st.tuples(st.just("checkout"), st.sampled_from(PATRON_CARDS), st.sampled_from(CODES)),
     st.tuples(st.just("return"), st.sampled_from([None, *PATRON_CARDS]), st.sampled_from(CODES),
               st.sampled_from(list(Ambiguity))),
     st.tuples(st.just("damaged"), st.sampled_from(PATRON_CARDS), st.sampled_from(CODES)),
@@ -64,18 +64,18 @@ def test_circulation_invariants_hold_for_any_sequence(operations, start_offset):
                 continue
             who = identified
         scanned = classify(op[2], ref)
-        if op[0] == "borrow":
-            decision = rules.borrow(ref, ledger.state, who, scanned, now)
+        if op[0] == "checkout":
+            decision = rules.checkout(ref, ledger.state, who, scanned, now)
         elif op[0] == "return":
-            decision = rules.give_back(ref, ledger.state, scanned, now, who, op[3])
+            decision = rules.checkin(ref, ledger.state, scanned, now, who, op[3])
         else:
             report = {"damaged": rules.report_damaged, "lost": rules.report_lost, "found": rules.report_found}[op[0]]
             decision = report(ref, ledger.state, who, scanned, now)
-        held_before = {i: l.loan_id for i, l in ledger.state.loans.items()}
+        on_loan_before = {i: l.loan_id for i, l in ledger.state.loans.items()}
         ledger.record(decision, now)
-        if decision.ok and decision.result.action is Action.RETURNED:
+        if decision.ok and decision.result.action is Action.CHECKED_IN:
             # a return always closes the open loan it named
-            assert held_before.get(decision.result.item_id) is not None
+            assert on_loan_before.get(decision.result.item_id) is not None
             assert ledger.state.loans.get(decision.result.item_id) is None
         check_invariants(ledger, now.date())
 
@@ -92,8 +92,8 @@ def calendars(draw):
     end = start + timedelta(days=draw(st.integers(20, 160)))
     holiday = ()
     if draw(st.booleans()):
-        lend_until = end
-        holiday = (HolidayLoan("h", end - timedelta(days=draw(st.integers(0, 14))), lend_until,
+        checkout_until = end
+        holiday = (HolidayLoan("h", end - timedelta(days=draw(st.integers(0, 14))), checkout_until,
                                end + timedelta(days=draw(st.integers(10, 60)))),)
     make_up = draw(st.frozensets(st.integers(min_value=0, max_value=200).map(lambda d: base + timedelta(days=d)),
                                  max_size=5))

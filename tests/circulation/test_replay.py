@@ -21,7 +21,7 @@ def event(kind: str, kiosk: str = "A", seq: int = 1, minutes: float = 0, **paylo
                        T0 + timedelta(minutes=minutes))
 
 
-def lend(patron: str, **kw) -> ReplayEvent:
+def checkout(patron: str, **kw) -> ReplayEvent:
     return event("loan.checked_out", patron_id=patron, due="2026-11-30", **kw)
 
 
@@ -31,15 +31,15 @@ def items() -> dict[str, ItemState]:
 
 
 def test_a_checkout_and_its_return(items):
-    assert replay(lend("S01"), items).outcome is Outcome.APPLIED
+    assert replay(checkout("S01"), items).outcome is Outcome.APPLIED
     assert items["I1"].loan.patron_id == "S01" and items["I1"].loan.due == date(2026, 11, 30)
     back = replay(event("loan.returned", seq=2, minutes=5, loan_id="A-1"), items)
     assert back.outcome is Outcome.APPLIED and items["I1"].loan is None
 
 
 def test_lending_a_book_on_loan_to_someone_else_closes_that_loan_first(items):
-    replay(lend("S01"), items)
-    again = replay(lend("S02", kiosk="B", minutes=10), items)
+    replay(checkout("S01"), items)
+    again = replay(checkout("S02", kiosk="B", minutes=10), items)
     assert again.outcome is Outcome.APPLIED_WITH_WARNING and again.warnings == ("returned_from_other",)
     assert items["I1"].loan.patron_id == "S02"
 
@@ -50,22 +50,22 @@ def test_a_return_of_a_book_not_on_loan_waits_for_review(items):
 
 
 def test_news_older_than_the_items_last_change_elsewhere_waits_for_review(items):
-    replay(lend("S01", kiosk="B", minutes=30), items)
+    replay(checkout("S01", kiosk="B", minutes=30), items)
     late = replay(event("loan.returned", kiosk="A", minutes=10), items)
     assert late.outcome is Outcome.NEEDS_REVIEW and late.reason == ReviewReason.OLDER_THAN_ITEM_CHANGE
     assert items["I1"].loan.patron_id == "S01"  # not applied
 
 
 def test_within_one_kiosk_the_sequence_is_the_order_whatever_the_clock(items):
-    replay(lend("S01", seq=5, minutes=30), items)
+    replay(checkout("S01", seq=5, minutes=30), items)
     earlier_clock = replay(event("loan.returned", seq=6, minutes=-600), items)  # its clock went back
     assert earlier_clock.outcome is Outcome.APPLIED
-    older_seq = replay(lend("S02", seq=4, minutes=60), items)
+    older_seq = replay(checkout("S02", seq=4, minutes=60), items)
     assert older_seq.reason == ReviewReason.OLDER_THAN_ITEM_CHANGE
 
 
 def test_renewals_lost_and_found_damage_and_repair(items):
-    replay(lend("S01"), items)
+    replay(checkout("S01"), items)
     renewed = replay(event("loan.renewed", seq=2, minutes=1, loan_id="A-1", due="2026-12-07"), items)
     assert renewed.outcome is Outcome.APPLIED and items["I1"].loan.renewals == 1
     assert replay(event("item.lost", seq=3, minutes=2), items).outcome is Outcome.APPLIED

@@ -42,7 +42,7 @@ from tests.school import (
 )
 
 KIOSK = "corner-a"
-#: who taps: mostly children and staff who may borrow; now and then a suspended child, one who
+#: who taps: mostly children and staff who may check out; now and then a suspended child, one who
 #: left, a card reported lost, a card nobody enrolled
 TAPS = [CARDS[p] for p in (XIAOMING, XIAOHONG, MEIMEI, TEACHER)] * 4 + [
     CARDS[DAWEI], CARDS[LEFT], LOST_CARD.card_id, "0007777777"]
@@ -53,8 +53,8 @@ REPORTERS = [CARDS[MEIMEI], CARDS[TEACHER]] * 3 + [CARDS[XIAOMING]]
 CODES = [XIYOUJI.barcode, HONGLOUMENG.barcode, SHUIHU.barcode, ANDERSEN[0].isbn13, OLD_BOOK.isbn10,
          MAGAZINE.barcode] * 3 + [DICTIONARY.barcode, "9787999999994"]
 
-borrow = st.tuples(st.just("borrow"), st.sampled_from(TAPS), st.sampled_from(CODES))
-give_back = st.tuples(st.just("return"), st.sampled_from([None, None, *TAPS]), st.sampled_from(CODES),
+checkout = st.tuples(st.just("checkout"), st.sampled_from(TAPS), st.sampled_from(CODES))
+checkin = st.tuples(st.just("return"), st.sampled_from([None, None, *TAPS]), st.sampled_from(CODES),
                       st.sampled_from(list(Ambiguity)))
 report = st.tuples(st.sampled_from(["damaged", "lost", "found"]), st.sampled_from(REPORTERS), st.sampled_from(CODES))
 #: minutes to the next act: a few, or days (renewals, overdue returns, the term's end)
@@ -62,7 +62,7 @@ wait = st.tuples(st.just("wait"), st.one_of(st.integers(0, 90), st.integers(1, 1
 #: the holder of the k-th open loan scans it again (a renewal, once a day has passed), or it
 #: comes back with or without their card
 again = st.tuples(st.sampled_from(["renew", "bring_back"]), st.integers(0, 20), st.booleans())
-action = st.one_of(borrow, borrow, give_back, again, again, wait, wait, report)
+action = st.one_of(checkout, checkout, checkin, again, again, wait, wait, report)
 CARD_OF = {patron.patron_id: card for patron, card in CARDS.items()}
 day = st.lists(action, min_size=10, max_size=40)
 start = st.integers(min_value=0, max_value=130)
@@ -93,10 +93,10 @@ def run_kiosk(actions, start_days: int, root: Path) -> KioskRun:
             who = desk.identify(tap) if tap is not None else None
             if not isinstance(who, Identified | None):
                 continue  # a refused card: recorded, nothing more to do
-            if act[0] == "borrow":
-                desk.borrow(who, act[2])
+            if act[0] == "checkout":
+                desk.checkout(who, act[2])
             elif act[0] == "return":
-                desk.give_back(act[2], who, act[3])
+                desk.checkin(act[2], who, act[3])
             else:
                 report = {"damaged": desk.report_damaged, "lost": desk.report_lost, "found": desk.report_found}
                 report[act[0]](who, act[2])
@@ -115,7 +115,7 @@ def _on_loan(state: CirculationState, kind: str, k: int, with_card: bool) -> tup
     item = next(i for i in ITEMS if i.item_id == loan.item_id)
     code = item.barcode or item.isbn13
     if kind == "renew":
-        return ("borrow", CARD_OF[loan.patron_id], code)
+        return ("checkout", CARD_OF[loan.patron_id], code)
     return ("return", CARD_OF[loan.patron_id] if with_card else None, code, Ambiguity.OLDEST)
 
 
@@ -130,7 +130,7 @@ def server_view(items: dict[str, ItemState]) -> tuple[dict, dict]:
     return loans, {i: s.status or catalogue[i] for i, s in items.items()}
 
 
-def lending_times_agree(run: KioskRun, items: dict[str, ItemState]) -> None:
+def checkout_times_agree(run: KioskRun, items: dict[str, ItemState]) -> None:
     """The server's re-timed lending time is the kiosk's wall clock (to its milliseconds)."""
     for item_id, loan in run.state.loans.items():
         server_loan = items[item_id].loan
@@ -161,7 +161,7 @@ def test_the_servers_replay_of_a_kiosks_events_is_the_kiosks_own_state(actions, 
     items, ledger = replay_purely(run, received)
 
     assert server_view(items) == kiosk_view(run)
-    lending_times_agree(run, items)
+    checkout_times_agree(run, items)
     # the ledger's loans still open are the loans the books are on (every loan began in this batch)
     still_open = {row[1]: (row[0], row[2], row[5], row[7]) for row in ledger.opened.values() if row[6] is None}
     assert still_open == server_view(items)[0] and not ledger.changed
@@ -206,6 +206,6 @@ def test_the_real_ingest_of_a_kiosks_push_is_the_kiosks_own_state(template_db, a
     assert [r for r in reply.results if r.outcome == Outcome.NEEDS_REVIEW] == [] and reviews == 0
     assert reply.needs_review == 0 and reply.applied_seq == batch.to_seq
     assert server_view(items) == kiosk_view(run)
-    lending_times_agree(run, items)
+    checkout_times_agree(run, items)
     # the loans the reports read: those not returned are the books' open loans
     assert open_loans == kiosk_view(run)[0]

@@ -29,69 +29,69 @@ def who(ledger: Ledger, patron) -> Identified:
     return outcome
 
 
-def borrow(ledger: Ledger, patron, code: str, now=MONDAY):
+def checkout(ledger: Ledger, patron, code: str, now=MONDAY):
     scanned = classify(code, ledger.reference)
-    return ledger.record(rules.borrow(ledger.reference, ledger.state, who(ledger, patron), scanned, now), now)
+    return ledger.record(rules.checkout(ledger.reference, ledger.state, who(ledger, patron), scanned, now), now)
 
 
-def give_back(ledger: Ledger, code: str, now=MONDAY, patron=None, ambiguity=Ambiguity.REFUSE):
+def checkin(ledger: Ledger, code: str, now=MONDAY, patron=None, ambiguity=Ambiguity.REFUSE):
     scanned = classify(code, ledger.reference)
     card = who(ledger, patron) if patron else None
-    return ledger.record(rules.give_back(ledger.reference, ledger.state, scanned, now, card, ambiguity), now)
+    return ledger.record(rules.checkin(ledger.reference, ledger.state, scanned, now, card, ambiguity), now)
 
 
 def test_a_child_borrows_a_labelled_book_for_a_week(ledger):
-    decision = borrow(ledger, XIAOMING, XIYOUJI.barcode)
-    assert decision.ok and decision.result.action is Action.BORROWED
+    decision = checkout(ledger, XIAOMING, XIYOUJI.barcode)
+    assert decision.ok and decision.result.action is Action.CHECKED_OUT
     assert decision.result.due == date(2026, 11, 30)
     assert [e.type for e in ledger.events] == [EventType.CHECKED_OUT]
     assert ledger.state.loan_of(XIYOUJI.item_id).patron_id == XIAOMING.patron_id
 
 
-def test_the_third_book_is_refused_with_how_many_are_held(ledger):
-    borrow(ledger, XIAOMING, XIYOUJI.barcode)
-    borrow(ledger, XIAOMING, HONGLOUMENG.barcode)
-    decision = borrow(ledger, XIAOMING, SHUIHU.barcode)
+def test_the_third_book_is_refused_with_how_many_are_on_loan(ledger):
+    checkout(ledger, XIAOMING, XIYOUJI.barcode)
+    checkout(ledger, XIAOMING, HONGLOUMENG.barcode)
+    decision = checkout(ledger, XIAOMING, SHUIHU.barcode)
     assert decision.result.reason is Reason.LIMIT_REACHED
-    assert decision.result.details["held"] == 2 and decision.result.details["limit"] == 2
+    assert decision.result.details["loan_count"] == 2 and decision.result.details["limit"] == 2
     assert ledger.events[-1].type is EventType.REFUSED
     assert ledger.state.loan_of(SHUIHU.item_id) is None
 
 
 def test_an_overdue_book_blocks_borrowing_and_is_named(ledger):
-    borrow(ledger, XIAOMING, XIYOUJI.barcode, now=at(2026, 11, 9))
-    decision = borrow(ledger, XIAOMING, HONGLOUMENG.barcode, now=MONDAY)
+    checkout(ledger, XIAOMING, XIYOUJI.barcode, now=at(2026, 11, 9))
+    decision = checkout(ledger, XIAOMING, HONGLOUMENG.barcode, now=MONDAY)
     assert decision.result.reason is Reason.OVERDUE
     assert decision.result.details["overdue"] == [{"item_id": "I001", "title": "西游记", "due": "2026-11-16"}]
 
 
 def test_reference_books_stay_in_the_room_even_for_teachers(ledger):
     for patron in (XIAOMING, TEACHER):
-        decision = borrow(ledger, patron, DICTIONARY.barcode)
+        decision = checkout(ledger, patron, DICTIONARY.barcode)
         assert decision.result.reason is Reason.REFERENCE_ONLY
         assert decision.result.details["title"] == "新华字典"
 
 
 def test_rescanning_a_book_borrowed_today_changes_nothing(ledger):
-    borrow(ledger, XIAOMING, XIYOUJI.barcode)
+    checkout(ledger, XIAOMING, XIYOUJI.barcode)
     before = len(ledger.events)
-    decision = borrow(ledger, XIAOMING, XIYOUJI.barcode)
+    decision = checkout(ledger, XIAOMING, XIYOUJI.barcode)
     assert decision.result.reason is Reason.ALREADY_YOURS
     assert len(ledger.events) == before
 
 
 def test_rescanning_later_renews_once(ledger):
-    borrow(ledger, XIAOMING, XIYOUJI.barcode)
+    checkout(ledger, XIAOMING, XIYOUJI.barcode)
     thursday = at(2026, 11, 26)
-    renewed = borrow(ledger, XIAOMING, XIYOUJI.barcode, now=thursday)
+    renewed = checkout(ledger, XIAOMING, XIYOUJI.barcode, now=thursday)
     assert renewed.result.action is Action.RENEWED and renewed.result.due == date(2026, 12, 3)
-    refused = borrow(ledger, XIAOMING, XIYOUJI.barcode, now=at(2026, 11, 30))
+    refused = checkout(ledger, XIAOMING, XIYOUJI.barcode, now=at(2026, 11, 30))
     assert refused.result.reason is Reason.RENEWAL_LIMIT
 
 
 def test_periodicals_cannot_be_renewed_by_students(ledger):
-    borrow(ledger, XIAOMING, MAGAZINE.barcode)
-    assert borrow(ledger, XIAOMING, MAGAZINE.barcode, now=at(2026, 11, 26)).result.reason is Reason.RENEWAL_LIMIT
+    checkout(ledger, XIAOMING, MAGAZINE.barcode)
+    assert checkout(ledger, XIAOMING, MAGAZINE.barcode, now=at(2026, 11, 26)).result.reason is Reason.RENEWAL_LIMIT
 
 
 def test_isbn10_and_isbn13_find_the_same_book(ledger):
@@ -109,9 +109,9 @@ def test_scanner_extras_are_stripped():
 
 
 def test_unknown_and_garbled_codes_are_recorded_for_the_librarian(ledger):
-    unknown = borrow(ledger, XIAOMING, "9787544253994")
+    unknown = checkout(ledger, XIAOMING, "9787544253994")
     assert unknown.result.reason is Reason.ITEM_UNKNOWN
-    garbled = borrow(ledger, XIAOMING, "\x1b[A~~")
+    garbled = checkout(ledger, XIAOMING, "\x1b[A~~")
     assert garbled.result.reason is Reason.UNREADABLE
     assert [e.type for e in ledger.events] == [EventType.UNKNOWN_ITEM, EventType.UNREADABLE]
     assert ledger.events[0].payload.isbn13 == "9787544253994"
@@ -132,20 +132,20 @@ def test_lost_cards_and_children_who_left_are_refused_at_the_tap():
 
 
 def test_a_suspended_child_may_return_but_not_borrow(ledger):
-    assert borrow(ledger, DAWEI, XIYOUJI.barcode).result.reason is Reason.PATRON_SUSPENDED
+    assert checkout(ledger, DAWEI, XIYOUJI.barcode).result.reason is Reason.PATRON_SUSPENDED
 
 
 def test_copies_sharing_an_isbn_are_lent_one_by_one(ledger):
     isbn = ANDERSEN[0].isbn13
-    lent = [borrow(ledger, patron, isbn).result.item_id for patron in (XIAOMING, XIAOHONG, MEIMEI)]
+    lent = [checkout(ledger, patron, isbn).result.item_id for patron in (XIAOMING, XIAOHONG, MEIMEI)]
     assert sorted(lent) == sorted(c.item_id for c in ANDERSEN)
 
 
 def test_a_copy_in_hand_while_all_are_out_closes_the_oldest_loan(ledger):
     isbn = ANDERSEN[0].isbn13
     for day, patron in zip((16, 17, 18), (XIAOMING, XIAOHONG, MEIMEI)):
-        borrow(ledger, patron, isbn, now=at(2026, 11, day))
-    decision = borrow(ledger, TEACHER, isbn, now=at(2026, 11, 19))
+        checkout(ledger, patron, isbn, now=at(2026, 11, day))
+    decision = checkout(ledger, TEACHER, isbn, now=at(2026, 11, 19))
     assert decision.ok and Warning_.RETURNED_FROM_OTHER in decision.result.warnings
     assert [e.type for e in ledger.events[-2:]] == [EventType.CHECKED_IN, EventType.CHECKED_OUT]
     assert ledger.events[-2].payload.patron_id == XIAOMING.patron_id
@@ -153,43 +153,43 @@ def test_a_copy_in_hand_while_all_are_out_closes_the_oldest_loan(ledger):
 
 
 def test_a_labelled_book_on_loan_to_another_child_moves_to_the_new_borrower(ledger):
-    borrow(ledger, XIAOMING, XIYOUJI.barcode)
-    decision = borrow(ledger, XIAOHONG, XIYOUJI.barcode)
+    checkout(ledger, XIAOMING, XIYOUJI.barcode)
+    decision = checkout(ledger, XIAOHONG, XIYOUJI.barcode)
     assert decision.ok and decision.result.warnings == (Warning_.RETURNED_FROM_OTHER,)
     assert ledger.state.loan_of(XIYOUJI.item_id).patron_id == XIAOHONG.patron_id
 
 
 def test_quick_return_names_the_borrower(ledger):
-    borrow(ledger, XIAOMING, XIYOUJI.barcode)
-    decision = give_back(ledger, XIYOUJI.barcode)
-    assert decision.result.action is Action.RETURNED and decision.result.patron_id == XIAOMING.patron_id
+    checkout(ledger, XIAOMING, XIYOUJI.barcode)
+    decision = checkin(ledger, XIYOUJI.barcode)
+    assert decision.result.action is Action.CHECKED_IN and decision.result.patron_id == XIAOMING.patron_id
     assert ledger.state.loan_of(XIYOUJI.item_id) is None
     assert ledger.events[-1].payload.with_card is False
 
 
 def test_returning_a_book_that_was_not_borrowed_is_kept_for_review(ledger):
-    decision = give_back(ledger, SHUIHU.barcode)
+    decision = checkin(ledger, SHUIHU.barcode)
     assert decision.result.reason is Reason.NOT_ON_LOAN
     assert ledger.events[-1].payload.reason == "not_on_loan"
 
 
 def test_a_shared_isbn_return_asks_for_a_card_unless_a_librarian_returns_in_bulk(ledger):
     isbn = ANDERSEN[0].isbn13
-    borrow(ledger, XIAOMING, isbn, now=at(2026, 11, 16))
-    borrow(ledger, XIAOHONG, isbn, now=at(2026, 11, 17))
-    assert give_back(ledger, isbn).result.reason is Reason.AMBIGUOUS_COPY
-    mine = give_back(ledger, isbn, patron=XIAOHONG)
+    checkout(ledger, XIAOMING, isbn, now=at(2026, 11, 16))
+    checkout(ledger, XIAOHONG, isbn, now=at(2026, 11, 17))
+    assert checkin(ledger, isbn).result.reason is Reason.AMBIGUOUS_COPY
+    mine = checkin(ledger, isbn, patron=XIAOHONG)
     assert mine.result.patron_id == XIAOHONG.patron_id
-    bulk = give_back(ledger, isbn, ambiguity=Ambiguity.OLDEST)
+    bulk = checkin(ledger, isbn, ambiguity=Ambiguity.OLDEST)
     assert bulk.result.patron_id == XIAOMING.patron_id
 
 
 def test_a_student_librarians_bulk_returns_are_recorded_as_their_work_not_their_loans(ledger):
     isbn = ANDERSEN[0].isbn13
-    borrow(ledger, MEIMEI, isbn, now=at(2026, 11, 17))
-    borrow(ledger, XIAOMING, isbn, now=at(2026, 11, 16))
+    checkout(ledger, MEIMEI, isbn, now=at(2026, 11, 17))
+    checkout(ledger, XIAOMING, isbn, now=at(2026, 11, 16))
     scanned = classify(isbn, ledger.reference)
-    decision = ledger.record(rules.give_back(ledger.reference, ledger.state, scanned, MONDAY, None, Ambiguity.OLDEST,
+    decision = ledger.record(rules.checkin(ledger.reference, ledger.state, scanned, MONDAY, None, Ambiguity.OLDEST,
                                              handled_by=who(ledger, MEIMEI)), MONDAY)
     assert decision.result.patron_id == XIAOMING.patron_id  # the oldest loan, not the helper's own copy
     event = ledger.events[-1]
@@ -197,18 +197,18 @@ def test_a_student_librarians_bulk_returns_are_recorded_as_their_work_not_their_
 
 
 def test_late_returns_count_school_days(ledger):
-    borrow(ledger, XIAOMING, XIYOUJI.barcode, now=at(2026, 11, 9))  # due Mon 16 Nov
-    decision = give_back(ledger, XIYOUJI.barcode, now=MONDAY)
+    checkout(ledger, XIAOMING, XIYOUJI.barcode, now=at(2026, 11, 9))  # due Mon 16 Nov
+    decision = checkin(ledger, XIYOUJI.barcode, now=MONDAY)
     assert decision.result.days_late == 5 and Warning_.LATE in decision.result.warnings
 
 
 def test_due_dates_skip_the_national_day_holiday(ledger):
-    decision = borrow(ledger, XIAOMING, XIYOUJI.barcode, now=at(2026, 9, 24))
+    decision = checkout(ledger, XIAOMING, XIYOUJI.barcode, now=at(2026, 9, 24))
     assert decision.result.due == date(2026, 10, 8)
 
 
 def test_holiday_loans_are_due_after_the_holiday(ledger):
-    decision = borrow(ledger, XIAOMING, XIYOUJI.barcode, now=at(2027, 1, 12))
+    decision = checkout(ledger, XIAOMING, XIYOUJI.barcode, now=at(2027, 1, 12))
     assert decision.result.due == date(2027, 2, 22)
 
 
@@ -218,41 +218,41 @@ def test_without_holiday_loans_the_term_end_is_a_hard_due_date():
         item_defaults={t: DEFAULT_POLICY.rule(XIAOMING.role, t) for t in (MAGAZINE.item_type, XIYOUJI.item_type)},
     )
     ledger = Ledger(reference(policy=no_holiday))
-    decision = borrow(ledger, XIAOMING, XIYOUJI.barcode, now=at(2027, 1, 12))
+    decision = checkout(ledger, XIAOMING, XIYOUJI.barcode, now=at(2027, 1, 12))
     assert decision.result.due == date(2027, 1, 15)
 
 
 def test_only_librarians_report_damage_and_a_damaged_book_comes_back_from_its_borrower(ledger):
-    borrow(ledger, XIAOMING, XIYOUJI.barcode)
+    checkout(ledger, XIAOMING, XIYOUJI.barcode)
     scanned = classify(XIYOUJI.barcode, ledger.reference)
     refused = rules.report_damaged(ledger.reference, ledger.state, who(ledger, XIAOHONG), scanned, MONDAY)
     assert refused.result.reason is Reason.NOT_ALLOWED
     done = ledger.record(rules.report_damaged(ledger.reference, ledger.state, who(ledger, MEIMEI), scanned, MONDAY,
                                               "torn cover"), MONDAY)
     assert done.ok and [e.type for e in done.events] == [EventType.CHECKED_IN, EventType.ITEM_DAMAGED]
-    assert borrow(ledger, XIAOHONG, XIYOUJI.barcode).result.reason is Reason.IN_REPAIR
+    assert checkout(ledger, XIAOHONG, XIYOUJI.barcode).result.reason is Reason.IN_REPAIR
     repaired = ledger.record(rules.report_found(ledger.reference, ledger.state, who(ledger, MEIMEI), scanned, MONDAY),
                              MONDAY)
     assert repaired.result.action is Action.MARKED_REPAIRED
-    assert borrow(ledger, XIAOHONG, XIYOUJI.barcode).ok
+    assert checkout(ledger, XIAOHONG, XIYOUJI.barcode).ok
 
 
 def test_a_lost_book_that_turns_up_can_be_borrowed(ledger):
-    borrow(ledger, XIAOMING, XIYOUJI.barcode)
+    checkout(ledger, XIAOMING, XIYOUJI.barcode)
     scanned = classify(XIYOUJI.barcode, ledger.reference)
     lost = ledger.record(rules.report_lost(ledger.reference, ledger.state, who(ledger, TEACHER), scanned, MONDAY),
                          MONDAY)
     assert lost.ok and ledger.state.loan_of(XIYOUJI.item_id) is None
-    again = borrow(ledger, XIAOHONG, XIYOUJI.barcode, now=MONDAY + timedelta(days=1))
+    again = checkout(ledger, XIAOHONG, XIYOUJI.barcode, now=MONDAY + timedelta(days=1))
     assert again.ok and Warning_.WAS_LOST in again.result.warnings
 
 
 def test_allowance_tells_a_child_how_many_more(ledger):
-    borrow(ledger, XIAOMING, XIYOUJI.barcode)
+    checkout(ledger, XIAOMING, XIYOUJI.barcode)
     allowance = rules.allowance(ledger.reference, ledger.state, XIAOMING, MONDAY.date())
-    assert (allowance.held, allowance.may_borrow) == (1, 1)
+    assert (allowance.loan_count, allowance.may_checkout) == (1, 1)
     late = rules.allowance(ledger.reference, ledger.state, XIAOMING, date(2026, 12, 15))
-    assert late.blocked and late.may_borrow == 0
+    assert late.blocked and late.may_checkout == 0
 
 
 def test_a_make_up_working_saturday_is_a_school_day():
@@ -261,7 +261,7 @@ def test_a_make_up_working_saturday_is_a_school_day():
     from tests.school import CALENDAR
     calendar = replace(CALENDAR, open_dates=frozenset({date(2026, 10, 10)}))
     ledger = Ledger(reference(calendar=calendar))
-    decision = borrow(ledger, XIAOMING, XIYOUJI.barcode, now=at(2026, 10, 3))  # due Sat 10 Oct, a make-up day
+    decision = checkout(ledger, XIAOMING, XIYOUJI.barcode, now=at(2026, 10, 3))  # due Sat 10 Oct, a make-up day
     assert decision.result.due == date(2026, 10, 10)
 
 
@@ -311,7 +311,7 @@ def test_a_new_book_is_registered_whole_or_not_at_all_and_can_be_borrowed_at_onc
     local = with_local_additions(ref, ledger.state.enrolled_cards, ledger.state.registered_items)
     item = local.items["K-3"]
     assert (item.isbn13, item.isbn10, item.barcode, item.title) == ("9787544253994", "7544253996", None, "活着")
-    lent = rules.borrow(local, ledger.state, who(ledger, XIAOMING), classify("7544253996", local), MONDAY)
+    lent = rules.checkout(local, ledger.state, who(ledger, XIAOMING), classify("7544253996", local), MONDAY)
     assert lent.ok and lent.result.item_id == "K-3"
     # another copy of an ISBN-only book shares the printed barcode
     another = ledger.record(rules.register_item(local, librarian, classify("9787544253994", local), "K-4", "活着"),

@@ -77,3 +77,41 @@ def test_a_reader_never_sees_half_a_version_while_another_process_writes(tmp_pat
         if os.waitpid(pid, os.WNOHANG) != (0, 0):
             break
     assert len(versions) > 1
+
+
+def test_a_snapshot_stores_rules_and_holiday_loans_under_the_wire_names_and_reads_either_spelling():
+    """The sync writes the server's records (``lendable``, ``lend_from``, ``lend_until``) into the
+    snapshot and every release reads them: the code's new names (``loanable``, ``checkout_from``,
+    ``checkout_until``) do not change what is on disk, and a snapshot under the new names reads too."""
+    import copy
+    from dataclasses import replace
+    from datetime import date
+
+    import msgspec
+
+    from bookcorner.circulation.calendar import HolidayLoan
+    from bookcorner.journal.snapshot import reference_from_tables, reference_to_tables
+    from bookcorner.protocol.messages import CalendarRecord, PolicyRecord
+
+    school = reference()
+    window = HolidayLoan("winter holiday", date(2027, 1, 4), date(2027, 1, 15), date(2027, 2, 22))
+    original = replace(school, calendar=replace(school.calendar, holiday_loans=(window,)))
+    tables = reference_to_tables(original, "v1")
+    settings = tables["settings"]["1"]
+    assert all("lendable" in cell and "loanable" not in cell for cell in settings["policy"]["rules"])
+    assert settings["calendar"]["holiday_loans"] == [{"name": "winter holiday", "lend_from": "2027-01-04",
+                                                      "lend_until": "2027-01-15", "due": "2027-02-22"}]
+    wire = msgspec.convert(settings["calendar"], CalendarRecord, strict=False).holiday_loans[0]
+    assert (wire.checkout_from, wire.checkout_until) == (window.checkout_from, window.checkout_until)
+    rules = msgspec.convert(settings["policy"], PolicyRecord, strict=False).rules
+    assert any(not cell.loanable for cell in rules)  # reference books stay in the room
+
+    renamed = copy.deepcopy(tables)
+    new = renamed["settings"]["1"]
+    new["policy"]["rules"] = [{("loanable" if k == "lendable" else k): v for k, v in cell.items()}
+                              for cell in new["policy"]["rules"]]
+    new["calendar"]["holiday_loans"] = [{"name": "winter holiday", "checkout_from": "2027-01-04",
+                                         "checkout_until": "2027-01-15", "due": "2027-02-22"}]
+    for version in (tables, renamed):
+        loaded, _settings = reference_from_tables(version)
+        assert loaded.calendar == original.calendar and dict(loaded.policy.rules) == dict(original.policy.rules)

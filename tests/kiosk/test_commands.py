@@ -43,11 +43,25 @@ def test_checkout_status_and_return_from_the_command_line(data_dir):
     body = json.loads(lent.stdout)
     assert body["ok"] and body["action"] == "borrowed" and body["due"] == "2026-11-30" and body["events"] == [1]
     status = json.loads(circ(data_dir, "status", card, "--json").stdout)
-    assert [loan["item_id"] for loan in status["loans"]] == [XIYOUJI.item_id] and status["may_borrow"] == 1
+    assert [loan["item_id"] for loan in status["loans"]] == [XIYOUJI.item_id] and status["may_checkout"] == 1
     back = circ(data_dir, "return", XIYOUJI.barcode)
     assert back.returncode == 0 and "Thank you, 小明!" in back.stdout
     overview = json.loads(circ(data_dir, "status", "--json").stdout)
     assert overview["open_loans"] == 0 and overview["last_seq"] == 2
+
+
+def test_checkin_takes_a_book_back_and_return_is_still_its_other_name(data_dir):
+    card = CARDS[XIAOMING]
+    assert circ(data_dir, "checkout", card, XIYOUJI.barcode).returncode == 0
+    assert circ(data_dir, "checkout", card, HONGLOUMENG.barcode).returncode == 0
+    back = circ(data_dir, "checkin", XIYOUJI.barcode, "--json")
+    assert back.returncode == 0, back.stderr
+    assert json.loads(back.stdout)["action"] == "returned"
+    old_name = circ(data_dir, "return", HONGLOUMENG.barcode)
+    assert old_name.returncode == 0 and "Thank you, 小明!" in old_name.stdout
+    assert json.loads(circ(data_dir, "status", "--json").stdout)["open_loans"] == 0
+    listed = bookcorner("circ", "--help").stdout
+    assert "checkin (return)" in listed and "check a book in" in listed and "borrow" not in listed
 
 
 def test_a_refusal_exits_non_zero_with_the_reason(data_dir):
@@ -70,7 +84,7 @@ def test_status_only_looks_so_it_works_while_the_kiosk_runs(data_dir):
     from tests.school import LOST_CARD, MONDAY
 
     with CirculationDesk(data_dir, "demo-corner", FixedClock(MONDAY)) as kiosk:  # holds the writer's lock
-        kiosk.borrow(kiosk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
+        kiosk.checkout(kiosk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
         overview = circ(data_dir, "status", "--json")
         assert overview.returncode == 0, overview.stderr
         assert json.loads(overview.stdout)["open_loans"] == 1 and json.loads(overview.stdout)["last_seq"] == 1

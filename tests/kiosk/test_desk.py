@@ -30,14 +30,14 @@ def test_a_loan_is_in_the_journal_before_the_desk_answers_and_survives_a_restart
     with open_desk(data_dir) as desk:
         child = desk.identify(CARDS[XIAOMING], Source.CARD_READER)
         assert isinstance(child, Identified)
-        recorded = desk.borrow(child, XIYOUJI.barcode)
+        recorded = desk.checkout(child, XIYOUJI.barcode)
         assert recorded.ok and [e.seq for e in recorded.events] == [1]
         on_disk = list(desk.journal.events_after(0))
         assert [e.event_id for e in on_disk] == [recorded.events[0].event_id]
     with open_desk(data_dir) as desk:
         assert desk.state.loan_of(XIYOUJI.item_id).loan_id == recorded.events[0].event_id
         view = desk.patron_view(XIAOMING)
-        assert view.allowance.may_borrow == 1 and [l.item_id for l in view.loans] == [XIYOUJI.item_id]
+        assert view.allowance.may_checkout == 1 and [l.item_id for l in view.loans] == [XIYOUJI.item_id]
 
 
 def test_the_state_rebuilt_from_the_journal_matches_the_live_one_across_many_segments(data_dir):
@@ -45,9 +45,9 @@ def test_the_state_rebuilt_from_the_journal_matches_the_live_one_across_many_seg
     with open_desk(data_dir, clock) as desk:
         child = desk.identify(CARDS[XIAOMING], Source.CARD_READER)
         for _ in range(30):
-            desk.borrow(child, XIYOUJI.barcode)
-            desk.borrow(child, HONGLOUMENG.barcode)
-            desk.give_back(XIYOUJI.barcode)
+            desk.checkout(child, XIYOUJI.barcode)
+            desk.checkout(child, HONGLOUMENG.barcode)
+            desk.checkin(XIYOUJI.barcode)
             clock.advance(hours=1)
         live = desk.state
     with open_desk(data_dir, clock) as desk:
@@ -63,20 +63,20 @@ def test_when_the_disk_refuses_the_desk_changes_nothing_and_says_so(data_dir):
         try:
             resource.setrlimit(resource.RLIMIT_FSIZE, (hot.stat().st_size, hard))
             with pytest.raises(StoreWriteError, match="disk is full"):
-                desk.borrow(child, XIYOUJI.barcode)
+                desk.checkout(child, XIYOUJI.barcode)
         finally:
             resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
             signal.signal(signal.SIGXFSZ, previous)
         assert desk.state.loan_of(XIYOUJI.item_id) is None
         # the child scans again once the disk has room: it works, numbered without a gap
-        again = desk.borrow(child, XIYOUJI.barcode)
+        again = desk.checkout(child, XIYOUJI.barcode)
         assert again.ok and again.events[0].seq == 1
 
 
 def test_a_new_snapshot_from_the_server_is_taken_up_with_the_local_events_on_top(data_dir):
     with open_desk(data_dir) as desk:
         child = desk.identify(CARDS[XIAOMING], Source.CARD_READER)
-        desk.borrow(child, XIYOUJI.barcode)
+        desk.checkout(child, XIYOUJI.barcode)
         assert desk.refresh_reference() is False
         ReferenceStore(desk.paths.reference).save(reference(), "test-2", "Test school")
         assert desk.refresh_reference() is True
@@ -99,9 +99,9 @@ def test_a_restart_starts_from_the_checkpoint_and_gets_the_same_state(data_dir):
     with open_desk(data_dir, clock) as desk:
         child = desk.identify(CARDS[XIAOMING], Source.CARD_READER)
         for _ in range(20):
-            desk.borrow(child, XIYOUJI.barcode)
-            desk.give_back(XIYOUJI.barcode)
-        desk.borrow(child, HONGLOUMENG.barcode)
+            desk.checkout(child, XIYOUJI.barcode)
+            desk.checkin(XIYOUJI.barcode)
+        desk.checkout(child, HONGLOUMENG.barcode)
         live = desk.state
     saved = CheckpointStore(DataPaths(data_dir).state).load()
     assert saved is not None and saved.state.last_seq == live.last_seq == 41
@@ -115,7 +115,7 @@ def test_a_checkpoint_that_does_not_match_the_journal_is_not_trusted(data_dir):
     clock = FixedClock(MONDAY)
     with open_desk(data_dir, clock) as desk:
         child = desk.identify(CARDS[XIAOMING], Source.CARD_READER)
-        desk.borrow(child, XIYOUJI.barcode)
+        desk.checkout(child, XIYOUJI.barcode)
     # the journal is replaced (restored from elsewhere, repaired...): the checkpoint names an event it lacks
     shutil.rmtree(DataPaths(data_dir).journal)
     with open_desk(data_dir, clock) as desk:
@@ -140,7 +140,7 @@ def test_a_card_enrolled_and_a_book_registered_at_the_kiosk_survive_a_restart(tm
         registered = desk.register_item(boss, "9787544253994", "活着")
         assert registered.ok
         child = desk.identify("0005550001")
-        assert isinstance(child, Identified) and desk.borrow(child, "9787544253994").ok
+        assert isinstance(child, Identified) and desk.checkout(child, "9787544253994").ok
     for _ in range(2):  # from the checkpoint, then from a full replay
         with open_desk(tmp_path) as desk:
             child = desk.identify("0005550001")

@@ -107,7 +107,7 @@ def kiosk(controller, data_dir) -> Kiosk:
     return Kiosk(controller, data_dir)
 
 
-def borrowed_by(kiosk: Kiosk, card: str, *codes: str) -> None:
+def checked_out_by(kiosk: Kiosk, card: str, *codes: str) -> None:
     kiosk.opened(card)
     for code in codes:
         assert kiosk.answer(S(code)).feedback.code == "borrowed"
@@ -125,8 +125,8 @@ def S(code: str) -> Scan:
 def test_a_card_opens_a_visit_of_that_child_and_a_borrowed_book_is_on_disk_when_the_kiosk_says_so(kiosk):
     view = kiosk.opened(CARDS[XIAOMING])
     assert (view.kind, view.patron_id, view.greeting, view.mode, view.loans) == (
-        s.VisitKind.BORROWER, "S01", "小明", s.ScanMode.BORROW, ())
-    assert view.may_borrow == view.limit > 0 and view.slot is None
+        s.VisitKind.BORROWER, "S01", "小明", s.ScanMode.CHECKOUT, ())
+    assert view.may_checkout == view.limit > 0 and view.slot is None
 
     answer = kiosk.answer(S(XIYOUJI.barcode))
     assert (answer.feedback.code, answer.feedback.tone, answer.feedback.recorded) == ("borrowed", Tone.SUCCESS, 1)
@@ -134,16 +134,16 @@ def test_a_card_opens_a_visit_of_that_child_and_a_borrowed_book_is_on_disk_when_
     assert [words.language for words in answer.feedback.words] == ["en", "zh_CN"]
     assert answer.feedback.words[0].headline == "Borrowed!"
     assert answer.view is not None and [line.item_id for line in answer.view.loans] == [XIYOUJI.item_id]
-    assert answer.view.may_borrow == view.may_borrow - 1 and answer.view.visit_id == view.visit_id
+    assert answer.view.may_checkout == view.may_checkout - 1 and answer.view.visit_id == view.visit_id
     [event] = kiosk.on_disk()
     assert event.type is EventType.CHECKED_OUT and event.kiosk_id == "demo-corner"
     assert (event.payload.item_id, event.payload.patron_id) == (XIYOUJI.item_id, "S01")
 
 
 def test_what_the_kiosk_acknowledged_is_what_the_next_start_finds(kiosk, controller, data_dir, clock):
-    borrowed_by(kiosk, CARDS[XIAOMING], XIYOUJI.barcode, HONGLOUMENG.barcode)
+    checked_out_by(kiosk, CARDS[XIAOMING], XIYOUJI.barcode, HONGLOUMENG.barcode)
     kiosk.opened(CARDS[XIAOMING])
-    kiosk.do(s.SwitchMode(s.ScanMode.RETURN))
+    kiosk.do(s.SwitchMode(s.ScanMode.CHECKIN))
     kiosk.answer(S(HONGLOUMENG.barcode))
     controller.close()
     with CirculationDesk(data_dir, "demo-corner", clock) as desk:
@@ -155,8 +155,8 @@ def test_a_book_comes_back_in_the_return_mode_and_the_childs_loans_show_it(kiosk
     kiosk.opened(CARDS[XIAOMING])
     kiosk.answer(S(XIYOUJI.barcode))
     kiosk.answer(S(HONGLOUMENG.barcode))
-    [changed] = kiosk.do(s.SwitchMode(s.ScanMode.RETURN))
-    assert isinstance(changed, s.VisitChanged) and changed.view.mode is s.ScanMode.RETURN
+    [changed] = kiosk.do(s.SwitchMode(s.ScanMode.CHECKIN))
+    assert isinstance(changed, s.VisitChanged) and changed.view.mode is s.ScanMode.CHECKIN
 
     answer = kiosk.answer(S(XIYOUJI.barcode))
     assert (answer.feedback.code, answer.feedback.recorded) == ("returned", 1)
@@ -168,11 +168,11 @@ def test_a_book_comes_back_in_the_return_mode_and_the_childs_loans_show_it(kiosk
 def test_a_child_may_not_switch_to_the_librarians_modes(kiosk):
     kiosk.opened(CARDS[XIAOMING])
     [changed] = kiosk.do(s.SwitchMode(s.ScanMode.DAMAGED))
-    assert isinstance(changed, s.VisitChanged) and changed.view.mode is s.ScanMode.BORROW
+    assert isinstance(changed, s.VisitChanged) and changed.view.mode is s.ScanMode.CHECKOUT
 
 
 def test_a_book_scanned_again_on_a_later_day_is_renewed_once_then_refused(kiosk, clock):
-    borrowed_by(kiosk, CARDS[XIAOMING], XIYOUJI.barcode)
+    checked_out_by(kiosk, CARDS[XIAOMING], XIYOUJI.barcode)
     kiosk.opened(CARDS[XIAOMING])
     assert kiosk.answer(S(XIYOUJI.barcode)).feedback.code == "already_yours"  # the same day: nothing to renew
     clock.advance(days=3)
@@ -232,7 +232,7 @@ def test_a_second_tap_a_timeout_and_the_done_key_each_close_the_visit(kiosk):
     assert kiosk.do(s.EndVisit("timeout")) == [s.VisitClosed("timeout")]
     kiosk.opened(CARDS[XIAOMING])
     assert kiosk.do(s.EndVisit()) == [s.VisitClosed("done")]
-    assert kiosk.do(s.SwitchMode(s.ScanMode.RETURN)) == []  # nobody's visit to change
+    assert kiosk.do(s.SwitchMode(s.ScanMode.CHECKIN)) == []  # nobody's visit to change
 
 
 def test_the_next_childs_card_closes_the_visit_and_opens_theirs(kiosk):
@@ -244,7 +244,7 @@ def test_the_next_childs_card_closes_the_visit_and_opens_theirs(kiosk):
 
 
 def test_after_a_timeout_a_scan_borrows_for_nobody_it_is_a_quick_return(kiosk):
-    borrowed_by(kiosk, CARDS[XIAOMING], XIYOUJI.barcode)
+    checked_out_by(kiosk, CARDS[XIAOMING], XIYOUJI.barcode)
     kiosk.opened(CARDS[XIAOMING])
     kiosk.do(s.EndVisit("timeout"))
     answer = kiosk.answer(S(XIYOUJI.barcode))
@@ -255,9 +255,9 @@ def test_after_a_timeout_a_scan_borrows_for_nobody_it_is_a_quick_return(kiosk):
 
 
 def test_a_shared_barcode_at_the_idle_screen_waits_for_the_card_of_whoever_returns_it(kiosk, ticker):
-    borrowed_by(kiosk, CARDS[XIAOMING], ANDERSEN[0].isbn13)
-    borrowed_by(kiosk, CARDS[XIAOHONG], ANDERSEN[0].isbn13)
-    borrowed_by(kiosk, CARDS[TEACHER], ANDERSEN[0].isbn13)  # three copies out, one printed barcode
+    checked_out_by(kiosk, CARDS[XIAOMING], ANDERSEN[0].isbn13)
+    checked_out_by(kiosk, CARDS[XIAOHONG], ANDERSEN[0].isbn13)
+    checked_out_by(kiosk, CARDS[TEACHER], ANDERSEN[0].isbn13)  # three copies out, one printed barcode
     asked = kiosk.answer(S(ANDERSEN[0].isbn13))
     assert (asked.feedback.code, asked.feedback.recorded) == ("ambiguous_copy", 1)
     ticker.advance(s.PENDING_RETURN_S - 1)
@@ -281,7 +281,7 @@ def test_the_librarian_is_asked_for_her_pin_and_a_wrong_one_is_refused_then_the_
     [opened] = kiosk.do(s.EnterPin(PIN))
     assert isinstance(opened, s.VisitOpened)
     assert (opened.view.kind, opened.view.patron_id, opened.view.mode) == (
-        s.VisitKind.LIBRARIAN, "L99", s.ScanMode.RETURN)
+        s.VisitKind.LIBRARIAN, "L99", s.ScanMode.CHECKIN)
     assert kiosk.do(s.EnterPin(PIN)) == []  # no PIN is wanted any more
     assert kiosk.on_disk() == []  # the PIN is no circulation event
 
@@ -328,9 +328,9 @@ def test_in_her_mode_an_unknown_card_is_offered_for_enrolment_and_an_unknown_boo
 
 
 def test_a_student_librarian_takes_her_classs_returns_in_its_slot_and_sees_them_counted(kiosk):
-    borrowed_by(kiosk, CARDS[XIAOMING], XIYOUJI.barcode, HONGLOUMENG.barcode)
+    checked_out_by(kiosk, CARDS[XIAOMING], XIYOUJI.barcode, HONGLOUMENG.barcode)
     view = kiosk.opened(CARDS[MEIMEI])
-    assert (view.kind, view.mode, view.handled) == (s.VisitKind.HELPER, s.ScanMode.RETURN, 0)
+    assert (view.kind, view.mode, view.handled) == (s.VisitKind.HELPER, s.ScanMode.CHECKIN, 0)
     assert view.slot == s.SlotView("3-2", MONDAY.replace(hour=12, minute=50), loans=2, returns=0)
 
     answer = kiosk.answer(S(XIYOUJI.barcode))

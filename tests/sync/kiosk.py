@@ -24,7 +24,7 @@ def checkout(n: int, patron: str = "S01", shelf: str = "X") -> EventDraft:
                                                               due=date(2026, 11, 30)))
 
 
-def give_back(n: int, patron: str = "S01", shelf: str = "X") -> EventDraft:
+def checkin(n: int, patron: str = "S01", shelf: str = "X") -> EventDraft:
     return EventDraft(EventType.CHECKED_IN, "kiosk", Checkin(item_id=f"{shelf}{n:06d}", patron_id=patron,
                                                              due=date(2026, 11, 30)))
 
@@ -34,7 +34,7 @@ def loans_and_returns(first: int, pairs: int, shelf: str = "X") -> list[EventDra
     (Tests share a server: give each kiosk its own ``shelf`` of books.)"""
     drafts: list[EventDraft] = []
     for n in range(first, first + pairs):
-        drafts += [checkout(n, shelf=shelf), give_back(n, shelf=shelf)]
+        drafts += [checkout(n, shelf=shelf), checkin(n, shelf=shelf)]
     return drafts
 
 

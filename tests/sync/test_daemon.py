@@ -66,7 +66,7 @@ def test_the_kiosk_learns_of_loans_made_at_another_corner(central, tmp_path):
     load_document(central.store, document_from_reference(reference(), "Test school"))
     clock = FixedClock(MONDAY)
     with CirculationDesk(a.root, a.kiosk_id, clock) as desk:
-        lent = desk.borrow(desk.identify(CARDS[XIAOMING]), XIYOUJI.barcode)
+        lent = desk.checkout(desk.identify(CARDS[XIAOMING]), XIYOUJI.barcode)
         assert lent.ok
     assert a.syncd_once().returncode == 0
     assert b.syncd_once().returncode == 0
@@ -74,7 +74,7 @@ def test_the_kiosk_learns_of_loans_made_at_another_corner(central, tmp_path):
         loan = desk.state.loan_of(XIYOUJI.item_id)  # (other tests' kiosks lend to 小明 too: one server)
         assert loan is not None and loan.patron_id == XIAOMING.patron_id
         assert loan.loan_id == lent.events[-1].event_id
-        assert XIYOUJI.item_id in [held.item_id for held in desk.state.loans_of(XIAOMING.patron_id)]
+        assert XIYOUJI.item_id in [loan.item_id for loan in desk.state.loans_of(XIAOMING.patron_id)]
 
 
 def test_a_request_to_sync_starts_a_round_at_once(central_sqlite, kiosk_id, tmp_path):

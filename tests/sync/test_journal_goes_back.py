@@ -44,7 +44,7 @@ def corner(server, tmp_path) -> TestKiosk:
     return TestKiosk(tmp_path / "sd-card", kiosk_id, server.url, server.add_kiosk(kiosk_id))
 
 
-def lend(kiosk: TestKiosk, card: str, book: str) -> None:
+def checkout(kiosk: TestKiosk, card: str, book: str) -> None:
     done = kiosk.bookcorner("circ", "checkout", card, book)
     assert done.returncode == 0, done.stdout + done.stderr
 
@@ -94,14 +94,14 @@ def restored_onto(kiosk: TestKiosk, archive: Path, root: Path, token: str) -> Te
 
 
 def test_a_restored_kiosk_loses_no_loan_made_before_or_after_the_restore(server, corner, tmp_path):
-    lend(corner, MING, XIYOUJI)
+    checkout(corner, MING, XIYOUJI)
     sync(corner)
     archive = tmp_path / "backup.tar.gz"
     made = corner.bookcorner("backup", "--to", str(archive))
     assert made.returncode == 0, made.stdout + made.stderr
     # after the backup: two more loans, synced; then the SD card dies
-    lend(corner, HONG, HONGLOUMENG)
-    lend(corner, MING, SHUIHU)
+    checkout(corner, HONG, HONGLOUMENG)
+    checkout(corner, MING, SHUIHU)
     sync(corner)
     before = journal_ids(corner.root)
     token = corner.credential.read_text().strip()
@@ -111,8 +111,8 @@ def test_a_restored_kiosk_loses_no_loan_made_before_or_after_the_restore(server,
     doctor = kiosk.bookcorner("doctor", "--json")
     assert "restored from a backup" in doctor.stdout
     # two children borrow on the restored kiosk before it reaches the server
-    lend(kiosk, TEACHER_CARD, OLD_BOOK_ISBN)
-    lend(kiosk, HONG, MAGAZINE)
+    checkout(kiosk, TEACHER_CARD, OLD_BOOK_ISBN)
+    checkout(kiosk, HONG, MAGAZINE)
     out = sync(kiosk)
     assert "acknowledged" in out
 
@@ -137,20 +137,20 @@ def test_a_restored_kiosk_loses_no_loan_made_before_or_after_the_restore(server,
     assert "restored from a backup" not in kiosk.bookcorner("doctor", "--json").stdout
 
     # and it goes on: a later loan is pushed and acknowledged as usual
-    lend(kiosk, TEACHER_CARD, ANDERSEN_ISBN)
+    checkout(kiosk, TEACHER_CARD, ANDERSEN_ISBN)
     sync(kiosk)
     assert len(server_loans(server)) == 6 and len(loans_at_kiosk(kiosk, TEACHER_CARD)) == 2
 
 
 def test_a_kiosk_re_imaged_and_paired_again_starts_a_journal_the_server_keeps_apart(server, corner, tmp_path):
-    lend(corner, MING, XIYOUJI)
-    lend(corner, HONG, HONGLOUMENG)
+    checkout(corner, MING, XIYOUJI)
+    checkout(corner, HONG, HONGLOUMENG)
     sync(corner)
     first = set(journal_ids(corner.root))
     # a new SD card with the same configuration and credential: an empty journal numbered from 1 again
     for folder in ("journal", "state", "sync"):
         shutil.rmtree(corner.root / folder)
-    lend(corner, TEACHER_CARD, OLD_BOOK_ISBN)
+    checkout(corner, TEACHER_CARD, OLD_BOOK_ISBN)
     assert JournalReader(corner.root / "journal").last_seq() <= 2  # numbers the server has for other events
     sync(corner)
     ids = server_event_ids(server, corner.kiosk_id)
@@ -162,17 +162,17 @@ def test_a_kiosk_re_imaged_and_paired_again_starts_a_journal_the_server_keeps_ap
 
 
 def test_a_journal_copied_back_by_hand_loses_nothing_and_goes_on_as_a_new_incarnation(server, corner, tmp_path):
-    lend(corner, MING, XIYOUJI)
+    checkout(corner, MING, XIYOUJI)
     sync(corner)
     copy = tmp_path / "copy"
     shutil.copytree(corner.root, copy)  # not a backup: the same incarnation, copied as files
-    lend(corner, HONG, HONGLOUMENG)
-    lend(corner, MING, SHUIHU)
+    checkout(corner, HONG, HONGLOUMENG)
+    checkout(corner, MING, SHUIHU)
     sync(corner)
     before = set(journal_ids(corner.root))
     shutil.rmtree(corner.root)
     shutil.copytree(copy, corner.root)
-    lend(corner, TEACHER_CARD, OLD_BOOK_ISBN)  # under a number the server has for Xiaohong's loan
+    checkout(corner, TEACHER_CARD, OLD_BOOK_ISBN)  # under a number the server has for Xiaohong's loan
     out = sync(corner)
     assert "acknowledged" in out
     ids = server_event_ids(server, corner.kiosk_id)
@@ -183,7 +183,7 @@ def test_a_journal_copied_back_by_hand_loses_nothing_and_goes_on_as_a_new_incarn
     with CirculationDesk(corner.root, corner.kiosk_id, corner.clock) as desk:
         assert desk.follow_sync()
         assert desk.journal.incarnation.reason is incarnation.Reason.WENT_BACK
-    lend(corner, HONG, MAGAZINE)
+    checkout(corner, HONG, MAGAZINE)
     sync(corner)
     assert server_loans(server)["I040"] == "S02"
     assert loans_at_kiosk(corner, MING) == {"I001", "I003"} and loans_at_kiosk(corner, HONG) == {"I002", "I040"}

@@ -24,7 +24,7 @@ from bookcorner.journal.snapshot import ReferenceStore
 from bookcorner.ops.backup import make_backup, restore_backup
 from tests.central.harness import running_server
 from tests.school import reference
-from tests.sync.kiosk import TestKiosk, checkout, give_back
+from tests.sync.kiosk import TestKiosk, checkout, checkin
 
 BOOKS = 4
 
@@ -74,7 +74,7 @@ class History:
         getattr(self, action[0])(*action[1:])
 
     def record(self, moves: list[tuple[bool, int]]) -> None:
-        self.kiosk.record([(checkout if lend else give_back)(book, shelf=self.shelf) for lend, book in moves])
+        self.kiosk.record([(checkout if lend else checkin)(book, shelf=self.shelf) for lend, book in moves])
 
     def sync(self) -> None:
         result = self.kiosk.daemon().run_round()

@@ -12,7 +12,7 @@ import pytest
 from bookcorner.central.kiosks import add_kiosk
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
-from tests.central.pushes import KioskClient, checkout, give_back
+from tests.central.pushes import KioskClient, checkout, checkin
 from tests.web.chromium import shot
 
 
@@ -26,7 +26,7 @@ def test_a_librarian_signs_in_checks_the_day_and_resolves_a_review(server, brows
     kiosk = KioskClient(server.url, kiosk_id, server.add_kiosk(kiosk_id))
     add_kiosk(server.store, "class-4-1-" + tag, "Class 4.1")  # never synced: missing
     kiosk.push([kiosk.event(*checkout("I1", "S1")), kiosk.event(*checkout("I2", "S1"))])
-    kiosk.push([kiosk.event(*give_back("I2")), kiosk.event(*give_back("I9"))])  # I9 was not on loan
+    kiosk.push([kiosk.event(*checkin("I2")), kiosk.event(*checkin("I9"))])  # I9 was not on loan
     name = "Ms Li"
     token = server.add_librarian(name)
 

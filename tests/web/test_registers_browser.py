@@ -17,7 +17,7 @@ from openpyxl import load_workbook
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.harness import CentralServer
-from tests.central.pushes import KioskClient, give_back
+from tests.central.pushes import KioskClient, checkin
 from tests.web.chromium import shot
 
 
@@ -31,7 +31,7 @@ def server(tmp_path_factory) -> Iterator[CentralServer]:
         central.stop()
 
 
-def lend(item: str, patron: str, days: int) -> tuple[str, dict]:
+def checkout(item: str, patron: str, days: int) -> tuple[str, dict]:
     due = datetime.now().astimezone().date() + timedelta(days=days)
     return "loan.checked_out", {"item_id": item, "patron_id": patron, "card_id": "c", "code": item,
                                 "due": due.isoformat(), "warnings": []}
@@ -54,10 +54,10 @@ def a_school(server: CentralServer) -> None:
                ItemRecord(item_id="I5", title="十万个为什么", call_number="Z228/5", home_corner="四(1)班书架"),
                ItemRecord(item_id="I6", title="草房子", call_number="I287.5/6", home_corner="三(2)班书架")]))
     kiosk = KioskClient(server.url, "class-3-2", server.add_kiosk("class-3-2"))
-    kiosk.push([kiosk.event(*lend("I1", "S1", -4)), kiosk.event(*lend("I2", "S1", -1)),
-                kiosk.event(*lend("I3", "S3", -9)), kiosk.event(*lend("I5", "S2", -2)),
-                kiosk.event(*lend("I6", "S2", 3)),
-                kiosk.event("loan.returned", {**give_back("I5")[1], "patron_id": "S2"}, actor="L1"),
+    kiosk.push([kiosk.event(*checkout("I1", "S1", -4)), kiosk.event(*checkout("I2", "S1", -1)),
+                kiosk.event(*checkout("I3", "S3", -9)), kiosk.event(*checkout("I5", "S2", -2)),
+                kiosk.event(*checkout("I6", "S2", 3)),
+                kiosk.event("loan.returned", {**checkin("I5")[1], "patron_id": "S2"}, actor="L1"),
                 kiosk.event("item.damaged", {"item_id": "I5", "note": "封面脱落"}, actor="L1"),
                 kiosk.event("item.damaged", {"item_id": "I4", "note": ""}, actor="L1"),
                 kiosk.event("item.repaired", {"item_id": "I4", "note": ""}, actor="L1")])

@@ -14,7 +14,7 @@ import pytest
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.harness import CentralServer
-from tests.central.pushes import KioskClient, checkout, give_back
+from tests.central.pushes import KioskClient, checkout, checkin
 from tests.web.chromium import shot
 
 NAMES = ["王小明", "李华", "张伟", "刘洋", "陈静", "<i>Amy</i> Lin", "赵磊", "孙丽", "周杰", "吴芳", "郑强", "冯雪"]
@@ -38,7 +38,7 @@ def school(tmp_path_factory) -> Iterator[CentralServer]:
                 for copy in range(1 + (n * 3 + len(corner)) % 6):
                     item = f"I{patron * 6 + copy:02d}"
                     events += [kiosk.event(*checkout(item, f"S{patron:02d}"), minutes=len(events) / 4),
-                               kiosk.event(*give_back(item), minutes=len(events) / 4 + 0.1)]
+                               kiosk.event(*checkin(item), minutes=len(events) / 4 + 0.1)]
             assert kiosk.push(events).status_code == 200
         yield server
     finally:

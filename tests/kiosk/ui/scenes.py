@@ -24,10 +24,10 @@ def prepare(root: Path) -> FixedClock:
     clock = FixedClock(MONDAY)
     clock.advance(days=-7)
     with desk_for(root, clock) as desk:
-        desk.borrow(desk.identify(CARDS[XIAOHONG], Source.CARD_READER), SHUIHU.barcode)
+        desk.checkout(desk.identify(CARDS[XIAOHONG], Source.CARD_READER), SHUIHU.barcode)
     clock.advance(days=7)
     with desk_for(root, clock) as desk:
-        desk.borrow(desk.identify(CARDS[XIAOMING], Source.CARD_READER), HONGLOUMENG.barcode)
+        desk.checkout(desk.identify(CARDS[XIAOMING], Source.CARD_READER), HONGLOUMENG.barcode)
     write_status(root, SyncStatus(phase=Phase.IDLE, acked_seq=1, last_success="2026-11-30T11:05:00+08:00",
                                   last_attempt="2026-11-30T11:05:00+08:00", reference_version="test-1"))
     # the next Monday, in class 3-2's slot: 水浒传 is overdue, 红楼梦 due today

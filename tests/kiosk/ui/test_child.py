@@ -58,7 +58,7 @@ async def test_each_refusal_is_said_in_words_a_child_understands(data_dir):
 async def test_an_overdue_book_blocks_borrowing_until_it_is_scanned_back(data_dir):
     clock = FixedClock(MONDAY)
     with desk_for(data_dir, clock) as desk:
-        desk.borrow(desk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
+        desk.checkout(desk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
     clock.advance(days=10)  # Thursday of the next week: due on Monday, three school days late
     app = make_app(data_dir, clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -75,10 +75,10 @@ async def test_an_overdue_book_blocks_borrowing_until_it_is_scanned_back(data_di
         assert banner(app).code == "borrowed"
 
 
-async def test_scanning_a_held_book_again_renews_it(data_dir):
+async def test_scanning_a_book_on_loan_again_renews_it(data_dir):
     clock = FixedClock(MONDAY)
     with desk_for(data_dir, clock) as desk:
-        desk.borrow(desk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
+        desk.checkout(desk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
     app = make_app(data_dir, clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot)
@@ -93,7 +93,7 @@ async def test_scanning_a_held_book_again_renews_it(data_dir):
 
 async def test_a_book_given_back_at_the_idle_screen_names_the_child_then_the_screen_clears(data_dir):
     with desk_for(data_dir) as desk:
-        desk.borrow(desk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
+        desk.checkout(desk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
     app = make_app(data_dir, config_=settings(screen={"banner_s": 1}))
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot)
@@ -109,7 +109,7 @@ async def test_a_book_given_back_at_the_idle_screen_names_the_child_then_the_scr
 
 async def test_a_child_may_give_a_book_back_during_their_session(data_dir):
     with desk_for(data_dir) as desk:
-        desk.borrow(desk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
+        desk.checkout(desk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
     app = make_app(data_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot)

@@ -124,8 +124,8 @@ async def test_an_unplugged_scanner_shows_in_the_top_bar_until_it_is_back(data_d
 
 async def test_a_shared_barcode_at_the_idle_screen_waits_for_the_card_to_say_whose(data_dir):
     with desk_for(data_dir) as desk:
-        desk.borrow(desk.identify(CARDS[XIAOMING], Source.CARD_READER), ANDERSEN[0].isbn13)
-        desk.borrow(desk.identify(CARDS[XIAOHONG], Source.CARD_READER), ANDERSEN[0].isbn13)
+        desk.checkout(desk.identify(CARDS[XIAOMING], Source.CARD_READER), ANDERSEN[0].isbn13)
+        desk.checkout(desk.identify(CARDS[XIAOHONG], Source.CARD_READER), ANDERSEN[0].isbn13)
     app = make_app(data_dir)
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot)

@@ -13,24 +13,24 @@ from tests.kiosk.ui.conftest import banner, desk_for, make_app, scan, screen_tex
 from tests.school import ANDERSEN, CARDS, HONGLOUMENG, MEIMEI, MONDAY, SHUIHU, TEACHER, XIAOHONG, XIAOMING, XIYOUJI
 
 
-def lend_a_class_its_books(data_dir) -> FixedClock:
+def check_out_a_class_its_books(data_dir) -> FixedClock:
     """Last Monday's slot: four books out; this Monday, in the slot again."""
     clock = FixedClock(MONDAY)
     clock.advance(days=-7)
     with desk_for(data_dir, clock) as desk:
         ming = desk.identify(CARDS[XIAOMING], Source.CARD_READER)
         hong = desk.identify(CARDS[XIAOHONG], Source.CARD_READER)
-        desk.borrow(ming, XIYOUJI.barcode)
-        desk.borrow(ming, ANDERSEN[0].isbn13)
+        desk.checkout(ming, XIYOUJI.barcode)
+        desk.checkout(ming, ANDERSEN[0].isbn13)
         clock.advance(minutes=5)
-        desk.borrow(hong, ANDERSEN[0].isbn13)  # another copy with the same printed barcode
-        desk.borrow(hong, SHUIHU.barcode)
+        desk.checkout(hong, ANDERSEN[0].isbn13)  # another copy with the same printed barcode
+        desk.checkout(hong, SHUIHU.barcode)
     clock.advance(days=7)
     return clock
 
 
 async def test_bulk_returns_in_the_slot_count_up_and_a_shared_barcode_closes_the_oldest_loan(data_dir):
-    clock = lend_a_class_its_books(data_dir)
+    clock = check_out_a_class_its_books(data_dir)
     app = make_app(data_dir, clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot)
@@ -53,13 +53,13 @@ async def test_bulk_returns_in_the_slot_count_up_and_a_shared_barcode_closes_the
 
 
 async def test_the_chase_list_shows_the_class_overdue_first_and_exports_for_the_teacher(data_dir):
-    clock = lend_a_class_its_books(data_dir)
+    clock = check_out_a_class_its_books(data_dir)
     clock.advance(days=1)  # Tuesday: last week's loans are a day overdue; free borrowing
     with desk_for(data_dir, clock) as desk:
         ming = desk.identify(CARDS[XIAOMING], Source.CARD_READER)
-        desk.give_back(XIYOUJI.barcode)
-        desk.give_back(ANDERSEN[0].isbn13, ming)
-        assert desk.borrow(ming, HONGLOUMENG.barcode).ok
+        desk.checkin(XIYOUJI.barcode)
+        desk.checkin(ANDERSEN[0].isbn13, ming)
+        assert desk.checkout(ming, HONGLOUMENG.barcode).ok
     app = make_app(data_dir, clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot)
@@ -97,11 +97,11 @@ async def test_your_class_today_counts_your_class_and_not_the_whole_school(data_
     clock = FixedClock(MONDAY)
     clock.advance(days=1)  # Tuesday: free borrowing, no slot
     with desk_for(data_dir, clock) as desk:
-        desk.borrow(desk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
+        desk.checkout(desk.identify(CARDS[XIAOMING], Source.CARD_READER), XIYOUJI.barcode)
         gang = desk.identify("0004100001", Source.CARD_READER)
-        desk.borrow(gang, HONGLOUMENG.barcode)
-        desk.borrow(gang, SHUIHU.barcode)
-        desk.give_back(SHUIHU.barcode)
+        desk.checkout(gang, HONGLOUMENG.barcode)
+        desk.checkout(gang, SHUIHU.barcode)
+        desk.checkin(SHUIHU.barcode)
     app = make_app(data_dir, clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot)
@@ -114,7 +114,7 @@ async def test_your_class_today_counts_your_class_and_not_the_whole_school(data_
 
 
 async def test_damaged_and_found_books_and_the_work_record(data_dir):
-    clock = lend_a_class_its_books(data_dir)
+    clock = check_out_a_class_its_books(data_dir)
     app = make_app(data_dir, clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await started(pilot)
