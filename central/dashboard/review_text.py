@@ -220,7 +220,8 @@ MISSING_WORDS = {"item_id": N_("the book"), "patron_id or due": N_("the student 
 PROBLEM_WORDS = {"too_long": N_("too long for the database"), "control_character": N_("holds a control character"),
                  "not_a_string": N_("not text"), "empty": N_("empty"), "not_a_list": N_("not a list"),
                  "too_many": N_("too many entries"), "invalid_item": N_("not a valid book record"),
-                 "too_deep": N_("nested too deeply"), "too_large": N_("too large")}
+                 "too_deep": N_("nested too deeply"), "too_large": N_("too large"),
+                 "invalid": N_("missing, or not what this kind of record holds")}
 
 
 def field_words(path: Any) -> str:
