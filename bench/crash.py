@@ -21,10 +21,10 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
-from bookcorner.circulation.events import EventDraft, EventType
+from bookcorner.circulation.events import Checkin, Checkout, EventDraft, EventType
 from bookcorner.journal.clock import FixedClock
 from bookcorner.journal.journal import Journal, JournalReader
 
@@ -48,11 +48,15 @@ class SoakResult:
 
 def _drafts(decision: int, rng: random.Random) -> list[EventDraft]:
     parts = 2 if rng.random() < 0.3 else 1
-    kinds = [EventType.RETURNED, EventType.CHECKED_OUT][-parts:]
+    kinds = [EventType.CHECKED_IN, EventType.CHECKED_OUT][-parts:]
+    item = f"I{decision % 997:05d}"
+    # which decision, which part of it, of how many (and a padding of random length): in the
+    # checkout's code, the checkin's loan id
+    marks = [f"crash:{decision}:{i}:{parts}:" + "x" * rng.randrange(0, 200) for i in range(parts)]
     return [
-        EventDraft(kind, "S01", {"item_id": f"I{decision % 997:05d}", "patron_id": "S01", "due": "2026-11-30",
-                                 "decision": decision, "part": i, "of": parts, "pad": "x" * rng.randrange(0, 200)})
-        for i, kind in enumerate(kinds)
+        EventDraft(kind, "S01", Checkout(item_id=item, patron_id="S01", code=mark, due=date(2026, 11, 30))
+                   if kind is EventType.CHECKED_OUT else Checkin(item_id=item, patron_id="S01", loan_id=mark))
+        for kind, mark in zip(kinds, marks, strict=True)
     ]
 
 
@@ -116,9 +120,11 @@ def soak(directory: Path, kills: int, seed: int = 1, segment_events: int = 16, m
     result.problems.extend(d.describe() for d in JournalReader(directory).check())
     parts: dict[int, list[int]] = {}
     for event in events:
-        decision = event.payload.get("decision")
-        if decision is not None:
-            parts.setdefault(decision, []).append(event.payload["of"])
+        p = event.payload
+        mark = p.code if isinstance(p, Checkout) else p.loan_id if isinstance(p, Checkin) else None
+        if mark and mark.startswith("crash:"):
+            _, decision, _part, of, _pad = mark.split(":")
+            parts.setdefault(int(decision), []).append(int(of))
     for decision, seen in parts.items():
         if len(seen) != seen[0]:
             result.problems.append(f"decision {decision}: {len(seen)} of {seen[0]} events recorded")

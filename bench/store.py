@@ -31,7 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -39,7 +39,7 @@ from tinydb import TinyDB
 
 from bench import conclude
 from bookcorner.circulation.codes import Source
-from bookcorner.circulation.events import Event, EventType
+from bookcorner.circulation.events import Checkin, Checkout, Event, EventType
 from bookcorner.circulation.model import ItemStatus, ItemType, PatronStatus, Role
 from bookcorner.circulation.rules import Identified
 from bookcorner.demo.school import build_demo_school
@@ -78,12 +78,12 @@ def history_records(count: int, school, boot_id: str) -> list[dict]:
         if seq % 2:
             checkout_id = str(uuid.uuid4())
             kind, event_id = EventType.CHECKED_OUT, checkout_id
-            payload = {"item_id": item.item_id, "patron_id": patron.patron_id, "card_id": "", "code": item.barcode or "",
-                       "due": "2026-09-08", "warnings": []}
+            payload: Checkout | Checkin = Checkout(item_id=item.item_id, patron_id=patron.patron_id, card_id="",
+                                                   code=item.barcode or "", due=date(2026, 9, 8))
         else:
-            kind, event_id = EventType.RETURNED, str(uuid.uuid4())
-            payload = {"item_id": item.item_id, "loan_id": checkout_id, "patron_id": patron.patron_id,
-                       "due": "2026-09-08", "with_card": False, "implicit": False, "warnings": []}
+            kind, event_id = EventType.CHECKED_IN, str(uuid.uuid4())
+            payload = Checkin(item_id=item.item_id, loan_id=checkout_id, patron_id=patron.patron_id,
+                              due=date(2026, 9, 8))
         records.append(Event(event_id, KIOSK, seq, boot_id, seq * 1000, wall, True, patron.patron_id, kind,
                              payload).to_record())
     return records

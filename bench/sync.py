@@ -41,7 +41,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 PG_DEFAULT = os.environ.get("BOOKCORNER_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -52,7 +52,7 @@ TARGET = 0.20
 
 
 def make_kiosk(root: Path, kiosk_id: str, events: int) -> None:
-    from bookcorner.circulation.events import EventDraft, EventType
+    from bookcorner.circulation.events import Checkin, Checkout, EventDraft, EventType
     from bookcorner.journal.clock import FixedClock
     from bookcorner.journal.journal import Journal
 
@@ -60,12 +60,10 @@ def make_kiosk(root: Path, kiosk_id: str, events: int) -> None:
     drafts = []
     for n in range(events // 2):
         item = f"{kiosk_id}/{n % 400:04d}"
-        drafts.append(EventDraft(EventType.CHECKED_OUT, f"S{n % 40:03d}", {
-            "item_id": item, "patron_id": f"S{n % 40:03d}", "card_id": f"{n % 40:010d}", "code": item,
-            "due": "2026-12-07", "warnings": []}))
-        drafts.append(EventDraft(EventType.RETURNED, "kiosk", {
-            "item_id": item, "patron_id": f"S{n % 40:03d}", "due": "2026-12-07", "with_card": False,
-            "implicit": False, "warnings": []}))
+        drafts.append(EventDraft(EventType.CHECKED_OUT, f"S{n % 40:03d}", Checkout(
+            item_id=item, patron_id=f"S{n % 40:03d}", card_id=f"{n % 40:010d}", code=item, due=date(2026, 12, 7))))
+        drafts.append(EventDraft(EventType.CHECKED_IN, "kiosk", Checkin(
+            item_id=item, patron_id=f"S{n % 40:03d}", due=date(2026, 12, 7))))
     with Journal(root / "journal", kiosk_id, clock) as journal:
         for start in range(0, len(drafts), 256):
             journal.append(drafts[start:start + 256])

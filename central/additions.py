@@ -9,26 +9,19 @@ model's outcomes (``circulation.replay``); pure: central.ingest loads and stores
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-import msgspec
-
-from bookcorner.circulation.events import EventType
+from bookcorner.circulation.events import CardEnrolled, ItemRegistered, NewItem, Payload
 from bookcorner.circulation.outcomes import ReviewReason, Warning_
 from bookcorner.circulation.replay import Replayed, ReplayEvent, done, review
 from bookcorner.protocol.messages import CardRecord, ItemRecord
 
 
-def additions_of(event_type: str, payload: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+def additions_of(payload: Payload) -> tuple[list[str], list[str]]:
     """The card ids and item ids an addition event touches (to load before replaying it)."""
-    if event_type == EventType.CARD_ENROLLED:
-        ids = [payload.get("card_id"), *(payload.get("replaces") or ())]
-        return [i for i in ids if isinstance(i, str) and i], []
-    if event_type == EventType.ITEM_REGISTERED:
-        item = payload.get("item")
-        item_id = item.get("item_id") if isinstance(item, Mapping) else None
-        return [], [item_id] if isinstance(item_id, str) and item_id else []
+    if isinstance(payload, CardEnrolled):
+        ids = [payload.card_id, *(payload.replaces or ())]
+        return [i for i in ids if i], []
+    if isinstance(payload, ItemRegistered):
+        return [], [payload.item.item_id] if payload.item.item_id else []
     return [], []
 
 
@@ -38,10 +31,9 @@ def enrol_card(
     """A card given to a patron at a kiosk (``cards``: the server's records of the card
     and of those it replaces, None where unknown; updated in place)."""
     p = event.payload
-    card_id, patron_id, replaces = p.get("card_id"), p.get("patron_id"), p.get("replaces") or []
-    if not isinstance(card_id, str) or not card_id or not isinstance(patron_id, str) or not patron_id \
-            or not isinstance(replaces, (list, tuple)):
+    if not isinstance(p, CardEnrolled) or not p.card_id or not p.patron_id:
         return review(ReviewReason.INVALID_PAYLOAD, missing="card_id or patron_id"), []
+    card_id, patron_id, replaces = p.card_id, p.patron_id, p.replaces or ()
     current = cards.get(card_id)
     if current is not None and current.patron_id != patron_id and current.status == "active":
         return review(ReviewReason.CARD_HELD_BY_OTHER, card_id=card_id, held_by=current.patron_id), []
@@ -55,12 +47,19 @@ def enrol_card(
     return (done() if patron_known else done(Warning_.PATRON_UNKNOWN)), changed
 
 
+def item_record(new: NewItem) -> ItemRecord:
+    """The catalogue's record of a book registered at a kiosk (its payload was checked against
+    ``ItemRecord``'s rules at the boundary: central.validate)."""
+    return ItemRecord(item_id=new.item_id, title=new.title, barcode=new.barcode, isbn13=new.isbn13,
+                      isbn10=new.isbn10, author=new.author, call_number=new.call_number,
+                      item_type=str(new.item_type), home_corner=new.home_corner)
+
+
 def register_item(event: ReplayEvent, items: dict[str, ItemRecord | None]) -> tuple[Replayed, ItemRecord | None]:
     """A book put on the shelf at a kiosk (``items``: the server's record, None if unknown)."""
-    try:
-        record = msgspec.convert(event.payload.get("item"), ItemRecord)
-    except msgspec.ValidationError as error:
-        return review(ReviewReason.INVALID_PAYLOAD, problem=str(error)), None
+    if not isinstance(event.payload, ItemRegistered):
+        return review(ReviewReason.INVALID_PAYLOAD, problem="not a registration"), None
+    record = item_record(event.payload.item)
     current = items.get(record.item_id)
     if current is not None:
         if current == record:

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 from bookcorner.central import db, zone
 from bookcorner.central.loans import LoanLedger
 from bookcorner.circulation.calendar import HolidayLoan, SchoolCalendar, Term
+from bookcorner.circulation.events import Checkout
 from bookcorner.circulation.model import ItemType, Role
 from bookcorner.circulation.policy import DEFAULT_POLICY, LoanRule, Policy, RolePolicy
 from bookcorner.circulation.replay import ItemState
@@ -86,18 +87,16 @@ class DueCheck:
             return None
         return value if isinstance(value, str) else None
 
-    def review(self, payload: Mapping[str, Any], wall: datetime | None, corrected: datetime) -> dict[str, Any] | None:
+    def review(self, checkout: Checkout, wall: datetime | None, corrected: datetime) -> dict[str, Any] | None:
         """The review's detail when the checkout's due date came from a wrong clock, else None.
         ``wall``: the kiosk's time (None: unreadable); ``corrected``: the server's."""
-        given = _day(payload.get("due"))
-        if wall is None or given is None or wall == corrected:
+        given = checkout.due
+        if wall is None or wall == corrected:
             return None
         school, policy, calendar = self._rules()
         if zone.local_day(wall, school) == zone.local_day(corrected, school):
             return None  # the same school day: the rules give the same date
-        patron, item = payload.get("patron_id"), payload.get("item_id")
-        if not isinstance(patron, str) or not isinstance(item, str):
-            return None
+        patron, item = checkout.patron_id, checkout.item_id
         role = self._field(db.patrons, db.patrons.c.patron_id, patron, "role") or ""
         kind = self._field(db.catalogue, db.catalogue.c.item_id, item, "item_type") or str(ItemType.CIRCULATING)
         if role not in Role._value2member_map_ or kind not in ItemType._value2member_map_:

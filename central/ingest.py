@@ -14,7 +14,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -24,12 +24,12 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 
-from bookcorner.central import db
+from bookcorner.central import db, validate
 from bookcorner.central.additions import additions_of, enrol_card, register_item
 from bookcorner.central.due_check import DueCheck
 from bookcorner.central.loans import LoanLedger
-from bookcorner.central.validate import Problem, problem_of
-from bookcorner.circulation.events import EventType
+from bookcorner.central.validate import Problem, canonical
+from bookcorner.circulation.events import CardEnrolled, Checkout, EventType, Payload
 from bookcorner.circulation.outcomes import ReviewReason, Warning_
 from bookcorner.circulation.replay import ADDITIONS, ItemState, Replayed, ReplayEvent, item_of
 from bookcorner.circulation.retiming import Anchor, Stamp, TimeQuality, Timing, last_known, parse_wall, retime
@@ -165,9 +165,13 @@ class _Prepared:
     """What can be worked out before taking the write lock (a function of the batch alone)."""
 
     digest: str
+    #: the batch, its events' types under their current names (central.validate.canonical)
+    batch: Batch
     #: each event's payload as stored (JSON text) and its clock readings, in batch order
     payloads: list[str]
     stamps: list[Stamp]
+    #: each event's typed payload (circulation.events), None where it is invalid
+    decoded: list[Payload | None]
     #: the events (by index in the batch) whose payload the database or replay cannot take
     #: (central.validate): stored and kept for review, nothing of them replayed or looked up
     invalid: dict[int, Problem]
@@ -175,12 +179,26 @@ class _Prepared:
     @classmethod
     def of(cls, batch: Batch) -> _Prepared:
         encode = _json.encode
-        payloads = [encode(e.payload).decode("utf-8") for e in batch.events]
-        invalid = {i: found for i, (e, text) in enumerate(zip(batch.events, payloads, strict=True))
-                   if (found := problem_of(e, text)) is not None}
-        return cls(digest(batch), payloads,
+        events = [canonical(e) for e in batch.events]
+        payloads = [encode(e.payload).decode("utf-8") for e in events]
+        decoded: list[Payload | None] = []
+        invalid: dict[int, Problem] = {}
+        for i, (e, text) in enumerate(zip(events, payloads, strict=True)):
+            found = validate.decoded(e, text)
+            if isinstance(found, Problem):
+                invalid[i] = found
+                decoded.append(None)
+            else:
+                decoded.append(found)
+        return cls(digest(batch), replace(batch, events=events), payloads,
                    [Stamp(e.seq, e.boot_id, e.monotonic_ns, parse_wall(e.wall_time), e.clock_synced)
-                    for e in batch.events], invalid)
+                    for e in events], decoded, invalid)
+
+    def payload(self, index: int) -> Payload:
+        """The typed payload of a valid event."""
+        found = self.decoded[index]
+        assert found is not None, "an invalid event is not replayed"
+        return found
 
 
 def ingest(store: db.Store, batch: Batch, received: datetime, timings: Timings | None = None) -> PushReply:
@@ -194,7 +212,7 @@ def ingest(store: db.Store, batch: Batch, received: datetime, timings: Timings |
         try:
             with store.writing() as conn:
                 timings.lap("lock")
-                reply = _ingest(conn, batch, prepared, received, timings, optimistic)
+                reply = _ingest(conn, prepared.batch, prepared, received, timings, optimistic)
                 timings.lap("write")
             timings.lap("commit")
             return reply
@@ -391,10 +409,11 @@ def _retime(work: _Work, fresh: _Fresh) -> tuple[list[Timing], Anchor | None]:
 def _load_state(work: _Work, fresh: _Fresh) -> _State:
     """The stored state the fresh events touch (an invalid payload's ids are never looked up:
     they may not fit the columns)."""
-    valid = [e for i, e in zip(fresh.at, fresh.events, strict=True) if i not in work.prepared.invalid]
-    item_ids = sorted({i for e in valid if (i := item_of(e.type, e.payload)) is not None})
+    valid = [(e, work.prepared.payload(i)) for i, e in zip(fresh.at, fresh.events, strict=True)
+             if i not in work.prepared.invalid]
+    item_ids = sorted({i for _e, p in valid if (i := item_of(p)) is not None})
     items = _load_items(work.conn, item_ids)
-    additions = _Additions.load(work.conn, [e for e in valid if e.type in ADDITIONS])
+    additions = _Additions.load(work.conn, [p for e, p in valid if e.type in ADDITIONS])
     state = _State(items, additions, LoanLedger(), DueCheck(work.conn))
     work.timings.lap("read")
     return state
@@ -416,7 +435,7 @@ def _replay(work: _Work, fresh: _Fresh, timed: Sequence[Timing], state: _State) 
         if outcome.outcome is Outcome.NEEDS_REVIEW:
             work.review(event.event_id, event.seq, done.reason or "", {"type": event.type, **done.detail})
         elif event.type == EventType.CHECKED_OUT and _clock_was_wrong(stamps[index].wall, timing.time):
-            _check_due(work, event, stamps[index].wall, timing.time, state.due_check)
+            _check_due(work, index, event, stamps[index].wall, timing.time, state.due_check)
         work.results[event.event_id] = outcome
         rows.append((  # in the order of db.events' columns
             event.event_id, batch.kiosk_id, event.seq, event.boot_id, event.monotonic_ns, event.wall_time,
@@ -437,7 +456,8 @@ def _replay_one(work: _Work, index: int, event: WireEvent, timing: Timing, state
         log.warning("kiosk %s: event %d (%s) kept for review: %s is %s", work.batch.kiosk_id, event.seq, event.type,
                     problem.field, problem.problem)
         return Replayed(Outcome.NEEDS_REVIEW, ReviewReason.INVALID_PAYLOAD, detail=problem.detail(event.type))
-    replayed = ReplayEvent(event.event_id, work.batch.kiosk_id, event.seq, event.type, event.payload, timing.time)
+    replayed = ReplayEvent(event.event_id, work.batch.kiosk_id, event.seq, event.type, work.prepared.payload(index),
+                           timing.time)
     return state.additions.apply(replayed) if event.type in ADDITIONS else state.ledger.replay(replayed, state.items)
 
 
@@ -459,11 +479,12 @@ def _clock_was_wrong(wall: datetime | None, corrected: datetime) -> bool:
     return wall is not None and abs(corrected - wall) >= WRONG_CLOCK
 
 
-def _check_due(work: _Work, event: WireEvent, wall: datetime | None, corrected: datetime,
+def _check_due(work: _Work, index: int, event: WireEvent, wall: datetime | None, corrected: datetime,
                due_check: DueCheck) -> None:
     """A checkout re-timed to another time: kept for review when the kiosk worked its due date
     out from a wrong clock (central.due_check)."""
-    wrong = due_check.review(event.payload, wall, corrected)
+    checkout = work.prepared.payload(index)
+    wrong = due_check.review(checkout, wall, corrected) if isinstance(checkout, Checkout) else None
     if wrong is not None:
         work.review(event.event_id, event.seq, ReviewReason.DUE_FROM_WRONG_CLOCK, {"type": event.type, **wrong})
 
@@ -719,16 +740,16 @@ class _Additions:
         self.changed_items: dict[str, ItemRecord] = {}
 
     @classmethod
-    def load(cls, conn: Connection, fresh: Sequence[WireEvent]) -> _Additions:
+    def load(cls, conn: Connection, fresh: Sequence[Payload]) -> _Additions:
         card_ids: set[str] = set()
         item_ids: set[str] = set()
         patron_ids: set[str] = set()
-        for event in fresh:
-            cards, items = additions_of(event.type, event.payload)
+        for payload in fresh:
+            cards, items = additions_of(payload)
             card_ids.update(cards)
             item_ids.update(items)
-            if isinstance(event.payload.get("patron_id"), str):
-                patron_ids.add(event.payload["patron_id"])
+            if isinstance(payload, CardEnrolled):
+                patron_ids.add(payload.patron_id)
         cards_found: dict[str, CardRecord | None] = dict.fromkeys(card_ids)
         items_found: dict[str, ItemRecord | None] = dict.fromkeys(item_ids)
         known_patrons: set[str] = set()
@@ -748,8 +769,8 @@ class _Additions:
         return cls(cards_found, items_found, known_patrons)
 
     def apply(self, event: ReplayEvent) -> Replayed:
-        if event.type == "card.enrolled":
-            done, cards = enrol_card(event, self.cards, event.payload.get("patron_id") in self.patrons)
+        if isinstance(event.payload, CardEnrolled):
+            done, cards = enrol_card(event, self.cards, event.payload.patron_id in self.patrons)
             self.changed_cards.update((c.card_id, c) for c in cards)
             return done
         done, item = register_item(event, self.items)

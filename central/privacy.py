@@ -22,6 +22,8 @@ from sqlalchemy.engine import Connection
 
 from bookcorner.central import db
 from bookcorner.central.ingest import upsert
+from bookcorner.central.payloads import ANONYMISED_MARK, anonymised, stored
+from bookcorner.circulation.events import loan_id_of
 from bookcorner.circulation.rules import ANONYMOUS
 from bookcorner.i18n import _
 
@@ -37,8 +39,6 @@ ANONYMISE_BATCH = 500
 EVENTS_RETENTION_KEY = "registers.events_retention_days"
 #: the circulation log is the evidence behind the review queue and the exports: never shorter
 MIN_EVENTS_RETENTION_DAYS = 90
-#: what an anonymised event's payload carries (compact JSON, as ingest stores payloads), to skip it
-ANONYMISED_MARK = '"anonymised":true'
 ANONYMISED_ACTOR = "anonymised"
 
 
@@ -156,27 +156,26 @@ def set_events_retention(store: db.Store, days: int, who: str, at: datetime) -> 
     return None
 
 
-def _must_keep(conn: Connection, rows: Sequence[Any], payloads: list[dict[str, Any]]) -> set[str]:
+def _must_keep(conn: Connection, rows: Sequence[Any], loans: list[str | None]) -> set[str]:
     """The events among ``rows`` that must keep their names: a loan still open (its
-    checkout, whose id is the loan's, or an event naming it as its loan) and an event
-    a review still waits on."""
-    loan_ids = sorted({row.event_id for row in rows} | {str(p["loan_id"]) for p in payloads if p.get("loan_id")})
+    checkout, whose id is the loan's, or an event naming it as its loan: ``loans``) and an
+    event a review still waits on."""
+    loan_ids = sorted({row.event_id for row in rows} | {loan for loan in loans if loan})
     s, lo, r = db.item_state.c, db.loans.c, db.reviews.c
     open_loans = set(conn.execute(select(s.loan_id).where(db.key_in(conn, s.loan_id, loan_ids))).scalars())
     open_loans.update(conn.execute(select(lo.loan_id).where(db.key_in(conn, lo.loan_id, loan_ids),
                                                             lo.returned_at.is_(None))).scalars())
     reviewed = set(conn.execute(select(r.event_id).where(db.key_in(conn, r.event_id, [row.event_id for row in rows]),
                                                          r.resolved_at.is_(None))).scalars())
-    return {row.event_id for row, p in zip(rows, payloads, strict=True)
-            if row.event_id in open_loans or str(p.get("loan_id")) in open_loans or row.event_id in reviewed}
+    return {row.event_id for row, loan in zip(rows, loans, strict=True)
+            if row.event_id in open_loans or str(loan) in open_loans or row.event_id in reviewed}
 
 
-def _anonymised(row, payload: dict[str, Any]) -> tuple[str, str, str]:
+def _anonymised(row) -> tuple[str, str, str]:
     """(event_id, payload, actor) with the child's id and card gone; a kiosk's own acts
     (no card shown) keep their actor."""
-    payload = {**payload, "patron_id": None, "card_id": None, "anonymised": True}
     actor = row.actor if row.actor in (ANONYMOUS, row.kiosk_id) else ANONYMISED_ACTOR
-    return row.event_id, json.dumps(payload, ensure_ascii=False, separators=(",", ":")), actor
+    return row.event_id, anonymised(row.payload), actor
 
 
 def anonymise_events(store: db.Store, now: datetime, who: str = "bookcorner", batch: int = ANONYMISE_BATCH,
@@ -205,12 +204,12 @@ def anonymise_events(store: db.Store, now: datetime, who: str = "bookcorner", ba
         if chosen:
             after = (chosen[-1].time, chosen[-1].event_id)
             with store.writing() as conn:  # again under the write lock: another run, a review, a loan may have moved
-                rows = conn.execute(select(e.event_id, e.kiosk_id, e.actor, e.payload).where(
+                rows = conn.execute(select(e.event_id, e.kiosk_id, e.type, e.actor, e.payload).where(
                     db.key_in(conn, e.event_id, [row.event_id for row in chosen]),
                     e.payload.not_like(f"%{ANONYMISED_MARK}%"))).all()
-                payloads = [db.json_object(row.payload) for row in rows]
-                kept = _must_keep(conn, rows, payloads) if rows else set()
-                changed = [_anonymised(row, p) for row, p in zip(rows, payloads, strict=True) if row.event_id not in kept]
+                loans = [loan_id_of(stored(row.type, row.payload)) for row in rows]
+                kept = _must_keep(conn, rows, loans) if rows else set()
+                changed = [_anonymised(row) for row in rows if row.event_id not in kept]
                 db.bulk_update(conn, db.events, "event_id", ["payload", "actor"], changed)
                 total += len(changed)
         if len(chosen) < batch or stopping():

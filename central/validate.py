@@ -13,17 +13,30 @@ One that does not fit is still stored (its payload as JSON text, where a NUL is 
 escape ``\\u0000`` and harms nothing) and kept for review as ``invalid_payload``, with a
 detail naming the field and the problem, never the value (it may be a child's name);
 the rest of the batch applies. Nothing of it is replayed, looked up or written elsewhere.
+
+An event that fits is then decoded into its type's payload (``circulation.events``): this
+module and that one are the only places a payload is read by key. A payload its type's
+struct refuses is kept for review the same way when its event changes a book or the
+reference data; a record (a refusal, an unknown code, a damage report) is kept as it came
+(``UnknownPayload``), applied as a record as before.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 import msgspec
 
-from bookcorner.circulation.events import EventType
+from bookcorner.circulation.events import (
+    OLD_NAMES,
+    EventType,
+    Payload,
+    PayloadInvalid,
+    UnknownPayload,
+    decode_payload,
+)
 from bookcorner.circulation.replay import ADDITIONS, CHANGES_ITEMS
 from bookcorner.protocol.messages import ItemRecord, WireEvent
 
@@ -99,7 +112,40 @@ def problem_of(event: WireEvent, payload_text: str) -> Problem | None:
     return None
 
 
-def fits(value: Any) -> bool:
+def decoded(event: WireEvent, payload_text: str) -> Payload | Problem:
+    """``event``'s typed payload, or the first problem with it (``problem_of``, then its type's
+    struct). ``event`` carries its type's current name (``canonical``)."""
+    found = problem_of(event, payload_text)
+    if found is not None:
+        return found
+    try:
+        return decode_payload(event.type, event.payload)
+    except PayloadInvalid as error:
+        if event.type in CHANGES_ITEMS or event.type in ADDITIONS:
+            return Problem(error.field, "invalid", rule=error.rule)
+        return UnknownPayload(event.payload)
+
+
+def stored_decoded(event_type: str, raw: dict[str, Any]) -> Payload | Problem:
+    """``decoded`` for a payload read back from the database (an event kept for review that
+    a librarian accepts or corrects): its problem, or its typed payload."""
+    found = problem_in(event_type, raw)
+    if found is not None:
+        return found
+    try:
+        return decode_payload(event_type, raw)
+    except PayloadInvalid as error:
+        return Problem(error.field, "invalid", rule=error.rule)
+
+
+def canonical(event: WireEvent) -> WireEvent:
+    """``event`` under its type's current name (an older kiosk's ``loan.returned`` is a
+    ``loan.checked_in``): stored, replayed and reported under that one name."""
+    new = OLD_NAMES.get(event.type)
+    return event if new is None else msgspec.structs.replace(event, type=str(new))
+
+
+def fits(value: Any) -> TypeGuard[str]:
     """Whether ``value`` can be an id in a column or a lookup (for what reads stored
     payloads back: an event kept for review may name an id that cannot)."""
     return _id_problem("", value) is None

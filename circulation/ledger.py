@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from datetime import date, datetime
 
 from bookcorner.circulation.outcomes import Outcome
-from bookcorner.circulation.replay import ItemState, Replayed, ReplayEvent, replay
+from bookcorner.circulation.replay import ItemState, Replayed, ReplayEvent, item_of, replay
 from bookcorner.circulation.state import Loan
 
 
@@ -29,8 +29,8 @@ class LoanLedger:
     def replay(self, event: ReplayEvent, items: Mapping[str, ItemState]) -> Replayed:
         """``replay.replay``, noting what the event did to its book's loan (``items``
         holds the books of the events that change one: any other event leaves them be)."""
-        item_id = event.payload.get("item_id")
-        state = items.get(item_id) if isinstance(item_id, str) else None
+        item_id = item_of(event.payload)
+        state = items.get(item_id) if item_id is not None else None
         if state is None:
             return replay(event, items)
         before = state.loan

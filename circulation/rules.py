@@ -16,9 +16,29 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+import msgspec
+
 from bookcorner.circulation.calendar import SchoolCalendar, due_date
 from bookcorner.circulation.codes import CodeKind, ScannedCode, isbn10_of
-from bookcorner.circulation.events import EventDraft, EventType
+from bookcorner.circulation.events import (
+    CardEnrolled,
+    Checkin,
+    Checkout,
+    EventDraft,
+    EventType,
+    ItemDamaged,
+    ItemFound,
+    ItemLost,
+    ItemRegistered,
+    ItemRepaired,
+    LoanNote,
+    NewItem,
+    Refused,
+    Renewal,
+    UnknownCard,
+    UnknownItem,
+    Unreadable,
+)
 from bookcorner.circulation.model import CardStatus, Item, ItemStatus, ItemType, Patron, PatronStatus, Role
 from bookcorner.circulation.outcomes import Reason, Warning_
 from bookcorner.circulation.policy import Policy
@@ -104,14 +124,15 @@ def unknown_code(scanned: ScannedCode, actor: str) -> Decision:
     if scanned.kind is CodeKind.UNKNOWN_CARD:
         return Decision(
             Refusal(Reason.CARD_UNKNOWN, {"code": scanned.text}),
-            (EventDraft(EventType.UNKNOWN_CARD, actor, {"code": scanned.text}),),
+            (EventDraft(EventType.UNKNOWN_CARD, actor, UnknownCard(code=scanned.text)),),
         )
     if scanned.kind is CodeKind.UNKNOWN_ITEM:
-        payload = {"code": scanned.text, "isbn13": scanned.isbn13}
-        return Decision(Refusal(Reason.ITEM_UNKNOWN, payload), (EventDraft(EventType.UNKNOWN_ITEM, actor, payload),))
+        facts = {"code": scanned.text, "isbn13": scanned.isbn13}
+        event = EventDraft(EventType.UNKNOWN_ITEM, actor, UnknownItem(code=scanned.text, isbn13=scanned.isbn13))
+        return Decision(Refusal(Reason.ITEM_UNKNOWN, facts), (event,))
     return Decision(
         Refusal(Reason.UNREADABLE, {"code": scanned.text}),
-        (EventDraft(EventType.UNREADABLE, actor, {"code": scanned.raw[:200]}),),
+        (EventDraft(EventType.UNREADABLE, actor, Unreadable(code=scanned.raw[:200])),),
     )
 
 
@@ -192,19 +213,13 @@ def checkout(
         events.append(_checkin_event(reference, previous, patron.patron_id, today, implicit=True, with_card=False))
     if state.status_of(item) is ItemStatus.LOST:
         warnings.append(Warning_.WAS_LOST)
-        events.append(EventDraft(EventType.ITEM_FOUND, patron.patron_id, {"item_id": item.item_id}))
+        events.append(EventDraft(EventType.ITEM_FOUND, patron.patron_id, ItemFound(item_id=item.item_id)))
     events.append(
         EventDraft(
             EventType.CHECKED_OUT,
             patron.patron_id,
-            {
-                "item_id": item.item_id,
-                "patron_id": patron.patron_id,
-                "card_id": who.card_id,
-                "code": scanned.text,
-                "due": due.isoformat(),
-                "warnings": [str(w) for w in warnings],
-            },
+            Checkout(item_id=item.item_id, patron_id=patron.patron_id, card_id=who.card_id, code=scanned.text,
+                     due=due, warnings=tuple(str(w) for w in warnings)),
         )
     )
     return Decision(Done(Action.CHECKED_OUT, item.item_id, patron.patron_id, due, tuple(warnings)), tuple(events))
@@ -242,14 +257,8 @@ def renew(
     event = EventDraft(
         EventType.RENEWED,
         patron.patron_id,
-        {
-            "item_id": item.item_id,
-            "loan_id": loan.loan_id,
-            "patron_id": patron.patron_id,
-            "due_before": loan.due.isoformat(),
-            "due": new_due.isoformat(),
-            "renewal": loan.renewals + 1,
-        },
+        Renewal(item_id=item.item_id, loan_id=loan.loan_id, patron_id=patron.patron_id, due_before=loan.due,
+                due=new_due, renewal=loan.renewals + 1),
     )
     return Decision(Done(Action.RENEWED, item.item_id, patron.patron_id, new_due), (event,))
 
@@ -352,9 +361,9 @@ def _report(
             return _refuse(Reason.ALREADY_REPORTED, actor, scanned, copies[0], status=str(state.status_of(copies[0])))
         item = candidates[0]
         if state.status_of(item) is ItemStatus.IN_REPAIR:
-            event = EventDraft(EventType.ITEM_REPAIRED, actor, {"item_id": item.item_id, "note": note})
+            event = EventDraft(EventType.ITEM_REPAIRED, actor, ItemRepaired(item_id=item.item_id, note=note))
             return Decision(Done(Action.MARKED_REPAIRED, item.item_id), (event,))
-        event = EventDraft(EventType.ITEM_FOUND, actor, {"item_id": item.item_id, "note": note})
+        event = EventDraft(EventType.ITEM_FOUND, actor, ItemFound(item_id=item.item_id, note=note))
         return Decision(Done(Action.MARKED_FOUND, item.item_id), (event,))
 
     target = ItemStatus.IN_REPAIR if action is Action.MARKED_DAMAGED else ItemStatus.LOST
@@ -369,13 +378,15 @@ def _report(
     )
     loan = state.loan_of(item.item_id)
     events: list[EventDraft] = []
-    payload: dict[str, Any] = {"item_id": item.item_id, "note": note}
-    if loan is not None:
-        payload.update(loan_id=loan.loan_id, patron_id=loan.patron_id)
-        if action is Action.MARKED_DAMAGED:
-            events.append(_checkin_event(reference, loan, actor, today, implicit=True, with_card=False))
-    kind = EventType.ITEM_DAMAGED if action is Action.MARKED_DAMAGED else EventType.ITEM_LOST
-    events.append(EventDraft(kind, actor, payload))
+    loan_id, patron_id = (loan.loan_id, loan.patron_id) if loan is not None else (None, None)
+    if loan is not None and action is Action.MARKED_DAMAGED:
+        events.append(_checkin_event(reference, loan, actor, today, implicit=True, with_card=False))
+    if action is Action.MARKED_DAMAGED:
+        events.append(EventDraft(EventType.ITEM_DAMAGED, actor,
+                                 ItemDamaged(item_id=item.item_id, note=note, loan_id=loan_id, patron_id=patron_id)))
+    else:
+        events.append(EventDraft(EventType.ITEM_LOST, actor,
+                                 ItemLost(item_id=item.item_id, note=note, loan_id=loan_id, patron_id=patron_id)))
     return Decision(Done(action, item.item_id, loan.patron_id if loan else None), tuple(events))
 
 
@@ -410,8 +421,8 @@ def enrol_card(
         if replace_other_cards and c.patron_id == patron_id and c.status is CardStatus.ACTIVE
     )
     card_id = card.card_id or card.text
-    event = EventDraft(EventType.CARD_ENROLLED, actor, {"card_id": card_id, "patron_id": patron_id,
-                                                        "replaces": replaces})
+    event = EventDraft(EventType.CARD_ENROLLED, actor,
+                       CardEnrolled(card_id=card_id, patron_id=patron_id, replaces=tuple(replaces)))
     return Decision(Done(Action.CARD_ENROLLED, "", patron_id, card_id=card_id), (event,))
 
 
@@ -444,18 +455,18 @@ def register_item(
     if new_item_id in reference.items:
         return _refuse(Reason.ALREADY_REGISTERED, actor, scanned, item_id=new_item_id)
     isbn13 = scanned.isbn13
-    fields = {
-        "item_id": new_item_id,
-        "title": title,
-        "barcode": None if isbn13 else scanned.text,
-        "isbn13": isbn13,
-        "isbn10": isbn10_of(isbn13) if isbn13 else None,
-        "author": (author or "").strip() or None,
-        "call_number": (call_number or "").strip() or None,
-        "item_type": str(item_type),
-        "home_corner": home_corner,
-    }
-    event = EventDraft(EventType.ITEM_REGISTERED, actor, {"item": fields, "code": scanned.text})
+    new = NewItem(
+        item_id=new_item_id,
+        title=title,
+        barcode=None if isbn13 else scanned.text,
+        isbn13=isbn13,
+        isbn10=isbn10_of(isbn13) if isbn13 else None,
+        author=(author or "").strip() or None,
+        call_number=(call_number or "").strip() or None,
+        item_type=item_type,
+        home_corner=home_corner,
+    )
+    event = EventDraft(EventType.ITEM_REGISTERED, actor, ItemRegistered(item=new, code=scanned.text))
     return Decision(Done(Action.ITEM_REGISTERED, new_item_id), (event,))
 
 
@@ -544,17 +555,10 @@ def _checkin_event(
     warnings: Sequence[Warning_] = (),
 ) -> EventDraft:
     return EventDraft(
-        EventType.RETURNED,
+        EventType.CHECKED_IN,
         actor,
-        {
-            "item_id": loan.item_id,
-            "loan_id": loan.loan_id,
-            "patron_id": loan.patron_id,
-            "due": loan.due.isoformat(),
-            "with_card": with_card,
-            "implicit": implicit,
-            "warnings": [str(w) for w in warnings],
-        },
+        Checkin(item_id=loan.item_id, loan_id=loan.loan_id, patron_id=loan.patron_id, due=loan.due,
+                with_card=with_card, implicit=implicit, warnings=tuple(str(w) for w in warnings)),
     )
 
 
@@ -565,5 +569,8 @@ def _refuse(
     if item is not None:
         facts.setdefault("item_id", item.item_id)
         facts.setdefault("title", item.title)
-    payload = {"reason": str(reason), "code": scanned.text, **facts}
+    assert set(facts) <= set(Refused.__struct_fields__), f"a fact the refusal's payload has no field for: {facts}"
+    fields: dict[str, Any] = {**facts, **{k: tuple(msgspec.convert(v, LoanNote) for v in facts[k])
+                                           for k in ("overdue", "loans") if k in facts}}
+    payload = Refused(reason=str(reason), code=scanned.text, **fields)
     return Decision(Refusal(reason, facts), (EventDraft(EventType.REFUSED, actor, payload),))

@@ -7,8 +7,22 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING
 
-from bookcorner.circulation.events import STATE_CHANGING, Event, EventType
-from bookcorner.circulation.model import Card, CardStatus, Item, ItemStatus, ItemType
+import msgspec
+
+from bookcorner.circulation.events import (
+    CardEnrolled,
+    Checkin,
+    Checkout,
+    Event,
+    ItemDamaged,
+    ItemFound,
+    ItemLost,
+    ItemRegistered,
+    ItemRepaired,
+    NewItem,
+    Renewal,
+)
+from bookcorner.circulation.model import Card, CardStatus, Item, ItemStatus
 
 if TYPE_CHECKING:
     from bookcorner.circulation.reference import Reference
@@ -72,48 +86,51 @@ def _without_loan(loans: dict[str, Loan], by_patron: dict[str, tuple[str, ...]],
 
 def apply(state: CirculationState, event: Event) -> CirculationState:
     """The state after one more event (events that change nothing only advance last_seq)."""
-    kind, p = event.type, event.payload
+    p = event.payload
     last_seq = max(state.last_seq, event.seq)
-    if kind not in STATE_CHANGING:
-        return replace(state, last_seq=last_seq)
-    if kind is EventType.CARD_ENROLLED:
+    if isinstance(p, CardEnrolled):
         cards = dict(state.enrolled_cards)
-        for old in p.get("replaces", ()):
-            cards[old] = Card(old, p["patron_id"], CardStatus.LOST)
-        cards[p["card_id"]] = Card(p["card_id"], p["patron_id"])
+        for old in p.replaces or ():
+            cards[old] = Card(old, p.patron_id, CardStatus.LOST)
+        cards[p.card_id] = Card(p.card_id, p.patron_id)
         return replace(state, enrolled_cards=cards, last_seq=last_seq)
-    if kind is EventType.ITEM_REGISTERED:
-        item = item_from_payload(p["item"])
+    if isinstance(p, ItemRegistered):
+        item = item_from_payload(p.item)
         return replace(state, registered_items={**state.registered_items, item.item_id: item}, last_seq=last_seq)
+    if not isinstance(p, _CHANGES_ITEM):
+        return replace(state, last_seq=last_seq)
     loans, by_patron, status = dict(state.loans), dict(state.by_patron), dict(state.item_status)
-    item_id = p["item_id"]
-    if kind is EventType.CHECKED_OUT:
+    item_id = p.item_id
+    if isinstance(p, Checkout):
         _without_loan(loans, by_patron, item_id)
         loans[item_id] = Loan(
             loan_id=event.event_id,
             item_id=item_id,
-            patron_id=p["patron_id"],
-            due=date.fromisoformat(p["due"]),
+            patron_id=p.patron_id,
+            due=p.due,
             since=wall_time(event.wall_time),
             kiosk_id=event.kiosk_id,
         )
-        by_patron[p["patron_id"]] = by_patron.get(p["patron_id"], ()) + (item_id,)
-    elif kind is EventType.RETURNED:
+        by_patron[p.patron_id] = by_patron.get(p.patron_id, ()) + (item_id,)
+    elif isinstance(p, Checkin):
         current = loans.get(item_id)
-        if current is not None and current.loan_id == p.get("loan_id", current.loan_id):
+        if current is not None and current.loan_id == (p.loan_id if p.loan_id is not None else current.loan_id):
             _without_loan(loans, by_patron, item_id)
-    elif kind is EventType.RENEWED:
+    elif isinstance(p, Renewal):
         current = loans.get(item_id)
         if current is not None:
-            loans[item_id] = replace(current, due=date.fromisoformat(p["due"]), renewals=current.renewals + 1)
-    elif kind is EventType.ITEM_DAMAGED:
+            loans[item_id] = replace(current, due=p.due, renewals=current.renewals + 1)
+    elif isinstance(p, ItemDamaged):
         status[item_id] = ItemStatus.IN_REPAIR
-    elif kind is EventType.ITEM_LOST:
+    elif isinstance(p, ItemLost):
         _without_loan(loans, by_patron, item_id)
         status[item_id] = ItemStatus.LOST
-    elif kind in (EventType.ITEM_FOUND, EventType.ITEM_REPAIRED):
+    else:  # found, back from repair
         status[item_id] = ItemStatus.AVAILABLE
     return replace(state, loans=loans, by_patron=by_patron, item_status=status, last_seq=last_seq)
+
+
+_CHANGES_ITEM = (Checkout, Checkin, Renewal, ItemDamaged, ItemLost, ItemFound, ItemRepaired)
 
 
 def wall_time(text: str) -> datetime:
@@ -122,17 +139,19 @@ def wall_time(text: str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
-def item_from_payload(fields: Mapping) -> Item:
+def item_from_payload(fields: NewItem | Mapping) -> Item:
+    """A book registered at a kiosk (its payload's ``item``; or the checkpoint's stored copy of it)."""
+    new = fields if isinstance(fields, NewItem) else msgspec.convert(fields, NewItem)
     return Item(
-        item_id=fields["item_id"],
-        title=fields["title"],
-        barcode=fields.get("barcode"),
-        isbn13=fields.get("isbn13"),
-        isbn10=fields.get("isbn10"),
-        author=fields.get("author"),
-        call_number=fields.get("call_number"),
-        item_type=ItemType(fields.get("item_type", ItemType.CIRCULATING)),
-        home_corner=fields.get("home_corner"),
+        item_id=new.item_id,
+        title=new.title,
+        barcode=new.barcode,
+        isbn13=new.isbn13,
+        isbn10=new.isbn10,
+        author=new.author,
+        call_number=new.call_number,
+        item_type=new.item_type,
+        home_corner=new.home_corner,
     )
 
 

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from tinydb import TinyDB
 from tinydb.table import Document
 
-from bookcorner.circulation.events import Event, EventDraft, EventType
+from bookcorner.circulation.events import DamageNote, Event, EventDraft, EventType, JournalDamage, PayloadInvalid
 from bookcorner.i18n import _
 from bookcorner.journal import incarnation, schema
 from bookcorner.journal.clock import ClockReading
@@ -231,8 +231,9 @@ class Journal:
         else:
             self.incarnation = incarnation.ensure(self.directory, self._last_seq + 1, existed)
         if self.damage:
-            self.append([EventDraft(EventType.JOURNAL_DAMAGE, "kiosk",
-                                    {"damage": [d.__dict__ for d in self.damage]})])
+            notes = tuple(DamageNote(segment=d.segment, kind=d.kind, detail=d.detail, kept_at=d.kept_at)
+                          for d in self.damage)
+            self.append([EventDraft(EventType.JOURNAL_DAMAGE, "kiosk", JournalDamage(damage=notes))])
         if self._header().get("sealed") or self._count >= self.segment_events:
             self._roll()
 
@@ -455,7 +456,16 @@ class JournalReader:
                     return
 
     def events_after(self, seq: int, limit: int | None = None) -> Iterator[Event]:
-        return (Event.from_record(record) for record in self.records_after(seq, limit))
+        """The events after ``seq``, their payloads typed. A record whose payload does not
+        fit its type (written by a kiosk release that wrote it otherwise) is kept with its
+        raw payload, and said in the log: it changes no state here, and the sync daemon
+        ships it as recorded, for the server to keep for review."""
+        for record in self.records_after(seq, limit):
+            try:
+                yield Event.from_record(record)
+            except PayloadInvalid as error:
+                log.error("journal event %s kept as recorded: %s", record.get("seq"), error)
+                yield Event.from_record(record, keep_raw=True)
 
     def last_seq(self) -> int:
         segments = self.segments()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from bookcorner.circulation.events import Event, EventType
+from bookcorner.circulation.events import Checkin, Checkout, Event, EventType, ItemRegistered, Refused
 from bookcorner.circulation.reference import Reference
 from bookcorner.circulation.state import CirculationState
 from bookcorner.circulation.timetable import RotationSlot
@@ -73,13 +73,14 @@ def slot_counts(events: Iterable[Event], start: datetime, end: datetime,
     ``borrowers``, only loans of those people (a class's: see ``class_members``)."""
     loans = returns = 0
     for event in events:
-        if not start <= _wall(event) < end:
+        p = event.payload
+        if not isinstance(p, Checkout | Checkin) or not start <= _wall(event) < end:
             continue
-        if borrowers is not None and event.payload.get("patron_id") not in borrowers:
+        if borrowers is not None and p.patron_id not in borrowers:
             continue
-        if event.type is EventType.CHECKED_OUT:
+        if isinstance(p, Checkout):
             loans += 1
-        elif event.type is EventType.RETURNED and not event.payload.get("implicit"):
+        elif not p.implicit:
             returns += 1
     return SlotCounts(loans, returns)
 
@@ -179,9 +180,9 @@ def work_record(events: Iterable[Event], patron_id: str) -> list[WorkDay]:
     for event in events:
         if event.actor != patron_id:
             continue
-        key = {EventType.RETURNED: "returns", EventType.ITEM_DAMAGED: "damaged",
+        key = {EventType.CHECKED_IN: "returns", EventType.ITEM_DAMAGED: "damaged",
                EventType.ITEM_FOUND: "found", EventType.ITEM_REPAIRED: "found"}.get(event.type)
-        if key is None or (key == "returns" and event.payload.get("implicit")):
+        if key is None or (isinstance(event.payload, Checkin) and event.payload.implicit):
             continue
         counts = days.setdefault(_wall(event).date(), {})
         counts[key] = counts.get(key, 0) + 1
@@ -200,7 +201,7 @@ def work_record_since(now: datetime) -> datetime:
 
 _WHAT = {
     EventType.CHECKED_OUT: N_("borrowed"),
-    EventType.RETURNED: N_("returned"),
+    EventType.CHECKED_IN: N_("returned"),
     EventType.RENEWED: N_("renewed"),
     EventType.ITEM_DAMAGED: N_("sent to repair"),
     EventType.ITEM_LOST: N_("marked lost"),
@@ -231,15 +232,15 @@ def event_lines(events: Iterable[Event], reference: Reference) -> list[EventLine
     for event in events:
         payload = event.payload
         who = reference.patrons[event.actor].name if event.actor in reference.patrons else event.actor
-        item = reference.items.get(payload.get("item_id", ""))
+        item = reference.items.get(getattr(payload, "item_id", None) or "")
         if item is not None:
             detail = f"《{item.title}》"
-        elif event.type is EventType.ITEM_REGISTERED:
-            detail = f"《{payload['item']['title']}》"
+        elif isinstance(payload, ItemRegistered):
+            detail = f"《{payload.item.title}》"
         else:
-            detail = str(payload.get("code") or payload.get("card_id") or "")
-        if event.type is EventType.REFUSED:
-            detail = f"{detail} [{payload.get('reason', '')}]".strip()
+            detail = str(getattr(payload, "code", None) or getattr(payload, "card_id", None) or "")
+        if isinstance(payload, Refused):
+            detail = f"{detail} [{payload.reason}]".strip()
         lines.append(EventLine(event.seq, _wall(event).strftime("%m-%d %H:%M"), _(_WHAT.get(event.type, str(event.type))),
                                who, detail))
     return sorted(lines, key=lambda line: -line.seq)

@@ -50,3 +50,22 @@ def test_code_imports_the_parts_through_the_bookcorner_package():
     found = [f"{name}: {match.group(0).strip()}" for name in tracked if not (ROOT / name).is_symlink()
              for match in BY_FOLDER_NAME.finditer((ROOT / name).read_text(encoding="utf-8"))]
     assert not found, "import through bookcorner.<part>:\n" + "\n".join(found)
+
+
+#: where an event's payload is read by key: decoding at the boundary (circulation.events: the typed
+#: payloads and their decoding; central.validate: what arrives, checked before it is decoded;
+#: central.payloads: the central database's stored payloads) and the migrations (each the record of
+#: one schema change, written once, against the payloads as they were then)
+PAYLOAD_DECODERS = ("circulation/events.py", "central/validate.py", "central/payloads.py")
+BY_KEY = re.compile(r"payload\s*\[|payload\.get\(")
+
+
+def test_no_payload_is_read_by_key_outside_the_decoding_modules():
+    """Every event type's payload is one typed struct (circulation.events): read by attribute
+    everywhere but where builtins become those structs."""
+    found = [f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+             for part in PARTS for path in sorted((ROOT / part).rglob("*.py"))
+             if str(path.relative_to(ROOT)) not in PAYLOAD_DECODERS and "migrations/versions" not in str(path)
+             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if BY_KEY.search(line)]
+    assert not found, "a payload read by key (decode it: circulation.events.decode_payload):\n" + "\n".join(found)

@@ -13,9 +13,22 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone, tzinfo
-from typing import Any
+from typing import Any, cast
 
+from bookcorner.circulation.events import (
+    PAYLOAD_CLASSES,
+    Payload,
+    UnknownPayload,
+    decode_or_raw,
+    event_type,
+    item_id_of,
+    new_title_of,
+    patron_id_of,
+)
 from bookcorner.i18n import N_, _, ngettext
+
+#: the payload of an event whose ids are not to be looked up (nothing named)
+_NOTHING = UnknownPayload({})
 
 MONTHS = (N_("Jan"), N_("Feb"), N_("Mar"), N_("Apr"), N_("May"), N_("Jun"), N_("Jul"), N_("Aug"), N_("Sep"),
           N_("Oct"), N_("Nov"), N_("Dec"))
@@ -113,18 +126,22 @@ class Case:
     created_at: datetime | None = None
 
     @property
-    def payload(self) -> Mapping[str, Any]:
-        payload = (self.event or {}).get("payload")
-        return payload if isinstance(payload, Mapping) else {}
+    def payload(self) -> Payload:
+        """The event's payload, typed (central.payloads.stored); one given as builtins is decoded here."""
+        found = (self.event or {}).get("payload")
+        if isinstance(found, Mapping):
+            return decode_or_raw(self.kind, found)
+        return cast(Payload, found) if isinstance(found, PAYLOAD_CLASSES) else _NOTHING
 
     @property
     def kind(self) -> str:
+        """The event's type, under its current name (``loan.returned`` is ``loan.checked_in``)."""
         kind = (self.event or {}).get("type") or self.detail.get("type")
-        return kind if isinstance(kind, str) else ""
+        return _current_name(kind) if isinstance(kind, str) else ""
 
     @property
     def item_id(self) -> Any:
-        return self.detail.get("item_id") or self.payload.get("item_id")
+        return self.detail.get("item_id") or item_id_of(self.payload)
 
     @property
     def when(self) -> Any:
@@ -134,13 +151,19 @@ class Case:
 # --- pieces ---------------------------------------------------------------------------------
 
 
-def action(kind: str, payload: Mapping[str, Any], words: Words) -> str:
+def _current_name(kind: str) -> str:
+    known = event_type(kind)
+    return str(known) if known is not None else kind
+
+
+def action(kind: str, payload: Payload, words: Words) -> str:
     """What an event recorded, as a clause with its subject ("Wang Li borrowed “Frog”")."""
-    book, patron = words.book(payload.get("item_id")), payload.get("patron_id")
+    kind = _current_name(kind)
+    book, patron = words.book(item_id_of(payload)), patron_id_of(payload)
     who = words.student(patron)
     if kind == "loan.checked_out":
         return _("{student} borrowed {book}").format(student=who, book=book)
-    if kind == "loan.returned":
+    if kind == "loan.checked_in":
         if isinstance(patron, str) and patron:
             return _("{student} returned {book}").format(student=who, book=book)
         return _("{book} was returned").format(book=book)
@@ -153,9 +176,8 @@ def action(kind: str, payload: Mapping[str, Any], words: Words) -> str:
     if kind == "card.enrolled":
         return _("A card was given to {student}").format(student=who)
     if kind == "item.registered":
-        item = payload.get("item")
-        title = item.get("title") if isinstance(item, Mapping) else None
-        if isinstance(title, str) and title:
+        title = new_title_of(payload)
+        if title:
             return _("A new book {title} was put on the shelf").format(title=_("“{title}”").format(title=title))
         return _("A new book was put on the shelf")
     if kind == "journal.damage":
@@ -198,7 +220,8 @@ MISSING_WORDS = {"item_id": N_("the book"), "patron_id or due": N_("the student 
 PROBLEM_WORDS = {"too_long": N_("too long for the database"), "control_character": N_("holds a control character"),
                  "not_a_string": N_("not text"), "empty": N_("empty"), "not_a_list": N_("not a list"),
                  "too_many": N_("too many entries"), "invalid_item": N_("not a valid book record"),
-                 "too_deep": N_("nested too deeply"), "too_large": N_("too large")}
+                 "too_deep": N_("nested too deeply"), "too_large": N_("too large"),
+                 "invalid": N_("missing, or not what this kind of record holds")}
 
 
 def field_words(path: Any) -> str:
@@ -246,7 +269,7 @@ def _invalid(case: Case, words: Words) -> str:
 
 
 #: event types whose payload's ids are looked up by name (an invalid payload's may not fit a column)
-_SAFE_TO_NAME = frozenset({"loan.checked_out", "loan.returned", "loan.renewed", "item.damaged", "item.lost",
+_SAFE_TO_NAME = frozenset({"loan.checked_out", "loan.checked_in", "loan.renewed", "item.damaged", "item.lost",
                            "item.found", "item.repaired"})
 
 
@@ -274,14 +297,15 @@ def _seq_conflict(case: Case, words: Words) -> str:
 def _event_id_conflict(case: Case, words: Words) -> str:
     sent = case.detail.get("event")
     sent = sent if isinstance(sent, Mapping) else {}
+    kind = _current_name(str(sent.get("type") or ""))
     found = sent.get("payload")
-    payload: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
+    payload = decode_or_raw(kind, found) if isinstance(found, Mapping) else _NOTHING
     stored = case.detail.get("stored_as")
     other = stored[0] if isinstance(stored, list) and stored else None
     return _("{corner} sent a record ({what}) that the server already has from {other}; the second copy was "
              "kept aside and not applied.").format(
         corner=words.corner(case.kiosk_id), other=words.corner(other),
-        what=action(str(sent.get("type") or ""), payload if str(sent.get("type")) in _SAFE_TO_NAME else {}, words))
+        what=action(kind, payload if kind in _SAFE_TO_NAME else _NOTHING, words))
 
 
 def _events_missing(case: Case, words: Words) -> str:
@@ -298,13 +322,12 @@ def _card_held(case: Case, words: Words) -> str:
     return _("{corner} gave card {card} to {student} on {when}, but the server has that card with {holder}; "
              "nothing changed.").format(
         corner=words.corner(case.kiosk_id), card=_shown(str(case.detail.get("card_id") or "?")),
-        student=words.student(case.payload.get("patron_id")), when=words.moment(case.when),
+        student=words.student(patron_id_of(case.payload)), when=words.moment(case.when),
         holder=words.student(case.detail.get("held_by")))
 
 
 def _item_id_taken(case: Case, words: Words) -> str:
-    item = case.payload.get("item")
-    new = item.get("title") if isinstance(item, Mapping) else None
+    new = new_title_of(case.payload)
     old = case.detail.get("title")
     return _("{corner} put a new book {new} on the shelf on {when} under label {id}, but that label already "
              "belongs to {old}; the new book was not added.").format(
@@ -373,7 +396,7 @@ SENTENCES: dict[str, Sentence] = {
 
 def _fallback(case: Case, words: Words) -> str:
     if case.event is not None:
-        what = action(case.kind, case.payload if case.kind in _SAFE_TO_NAME else {}, words)
+        what = action(case.kind, case.payload if case.kind in _SAFE_TO_NAME else _NOTHING, words)
         return _join(_("{what} {at}, and the server kept it for you to look at.").format(what=what, at=_at(case, words)),
                      book_now(case.item, words))
     return _("{corner} sent something on {when} that the server kept for you to look at.").format(

@@ -17,10 +17,19 @@ from datetime import date, datetime, tzinfo
 from sqlalchemy import select
 
 from bookcorner.central import db
+from bookcorner.central.payloads import stored, with_correction
 from bookcorner.central.services.reviews import LOANS, RETURNS, period_bounds
 from bookcorner.central.services.tables import safe_text
 from bookcorner.central.validate import fits
-from bookcorner.circulation.events import EventType
+from bookcorner.circulation.events import (
+    EventType,
+    Payload,
+    card_id_of,
+    code_of,
+    item_id_of,
+    loan_id_of,
+    patron_id_of,
+)
 
 KOC_VERSION = "1.0"
 GENERATOR = "bookcorner"
@@ -40,7 +49,6 @@ def _events(store: db.Store, start: datetime, end: datetime, types: tuple[str, .
         query = query.where(e.type.in_(types))
     with store.reading() as conn:
         rows = conn.execute(query).all()
-        payloads = [json.loads(row.payload) for row in rows]
         decided = {}
         in_review = sorted({row.event_id for row in rows if row.outcome == "needs_review"})
         for start_at in range(0, len(in_review), 900):
@@ -48,20 +56,22 @@ def _events(store: db.Store, start: datetime, end: datetime, types: tuple[str, .
                     select(r.event_id, r.resolution, r.resolved_at).where(r.event_id.in_(in_review[start_at:start_at + 900]),
                                                                           r.resolved_at.is_not(None))):
                 decided[event_id] = {**json.loads(resolution or "{}"), "resolved_at": resolved_at}
-        for row, payload in zip(rows, payloads, strict=True):
-            decision = decided.get(row.event_id, {})
-            if decision.get("decision") == "correct":
-                # an anonymised event stays so: the correction's student is not put back
-                for key in ("item_id",) if payload.get("anonymised") else ("item_id", "patron_id"):
-                    if decision.get(key):
-                        payload[key] = decision[key]
+        payloads = [_payload(row, decided.get(row.event_id, {})) for row in rows]
         items = {}
-        ids = sorted({p["item_id"] for p in payloads if fits(p.get("item_id"))})
+        ids = sorted({i for p in payloads if fits(i := item_id_of(p))})
         for start_at in range(0, len(ids), 900):
             for item_id, data in conn.execute(select(db.catalogue.c.item_id, db.catalogue.c.data)
                                               .where(db.catalogue.c.item_id.in_(ids[start_at:start_at + 900]))):
                 items[item_id] = json.loads(data)
     return [(row, payload, items, decided.get(row.event_id, {})) for row, payload in zip(rows, payloads, strict=True)]
+
+
+def _payload(row, decision: dict) -> Payload:
+    """An event's payload, with the book and student of a librarian's correction (an
+    anonymised event stays so: the correction's student is not put back)."""
+    if decision.get("decision") == "correct":
+        return with_correction(row.type, row.payload, decision.get("item_id"), decision.get("patron_id"))
+    return stored(row.type, row.payload)
 
 
 def _applied(row, resolution: dict) -> bool:
@@ -71,10 +81,10 @@ def _applied(row, resolution: dict) -> bool:
             or (resolution.get("decision") == "accept" and bool(resolution.get("effect"))))
 
 
-def _barcode(payload: dict, items: dict) -> str:
-    item_id = payload.get("item_id")
+def _barcode(payload: Payload, items: dict) -> str:
+    item_id = item_id_of(payload)
     record = items.get(item_id) or {}
-    return str(record.get("barcode") or item_id or payload.get("code") or "")
+    return str(record.get("barcode") or item_id or code_of(payload) or "")
 
 
 def events_csv(store: db.Store, start_day: date, end_day: date, zone: tzinfo) -> str:
@@ -84,8 +94,8 @@ def events_csv(store: db.Store, start_day: date, end_day: date, zone: tzinfo) ->
     for row, payload, items, resolution in _events(store, *period_bounds(start_day, end_day, zone)):
         writer.writerow([safe_text(v) for v in (
             row.time.astimezone(zone).isoformat(timespec="milliseconds"), row.kiosk_id, row.seq, row.type,
-            row.outcome, row.reason, payload.get("patron_id"), payload.get("card_id"), payload.get("item_id"),
-            _barcode(payload, items) if payload.get("item_id") else "", row.actor, row.wall_time, row.time_quality,
+            row.outcome, row.reason, patron_id_of(payload), card_id_of(payload), item_id_of(payload),
+            _barcode(payload, items) if item_id_of(payload) else "", row.actor, row.wall_time, row.time_quality,
             row.event_id, resolution.get("decision"))])
     return buffer.getvalue()
 
@@ -109,8 +119,8 @@ def _loan_cards(store: db.Store, loan_ids: set[str]) -> dict[str, str]:
         for start_at in range(0, len(wanted), 900):
             for event_id, payload in conn.execute(select(e.event_id, e.payload).where(
                     e.event_id.in_(wanted[start_at:start_at + 900]), e.type == LOANS)):
-                card = json.loads(payload).get("card_id")
-                if isinstance(card, str) and card:
+                card = card_id_of(stored(LOANS, payload))
+                if card:
                     cards[event_id] = card
     return cards
 
@@ -154,11 +164,11 @@ KocLine = tuple[datetime, str | None, str, str]
 
 
 def _koc_moves(store: db.Store, start_day: date, end_day: date, zone: tzinfo,
-               ) -> tuple[list[KocLine], list[tuple[int, dict]], dict[str, str]]:
+               ) -> tuple[list[KocLine], list[tuple[int, Payload]], dict[str, str]]:
     """The period's loans, renewals and returns that applied, as lines (a renewal's card
     still to find: its index and payload), and the card each loan was made with."""
     lines: list[KocLine] = []
-    renewals: list[tuple[int, dict]] = []  # (index in lines, payload): their cards are found below
+    renewals: list[tuple[int, Payload]] = []  # (index in lines, payload): their cards are found below
     loan_cards: dict[str, str] = {}
     for row, payload, items, resolution in _events(store, *period_bounds(start_day, end_day, zone),
                                                    (LOANS, RETURNS, RENEWALS)):
@@ -169,7 +179,7 @@ def _koc_moves(store: db.Store, start_day: date, end_day: date, zone: tzinfo,
         # "as the newest"): Koha, which replays in time order, must see it then too
         at = row.time if resolution.get("decision") != "accept" else max(row.time, resolution["resolved_at"])
         if row.type == LOANS:
-            card = _field(payload.get("card_id") or "")
+            card = _field(card_id_of(payload) or "")
             if card:
                 loan_cards[row.event_id] = card
                 lines.append((at, "issue", card, barcode))
@@ -181,15 +191,15 @@ def _koc_moves(store: db.Store, start_day: date, end_day: date, zone: tzinfo,
     return lines, renewals, loan_cards
 
 
-def _renewal_cards(store: db.Store, lines: list[KocLine], renewals: list[tuple[int, dict]],
+def _renewal_cards(store: db.Store, lines: list[KocLine], renewals: list[tuple[int, Payload]],
                    loan_cards: dict[str, str]) -> None:
     """Each renewal's card: its loan's, else the student's active card (none: left out)."""
-    loans = {p["loan_id"] for _i, p in renewals if fits(p.get("loan_id"))}
+    loans = {loan for _i, p in renewals if fits(loan := loan_id_of(p))}
     loan_cards.update(_loan_cards(store, loans - loan_cards.keys()))
-    patrons = {p["patron_id"] for _i, p in renewals if fits(p.get("patron_id"))}
+    patrons = {patron for _i, p in renewals if fits(patron := patron_id_of(p))}
     patron_cards = _patron_cards(store, patrons)
     for index, payload in renewals:
-        found = loan_cards.get(payload.get("loan_id") or "") or patron_cards.get(payload.get("patron_id") or "")
+        found = loan_cards.get(loan_id_of(payload) or "") or patron_cards.get(patron_id_of(payload) or "")
         at, command, _none, barcode = lines[index]
         lines[index] = (at, command if found else None, _field(found or ""), barcode)
 

@@ -20,9 +20,10 @@ from sqlalchemy import or_, select, update
 
 from bookcorner.central import db
 from bookcorner.central.ingest import next_revision
+from bookcorner.central.payloads import stored
 from bookcorner.central.services.reviews import day_bounds, json_object, period_bounds, records
 from bookcorner.central.services.tables import ReportTable
-from bookcorner.circulation.events import EventType
+from bookcorner.circulation.events import EventType, ItemDamaged, Payload, item_id_of, patron_id_of
 from bookcorner.circulation.model import ItemStatus, Role
 from bookcorner.i18n import _
 from bookcorner.protocol.messages import ItemRecord
@@ -35,7 +36,7 @@ REGISTERS = ("overdue", "repairs", "withdrawals", "librarians", "stock-take")
 WITHDRAW_ACTION = "registers.withdraw"
 APPLIED = ("applied", "applied_with_warning")
 #: what a student librarian does as the actor of an event, for the work record
-_WORK = (str(EventType.RETURNED), str(EventType.ITEM_DAMAGED), str(EventType.ITEM_LOST),
+_WORK = (str(EventType.CHECKED_IN), str(EventType.ITEM_DAMAGED), str(EventType.ITEM_LOST),
          str(EventType.ITEM_FOUND), str(EventType.ITEM_REPAIRED))
 
 
@@ -145,21 +146,26 @@ def repairs(store: db.Store, start: date, end: date, zone: tzinfo) -> list[Repai
         repaired = conn.execute(select(e.time, e.payload)
                                 .where(e.type == str(EventType.ITEM_REPAIRED), e.time >= first,
                                        e.outcome.in_(APPLIED)).order_by(e.time)).all() if damaged else []
-        payloads = [json_object(row.payload) for row in damaged]
-        patrons = records(conn, db.patrons, db.patrons.c.patron_id,
-                           {str(p.get("handled_by") or row.actor) for row, p in zip(damaged, payloads, strict=True)})
-        items = records(conn, db.catalogue, db.catalogue.c.item_id, {str(p.get("item_id")) for p in payloads})
+        reports = [_damage_report(row.actor, stored(EventType.ITEM_DAMAGED, row.payload)) for row in damaged]
+        patrons = records(conn, db.patrons, db.patrons.c.patron_id, {who for _item, who, _note in reports})
+        items = records(conn, db.catalogue, db.catalogue.c.item_id, {item_id for item_id, _who, _note in reports})
     back_times: dict[str, list[datetime]] = defaultdict(list)
     for repair in repaired:
-        back_times[str(json_object(repair.payload).get("item_id"))].append(repair.time)
+        back_times[item_id_of(stored(EventType.ITEM_REPAIRED, repair.payload)) or ""].append(repair.time)
     out = []
-    for row, p in zip(damaged, payloads, strict=True):
-        item_id = str(p.get("item_id") or "")
+    for row, (item_id, who, note) in zip(damaged, reports, strict=True):
         back = next((t for t in back_times.get(item_id, ()) if t >= row.time), None)
         out.append(Repair(row.time.astimezone(zone), item_id, str(items.get(item_id, {}).get("title") or item_id),
-                          _who(patrons, str(p.get("handled_by") or row.actor)), row.kiosk_id, str(p.get("note") or ""),
-                          back.astimezone(zone) if back else None))
+                          _who(patrons, who), row.kiosk_id, note, back.astimezone(zone) if back else None))
     return out
+
+
+def _damage_report(actor: str, payload: Payload) -> tuple[str, str, str]:
+    """A damage report's book, who reported it (a student librarian taking it in for someone
+    else, or the actor) and its note."""
+    if isinstance(payload, ItemDamaged):
+        return payload.item_id, payload.handled_by or actor, payload.note or ""
+    return item_id_of(payload) or "", actor, ""
 
 
 def repairs_table(rows: list[Repair]) -> ReportTable:
@@ -283,10 +289,9 @@ def librarians_work(store: db.Store, start: date, end: date, zone: tzinfo) -> li
                             .where(e.type.in_(_WORK), e.time >= first, e.time < last, e.outcome != "duplicate",
                                    db.key_in(conn, e.actor, sorted(team)))).all() if team else []
     for row in rows:
-        payload = json_object(row.payload)
         work = team[row.actor]
-        if row.type == EventType.RETURNED:
-            if payload.get("patron_id") == row.actor:
+        if row.type == EventType.CHECKED_IN:
+            if patron_id_of(stored(row.type, row.payload)) == row.actor:
                 continue  # their own book: borrowing, not work
             work.returns += 1
         elif row.type == EventType.ITEM_DAMAGED:

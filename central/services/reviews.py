@@ -19,14 +19,23 @@ from bookcorner.central.db import json_object
 from bookcorner.central.due_check import corrected_loan
 from bookcorner.central.ingest import load_items, next_revision, store_items
 from bookcorner.central.loans import LoanLedger
-from bookcorner.central.validate import fits, problem_in
+from bookcorner.central.payloads import corrected_raw, raw, stored
+from bookcorner.central.validate import Problem, fits, stored_decoded
+from bookcorner.circulation.events import (
+    EventType,
+    Payload,
+    UnknownPayload,
+    item_id_of,
+    loan_id_of,
+    patron_id_of,
+)
 from bookcorner.circulation.model import ItemStatus
 from bookcorner.circulation.outcomes import ReviewReason
 from bookcorner.circulation.replay import CHANGES_ITEMS, ItemState, ReplayEvent, item_of
 from bookcorner.circulation.retiming import TimeFlag
 from bookcorner.protocol.messages import Outcome
 
-LOANS, RETURNS = "loan.checked_out", "loan.returned"
+LOANS, RETURNS = str(EventType.CHECKED_OUT), str(EventType.CHECKED_IN)
 CIRCULATION = (LOANS, RETURNS)
 DECISIONS = ("accept", "dismiss", "correct")
 #: the days an address may name (``from``, ``to``, ``day``, ``since``): any a school means, and
@@ -137,31 +146,31 @@ def end_of_day(store: db.Store, day: date, zone: tzinfo) -> tuple[list[Corner], 
         rows = conn.execute(select(e.time, e.type, e.kiosk_id, e.payload, e.outcome, e.warnings)
                             .where(e.time >= start, e.time < end, e.type.in_(CIRCULATION))
                             .order_by(e.time, e.kiosk_id, e.seq).limit(2000)).all()
-        payloads = [json_object(x.payload) for x in rows]
+        payloads = [stored(x.type, x.payload) for x in rows]
         borrowers = _borrowers(conn, [(x.time, x.type, p) for x, p in zip(rows, payloads, strict=True)])
         patrons = _names(conn, db.patrons, db.patrons.c.patron_id, set(borrowers) - {""}, "name")
         titles = _names(conn, db.catalogue, db.catalogue.c.item_id,
-                        {str(p["item_id"]) for p in payloads if p.get("item_id")}, "title")
+                        {i for p in payloads if (i := item_id_of(p))}, "title")
     movements = []
     for x, p, patron in zip(rows, payloads, borrowers, strict=True):
-        item = str(p.get("item_id") or "")
+        item = item_id_of(p) or ""
         movements.append(Movement(x.time, x.type, x.kiosk_id, patron, patrons.get(patron, ""), item,
                                   titles.get(item, ""), x.outcome, _time_flags(x.warnings)))
     return corners, movements
 
 
-def _borrowers(conn, movements: list[tuple[datetime, str, dict[str, Any]]]) -> list[str]:
+def _borrowers(conn, movements: list[tuple[datetime, str, Payload]]) -> list[str]:
     """Whose book each loan or return was. A return often names only the book (and maybe
     the loan it closed): the student is the loan's, found in ``loans``, else in the
     checkout event that opened it (a loan's id is its checkout's event id), else in the
     book's latest loan before the return (``loans``, or a checkout earlier in the list).
     A loan the retention period anonymised stays without a name."""
-    found = [str(p.get("patron_id") or "") for _t, _k, p in movements]
-    loan_ids = {str(p["loan_id"]) for (_t, kind, p), who in zip(movements, found, strict=True)
-                if kind == RETURNS and not who and p.get("loan_id") and fits(p["loan_id"])}
+    found = [patron_id_of(p) or "" for _t, _k, p in movements]
+    loan_ids = {loan for (_t, kind, p), who in zip(movements, found, strict=True)
+                if kind == RETURNS and not who and (loan := loan_id_of(p)) and fits(loan)}
     by_loan = _patrons_by_loan(conn, loan_ids)
-    unnamed = {str(p.get("item_id")) for (_t, kind, p), who in zip(movements, found, strict=True)
-               if kind == RETURNS and not who and p.get("item_id") and by_loan.get(str(p.get("loan_id"))) is None}
+    unnamed = {item for (_t, kind, p), who in zip(movements, found, strict=True)
+               if kind == RETURNS and not who and (item := item_id_of(p)) and by_loan.get(loan_id_of(p) or "") is None}
     lent = _loans_of_items(conn, unnamed)
     _name_returns(movements, found, by_loan, lent, unnamed)
     return found
@@ -180,8 +189,8 @@ def _patrons_by_loan(conn, loan_ids: set[str]) -> dict[str, str]:
     if rest:
         for event_id, payload in conn.execute(select(e.event_id, e.payload).where(
                 e.event_id.in_(rest), e.type == LOANS)).all():
-            if patron := json_object(payload).get("patron_id"):
-                by_loan[event_id] = str(patron)
+            if patron := patron_id_of(stored(LOANS, payload)):
+                by_loan[event_id] = patron
     return by_loan
 
 
@@ -196,18 +205,19 @@ def _loans_of_items(conn, items: set[str]) -> dict[str, list[tuple[datetime, str
     return lent
 
 
-def _name_returns(movements: list[tuple[datetime, str, dict[str, Any]]], found: list[str], by_loan: dict[str, str],
+def _name_returns(movements: list[tuple[datetime, str, Payload]], found: list[str], by_loan: dict[str, str],
                   lent: dict[str, list[tuple[datetime, str]]], unnamed: set[str]) -> None:
     """Fills in ``found`` the student of each return that named none: its loan's, else the
     book's latest loan before it (the checkouts in the list count too)."""
     for index, (when, kind, p) in enumerate(movements):
-        item = str(p.get("item_id") or "")
+        item = item_id_of(p) or ""
         if kind == LOANS and found[index] and item in unnamed:
             lent.setdefault(item, []).append((when, found[index]))
         if kind != RETURNS or found[index]:
             continue
-        if p.get("loan_id") and str(p["loan_id"]) in by_loan:
-            found[index] = by_loan[str(p["loan_id"])]
+        loan = loan_id_of(p)
+        if loan and loan in by_loan:
+            found[index] = by_loan[loan]
         elif item in lent:
             earlier = [loan for loan in lent[item] if loan[0] <= when]
             found[index] = max(earlier)[1] if earlier else ""
@@ -268,7 +278,7 @@ def plan_accept(conn, reason: str, event: Any, detail: dict[str, Any] | None = N
     if reason == ReviewReason.DUE_FROM_WRONG_CLOCK:
         return _plan_due(conn, event, detail or {})
     target, payload = _accepted(reason, event)
-    if target is None:
+    if target is None or payload is None:
         return AcceptEffect(), None, None
     state = load_items(conn, [target])[target]
     before, status = state.loan, state.status
@@ -280,18 +290,18 @@ def plan_accept(conn, reason: str, event: Any, detail: dict[str, Any] | None = N
     return AcceptEffect(tuple(changes)), state, ledger
 
 
-def _accepted(reason: str, event: Any) -> tuple[str | None, dict[str, Any]]:
+def _accepted(reason: str, event: Any) -> tuple[str | None, Payload | None]:
     """The book an accepted event changes, and the event's payload (None: Accept only records)."""
     if reason not in APPLIED_ON_ACCEPT or event is None or event.type not in CHANGES_ITEMS:
-        return None, {}
-    payload = json_object(event.payload)
-    target = item_of(event.type, payload)
-    if target is None or problem_in(event.type, dict(payload)) is not None:
-        return None, {}
+        return None, None
+    payload = stored_decoded(event.type, raw(event.payload))
+    target = None if isinstance(payload, Problem) else item_of(payload)
+    if target is None or isinstance(payload, Problem):
+        return None, None
     return target, payload
 
 
-def _replay_as_newest(state: ItemState, event: Any, payload: dict[str, Any], target: str,
+def _replay_as_newest(state: ItemState, event: Any, payload: Payload, target: str,
                       ) -> tuple[LoanLedger, str | None]:
     """Replays the event on the book as if it were the newest news about it; the loans it
     changed, and the review reason replay still gives (if any)."""
@@ -373,13 +383,13 @@ def reviews(store: db.Store, *, resolved: bool = False, limit: int = PAGE_SIZE, 
 def _review_events(conn, rows: Sequence[Any]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """The events the reviews name, as the review card shows them and as stored."""
     event_ids = [x.event_id for x in rows if x.event_id]
-    events, stored = {}, {}
+    events, rows_by_id = {}, {}
     if event_ids:
         for ev in conn.execute(select(db.events).where(db.events.c.event_id.in_(event_ids))):
-            stored[ev.event_id] = ev
+            rows_by_id[ev.event_id] = ev
             events[ev.event_id] = {"type": ev.type, "actor": ev.actor, "wall_time": ev.wall_time,
-                                   "time": ev.time, "payload": json_object(ev.payload), "outcome": ev.outcome}
-    return events, stored
+                                   "time": ev.time, "payload": stored(ev.type, ev.payload), "outcome": ev.outcome}
+    return events, rows_by_id
 
 
 def _named_ids(rows: Sequence[Any], events: dict[str, dict[str, Any]],
@@ -389,8 +399,13 @@ def _named_ids(rows: Sequence[Any], events: dict[str, dict[str, Any]],
     item_ids: set[str] = set()
     patron_ids: set[str] = set()
     for x in rows:
-        payload = events.get(x.event_id, {}).get("payload", {})
-        for source in (json_object(x.detail), payload, json_object(x.resolution)):
+        event = events.get(x.event_id)
+        if event is not None:
+            if (item := item_id_of(event["payload"])) is not None:
+                item_ids.add(item)
+            if (patron := patron_id_of(event["payload"])) is not None:
+                patron_ids.add(patron)
+        for source in (json_object(x.detail), json_object(x.resolution)):
             if isinstance(source.get("item_id"), str):
                 item_ids.add(source["item_id"])
             patron_ids.update(source[key] for key in ("patron_id", "on_loan_to", "held_by")
@@ -427,13 +442,14 @@ def _titles_and_shelved(conn, item_ids: set[str], states: dict[str, dict[str, An
 def _review_item(x: Any, event: dict[str, Any] | None, states: dict[str, dict[str, Any]], titles: dict[str, str],
                  names: dict[str, str], effects: dict[int, AcceptEffect]) -> ReviewItem:
     detail = json_object(x.detail)
-    payload = (event or {}).get("payload", {})
-    item_id = detail.get("item_id") or payload.get("item_id")
-    patron_id = payload.get("patron_id")
-    known = isinstance(item_id, str)
+    payload = event["payload"] if event is not None else UnknownPayload({})
+    named = detail.get("item_id") or item_id_of(payload)
+    item_id = named if isinstance(named, str) else None
+    patron_id = patron_id_of(payload)
     return ReviewItem(x.review_id, x.kiosk_id, x.seq, x.reason, x.created_at, detail, event,
-                      states.get(item_id) if known else None, titles.get(item_id, "") if known else "",
-                      names.get(patron_id, "") if isinstance(patron_id, str) else "",
+                      states.get(item_id) if item_id is not None else None,
+                      titles.get(item_id, "") if item_id is not None else "",
+                      names.get(patron_id, "") if patron_id is not None else "",
                       json_object(x.resolution) if x.resolution else None, x.resolved_at,
                       effects.get(x.review_id), names, titles)
 
@@ -506,22 +522,20 @@ def correct(store: db.Store, review_id: int, who: str, note: str, *, item_id: st
         event = _event_of(conn, review)
         if event is None or event.type not in CHANGES_ITEMS:
             raise DoesNotFit("not_correctable")
-        payload = dict(json_object(event.payload))
         if item_id:
             known = conn.execute(select(db.catalogue.c.item_id).where(db.catalogue.c.item_id == item_id,
                                                                       db.catalogue.c.removed.is_(False))).first()
             if known is None:
                 raise DoesNotFit("unknown_item")
-            payload["item_id"] = item_id
         if patron_id:
             known = conn.execute(select(db.patrons.c.patron_id).where(db.patrons.c.patron_id == patron_id,
                                                                       db.patrons.c.removed.is_(False))).first()
             if known is None:
                 raise DoesNotFit("unknown_patron")
-            payload["patron_id"] = patron_id
-        if problem_in(event.type, payload) is not None:  # what the kiosk recorded fits no column still
+        payload = stored_decoded(event.type, corrected_raw(event.payload, item_id, patron_id))
+        if isinstance(payload, Problem):  # what the kiosk recorded fits no column (or its type) still
             raise DoesNotFit(ReviewReason.INVALID_PAYLOAD)
-        target = item_of(event.type, payload)
+        target = item_of(payload)
         if target is None:
             raise DoesNotFit("not_correctable")
         items = load_items(conn, [target])

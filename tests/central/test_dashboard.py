@@ -248,8 +248,8 @@ def test_koc_and_csv_exports_of_a_period(board, librarian):
     assert exported.status_code == 200 and exported.headers["content-type"].startswith("text/csv")
     rows = [r for r in csv.DictReader(io.StringIO(exported.text)) if r["kiosk_id"] == kiosk.kiosk_id]
     assert [(r["type"], r["outcome"], r["item_id"]) for r in rows] == [
-        ("loan.checked_out", "applied", f"I-{tag}"), ("loan.returned", "applied", f"I-{tag}"),
-        ("loan.checked_out", "applied", f"J-{tag}"), ("loan.returned", "needs_review", f"Q-{tag}")]
+        ("loan.checked_out", "applied", f"I-{tag}"), ("loan.checked_in", "applied", f"I-{tag}"),
+        ("loan.checked_out", "applied", f"J-{tag}"), ("loan.checked_in", "needs_review", f"Q-{tag}")]
     assert client.get("/exports/events.csv", params={"from": "yesterday"}).status_code == 422
     with board.store.reading() as conn:
         actions = conn.execute(select(db.audit_log.c.action).where(db.audit_log.c.who == _name)).scalars().all()

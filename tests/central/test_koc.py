@@ -124,7 +124,7 @@ def test_koha_ends_with_each_book_as_the_corner_left_it_renewals_included(board,
         return event("loan.renewed", days, payload, outcome)
 
     def back(book: str, lent: dict, days: float) -> dict:
-        return event("loan.returned", days, {"item_id": f"{book}-{tag}", "loan_id": lent["event_id"],
+        return event("loan.checked_in", days, {"item_id": f"{book}-{tag}", "loan_id": lent["event_id"],
                                              "patron_id": json.loads(lent["payload"])["patron_id"],
                                              "due": "2000-01-01", "with_card": True, "implicit": False,
                                              "warnings": []})

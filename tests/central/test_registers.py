@@ -337,7 +337,7 @@ def test_the_circulation_log_forgets_the_children_after_its_own_period(board, li
 
     events = [
         out(1, f"I1-{tag}", s1),  # a loan returned long ago...
-        _event(tag, 2, "loan.returned", old + timedelta(minutes=2), "kiosk",
+        _event(tag, 2, "loan.checked_in", old + timedelta(minutes=2), "kiosk",
                {"item_id": f"I1-{tag}", "loan_id": f"E1-{tag}", "patron_id": s1, "due": due, "with_card": False,
                 "implicit": False, "warnings": []}),  # ...given back without a card: the kiosk is the actor
         out(3, f"I2-{tag}", s2, card="c2"),  # still on loan (loans)

@@ -217,3 +217,14 @@ def test_the_dashboard_templates_translate_plural_entries():
     with i18n.in_language("en"):
         assert template.render(n=1) == "{count} case waits for a decision."
         assert template.render(n=3) == "{count} cases wait for a decision."
+
+
+def test_a_record_whose_field_does_not_fit_its_type_says_which_field():
+    """A checkout whose due date is no date (its typed payload refused it: central.validate)."""
+    case = Case("invalid_payload", "k-32", {"type": "loan.checked_out", "field": "payload.due", "problem": "invalid",
+                                            "rule": "Invalid RFC3339 encoded date"},
+                event("loan.checked_out", item_id="I-1", patron_id="S-1", due="next week"), None, 7, RECEIVED)
+    text = sentence(case, WORDS)
+    assert "王小明 borrowed “草房子” on 4 Dec at 12:16" in text
+    assert "cannot keep the due date as recorded (missing, or not what this kind of record holds)" in text
+    assert "payload" not in text and "RFC3339" not in text

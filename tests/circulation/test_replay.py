@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from bookcorner.circulation.events import decode_or_raw
 from bookcorner.circulation.outcomes import Outcome, ReviewReason
 from bookcorner.circulation.replay import ItemState, ReplayEvent, replay
 from bookcorner.circulation.retiming import Anchor, Stamp, TimeFlag, TimeQuality, parse_wall, retime
@@ -16,7 +17,8 @@ T0 = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)
 
 
 def event(kind: str, kiosk: str = "A", seq: int = 1, minutes: float = 0, **payload) -> ReplayEvent:
-    return ReplayEvent(f"{kiosk}-{seq}", kiosk, seq, kind, {"item_id": "I1", **payload}, T0 + timedelta(minutes=minutes))
+    return ReplayEvent(f"{kiosk}-{seq}", kiosk, seq, kind, decode_or_raw(kind, {"item_id": "I1", **payload}),
+                       T0 + timedelta(minutes=minutes))
 
 
 def checkout(patron: str, **kw) -> ReplayEvent:
@@ -87,8 +89,8 @@ def test_what_the_server_cannot_apply_is_kept_for_review(items, kind, reason):
 
 @pytest.mark.parametrize("payload", [{"item_id": None}, {"patron_id": 7}, {"due": "next week"}])
 def test_a_payload_that_does_not_say_enough_waits_for_review(items, payload):
-    bad = ReplayEvent("e", "A", 1, "loan.checked_out", {"item_id": "I1", "patron_id": "S01", "due": "2026-11-30",
-                                                        **payload}, T0)
+    bad = ReplayEvent("e", "A", 1, "loan.checked_out", decode_or_raw("loan.checked_out", {
+        "item_id": "I1", "patron_id": "S01", "due": "2026-11-30", **payload}), T0)
     assert replay(bad, items).reason == ReviewReason.INVALID_PAYLOAD
 
 

@@ -148,7 +148,7 @@ def replay_purely(run: KioskRun, received: datetime) -> tuple[dict[str, ItemStat
         assert not timing.flags, f"the kiosk's own clock flagged: {timing}"
         done = ledger.replay(ReplayEvent(event.event_id, event.kiosk_id, event.seq, str(event.type),
                                          event.payload, timing.time), items)
-        assert done.outcome is not Outcome.NEEDS_REVIEW, f"{event.type} {dict(event.payload)}: {done}"
+        assert done.outcome is not Outcome.NEEDS_REVIEW, f"{event.type} {event.payload}: {done}"
     return items, ledger
 
 

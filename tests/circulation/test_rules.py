@@ -114,7 +114,7 @@ def test_unknown_and_garbled_codes_are_recorded_for_the_librarian(ledger):
     garbled = checkout(ledger, XIAOMING, "\x1b[A~~")
     assert garbled.result.reason is Reason.UNREADABLE
     assert [e.type for e in ledger.events] == [EventType.UNKNOWN_ITEM, EventType.UNREADABLE]
-    assert ledger.events[0].payload["isbn13"] == "9787544253994"
+    assert ledger.events[0].payload.isbn13 == "9787544253994"
 
 
 def test_card_reader_codes_are_only_ever_cards():
@@ -147,8 +147,8 @@ def test_a_copy_in_hand_while_all_are_out_closes_the_oldest_loan(ledger):
         checkout(ledger, patron, isbn, now=at(2026, 11, day))
     decision = checkout(ledger, TEACHER, isbn, now=at(2026, 11, 19))
     assert decision.ok and Warning_.RETURNED_FROM_OTHER in decision.result.warnings
-    assert [e.type for e in ledger.events[-2:]] == [EventType.RETURNED, EventType.CHECKED_OUT]
-    assert ledger.events[-2].payload["patron_id"] == XIAOMING.patron_id
+    assert [e.type for e in ledger.events[-2:]] == [EventType.CHECKED_IN, EventType.CHECKED_OUT]
+    assert ledger.events[-2].payload.patron_id == XIAOMING.patron_id
     assert len(ledger.state.loans_of(XIAOMING.patron_id)) == 0
 
 
@@ -164,13 +164,13 @@ def test_quick_return_names_the_borrower(ledger):
     decision = checkin(ledger, XIYOUJI.barcode)
     assert decision.result.action is Action.CHECKED_IN and decision.result.patron_id == XIAOMING.patron_id
     assert ledger.state.loan_of(XIYOUJI.item_id) is None
-    assert ledger.events[-1].payload["with_card"] is False
+    assert ledger.events[-1].payload.with_card is False
 
 
 def test_returning_a_book_that_was_not_borrowed_is_kept_for_review(ledger):
     decision = checkin(ledger, SHUIHU.barcode)
     assert decision.result.reason is Reason.NOT_ON_LOAN
-    assert ledger.events[-1].payload["reason"] == "not_on_loan"
+    assert ledger.events[-1].payload.reason == "not_on_loan"
 
 
 def test_a_shared_isbn_return_asks_for_a_card_unless_a_librarian_returns_in_bulk(ledger):
@@ -193,7 +193,7 @@ def test_a_student_librarians_bulk_returns_are_recorded_as_their_work_not_their_
                                              handled_by=who(ledger, MEIMEI)), MONDAY)
     assert decision.result.patron_id == XIAOMING.patron_id  # the oldest loan, not the helper's own copy
     event = ledger.events[-1]
-    assert event.actor == MEIMEI.patron_id and event.payload["with_card"] is False
+    assert event.actor == MEIMEI.patron_id and event.payload.with_card is False
 
 
 def test_late_returns_count_school_days(ledger):
@@ -229,7 +229,7 @@ def test_only_librarians_report_damage_and_a_damaged_book_comes_back_from_its_bo
     assert refused.result.reason is Reason.NOT_ALLOWED
     done = ledger.record(rules.report_damaged(ledger.reference, ledger.state, who(ledger, MEIMEI), scanned, MONDAY,
                                               "torn cover"), MONDAY)
-    assert done.ok and [e.type for e in done.events] == [EventType.RETURNED, EventType.ITEM_DAMAGED]
+    assert done.ok and [e.type for e in done.events] == [EventType.CHECKED_IN, EventType.ITEM_DAMAGED]
     assert checkout(ledger, XIAOHONG, XIYOUJI.barcode).result.reason is Reason.IN_REPAIR
     repaired = ledger.record(rules.report_found(ledger.reference, ledger.state, who(ledger, MEIMEI), scanned, MONDAY),
                              MONDAY)
@@ -290,7 +290,7 @@ def test_only_the_librarian_enrols_cards_and_the_card_works_at_once():
     assert rules.enrol_card(ref, librarian, new_card, "nobody").result.reason is Reason.PATRON_UNKNOWN
     done = ledger.record(rules.enrol_card(ref, librarian, new_card, XIAOMING.patron_id, replace_other_cards=True),
                          MONDAY)
-    assert done.ok and done.events[0].payload["replaces"] == (CARDS[XIAOMING],)
+    assert done.ok and done.events[0].payload.replaces == (CARDS[XIAOMING],)
     local = with_local_additions(ref, ledger.state.enrolled_cards, ledger.state.registered_items)
     assert rules.identify(local, classify("0005550001", local, Source.CARD_READER)).patron == XIAOMING
     old = rules.identify(local, classify(CARDS[XIAOMING], local, Source.CARD_READER))

@@ -4,11 +4,12 @@ import resource
 import signal
 import subprocess
 import uuid
+from datetime import date
 from pathlib import Path
 
 import pytest
 
-from bookcorner.circulation.events import EventDraft, EventType
+from bookcorner.circulation.events import Checkout, EventDraft, EventType
 from bookcorner.journal.clock import FixedClock
 from tests.disk import use_up_space
 from tests.school import MONDAY
@@ -16,8 +17,8 @@ from tests.school import MONDAY
 
 def checkout_draft(n: int) -> EventDraft:
     return EventDraft(EventType.CHECKED_OUT, "S01",
-                      {"item_id": f"I{n:05d}", "patron_id": "S01", "card_id": "0006547886", "code": f"3{n:013d}",
-                       "due": "2026-11-30", "warnings": []})
+                      Checkout(item_id=f"I{n:05d}", patron_id="S01", card_id="0006547886", code=f"3{n:013d}",
+                               due=date(2026, 11, 30)))
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bookcorner.circulation.events import EventType
+from bookcorner.circulation.events import Checkout, EventDraft, EventType, UnknownPayload
 from bookcorner.journal import schema
 from bookcorner.journal.journal import Journal, JournalBusy, JournalDamaged, JournalReader, list_segments, read_header
 from bookcorner.journal.storage import SegmentStorage, SegmentUnreadable, StoreError, StoreWriteError, write_new_file
@@ -134,7 +134,7 @@ def test_an_unreadable_segment_is_never_taken_for_an_empty_journal(tmp_path, clo
     events = all_events(tmp_path)
     assert [e.seq for e in events[:16]] == list(range(1, 17))
     assert events[-1].type is EventType.JOURNAL_DAMAGE
-    assert "17" in events[-1].payload["damage"][0]["detail"]
+    assert "17" in events[-1].payload.damage[0].detail
 
 
 def test_repair_never_reuses_a_sequence_number_the_server_has(tmp_path, clock):
@@ -297,9 +297,23 @@ def test_a_reader_in_another_process_sees_whole_events_only_while_the_writer_app
     while seen < 600 and time.monotonic() < deadline:
         for event in reader.events_after(seen):
             assert event.seq == seen + 1, "the reader skipped or repeated an event"
-            assert event.payload["item_id"] == f"I{seen:05d}"
+            assert event.payload.item_id == f"I{seen:05d}"
             seen = event.seq
     _pid, status = os.waitpid(pid, 0)
     os.close(read_end)
     assert os.waitstatus_to_exitcode(status) == 0
     assert seen == 600
+
+
+def test_a_record_whose_payload_does_not_fit_its_type_is_kept_as_recorded(tmp_path, clock, caplog):
+    """A checkout without its due date (no release of ours writes one; a record of a release
+    that wrote them otherwise would look so): read back with its raw payload and said in the
+    log, never dropped; the sync daemon's records carry it as it is on disk."""
+    with Journal(tmp_path, "corner-a", clock) as journal:
+        journal.append([checkout_draft(1), EventDraft(EventType.CHECKED_OUT, "S01", UnknownPayload({"item_id": "I7"})),
+                        checkout_draft(3)])
+    events = list(JournalReader(tmp_path).events_after(0))
+    assert [type(e.payload) for e in events] == [Checkout, UnknownPayload, Checkout]
+    assert events[1].type is EventType.CHECKED_OUT and events[1].payload == UnknownPayload({"item_id": "I7"})
+    assert "journal event 2 kept as recorded" in caplog.text
+    assert [r["payload"] for r in JournalReader(tmp_path).records_after(1, 1)] == [{"item_id": "I7"}]

@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
-from bookcorner.circulation.events import EventDraft, EventType
+from bookcorner.circulation.events import Checkout, EventDraft, EventType
 from bookcorner.journal import schema
 from bookcorner.journal.clock import FixedClock
 from bookcorner.journal.journal import Journal, list_segments, segment_records
@@ -30,7 +30,7 @@ def test_nothing_to_migrate_and_a_schema_without_migration(tmp_path):
     config.write_text('[kiosk]\nid = "corner-1"\n')
     clock = FixedClock(datetime(2026, 11, 23, 4, tzinfo=timezone.utc))
     with Journal(data / "journal", "corner-1", clock) as journal:
-        journal.append([EventDraft(EventType.CHECKED_OUT, "S01", {"item_id": "X1", "patron_id": "S01"})])
+        journal.append([EventDraft(EventType.CHECKED_OUT, "S01", Checkout(item_id="X1", patron_id="S01", due=date(2026, 11, 30)))])
     done = migrate(config, data)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"the journal is at schema {schema.SCHEMA}: nothing to migrate"

@@ -14,12 +14,12 @@ import os
 import shutil
 import subprocess
 import tarfile
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
 
-from bookcorner.circulation.events import EventDraft, EventType
+from bookcorner.circulation.events import Checkout, EventDraft, EventType
 from bookcorner.journal.clock import FixedClock
 from bookcorner.journal.journal import Journal, JournalReader, list_segments, read_header, segment_records
 from bookcorner.journal.storage import HEADER_ID, META_TABLE, SegmentStorage, write_new_file
@@ -112,9 +112,8 @@ def test_upgrade_migrates_keeps_a_backup_then_changes_nothing_and_a_failure_roll
     clock = FixedClock(datetime(2026, 11, 23, 9, tzinfo=timezone.utc), synced=True)
     with Journal(data / "journal", "demo-corner", clock, segment_events=4) as journal:
         for n in range(10):
-            journal.append([EventDraft(EventType.CHECKED_OUT, "S01", {"item_id": f"X{n:06d}", "patron_id": "S01",
-                                                                      "card_id": "c", "code": f"X{n:06d}",
-                                                                      "due": "2026-11-30", "warnings": []})])
+            journal.append([EventDraft(EventType.CHECKED_OUT, "S01", Checkout(
+                item_id=f"X{n:06d}", patron_id="S01", card_id="c", code=f"X{n:06d}", due=date(2026, 11, 30)))])
     as_schema(data / "journal", 0)
     hand_over(data, owner)
 

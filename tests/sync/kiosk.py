@@ -7,10 +7,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-from bookcorner.circulation.events import EventDraft, EventType
+from bookcorner.circulation.events import Checkin, Checkout, EventDraft, EventType
 from bookcorner.journal.clock import FixedClock
 from bookcorner.journal.journal import Journal
 from bookcorner.journal.snapshot import ReferenceStore
@@ -20,14 +20,13 @@ from tests.school import reference
 
 def checkout(n: int, patron: str = "S01", shelf: str = "X") -> EventDraft:
     item = f"{shelf}{n:06d}"
-    return EventDraft(EventType.CHECKED_OUT, patron, {"item_id": item, "patron_id": patron, "card_id": "c",
-                                                      "code": item, "due": "2026-11-30", "warnings": []})
+    return EventDraft(EventType.CHECKED_OUT, patron, Checkout(item_id=item, patron_id=patron, card_id="c", code=item,
+                                                              due=date(2026, 11, 30)))
 
 
 def checkin(n: int, patron: str = "S01", shelf: str = "X") -> EventDraft:
-    return EventDraft(EventType.RETURNED, "kiosk", {"item_id": f"{shelf}{n:06d}", "patron_id": patron,
-                                                    "due": "2026-11-30", "with_card": False, "implicit": False,
-                                                    "warnings": []})
+    return EventDraft(EventType.CHECKED_IN, "kiosk", Checkin(item_id=f"{shelf}{n:06d}", patron_id=patron,
+                                                             due=date(2026, 11, 30)))
 
 
 def loans_and_returns(first: int, pairs: int, shelf: str = "X") -> list[EventDraft]:
