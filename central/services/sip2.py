@@ -30,7 +30,7 @@ from bookcorner.central import reference as server_reference
 from bookcorner.central.due_check import calendar_of, policy_of
 from bookcorner.central.ingest import Batch, ingest
 from bookcorner.circulation.codes import ScannedCode, Source, classify
-from bookcorner.circulation.events import EventDraft, thaw
+from bookcorner.circulation.events import EventDraft, payload_builtins
 from bookcorner.circulation.model import Card, Item, ItemStatus, Patron
 from bookcorner.circulation.outcomes import Outcome, Reason
 from bookcorner.circulation.policy import DEFAULT_POLICY
@@ -211,7 +211,7 @@ class Desk:
         wall, tick = now.isoformat(timespec="milliseconds"), time.monotonic_ns()
         events = [WireEvent(event_id=str(uuid.uuid4()), kiosk_id=kiosk_id, seq=last + 1 + i, boot_id=self.boot_id,
                             monotonic_ns=tick, wall_time=wall, clock_synced=True, actor=draft.actor[:128],
-                            type=str(draft.type), payload=thaw(draft.payload))
+                            type=str(draft.type), payload=payload_builtins(draft.payload))
                   for i, draft in enumerate(drafts)]
         batch = Batch(kiosk_id, f"sip2-{uuid.uuid4().hex}", last + 1, last + len(events),
                       ClockReading(self.boot_id, tick, wall, True), events)

@@ -57,7 +57,7 @@ def test_a_self_check_machine_lends_and_takes_back_a_book(sip2_server, client):
 
     events = _events(sip2_server)
     assert [e.seq for e in events] == list(range(1, len(events) + 1))  # the account's gap-free sequence
-    assert [(e.type, e.outcome) for e in events[-2:]] == [("loan.checked_out", "applied"), ("loan.returned", "applied")]
+    assert [(e.type, e.outcome) for e in events[-2:]] == [("loan.checked_out", "applied"), ("loan.checked_in", "applied")]
     ended = client.get_response(client.sip_end_patron_session_request())
     assert ended.startswith("36Y")
 
