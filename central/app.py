@@ -27,7 +27,11 @@ from bookcorner.protocol.messages import PROTOCOL_VERSION
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The background jobs, started with the server and stopped (each within one batch's
     time) when it shuts down."""
-    keeper = RetentionKeeper(app.state.store, app.state.settings.retention_every_s)
+    from bookcorner.central.services import reading
+
+    store = app.state.store
+    keeper = RetentionKeeper(store, app.state.settings.retention_every_s,
+                             after=lambda now: reading.publish(store, now))
     keeper.start()
     try:
         yield
