@@ -20,6 +20,12 @@ def test_main_screens(snap_compare, tmp_path, name, language):
     assert snap_compare(app, terminal_size=SIZE, run_before=scenes.SCENES[name])
 
 
+@pytest.mark.parametrize("language", ["en", "zh_CN"])
+def test_what_to_read_next_after_a_borrow(snap_compare, tmp_path, language):
+    app = scenes.app_for("suggested", tmp_path / "data", language)
+    assert snap_compare(app, terminal_size=SIZE, run_before=scenes.SCENES["suggested"])
+
+
 def test_a_childs_session_fits_the_smallest_terminal(snap_compare, tmp_path):
     app = scenes.app_for("borrowed", tmp_path / "data", "zh_CN")
     assert snap_compare(app, terminal_size=(80, 24), run_before=scenes.SCENES["borrowed"])
