@@ -50,7 +50,7 @@ def read_next(view: VisitView, bilingual: bool) -> str:
     if not view.suggestions:
         return ""
     heading = " · ".join(pair(N_("Read next, on the shelf now:"), bilingual))
-    return "\n".join([heading, *(f"  📖 {title}" for title in view.suggestions)])
+    return "\n".join([heading, *(f"  • {title}" for title in view.suggestions)])
 
 
 class VisitScreen(KioskScreen):
