@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 LIMIT = 3
 #: a co-reading count is worth this many list places (a pair several children read beats a list's order)
 _CO_READ_WEIGHT = 10.0
+#: what followed the books the child read before counts too, for less than what followed this one
+_EARLIER_WEIGHT = 0.2
+#: and, below a list's place, what the grade reads next most, after anything
+_GRADE_WEIGHT = 0.001
 _GRADE = re.compile(r"^\s*(\d{1,2})")
 _CHINESE_GRADE = re.compile(r"^\s*([一二三四五六七八九])年级")
 _CHINESE_DIGITS = {c: i for i, c in enumerate("一二三四五六七八九", start=1)}
@@ -99,7 +103,7 @@ def on_shelf(reference: Reference, state: CirculationState, patron: Patron,
 
 
 def _scores(guide: ReadingGuide, grade: int | None, class_name: str | None,
-            just: Iterable[str]) -> dict[str, float]:
+            just: Iterable[str], read: Iterable[str] = ()) -> dict[str, float]:
     scores: dict[str, float] = {}
     for reading_list in guide.lists:
         if not reading_list.is_for(grade, class_name):
@@ -108,9 +112,13 @@ def _scores(guide: ReadingGuide, grade: int | None, class_name: str | None,
         for place, book in enumerate(reading_list.books):
             scores[book] = max(scores.get(book, 0.0), 1.0 - place / (size + 1))
     by_book = guide.next_books.get(grade, {}) if grade is not None else {}
-    for book in just:
-        for following, count in by_book.get(book, ()):
-            scores[following] = scores.get(following, 0.0) + _CO_READ_WEIGHT * count
+    for pairs in by_book.values():  # last of all: what the grade goes on to read most, whatever came before
+        for following, count in pairs:
+            scores[following] = scores.get(following, 0.0) + _GRADE_WEIGHT * count
+    for seeds, weight in ((just, _CO_READ_WEIGHT), (read, _CO_READ_WEIGHT * _EARLIER_WEIGHT)):
+        for book in seeds:
+            for following, count in by_book.get(book, ()):
+                scores[following] = scores.get(following, 0.0) + weight * count
     return scores
 
 
@@ -118,13 +126,13 @@ def suggest(reference: Reference, state: CirculationState, patron: Patron, now: 
             just: Iterable[str] = (), read: Collection[str] = (), shelf: Collection[str] | None = None,
             limit: int = LIMIT) -> list[Item]:
     """Up to ``limit`` books for ``patron`` after they borrowed or returned the books
-    ``just`` (book keys): what children of their grade went on to read after those, then
-    their grade's and class's lists; never a book in ``read`` (theirs) or one they hold
+    ``just`` (book keys): what children of their grade went on to read after those (and,
+    for less, after the books they read before), then their grade's and class's lists; never a book in ``read`` (theirs) or one they hold
     now. Ties go the same way every time (the book key), with the week of ``now`` turning
     a list's order so that one list does not show the same three books all term."""
     just = tuple(just)
     grade = grade_of(patron.class_name)
-    scores = _scores(reference.reading, grade, patron.class_name, just)
+    scores = _scores(reference.reading, grade, patron.class_name, just, read)
     if not scores:
         return []
     holding = {book_key(reference.items[loan.item_id]) for loan in state.loans_of(patron.patron_id)
@@ -157,10 +165,10 @@ def weekly_picks(reference: Reference, state: CirculationState, class_name: str,
 #: a count of one would point at a child
 MIN_CHILDREN = 2
 #: the books after a book that count as "went on to borrow": the next ones, within a while
-FOLLOWING = 2
+FOLLOWING = 3
 FOLLOWING_DAYS = 45
 #: what a kiosk gets per book (the most read next)
-TOP_NEXT = 5
+TOP_NEXT = 8
 
 
 @dataclass(frozen=True, slots=True)
