@@ -128,7 +128,10 @@ def catalogue(conn: Connection) -> Catalogue:
 
 
 def match(row: ListRow, books: Catalogue) -> ListRow:
-    """``row`` with the book it names (by ISBN first, then by title) or why none."""
+    """``row`` with the book it names (by ISBN first, then by title) or why none. A wrong
+    ISBN with a title that names one book matches that book, the ISBN's problem kept as a
+    note (a typo in an ISBN is common; the title says which book was meant)."""
+    note = row.problem if row.problem.startswith("isbn_") else ""
     row.book, row.matched_title, row.problem = None, "", ""
     if row.isbn13 and row.isbn13 in books.by_isbn:
         row.book = books.by_isbn[row.isbn13]
@@ -139,6 +142,8 @@ def match(row: ListRow, books: Catalogue) -> ListRow:
         row.problem = "title_ambiguous" if len(found) > 1 else "" if found else "no_book"
     else:
         row.problem = "no_book"
+    if note and (row.book or row.problem == "no_book"):
+        row.problem = note
     if row.book:
         row.matched_title = books.titles[row.book]
     return row
@@ -162,7 +167,7 @@ def _row(line: int, cells: list[str], isbn_at: int | None, title_at: int | None)
     if not code and not title:
         return None if not any(c.strip() for c in cells) else ListRow(line, None, "", problem="empty")
     isbn13 = isbn13_of(code) if code else None
-    if code and isbn13 is None:
+    if code and isbn13 is None:  # the wrong ISBN shown where the title would be, when there is none
         return ListRow(line, None, title or code, problem=isbn_problem(code))
     return ListRow(line, isbn13, title)
 
@@ -186,7 +191,7 @@ def read_list(filename: str, data: bytes, books: Catalogue) -> ListPreview:
         for line, cells in enumerate(rows, start=start):
             row = _row(line, cells, isbn_at, title_at)
             if row is not None:
-                preview.rows.append(row if row.problem else match(row, books))
+                preview.rows.append(row if row.problem == "empty" else match(row, books))
             if len(preview.rows) > MAX_BOOKS:
                 preview.unreadable = "too_many_books"
                 break
@@ -343,3 +348,60 @@ def shipped(store: db.Store) -> ReadingRecord | None:
     with store.reading() as conn:
         text = conn.execute(select(db.settings.c.data).where(db.settings.c.name == SETTING)).scalar()
     return msgspec.json.decode(text, type=ReadingRecord) if text else None
+
+
+# -- an upload waiting for its preview to be confirmed ----------------------------------------
+
+STAGED_KIND = "reading_list"
+KEPT_FOR = timedelta(days=1)
+
+
+class _Staged(msgspec.Struct):
+    name: str
+    kind: str
+    grades: list[int]
+    class_name: str | None
+    rows: list[tuple[int, str | None, str, str | None, str, str]]
+
+
+def stage(store: db.Store, who: str, meta: ListMeta, filename: str, preview: ListPreview, at: datetime) -> str:
+    """Keeps a read list for its preview (a day at most); returns its token."""
+    token = secrets.token_urlsafe(24)
+    staged = _Staged(meta.name, meta.kind, list(meta.grades), meta.class_name,
+                     [(r.line, r.isbn13, r.title, r.book, r.matched_title, r.problem) for r in preview.rows])
+    with store.writing() as conn:
+        conn.execute(delete(db.staged_imports).where(db.staged_imports.c.created_at < at - KEPT_FOR))
+        conn.execute(db.staged_imports.insert().values(token=token, who=who, kind=STAGED_KIND, filename=filename[:255],
+                                                       data=msgspec.json.encode(staged), created_at=at))
+    return token
+
+
+def staged(store: db.Store, token: str) -> tuple[str, str, ListMeta, ListPreview] | None:
+    """Who staged it, the file's name, the list's details and its rows (None: gone)."""
+    s = db.staged_imports.c
+    with store.reading() as conn:
+        row = conn.execute(select(s.who, s.filename, s.data).where(s.token == token[:64], s.kind == STAGED_KIND)).first()
+    if row is None:
+        return None
+    kept = msgspec.json.decode(row.data, type=_Staged)
+    meta = ListMeta(kept.name, kept.kind, tuple(kept.grades), kept.class_name)
+    return row.who, row.filename, meta, ListPreview([ListRow(*r) for r in kept.rows])
+
+
+def confirm(store: db.Store, token: str, who: str, at: datetime) -> str:
+    """Saves a staged list (its uploader only); raises ListRefused("gone" | "not_yours" | ...)."""
+    found = staged(store, token)
+    if found is None:
+        raise ListRefused("gone")
+    uploader, _filename, meta, preview = found
+    if uploader != who:
+        raise ListRefused("not_yours")
+    list_id = save_list(store, meta, preview.rows, who, at)
+    forget(store, token)
+    return list_id
+
+
+def forget(store: db.Store, token: str) -> None:
+    with store.writing() as conn:
+        conn.execute(delete(db.staged_imports).where(db.staged_imports.c.token == token[:64],
+                                                     db.staged_imports.c.kind == STAGED_KIND))

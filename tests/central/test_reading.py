@@ -67,15 +67,15 @@ def test_a_csv_list_matches_by_isbn_then_title_and_says_which_rows_match_nothing
             "三国演义,\n"  # a book without ISBN, by title
             "小王子,\n"  # two books carry this title
             "不存在的书,\n"  # no such book
-            "水浒传,9787020002222\n"  # a wrong check digit
-            "安徒生童话,702002475X\n")  # ISBN-10 of a book we have? no: 7020024750 is; X is wrong
+            "水浒传,9787020002222\n"  # a wrong check digit: the title says which book, the ISBN noted
+            ",702002475X\n")  # a wrong ISBN-10 and no title: nothing to go by
     preview = reading.read_list("list.csv", text.encode("gb18030"), _catalogue(store))
     assert preview.unreadable == ""
     got = [(row.line, row.book, row.problem) for row in preview.rows]
     assert got == [(2, "9787020002207", ""), (3, "9787020002214", ""), (4, "item:B5", ""),
-                   (5, None, "title_ambiguous"), (6, None, "no_book"), (7, None, "isbn_checksum"),
+                   (5, None, "title_ambiguous"), (6, None, "no_book"), (7, "9787020002221", "isbn_checksum"),
                    (8, None, "isbn_checksum")]
-    assert preview.matched == 3 and [r.line for r in preview.unmatched] == [5, 6, 7, 8]
+    assert preview.matched == 4 and [r.line for r in preview.unmatched] == [5, 6, 8]
 
 
 def test_an_xlsx_list_without_a_header_row_is_read_by_its_first_column(store):
