@@ -275,8 +275,11 @@ def lists(store: db.Store) -> list[ListSummary]:
         for row in conn.execute(select(b.list_id, b.book)):
             counts.setdefault(row.list_id, [0, 0])[0] += 1
             counts[row.list_id][1] += row.book is not None
-        return [ListSummary(row.list_id, _meta(row), *counts.get(row.list_id, [0, 0]), row.updated_at, row.updated_by)
-                for row in conn.execute(select(db.reading_lists).order_by(r.kind, r.grades, r.name))]
+        out = []
+        for row in conn.execute(select(db.reading_lists).order_by(r.kind, r.grades, r.name)):
+            books, matched = counts.get(row.list_id, [0, 0])
+            out.append(ListSummary(row.list_id, _meta(row), books, matched, row.updated_at, row.updated_by))
+        return out
 
 
 def list_books(store: db.Store, list_id: str) -> tuple[ListMeta, list[ListRow]] | None:

@@ -97,7 +97,7 @@ def test_a_file_that_is_no_spreadsheet_is_said_so(store):
 
 
 def test_a_saved_list_reaches_the_kiosks_and_stays_offline_with_them(store):
-    preview = reading.read_list("l.csv", "ISBN\n9787020002214\n9787020002207\n9780000000000\n".encode(),
+    preview = reading.read_list("l.csv", b"ISBN\n9787020002214\n9787020002207\n9780000000000\n",
                                 _catalogue(store))
     list_id = reading.save_list(store, reading.ListMeta("三年级推荐书目", "grade", (3,)), preview.rows, "Ms Li", NOW)
     [summary] = reading.lists(store)

@@ -38,7 +38,7 @@ def _token(answer: requests.Response) -> str:
 
 
 def test_a_list_is_uploaded_previewed_saved_and_reaches_the_kiosks(board, librarian):
-    client, _name, _token_ = librarian
+    client, _name, _credential = librarian
     _school(board)
     name = "三年级推荐书目 " + uuid.uuid4().hex[:4]
     token = _token(_upload(client, name, LIST))
@@ -78,7 +78,7 @@ def test_a_list_is_uploaded_previewed_saved_and_reaches_the_kiosks(board, librar
 
 
 def test_bad_uploads_are_said_so_to_the_librarian(board, librarian):
-    client, _name, _token_ = librarian
+    client, _name, _credential = librarian
     _school(board)
     old = _upload(client, "x", b"\xd0\xcf\x11\xe0 old excel", "list.xls")
     assert old.status_code == 422 and 'role="alert"' in old.text

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from bookcorner.circulation.codes import Source
+from bookcorner.demo.school import build_demo_school
 from bookcorner.journal.clock import FixedClock
 from bookcorner.journal.snapshot import ReferenceStore
-from bookcorner.demo.school import build_demo_school
 from bookcorner.kiosk.app import KioskApp
 from bookcorner.kiosk.demo import panel_hints
 from bookcorner.kiosk.desk import DataPaths
