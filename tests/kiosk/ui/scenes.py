@@ -98,10 +98,11 @@ async def librarian_takes_back(pilot) -> None:
 
 
 #: scenes on the test school with its reading lists
-READING_SCENES = frozenset({"suggested"})
+READING_SCENES = frozenset({"suggested", "picks"})
 
 SCENES = {
     "suggested": borrowed,
+    "picks": idle,
     "idle": idle,
     "borrowed": borrowed,
     "refused": refused,

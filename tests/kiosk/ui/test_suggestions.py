@@ -65,3 +65,25 @@ async def test_a_corner_without_reading_lists_shows_no_suggestions(data_dir):
         await scan(pilot, XIYOUJI.barcode)
         assert app.screen.view.suggestions == ()
         assert "Read next" not in screen_text(app)
+
+
+async def test_the_idle_screen_shows_this_weeks_picks_for_the_class_on_duty(tmp_path):
+    root = _reading_school(tmp_path / "data")
+    clock = FixedClock(MONDAY)  # 12:05 on a Monday: class 3-2's borrowing time
+    with desk_for(root, clock) as desk:
+        desk.checkout(desk.identify(CARDS[XIAOHONG], Source.CARD_READER), "30001000000028")  # 红楼梦 out
+    for language in ("en", "zh_CN"):
+        i18n.use_language(language)
+        app = make_app(root, clock=clock, config_=settings(kiosk={"language": language}))
+        async with app.run_test(size=(100, 30)) as pilot:
+            await started(pilot)
+            text = screen_text(app)
+            assert "This week's picks:" in text  # its Chinese comes with the translations
+            # grade 3's list on the shelf: not 红楼梦 (out), not the dictionary (stays in the room)
+            assert "• 安徒生童话" in text and "• 小英雄雨来" in text and "• 西游记" in text
+            assert "红楼梦" not in text and "新华字典" not in text
+    clock.advance(hours=3)  # no class's slot: free borrowing, no picks
+    app = make_app(root, clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        assert "This week's picks" not in screen_text(app)
