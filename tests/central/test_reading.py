@@ -188,3 +188,21 @@ def test_nothing_shipped_for_suggestions_names_a_child(store):
     # what is there: book keys, grades, counts, the lists' names and classes
     keys = set(msgspec.json.decode(wire))
     assert keys == {"lists", "next_books"}
+
+
+def test_the_kiosks_snapshot_keeps_the_guide_on_disk(store, tmp_path):
+    """As the sync daemon does it: merge the delta, save the snapshot, and the kiosk loads
+    the same lists and counts from disk (offline from then on)."""
+    from bookcorner.journal.snapshot import ReferenceStore
+
+    _term(store)
+    preview = reading.read_list("l.csv", "书名\n红楼梦\n".encode(), _catalogue(store))
+    reading.save_list(store, reading.ListMeta("三(1)班", "class", (), "3-1"), preview.rows, "Ms Li", NOW)
+    pulled = merge(None, delta(store, "K1"))
+    snapshots = ReferenceStore(tmp_path / "reference")
+    snapshots.save(pulled, "e:1", "Test school")
+    loaded = snapshots.load().reference
+    assert loaded.reading == pulled.reading
+    assert loaded.reading.lists[0].class_names == frozenset({"3-1"}) and loaded.reading.lists[0].is_for(3, "3-1")
+    assert not loaded.reading.lists[0].is_for(3, "3-2")
+    assert loaded.reading.next_books[4]["9787020002207"] == (("9787107000508", 5),)
