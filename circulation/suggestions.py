@@ -153,10 +153,21 @@ def hash_of(book: str) -> int:
 def weekly_picks(reference: Reference, state: CirculationState, class_name: str, now: datetime,
                  shelf: Collection[str] | None = None, limit: int = LIMIT) -> list[Item]:
     """"This week's picks" for a class at the idle screen: its lists' books on the shelf
-    now, turning with the week (no child's history: it is the whole class's screen)."""
+    now, a different stretch of the lists each week (no child's history: it is the whole
+    class's screen)."""
     someone = Patron("picks", "picks", role=Role.STUDENT, class_name=class_name)
-    return suggest(reference, state, someone, now, shelf=shelf, limit=limit)
-
+    grade = grade_of(class_name)
+    books: list[str] = []
+    for reading_list in reference.reading.lists:
+        if reading_list.is_for(grade, class_name):
+            books += [book for book in reading_list.books if book not in books]
+    shelf_books = on_shelf(reference, state, someone, shelf)
+    there = [book for book in books if book in shelf_books]
+    if not there:
+        return []
+    start = (now.isocalendar().week * limit) % len(there)
+    turned = there[start:] + there[:start]
+    return [shelf_books[book] for book in turned[:limit]]
 
 
 # -- the co-reading counts (computed on the central server, and by the bench) --------------

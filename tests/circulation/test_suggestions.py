@@ -126,3 +126,16 @@ def test_withdrawn_or_in_repair_in_the_snapshot(status):
     books = [replace(BOOKS[1], status=status), *BOOKS[2:]]
     ref = build_reference([CHILD], [], books, reading=guide(GRADE3))
     assert "Book 1" not in titles(suggest(ref, CirculationState(), CHILD, NOW))
+
+
+def test_this_weeks_picks_turn_with_the_week_and_cover_the_list():
+    ref = reference(guide(GRADE3))
+    seen, weekly = set(), []
+    for week in range(4):
+        picks = titles(weekly_picks(ref, CirculationState(), "3-2", NOW + timedelta(weeks=week), shelf={"3-2"}))
+        assert len(picks) == 3 and picks == titles(weekly_picks(ref, CirculationState(), "3-2",
+                                                               NOW + timedelta(weeks=week, days=2), shelf={"3-2"}))
+        weekly.append(picks)
+        seen |= set(picks)
+    assert seen == {"Book 1", "Book 2", "Book 3", "Book 4"}  # the grade's list on the shelf, over the weeks
+    assert weekly[0] != weekly[1]
