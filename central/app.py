@@ -22,6 +22,7 @@ from bookcorner.central.api import docs, errors
 from bookcorner.central.config import Settings
 from bookcorner.central.kiosks import Authenticator
 from bookcorner.central.privacy import RetentionKeeper
+from bookcorner.central.services import reading
 from bookcorner.central.services.notices import NoticeKeeper
 from bookcorner.protocol.messages import PROTOCOL_VERSION
 
@@ -33,8 +34,10 @@ if TYPE_CHECKING:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The background jobs, started with the server and stopped (each within one batch's
     time) when it shuts down; and the SIP2 listener when the server was given one."""
-    keeper = RetentionKeeper(app.state.store, app.state.settings.retention_every_s)
-    notices = NoticeKeeper(app.state.store, app.state.settings.notices_every_s)
+    store = app.state.store
+    keeper = RetentionKeeper(store, app.state.settings.retention_every_s,
+                             after=lambda now: reading.publish(store, now))
+    notices = NoticeKeeper(store, app.state.settings.notices_every_s)
     keeper.start()
     notices.start()
     sip2 = None

@@ -360,6 +360,33 @@ settings = Table(
 )
 
 
+#: the librarian's reading lists: the school's recommended list for a grade, a festival's
+#: theme list, a teacher's list for a class (grades and class empty: for everyone)
+reading_lists = Table(
+    "reading_lists", metadata,
+    Column("list_id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("kind", String(16), nullable=False),  # "grade" | "festival" | "class"
+    #: comma-separated grades ("3,4"); empty: every grade
+    Column("grades", String(80), nullable=False, default=""),
+    Column("class_name", String(80), nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(120), nullable=False),
+)
+
+#: a list's books in order, as the librarian's file named them (ISBN-13 and/or title)
+reading_list_books = Table(
+    "reading_list_books", metadata,
+    Column("list_id", String(40), primary_key=True),
+    Column("position", Integer, primary_key=True, autoincrement=False),
+    Column("isbn13", String(13), nullable=True),
+    Column("title", String(400), nullable=False),
+    #: the catalogue's book it matched when imported (an ISBN-13 or item:<id>); None: none yet
+    Column("book", String(90), nullable=True),
+)
+
+
 # --- opening ---------------------------------------------------------------------------------
 
 

@@ -238,8 +238,12 @@ class RetentionKeeper:
     daemon thread of its own (stopped with the server)."""
 
     def __init__(self, store: db.Store, every: float = RETENTION_EVERY_S,
-                 clock: Callable[[], datetime] = db.now) -> None:
+                 clock: Callable[[], datetime] = db.now,
+                 after: Callable[[datetime], object] | None = None) -> None:
         self.store, self.every, self.clock = store, every, clock
+        #: what else runs each time, once the retention period is applied (the co-reading
+        #: counts, recomputed without the loans it anonymised)
+        self.after = after
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -266,6 +270,8 @@ class RetentionKeeper:
                                                stopping=self._stop.is_set)
                     if changed:
                         log.info("circulation log's period: %d events anonymised", changed)
+                if self.after is not None and not self._stop.is_set():
+                    self.after(self.clock())
             except Exception:  # busy, unreachable, not migrated yet: try again next time
                 log.exception("applying the retention period failed")
             if self._stop.wait(self.every):

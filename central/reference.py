@@ -25,6 +25,7 @@ from bookcorner.protocol.messages import (
     LoanRecord,
     PatronRecord,
     PolicyRecord,
+    ReadingRecord,
     ReferenceDelta,
     ReferenceDocument,
     RoleRules,
@@ -32,7 +33,8 @@ from bookcorner.protocol.messages import (
     TimetableRecord,
 )
 
-_SETTINGS = {"policy": PolicyRecord, "calendar": CalendarRecord, "timetable": TimetableRecord}
+_SETTINGS = {"policy": PolicyRecord, "calendar": CalendarRecord, "timetable": TimetableRecord,
+             "reading": ReadingRecord}
 
 
 def _text(value: Any) -> str:

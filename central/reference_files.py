@@ -158,6 +158,15 @@ def read(kind: str, filename: str, data: bytes) -> Reading:
     return _from_table(kind, _csv_rows(data))
 
 
+def table_rows(filename: str, data: bytes) -> Iterator[list[str]]:
+    """A CSV's or XLSX's rows as text cells, as ``read`` reads them (raises Unreadable)."""
+    if data[:4] == b"\xd0\xcf\x11\xe0":
+        raise Unreadable("old_excel")
+    if data[:4] == b"PK\x03\x04" or filename.lower().endswith(".xlsx"):
+        return _xlsx_rows(data)
+    return _csv_rows(data)
+
+
 def _looks_like_marc(data: bytes) -> bool:
     head = data[:24]
     if data.lstrip(b"\xef\xbb\xbf \r\n\t")[:1] == b"<":

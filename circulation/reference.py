@@ -14,6 +14,7 @@ from bookcorner.circulation.calendar import SchoolCalendar
 from bookcorner.circulation.model import Card, Item, Patron
 from bookcorner.circulation.policy import DEFAULT_POLICY, Policy
 from bookcorner.circulation.state import Loan
+from bookcorner.circulation.suggestions import NO_GUIDE, ReadingGuide
 from bookcorner.circulation.timetable import Timetable
 
 
@@ -33,6 +34,8 @@ class Reference:
     incarnation: str | None = None
     by_barcode: Mapping[str, str] = field(default_factory=dict)
     by_isbn13: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: the librarian's reading lists and the co-reading counts (what to read next)
+    reading: ReadingGuide = NO_GUIDE
 
     def copies(self, item_ids: Iterable[str]) -> list[Item]:
         return [self.items[i] for i in item_ids]
@@ -48,6 +51,7 @@ def build_reference(
     loans: Iterable[Loan] = (),
     applied_seq: int = 0,
     incarnation: str | None = None,
+    reading: ReadingGuide = NO_GUIDE,
 ) -> Reference:
     item_map = {item.item_id: item for item in items}
     by_barcode: dict[str, str] = {}
@@ -69,6 +73,7 @@ def build_reference(
         incarnation=incarnation,
         by_barcode=MappingProxyType(by_barcode),
         by_isbn13=MappingProxyType({k: tuple(v) for k, v in by_isbn.items()}),
+        reading=reading,
     )
 
 
@@ -87,6 +92,7 @@ def with_local_additions(reference: Reference, cards: Mapping[str, Card], items:
         loans=reference.loans,
         applied_seq=reference.applied_seq,
         incarnation=reference.incarnation,
+        reading=reference.reading,
     )
 
 

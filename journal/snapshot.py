@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -26,6 +27,7 @@ from bookcorner.circulation.model import Card, Item, ItemType, Patron, Role
 from bookcorner.circulation.policy import LoanRule, Policy, RolePolicy
 from bookcorner.circulation.reference import Reference, build_reference
 from bookcorner.circulation.state import Loan
+from bookcorner.circulation.suggestions import NO_GUIDE, ReadingGuide, ReadingList
 from bookcorner.circulation.timetable import RotationSlot, Timetable
 from bookcorner.i18n import _
 from bookcorner.journal.storage import StoreError, Tables, parse, write_new_file
@@ -138,6 +140,8 @@ def reference_to_tables(reference: Reference, version: str, school: str = "") ->
         "calendar": _calendar_builtins(reference),
         "timetable": _builtins(reference.timetable),
     }
+    if reference.reading is not NO_GUIDE:
+        settings["reading"] = guide_to_builtins(reference.reading)
     return {
         "settings": {"1": settings},
         "patrons": {p.patron_id: _builtins(p) for p in reference.patrons.values()},
@@ -181,10 +185,37 @@ def reference_from_tables(tables: Tables) -> tuple[Reference, dict[str, Any]]:
             loans=(_convert(loan, Loan) for loan in tables.get("loans", {}).values()),
             applied_seq=int(settings.get("applied_seq", 0)),
             incarnation=settings.get("incarnation"),
+            reading=guide_from_builtins(settings.get("reading")),
         )
-    except (KeyError, ValueError, msgspec.ValidationError) as error:
+    except (KeyError, ValueError, TypeError, msgspec.ValidationError) as error:
         raise StoreError(_("the reference data is incomplete or invalid: {error}").format(error=error)) from None
     return reference, settings
+
+
+def guide_to_builtins(guide: ReadingGuide) -> dict[str, Any]:
+    """The reading guide as stored (the wire's ``ReadingRecord`` form, which the sync writes)."""
+    return {
+        "lists": [{"list_id": r.list_id, "name": r.name, "books": list(r.books), "grades": sorted(r.grades),
+                   "class_names": sorted(r.class_names)} for r in guide.lists],
+        "next_books": [[grade, book, [n for n, _c in pairs], [c for _n, c in pairs]]
+                       for grade, by_book in sorted(guide.next_books.items())
+                       for book, pairs in sorted(by_book.items())],
+    }
+
+
+def guide_from_builtins(stored: dict[str, Any] | None) -> ReadingGuide:
+    """The reading guide a snapshot stores (none in a snapshot from before reading lists)."""
+    if not stored:
+        return NO_GUIDE
+    lists = tuple(ReadingList(str(r["list_id"]), str(r["name"]), tuple(map(str, r.get("books", ()))),
+                              frozenset(int(g) for g in r.get("grades", ())),
+                              frozenset(map(str, r.get("class_names", ()))))
+                  for r in stored.get("lists", ()))
+    next_books: dict[int, dict[str, tuple[tuple[str, int], ...]]] = {}
+    for grade, book, following, counts in stored.get("next_books", ()):
+        next_books.setdefault(int(grade), {})[str(book)] = tuple(
+            (str(n), int(c)) for n, c in zip(following, counts, strict=True))
+    return ReadingGuide(lists, MappingProxyType({g: MappingProxyType(b) for g, b in next_books.items()}))
 
 
 @dataclass

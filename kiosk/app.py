@@ -248,6 +248,18 @@ class KioskApp(App, inherit_bindings=False):
         reference = self.reference
         return reference.timetable if reference is not None else None
 
+    def weekly_picks(self, class_name: str) -> tuple[str, ...]:
+        """"This week's picks" for a class: titles from its lists on the shelf now."""
+        from bookcorner.circulation.suggestions import weekly_picks
+        from bookcorner.kiosk.reading import shelf_of
+
+        desk = self.controller.desk
+        if desk is None:
+            return ()
+        reference = desk.reference
+        picks = weekly_picks(reference, desk.state, class_name, self.clock.now(), shelf_of(reference))
+        return tuple(item.title for item in picks)
+
     # -- devices and keys ------------------------------------------------------------------------
 
     def device_sink(self, event: Any) -> None:

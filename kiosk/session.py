@@ -30,6 +30,7 @@ from bookcorner.circulation.codes import CodeKind, Source
 from bookcorner.circulation.events import Event
 from bookcorner.circulation.model import ItemType, Role
 from bookcorner.circulation.rules import Ambiguity, Decision, Identified, Reason, Refusal
+from bookcorner.circulation.suggestions import book_key, suggest
 from bookcorner.devices.events import CardTap, Scan
 from bookcorner.i18n import LANGUAGES, current_language, in_language
 from bookcorner.journal.storage import StoreError, StoreWriteError
@@ -196,6 +197,8 @@ class VisitView:
     slot: SlotView | None = None
     #: what this student librarian did during this visit
     handled: int = 0
+    #: what to read next, after a borrow or a return (titles of books on the shelf now)
+    suggestions: tuple[str, ...] = ()
 
 
 @dataclass
@@ -296,6 +299,7 @@ class _Visit:
     kind: VisitKind
     mode: ScanMode
     handled: int = 0
+    suggestions: tuple[str, ...] = ()
 
 
 @dataclass
@@ -331,6 +335,8 @@ class SessionController:
     _today: list[Event] | None = None
     _today_date: date | None = None
     _started: bool = field(default=False)
+    #: the books each child borrowed here, by book (from the journal, loaded when first needed)
+    _read: dict[str, set[str]] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -497,7 +503,24 @@ class SessionController:
         self._note(recorded)
         if recorded.ok:
             visit.handled += 1
+            if visit.kind is VisitKind.BORROWER and mode in (ScanMode.CHECKOUT, ScanMode.CHECKIN):
+                visit.suggestions = self._suggest(who, recorded, scanned.item_ids)
         return [Answer(self._explain(recorded), self._view())]
+
+    def _suggest(self, who: Identified, recorded: Recorded, item_ids: tuple[str, ...]) -> tuple[str, ...]:
+        """Up to three books on the shelf now for the child to read next (never one they read)."""
+        from bookcorner.kiosk import reading
+
+        desk = self._desk
+        if self._read is None:
+            self._read = reading.read_by_child(desk.paths.journal)
+        reading.note(self._read, recorded.events)
+        items = desk.reference.items
+        just = [book_key(items[i]) for i in item_ids if i in items]
+        read = reading.books_read(self._read, who.patron.patron_id, desk.reference)
+        books = suggest(desk.reference, desk.state, who.patron, desk.now(), just, read,
+                        reading.shelf_of(desk.reference))
+        return tuple(item.title for item in books)
 
     def _quick_return(self, raw: str) -> list[Outcome]:
         recorded = self._desk.checkin(raw)
@@ -679,6 +702,7 @@ class SessionController:
             limit=allowance.limit, may_checkout=allowance.may_checkout, overdue=allowance.overdue,
             blocked=allowance.blocked, mode=visit.mode,
             slot=self._slot() if visit.kind is VisitKind.HELPER else None, handled=visit.handled,
+            suggestions=visit.suggestions,
         )
 
     def _languages(self) -> tuple[str, ...]:

@@ -252,6 +252,36 @@ class TimetableRecord(Struct):
     slots: list[SlotRecord] = msgspec.field(default_factory=list)
 
 
+class ReadingListRecord(Struct, omit_defaults=True):
+    """One of the librarian's reading lists, its books as book keys (an ISBN-13, or
+    ``item:<item id>`` for a book without one)."""
+
+    list_id: Identifier
+    name: Text
+    books: list[Text] = msgspec.field(default_factory=list)
+    #: the grades it is for (empty: every grade)
+    grades: list[int] = msgspec.field(default_factory=list)
+    #: the classes it is for (empty: every class of its grades)
+    class_names: list[Text] = msgspec.field(default_factory=list)
+
+
+class NextBooksRecord(Struct, array_like=True):
+    """For one grade and one book: the books children of that grade borrowed next and how
+    many children did (counts only, never who)."""
+
+    grade: int
+    book: Text
+    next: list[Text]
+    counts: list[int]
+
+
+class ReadingRecord(Struct, kw_only=True):
+    """What to read next: the lists and the co-reading counts, computed on the server."""
+
+    lists: list[ReadingListRecord] = msgspec.field(default_factory=list)
+    next_books: list[NextBooksRecord] = msgspec.field(default_factory=list)
+
+
 class ReferenceDocument(Struct, kw_only=True):
     """A school's whole reference data, as the librarian loads it into the server."""
 
@@ -296,6 +326,8 @@ class ReferenceDelta(Struct, kw_only=True):
     #: the school's time zone (an IANA name) in which the server counts days and due dates;
     #: a kiosk configured with another one says so in its log (None: an older server)
     timezone: str | None = None
+    #: reading lists and co-reading counts (None: unchanged since the cursor, or an older server)
+    reading: ReadingRecord | None = None
 
 
 # --- for the librarian ------------------------------------------------------------------------

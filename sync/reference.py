@@ -72,6 +72,8 @@ def merge(current: Reference | None, delta: ReferenceDelta) -> Reference:
         settings["calendar"] = msgspec.to_builtins(delta.calendar)
     if delta.timetable is not None:
         settings["timetable"] = msgspec.to_builtins(delta.timetable)
+    if delta.reading is not None:
+        settings["reading"] = msgspec.to_builtins(delta.reading)
     reference, _settings = reference_from_tables(tables)
     return reference
 
@@ -82,4 +84,5 @@ def changes_anything(delta: ReferenceDelta, current: Reference | None) -> bool:
     lists = (delta.patrons, delta.patrons_removed, delta.cards, delta.cards_removed, delta.items, delta.items_removed,
              delta.loans, delta.loans_closed)
     return (any(lists) or delta.policy is not None or delta.calendar is not None or delta.timetable is not None
+            or delta.reading is not None
             or delta.applied_seq != current.applied_seq or delta.incarnation != current.incarnation)

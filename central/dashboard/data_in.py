@@ -158,10 +158,11 @@ async def _upload_body(request: Request) -> bytes | None:
     return None if size > MAX_UPLOAD_BYTES + _FRAMING_BYTES else b"".join(chunks)
 
 
-async def _multipart(site: Site, request: Request, who: sessions.Session) -> dict[str, Any] | str:
+async def multipart_upload(site: Site, request: Request, who: sessions.Session) -> dict[str, Any] | str:
     """An upload form of a signed-in librarian: multipart, the session's form token. Raises
     a refusal, or returns either the fields (the file's bytes under ``file``) or the code of
-    what is wrong with the file."""
+    what is wrong with the file. The form's other text fields come as they are (the
+    reading lists' name, kind, grades and class)."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "multipart/form-data":
         raise Answered(site.refused(request, 403))
     raw = await _upload_body(request)
@@ -172,7 +173,7 @@ async def _multipart(site: Site, request: Request, who: sessions.Session) -> dic
         yield raw
 
     try:
-        form = await MultiPartParser(request.headers, body(), max_files=1, max_fields=5).parse()
+        form = await MultiPartParser(request.headers, body(), max_files=1, max_fields=8).parse()
     except MultiPartException:
         raise Answered(site.refused(request, 400)) from None
     try:
@@ -188,7 +189,8 @@ async def _multipart(site: Site, request: Request, who: sessions.Session) -> dic
             return "empty"
         # the name is the browser's to give: PostgreSQL refuses a NUL in it (a 500), so no control characters
         filename = "".join(ch for ch in upload.filename if ch.isprintable())[:255] or "upload"
-        return {"kind": str(form.get("kind") or ""), "filename": filename, "file": data}
+        texts = {name: value for name, value in form.multi_items() if isinstance(value, str) and name != "csrf"}
+        return {**texts, "kind": str(form.get("kind") or ""), "filename": filename, "file": data}
     finally:
         await form.close()
 
@@ -219,7 +221,7 @@ async def front(request: Request, who: Librarian, site: Dash) -> Response:
 
 @router.post("/data-in/upload")
 async def upload(request: Request, who: Librarian, site: Dash) -> Response:
-    fields = await _multipart(site, request, who)
+    fields = await multipart_upload(site, request, who)
     if isinstance(fields, str):
         return await _front(request, who, site, 413 if fields == "too_large" else 422, _unreadable_text(fields))
     if fields["kind"] not in KINDS:

@@ -70,7 +70,8 @@ def stage(store: db.Store, who: str, kind: str, filename: str, staged: Staged) -
 
 
 def _staged_row(conn, token: str):
-    row = conn.execute(select(db.staged_imports).where(db.staged_imports.c.token == token[:64])).first()
+    row = conn.execute(select(db.staged_imports).where(db.staged_imports.c.token == token[:64],
+                                                       db.staged_imports.c.kind.in_(KINDS))).first()
     if row is None or row.created_at < db.now() - KEPT_FOR:
         return None
     return row
@@ -119,7 +120,8 @@ def waiting(store: db.Store) -> Sequence[Any]:
     with store.reading() as conn:
         return conn.execute(select(db.staged_imports.c.token, db.staged_imports.c.who, db.staged_imports.c.kind,
                                    db.staged_imports.c.filename, db.staged_imports.c.created_at)
-                            .where(db.staged_imports.c.created_at >= db.now() - KEPT_FOR)
+                            .where(db.staged_imports.c.created_at >= db.now() - KEPT_FOR,
+                                   db.staged_imports.c.kind.in_(KINDS))  # not the reading lists' uploads
                             .order_by(db.staged_imports.c.created_at.desc())).all()
 
 

@@ -33,6 +33,13 @@ def slot_words(timetable: Timetable | None, now: datetime, bilingual: bool) -> l
     return in_each_language(bilingual, words)
 
 
+def picks_words(titles: tuple[str, ...], bilingual: bool) -> str:
+    """"This week's picks" for the class on duty: a heading in each language, the titles."""
+    if not titles:
+        return ""
+    return " · ".join(pair(N_("This week's picks:"), bilingual)) + "\n" + "   ".join(f"• {t}" for t in titles)
+
+
 class IdleScreen(KioskScreen):
     """Waiting for a card (or a book to take back)."""
 
@@ -44,6 +51,7 @@ class IdleScreen(KioskScreen):
             yield Static("\n".join(pair(N_("To give a book back, just scan it. No card needed."), bilingual)),
                          id="return-hint")
             yield Static("", id="slot")
+            yield Static("", id="picks")
             yield Banner(id="idle-banner")
 
     def on_mount(self) -> None:
@@ -56,8 +64,14 @@ class IdleScreen(KioskScreen):
         self.show_slot()
 
     def show_slot(self) -> None:
-        words = slot_words(self.kiosk.timetable, self.kiosk.clock.now(), self.kiosk.settings.screen.bilingual)
+        timetable, now = self.kiosk.timetable, self.kiosk.clock.now()
+        words = slot_words(timetable, now, self.kiosk.settings.screen.bilingual)
         self.query_one("#slot", Static).update(" · ".join(words))
+        slot = timetable.slot_at(now) if timetable is not None else None
+        picks = self.kiosk.weekly_picks(slot.class_name) if slot is not None else ()
+        shown = self.query_one("#picks", Static)
+        shown.update(picks_words(picks, self.kiosk.settings.screen.bilingual))
+        shown.display = bool(picks)
 
     def answer(self, feedback: Feedback, view: VisitView | None) -> None:
         super().answer(feedback, view)

@@ -45,6 +45,14 @@ def allowance(view: VisitView, bilingual: bool) -> str:
     return "\n".join(in_each_language(bilingual, words))
 
 
+def read_next(view: VisitView, bilingual: bool) -> str:
+    """What to read next: a short heading in each language, then the titles (titles only)."""
+    if not view.suggestions:
+        return ""
+    heading = " · ".join(pair(N_("Read next, on the shelf now:"), bilingual))
+    return "\n".join([heading, *(f"  • {title}" for title in view.suggestions)])
+
+
 class VisitScreen(KioskScreen):
     """One child (or teacher) borrowing."""
 
@@ -65,6 +73,7 @@ class VisitScreen(KioskScreen):
             yield Static(allowance(self.view, bilingual), id="allowance")
             yield Static(" · ".join(pair(N_("Your books:"), bilingual)), id="loans-title")
             yield LoanList(id="loans")
+            yield Static("", id="read-next")
             with Vertical(classes="answer"):  # at the bottom, always whole, whatever is above
                 yield Banner(id="visit-banner")
                 yield Countdown(bilingual)
@@ -95,6 +104,9 @@ class VisitScreen(KioskScreen):
         self.query_one("#allowance", Static).update(allowance(view, bilingual))
         self.query_one("#allowance").set_class(view.blocked, "-blocked")
         self.query_one(LoanList).show(view.loans)
+        suggestions = self.query_one("#read-next", Static)
+        suggestions.update(read_next(view, bilingual))
+        suggestions.display = bool(view.suggestions)
         self.query_one("#mode", Button).label = self._mode_label()
         self.set_class(view.mode is ScanMode.CHECKIN, "-returning")
 

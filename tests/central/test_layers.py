@@ -121,11 +121,11 @@ def _calls(dependant) -> list:
 
 def test_every_dashboard_form_is_checked_by_the_form_dependency(tmp_path):
     """A state-changing route is given its fields by ``deps.checked_form`` (session and
-    form token), so none can forget to check; only signing in and the upload (a multipart
-    form, checked as it is read) read their own."""
+    form token), so none can forget to check; only signing in and the uploads (multipart
+    forms, checked as they are read) read their own."""
     from bookcorner.central.dashboard import deps
 
-    own = {"/dashboard/sign-in", "/dashboard/data-in/upload"}
+    own = {"/dashboard/sign-in", "/dashboard/data-in/upload", "/dashboard/reading/upload"}
     posted = [route for route in _dashboard_routes(tmp_path) if "POST" in (route.methods or ())]
     assert all(isinstance(route.original_route, APIRoute) for route in posted)
     unchecked = [route.path for route in posted if route.path not in own and not any(

@@ -36,3 +36,23 @@ def school_reference() -> Reference:
     base = reference()
     return build_reference([*base.patrons.values(), LIBRARIAN], [*base.cards.values(), Card(LIBRARIAN_CARD, "L99")],
                            base.items.values(), base.policy, base.calendar, base.timetable)
+
+
+def reading_guide():
+    """Grade 3's list (a reference-only dictionary on it too) and what grade 3 read after 西游记."""
+    from types import MappingProxyType
+
+    from bookcorner.circulation.suggestions import ReadingGuide, ReadingList
+    from tests.school import DICTIONARY, HONGLOUMENG, OLD_BOOK, SHUIHU, XIYOUJI
+
+    grade3 = ReadingList("g3", "三年级推荐书目", (HONGLOUMENG.isbn13, DICTIONARY.isbn13, "9787020024759",
+                                              OLD_BOOK.isbn13, XIYOUJI.isbn13), frozenset({3}))
+    after = MappingProxyType({3: MappingProxyType({XIYOUJI.isbn13: ((SHUIHU.isbn13, 4), (HONGLOUMENG.isbn13, 2))})})
+    return ReadingGuide((grade3,), after)
+
+
+def reading_reference() -> Reference:
+    """The test school with reading lists and co-reading counts."""
+    from dataclasses import replace
+
+    return replace(school_reference(), reading=reading_guide())

@@ -6,21 +6,23 @@ from __future__ import annotations
 from pathlib import Path
 
 from bookcorner.circulation.codes import Source
+from bookcorner.demo.school import build_demo_school
 from bookcorner.journal.clock import FixedClock
 from bookcorner.journal.snapshot import ReferenceStore
-from bookcorner.demo.school import build_demo_school
 from bookcorner.kiosk.app import KioskApp
 from bookcorner.kiosk.demo import panel_hints
 from bookcorner.kiosk.desk import DataPaths
 from bookcorner.sync.status import Phase, SyncStatus, write_status
-from tests.kiosk.corner import LIBRARIAN_CARD, PIN, school_reference
+from tests.kiosk.corner import LIBRARIAN_CARD, PIN, reading_reference, school_reference
 from tests.kiosk.ui.conftest import desk_for, make_app, scan, settings, started, tap
 from tests.school import CARDS, DICTIONARY, HONGLOUMENG, MEIMEI, MONDAY, SHUIHU, XIAOHONG, XIAOMING, XIYOUJI
 
 
-def prepare(root: Path) -> FixedClock:
-    """The test school with some history: loans, one overdue, a sync an hour ago."""
-    ReferenceStore(DataPaths(root).reference).save(school_reference(), "test-1", "Test school")
+def prepare(root: Path, reading: bool = False) -> FixedClock:
+    """The test school with some history: loans, one overdue, a sync an hour ago (and,
+    with ``reading``, its reading lists and co-reading counts)."""
+    ReferenceStore(DataPaths(root).reference).save(reading_reference() if reading else school_reference(), "test-1",
+                                                   "Test school")
     clock = FixedClock(MONDAY)
     clock.advance(days=-7)
     with desk_for(root, clock) as desk:
@@ -36,7 +38,7 @@ def prepare(root: Path) -> FixedClock:
 
 def app_for(name: str, root: Path, language: str, codes_panel: bool = False) -> KioskApp:
     """``codes_panel``: with the codes the demo lists along the bottom of its screen."""
-    clock = prepare(root)
+    clock = prepare(root, reading=name in READING_SCENES)
     hints = panel_hints(build_demo_school(clock.now().date()).hints) if codes_panel else ()
     return make_app(root, clock=clock, config_=settings(kiosk={"language": language, "name": "三年级二班 3-2"}),
                     demo_hints=hints)
@@ -95,7 +97,12 @@ async def librarian_takes_back(pilot) -> None:
     await scan(pilot, HONGLOUMENG.barcode)
 
 
+#: scenes on the test school with its reading lists
+READING_SCENES = frozenset({"suggested", "picks"})
+
 SCENES = {
+    "suggested": borrowed,
+    "picks": idle,
     "idle": idle,
     "borrowed": borrowed,
     "refused": refused,

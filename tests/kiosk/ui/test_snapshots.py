@@ -20,6 +20,13 @@ def test_main_screens(snap_compare, tmp_path, name, language):
     assert snap_compare(app, terminal_size=SIZE, run_before=scenes.SCENES[name])
 
 
+@pytest.mark.parametrize("language", ["en", "zh_CN"])
+@pytest.mark.parametrize("name", ["suggested", "picks"])
+def test_what_to_read_next_after_a_borrow_and_this_weeks_picks(snap_compare, tmp_path, name, language):
+    app = scenes.app_for(name, tmp_path / "data", language)
+    assert snap_compare(app, terminal_size=SIZE, run_before=scenes.SCENES[name])
+
+
 def test_a_childs_session_fits_the_smallest_terminal(snap_compare, tmp_path):
     app = scenes.app_for("borrowed", tmp_path / "data", "zh_CN")
     assert snap_compare(app, terminal_size=(80, 24), run_before=scenes.SCENES["borrowed"])
