@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bookcorner.circulation.events import Event, EventType
+from bookcorner.circulation.events import Checkout, Event
 from bookcorner.circulation.reference import Reference
 from bookcorner.circulation.suggestions import book_key
 from bookcorner.journal.storage import StoreError
@@ -33,10 +33,8 @@ def read_by_child(journal_dir: Path) -> dict[str, set[str]]:
 
 def note(read: dict[str, set[str]], events: Iterable[Event]) -> None:
     for event in events:
-        if event.type is EventType.CHECKED_OUT:
-            patron, item = event.payload.get("patron_id"), event.payload.get("item_id")
-            if patron and item:
-                read.setdefault(patron, set()).add(item)
+        if isinstance(event.payload, Checkout):
+            read.setdefault(event.payload.patron_id, set()).add(event.payload.item_id)
 
 
 def books_read(read: dict[str, set[str]], patron_id: str, reference: Reference) -> set[str]:

@@ -1,8 +1,8 @@
 """Writes the format fixtures in this folder with the code of the commit it runs on.
 
 Run once, on commit a76b905 (before event payloads were typed), so that the files are what
-kiosks and servers of that release wrote (the desk's calls were then named ``borrow`` and
-``give_back``: /work/wt/tools/vocab.py renamed them here since, as everywhere):
+kiosks and servers of that release wrote (the desk's calls had that release's names; they
+were renamed here since, with the rest of the code):
 
     PYTHONPATH=$PWD python tests/data/formats/make.py
 
