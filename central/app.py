@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from bookcorner.central import api, db
 from bookcorner.central.api import docs, errors
+from bookcorner.central.api.admission import Admission
 from bookcorner.central.config import Settings
 from bookcorner.central.kiosks import Authenticator
 from bookcorner.central.privacy import RetentionKeeper
@@ -46,6 +47,7 @@ def create_app(store: db.Store, settings: Settings | None = None) -> FastAPI:
     )
     app.state.store, app.state.settings = store, settings or Settings()
     app.state.authenticate = Authenticator(store, app.state.settings.credential_ttl_s)
+    app.state.admission = Admission.from_settings(app.state.settings)
     errors.install(app)
     app.include_router(api.router)
     app.openapi = partial(docs.openapi, app)  # type: ignore[method-assign]

@@ -20,3 +20,10 @@ class Settings:
     retention_every_s: float = RETENTION_EVERY_S
     #: how long a credential's lookup is remembered (a revoked one stops within it)
     credential_ttl_s: float = 2.0
+    #: the morning storm (``central.api.admission``): pushes taken at once by one server
+    #: process; more wait for a turn, at most ``push_queue`` of them and each at most
+    #: ``push_wait_s``; any other push is answered 429 with Retry-After ``busy_retry_after_s``
+    push_limit: int = 8
+    push_queue: int = 64
+    push_wait_s: float = 2.0
+    busy_retry_after_s: int = 2

@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 
 from bookcorner.central import db
+from bookcorner.central.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _run(url: str, sock: socket.socket, config_args: dict) -> bool:
+def _run(url: str, sock: socket.socket, config_args: dict, settings: Settings | None = None) -> bool:
     import uvicorn
 
     from bookcorner.central import logs
@@ -41,7 +42,7 @@ def _run(url: str, sock: socket.socket, config_args: dict) -> bool:
 
     logs.install()  # this process serves: no exception's text reaches its log (uvicorn's included)
     store = db.Store(url)
-    server = uvicorn.Server(uvicorn.Config(create_app(store), **config_args))
+    server = uvicorn.Server(uvicorn.Config(create_app(store, settings), **config_args))
     try:
         server.run(sockets=[sock])
     finally:
@@ -59,6 +60,7 @@ def serve(
     log_level: str = "info",
     workers: int = 1,
     ready: Callable[[str], None] | None = None,
+    settings: Settings | None = None,
 ) -> None:
     store.migrate()
     url = store.url
@@ -73,18 +75,19 @@ def serve(
     if workers <= 1:
         (ready or print)(address)
         sys.stdout.flush()
-        started = _run(url, sock, config_args)
+        started = _run(url, sock, config_args, settings)
         sock.close()
         if not started:
             sys.exit(1)
         return
-    children = _fork_workers(workers, url, sock, config_args)
+    children = _fork_workers(workers, url, sock, config_args, settings)
     sock.close()
     if not _wait_for(children, lambda: (ready or print)(address)):
         sys.exit(1)
 
 
-def _fork_workers(workers: int, url: str, sock: socket.socket, config_args: dict) -> list[int]:
+def _fork_workers(workers: int, url: str, sock: socket.socket, config_args: dict,
+                  settings: Settings | None = None) -> list[int]:
     """``workers`` processes serving on ``sock``; their ids."""
     children = []
     for _ in range(workers):
@@ -93,7 +96,7 @@ def _fork_workers(workers: int, url: str, sock: socket.socket, config_args: dict
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent passes ^C on as SIGTERM
             code = 0
             try:
-                code = 0 if _run(url, sock, config_args) else 1
+                code = 0 if _run(url, sock, config_args, settings) else 1
             except BaseException:
                 log.exception("server worker failed")
                 code = 1
