@@ -10,6 +10,7 @@ import pytest
 
 from tests.central.dashboard_client import Librarian
 from tests.central.harness import BACKENDS, CentralServer, running_server
+from tests.central.standby import Pair, standby_problem
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -27,3 +28,16 @@ def librarian(board) -> tuple[Librarian, str, str]:
     client = Librarian(board.url)
     assert client.sign_in(name, token).status_code == 303
     return client, name, token
+
+
+@pytest.fixture
+def standby_pair() -> Iterator[Pair]:
+    """A PostgreSQL primary with a synchronous standby of the test's own (tests.central.standby)."""
+    problem = standby_problem()
+    if problem:
+        pytest.skip(f"failover test skipped: {problem}")
+    pair = Pair()
+    try:
+        yield pair.make()
+    finally:
+        pair.remove()
