@@ -34,6 +34,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         keeper.stop()
+        if app.state.reports is not app.state.store:
+            app.state.reports.dispose()
 
 
 def create_app(store: db.Store, settings: Settings | None = None) -> FastAPI:
@@ -48,10 +50,13 @@ def create_app(store: db.Store, settings: Settings | None = None) -> FastAPI:
     app.state.store, app.state.settings = store, settings or Settings()
     app.state.authenticate = Authenticator(store, app.state.settings.credential_ttl_s)
     app.state.admission = Admission.from_settings(app.state.settings)
+    # the borrowing reports on a hot standby when one is named: a heavy report never slows ingest
+    report_url = app.state.settings.report_database
+    app.state.reports = db.Store(report_url, pool_size=2) if report_url else store
     errors.install(app)
     app.include_router(api.router)
     app.openapi = partial(docs.openapi, app)  # type: ignore[method-assign]
-    mount(app, store, _version())
+    mount(app, store, _version(), app.state.reports)
     return app
 
 

@@ -65,6 +65,9 @@ def _register_serve(central: argparse.ArgumentParser) -> None:
                                 "(429) (default 64)"))
     central.add_argument("--push-wait", type=float, metavar="SECONDS",
                          help=_("how long a push waits for a turn before it is told to come back later (default 2)"))
+    central.add_argument("--report-database", metavar="URL",
+                         help=_("where the borrowing reports read: a hot standby of the database, so that a heavy "
+                                "report never slows the kiosks' pushes (default: the database itself)"))
     central.add_argument("--busy-retry-after", type=int, metavar="SECONDS",
                          help=_("when busy, the kiosks are told to come back after this many seconds (default 2)"))
     central.set_defaults(handler=_serve)
@@ -183,7 +186,7 @@ def _settings(args: argparse.Namespace):
     from bookcorner.central.config import Settings
 
     given = {"push_limit": args.push_limit, "push_queue": args.push_queue, "push_wait_s": args.push_wait,
-             "busy_retry_after_s": args.busy_retry_after}
+             "busy_retry_after_s": args.busy_retry_after, "report_database": args.report_database}
     settings = Settings(**{name: value for name, value in given.items() if value is not None})
     if settings.push_limit < 1 or settings.push_queue < 0 or settings.push_wait_s < 0 \
             or settings.busy_retry_after_s < 1:

@@ -27,3 +27,6 @@ class Settings:
     push_queue: int = 64
     push_wait_s: float = 2.0
     busy_retry_after_s: int = 2
+    #: where the borrowing reports read (a hot standby: a heavy report never slows ingest);
+    #: empty: the server's own database
+    report_database: str = ""

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from bookcorner.journal.journal import JournalReader
 from bookcorner.sync.status import read_status
+from tests.central.dashboard_client import Librarian
 from tests.central.harness import CentralServer
 from tests.sync.kiosk import TestKiosk
 
@@ -135,3 +136,23 @@ def test_a_primary_killed_mid_push_loses_no_acknowledged_event(standby_pair, tmp
           f"first acknowledgement {resumed - promoting_at:.2f} s after `pg_ctl promote` was run "
           f"(which took {promoted_at - promoting_at:.2f} s), {resumed - dead_at:.2f} s after the kill; "
           f"test {time.monotonic() - started:.1f} s")
+
+
+def test_the_borrowing_reports_read_from_the_hot_standby(standby_pair, tmp_path):
+    """``--report-database``: the heavy reports on the standby, so that they never slow ingest."""
+    pair = standby_pair
+    reports_url = f"{pair.standby.url()}?application_name=bookcorner-reports"
+    server = CentralServer(pair.url, tmp_path / "server.log", "--report-database", reports_url).start()
+    try:
+        kiosk = TestKiosk(tmp_path / "k", "fo-report", server.url, server.add_kiosk("fo-report"))
+        last = kiosk.record(kiosk.loans_and_returns(0, 3))
+        assert kiosk.daemon().run_round().acked_seq == last
+        librarian = Librarian(server.url)
+        assert librarian.sign_in("Ms Li", server.add_librarian("Ms Li")).status_code == 303
+        for page in ("/reports/week", "/reports/term", "/reports/stars"):
+            assert librarian.get(page).status_code == 200, page
+        connected = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'bookcorner-reports'"
+        assert pair.standby.execute(connected, "postgres") != [(0,)]  # the reports' pool, on the standby
+        assert pair.primary.execute(connected, "postgres") == [(0,)]
+    finally:
+        server.stop()
