@@ -63,17 +63,9 @@ class Admission:
             self._turns = asyncio.Semaphore(self.limit)
         turns = self._turns
         if turns.locked():
-            if self.waiting >= self.queue:
-                raise self._busy(f"the server is taking {self.in_flight} pushes and {self.waiting} wait")
-            self.counts.waited += 1
-        self.waiting += 1
-        self.counts.peak_waiting = max(self.counts.peak_waiting, self.waiting)
-        try:
-            await asyncio.wait_for(turns.acquire(), self.wait_s)
-        except TimeoutError:
-            raise self._busy(f"no turn came within {self.wait_s:g} s") from None
-        finally:
-            self.waiting -= 1
+            await self._wait_for(turns)
+        else:
+            await turns.acquire()  # (a turn is free: taken at once, without yielding)
         self.in_flight += 1
         self.counts.admitted += 1
         self.counts.peak_in_flight = max(self.counts.peak_in_flight, self.in_flight)
@@ -82,6 +74,20 @@ class Admission:
         finally:
             self.in_flight -= 1
             turns.release()
+
+    async def _wait_for(self, turns: asyncio.Semaphore) -> None:
+        """Wait for a turn as one of at most ``queue`` (counted only while really waiting)."""
+        if self.waiting >= self.queue:
+            raise self._busy(f"the server is taking {self.in_flight} pushes and {self.waiting} wait")
+        self.counts.waited += 1
+        self.waiting += 1
+        self.counts.peak_waiting = max(self.counts.peak_waiting, self.waiting)
+        try:
+            await asyncio.wait_for(turns.acquire(), self.wait_s)
+        except TimeoutError:
+            raise self._busy(f"no turn came within {self.wait_s:g} s") from None
+        finally:
+            self.waiting -= 1
 
 
 async def _admitted(request: Request) -> AsyncIterator[None]:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from bookcorner.central import db
@@ -83,8 +84,12 @@ def test_a_storm_of_kiosks_is_told_to_come_back_and_every_event_arrives_once(cro
             for daemon in daemons:
                 daemon.close()
     refusals = busy_refusals(caplog)
+    counted = requests.get(f"{crowded.url}/v1/health", timeout=5).json()["pushes"]
     print(f"\nstorm: {KIOSKS} kiosks x {2 * PAIRS} events in batches of {BATCH}, limit {LIMIT}+{QUEUE}: "
-          f"drained in {drained:.1f} s, {len(refusals)} pushes told 429, {len(seen_busy)} kiosks seen 'busy'")
+          f"drained in {drained:.1f} s, {len(refusals)} pushes told 429, {len(seen_busy)} kiosks seen 'busy'; "
+          f"the server's count: {counted}")
+    assert counted["refused"] == len(refusals) and counted["peak_in_flight"] <= LIMIT
+    assert counted["peak_waiting"] <= QUEUE and counted["in_flight"] == counted["waiting"] == 0
     for kiosk, last in kiosks:
         status = read_status(kiosk.root)
         assert status.acked_seq == last and status.phase is Phase.IDLE, (kiosk.kiosk_id, status)
