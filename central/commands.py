@@ -158,6 +158,7 @@ def _serve(args: argparse.Namespace) -> int:
             zone_named(args.timezone)
         except UnknownZone as error:
             _fail(str(error), EXIT_USAGE)
+    settings = _settings(args)
     _logging(args.log_level)
     store = _store(args)
     if args.timezone is not None:
@@ -174,7 +175,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         serve(store, args.host, args.port, certfile=args.certfile, keyfile=args.keyfile, log_level=args.log_level,
-              workers=max(1, args.workers), ready=ready, settings=_settings(args))
+              workers=max(1, args.workers), ready=ready, settings=settings)
     except OSError as error:
         _fail(_("cannot listen on {host}:{port}: {error}").format(host=args.host, port=args.port, error=error.strerror),
               EXIT_USAGE)
