@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from bookcorner.journal.journal import JournalReader
+from bookcorner.journal.journal import Journal, JournalReader
 from bookcorner.sync.status import read_status
 from tests.central.dashboard_client import Librarian
 from tests.central.harness import CentralServer
@@ -49,12 +49,15 @@ class AckRecorder(logging.Handler):
 
 
 def keep_lending(kiosk: TestKiosk, stop: threading.Event) -> None:
-    """Children at the kiosk: a book lent and brought back every 30 ms."""
+    """Children at the kiosk: a book lent and brought back every 30 ms, in the journal the kiosk
+    keeps open as long as it runs (opened once, as the kiosk does: a journal opened anew while
+    this process forks a tool could find its lock still held by the child for a moment)."""
     n = 0
-    while not stop.is_set():
-        kiosk.record(kiosk.loans_and_returns(n, 1))
-        n += 1
-        time.sleep(0.03)
+    with Journal(kiosk.root / "journal", kiosk.kiosk_id, kiosk.clock) as journal:
+        while not stop.is_set():
+            journal.append(kiosk.loans_and_returns(n, 1))
+            n += 1
+            time.sleep(0.03)
 
 
 def recorded(kiosk: TestKiosk) -> int:
@@ -74,7 +77,7 @@ def test_a_primary_killed_mid_push_loses_no_acknowledged_event(standby_pair, tmp
     daemon_log.addHandler(recorder)
     daemon_log.setLevel(logging.DEBUG)
     lending, syncing = threading.Event(), threading.Event()
-    kiosks, threads, daemons = [], [], []
+    kiosks, lenders, threads, daemons = [], [], [], []
     try:
         for n in range(KIOSKS):
             kiosk_id = f"fo-{n}"
@@ -83,8 +86,8 @@ def test_a_primary_killed_mid_push_loses_no_acknowledged_event(standby_pair, tmp
                                   retry_after_max_s=0.5, read_timeout_s=10.0)
             kiosks.append(kiosk)
             daemons.append(daemon)
-            threads += [threading.Thread(target=keep_lending, args=(kiosk, lending)),
-                        threading.Thread(target=daemon.run, args=(syncing,), name=kiosk_id)]
+            lenders.append(threading.Thread(target=keep_lending, args=(kiosk, lending)))
+            threads += [lenders[-1], threading.Thread(target=daemon.run, args=(syncing,), name=kiosk_id)]
         for thread in threads:
             thread.start()
         time.sleep(PUSH_BEFORE_S)
@@ -97,6 +100,8 @@ def test_a_primary_killed_mid_push_loses_no_acknowledged_event(standby_pair, tmp
         promoted_at = time.time()
         time.sleep(PUSH_AFTER_S)
         lending.set()
+        for lender in lenders:  # (its last loan recorded before the daemons are waited for)
+            lender.join(5)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and any(read_status(k.root).acked_seq < recorded(k) for k in kiosks):
             time.sleep(0.1)
