@@ -19,6 +19,7 @@ from fastapi import FastAPI
 
 from bookcorner.central import api, db
 from bookcorner.central.api import docs, errors
+from bookcorner.central.api.admission import Admission
 from bookcorner.central.config import Settings
 from bookcorner.central.kiosks import Authenticator
 from bookcorner.central.privacy import RetentionKeeper
@@ -53,6 +54,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await sip2.stop()
         notices.stop()
         keeper.stop()
+        if app.state.reports is not app.state.store:
+            app.state.reports.dispose()
 
 
 def create_app(store: db.Store, settings: Settings | None = None, sip2: Listener | None = None) -> FastAPI:
@@ -66,10 +69,14 @@ def create_app(store: db.Store, settings: Settings | None = None, sip2: Listener
     )
     app.state.store, app.state.settings, app.state.sip2 = store, settings or Settings(), sip2
     app.state.authenticate = Authenticator(store, app.state.settings.credential_ttl_s)
+    app.state.admission = Admission.from_settings(app.state.settings)
+    # the borrowing reports on a hot standby when one is named: a heavy report never slows ingest
+    report_url = app.state.settings.report_database
+    app.state.reports = db.Store(report_url, pool_size=2) if report_url else store
     errors.install(app)
     app.include_router(api.router)
     app.openapi = partial(docs.openapi, app)  # type: ignore[method-assign]
-    mount(app, store, _version())
+    mount(app, store, _version(), app.state.reports)
     return app
 
 

@@ -65,6 +65,19 @@ def _register_serve(central: argparse.ArgumentParser) -> None:
                          help=_("the school's time zone, an IANA name such as Asia/Shanghai or Europe/London, kept in "
                                 "the database for the server and the kiosks (default: as set before, else this "
                                 "computer's own)"))
+    # (defaults: central.config.Settings, not imported here: a kiosk's CLI has no server libraries)
+    central.add_argument("--push-limit", type=int, metavar="N",
+                         help=_("pushes one server process takes at once (default 8)"))
+    central.add_argument("--push-queue", type=int, metavar="N",
+                         help=_("pushes that may wait for a turn; beyond them a kiosk is told to come back later "
+                                "(429) (default 64)"))
+    central.add_argument("--push-wait", type=float, metavar="SECONDS",
+                         help=_("how long a push waits for a turn before it is told to come back later (default 2)"))
+    central.add_argument("--report-database", metavar="URL",
+                         help=_("where the borrowing reports read: a hot standby of the database, so that a heavy "
+                                "report never slows the kiosks' pushes (default: the database itself)"))
+    central.add_argument("--busy-retry-after", type=int, metavar="SECONDS",
+                         help=_("when busy, the kiosks are told to come back after this many seconds (default 2)"))
     central.set_defaults(handler=_serve)
 
 
@@ -161,6 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
             zone_named(args.timezone)
         except UnknownZone as error:
             _fail(str(error), EXIT_USAGE)
+    settings = _settings(args)
     _logging(args.log_level)
     store = _store(args)
     if args.timezone is not None:
@@ -177,7 +191,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         serve(store, args.host, args.port, certfile=args.certfile, keyfile=args.keyfile, log_level=args.log_level,
-              workers=max(1, args.workers), ready=ready, **_sip2_args(args))
+              workers=max(1, args.workers), ready=ready, settings=settings, **_sip2_args(args))
     except OSError as error:
         _fail(_("cannot listen on {host}:{port}: {error}").format(host=args.host, port=args.port, error=error.strerror),
               EXIT_USAGE)
@@ -202,6 +216,20 @@ def _sip2_args(args: argparse.Namespace) -> dict:
     return {"sip2_port": args.sip2_port, "sip2_ready": ready,
             "sip2_options": Options(encoding=args.sip2_encoding, idle_timeout_s=args.sip2_idle_timeout,
                                     certfile=args.certfile, keyfile=args.keyfile)}
+
+
+def _settings(args: argparse.Namespace):
+    """The server's settings: the storm's limits as given, the rest as ``Settings`` says."""
+    from bookcorner.central.config import Settings
+
+    given = {"push_limit": args.push_limit, "push_queue": args.push_queue, "push_wait_s": args.push_wait,
+             "busy_retry_after_s": args.busy_retry_after, "report_database": args.report_database}
+    settings = Settings(**{name: value for name, value in given.items() if value is not None})
+    if settings.push_limit < 1 or settings.push_queue < 0 or settings.push_wait_s < 0 \
+            or settings.busy_retry_after_s < 1:
+        _fail(_("--push-limit and --busy-retry-after must be at least 1, --push-queue and --push-wait at least 0"),
+              EXIT_USAGE)
+    return settings
 
 
 def _operator() -> str:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from bookcorner.central import db
+from bookcorner.central.config import Settings
 
 if TYPE_CHECKING:
     from bookcorner.central.sip2 import Listener, Options
@@ -41,7 +42,8 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _run(url: str, sock: socket.socket, config_args: dict, sip2: Listener | None = None) -> bool:
+def _run(url: str, sock: socket.socket, config_args: dict, settings: Settings | None = None,
+         sip2: Listener | None = None) -> bool:
     import uvicorn
 
     from bookcorner.central import logs
@@ -49,7 +51,7 @@ def _run(url: str, sock: socket.socket, config_args: dict, sip2: Listener | None
 
     logs.install()  # this process serves: no exception's text reaches its log (uvicorn's included)
     store = db.Store(url)
-    server = uvicorn.Server(uvicorn.Config(create_app(store, sip2=sip2), **config_args))
+    server = uvicorn.Server(uvicorn.Config(create_app(store, settings, sip2=sip2), **config_args))
     try:
         server.run(sockets=[sock])
     finally:
@@ -67,6 +69,7 @@ def serve(
     log_level: str = "info",
     workers: int = 1,
     ready: Callable[[str], None] | None = None,
+    settings: Settings | None = None,
     sip2_port: int | None = None,
     sip2_options: Options | None = None,
     sip2_ready: Callable[[str], None] | None = None,
@@ -93,12 +96,12 @@ def serve(
 
     if workers <= 1:
         announce()
-        started = _run(url, sock, config_args, sip2)
+        started = _run(url, sock, config_args, settings, sip2)
         sock.close()
         if not started:
             sys.exit(1)
         return
-    children = _fork_workers(workers, url, sock, config_args, sip2)
+    children = _fork_workers(workers, url, sock, config_args, settings, sip2)
     sock.close()
     if sip2 is not None:
         sip2.sock.close()
@@ -114,7 +117,7 @@ def _sip2_listener(host: str, port: int | None, options: Options | None) -> List
     return Listener(bind(host, port), options or Options())
 
 
-def _fork_workers(workers: int, url: str, sock: socket.socket, config_args: dict,
+def _fork_workers(workers: int, url: str, sock: socket.socket, config_args: dict, settings: Settings | None = None,
                   sip2: Listener | None = None) -> list[int]:
     """``workers`` processes serving on ``sock`` (the first one SIP2 too); their ids."""
     children = []
@@ -124,7 +127,7 @@ def _fork_workers(workers: int, url: str, sock: socket.socket, config_args: dict
             signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent passes ^C on as SIGTERM
             code = 0
             try:
-                code = 0 if _run(url, sock, config_args, sip2 if index == 0 else None) else 1
+                code = 0 if _run(url, sock, config_args, settings, sip2 if index == 0 else None) else 1
             except BaseException:
                 log.exception("server worker failed")
                 code = 1

@@ -27,12 +27,14 @@ log = logging.getLogger(__name__)
 
 class SyncError(Exception):
     """A round could not finish. ``offline``: the server could not be reached at all
-    (the kiosk shows "offline"); otherwise it answered wrongly (the kiosk shows "error")."""
+    (the kiosk shows "offline"); ``busy``: it has too many kiosks at once (429: the kiosk
+    shows "server busy, retrying"); otherwise it answered wrongly (the kiosk shows "error")."""
 
     def __init__(self, message: str, *, offline: bool = False, retry_after: float | None = None,
-                 cause: str = "") -> None:
+                 cause: str = "", busy: bool = False) -> None:
         super().__init__(message)
         self.message, self.offline, self.retry_after, self.cause = message, offline, retry_after, cause
+        self.busy = busy
 
 
 @dataclass
@@ -162,7 +164,7 @@ class SyncClient:
             wait = retry_after_seconds(response.headers.get("Retry-After"))
             shown = _("in {seconds:g} s").format(seconds=wait) if wait is not None else _("later")
             raise SyncError(_("the server is busy ({status}); it asked to come back {when}").format(
-                status=status, when=shown), retry_after=wait, cause=detail)
+                status=status, when=shown), retry_after=wait, cause=detail, busy=status == 429)
         if status == 401:
             raise SyncError(_("the server does not accept this kiosk's credential ({detail}); issue a new one with "
                               "`bookcorner central add-kiosk ID --reissue` and save it on the kiosk").format(

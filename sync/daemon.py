@@ -136,6 +136,21 @@ def backoff(failures: int, settings: DaemonSettings, rng: random.Random, retry_a
     return delay
 
 
+def busy_backoff(failures: int, settings: DaemonSettings, rng: random.Random, retry_after: float | None) -> float:
+    """Seconds to wait after the server said it is busy (429) ``failures`` times in a row:
+    what it asked for (Retry-After, at most ``retry_after_max_s``), then a "full jitter"
+    part, anywhere from nothing to a window that doubles per refusal up to
+    ``retry_max_s``: when thousands of kiosks are told the same Retry-After at 08:00 they
+    come back spread over the window, not all at once again."""
+    asked = min(retry_after if retry_after is not None else settings.retry_initial_s, settings.retry_after_max_s)
+    window = min(settings.retry_max_s, max(asked, settings.retry_initial_s) * 2 ** max(0, failures - 1))
+    return asked + rng.uniform(0, window)
+
+
+def _phase_of(error: SyncError) -> Phase:
+    return Phase.BUSY if error.busy else Phase.OFFLINE if error.offline else Phase.ERROR
+
+
 class SyncDaemon:
     def __init__(
         self,
@@ -246,7 +261,7 @@ class SyncDaemon:
             self._pull(client)
         except SyncError as error:
             log.warning("sync round failed: %s%s", error.message, f" [{error.cause}]" if error.cause else "")
-            self._publish(phase=Phase.OFFLINE if error.offline else Phase.ERROR, last_error=error.message,
+            self._publish(phase=_phase_of(error), last_error=error.message,
                           acked_seq=self.position.acked_seq)
             return RoundResult(False, self.position.acked_seq, self.pending(), error)
         pending = self.pending()
@@ -406,6 +421,12 @@ class SyncDaemon:
                         "set kiosk.timezone = \"%s\" in the kiosk's configuration", school_zone, mine, school_zone)
         self._zone_warned = school_zone
 
+    def _delay(self, failures: int, error: SyncError | None) -> float:
+        """How long to wait before the next round after a failed one."""
+        if error is not None and error.busy:
+            return busy_backoff(failures, self.settings, self.rng, error.retry_after)
+        return backoff(failures, self.settings, self.rng, error.retry_after if error else None)
+
     # -- the loop ------------------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
@@ -438,8 +459,7 @@ class SyncDaemon:
                     next_look = time.monotonic() + self.settings.push_after_s
                 else:
                     failures += 1
-                    delay = backoff(failures, self.settings, self.rng,
-                                    result.error.retry_after if result.error else None)
+                    delay = self._delay(failures, result.error)
                     next_round = time.monotonic() + delay
                     at = self.clock.read().wall.timestamp() + delay
                     self._publish(next_attempt=datetime.fromtimestamp(at, self.clock.read().wall.tzinfo)

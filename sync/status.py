@@ -25,6 +25,7 @@ class Phase(StrEnum):
     IDLE = "idle"  # the last round succeeded; waiting for the next
     SYNCING = "syncing"
     OFFLINE = "offline"  # the server could not be reached (no network, DNS, refused, timeout)
+    BUSY = "busy"  # the server has too many kiosks at once (429): the daemon tries again after Retry-After
     ERROR = "error"  # the server answered, but not as it should (rejected, malformed reply...)
 
 

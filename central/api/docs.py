@@ -19,6 +19,7 @@ SECURED: dict[str, Any] = {"security": [{"bearer": []}]}
 _DESCRIBED = {400: "not JSON", 401: "no credential, or one the server does not know",
               403: "this credential may not do this", 409: "batch id reused for other events",
               413: "request too large", 422: "the request breaks the protocol's constraints",
+              429: "too many pushes at once: try again after Retry-After seconds (with jitter)",
               503: "busy: try again after Retry-After seconds"}
 
 

@@ -1,4 +1,5 @@
-"""``POST /v1/push``: a kiosk's batch of events, taken exactly once (``central.ingest``)."""
+"""``POST /v1/push``: a kiosk's batch of events, taken exactly once (``central.ingest``); at
+most so many at once (``admission``: 429 with Retry-After beyond that)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from bookcorner.central.api import docs
+from bookcorner.central.api.admission import Admitted
 from bookcorner.central.api.deps import Arrived, Kiosk, Store, body_of, decoded
 from bookcorner.central.ingest import Batch, check, ingest
 from bookcorner.protocol.messages import PushRequest, encode
@@ -15,9 +17,9 @@ router = APIRouter()
 
 
 @router.post("/push", summary="Push a batch of events", operation_id="push",
-             responses=docs.responses("PushReply", 400, 401, 403, 409, 413, 422, 503, unprocessable=docs.PUSH_RULES),
+             responses=docs.responses("PushReply", 400, 401, 403, 409, 413, 422, 429, 503, unprocessable=docs.PUSH_RULES),
              openapi_extra=docs.body("PushRequest"))
-async def push(request: Request, arrival: Arrived, who: Kiosk, store: Store) -> Response:
+async def push(request: Request, arrival: Arrived, who: Kiosk, _turn: Admitted, store: Store) -> Response:
     timings = arrival.timings
     timings.lap("auth")
     message: PushRequest = decoded(await body_of(request), PushRequest)

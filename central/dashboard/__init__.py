@@ -23,8 +23,8 @@ from bookcorner.central.dashboard.site import Site
 AREAS = (pages, reports, registers, notices, labels, data_in, reading, school)
 
 
-def mount(app: FastAPI, store: db.Store, version: str) -> None:
-    site = Site(store, version, zone.school_zone(store))
+def mount(app: FastAPI, store: db.Store, version: str, reports: db.Store | None = None) -> None:
+    site = Site(store, version, zone.school_zone(store), reports)
     site.install(app)
     for area in AREAS:
         site.globals.update(area.GLOBALS)

@@ -57,7 +57,7 @@ async def _term_report(request: Request, who: sessions.Session, site: Site) -> t
     period = site.period(request, (start, end))
     if period is None:
         raise Answered(site.page(request, "refused.html", 422, who=who, error=_("Choose a valid period (from, to).")))
-    return period, await site.run(reports.borrowing, site.store, *period, site.zone)
+    return period, await site.run(reports.borrowing, site.reports, *period, site.zone)
 
 
 async def _form_i(request: Request, who: sessions.Session, site: Site, weekly: bool) -> Response:
@@ -66,7 +66,7 @@ async def _form_i(request: Request, who: sessions.Session, site: Site, weekly: b
         if day is None:
             return site.page(request, "refused.html", 422, who=who, error=_("Choose a valid day."))
         period = this_week(day)
-        report = await site.run(reports.borrowing, site.store, *period, site.zone)
+        report = await site.run(reports.borrowing, site.reports, *period, site.zone)
     else:
         period, report = await _term_report(request, who, site)
     return site.page(request, "report_borrowing.html", who=who, report=report, weekly=weekly,

@@ -93,10 +93,12 @@ async def _answered(_request: Request, error: Exception) -> Response:
 
 class Site:
     """The dashboard being served: the ``store``, the server's ``version``, the school's ``zone``,
-    and the ``globals`` every template sees (the areas' helpers)."""
+    the store the heavy ``reports`` read, and the ``globals`` every template sees (the areas' helpers)."""
 
-    def __init__(self, store: db.Store, version: str, zone: tzinfo) -> None:
+    def __init__(self, store: db.Store, version: str, zone: tzinfo, reports: db.Store | None = None) -> None:
         self.store, self.version, self.zone = store, version, zone
+        #: where the heavy reports read (a hot standby, ``Settings.report_database``; else ``store``)
+        self.reports = reports or store
         #: values every template sees (areas may add their own helpers)
         self.globals: dict[str, Any] = {}
 

@@ -50,6 +50,7 @@ def sync_details(status: SyncStatus, last_seq: int, now: datetime) -> str:
         Phase.IDLE: _("online, the last sync succeeded"),
         Phase.SYNCING: _("syncing now"),
         Phase.OFFLINE: _("offline: the server could not be reached"),
+        Phase.BUSY: _("server busy, retrying: every event stays here until the server has it"),
         Phase.ERROR: _("the server answered with a problem"),
     }[status.phase]
     lines = [

@@ -46,6 +46,8 @@ def badge(status: SyncStatus, last_seq: int, now: datetime) -> tuple[str, str]:
         words = _("● online")
     elif status.phase is Phase.OFFLINE:
         state, words = "offline", _("● offline")
+    elif status.phase is Phase.BUSY:
+        state, words = "waiting", _("● server busy, retrying")
     elif status.phase is Phase.ERROR:
         state, words = "error", _("● sync problem")
     else:

@@ -12,6 +12,7 @@ from bookcorner.central.db import Store
 from tests.central.dashboard_client import Librarian
 from tests.central.harness import BACKENDS, CentralServer, database, running_server
 from tests.central.mailbox import Mailbox
+from tests.central.standby import Pair, standby_problem
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -52,3 +53,13 @@ def store(request, tmp_path) -> Iterator[Store]:
             yield opened
         finally:
             opened.dispose()
+def standby_pair() -> Iterator[Pair]:
+    """A PostgreSQL primary with a synchronous standby of the test's own (tests.central.standby)."""
+    problem = standby_problem()
+    if problem:
+        pytest.skip(f"failover test skipped: {problem}")
+    pair = Pair()
+    try:
+        yield pair.make()
+    finally:
+        pair.remove()

@@ -105,3 +105,12 @@ def test_several_server_processes_share_the_port_and_stop_together(tmp_path):
 def test_a_database_that_cannot_be_opened_is_named(tmp_path):
     refused = central("postgresql://nobody@127.0.0.1:1/none", "kiosks")
     assert refused.returncode == 3 and "cannot" in refused.stderr and "127.0.0.1:1" in refused.stderr
+
+
+def test_the_storm_limits_are_checked_before_the_server_starts(tmp_path):
+    db_url = f"sqlite:///{tmp_path / 'central.db'}"
+    for wrong in (("--push-limit", "0"), ("--push-queue", "-1"), ("--push-wait", "-2"), ("--busy-retry-after", "0")):
+        done = central(db_url, "--port", "0", *wrong)
+        assert done.returncode == 2, (wrong, done.stderr)
+        assert "--push-limit and --busy-retry-after must be at least 1" in done.stderr
+        assert not (tmp_path / "central.db").exists()  # refused before the database was opened

@@ -170,6 +170,19 @@ async def test_sync_now_wakes_the_daemon_and_the_badge_follows_its_status(data_d
         assert "0 event(s) not yet on the server" in screen_text(app)
 
 
+async def test_a_busy_server_shows_as_busy_and_retrying_not_as_a_problem(data_dir):
+    app = make_app(data_dir)
+    async with app.run_test(size=(100, 34)) as pilot:
+        await started(pilot)
+        write_status(data_dir, SyncStatus(phase=Phase.BUSY, acked_seq=0, last_success="2026-11-22T16:00:00+08:00",
+                                          last_error="the server is busy (429); it asked to come back in 2 s"))
+        app.poll_sync()
+        await until(pilot, lambda: "server busy, retrying · 0 waiting" in screen_text(app))
+        assert "sync problem" not in screen_text(app)
+        await open_librarian_mode(pilot)
+        assert "server busy, retrying: every event stays here" in screen_text(app)
+
+
 async def test_the_language_is_switched_in_the_librarians_mode(data_dir):
     app = make_app(data_dir)
     async with app.run_test(size=(100, 34)) as pilot:
