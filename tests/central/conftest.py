@@ -53,6 +53,9 @@ def store(request, tmp_path) -> Iterator[Store]:
             yield opened
         finally:
             opened.dispose()
+
+
+@pytest.fixture
 def standby_pair() -> Iterator[Pair]:
     """A PostgreSQL primary with a synchronous standby of the test's own (tests.central.standby)."""
     problem = standby_problem()

@@ -57,7 +57,7 @@ def test_a_list_is_uploaded_previewed_saved_and_reaches_the_kiosks(board, librar
     assert refused.status_code == 403 and "Another librarian uploaded this list" in refused.text
     saved = client.post(f"/reading/preview/{token}/confirm", {"csrf": client.csrf()})
     assert saved.status_code == 303 and saved.headers["location"] == "/dashboard/reading?saved=1"
-    front = client.get("/reading?saved=1")
+    front = client.get("/reading?saved=1&lang=en")
     assert name in front.text and "Saved." in front.text
     list_id = re.search(r'/dashboard/reading/list/([0-9a-f]+)"', front.text).group(1)
     shown = client.get(f"/reading/list/{list_id}")
