@@ -56,8 +56,11 @@ async def page(request: Request, who: Librarian, site: Dash) -> Response:
                            isbn_error=_("{isbn} is not an ISBN: scan the barcode on the back cover, or type its "
                                         "13 (or 10) digits.").format(isbn=typed))
     found = await site.run(cataloguing.lookup, site.store, isbn)
-    draft = found.drafts[0] if found.drafts else cataloguing.Draft(isbn=isbn)
-    return await _page(request, who, site, isbn=isbn, lookup=found, draft=draft)
+    pick = request.query_params.get("pick", "0")
+    chosen = int(pick) if pick.isdigit() and int(pick) < len(found.drafts) else 0
+    draft = found.drafts[chosen] if found.drafts else cataloguing.Draft()
+    draft.isbn = isbn  # the book in hand (a record may carry only its other ISBNs, or none)
+    return await _page(request, who, site, isbn=isbn, lookup=found, draft=draft, chosen=chosen)
 
 
 def _draft(fields: dict[str, str]) -> cataloguing.Draft:
