@@ -19,7 +19,7 @@ author 200$f (else 701$a, 700$a), publisher and year 210$c/$d, CLC class 690$a, 
 number 905$d/$e (class number and book mark), else the CLC class.
 
 A server that does not answer (down, hanging past the time limit, or answering what is
-no Z39.50 or SRU) is named with the reason in words; none answering leaves the form empty
+no Z39.50 or SRU) is named with the reason in words (the servers are asked at once); none answering leaves the form empty
 for the librarian to type. Adding copies writes one catalogue record per accession barcode,
 in one transaction under one new reference revision (what kiosks pull), with an audit
 record; ``added_at`` is set, so the labels page finds the new copies.
@@ -36,6 +36,7 @@ import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -322,8 +323,12 @@ def _z3950(server: Server, isbn: str, timeout: float) -> list[Any]:
 
 
 def search(server: Server, isbn: str, timeout: float = TIMEOUT_S) -> list[Draft]:
-    """The records ``server`` holds for ``isbn``, as drafts (raises Failed)."""
-    records = (_sru if server.protocol == "sru" else _z3950)(server, isbn, timeout)
+    """The records ``server`` holds for ``isbn``, as drafts (raises Failed). A server that
+    holds none under the ISBN-13 is asked for the ISBN-10 too (older records carry only it)."""
+    ask = _sru if server.protocol == "sru" else _z3950
+    records = ask(server, isbn, timeout)
+    if not records and isbn.startswith("978"):
+        records = ask(server, stdnum_isbn.to_isbn10(isbn), timeout)
     return [draft_of(record, server.name) for record in records[:MAX_RECORDS]]
 
 
@@ -336,17 +341,26 @@ def isbn_for_search(text: str) -> str | None:
     return code
 
 
+def _asked(server: Server, isbn: str, timeout: float) -> list[Draft] | str:
+    try:
+        return search(server, isbn, timeout)
+    except Failed as failed:
+        return str(failed)
+
+
 def lookup(store: db.Store, isbn: str, timeout: float = TIMEOUT_S) -> Lookup:
-    """Ask every configured server in turn (each within ``timeout``)."""
+    """Ask every configured server at once (each within ``timeout``); the answers in the servers' order."""
+    chosen = servers(store)
     found = Lookup()
-    for server in servers(store):
-        try:
-            drafts = search(server, isbn, timeout)
-        except Failed as failed:
-            found.failures.append((server.name, str(failed)))
-            continue
-        if drafts:
-            found.drafts += drafts
+    if not chosen:
+        return found
+    with ThreadPoolExecutor(max_workers=len(chosen)) as pool:
+        answers = list(pool.map(lambda server: _asked(server, isbn, timeout), chosen))
+    for server, answer in zip(chosen, answers, strict=True):
+        if isinstance(answer, str):
+            found.failures.append((server.name, answer))
+        elif answer:
+            found.drafts += answer
         else:
             found.empty.append(server.name)
     return found
