@@ -3,12 +3,14 @@ to it (the shared servers, ``central`` and ``central_sqlite``, are in tests/conf
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from bookcorner.central.db import Store
+from tests.central.catalogue_servers import Misbehaving, YazZtest
 from tests.central.dashboard_client import Librarian
 from tests.central.harness import BACKENDS, CentralServer, database, running_server
 from tests.central.mailbox import Mailbox
@@ -66,3 +68,35 @@ def standby_pair() -> Iterator[Pair]:
         yield pair.make()
     finally:
         pair.remove()
+
+
+@pytest.fixture(scope="module")
+def ztest(tmp_path_factory) -> Iterator[YazZtest]:
+    """YAZ's Z39.50 and SRU test server (Debian's ``yaz``), on a port of loopback."""
+    if shutil.which("yaz-ztest") is None or shutil.which("yaz-client") is None:
+        pytest.skip("Debian's yaz (yaz-ztest, yaz-client) is not installed: apt-get install yaz")
+    server = YazZtest(tmp_path_factory.mktemp("ztest") / "ztest.log").start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def silent_server() -> Iterator[Misbehaving]:
+    """A server that takes connections and never answers."""
+    server = Misbehaving(None).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def junk_server() -> Iterator[Misbehaving]:
+    """A server that answers every connection with junk and hangs up."""
+    server = Misbehaving(b"\x00\xffHELLO this is no catalogue\r\n" * 20).start()
+    try:
+        yield server
+    finally:
+        server.stop()
