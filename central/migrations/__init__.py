@@ -22,5 +22,5 @@ def config(connection: Connection | None = None) -> Config:
     return cfg
 
 
-def upgrade(connection: Connection, revision: str = "head") -> None:
+def upgrade(connection: Connection, revision: str = "heads") -> None:
     command.upgrade(config(connection), revision)
