@@ -462,7 +462,7 @@ class BridgeKeeper:
             _record(self.store, outcome, error, self.clock(), wait)
         if error:
             self._failures += 1
-            log.warning("the SIP2 bridge waits %.0f s: %s", wait.total_seconds(), error)
+            log.warning("the SIP2 bridge waits %.1f s: %s", wait.total_seconds(), error)
             return wait.total_seconds()
         self._failures = 0
         return self.every
