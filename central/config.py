@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bookcorner.central.privacy import RETENTION_EVERY_S
+from bookcorner.central.services.bridge import BRIDGE_EVERY_S
 from bookcorner.central.services.notices import NOTICES_EVERY_S
 
 
@@ -23,3 +24,5 @@ class Settings:
     credential_ttl_s: float = 2.0
     #: how often the overdue notices' schedule and outbox are looked at
     notices_every_s: float = NOTICES_EVERY_S
+    #: how often the replay bridge looks for loans to send to the school's library system
+    bridge_every_s: float = BRIDGE_EVERY_S

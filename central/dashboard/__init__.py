@@ -17,10 +17,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from bookcorner.central import db, zone
-from bookcorner.central.dashboard import data_in, labels, notices, pages, reading, registers, reports, school
+from bookcorner.central.dashboard import bridge, data_in, labels, notices, pages, reading, registers, reports, school
 from bookcorner.central.dashboard.site import Site
 
-AREAS = (pages, reports, registers, notices, labels, data_in, reading, school)
+AREAS = (pages, reports, registers, notices, labels, data_in, reading, school, bridge)
 
 
 def mount(app: FastAPI, store: db.Store, version: str) -> None:

@@ -36,7 +36,7 @@ class School:
                                  request.clock, request.events), db.now())
 
     def checkout(self, item: str, patron: str, days: int = 14):
-        card = dict((p, c) for p, c, _ in PATRONS)[patron]
+        card = {p: c for p, c, _ in PATRONS}[patron]
         return self.kiosk.event("loan.checked_out", {"item_id": item, "patron_id": patron, "card_id": card,
                                                      "code": item, "due": str(date.today() + timedelta(days=days)),
                                                      "warnings": []})
