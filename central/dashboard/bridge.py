@@ -30,8 +30,9 @@ def kind_label(kind: str) -> str:
 
 
 def bridge_said(text: str | None) -> str:
-    """The other system's own words as they are; ours (``bridge.NO_CARD``) in the librarian's language."""
-    return _(text) if text == bridge.NO_CARD else (text or "")
+    """The other system's own words as they are; ours (``bridge.NO_CARD``...) in the librarian's
+    language (no %-formatting: the other system's words may hold a %)."""
+    return _(text) if text else ""
 
 
 #: what the page's template calls

@@ -377,12 +377,13 @@ _SENT_KINDS = {"checkout": N_("the loan of"), "checkin": N_("the return of"), "r
 def _sip2_refused(case: Case, words: Words) -> str:
     d = case.detail
     what = _(_SENT_KINDS.get(str(d.get("kind")), N_("the loan of")))
+    said = str(d.get("screen") or "")  # the other system's words; ours (bridge.NO_CARD...) translated
     return _("The school's library system ({system}) refused {what} {book} by {student}, done at {corner} on "
              "{when}. It said: “{screen}”. The loan stands in bookcorner; record it in the library system by "
              "hand, then Dismiss this.").format(
         system=str(d.get("system", "")), what=what, book=words.book(d.get("item_id")),
         student=words.student(d.get("patron_id")), corner=words.corner(case.kiosk_id),
-        when=words.moment(d.get("done_at")), screen=str(d.get("screen", "")))
+        when=words.moment(d.get("done_at")), screen=_(said) if said else "")
 
 
 Sentence = Callable[[Case, Words], str]

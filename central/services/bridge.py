@@ -64,6 +64,7 @@ LONGEST_WAIT = timedelta(minutes=10)
 ANSWERS = {"11": "12", "09": "10", "29": "30", "17": "18", "93": "94"}
 #: our own words for a refusal found before sending (kept in English, shown in the librarian's language)
 NO_CARD = N_("This student has no card number to give the other system.")
+NO_MESSAGE = N_("(no message)")
 
 
 class Settings(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -336,7 +337,7 @@ def _refuse(store: db.Store, row: Any, screen: str, at: datetime, system: str) -
 
 
 def _screen(answer: Message) -> str:
-    return " ".join(answer.all("AF")).strip() or _("(no message)")
+    return " ".join(answer.all("AF")).strip() or NO_MESSAGE
 
 
 @dataclass
