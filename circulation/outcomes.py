@@ -87,6 +87,9 @@ class ReviewReason(StrEnum):
     #: the school's own library system refused a loan, return or renewal the replay bridge
     #: sent it over SIP2 (central.services.bridge): the loan stands here, not there
     SIP2_REFUSED = "sip2_refused"
+    #: the bridge's request was written, its answer lost, and the book's status there cannot
+    #: tell whether it took effect: a person looks rather than the bridge sending it twice
+    SIP2_UNSURE = "sip2_unsure"
 
 
 class Warning_(StrEnum):

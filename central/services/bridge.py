@@ -65,6 +65,9 @@ ANSWERS = {"11": "12", "09": "10", "29": "30", "17": "18", "93": "94"}
 #: our own words for a refusal found before sending (kept in English, shown in the librarian's language)
 NO_CARD = N_("This student has no card number to give the other system.")
 NO_MESSAGE = N_("(no message)")
+#: a lost answer the item's status cannot settle (``took_effect`` None)
+UNSURE = N_("The answer was lost, and the library system has the book on loan with another due date: look there "
+            "whether this was recorded, and record it by hand if not.")
 
 
 class Settings(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -287,16 +290,20 @@ def _identify(conn: Connection, chosen: Settings, row: Any) -> Outgoing | None:
     return Outgoing(row, chosen.item(barcode), chosen.card(card)) if card else None
 
 
-def took_effect(row: Any, item_status: Message) -> bool:
+def took_effect(row: Any, item_status: Message) -> bool | None:
     """Whether a request whose answer was lost took effect, from the item's status (18):
-    a checkout or renewal did when the book is charged (04) with the due date promised (or
-    none said); a return did when the book is no longer charged."""
+    a return did when the book is no longer charged; a checkout or renewal did when the book
+    is charged (04) with the due date promised (or none said), did not when it is not
+    charged. Charged with another due date cannot be told apart (a system that sets its own
+    due dates, or the book on loan to someone else there): None, for the librarian."""
     charged = item_status.fixed[:2] == sip2.ITEM_CHARGED
     if row.kind == "checkin":
         return not charged
+    if not charged:
+        return False
     said = item_status.get("AH") or ""
     due = sip2.parse_date(said) if len(said) == 18 else _loose_date(said)
-    return charged and (due is None or row.due is None or due.date() == row.due)
+    return True if due is None or row.due is None or due.date() == row.due else None
 
 
 def _loose_date(text: str) -> datetime | None:
@@ -323,8 +330,10 @@ def _mark(store: db.Store, outbox_id: int, **values: Any) -> None:
         conn.execute(update(db.sip2_outbox).where(db.sip2_outbox.c.outbox_id == outbox_id).values(**values))
 
 
-def _refuse(store: db.Store, row: Any, screen: str, at: datetime, system: str) -> None:
-    """Refused: out of the way of the entries after it, and in the librarian's review queue."""
+def _refuse(store: db.Store, row: Any, screen: str, at: datetime, system: str,
+            reason: ReviewReason = ReviewReason.SIP2_REFUSED) -> None:
+    """Refused (or not to be sent again without a person: ``SIP2_UNSURE``): out of the way of
+    the entries after it, and in the librarian's review queue."""
     with store.writing() as conn:
         conn.execute(update(db.sip2_outbox).where(db.sip2_outbox.c.outbox_id == row.outbox_id)
                      .values(status=REFUSED, screen=screen, sent_at=at))
@@ -332,7 +341,7 @@ def _refuse(store: db.Store, row: Any, screen: str, at: datetime, system: str) -
         detail = {"kind": row.kind, "item_id": row.item_id, "patron_id": row.patron_id, "screen": screen,
                   "system": system, "done_at": row.done_at.isoformat()}
         conn.execute(db.reviews.insert().values(kiosk_id=row.kiosk_id, event_id=row.event_id, seq=seq,
-                                                reason=ReviewReason.SIP2_REFUSED.value, created_at=at,
+                                                reason=reason.value, created_at=at,
                                                 detail=json.dumps(detail, ensure_ascii=False)))
 
 
@@ -379,7 +388,12 @@ def _send_one(store: db.Store, link: Link, chosen: Settings, zone_: tzinfo, row:
     if row.status == SENDING:  # written before, no answer: did it take effect?
         status = link.ask(sip2.item_information_request(chosen.institution, outgoing.item,
                                                         _local(clock(), zone_)))
-        if took_effect(row, status):
+        effect = took_effect(row, status)
+        if effect is None:
+            _refuse(store, row, UNSURE, clock(), system, ReviewReason.SIP2_UNSURE)
+            done.refused += 1
+            return
+        if effect:
             _mark(store, row.outbox_id, status=SENT, sent_at=clock(), last_error=None)
             done.found_done += 1
             return

@@ -52,6 +52,8 @@ class LibrarySystem:
     patrons: set[str]
     books: dict[str, Book]
     applied: list[tuple[str, str, str, str]] = field(default_factory=list)
+    #: sets its own due dates, whatever the no-block due date says (as dp2 and older Koha do)
+    own_due: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, message, now: str):  # one request, under the lock: the other system's own rules
@@ -88,7 +90,7 @@ class LibrarySystem:
             return reply(ok="0", renewal_ok="N", magnetic_media="U", desensitize="N", transaction_date=now,
                          institution_id=message.institution_id, patron_identifier=patron, item_identifier=item,
                          title_identifier="", due_date="", screen_message=(screen,))
-        due = message.nb_due_date if message.nb_due_date.strip() else \
+        due = message.nb_due_date if message.nb_due_date.strip() and not self.own_due else \
             (date.today() + timedelta(days=14)).strftime("%Y%m%d") + "    235959"
         kind = "renewal" if renewal else "checkout"
         if book.patron is not None and not renewal:

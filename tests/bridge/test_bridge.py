@@ -122,3 +122,27 @@ def test_the_other_system_down_and_a_wrong_password_wait_with_the_reason(school,
 
 def _fields(chosen: Settings) -> dict:
     return {name: getattr(chosen, name) for name in chosen.__struct_fields__}
+
+
+def test_a_lost_answer_the_items_status_cannot_settle_goes_to_the_librarian_not_sent_twice(school, other):
+    """A library system that sets its own due dates: after a lost answer to a checkout, the
+    book is on loan there with another due date than the one promised. Sent again, it
+    could be done twice (Koha renews a book lent again to its borrower): a person looks."""
+    system = other()
+    system.own_due = True
+    peer = Peer(system, "utf-8", Chaos(script=[("drop_after", 2)], share=0)).start()
+    try:
+        turn_on(school.store, peer.port)
+        school.record(school.checkout("I8", "S8", days=21), school.checkout("I9", "S8", days=21))
+        with pytest.raises(bridge.Unreachable):
+            bridge.send_due(school.store)
+        done = bridge.send_due(school.store)
+    finally:
+        peer.stop()
+    assert (done.refused, done.sent, done.resent, done.found_done) == (1, 1, 0, 0)
+    assert [a[:2] for a in system.applied] == [("checkout", "30732000900008"), ("checkout", "30732000900009")]
+    rows = outbox(school.store)
+    assert [r.status for r in rows] == ["refused", "sent"] and rows[0].screen == bridge.UNSURE
+    with school.store.reading() as conn:
+        reasons = conn.execute(select(db.reviews.c.reason).where(db.reviews.c.event_id == rows[0].event_id)).scalars()
+        assert list(reasons) == ["sip2_unsure"]
