@@ -33,6 +33,7 @@ import logging
 import socket
 import ssl
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, tzinfo
@@ -53,6 +54,8 @@ from bookcorner.protocol.sip2 import Message, Sip2Error
 log = logging.getLogger(__name__)
 
 STATE_KEY = "sip2.bridge.state"
+#: who sends now: one sender at a time across threads, worker processes and servers on one database
+LEASE_KEY = "sip2.bridge.sender"
 SENDING, SENT, REFUSED = "sending", "sent", "refused"
 STATUSES = (WAITING, SENDING, SENT, REFUSED)
 ENCODINGS = ("utf-8", "gb18030")
@@ -116,6 +119,11 @@ class State(msgspec.Struct, omit_defaults=True):
     resent: int = 0
     #: lost requests the item's status showed had taken effect (not written again)
     found_done: int = 0
+
+
+class Lease(msgspec.Struct):
+    owner: str = ""
+    until: datetime | None = None
 
 
 class Unreachable(Exception):
@@ -358,13 +366,16 @@ class Round:
 
 
 def send_due(store: db.Store, connect: Callable[[Settings], Link] = Link, clock: Callable[[], datetime] = db.now,
-             stopping: Callable[[], bool] = lambda: False) -> Round:
+             stopping: Callable[[], bool] = lambda: False, owner: str = "") -> Round:
     """Send the outbox in order until it is empty or ``stopping()``. Raises Unreachable
-    when the other system cannot take the next entry (it stays first in line)."""
+    when the other system cannot take the next entry (it stays first in line). Only one
+    sender at a time (``owner``'s lease, taken again before each entry): another finds the
+    lease held and sends nothing."""
     chosen, done, link = settings(store), Round(), None
-    zone_ = zone.school_zone(store)
+    zone_, owner = zone.school_zone(store), owner or uuid.uuid4().hex
+    lease = timedelta(seconds=4 * chosen.timeout_s + 30)  # connect, log in, ask the status, send
     try:
-        while not stopping():
+        while not stopping() and _hold(store, owner, clock(), lease):
             row = _next(store)
             if row is None:
                 break
@@ -373,7 +384,23 @@ def send_due(store: db.Store, connect: Callable[[Settings], Link] = Link, clock:
     finally:
         if link is not None:
             link.close()
+        _release(store, owner)
     return done
+
+
+def _hold(store: db.Store, owner: str, now: datetime, lease: timedelta) -> bool:
+    with store.writing() as conn:
+        held = _read(conn, LEASE_KEY, Lease, Lease())
+        if held.owner not in ("", owner) and held.until is not None and held.until > now:
+            return False
+        _write(conn, LEASE_KEY, Lease(owner, now + lease))
+        return True
+
+
+def _release(store: db.Store, owner: str) -> None:
+    with store.writing() as conn:
+        if _read(conn, LEASE_KEY, Lease, Lease()).owner == owner:
+            _write(conn, LEASE_KEY, Lease())
 
 
 def _send_one(store: db.Store, link: Link, chosen: Settings, zone_: tzinfo, row: Any,
@@ -452,6 +479,7 @@ class BridgeKeeper:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failures = 0
+        self.owner = uuid.uuid4().hex
 
     def start(self) -> None:
         self._stop.clear()
@@ -469,7 +497,7 @@ class BridgeKeeper:
             return self.every
         outcome, error = None, ""
         try:
-            outcome = send_due(self.store, self.connect, self.clock, self._stop.is_set)
+            outcome = send_due(self.store, self.connect, self.clock, self._stop.is_set, self.owner)
         except Unreachable as failed:
             error = str(failed)
         wait = min(self.first_wait * 2 ** self._failures, self.longest_wait)

@@ -1,7 +1,8 @@
 """The replay bridge under chaos: the school's library system drops, delays and resets a third
-of the connections (seeded), and it and the central server's keeper are both restarted in the
-middle of the run. Every accepted loan, return and renewal arrives exactly once and in the
-order replay applied it; the other system's own log is the evidence."""
+of the connections (seeded), and it and the central server's keepers (two at once, as two
+worker processes run them) are both restarted in the middle of the run. Every accepted loan,
+return and renewal arrives exactly once and in the order replay applied it; the other
+system's own log is the evidence."""
 
 from __future__ import annotations
 
@@ -60,17 +61,19 @@ def test_every_accepted_loan_arrives_once_and_in_order_through_drops_delays_rese
         k.start()
         return k
 
-    running = keeper()
+    # two keepers at once, as two worker processes of one server would run them
+    running = [keeper(), keeper()]
     batches = plan(school)
     for n, batch in enumerate(batches):
         school.record(*batch)
         time.sleep(0.15)
         if n == len(batches) // 2:  # the other system and our server both restart mid-run
             peer.stop()
-            running.stop()
+            for k in running:
+                k.stop()
             time.sleep(0.3)
             peer = Peer(system, "utf-8", chaos, port=peer.port).start()
-            running = keeper()
+            running = [keeper(), keeper()]
     try:
         deadline = time.monotonic() + 25
         while time.monotonic() < deadline:
@@ -79,7 +82,8 @@ def test_every_accepted_loan_arrives_once_and_in_order_through_drops_delays_rese
                 break
             time.sleep(0.1)
     finally:
-        running.stop()
+        for k in running:
+            k.stop()
         peer.stop()
 
     with school.store.reading() as conn:
