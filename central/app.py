@@ -1,7 +1,8 @@
 """The central server as one ASGI app: the kiosks' API under /v1 (``central.api``), the
 librarian's dashboard under /dashboard (``central.dashboard``), and the background jobs
 that run while it serves (the retention periods, ``central.privacy``; the overdue notices
-to class teachers, ``central.services.notices``).
+to class teachers, ``central.services.notices``; the replay bridge into the school's own
+library system, ``central.services.bridge``).
 
 The factory builds the app's state (store, typed settings, credential check), installs
 the API's error handlers before the dashboard wraps them for its pages, and owns the
@@ -24,6 +25,7 @@ from bookcorner.central.config import Settings
 from bookcorner.central.kiosks import Authenticator
 from bookcorner.central.privacy import RetentionKeeper
 from bookcorner.central.services import reading
+from bookcorner.central.services.bridge import BridgeKeeper
 from bookcorner.central.services.notices import NoticeKeeper
 from bookcorner.protocol.messages import PROTOCOL_VERSION
 
@@ -39,8 +41,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     keeper = RetentionKeeper(store, app.state.settings.retention_every_s,
                              after=lambda now: reading.publish(store, now))
     notices = NoticeKeeper(store, app.state.settings.notices_every_s)
+    bridge = BridgeKeeper(store, app.state.settings.bridge_every_s)
     keeper.start()
     notices.start()
+    bridge.start()
     sip2 = None
     try:
         if app.state.sip2 is not None:
@@ -52,6 +56,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if sip2 is not None:
             await sip2.stop()
+        bridge.stop()
         notices.stop()
         keeper.stop()
         if app.state.reports is not app.state.store:

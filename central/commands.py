@@ -115,6 +115,12 @@ def _register_kiosk_actions(actions: argparse._SubParsersAction) -> None:
     _database(review, argparse.SUPPRESS)
     review.set_defaults(handler=_reviews)
 
+    bridged = actions.add_parser("bridge", help=_("the replay bridge into the school's library system: sent, waiting, "
+                                                  "refused, last error (exit 1 when it cannot reach it)"))
+    bridged.add_argument("--json", action="store_true")
+    _database(bridged, argparse.SUPPRESS)
+    bridged.set_defaults(handler=_bridge)
+
 
 def _register_data_actions(actions: argparse._SubParsersAction) -> None:
     """The actions on the data: imports, reference data, the schema, anonymising."""
@@ -321,6 +327,29 @@ def _reviews(args: argparse.Namespace) -> int:
             kiosk=review["kiosk_id"], seq=review["seq"], reason=review["reason"],
             detail=json.dumps(review["detail"], ensure_ascii=False)))
     return EXIT_OK
+
+
+def _bridge(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from bookcorner.central.services import bridge
+
+    store = _store(args)
+    chosen, counts, seen = bridge.settings(store), bridge.counts(store), bridge.state(store)
+    failing = chosen.enabled and seen.failures > 0
+    if args.json:
+        print(json.dumps({"enabled": chosen.enabled, "host": chosen.host, "port": chosen.port, **counts,
+                          **msgspec.to_builtins(seen)}, default=str, ensure_ascii=False))
+        return EXIT_REFUSED if failing else EXIT_OK
+    print(_("replay bridge {state} ({host}:{port}): {sent} sent, {waiting} waiting, {refused} refused").format(
+        state=_("on") if chosen.enabled else _("off"), host=chosen.host or "-", port=chosen.port, sent=counts["sent"],
+        waiting=counts["waiting"] + counts["sending"], refused=counts["refused"]))
+    if seen.last_error:
+        print(_("last error ({at}): {error}").format(at=seen.last_error_at, error=seen.last_error))
+    if failing:
+        print(_("it cannot reach the library system ({n} tries in a row); next try {at}").format(
+            n=seen.failures, at=seen.next_try))
+    return EXIT_REFUSED if failing else EXIT_OK
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bookcorner.central.privacy import RETENTION_EVERY_S
+from bookcorner.central.services.bridge import BRIDGE_EVERY_S
 from bookcorner.central.services.notices import NOTICES_EVERY_S
 
 
@@ -33,3 +34,5 @@ class Settings:
     #: where the borrowing reports read (a hot standby: a heavy report never slows ingest);
     #: empty: the server's own database
     report_database: str = ""
+    #: how often the replay bridge looks for loans to send to the school's library system
+    bridge_every_s: float = BRIDGE_EVERY_S

@@ -351,6 +351,34 @@ notices = Table(
     Index("ix_notices_status_next", "status", "next_try"),
 )
 
+#: the replay bridge's outbox (central.outbox, central.services.bridge): every checkout, return and
+#: renewal replay applied while the bridge was on, in the order it applied them (outbox_id), to be
+#: sent once to the school's own library system over SIP2
+sip2_outbox = Table(
+    "sip2_outbox", metadata,
+    Column("outbox_id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(80), nullable=False, unique=True),
+    #: the kiosk (or ``sip2-<login>`` account) that recorded it: where it came from
+    Column("kiosk_id", String(64), nullable=False),
+    #: checkout | checkin | renewal
+    Column("kind", String(16), nullable=False),
+    Column("item_id", String(80), nullable=False),
+    Column("patron_id", String(80), nullable=True),
+    Column("card_id", String(80), nullable=True),
+    #: when it was done (the corrected time) and the due date the child was promised
+    Column("done_at", UTCDateTime, nullable=False),
+    Column("due", Date, nullable=True),
+    #: waiting | sending (written, no answer yet: ask the item's status first) | sent | refused
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("last_error", Text, nullable=True),
+    #: the other system's own words (AF) when it refused
+    Column("screen", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Index("ix_sip2_outbox_status", "status", "outbox_id"),
+)
+
 #: school name, policy, calendar, timetable: one JSON document each
 settings = Table(
     "settings", metadata,

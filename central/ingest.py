@@ -28,6 +28,7 @@ from bookcorner.central import db, validate
 from bookcorner.central.additions import additions_of, enrol_card, register_item
 from bookcorner.central.due_check import DueCheck
 from bookcorner.central.loans import LoanLedger
+from bookcorner.central.outbox import enqueue
 from bookcorner.central.validate import Problem, canonical
 from bookcorner.circulation.events import CardEnrolled, Checkout, EventType, Payload
 from bookcorner.circulation.outcomes import ReviewReason, Warning_
@@ -524,6 +525,7 @@ def _persist(work: _Work, rows: list[tuple], state: _State, anchor: Anchor | Non
     the loans, and the anchor of the kiosk's boot."""
     conn = work.conn
     db.bulk_insert(conn, db.events, rows)
+    enqueue(conn, rows, work.received)  # the replay bridge's outbox, in this transaction (central.outbox)
     if work.reviews:
         conn.execute(db.reviews.insert(), work.reviews)
     changed = [s for s in state.items.values() if s.dirty]

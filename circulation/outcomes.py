@@ -84,6 +84,12 @@ class ReviewReason(StrEnum):
     #: corrected onto another day: the loan keeps the date the child was told, the librarian
     #: may move it to the one the rules give on the corrected day (central.due_check)
     DUE_FROM_WRONG_CLOCK = "due_date_from_wrong_clock"
+    #: the school's own library system refused a loan, return or renewal the replay bridge
+    #: sent it over SIP2 (central.services.bridge): the loan stands here, not there
+    SIP2_REFUSED = "sip2_refused"
+    #: the bridge's request was written, its answer lost, and the book's status there cannot
+    #: tell whether it took effect: a person looks rather than the bridge sending it twice
+    SIP2_UNSURE = "sip2_unsure"
 
 
 class Warning_(StrEnum):

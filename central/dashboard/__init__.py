@@ -18,6 +18,7 @@ from fastapi import FastAPI
 
 from bookcorner.central import db, zone
 from bookcorner.central.dashboard import (
+    bridge,
     cataloguing,
     data_in,
     labels,
@@ -30,7 +31,7 @@ from bookcorner.central.dashboard import (
 )
 from bookcorner.central.dashboard.site import Site
 
-AREAS = (pages, reports, registers, notices, cataloguing, labels, data_in, reading, school)
+AREAS = (pages, reports, registers, notices, cataloguing, labels, data_in, reading, school, bridge)
 
 
 def mount(app: FastAPI, store: db.Store, version: str, reports: db.Store | None = None) -> None:

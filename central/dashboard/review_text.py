@@ -371,6 +371,31 @@ def _wrong_clock(case: Case, words: Words) -> str:
         corrected=_day(d.get("due_corrected")))
 
 
+_SENT_KINDS = {"checkout": N_("the loan of"), "checkin": N_("the return of"), "renewal": N_("the renewal of")}
+
+
+def _sip2_refused(case: Case, words: Words) -> str:
+    d = case.detail
+    what = _(_SENT_KINDS.get(str(d.get("kind")), N_("the loan of")))
+    said = str(d.get("screen") or "")  # the other system's words; ours (bridge.NO_CARD...) translated
+    return _("The school's library system ({system}) refused {what} {book} by {student}, done at {corner} on "
+             "{when}. It said: “{screen}”. The loan stands in bookcorner; record it in the library system by "
+             "hand, then Dismiss this.").format(
+        system=str(d.get("system", "")), what=what, book=words.book(d.get("item_id")),
+        student=words.student(d.get("patron_id")), corner=words.corner(case.kiosk_id),
+        when=words.moment(d.get("done_at")), screen=_(said) if said else "")
+
+
+def _sip2_unsure(case: Case, words: Words) -> str:
+    d = case.detail
+    what = _(_SENT_KINDS.get(str(d.get("kind")), N_("the loan of")))
+    return _("Bookcorner sent {what} {book} by {student}, done at {corner} on {when}, to the school's library system "
+             "({system}), but its answer was lost, and the library system has the book on loan with another due "
+             "date. Look there whether it was recorded; record it by hand if not, then Dismiss this.").format(
+        what=what, book=words.book(d.get("item_id")), student=words.student(d.get("patron_id")),
+        corner=words.corner(case.kiosk_id), when=words.moment(d.get("done_at")), system=str(d.get("system", "")))
+
+
 Sentence = Callable[[Case, Words], str]
 
 #: each review reason's sentence, by reason code (circulation.outcomes.ReviewReason); add new reasons here
@@ -391,6 +416,8 @@ SENTENCES: dict[str, Sentence] = {
     "journal_repaired": _repaired,
     "journal_went_back": _went_back,
     "due_date_from_wrong_clock": _wrong_clock,
+    "sip2_refused": _sip2_refused,
+    "sip2_unsure": _sip2_unsure,
 }
 
 
@@ -435,6 +462,8 @@ REASON_TITLES = {
     "journal_repaired": N_("The kiosk's journal was repaired and lost its newest events"),
     "journal_went_back": N_("The kiosk's journal went back in time"),
     "due_date_from_wrong_clock": N_("The due date was worked out on a wrong kiosk clock"),
+    "sip2_refused": N_("The school's library system refused it"),
+    "sip2_unsure": N_("Not known whether the school's library system recorded it"),
 }
 
 

@@ -79,6 +79,16 @@ CASES = {
          "corrected_time": "2026-12-04T12:16:00+08:00", "due_given": "2026-11-28", "due_corrected": "2026-12-18",
          "timezone": "Asia/Shanghai"},
         event("loan.checked_out", item_id="I-1", patron_id="S-1", due="2026-11-28"), ON_LOAN_TO_LI, 41, RECEIVED),
+    "sip2_refused": Case(
+        "sip2_refused", "k-32",
+        {"kind": "checkout", "item_id": "I-1", "patron_id": "S-1", "screen": "读者证号不存在 unknown patron",
+         "system": "10.0.0.5:6001", "done_at": "2026-12-04T04:16:00+00:00"},
+        event("loan.checked_out", item_id="I-1", patron_id="S-1", due="2026-12-18"), ON_LOAN_TO_LI, 42, RECEIVED),
+    "sip2_unsure": Case(
+        "sip2_unsure", "k-32",
+        {"kind": "renewal", "item_id": "I-1", "patron_id": "S-1", "screen": "", "system": "10.0.0.5:6001",
+         "done_at": "2026-12-04T04:16:00+00:00"},
+        event("loan.renewed", item_id="I-1", patron_id="S-1", due="2026-12-18"), ON_LOAN_TO_LI, 43, RECEIVED),
 }
 
 #: what the English sentence of each case must say (names, titles, corners, local times)
@@ -105,6 +115,10 @@ SAYS = {
     "due_date_from_wrong_clock": ["王小明 borrowed “草房子” at 三年级2班 when its clock read 14 Nov at 12:16, but it "
                                   "was really 4 Dec at 12:16", "due on 28 Nov; the rules give 18 Dec",
                                   "Accept changes it to 18 Dec"],
+    "sip2_refused": ["The school's library system (10.0.0.5:6001) refused the loan of “草房子” by 王小明, done at 三年级2班 "
+                     "on 4 Dec at 12:16", "It said: “读者证号不存在 unknown patron”", "record it in the library system"],
+    "sip2_unsure": ["Bookcorner sent the renewal of “草房子” by 王小明, done at 三年级2班 on 4 Dec at 12:16, to the school's "
+                    "library system (10.0.0.5:6001), but its answer was lost", "Look there whether it was recorded"],
 }
 
 #: what a sentence must never show: field names, Python values, containers, reason codes
