@@ -388,23 +388,36 @@ class Installer:
     def _shown(self, path: Path) -> str:
         return "/" + path.relative_to(self.root).as_posix()
 
-    def _central_db(self) -> Path | str | None:
-        """The central server's database as its unit and central.env name it: a file (in
-        this root), or a URL; None when the central unit is not installed."""
+    def _central_env(self) -> dict[str, str] | None:
+        """The central server's environment as its unit and central.env set it (the database,
+        its arguments); None when the central unit is not installed."""
         unit = self.at(f"/etc/systemd/system/{CENTRAL_UNIT}")
         if not unit.is_file():
             return None
-        setting = CENTRAL_DB_DEFAULT
+        found = {"BOOKCORNER_CENTRAL_DB": CENTRAL_DB_DEFAULT}
         for key, assignments in parse_unit(unit.read_text(encoding="utf-8")).get("Service", []):
             for word in shlex.split(assignments) if key == "Environment" else []:
-                if word.startswith("BOOKCORNER_CENTRAL_DB="):
-                    setting = word.partition("=")[2]
+                name, _equals, setting = word.partition("=")
+                found[name] = setting
         env = self.at(f"{self.layout.config_dir}/central.env")
         if env.is_file():  # EnvironmentFile= wins over Environment=
             for line in env.read_text(encoding="utf-8").splitlines():
-                words = shlex.split(line, comments=True)
-                if words and words[0].startswith("BOOKCORNER_CENTRAL_DB="):
-                    setting = words[0].partition("=")[2]
+                line = line.strip()  # as systemd reads it: the rest of the line, quotes around it dropped
+                if line and line[0] not in "#;" and "=" in line:
+                    name, _equals, setting = line.partition("=")
+                    setting = setting.strip()
+                    if len(setting) >= 2 and setting[0] == setting[-1] and setting[0] in "\"'":
+                        setting = setting[1:-1]
+                    found[name.strip()] = setting
+        return found
+
+    def _central_db(self) -> Path | str | None:
+        """The central server's database as its unit and central.env name it: a file (in
+        this root), or a URL; None when the central unit is not installed."""
+        env = self._central_env()
+        if env is None:
+            return None
+        setting = env["BOOKCORNER_CENTRAL_DB"]
         if "://" in setting and not setting.startswith("sqlite:"):
             return setting
         return self.at(setting.removeprefix("sqlite:///").removeprefix("sqlite://") if "://" in setting
@@ -513,6 +526,70 @@ class Installer:
                               True))
         return steps
 
+    def pair(self) -> list[Step]:
+        """A one-machine school (``--role both``): the kiosk synced with the central server
+        beside it, its address in ``[sync] server_url`` and its credential (``bookcorner
+        central add-kiosk``) in the file the sync daemon reads. Kept as it is on a later run
+        while the server knows the kiosk; a server_url the school set to another server is
+        theirs, and a kiosk id the server lacks (a new database, a renamed kiosk) is added."""
+        from bookcorner import config
+        from bookcorner.ops.pairing import PairingError, local_server_url, server_url_of, with_server_url
+
+        central = self._central_env()
+        if not (self.kiosk and self.central) or central is None:
+            return []
+        text = self._config.read_text(encoding="utf-8")
+        try:
+            url = local_server_url(central.get("BOOKCORNER_CENTRAL_ARGS", ""))
+            current = server_url_of(text)
+            if not current:
+                self._write(self._config, with_server_url(text, url), 0o640, (0, self._ids()[1]))
+        except PairingError as error:
+            return [Step(_("the kiosk is not paired with the central server on this machine: {why}").format(
+                why=error), False)]
+        if current and current != url:
+            return [Step(_("the kiosk syncs with {current}, as its settings say (the central server on this machine "
+                           "is {url})").format(current=current, url=url), False)]
+        settings = config.load(self._config)
+        steps = [Step(_("the kiosk's server: {url}, the central server on this machine").format(url=url),
+                      not current)]
+        credential = self.at(str(settings.credential_file))
+        known = settings.kiosk.id in self._central_kiosks()
+        if known and credential.is_file() and credential.read_text(encoding="utf-8").strip():
+            return [*steps, Step(_("the kiosk {id}'s credential in {path}").format(
+                id=settings.kiosk.id, path=self._shown(credential)), False)]
+        token = self._central("add-kiosk", settings.kiosk.id, "--name", settings.kiosk.name,
+                              *(["--reissue"] if known else [])).strip()
+        folder = credential.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        if folder == self.at(self.layout.data_dir) / "sync":  # the sync daemon's own folder
+            os.chmod(folder, 0o700)
+            os.chown(folder, *self._ids())
+        self._write(credential, token + "\n", 0o600, self._ids())
+        return [*steps, Step(_("the kiosk {id}'s credential from the central server on this machine, in {path}").format(
+            id=settings.kiosk.id, path=self._shown(credential)), True)]
+
+    def _central(self, *words: str) -> str:
+        """``bookcorner central WORDS --db <the server's database>`` run by the new program as
+        the service's user; what it printed."""
+        database = self._central_db()
+        if isinstance(database, Path):  # what the unit's StateDirectory= makes at its first start
+            database.parent.mkdir(parents=True, exist_ok=True)
+            if database.parent.name == "bookcorner-central":
+                os.chmod(database.parent, 0o750)
+                os.chown(database.parent, *self._ids())
+        done = subprocess.run([str(self._venv / "bin" / "bookcorner"), "central", *words, "--db", str(database)],
+                              capture_output=True, text=True, check=False, **self._as_user())
+        if done.returncode != 0:
+            raise InstallError(_("bookcorner central {action} failed: {error}").format(
+                action=words[0], error=(done.stderr or done.stdout).strip()))
+        return done.stdout
+
+    def _central_kiosks(self) -> set[str]:
+        """The kiosks the central server on this machine knows."""
+        listing = json.loads(self._central("kiosks", "--json"))
+        return {kiosk["kiosk_id"] for kiosk in listing.get("kiosks", [])}
+
     def udev(self) -> Step:
         from bookcorner import config
 
@@ -574,6 +651,7 @@ class Installer:
         yield from self.units()
         if self.kiosk:
             yield self.udev()
+        yield from self.pair()
         yield self.enable()
         running = [unit for unit in running if unit in self.unit_files]  # not those the new role retired
         if running:

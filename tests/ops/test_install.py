@@ -254,3 +254,68 @@ def test_the_settings_a_school_wrote_are_never_changed(system):
     settings.write_text('[screen]\nbilingual = true\ntheme = "textual-dark"\n')
     installer.config()
     assert settings.read_text() == '[screen]\nbilingual = true\ntheme = "textual-dark"\n'
+
+
+def _accepted(database: Path, token: str) -> str | None:
+    """The kiosk the central server takes ``token`` for (its own lookup: the hash, not revoked)."""
+    import sqlite3
+
+    from bookcorner.protocol.credentials import token_hash
+
+    with sqlite3.connect(database) as connection:
+        row = connection.execute("SELECT kiosk_id FROM credentials WHERE token_hash = ? AND revoked_at IS NULL",
+                                 (token_hash(token),)).fetchone()
+    return row[0] if row else None
+
+
+def test_one_machine_pairs_its_kiosk_with_its_own_central_server(system, wheelhouse, checkout):
+    """Found by the lab (issue 16): with --role both the kiosk had no server address and no
+    credential, and said "sync problem" on its first morning."""
+    import tomllib
+
+    python = Path("/usr/bin/python3")  # the program runs as the kiosk's user: a Python it may run
+    if not python.exists():
+        pytest.skip("no /usr/bin/python3 to make the program's venv with")
+
+    def install() -> subprocess.CompletedProcess:
+        done = run_release(checkout, "install", "--root", str(system), "--wheelhouse", str(wheelhouse), "--role",
+                           "both", "--python", str(python))
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    first = install()
+    assert "* changed: the kiosk's server: http://127.0.0.1:8443, the central server on this machine" in first.stdout
+    assert ("* changed: the kiosk demo-corner's credential from the central server on this machine, in "
+            "/var/lib/bookcorner/sync/credential") in first.stdout
+    settings = system / "etc/bookcorner/kiosk.toml"
+    assert tomllib.loads(settings.read_text())["sync"]["server_url"] == "http://127.0.0.1:8443"
+    passwd = {line.split(":")[0]: line.split(":") for line in (system / "etc/passwd").read_text().splitlines()}
+    owner = (int(passwd["bookcorner"][2]), int(passwd["bookcorner"][3]))
+    credential = system / "var/lib/bookcorner/sync/credential"
+    for path, mode in ((credential, 0o600), (credential.parent, 0o700)):
+        info = path.stat()
+        assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (*owner, mode), path
+    database = system / "var/lib/bookcorner-central/central.db"
+    assert database.stat().st_uid == owner[0]
+    token = credential.read_text().strip()
+    assert _accepted(database, token) == "demo-corner"
+
+    # again: nothing changes, the same credential
+    second = install()
+    assert "changed:" not in second.stdout, second.stdout
+    assert credential.read_text().strip() == token
+
+    # the credential lost (a restored card): a new one, the old one revoked on the server
+    credential.unlink()
+    third = install()
+    renewed = credential.read_text().strip()
+    assert "* changed: the kiosk demo-corner's credential" in third.stdout
+    assert renewed != token and _accepted(database, renewed) == "demo-corner" and _accepted(database, token) is None
+
+    # a school that points the kiosk at another server keeps it
+    settings.write_text(settings.read_text().replace('server_url = "http://127.0.0.1:8443"',
+                                                     'server_url = "https://library.school.lan:8443"'))
+    fourth = install()
+    assert ("already so: the kiosk syncs with https://library.school.lan:8443, as its settings say (the central "
+            "server on this machine is http://127.0.0.1:8443)") in fourth.stdout
+    assert "changed:" not in fourth.stdout and credential.read_text().strip() == renewed
