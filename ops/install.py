@@ -52,6 +52,9 @@ from pathlib import Path
 
 from bookcorner.i18n import _
 from bookcorner.ops.doctor import systemd_running
+from bookcorner.ops.screen import CONSOLE, WAYLAND
+from bookcorner.ops.screen import PACKAGES as SCREEN_PACKAGES
+from bookcorner.ops.screen import UNITS as SCREEN_UNITS
 from bookcorner.ops.udev import RULE_FILE, devices_from_config, render_rules
 from bookcorner.ops.units import DEFAULT, FOOT_INI, POLKIT_RULES, ROLES, SOURCE_DIR, UNITS, Layout, parse_unit, render
 
@@ -72,7 +75,7 @@ POLKIT_PATH = "/etc/polkit-1/rules.d/50-bookcorner.rules"
 
 def console_screen(example: str) -> str:
     """The example settings made for the console, as bookcorner-kiosk.service asks: English alone,
-    the 16-colour theme (the Chinese screen is bookcorner-kiosk-wayland.service, set up by hand)."""
+    the 16-colour theme (the Chinese screen is bookcorner-kiosk-wayland.service: ``--screen``)."""
     return (example.replace("\nbilingual = true\n", "\nbilingual = false\n", 1)
             .replace('\ntheme = "textual-dark"\n', '\ntheme = "ansi-dark"\n', 1))
 
@@ -110,7 +113,8 @@ class Installed:
 class Installer:
     def __init__(self, root: Path = Path("/"), layout: Layout = DEFAULT, *, python: str = sys.executable,
                  install_deps: bool = True, wheelhouse: Path | None = None, reader_usb: str | None = None,
-                 source: Path = REPO, role: str | None = None, systemd: bool | None = None) -> None:
+                 source: Path = REPO, role: str | None = None, systemd: bool | None = None,
+                 screen: str | None = None) -> None:
         self.root, self.layout, self.python = root, layout, python
         self.install_deps, self.wheelhouse, self.reader_usb, self.source = install_deps, wheelhouse, reader_usb, source
         self.installed = Installed.read(self._venv / STAMP)
@@ -119,6 +123,10 @@ class Installer:
             raise ValueError(_("{role}: the role is kiosk, central or both").format(role=self.role))
         self.unit_files, self.boot_units = ROLES[self.role]
         self.kiosk = self.role in ("kiosk", "both")
+        if screen not in (None, "auto", *SCREEN_UNITS):
+            raise ValueError(_("{screen}: the screen is console, wayland or auto").format(screen=screen))
+        #: the screen asked for (None: the one installed, else chosen as "auto" does)
+        self.screen_asked = screen
         self.central = self.role in ("central", "both")
         #: set by an upgrade: whether this run replaces a program, and the backups it kept
         self.upgrading_now = False
@@ -189,6 +197,48 @@ class Installer:
         uid, gid = self._ids()
         return {"user": uid, "group": gid, "extra_groups": [], "cwd": "/",
                 "env": {"PATH": "/usr/bin:/bin", "HOME": "/", "LANG": "C.UTF-8"}}
+
+    # -- the screen ----------------------------------------------------------------------------------
+
+    def _screen_enabled(self) -> str | None:
+        """The screen a kiosk installed before starts at boot (None: neither, or not a kiosk yet)."""
+        wants = [self.at(f"/etc/systemd/system/{target}.wants") for target in ("multi-user.target", "graphical.target")]
+        for screen, unit in SCREEN_UNITS.items():
+            if any((folder / unit).is_symlink() for folder in wants):
+                return screen
+        return None
+
+    def screen(self) -> Step:
+        """The kiosk's screen on tty1: cage + foot (Chinese) where the machine has a display for
+        it and its packages are there or can be installed, else the bare console (English
+        alone); ``--screen`` chooses, and a later run keeps what is installed."""
+        from bookcorner.ops import screen as screens
+
+        before = self._screen_enabled()
+        why = ""
+        if self.screen_asked in SCREEN_UNITS:
+            chosen = self.screen_asked
+        elif self.screen_asked is None and before is not None:
+            chosen = before
+        else:
+            chosen, why = screens.choose(self.root, self.in_place)
+        if chosen == WAYLAND and self.screen_asked == WAYLAND:
+            missing = screens.missing_packages(self.root)
+            error = (screens.apt_install(missing) if self.in_place else _("not installed")) if missing else None
+            if error is not None:
+                raise InstallError(_("--screen wayland needs {packages} ({error}): install them (sudo apt-get install "
+                                     "{packages}) and run the installer again").format(
+                    packages=" ".join(missing), error=error))
+        self.boot_units = tuple(SCREEN_UNITS[chosen] if unit == CONSOLE_UNIT else unit
+                                for unit in ROLES[self.role][1])
+        if chosen == WAYLAND:
+            what = _("the kiosk's screen: cage + foot, which shows Chinese ({unit}); the bare console instead: run the "
+                     "installer again with --screen console").format(unit=SCREEN_UNITS[WAYLAND])
+        else:
+            what = _("the kiosk's screen: the bare console, English alone ({unit}){why}; for Chinese: sudo apt-get "
+                     "install {packages}, then run the installer again with --screen wayland").format(
+                unit=SCREEN_UNITS[CONSOLE], why=f": {why}" if why else "", packages=" ".join(SCREEN_PACKAGES))
+        return Step(what, before != chosen)
 
     # -- files -----------------------------------------------------------------------------------------
 
@@ -610,18 +660,25 @@ class Installer:
             subprocess.run(["udevadm", "control", "--reload"], capture_output=True, check=False)
 
     def enable(self) -> Step:
+        # the other screen off (never both on tty1): where it ran, the chosen one takes over
+        other = [unit for unit in SCREEN_UNITS.values() if self.kiosk and unit not in self.boot_units]
+        running = self._stop(other) if self.systemd else []
+        self._disable(other)
         missing = [unit for unit in self.boot_units if self._systemctl("is-enabled", "--quiet", unit).returncode != 0]
         if missing:
             done = self._systemctl("enable", *missing)
             if done.returncode != 0:
                 raise InstallError(_("systemctl enable failed: {error}").format(error=done.stderr.strip()))
         self._reload()
+        if running:
+            self.start([unit for unit in SCREEN_UNITS.values() if unit in self.boot_units])
         return Step(_("started at boot: {units}").format(units=", ".join(self.boot_units)), bool(missing))
 
     def install(self) -> Iterator[Step]:
         """Each step as it is done (an upgrade's failure is raised after the steps before it)."""
         yield self.user()
         if self.kiosk:
+            yield self.screen()
             yield self.data_dir()
             yield from self.config()
         self.upgrading_now = self.upgrading
