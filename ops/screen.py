@@ -61,9 +61,16 @@ def apt_install(packages: list[str]) -> str | None:
             return _("apt-get is not on this system")
         if done.returncode == 0:
             return None
-        lines = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()]
-        error = lines[-1] if lines else f"exit {done.returncode}"
+        error = apt_error(done.stderr or done.stdout) or f"exit {done.returncode}"
     return error
+
+
+def apt_error(output: str) -> str:
+    """The line of apt-get's output that says what went wrong: its first error (the one that
+    names the cause, e.g. a name that does not resolve), not its closing advice."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("E:")]
+    return (errors or lines or [""])[0 if errors else -1]
 
 
 def choose(root: Path, in_place: bool) -> tuple[str, str]:

@@ -58,3 +58,4 @@ def test_settings_without_a_server_get_one(text):
         assert config.kiosk.id == "room-3"
     if "batch_size" in text:
         assert (config.sync.batch_size, config.screen.theme) == (100, "ansi-dark")
+
