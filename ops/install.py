@@ -50,6 +50,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bookcorner.config.zones import machine_zone_name
 from bookcorner.i18n import _
 from bookcorner.ops.doctor import systemd_running
 from bookcorner.ops.screen import CONSOLE, WAYLAND
@@ -78,6 +79,13 @@ def console_screen(example: str) -> str:
     the 16-colour theme (the Chinese screen is bookcorner-kiosk-wayland.service: ``--screen``)."""
     return (example.replace("\nbilingual = true\n", "\nbilingual = false\n", 1)
             .replace('\ntheme = "textual-dark"\n', '\ntheme = "ansi-dark"\n', 1))
+
+
+def with_zone(example: str, zone: str) -> str:
+    """The example settings with ``[kiosk] timezone`` set to ``zone`` (found by the lab: on a
+    one-machine school the server counted days in the machine's zone, Etc/UTC, the kiosk in the
+    example's Asia/Shanghai, and every sync warned of it)."""
+    return example.replace('\ntimezone = "Asia/Shanghai"\n', f'\ntimezone = "{zone}"\n', 1)
 
 
 class InstallError(Exception):
@@ -284,6 +292,8 @@ class Installer:
                 'data_dir = "~/.local/share/bookcorner"', f'data_dir = "{self.layout.data_dir}"', 1)
             if CONSOLE_UNIT in self.boot_units:  # the screen starts on the bare console (found by the lab:
                 text = console_screen(text)      # the example's Chinese showed there as rows of squares)
+            if self.central:  # the server beside it counts days in this machine's zone: so does the kiosk
+                text = with_zone(text, machine_zone_name({}, self.at("/etc")))
             changed = self._write(self._config, text, 0o640, (0, gid))
         foot = self._write(self.at(f"{self.layout.config_dir}/foot.ini"),
                            (SOURCE_DIR / FOOT_INI).read_text(encoding="utf-8"), 0o644)

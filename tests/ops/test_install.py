@@ -402,3 +402,19 @@ def test_the_chinese_screen_asked_for_without_its_packages_is_refused_in_words(s
         installer.screen()
     with pytest.raises(ValueError, match="the screen is console, wayland or auto"):
         Installer(system, screen="vga")
+
+
+def test_one_machine_counts_days_in_one_zone(system):
+    """Found by the lab (issue 16): with --role both the central server counted days in the
+    machine's zone (Etc/UTC) and the kiosk in the example's Asia/Shanghai; every sync warned."""
+    from bookcorner.config import parse
+    from bookcorner.ops.install import Installer
+
+    (system / "etc/timezone").write_text("Europe/London\n")
+    for role, zone in (("both", "Europe/London"), ("kiosk", "Asia/Shanghai")):
+        installer = Installer(system, role=role)
+        installer.user()
+        settings = system / "etc/bookcorner/kiosk.toml"
+        settings.unlink(missing_ok=True)
+        installer.config()
+        assert parse(settings.read_text(), str(settings)).kiosk.timezone == zone, role
