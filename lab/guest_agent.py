@@ -92,7 +92,11 @@ def serve() -> None:
         pending += chunk
         while b"\n" in pending:
             line, pending = pending.split(b"\n", 1)
-            answer(channel, json.loads(line))
+            try:
+                request = json.loads(line)
+            except ValueError:  # the tail of a hello sent before the port was open: the host asks again
+                continue
+            answer(channel, request)
 
 
 def answer(channel, request: dict) -> None:

@@ -296,7 +296,8 @@ class Machine:
         deadline = time.monotonic() + timeout
         while True:
             self._next_id += 1
-            self._ctl.sendall(json.dumps({"id": self._next_id, "sh": "true", "timeout": 5}).encode() + b"\n")
+            # (a newline first: it ends whatever part of an earlier hello the guest may have got)
+            self._ctl.sendall(b"\n" + json.dumps({"id": self._next_id, "sh": "true", "timeout": 5}).encode() + b"\n")
             try:
                 self._line(2)
                 break
@@ -661,7 +662,16 @@ def power_cuts(lab: Lab, soak: int, rng: random.Random) -> dict:
         acked += these
         log(f"cut {number}/{soak}: {len(these)} events acknowledged, QEMU killed {wait:.1f} s after the first")
         machine = lab.boot(disk, f"cut-{number}")
-        found = after_cut(machine, acked, lab.timeout)
+        try:
+            found = after_cut(machine, acked, lab.timeout)
+        except (TimeoutError, RuntimeError, OSError) as error:  # the boot after the cut did not answer
+            figures["stopped_at_cut"] = number
+            figures["why"] = f"after cut {number}: {type(error).__name__}: {error} (see {machine.serial_log})"
+            cuts.append({"cut": number, "lost": [], "kiosk_clean": False, "journal_ok": False, "ratio": None,
+                         "control_lost": 0, "login_prompt_s": machine.seen.get("login"),
+                         "kiosk_ready_s": machine.seen.get("kiosk"), "fsck": "", "journal_check": "",
+                         "acknowledged": len(these)})
+            break
         found.update(cut=number, acknowledged=len(these), cut_after_s=round(wait, 1))
         cuts.append(found)
         log(f"  boot after cut {number}: login {found['login_prompt_s']} s, kiosk {found['kiosk_ready_s']} s, "
@@ -789,6 +799,8 @@ def main() -> int:
                 result = {"verdict": "fail", "why": f"{type(error).__name__}: {error}"}
             result["seconds"] = round(time.monotonic() - began, 1)
             report["scenarios"][name] = result
+            for machine in RUNNING:  # however the scenario ended, its machine is off before the next
+                machine.stop()
     finally:
         for machine in RUNNING:
             machine.stop()
