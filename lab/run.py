@@ -610,7 +610,7 @@ JOURNAL_IDS = ("/opt/bookcorner/venv/bin/python -c 'from bookcorner.journal.jour
                "[print(r[\"event_id\"]) for r in JournalReader(\"/var/lib/bookcorner/journal\").records_after(0)]'")
 
 
-def after_cut(machine: Machine, acked: list[str], timeout: float) -> dict:
+def after_cut(machine: Machine, acked: list[str], these: list[str], timeout: float) -> dict:
     """What a boot after a cut shows: its times, the file system check, the journal's own
     check, the acknowledged events still there, the kiosk started cleanly."""
     found = boot_figures(machine, timeout)
@@ -625,7 +625,7 @@ def after_cut(machine: Machine, acked: list[str], timeout: float) -> dict:
     found["lost"] = [event for event in acked if event not in in_journal]
     _rc, control = machine.sh("cat /var/lib/bookcorner/lab-control 2>/dev/null")
     kept = set(control.split())
-    found["control_lost"] = sum(event not in kept for event in acked)
+    found["control_lost"] = sum(event not in kept for event in these)  # this cut's, of its own acknowledged
     _rc, state = machine.sh("systemctl show bookcorner-kiosk -p ActiveState -p NRestarts")
     shown = dict(line.split("=", 1) for line in state.split() if "=" in line)
     found["kiosk_state"] = f"{shown.get('ActiveState')}, {shown.get('NRestarts')} restarts"
@@ -663,7 +663,7 @@ def power_cuts(lab: Lab, soak: int, rng: random.Random) -> dict:
         log(f"cut {number}/{soak}: {len(these)} events acknowledged, QEMU killed {wait:.1f} s after the first")
         machine = lab.boot(disk, f"cut-{number}")
         try:
-            found = after_cut(machine, acked, lab.timeout)
+            found = after_cut(machine, acked, these, lab.timeout)
         except (TimeoutError, RuntimeError, OSError) as error:  # the boot after the cut did not answer
             figures["stopped_at_cut"] = number
             figures["why"] = f"after cut {number}: {type(error).__name__}: {error} (see {machine.serial_log})"
