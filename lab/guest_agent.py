@@ -106,12 +106,17 @@ def answer(channel, request: dict) -> None:
                          start_new_session=True)
         reply = {"id": request["id"], "rc": 0, "out": ""}
     else:
+        # in a session of its own, killed whole on a timeout: a child left running (runuser's) would
+        # hold the output pipe open and the agent would wait for it, answering nothing more
+        process = subprocess.Popen(["bash", "-c", request["sh"]], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, errors="replace", start_new_session=True)
         try:
-            done = subprocess.run(["bash", "-c", request["sh"]], capture_output=True, text=True, errors="replace",
-                                  timeout=request.get("timeout", 120), check=False)
-            reply = {"id": request["id"], "rc": done.returncode, "out": done.stdout + done.stderr}
-        except subprocess.TimeoutExpired as expired:
-            reply = {"id": request["id"], "rc": 124, "out": f"timed out after {expired.timeout} s"}
+            out, _err = process.communicate(timeout=request.get("timeout", 120))
+            reply = {"id": request["id"], "rc": process.returncode, "out": out}
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.communicate()
+            reply = {"id": request["id"], "rc": 124, "out": f"timed out after {request.get('timeout', 120)} s"}
     channel.write(json.dumps(reply).encode() + b"\n")
 
 

@@ -617,10 +617,11 @@ def after_cut(machine: Machine, acked: list[str], these: list[str], timeout: flo
     machine.agent(60)
     _rc, fsck = machine.sh("journalctl -b -u systemd-fsck-root --no-pager -o cat | grep -v '^Finished\\|^Starting'")
     found["fsck"] = " / ".join(line.strip() for line in fsck.splitlines() if line.strip())[-300:]
-    rc, check = machine.sh(as_kiosk_user("journal", "check", "--data-dir", "/var/lib/bookcorner"))
+    # (slow right after a cut under TCG: the kiosk, the sync daemon and the server all start then)
+    rc, check = machine.sh(as_kiosk_user("journal", "check", "--data-dir", "/var/lib/bookcorner"), timeout=400)
     found["journal_check"] = check.strip().splitlines()[-1] if check.strip() else f"exit {rc}"
     found["journal_ok"] = rc == 0
-    _rc, ids = machine.sh(JOURNAL_IDS, timeout=300)
+    _rc, ids = machine.sh(JOURNAL_IDS, timeout=400)
     in_journal = set(ids.split())
     found["lost"] = [event for event in acked if event not in in_journal]
     _rc, control = machine.sh("cat /var/lib/bookcorner/lab-control 2>/dev/null")
