@@ -8,9 +8,13 @@ library (it runs with the host's python3 before any venv exists).
 
 The guest has no network: the pinned dependencies go in as a wheelhouse built on the host and the
 program as a release copy of this checkout, both written into the image before ``mkfs.ext4 -d``.
-A small agent in the guest (a systemd unit) runs the installer on the first boot, then powers off;
-on the second boot it reports on the serial console (lines starting with ``LAB``) what it sees:
-the units' states and the kiosk's screen text from /dev/vcsa1.
+A small agent in the guest (lab/guest_agent.py, a systemd unit) runs the installer on the first
+boot and powers off; that installed card is kept in the cache, and each scenario boots a copy of it.
+On every later boot the agent says on the serial console (lines starting with ``LAB``) when the
+kiosk's idle screen shows on tty1, and runs the host's commands from the virtio-serial port lab.ctl;
+the power-cut driver (lab/guest_driver.py) acknowledges events on lab.acks. Scenarios: 1 (the kiosk
+and a first loan typed at it), 3 (power cuts, ``--soak N``) and 4 (kills, a frozen kiosk); the others
+say "not built". docs/operations.md, "The lab", says what it proves and what it cannot.
 """
 
 from __future__ import annotations
