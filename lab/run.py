@@ -704,7 +704,7 @@ def power_cuts(lab: Lab, soak: int, rng: random.Random) -> dict:
         worst_ratio=max(ratios) if ratios else None, fsck=[cut["fsck"] for cut in cuts],
         journal_check=[cut["journal_check"] for cut in cuts], disk_cache=lab.cache,
         boots_that_did_not_answer=unanswered)
-    ok = cuts and not lost and not failed
+    ok = cuts and not lost and not failed and "stopped_at_cut" not in figures
     return {"verdict": "pass" if ok else "fail", **figures}
 
 
