@@ -117,7 +117,9 @@ def answer(channel, request: dict) -> None:
             os.killpg(process.pid, 9)
             process.communicate()
             reply = {"id": request["id"], "rc": 124, "out": f"timed out after {request.get('timeout', 120)} s"}
-    channel.write(json.dumps(reply).encode() + b"\n")
+    data = json.dumps(reply).encode() + b"\n"
+    while data:  # a port takes a few KB a write: the rest in further writes
+        data = data[channel.write(data):]
 
 
 def main() -> None:

@@ -610,8 +610,14 @@ def first_loan(lab: Lab) -> dict:
 
 DRIVER = (f"cd /var/lib/bookcorner && runuser -u bookcorner -- env BOOKCORNER_CONFIG={KIOSK_TOML} "
           f"/opt/bookcorner/venv/bin/python /opt/lab/driver.py {DEMO_CARD} {DEMO_BOOK} 3>/dev/virtio-ports/lab.acks")
-JOURNAL_IDS = ("/opt/bookcorner/venv/bin/python -c 'from bookcorner.journal.journal import JournalReader; "
-               "[print(r[\"event_id\"]) for r in JournalReader(\"/var/lib/bookcorner/journal\").records_after(0)]'")
+#: the ids (on stdin) that are not in the journal: only they come back (the agent's answers stay small)
+JOURNAL_MISSING = ("/opt/bookcorner/venv/bin/python -c 'import sys; from bookcorner.journal.journal import JournalReader; "
+                   "have = {r[\"event_id\"] for r in JournalReader(\"/var/lib/bookcorner/journal\").records_after(0)}; "
+                   "[print(i) for i in sys.stdin.read().split() if i not in have]'")
+
+
+def heredoc(ids: list[str]) -> str:
+    return " <<'IDS'\n" + "\n".join(ids) + "\nIDS\n"
 
 
 def after_cut(machine: Machine, acked: list[str], these: list[str], timeout: float) -> dict:
@@ -625,12 +631,13 @@ def after_cut(machine: Machine, acked: list[str], these: list[str], timeout: flo
     rc, check = machine.sh(as_kiosk_user("journal", "check", "--data-dir", "/var/lib/bookcorner"), timeout=400)
     found["journal_check"] = check.strip().splitlines()[-1] if check.strip() else f"exit {rc}"
     found["journal_ok"] = rc == 0
-    _rc, ids = machine.sh(JOURNAL_IDS, timeout=400)
-    in_journal = set(ids.split())
-    found["lost"] = [event for event in acked if event not in in_journal]
-    _rc, control = machine.sh("cat /var/lib/bookcorner/lab-control 2>/dev/null")
-    kept = set(control.split())
-    found["control_lost"] = sum(event not in kept for event in these)  # this cut's, of its own acknowledged
+    rc, missing = machine.sh(JOURNAL_MISSING + heredoc(acked), timeout=400)
+    if rc != 0:
+        raise RuntimeError(f"the journal could not be read: {missing[-300:]}")
+    found["lost"] = missing.split()
+    # this cut's own acknowledged ids the never-fsynced control file lost
+    _rc, control = machine.sh("grep -cvxF -f /var/lib/bookcorner/lab-control" + heredoc(these))
+    found["control_lost"] = int(control.split()[0]) if control.split() and control.split()[0].isdigit() else None
     _rc, state = machine.sh("systemctl show bookcorner-kiosk -p ActiveState -p NRestarts")
     shown = dict(line.split("=", 1) for line in state.split() if "=" in line)
     found["kiosk_state"] = f"{shown.get('ActiveState')}, {shown.get('NRestarts')} restarts"
@@ -698,8 +705,8 @@ def power_cuts(lab: Lab, soak: int, rng: random.Random) -> dict:
     ratios = [cut["ratio"] for cut in cuts if cut["ratio"]]
     figures.update(
         cuts=len(cuts), acknowledged=len(acked), lost=len(lost), failed_starts=len(failed),
-        failed_cuts=failed, control_lost_total=sum(cut["control_lost"] for cut in cuts),
-        cuts_with_control_loss=sum(cut["control_lost"] > 0 for cut in cuts),
+        failed_cuts=failed, control_lost_total=sum(cut["control_lost"] or 0 for cut in cuts),
+        cuts_with_control_loss=sum((cut["control_lost"] or 0) > 0 for cut in cuts),
         login_prompt_s=[cut["login_prompt_s"] for cut in cuts], kiosk_ready_s=[cut["kiosk_ready_s"] for cut in cuts],
         worst_ratio=max(ratios) if ratios else None, fsck=[cut["fsck"] for cut in cuts],
         journal_check=[cut["journal_check"] for cut in cuts], disk_cache=lab.cache,
