@@ -678,7 +678,7 @@ def power_cuts(lab: Lab, soak: int, rng: random.Random) -> dict:
         try:
             found = after_cut(machine, acked, these, lab.timeout)
         except (TimeoutError, RuntimeError, OSError) as error:
-            # the agent did not answer in this boot (it happens now and then, not yet understood): a
+            # the agent did not answer in this boot (the first soaks met it: answers cut short): a
             # second boot, cleanly stopped first, checks every event acknowledged so far all the same
             log(f"  the boot after cut {number} did not answer ({error}): booting again to check")
             unanswered.append({"cut": number, "why": f"{type(error).__name__}: {error}",
