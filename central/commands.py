@@ -174,7 +174,7 @@ def _serve(args: argparse.Namespace) -> int:
     if bool(args.certfile) != bool(args.keyfile):
         _fail(_("--certfile and --keyfile go together"), EXIT_USAGE)
     if args.timezone is not None:
-        from bookcorner.central.zone import UnknownZone, zone_named
+        from bookcorner.config.zones import UnknownZone, zone_named
 
         try:
             zone_named(args.timezone)

@@ -11,72 +11,18 @@ computer's own zone name is used (``$TZ``, ``/etc/timezone`` or the target of th
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
-from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import msgspec
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from bookcorner.central import db
-from bookcorner.i18n import _
+from bookcorner.config.zones import known_zone, machine_zone_name, zone_named
 
 #: the ``settings`` row that holds the zone's name (a JSON string)
 SETTING = "timezone"
-FALLBACK = "Asia/Shanghai"
-
-
-class UnknownZone(ValueError):
-    """Not the name of an IANA time zone this computer knows."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(_("unknown time zone {zone!r}: give an IANA zone name, for example Asia/Shanghai or "
-                           "Europe/London").format(zone=name))
-        self.name = name
-
-
-def zone_named(name: str) -> ZoneInfo:
-    """The zone called ``name`` (UnknownZone when there is none: a typo, an offset like +08:00)."""
-    text = name.strip() if isinstance(name, str) else ""
-    if not text or text != name or len(text) > 64 or text.startswith(("/", ".")) or ".." in text:
-        raise UnknownZone(str(name))
-    try:
-        return ZoneInfo(text)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        raise UnknownZone(text) from None
-
-
-def _known(name: str | None) -> str | None:
-    if not name:
-        return None
-    try:
-        zone_named(name)
-    except UnknownZone:
-        return None
-    return name
-
-
-def machine_zone_name(env: dict[str, str] | None = None, etc: Path = Path("/etc")) -> str:
-    """This computer's own IANA zone name: $TZ, /etc/timezone, the /etc/localtime link's
-    target (…/zoneinfo/Area/City); Asia/Shanghai when none names a known zone."""
-    environ = os.environ if env is None else env
-    tz = environ.get("TZ", "").strip().removeprefix(":")
-    if tz and "/zoneinfo/" in tz:  # TZ=:/usr/share/zoneinfo/Europe/London
-        tz = tz.split("/zoneinfo/", 1)[1]
-    candidates = [tz]
-    try:
-        candidates.append((etc / "timezone").read_text(encoding="utf-8").strip())
-    except (OSError, UnicodeDecodeError):
-        pass
-    try:
-        target = os.readlink(etc / "localtime")
-        if "/zoneinfo/" in target:
-            candidates.append(target.split("/zoneinfo/", 1)[1])
-    except OSError:
-        pass
-    return next((name for name in candidates if _known(name)), FALLBACK)
 
 
 def stored_name(conn: Connection) -> str | None:
@@ -88,7 +34,7 @@ def stored_name(conn: Connection) -> str | None:
         name = msgspec.json.decode(data, type=str)
     except msgspec.DecodeError:
         return None
-    return _known(name)
+    return known_zone(name)
 
 
 def school_zone_name(conn: Connection) -> str:

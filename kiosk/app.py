@@ -42,6 +42,7 @@ from bookcorner.kiosk.pin import PinGuard, looks_like_pin
 from bookcorner.kiosk.screens.idle import IdleScreen
 from bookcorner.kiosk.sounds import Sounds
 from bookcorner.kiosk.widgets.banner import Banner
+from bookcorner.sync.notify import Watchdog
 from bookcorner.sync.status import SyncStatus, read_status, request_sync
 
 if TYPE_CHECKING:
@@ -163,6 +164,13 @@ class KioskApp(App, inherit_bindings=False):
             self.devices.start()
         self.set_interval(SYNC_POLL_FAST_S, self._poll_tick, name="sync-poll")
         self.set_interval(REFRESH_S, self._refresh_tick, name="refresh")
+        # systemd's watchdog (WatchdogSec= in bookcorner-kiosk.service): pinged from the screen's own
+        # event loop, so a frozen kiosk (stopped, deadlocked, its loop stuck) stops pinging and is
+        # restarted (found by the lab, issue 16: a SIGSTOPped kiosk stayed frozen on the children)
+        watchdog = Watchdog()
+        if watchdog.every_s is not None:
+            self.set_interval(watchdog.every_s / 2, watchdog.ping, name="watchdog")
+            watchdog.ping()
         self._poll_tick()
         self.call_after_refresh(self._painted)
 

@@ -68,6 +68,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     install.add_argument("--role", choices=["kiosk", "central", "both"],
                          help=_("kiosk: a book corner; central: the library computer's server; both: one machine "
                                 "doing both (default: what is installed, else kiosk)"))
+    install.add_argument("--screen", choices=["auto", "console", "wayland"],
+                         help=_("the kiosk's screen on tty1: wayland (cage + foot, shows Chinese), console (the bare "
+                                "console, English alone) or auto: wayland where there is a display (/dev/dri/card*) "
+                                "and its packages can be installed (default: what is installed, else auto)"))
     install.set_defaults(handler=_install)
     uninstall.set_defaults(handler=_uninstall)
 
@@ -216,6 +220,7 @@ def _installer(args: argparse.Namespace):
         _fail(_("{path} has no etc/passwd: not a system's root directory").format(path=root), EXIT_USAGE)
     return Installer(root, wheelhouse=Path(args.wheelhouse) if getattr(args, "wheelhouse", None) else None,
                      reader_usb=getattr(args, "reader_usb", None), role=getattr(args, "role", None),
+                     screen=getattr(args, "screen", None),
                      python=getattr(args, "python", None) or sys.executable)
 
 

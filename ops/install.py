@@ -50,8 +50,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from bookcorner.config.zones import machine_zone_name
 from bookcorner.i18n import _
 from bookcorner.ops.doctor import systemd_running
+from bookcorner.ops.screen import CONSOLE, WAYLAND
+from bookcorner.ops.screen import PACKAGES as SCREEN_PACKAGES
+from bookcorner.ops.screen import UNITS as SCREEN_UNITS
 from bookcorner.ops.udev import RULE_FILE, devices_from_config, render_rules
 from bookcorner.ops.units import DEFAULT, FOOT_INI, POLKIT_RULES, ROLES, SOURCE_DIR, UNITS, Layout, parse_unit, render
 
@@ -72,9 +76,16 @@ POLKIT_PATH = "/etc/polkit-1/rules.d/50-bookcorner.rules"
 
 def console_screen(example: str) -> str:
     """The example settings made for the console, as bookcorner-kiosk.service asks: English alone,
-    the 16-colour theme (the Chinese screen is bookcorner-kiosk-wayland.service, set up by hand)."""
+    the 16-colour theme (the Chinese screen is bookcorner-kiosk-wayland.service: ``--screen``)."""
     return (example.replace("\nbilingual = true\n", "\nbilingual = false\n", 1)
             .replace('\ntheme = "textual-dark"\n', '\ntheme = "ansi-dark"\n', 1))
+
+
+def with_zone(example: str, zone: str) -> str:
+    """The example settings with ``[kiosk] timezone`` set to ``zone`` (found by the lab: on a
+    one-machine school the server counted days in the machine's zone, Etc/UTC, the kiosk in the
+    example's Asia/Shanghai, and every sync warned of it)."""
+    return example.replace('\ntimezone = "Asia/Shanghai"\n', f'\ntimezone = "{zone}"\n', 1)
 
 
 class InstallError(Exception):
@@ -110,7 +121,8 @@ class Installed:
 class Installer:
     def __init__(self, root: Path = Path("/"), layout: Layout = DEFAULT, *, python: str = sys.executable,
                  install_deps: bool = True, wheelhouse: Path | None = None, reader_usb: str | None = None,
-                 source: Path = REPO, role: str | None = None, systemd: bool | None = None) -> None:
+                 source: Path = REPO, role: str | None = None, systemd: bool | None = None,
+                 screen: str | None = None) -> None:
         self.root, self.layout, self.python = root, layout, python
         self.install_deps, self.wheelhouse, self.reader_usb, self.source = install_deps, wheelhouse, reader_usb, source
         self.installed = Installed.read(self._venv / STAMP)
@@ -119,6 +131,10 @@ class Installer:
             raise ValueError(_("{role}: the role is kiosk, central or both").format(role=self.role))
         self.unit_files, self.boot_units = ROLES[self.role]
         self.kiosk = self.role in ("kiosk", "both")
+        if screen not in (None, "auto", *SCREEN_UNITS):
+            raise ValueError(_("{screen}: the screen is console, wayland or auto").format(screen=screen))
+        #: the screen asked for (None: the one installed, else chosen as "auto" does)
+        self.screen_asked = screen
         self.central = self.role in ("central", "both")
         #: set by an upgrade: whether this run replaces a program, and the backups it kept
         self.upgrading_now = False
@@ -190,6 +206,48 @@ class Installer:
         return {"user": uid, "group": gid, "extra_groups": [], "cwd": "/",
                 "env": {"PATH": "/usr/bin:/bin", "HOME": "/", "LANG": "C.UTF-8"}}
 
+    # -- the screen ----------------------------------------------------------------------------------
+
+    def _screen_enabled(self) -> str | None:
+        """The screen a kiosk installed before starts at boot (None: neither, or not a kiosk yet)."""
+        wants = [self.at(f"/etc/systemd/system/{target}.wants") for target in ("multi-user.target", "graphical.target")]
+        for screen, unit in SCREEN_UNITS.items():
+            if any((folder / unit).is_symlink() for folder in wants):
+                return screen
+        return None
+
+    def screen(self) -> Step:
+        """The kiosk's screen on tty1: cage + foot (Chinese) where the machine has a display for
+        it and its packages are there or can be installed, else the bare console (English
+        alone); ``--screen`` chooses, and a later run keeps what is installed."""
+        from bookcorner.ops import screen as screens
+
+        before = self._screen_enabled()
+        why = ""
+        if self.screen_asked in SCREEN_UNITS:
+            chosen = self.screen_asked
+        elif self.screen_asked is None and before is not None:
+            chosen = before
+        else:
+            chosen, why = screens.choose(self.root, self.in_place)
+        if chosen == WAYLAND and self.screen_asked == WAYLAND:
+            missing = screens.missing_packages(self.root)
+            error = (screens.apt_install(missing) if self.in_place else _("not installed")) if missing else None
+            if error is not None:
+                raise InstallError(_("--screen wayland needs {packages} ({error}): install them (sudo apt-get install "
+                                     "{packages}) and run the installer again").format(
+                    packages=" ".join(missing), error=error))
+        self.boot_units = tuple(SCREEN_UNITS[chosen] if unit == CONSOLE_UNIT else unit
+                                for unit in ROLES[self.role][1])
+        if chosen == WAYLAND:
+            what = _("the kiosk's screen: cage + foot, which shows Chinese ({unit}); the bare console instead: run the "
+                     "installer again with --screen console").format(unit=SCREEN_UNITS[WAYLAND])
+        else:
+            what = _("the kiosk's screen: the bare console, English alone ({unit}){why}; for Chinese: sudo apt-get "
+                     "install {packages}, then run the installer again with --screen wayland").format(
+                unit=SCREEN_UNITS[CONSOLE], why=f": {why}" if why else "", packages=" ".join(SCREEN_PACKAGES))
+        return Step(what, before != chosen)
+
     # -- files -----------------------------------------------------------------------------------------
 
     def _write(self, path: Path, text: str, mode: int, owner: tuple[int, int] = (0, 0)) -> bool:
@@ -234,6 +292,8 @@ class Installer:
                 'data_dir = "~/.local/share/bookcorner"', f'data_dir = "{self.layout.data_dir}"', 1)
             if CONSOLE_UNIT in self.boot_units:  # the screen starts on the bare console (found by the lab:
                 text = console_screen(text)      # the example's Chinese showed there as rows of squares)
+            if self.central:  # the server beside it counts days in this machine's zone: so does the kiosk
+                text = with_zone(text, machine_zone_name({}, self.at("/etc")))
             changed = self._write(self._config, text, 0o640, (0, gid))
         foot = self._write(self.at(f"{self.layout.config_dir}/foot.ini"),
                            (SOURCE_DIR / FOOT_INI).read_text(encoding="utf-8"), 0o644)
@@ -388,23 +448,36 @@ class Installer:
     def _shown(self, path: Path) -> str:
         return "/" + path.relative_to(self.root).as_posix()
 
-    def _central_db(self) -> Path | str | None:
-        """The central server's database as its unit and central.env name it: a file (in
-        this root), or a URL; None when the central unit is not installed."""
+    def _central_env(self) -> dict[str, str] | None:
+        """The central server's environment as its unit and central.env set it (the database,
+        its arguments); None when the central unit is not installed."""
         unit = self.at(f"/etc/systemd/system/{CENTRAL_UNIT}")
         if not unit.is_file():
             return None
-        setting = CENTRAL_DB_DEFAULT
+        found = {"BOOKCORNER_CENTRAL_DB": CENTRAL_DB_DEFAULT}
         for key, assignments in parse_unit(unit.read_text(encoding="utf-8")).get("Service", []):
             for word in shlex.split(assignments) if key == "Environment" else []:
-                if word.startswith("BOOKCORNER_CENTRAL_DB="):
-                    setting = word.partition("=")[2]
+                name, _equals, setting = word.partition("=")
+                found[name] = setting
         env = self.at(f"{self.layout.config_dir}/central.env")
         if env.is_file():  # EnvironmentFile= wins over Environment=
             for line in env.read_text(encoding="utf-8").splitlines():
-                words = shlex.split(line, comments=True)
-                if words and words[0].startswith("BOOKCORNER_CENTRAL_DB="):
-                    setting = words[0].partition("=")[2]
+                line = line.strip()  # as systemd reads it: the rest of the line, quotes around it dropped
+                if line and line[0] not in "#;" and "=" in line:
+                    name, _equals, setting = line.partition("=")
+                    setting = setting.strip()
+                    if len(setting) >= 2 and setting[0] == setting[-1] and setting[0] in "\"'":
+                        setting = setting[1:-1]
+                    found[name.strip()] = setting
+        return found
+
+    def _central_db(self) -> Path | str | None:
+        """The central server's database as its unit and central.env name it: a file (in
+        this root), or a URL; None when the central unit is not installed."""
+        env = self._central_env()
+        if env is None:
+            return None
+        setting = env["BOOKCORNER_CENTRAL_DB"]
         if "://" in setting and not setting.startswith("sqlite:"):
             return setting
         return self.at(setting.removeprefix("sqlite:///").removeprefix("sqlite://") if "://" in setting
@@ -513,6 +586,70 @@ class Installer:
                               True))
         return steps
 
+    def pair(self) -> list[Step]:
+        """A one-machine school (``--role both``): the kiosk synced with the central server
+        beside it, its address in ``[sync] server_url`` and its credential (``bookcorner
+        central add-kiosk``) in the file the sync daemon reads. Kept as it is on a later run
+        while the server knows the kiosk; a server_url the school set to another server is
+        theirs, and a kiosk id the server lacks (a new database, a renamed kiosk) is added."""
+        from bookcorner import config
+        from bookcorner.ops.pairing import PairingError, local_server_url, server_url_of, with_server_url
+
+        central = self._central_env()
+        if not (self.kiosk and self.central) or central is None:
+            return []
+        text = self._config.read_text(encoding="utf-8")
+        try:
+            url = local_server_url(central.get("BOOKCORNER_CENTRAL_ARGS", ""))
+            current = server_url_of(text)
+            if not current:
+                self._write(self._config, with_server_url(text, url), 0o640, (0, self._ids()[1]))
+        except PairingError as error:
+            return [Step(_("the kiosk is not paired with the central server on this machine: {why}").format(
+                why=error), False)]
+        if current and current != url:
+            return [Step(_("the kiosk syncs with {current}, as its settings say (the central server on this machine "
+                           "is {url})").format(current=current, url=url), False)]
+        settings = config.load(self._config)
+        steps = [Step(_("the kiosk's server: {url}, the central server on this machine").format(url=url),
+                      not current)]
+        credential = self.at(str(settings.credential_file))
+        known = settings.kiosk.id in self._central_kiosks()
+        if known and credential.is_file() and credential.read_text(encoding="utf-8").strip():
+            return [*steps, Step(_("the kiosk {id}'s credential in {path}").format(
+                id=settings.kiosk.id, path=self._shown(credential)), False)]
+        token = self._central("add-kiosk", settings.kiosk.id, "--name", settings.kiosk.name,
+                              *(["--reissue"] if known else [])).strip()
+        folder = credential.parent
+        folder.mkdir(parents=True, exist_ok=True)
+        if folder == self.at(self.layout.data_dir) / "sync":  # the sync daemon's own folder
+            os.chmod(folder, 0o700)
+            os.chown(folder, *self._ids())
+        self._write(credential, token + "\n", 0o600, self._ids())
+        return [*steps, Step(_("the kiosk {id}'s credential from the central server on this machine, in {path}").format(
+            id=settings.kiosk.id, path=self._shown(credential)), True)]
+
+    def _central(self, *words: str) -> str:
+        """``bookcorner central WORDS --db <the server's database>`` run by the new program as
+        the service's user; what it printed."""
+        database = self._central_db()
+        if isinstance(database, Path):  # what the unit's StateDirectory= makes at its first start
+            database.parent.mkdir(parents=True, exist_ok=True)
+            if database.parent.name == "bookcorner-central":
+                os.chmod(database.parent, 0o750)
+                os.chown(database.parent, *self._ids())
+        done = subprocess.run([str(self._venv / "bin" / "bookcorner"), "central", *words, "--db", str(database)],
+                              capture_output=True, text=True, check=False, **self._as_user())
+        if done.returncode != 0:
+            raise InstallError(_("bookcorner central {action} failed: {error}").format(
+                action=words[0], error=(done.stderr or done.stdout).strip()))
+        return done.stdout
+
+    def _central_kiosks(self) -> set[str]:
+        """The kiosks the central server on this machine knows."""
+        listing = json.loads(self._central("kiosks", "--json"))
+        return {kiosk["kiosk_id"] for kiosk in listing.get("kiosks", [])}
+
     def udev(self) -> Step:
         from bookcorner import config
 
@@ -533,18 +670,25 @@ class Installer:
             subprocess.run(["udevadm", "control", "--reload"], capture_output=True, check=False)
 
     def enable(self) -> Step:
+        # the other screen off (never both on tty1): where it ran, the chosen one takes over
+        other = [unit for unit in SCREEN_UNITS.values() if self.kiosk and unit not in self.boot_units]
+        running = self._stop(other) if self.systemd else []
+        self._disable(other)
         missing = [unit for unit in self.boot_units if self._systemctl("is-enabled", "--quiet", unit).returncode != 0]
         if missing:
             done = self._systemctl("enable", *missing)
             if done.returncode != 0:
                 raise InstallError(_("systemctl enable failed: {error}").format(error=done.stderr.strip()))
         self._reload()
+        if running:
+            self.start([unit for unit in SCREEN_UNITS.values() if unit in self.boot_units])
         return Step(_("started at boot: {units}").format(units=", ".join(self.boot_units)), bool(missing))
 
     def install(self) -> Iterator[Step]:
         """Each step as it is done (an upgrade's failure is raised after the steps before it)."""
         yield self.user()
         if self.kiosk:
+            yield self.screen()
             yield self.data_dir()
             yield from self.config()
         self.upgrading_now = self.upgrading
@@ -574,6 +718,7 @@ class Installer:
         yield from self.units()
         if self.kiosk:
             yield self.udev()
+        yield from self.pair()
         yield self.enable()
         running = [unit for unit in running if unit in self.unit_files]  # not those the new role retired
         if running:

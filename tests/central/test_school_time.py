@@ -24,7 +24,7 @@ from bookcorner.central.dashboard.review_text import day_text
 from bookcorner.central.reference import load_document
 from bookcorner.central.services.registers import overdue
 from bookcorner.central.services.reviews import day_bounds, period_bounds
-from bookcorner.central.zone import UnknownZone, machine_zone_name, zone_named
+from bookcorner.config.zones import UnknownZone, machine_zone_name, zone_named
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import (
     CalendarRecord,

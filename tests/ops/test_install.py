@@ -254,3 +254,167 @@ def test_the_settings_a_school_wrote_are_never_changed(system):
     settings.write_text('[screen]\nbilingual = true\ntheme = "textual-dark"\n')
     installer.config()
     assert settings.read_text() == '[screen]\nbilingual = true\ntheme = "textual-dark"\n'
+
+
+def _accepted(database: Path, token: str) -> str | None:
+    """The kiosk the central server takes ``token`` for (its own lookup: the hash, not revoked)."""
+    import sqlite3
+
+    from bookcorner.protocol.credentials import token_hash
+
+    with sqlite3.connect(database) as connection:
+        row = connection.execute("SELECT kiosk_id FROM credentials WHERE token_hash = ? AND revoked_at IS NULL",
+                                 (token_hash(token),)).fetchone()
+    return row[0] if row else None
+
+
+def test_one_machine_pairs_its_kiosk_with_its_own_central_server(system, wheelhouse, checkout):
+    """Found by the lab (issue 16): with --role both the kiosk had no server address and no
+    credential, and said "sync problem" on its first morning."""
+    import tomllib
+
+    python = Path("/usr/bin/python3")  # the program runs as the kiosk's user: a Python it may run
+    if not python.exists():
+        pytest.skip("no /usr/bin/python3 to make the program's venv with")
+
+    def install() -> subprocess.CompletedProcess:
+        done = run_release(checkout, "install", "--root", str(system), "--wheelhouse", str(wheelhouse), "--role",
+                           "both", "--python", str(python))
+        assert done.returncode == 0, done.stdout + done.stderr
+        return done
+
+    first = install()
+    assert "* changed: the kiosk's server: http://127.0.0.1:8443, the central server on this machine" in first.stdout
+    assert ("* changed: the kiosk demo-corner's credential from the central server on this machine, in "
+            "/var/lib/bookcorner/sync/credential") in first.stdout
+    settings = system / "etc/bookcorner/kiosk.toml"
+    assert tomllib.loads(settings.read_text())["sync"]["server_url"] == "http://127.0.0.1:8443"
+    passwd = {line.split(":")[0]: line.split(":") for line in (system / "etc/passwd").read_text().splitlines()}
+    owner = (int(passwd["bookcorner"][2]), int(passwd["bookcorner"][3]))
+    credential = system / "var/lib/bookcorner/sync/credential"
+    for path, mode in ((credential, 0o600), (credential.parent, 0o700)):
+        info = path.stat()
+        assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (*owner, mode), path
+    database = system / "var/lib/bookcorner-central/central.db"
+    assert database.stat().st_uid == owner[0]
+    token = credential.read_text().strip()
+    assert _accepted(database, token) == "demo-corner"
+
+    # again: nothing changes, the same credential
+    second = install()
+    assert "changed:" not in second.stdout, second.stdout
+    assert credential.read_text().strip() == token
+
+    # the credential lost (a restored card): a new one, the old one revoked on the server
+    credential.unlink()
+    third = install()
+    renewed = credential.read_text().strip()
+    assert "* changed: the kiosk demo-corner's credential" in third.stdout
+    assert renewed != token and _accepted(database, renewed) == "demo-corner" and _accepted(database, token) is None
+
+    # a school that points the kiosk at another server keeps it
+    settings.write_text(settings.read_text().replace('server_url = "http://127.0.0.1:8443"',
+                                                     'server_url = "https://library.school.lan:8443"'))
+    fourth = install()
+    assert ("already so: the kiosk syncs with https://library.school.lan:8443, as its settings say (the central "
+            "server on this machine is http://127.0.0.1:8443)") in fourth.stdout
+    assert "changed:" not in fourth.stdout and credential.read_text().strip() == renewed
+
+
+def _display_and_packages(system: Path, display: bool, packages: tuple[str, ...]) -> None:
+    """The machine as ``install`` looks at it: a DRM device, and dpkg's list of installed packages."""
+    shutil.rmtree(system / "dev", ignore_errors=True)
+    if display:
+        (system / "dev/dri").mkdir(parents=True)
+        (system / "dev/dri/card0").touch()
+    status = system / "var/lib/dpkg/status"
+    status.parent.mkdir(parents=True, exist_ok=True)
+    status.write_text("".join(f"Package: {name}\nStatus: install ok installed\nVersion: 1\n\n" for name in packages)
+                      + "Package: sl\nStatus: deinstall ok config-files\n")
+
+
+def _screen_steps(system: Path, **options) -> tuple[list, str]:
+    from bookcorner.ops.install import Installer
+
+    installer = Installer(system, role="kiosk", **options)
+    steps = [installer.user(), installer.screen(), installer.data_dir(), *installer.config(), *installer.units(),
+             installer.enable()]
+    return steps, (system / "etc/bookcorner/kiosk.toml").read_text()
+
+
+def test_a_kiosk_with_a_display_and_cage_gets_the_chinese_screen_and_keeps_it(system):
+    """cage + foot (which draws Chinese) is the default wherever it can run; the console is the
+    fallback, each said with how to switch; a later run keeps the screen installed."""
+    from bookcorner.config import parse
+    from bookcorner.ops.screen import PACKAGES
+
+    wants = system / "etc/systemd/system"
+    _display_and_packages(system, True, PACKAGES)
+    steps, settings = _screen_steps(system)
+    assert steps[1].what == ("the kiosk's screen: cage + foot, which shows Chinese (bookcorner-kiosk-wayland.service); "
+                             "the bare console instead: run the installer again with --screen console")
+    assert steps[1].changed
+    assert (wants / "graphical.target.wants/bookcorner-kiosk-wayland.service").is_symlink()
+    assert not (wants / "multi-user.target.wants/bookcorner-kiosk.service").exists()
+    assert (wants / "multi-user.target.wants/bookcorner-syncd.service").is_symlink()
+    config = parse(settings, "kiosk.toml")
+    assert (config.screen.bilingual, config.screen.theme) == (True, "textual-dark")  # the example's, Chinese beside
+
+    _display_and_packages(system, False, ())  # the display gone: what is installed stays, nothing changes
+    again, _settings = _screen_steps(system)
+    assert "cage + foot" in again[1].what and not any(step.changed for step in again)
+
+    # switched by hand: the console on, cage + foot off (never both on tty1), and it says how back
+    console, _settings = _screen_steps(system, screen="console")
+    assert console[1].changed and console[1].what.startswith("the kiosk's screen: the bare console, English alone "
+                                                             "(bookcorner-kiosk.service); for Chinese: sudo apt-get "
+                                                             "install cage foot fonts-noto-cjk libpam-systemd")
+    assert (wants / "multi-user.target.wants/bookcorner-kiosk.service").is_symlink()
+    assert not (wants / "graphical.target.wants/bookcorner-kiosk-wayland.service").exists()
+
+
+@pytest.mark.parametrize(("display", "packages", "why"), [
+    (False, ("cage", "foot", "fonts-noto-cjk", "libpam-systemd"), "no display cage can drive here (no /dev/dri/card*)"),
+    (True, ("cage",), "foot, fonts-noto-cjk, libpam-systemd not installed in "),
+])
+def test_without_a_display_or_the_packages_the_kiosk_gets_the_console_and_says_why(system, display, packages, why):
+    from bookcorner.config import parse
+
+    _display_and_packages(system, display, packages)
+    steps, settings = _screen_steps(system)
+    assert steps[1].what.startswith(f"the kiosk's screen: the bare console, English alone (bookcorner-kiosk.service): "
+                                    f"{why}"), steps[1].what
+    assert steps[1].what.endswith("then run the installer again with --screen wayland")
+    assert (system / "etc/systemd/system/multi-user.target.wants/bookcorner-kiosk.service").is_symlink()
+    assert not (system / "etc/systemd/system/graphical.target.wants/bookcorner-kiosk-wayland.service").exists()
+    config = parse(settings, "kiosk.toml")
+    assert (config.screen.bilingual, config.screen.theme) == (False, "ansi-dark")
+
+
+def test_the_chinese_screen_asked_for_without_its_packages_is_refused_in_words(system):
+    from bookcorner.ops.install import InstallError, Installer
+
+    _display_and_packages(system, True, ("cage", "foot"))
+    installer = Installer(system, role="kiosk", screen="wayland")
+    installer.user()
+    with pytest.raises(InstallError, match=r"--screen wayland needs fonts-noto-cjk libpam-systemd \(not installed\): "
+                                           r"install them \(sudo apt-get install fonts-noto-cjk libpam-systemd\)"):
+        installer.screen()
+    with pytest.raises(ValueError, match="the screen is console, wayland or auto"):
+        Installer(system, screen="vga")
+
+
+def test_one_machine_counts_days_in_one_zone(system):
+    """Found by the lab (issue 16): with --role both the central server counted days in the
+    machine's zone (Etc/UTC) and the kiosk in the example's Asia/Shanghai; every sync warned."""
+    from bookcorner.config import parse
+    from bookcorner.ops.install import Installer
+
+    (system / "etc/timezone").write_text("Europe/London\n")
+    for role, zone in (("both", "Europe/London"), ("kiosk", "Asia/Shanghai")):
+        installer = Installer(system, role=role)
+        installer.user()
+        settings = system / "etc/bookcorner/kiosk.toml"
+        settings.unlink(missing_ok=True)
+        installer.config()
+        assert parse(settings.read_text(), str(settings)).kiosk.timezone == zone, role

@@ -140,8 +140,9 @@ def test_upgrade_migrates_keeps_a_backup_then_changes_nothing_and_a_failure_roll
     assert [record["payload"]["schema"] for record in before] == [1] * 10
     assert {read_header(path)["schema"] for _first, path in list_segments(data / "journal")} == {1}
     # and a central database one migration behind (what A's server made, before a release added 0003)
+    # (A's install made one when it paired its kiosk with it: made again here, one migration behind)
     central = system / "var/lib/bookcorner-central"
-    central.mkdir(parents=True)
+    (central / "central.db").unlink()
     in_venv(system, "from bookcorner.central import db; from bookcorner.central.migrations import upgrade; "
                     f"store = db.Store({str(central / 'central.db')!r})\n"
                     "with store.writing() as conn: upgrade(conn, '0002')")

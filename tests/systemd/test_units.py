@@ -103,6 +103,17 @@ def test_the_wayland_variant_runs_the_kiosk_in_foot_under_cage_with_a_cjk_font()
     assert "font=Noto Sans Mono CJK SC" in font
 
 
+def test_the_console_kiosk_has_a_watchdog_its_screen_pings():
+    """Found by the lab (issue 16): a frozen kiosk (SIGSTOP) stayed frozen. Its main process is the
+    kiosk itself, which pings (NotifyAccess=main). Not under cage: there the main process is cage,
+    and systemd would take only cage's pings (WATCHDOG_PID), so that unit has none."""
+    kiosk = unit("bookcorner-kiosk.service")
+    assert int(value(kiosk, "Service", "WatchdogSec")) >= 30  # a slow start-up is not a freeze
+    assert value(kiosk, "Service", "NotifyAccess") == "main"
+    assert value(kiosk, "Service", "Restart") == "always"
+    assert value(unit("bookcorner-kiosk-wayland.service"), "Service", "WatchdogSec") is None
+
+
 def test_the_sync_daemon_has_a_watchdog_and_does_not_depend_on_the_network():
     syncd = unit("bookcorner-syncd.service")
     assert value(syncd, "Service", "Type") == "notify"

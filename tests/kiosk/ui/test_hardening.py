@@ -202,3 +202,56 @@ def test_the_kiosk_overrides_no_textual_method_with_another_signature():
             if name != "__init__" and callable(value) and callable(getattr(App, name, None)):
                 assert parameters(value) == parameters(getattr(App, name)), f"{kind.__name__}.{name}"
     assert KioskApp.switch_mode is App.switch_mode
+
+
+async def test_the_screen_pings_systemds_watchdog_from_its_event_loop_and_stops_when_it_freezes(data_dir, tmp_path,
+                                                                                                monkeypatch):
+    """Found by the lab (issue 16): a SIGSTOPped kiosk stayed frozen, systemd had no way to know.
+    The pings come from the event loop, so a loop that stops (here: blocked) stops them."""
+    import socket
+
+    def received(systemd: socket.socket) -> list[bytes]:
+        got = []
+        while True:
+            try:
+                got.append(systemd.recv(64))
+            except BlockingIOError:
+                return got
+
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
+        systemd.bind(str(path))
+        systemd.setblocking(False)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        monkeypatch.setenv("WATCHDOG_USEC", "200000")  # WatchdogSec=0.2: a ping at least every 0.1 s
+        monkeypatch.delenv("WATCHDOG_PID", raising=False)
+        app = make_app(data_dir)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await started(pilot)
+            await pilot.pause(0.5)
+            pings = received(systemd)
+            assert len(pings) >= 3 and set(pings) == {b"WATCHDOG=1"}, pings
+            time.sleep(0.5)  # the event loop blocked (no await): no ping
+            assert received(systemd) == []
+            await pilot.pause(0.3)
+            assert b"WATCHDOG=1" in received(systemd)  # the loop turns again
+
+
+async def test_without_systemds_watchdog_the_screen_sends_nothing(data_dir, tmp_path, monkeypatch):
+    import socket
+
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as systemd:
+        systemd.bind(str(path))
+        systemd.setblocking(False)
+        monkeypatch.setenv("NOTIFY_SOCKET", str(path))
+        monkeypatch.delenv("WATCHDOG_USEC", raising=False)
+        app = make_app(data_dir)
+        async with app.run_test(size=(100, 30)) as pilot:
+            await started(pilot)
+            await pilot.pause(0.3)
+            try:
+                sent = systemd.recv(64)
+            except BlockingIOError:
+                sent = None
+            assert sent is None
