@@ -21,6 +21,25 @@ def test_every_user_facing_string_has_a_chinese_translation():
     assert catalogues.problems() == []
 
 
+def test_a_string_in_two_areas_has_one_translation():
+    """All areas' catalogues are chained into one: a msgid translated two ways would show one
+    area's words on another's screen (a kiosk's "Done" as the dashboard's column header)."""
+    from babel.messages.pofile import read_po
+
+    seen: dict[str, tuple[str, object]] = {}
+    clashes = []
+    for po in sorted((catalogues.LOCALE_DIR / "zh_CN" / "LC_MESSAGES").glob("*.po")):
+        with po.open("rb") as fp:
+            for message in read_po(fp):
+                if not message.id or not message.string or message.context:
+                    continue
+                key = str(message.id)
+                if key in seen and seen[key][1] != message.string:
+                    clashes.append(f"{key!r}: {seen[key][0]} {seen[key][1]!r}, {po.stem} {message.string!r}")
+                seen.setdefault(key, (po.stem, message.string))
+    assert not clashes, "translated differently in two areas:\n" + "\n".join(clashes)
+
+
 def test_the_language_can_be_switched_and_both_are_available_at_once():
     try:
         i18n.use_language("zh_CN")
