@@ -59,6 +59,9 @@ SYNC_POLL_S, SYNC_POLL_FAST_S, FAST_POLL_FOR_S = 2.0, 0.5, 120.0
 REFRESH_S = 30.0
 RETRY_OPEN_S = 30.0
 DESK_CLOSE_TIMEOUT_S = 10.0
+#: how long the desk waits after the start, with nothing to do, before its background work
+#: (the children's borrowing history, for suggestions): the first screen is drawn first
+START_QUIET_S = 2.0
 
 
 
@@ -218,8 +221,15 @@ class KioskApp(App, inherit_bindings=False):
         try:
             for outcome in controller.start():
                 self.post_message(m.desk_message(outcome))
+            # background work (controller.idle) waits for the first quiet moment after the
+            # start, then goes on a step at a time whenever no command is waiting
+            idle_after: float | None = START_QUIET_S
             while not worker.is_cancelled:
-                command = self._commands.get()
+                try:
+                    command = self._commands.get(timeout=idle_after)
+                except queue.Empty:
+                    idle_after = 0.0 if controller.idle() else None
+                    continue
                 if command is _STOP:
                     break
                 started = getattr(command, "time", None)

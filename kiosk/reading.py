@@ -4,31 +4,67 @@ its own journal, which holds every loan made at this kiosk), and the shelf it st
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
-from datetime import datetime, timezone
 from pathlib import Path
 
 from bookcorner.circulation.events import Checkout, Event
 from bookcorner.circulation.reference import Reference
 from bookcorner.circulation.suggestions import book_key
+from bookcorner.journal.journal import JournalReader
 from bookcorner.journal.storage import StoreError
-from bookcorner.kiosk import reports
 
 log = logging.getLogger(__name__)
 
-_EVER = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
+class ReadingHistory:
+    """Every child's borrowed items here, by item id, read from the journal a chunk at a time
+    while the desk has nothing else to do (``step``), so that neither the kiosk's start nor a
+    child's scan waits for a long journal (100,000 events take over a second to read).
+    ``note`` adds what is recorded meanwhile (an item noted twice is one item). Until the
+    whole journal is read, ``books_read`` gives None: the kiosk then suggests nothing rather
+    than a book the child may have read."""
 
-def read_by_child(journal_dir: Path) -> dict[str, set[str]]:
-    """Every child's borrowed items here, by item id (``note`` adds to it as they borrow).
-    A journal that cannot be read gives nothing: suggestions may then repeat a book, which
-    is better than none."""
-    read: dict[str, set[str]] = {}
-    try:
-        note(read, reports.events_since(journal_dir, _EVER))
-    except StoreError as error:
-        log.warning("could not read the journal for suggestions: %s", error)
-    return read
+    #: events read per step (a few milliseconds)
+    CHUNK = 500
+
+    def __init__(self, journal_dir: Path) -> None:
+        self._reader = JournalReader(journal_dir)
+        self._read: dict[str, set[str]] = {}
+        self._after = 0
+        self.complete = False
+
+    def step(self) -> None:
+        """Reads the next chunk of the journal (nothing once it is all read). A journal that
+        cannot be read ends the reading: suggestions may then repeat a book, which is better
+        than none."""
+        if self.complete:
+            return
+        try:
+            chunk = list(self._reader.events_after(self._after, limit=self.CHUNK))
+        except StoreError as error:
+            log.warning("could not read the journal for suggestions: %s", error)
+            self.complete = True
+            return
+        note(self._read, chunk)
+        if chunk:
+            self._after = chunk[-1].seq
+        if len(chunk) < self.CHUNK:
+            self.complete = True
+
+    def finish(self, budget_s: float) -> bool:
+        """Reads on for at most ``budget_s`` seconds; whether the whole journal is read."""
+        until = time.monotonic() + budget_s
+        while not self.complete and time.monotonic() < until:
+            self.step()
+        return self.complete
+
+    def note(self, events: Iterable[Event]) -> None:
+        note(self._read, events)
+
+    def books_read(self, patron_id: str, reference: Reference) -> set[str] | None:
+        """The child's borrowed books (None while the journal is not all read)."""
+        return books_read(self._read, patron_id, reference) if self.complete else None
 
 
 def note(read: dict[str, set[str]], events: Iterable[Event]) -> None:

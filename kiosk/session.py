@@ -36,6 +36,7 @@ from bookcorner.i18n import LANGUAGES, current_language, in_language
 from bookcorner.journal.storage import StoreError, StoreWriteError
 from bookcorner.kiosk.desk import CirculationDesk, PatronView, Recorded
 from bookcorner.kiosk.pin import PinGuard
+from bookcorner.kiosk.reading import ReadingHistory, shelf_of
 from bookcorner.kiosk.wording import Message, Tone, enter_pin_first, explain, librarian_mode_closed, not_saved
 
 if TYPE_CHECKING:
@@ -317,6 +318,9 @@ class _PendingReturn:
 
 #: how long a "tap your card first" return waits for the card
 PENDING_RETURN_S = 30.0
+#: how long a child's scan may spend finishing the read of the borrowing history (the rest
+#: is read between scans)
+HISTORY_BUDGET_S = 0.05
 
 
 @dataclass
@@ -335,8 +339,8 @@ class SessionController:
     _today: list[Event] | None = None
     _today_date: date | None = None
     _started: bool = field(default=False)
-    #: the books each child borrowed here, by book (from the journal, loaded when first needed)
-    _read: dict[str, set[str]] | None = None
+    #: the books each child borrowed here (read from the journal between scans: ``idle``)
+    _history: ReadingHistory | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -346,7 +350,17 @@ class SessionController:
         except StoreError as error:
             log.error("the desk could not open: %s", error)
             return [StartFailed(str(error))]
+        self._history = ReadingHistory(self.desk.paths.journal)
         return [Ready(self.desk.school, self.desk.kiosk_id, self.desk.journal.last_seq)]
+
+    def idle(self) -> bool:
+        """A little of the work that waits for a quiet moment (reading the children's
+        borrowing history from the journal); whether more is left."""
+        history = self._history
+        if history is None or history.complete:
+            return False
+        history.step()
+        return not history.complete
 
     def close(self) -> None:
         if self.desk is not None:
@@ -509,17 +523,17 @@ class SessionController:
 
     def _suggest(self, who: Identified, recorded: Recorded, item_ids: tuple[str, ...]) -> tuple[str, ...]:
         """Up to three books on the shelf now for the child to read next (never one they read)."""
-        from bookcorner.kiosk import reading
-
-        desk = self._desk
-        if self._read is None:
-            self._read = reading.read_by_child(desk.paths.journal)
-        reading.note(self._read, recorded.events)
+        desk, history = self._desk, self._history
+        if history is None:
+            return ()
+        history.note(recorded.events)
+        if not history.finish(HISTORY_BUDGET_S):
+            return ()  # a long journal not yet read: nothing, rather than a book the child read
+        read = history.books_read(who.patron.patron_id, desk.reference) or set()
         items = desk.reference.items
         just = [book_key(items[i]) for i in item_ids if i in items]
-        read = reading.books_read(self._read, who.patron.patron_id, desk.reference)
         books = suggest(desk.reference, desk.state, who.patron, desk.now(), just, read,
-                        reading.shelf_of(desk.reference))
+                        shelf_of(desk.reference))
         return tuple(item.title for item in books)
 
     def _quick_return(self, raw: str) -> list[Outcome]:
