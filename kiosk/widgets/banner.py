@@ -8,7 +8,10 @@ from textual.widgets import Static
 from bookcorner.kiosk.session import Feedback
 from bookcorner.kiosk.wording import Tone
 
-_MARK = {Tone.SUCCESS: "✔", Tone.REFUSAL: "✘", Tone.WARNING: "!", Tone.ERROR: "✘"}
+# Each answer has its own shape as well as its colour, so that a colour-blind child
+# tells them apart: a tick for done, a cross for refused, "!" for look, and a triangle
+# for "not saved: tell the librarian" (it shared the refusal's cross before).
+_MARK = {Tone.SUCCESS: "✔", Tone.REFUSAL: "✘", Tone.WARNING: "!", Tone.ERROR: "▲"}
 
 
 class Banner(Static):
