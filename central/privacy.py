@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from bookcorner.central import db
 from bookcorner.central.ingest import upsert
+from bookcorner.central.jobs import PeriodicJob
 from bookcorner.central.payloads import ANONYMISED_MARK, anonymised, stored
 from bookcorner.circulation.events import loan_id_of
 from bookcorner.circulation.rules import ANONYMOUS
@@ -233,46 +233,31 @@ def events_retention(store: db.Store, now: datetime) -> EventsRetention:
     return EventsRetention(days, now - timedelta(days=days) if days else None)
 
 
-class RetentionKeeper:
+class RetentionKeeper(PeriodicJob):
     """Applies the retention period at start-up and every ``every`` seconds after, on a
-    daemon thread of its own (stopped with the server)."""
+    daemon thread of its own (stopped with the server, within one batch's time)."""
+
+    name = "bookcorner-retention"
+    stop_timeout_s = 10.0
 
     def __init__(self, store: db.Store, every: float = RETENTION_EVERY_S,
                  clock: Callable[[], datetime] = db.now,
                  after: Callable[[datetime], object] | None = None) -> None:
-        self.store, self.every, self.clock = store, every, clock
+        super().__init__(every)
+        self.store, self.clock = store, clock
         #: what else runs each time, once the retention period is applied (the co-reading
         #: counts, recomputed without the loans it anonymised)
         self.after = after
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="bookcorner-retention", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        """Ends the thread (within one batch's time)."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-    def _run(self) -> None:
-        while True:
-            try:
-                changed = anonymise(self.store, self.clock(), "bookcorner (retention period)",
-                                    stopping=self._stop.is_set)
-                if changed:
-                    log.info("retention period: %d closed loans anonymised", changed)
-                if not self._stop.is_set():
-                    changed = anonymise_events(self.store, self.clock(), "bookcorner (retention period)",
-                                               stopping=self._stop.is_set)
-                    if changed:
-                        log.info("circulation log's period: %d events anonymised", changed)
-                if self.after is not None and not self._stop.is_set():
-                    self.after(self.clock())
-            except Exception:  # busy, unreachable, not migrated yet: try again next time
-                log.exception("applying the retention period failed")
-            if self._stop.wait(self.every):
-                return
+    def round(self) -> float:
+        changed = anonymise(self.store, self.clock(), "bookcorner (retention period)", stopping=self.stopping)
+        if changed:
+            log.info("retention period: %d closed loans anonymised", changed)
+        if not self.stopping():
+            changed = anonymise_events(self.store, self.clock(), "bookcorner (retention period)",
+                                       stopping=self.stopping)
+            if changed:
+                log.info("circulation log's period: %d events anonymised", changed)
+        if self.after is not None and not self.stopping():
+            self.after(self.clock())
+        return self.every

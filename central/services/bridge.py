@@ -32,7 +32,6 @@ import json
 import logging
 import socket
 import ssl
-import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ from sqlalchemy.engine import Connection
 
 from bookcorner.central import db, zone
 from bookcorner.central.ingest import upsert
+from bookcorner.central.jobs import PeriodicJob
 from bookcorner.central.outbox import SETTINGS_KEY, WAITING
 from bookcorner.circulation.outcomes import ReviewReason
 from bookcorner.i18n import N_, _
@@ -466,30 +466,21 @@ def _record(store: db.Store, outcome: Round | None, error: str, now: datetime, w
         return seen
 
 
-class BridgeKeeper:
+class BridgeKeeper(PeriodicJob):
     """Sends the outbox from a daemon thread of its own (stopped with the server): a round
     every ``every`` seconds, and after a failure a wait from ``first_wait`` doubling up to
     ``longest_wait``."""
 
+    name = "bookcorner-sip2-bridge"
+
     def __init__(self, store: db.Store, every: float = BRIDGE_EVERY_S, clock: Callable[[], datetime] = db.now,
                  connect: Callable[[Settings], Link] = Link, first_wait: timedelta = FIRST_WAIT,
                  longest_wait: timedelta = LONGEST_WAIT) -> None:
-        self.store, self.every, self.clock, self.connect = store, every, clock, connect
+        super().__init__(every)
+        self.store, self.clock, self.connect = store, clock, connect
         self.first_wait, self.longest_wait = first_wait, longest_wait
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._failures = 0
         self.owner = uuid.uuid4().hex
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="bookcorner-sip2-bridge", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=40)
 
     def once(self) -> float:
         """One round; the seconds to wait before the next."""
@@ -497,7 +488,7 @@ class BridgeKeeper:
             return self.every
         outcome, error = None, ""
         try:
-            outcome = send_due(self.store, self.connect, self.clock, self._stop.is_set, self.owner)
+            outcome = send_due(self.store, self.connect, self.clock, self.stopping, self.owner)
         except Unreachable as failed:
             error = str(failed)
         wait = min(self.first_wait * 2 ** self._failures, self.longest_wait)
@@ -510,12 +501,5 @@ class BridgeKeeper:
         self._failures = 0
         return self.every
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            wait = self.every
-            try:
-                wait = self.once()
-            except Exception:  # busy, not migrated yet: the next round tries again
-                log.exception("the SIP2 bridge's round failed")
-            if self._stop.wait(wait):
-                return
+    def round(self) -> float:
+        return self.once()

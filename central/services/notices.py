@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
@@ -34,6 +33,7 @@ from sqlalchemy.engine import Connection
 from bookcorner import i18n
 from bookcorner.central import db, zone
 from bookcorner.central.ingest import upsert
+from bookcorner.central.jobs import PeriodicJob
 from bookcorner.central.services import registers
 from bookcorner.central.services.channels import Channel, Delivery, EmailChannel, Outgoing, SmtpSettings
 from bookcorner.i18n import N_, _, ngettext
@@ -447,43 +447,28 @@ def counts(store: db.Store) -> dict[str, int]:
     return {status: found.get(status, 0) for status in STATUSES}
 
 
-class NoticeKeeper:
+class NoticeKeeper(PeriodicJob):
     """Plans the scheduled notices and sends what is due, every ``every`` seconds on a daemon
     thread of its own (stopped with the server); at start-up, what a stop left half-sent
     is held."""
 
+    name = "bookcorner-notices"
+
     def __init__(self, store: db.Store, every: float = NOTICES_EVERY_S, clock: Callable[[], datetime] = db.now,
                  channel: Callable[[SmtpSettings], Channel] = EmailChannel) -> None:
-        self.store, self.every, self.clock, self.channel = store, every, clock, channel
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="bookcorner-notices", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=40)
+        super().__init__(every)
+        self.store, self.clock, self.channel = store, clock, channel
 
     def once(self) -> dict[str, int]:
         plan_scheduled(self.store, self.clock(), zone.school_zone(self.store))
-        return send_due(self.store, self.channel(smtp_settings(self.store)), self.clock, self._stop.is_set)
+        return send_due(self.store, self.channel(smtp_settings(self.store)), self.clock, self.stopping)
 
-    def _run(self) -> None:
-        try:
-            if recover(self.store):
-                log.warning("notices left half-sent by a stop are held for the librarian")
-        except Exception:  # not migrated yet, busy: the next round's send still works
-            log.exception("checking for half-sent notices failed")
-        while not self._stop.is_set():
-            try:
-                sent = self.once()
-                if any(sent.values()):
-                    log.info("notices: %d sent, %d to try again, %d held", sent[SENT], sent[FAILED], sent[HELD])
-            except Exception:  # busy, unreachable: try again next time
-                log.exception("sending the notices failed")
-            if self._stop.wait(self.every):
-                return
+    def first(self) -> None:
+        if recover(self.store):
+            log.warning("notices left half-sent by a stop are held for the librarian")
+
+    def round(self) -> float:
+        sent = self.once()
+        if any(sent.values()):
+            log.info("notices: %d sent, %d to try again, %d held", sent[SENT], sent[FAILED], sent[HELD])
+        return self.every
