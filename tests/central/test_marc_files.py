@@ -5,19 +5,22 @@ either previews its records and imports them, or names each record it cannot tak
 position with a message in the librarian's language; none gives a 5xx or raw JSON.
 
 The files are not in pymarc's wheel: the test fetches the sdist of the version the server
-is deployed with (deploy/requirements-central.txt) once, with pip, into pytest's cache (or a
-temporary folder), and is skipped when the package index cannot be reached."""
+is deployed with (deploy/requirements-central.txt) once from the package index (its JSON API
+names the sdist and its SHA-256, checked here), into pytest's cache (or a temporary folder),
+and is skipped when the index cannot be reached. (Not ``pip download --no-binary``: pip builds
+the sdist's metadata in an isolated environment first, 40 s of setuptools for a tarball.)"""
 
 from __future__ import annotations
 
+import hashlib
 import html
+import io
 import re
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.central.dashboard_client import Librarian
 from tests.central.test_data_in import confirm, staged, upload
@@ -37,20 +40,28 @@ def locked_pymarc() -> str:
     return found.group(1)
 
 
-def _fetch(version: str, into: Path, scratch: Path) -> None:
-    """pymarc's sdist from the package index, and its test/ MARC files put in ``into``."""
+INDEX = "https://pypi.org/pypi"
+
+
+def _sdist(version: str) -> bytes:
+    """pymarc's sdist of ``version`` as the package index serves it, its SHA-256 checked."""
     try:
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-                               "--disable-pip-version-check", f"pymarc=={version}",
-                               "-d", str(scratch)], capture_output=True, text=True, timeout=600)
-    except subprocess.TimeoutExpired:
-        pytest.skip(f"the package index did not give pymarc {version}'s sdist within 10 minutes")
-    sdists = sorted(scratch.glob(f"pymarc-{version}.tar.gz"))
-    if done.returncode != 0 or not sdists:
-        said = (done.stderr.strip().splitlines() or ["no message"])[-1]
-        pytest.skip(f"pymarc {version}'s sdist could not be downloaded (is PyPI reachable?): {said}")
+        release = requests.get(f"{INDEX}/pymarc/{version}/json", timeout=60)
+        release.raise_for_status()
+        [sdist] = [url for url in release.json()["urls"] if url["packagetype"] == "sdist"]
+        body = requests.get(sdist["url"], timeout=120)
+        body.raise_for_status()
+    except (requests.RequestException, ValueError) as problem:
+        pytest.skip(f"pymarc {version}'s sdist could not be downloaded (is PyPI reachable?): {problem}")
+    assert hashlib.sha256(body.content).hexdigest() == sdist["digests"]["sha256"], "the sdist is not the index's"
+    return body.content
+
+
+def _fetch(version: str, into: Path) -> None:
+    """pymarc's sdist from the package index, and its test/ MARC files put in ``into``."""
+    content = _sdist(version)
     into.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(sdists[0]) as sdist:
+    with tarfile.open(fileobj=io.BytesIO(content)) as sdist:
         for member in sdist:
             parts = Path(member.name).parts
             if member.isfile() and len(parts) == 3 and parts[1] == "test" and parts[2].endswith(SUFFIXES):
@@ -58,7 +69,6 @@ def _fetch(version: str, into: Path, scratch: Path) -> None:
                 assert source is not None
                 (into / parts[2]).write_bytes(source.read())
     (into / "complete").write_text(version)
-    sdists[0].unlink()
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +78,7 @@ def pymarc_files(request, tmp_path_factory) -> list[Path]:
     folder = (cache.mkdir(f"pymarc-{version}-test-files") if cache is not None
               else tmp_path_factory.mktemp(f"pymarc-{version}-test-files"))
     if not (folder / "complete").exists():
-        _fetch(version, folder, tmp_path_factory.mktemp("pymarc-sdist"))
+        _fetch(version, folder)
     files = sorted(p for p in folder.iterdir() if p.name.endswith(SUFFIXES))
     assert len(files) >= 20, f"pymarc {version}'s sdist has only {[p.name for p in files]} in test/"
     return files
