@@ -100,10 +100,12 @@ class Step:
 
 @dataclass(frozen=True)
 class Installed:
-    """What the venv's stamp says it was made from, and for which role."""
+    """What the venv's stamp says it was made from, and for which role; ``dependencies``
+    fingerprints the pinned dependencies alone (empty in the stamps of older releases)."""
 
     fingerprint: str
     role: str
+    dependencies: str = ""
 
     @classmethod
     def read(cls, stamp: Path) -> Installed | None:
@@ -113,8 +115,8 @@ class Installed:
             return None
         try:
             fields = json.loads(text)
-            return cls(fields["fingerprint"], fields["role"])
-        except (ValueError, KeyError, TypeError):
+            return cls(fields["fingerprint"], fields["role"], str(fields.get("dependencies", "")))
+        except (ValueError, KeyError, TypeError, AttributeError):
             return cls(text.strip(), "kiosk")  # the first releases wrote the bare fingerprint, kiosks only
 
 
@@ -319,37 +321,63 @@ class Installer:
         return [path.parent for path in self.source.glob("*/__init__.py")
                 if path.parent.name not in ("tests", "bench")]
 
+    def _dependencies(self) -> str:
+        """What the venv's dependencies were installed from: the locks of the role, and the
+        Python the venv was made with."""
+        digest = hashlib.sha256(os.path.realpath(self.python).encode())
+        for lock in LOCKS[self.role]:
+            digest.update(lock.read_bytes() if self.install_deps else b"no-deps")
+        return digest.hexdigest()
+
+    def _stamp(self) -> Installed:
+        return Installed(self._fingerprint(), self.role, self._dependencies())
+
     @property
     def upgrading(self) -> bool:
         """An older program (or one for another role) is installed: this run replaces it."""
-        return self.installed is not None and self.installed != Installed(self._fingerprint(), self.role)
+        return self.installed is not None and not self._same(self.installed, self._stamp())
+
+    @staticmethod
+    def _same(installed: Installed, wanted: Installed) -> bool:
+        """The same program for the same role (a stamp of an older release has no ``dependencies``)."""
+        return (installed.fingerprint, installed.role) == (wanted.fingerprint, wanted.role)
 
     def venv(self) -> Step:
         """The program, built beside the one it replaces (kept as ``venv.previous`` until
         the upgrade is through: :meth:`roll_back` puts it back)."""
         venv, what = self._venv, _("the program in {path}").format(path=f"{self.layout.prefix}/venv")
-        stamp = Installed(self._fingerprint(), self.role)
-        if Installed.read(venv / STAMP) == stamp and (venv / "bin" / "bookcorner").exists():
+        stamp, installed = self._stamp(), Installed.read(venv / STAMP)
+        if installed is not None and self._same(installed, stamp) and (venv / "bin" / "bookcorner").exists():
             return Step(what, False)
         previous = venv.with_name("venv.previous")
         shutil.rmtree(previous, ignore_errors=True)
         if venv.exists():
             os.replace(venv, previous)
+        # only bookcorner changed: its dependencies are copied from the program it replaces
+        # (the same path, so the scripts' #! lines hold) rather than installed again
+        same_dependencies = (installed is not None and installed.dependencies == stamp.dependencies
+                             and (previous / "bin" / "python").exists())
         try:
-            self._build(venv)
+            if same_dependencies:
+                shutil.copytree(previous, venv, symlinks=True)
+            self._build(venv, dependencies=not same_dependencies)
         except BaseException:
             if not self.roll_back():
                 shutil.rmtree(venv, ignore_errors=True)
             raise
-        (venv / STAMP).write_text(json.dumps({"fingerprint": stamp.fingerprint, "role": stamp.role}))
+        (venv / STAMP).write_text(json.dumps({"fingerprint": stamp.fingerprint, "role": stamp.role,
+                                              "dependencies": stamp.dependencies}))
         return Step(what, True)
 
-    def _build(self, venv: Path) -> None:
-        self._run(self.python, "-m", "venv", str(venv))
+    def _build(self, venv: Path, *, dependencies: bool = True) -> None:
+        """The venv with the pinned dependencies (unless ``dependencies`` is false: they are
+        there already) and bookcorner itself."""
         python = str(venv / "bin" / "python")
         pip = [python, "-m", "pip", "--disable-pip-version-check", "--no-input", "install", "--quiet"]
         index = ["--no-index", "--find-links", str(self.wheelhouse)] if self.wheelhouse is not None else []
-        if self.install_deps:
+        if dependencies:
+            self._run(self.python, "-m", "venv", str(venv))
+        if dependencies and self.install_deps:
             # the locks are the whole closure: exactly these versions, nothing resolved afresh
             locks = [word for lock in LOCKS[self.role] for word in ("-r", str(lock))]
             self._run(*pip, *index, "--require-virtualenv", "--no-deps", *locks)

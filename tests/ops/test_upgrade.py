@@ -129,12 +129,9 @@ def test_upgrade_migrates_keeps_a_backup_then_changes_nothing_and_a_failure_roll
     assert all((system / "etc/systemd/system" / unit).is_file() for unit in units)
     assert all((system / "etc/systemd/system/multi-user.target.wants" / unit).is_symlink() for unit in boot)
     venv = system / "opt/bookcorner/venv"
-    frozen = subprocess.run([str(venv / "bin/python"), "-m", "pip", "freeze", "--exclude", "bookcorner"],
-                            capture_output=True, text=True).stdout
-    pinned = {line.lower() for lock in (LOCK_FILE, CENTRAL_LOCK_FILE) for line in lock.read_text().splitlines()
-              if line and not line.startswith("#")}
-    assert {line.lower().replace("_", "-") for line in frozen.splitlines()} == pinned
+    assert frozen(venv) == pinned()
 
+    dependencies_of_a = json.loads((venv / STAMP).read_text())["dependencies"]
     # the events as A migrated them
     before = records(system)
     assert [record["payload"]["schema"] for record in before] == [1] * 10
@@ -148,8 +145,12 @@ def test_upgrade_migrates_keeps_a_backup_then_changes_nothing_and_a_failure_roll
                     "with store.writing() as conn: upgrade(conn, '0002')")
     hand_over(central, owner)
 
+    (venv / "made-by-a").write_text("")
     upgraded = bookcorner(b, *words)  # the role installed is kept
     assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
+    # B pins the same dependencies: they were copied from A's program, not installed again
+    assert (venv / "made-by-a").exists() and frozen(venv) == pinned()
+    assert json.loads((venv / STAMP).read_text())["dependencies"] == dependencies_of_a
     out = upgraded.stdout
     assert "already so: no service to stop" in out
     assert "changed: a backup of the data: /var/backups/bookcorner/bookcorner-bookcorner-" in out
@@ -191,6 +192,19 @@ def test_upgrade_migrates_keeps_a_backup_then_changes_nothing_and_a_failure_roll
     assert records(system) == after  # read by B's program, back in place
     assert owners(data) == {owner[0]}
     assert JournalReader(data / "journal").check() == []
+
+
+def frozen(venv: Path) -> set[str]:
+    """The dependencies installed in ``venv``, as ``name==version``."""
+    out = subprocess.run([str(venv / "bin/python"), "-m", "pip", "freeze", "--exclude", "bookcorner"],
+                         capture_output=True, text=True).stdout
+    return {line.lower().replace("_", "-") for line in out.splitlines()}
+
+
+def pinned() -> set[str]:
+    """What the kiosk's and the central server's locks pin."""
+    return {line.lower() for lock in (LOCK_FILE, CENTRAL_LOCK_FILE) for line in lock.read_text().splitlines()
+            if line and not line.startswith("#")}
 
 
 def migrations_head() -> str:
