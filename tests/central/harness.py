@@ -39,8 +39,15 @@ def postgres_database() -> Iterator[str]:
     import psycopg
 
     name = f"bc_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+    for attempt in range(20):
+        try:
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"')
+            break
+        except psycopg.errors.ObjectInUse:  # another worker's CREATE DATABASE is copying template1 right now
+            if attempt == 19:
+                raise
+            time.sleep(0.1 * (attempt + 1))
     base = PG_ADMIN.rsplit("/", 1)[0]
     try:
         yield f"{base}/{name}"

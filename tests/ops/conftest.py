@@ -3,6 +3,7 @@ standing for a fresh Bookworm, and releases of this checkout to install and upgr
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -20,8 +21,23 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory) -> Path:
-    """The pinned dependencies as wheels (what a school without internet carries on a stick)."""
-    folder = tmp_path_factory.mktemp("wheelhouse")
+    """The pinned dependencies as wheels (what a school without internet carries on a stick).
+    Fetched once per run: pytest-xdist's workers share the run's folder, the first one to
+    come fills it while the others wait on its lock."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    folder, complete = shared / "wheelhouse", shared / "wheelhouse.complete"
+    with open(shared / "wheelhouse.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not complete.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            _fill(folder)
+            complete.write_text("")
+    return folder
+
+
+def _fill(folder: Path) -> None:
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--quiet"]
     done = subprocess.run([*pip, "download", "--no-deps", "-r", str(LOCK_FILE), "-r", str(CENTRAL_LOCK_FILE), "-r",
                            str(BUILD_LOCK_FILE), "-d", str(folder)], capture_output=True, text=True, timeout=300)
@@ -33,7 +49,6 @@ def wheelhouse(tmp_path_factory) -> Path:
         if built.returncode != 0:
             pytest.skip(f"cannot build {sdist.name}: {built.stderr.strip()[-300:]}")
         sdist.unlink()
-    return folder
 
 
 @pytest.fixture
