@@ -44,6 +44,11 @@ class EventType(StrEnum):
     UNREADABLE = "scan.unreadable"
     #: the journal recovered from damage and could not save everything (see payload)
     JOURNAL_DAMAGE = "journal.damage"
+    #: a stock-take of the shelf began at the kiosk (circulation/stocktake.py); one event per
+    #: code scanned off the shelf, then one when it was finished (or given up)
+    STOCKTAKE_STARTED = "stocktake.started"
+    STOCKTAKE_SCANNED = "stocktake.scanned"
+    STOCKTAKE_FINISHED = "stocktake.finished"
 
     @classmethod
     def _missing_(cls, value: object) -> EventType | None:
@@ -246,6 +251,30 @@ class JournalDamage(_Payload, frozen=True, kw_only=True):
     damage: tuple[DamageNote, ...] = ()
 
 
+class StocktakeStarted(_Payload, frozen=True, kw_only=True, omit_defaults=True):
+    TYPE = EventType.STOCKTAKE_STARTED
+    stocktake_id: str
+    #: the corners (classes) whose books stand on this shelf; None: every book of the catalogue
+    shelf: tuple[str, ...] | None = None
+    #: who started it (a librarian's or student librarian's patron id)
+    patron_id: str | None = None
+
+
+class StocktakeScanned(_Payload, frozen=True, kw_only=True):
+    TYPE = EventType.STOCKTAKE_SCANNED
+    stocktake_id: str
+    #: the code as scanned (the result is worked out from the codes: stocktake.reconcile)
+    code: str
+
+
+class StocktakeFinished(_Payload, frozen=True, kw_only=True, omit_defaults=True):
+    TYPE = EventType.STOCKTAKE_FINISHED
+    stocktake_id: str
+    scans: int = 0
+    #: given up before the end: its scans say nothing about what is missing
+    cancelled: bool = False
+
+
 class UnknownPayload(msgspec.Struct, frozen=True):
     """The payload of an event type this code does not know (a newer kiosk's), or one a
     record type's struct could not take: kept as it came, for review."""
@@ -254,12 +283,14 @@ class UnknownPayload(msgspec.Struct, frozen=True):
 
 
 TypedPayload = (Checkout | Checkin | Renewal | ItemDamaged | ItemLost | ItemFound | ItemRepaired | CardEnrolled
-                | ItemRegistered | Refused | UnknownCard | UnknownItem | Unreadable | JournalDamage)
+                | ItemRegistered | Refused | UnknownCard | UnknownItem | Unreadable | JournalDamage | StocktakeStarted
+                | StocktakeScanned | StocktakeFinished)
 Payload = TypedPayload | UnknownPayload
 
 PAYLOAD_TYPES: dict[EventType, type[_Payload]] = {t.TYPE: t for t in (
     Checkout, Checkin, Renewal, ItemDamaged, ItemLost, ItemFound, ItemRepaired, CardEnrolled, ItemRegistered,
-    Refused, UnknownCard, UnknownItem, Unreadable, JournalDamage)}
+    Refused, UnknownCard, UnknownItem, Unreadable, JournalDamage, StocktakeStarted, StocktakeScanned,
+    StocktakeFinished)}
 #: every payload class, for an isinstance check
 PAYLOAD_CLASSES: tuple[type, ...] = (*PAYLOAD_TYPES.values(), UnknownPayload)
 _JSON_DECODERS = {kind: msgspec.json.Decoder(struct) for kind, struct in PAYLOAD_TYPES.items()}

@@ -214,6 +214,9 @@ _WHAT = {
     EventType.UNKNOWN_ITEM: N_("unknown book"),
     EventType.UNREADABLE: N_("unreadable scan"),
     EventType.JOURNAL_DAMAGE: N_("journal damage"),
+    EventType.STOCKTAKE_STARTED: N_("stock-take started"),
+    EventType.STOCKTAKE_SCANNED: N_("scanned in a stock-take"),
+    EventType.STOCKTAKE_FINISHED: N_("stock-take finished"),
 }
 
 

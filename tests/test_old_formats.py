@@ -48,10 +48,14 @@ def current(name: str) -> str:
     return str(OLD_NAMES.get(name, name))
 
 
+#: event types that came after the fixtures were written (no old kiosk wrote them)
+ADDED_SINCE = {"stocktake.started", "stocktake.scanned", "stocktake.finished"}
+
+
 def test_the_fixtures_hold_every_event_type_under_the_old_names():
     recorded = {e["type"] for e in EXPECTED["events"]}
     assert "loan.returned" in recorded and "loan.checked_in" not in recorded
-    assert {current(t) for t in recorded} == {str(t) for t in EventType}
+    assert {current(t) for t in recorded} == {str(t) for t in EventType} - ADDED_SINCE
 
 
 def test_an_old_journal_decodes_to_the_typed_payloads_and_replays_to_the_same_state(tmp_path):
