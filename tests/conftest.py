@@ -1,14 +1,18 @@
 """Fixtures shared by more than one test directory: the real central servers that the
-central server's tests and the sync tests talk to."""
+central server's tests and the sync tests talk to, and the real SMTP and Z39.50 servers that
+the dashboard's HTTP and browser tests use."""
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from tests.central.catalogue_servers import YazZtest
 from tests.central.harness import BACKENDS, CentralServer, running_server
+from tests.central.mailbox import Mailbox
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
@@ -32,3 +36,25 @@ def central_sqlite(tmp_path_factory) -> Iterator[CentralServer]:
 @pytest.fixture
 def kiosk_id() -> str:
     return "corner-" + uuid.uuid4().hex[:8]
+
+
+@pytest.fixture
+def mailbox() -> Iterator[Mailbox]:
+    """A real SMTP server on loopback (aiosmtpd) that asks for a login: tests/central/mailbox.py."""
+    box = Mailbox().start()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+@pytest.fixture(scope="module")
+def ztest(tmp_path_factory) -> Iterator[YazZtest]:
+    """YAZ's Z39.50 and SRU test server (Debian's ``yaz``): tests/central/catalogue_servers.py."""
+    if shutil.which("yaz-ztest") is None or shutil.which("yaz-client") is None:
+        pytest.skip("Debian's yaz (yaz-ztest, yaz-client) is not installed: apt-get install yaz")
+    zserver = YazZtest(tmp_path_factory.mktemp("ztest") / "ztest.log").start()
+    try:
+        yield zserver
+    finally:
+        zserver.stop()

@@ -3,17 +3,15 @@ to it (the shared servers, ``central`` and ``central_sqlite``, are in tests/conf
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
 from bookcorner.central.db import Store
-from tests.central.catalogue_servers import Misbehaving, YazZtest
+from tests.central.catalogue_servers import Misbehaving
 from tests.central.dashboard_client import Librarian
 from tests.central.harness import BACKENDS, CentralServer, database, running_server
-from tests.central.mailbox import Mailbox
 from tests.central.standby import Pair, standby_problem
 
 
@@ -34,14 +32,6 @@ def librarian(board) -> tuple[Librarian, str, str]:
     return client, name, token
 
 
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    """A real SMTP server on loopback (aiosmtpd) that asks for a login: tests/central/mailbox.py."""
-    box = Mailbox().start()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -70,16 +60,6 @@ def standby_pair() -> Iterator[Pair]:
         pair.remove()
 
 
-@pytest.fixture(scope="module")
-def ztest(tmp_path_factory) -> Iterator[YazZtest]:
-    """YAZ's Z39.50 and SRU test server (Debian's ``yaz``), on a port of loopback."""
-    if shutil.which("yaz-ztest") is None or shutil.which("yaz-client") is None:
-        pytest.skip("Debian's yaz (yaz-ztest, yaz-client) is not installed: apt-get install yaz")
-    server = YazZtest(tmp_path_factory.mktemp("ztest") / "ztest.log").start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -3,15 +3,12 @@ and a central server on SQLite for the modules that need no data of their own.""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.central.catalogue_servers import YazZtest
 from tests.central.harness import CentralServer
-from tests.central.mailbox import Mailbox
 from tests.web.chromium import CHROMIUM, FLAGS
 
 
@@ -38,25 +35,3 @@ def browser() -> Iterator:
             yield chromium
         finally:
             chromium.close()
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    """A real SMTP server on loopback (aiosmtpd) that asks for a login: tests/central/mailbox.py."""
-    box = Mailbox().start()
-    try:
-        yield box
-    finally:
-        box.stop()
-
-
-@pytest.fixture(scope="module")
-def ztest(tmp_path_factory) -> Iterator[YazZtest]:
-    """YAZ's Z39.50 and SRU test server (Debian's ``yaz``): tests/central/catalogue_servers.py."""
-    if shutil.which("yaz-ztest") is None or shutil.which("yaz-client") is None:
-        pytest.skip("Debian's yaz (yaz-ztest, yaz-client) is not installed: apt-get install yaz")
-    zserver = YazZtest(tmp_path_factory.mktemp("ztest") / "ztest.log").start()
-    try:
-        yield zserver
-    finally:
-        zserver.stop()
