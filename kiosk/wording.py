@@ -31,7 +31,22 @@ class Message:
     detail: str = ""
 
     def as_line(self) -> str:
-        return f"{self.headline} {self.detail}".strip()
+        """Headline and detail on one line (the command line's output), as two sentences:
+        the screen shows them on two lines, where the headline needs no full stop."""
+        head, detail = self.headline.strip(), self.detail.strip()
+        if not head or not detail:
+            return head or detail
+        if head[-1] in _SENTENCE_ENDS_WIDE:
+            return head + detail
+        if head[-1] in _SENTENCE_ENDS:
+            return f"{head} {detail}"
+        if "\u2e80" <= head[-1] <= "\u9fff":  # Chinese: a full-width stop, no space
+            return f"{head}。{detail}"
+        return f"{head}. {detail}"
+
+
+_SENTENCE_ENDS = ".!?:;…"
+_SENTENCE_ENDS_WIDE = "。！？：；"
 
 
 _WEEKDAYS = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))

@@ -60,6 +60,9 @@ def test_checkin_takes_a_book_back_and_return_is_still_its_other_name(data_dir):
     old_name = circ(data_dir, "return", HONGLOUMENG.barcode)
     assert old_name.returncode == 0 and "Thank you, 小明!" in old_name.stdout
     assert json.loads(circ(data_dir, "status", "--json").stdout)["open_loans"] == 0
+    # headline and detail on one line are two sentences
+    again = circ(data_dir, "checkin", XIYOUJI.barcode)
+    assert "This book was not borrowed. Please put it back on the shelf." in again.stdout + again.stderr
     listed = bookcorner("circ", "--help").stdout
     assert "checkin (return)" in listed and "check a book in" in listed and "borrow" not in listed
 
@@ -101,6 +104,9 @@ def test_the_answer_comes_in_the_configured_language(data_dir, tmp_path):
     settings.write_text('[kiosk]\nlanguage = "zh_CN"\n')
     lent = circ(data_dir, "checkout", CARDS[XIAOMING], MAGAZINE.barcode, config=settings)
     assert lent.returncode == 0 and "借好了！" in lent.stdout and "《儿童文学》" in lent.stdout
+    assert circ(data_dir, "checkin", MAGAZINE.barcode, config=settings).returncode == 0
+    again = circ(data_dir, "checkin", MAGAZINE.barcode, config=settings)  # a full-width stop, no space
+    assert "这本书没有被借出。请把它放回书架。" in again.stdout + again.stderr
 
 
 def test_a_wrong_configuration_stops_with_the_field_named(data_dir, tmp_path):
