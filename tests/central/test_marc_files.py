@@ -5,8 +5,8 @@ either previews its records and imports them, or names each record it cannot tak
 position with a message in the librarian's language; none gives a 5xx or raw JSON.
 
 The files are not in pymarc's wheel: the test fetches the sdist of the version the server
-is deployed with (deploy/requirements-central.txt) once from the package index (its JSON API
-names the sdist and its SHA-256, checked here), into pytest's cache (or a temporary folder),
+is deployed with (deploy/requirements-central.txt) once from the package index (its Simple
+API names the sdist and its SHA-256, checked here), into pytest's cache (or a temporary folder),
 and is skipped when the index cannot be reached. (Not ``pip download --no-binary``: pip builds
 the sdist's metadata in an isolated environment first, 40 s of setuptools for a tarball.)"""
 
@@ -40,20 +40,25 @@ def locked_pymarc() -> str:
     return found.group(1)
 
 
-INDEX = "https://pypi.org/pypi"
+#: the package index's Simple API (PEP 691, as JSON): what pip itself reads
+INDEX = "https://pypi.org/simple"
 
 
 def _sdist(version: str) -> bytes:
     """pymarc's sdist of ``version`` as the package index serves it, its SHA-256 checked."""
+    name = f"pymarc-{version}.tar.gz"
     try:
-        release = requests.get(f"{INDEX}/pymarc/{version}/json", timeout=60)
-        release.raise_for_status()
-        [sdist] = [url for url in release.json()["urls"] if url["packagetype"] == "sdist"]
-        body = requests.get(sdist["url"], timeout=120)
+        listing = requests.get(f"{INDEX}/pymarc/", headers={"Accept": "application/vnd.pypi.simple.v1+json"},
+                               timeout=60)
+        listing.raise_for_status()
+        files = [entry for entry in listing.json()["files"] if entry["filename"] == name]
+        if not files:
+            pytest.skip(f"the package index lists no {name}")
+        body = requests.get(files[0]["url"], timeout=120)
         body.raise_for_status()
-    except (requests.RequestException, ValueError) as problem:
+    except (requests.RequestException, ValueError, KeyError) as problem:
         pytest.skip(f"pymarc {version}'s sdist could not be downloaded (is PyPI reachable?): {problem}")
-    assert hashlib.sha256(body.content).hexdigest() == sdist["digests"]["sha256"], "the sdist is not the index's"
+    assert hashlib.sha256(body.content).hexdigest() == files[0]["hashes"]["sha256"], "the sdist is not the index's"
     return body.content
 
 
