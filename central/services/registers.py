@@ -568,8 +568,15 @@ def stocktake(store: db.Store, stocktake_id: str, zone: tzinfo) -> StocktakeView
         loan = state.loan_of(item_id)
         patron = reference.patrons.get(loan.patron_id) if loan is not None else None
         borrowers[item_id] = (patron.class_name or "" if patron is not None else "",
-                              loan.patron_id if loan is not None else "")
+                              _named(reference, loan.patron_id) if loan is not None else "")
+    if take.source == "kiosk":
+        take.by = _named(reference, take.by)
     return StocktakeView(take, result, dict(reference.items), borrowers)
+
+
+def _named(reference: Reference, patron_id: str) -> str:
+    patron = reference.patrons.get(patron_id)
+    return f"{patron.name} ({patron_id})" if patron is not None and patron.name else patron_id
 
 
 def upload_stocktake(store: db.Store, who: str, filename: str, shelf: tuple[str, ...] | None, codes: list[str],

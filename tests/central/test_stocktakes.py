@@ -62,7 +62,7 @@ def test_a_kiosks_stock_take_sorts_the_shelf_against_the_servers_catalogue_and_l
     assert (result.present, result.missing, result.misplaced, result.on_loan_on_shelf, result.unknown) == (
         ("A1",), ("A2", "A5"), ("B1",), ("A3",), ("ZZ-404",))
     assert result.repeated == 1 and result.scans == 5 and result.expected == 3
-    assert view.borrowers == {"A3": ("三(2)班", "S1")}
+    assert view.borrowers == {"A3": ("三(2)班", "王小明 (S1)")}
     listed = {take.stocktake_id: (take.state, take.where, res.scans) for take, res in registers.stocktakes(store, ZONE)}
     assert listed == {"st-1": ("finished", "corner-32", 5), "st-2": ("cancelled", "corner-32", 1),
                       "st-3": ("running", "corner-32", 0)}
@@ -70,7 +70,7 @@ def test_a_kiosks_stock_take_sorts_the_shelf_against_the_servers_catalogue_and_l
     assert [(row[0], row[1]) for row in table.rows] == [
         ("present", "A1"), ("missing", "A2"), ("missing", "A5"), ("misplaced", "B1"),
         ("on loan but on the shelf", "A3"), ("unknown code", "ZZ-404")]
-    assert table.rows[3][4] == "四(1)班" and table.rows[4][5:] == ("三(2)班", "S1")
+    assert table.rows[3][4] == "四(1)班" and table.rows[4][5:] == ("三(2)班", "王小明 (S1)")
     for unfinished, why in (("st-2", "cancelled"), ("st-3", "running")):
         with pytest.raises(MarkLostRefused, match=why):
             registers.mark_missing_lost(store, unfinished, "Ms Li", db.now(), ZONE)

@@ -75,7 +75,7 @@ def test_a_kiosks_stock_take_shows_downloads_and_marks_the_missing_lost_once(boa
     assert [(r[0], r[1]) for r in rows[1:]] == [
         ("present", f"A1-{tag}"), ("missing", f"A3-{tag}"), ("missing", f"A4-{tag}"), ("misplaced", f"B1-{tag}"),
         ("on loan but on the shelf", f"A2-{tag}"), ("unknown code", f"NOPE-{tag}".upper())]
-    assert rows[5][5:] == [f"3.2-{tag}", f"S1-{tag}"] and rows[4][4] == f"D-{tag}"
+    assert rows[5][5:] == [f"3.2-{tag}", f"王小明 (S1-{tag})"] and rows[4][4] == f"D-{tag}"
     book = client.get(f"/registers/stock-take/scans/{sid}.xlsx")
     assert book.headers["content-type"].startswith("application/vnd.openxmlformats")
     cells = [list(r) for r in load_workbook(io.BytesIO(book.content)).active.iter_rows(values_only=True)]
