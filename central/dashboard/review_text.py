@@ -545,6 +545,16 @@ def _record_sentence(entry: AuditEntry, words: Words) -> str | None:
         title = d.get("title")
         return _("{who} withdrew {book} from the catalogue.").format(
             who=who, book=_("“{title}”").format(title=title) if title else words.book(entry.target))
+    if a == "registers.lost":
+        title = d.get("title")
+        return _("{who} marked {book} lost: missing at a stock-take.").format(
+            who=who, book=_("“{title}”").format(title=title) if title else words.book(entry.target))
+    if a == "registers.stocktake.lost":
+        return _("{who} marked the {count} missing book(s) of the stock-take at {where} lost.").format(
+            who=who, count=_count(len(d.get("items") or ())), where=d.get("where") or entry.target)
+    if a == "registers.stocktake.upload":
+        return _("{who} uploaded the scan file {file} for a stock-take ({count} codes).").format(
+            who=who, file=d.get("filename") or entry.target, count=_count(d.get("codes")))
     if a in ("registers.retention", "registers.events_retention"):
         which = _("loans") if a == "registers.retention" else _("records of the corners")
         return _("{who} set how long {which} keep the student's name: {days} days (before: {before}).").format(

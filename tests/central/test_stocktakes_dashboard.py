@@ -103,6 +103,9 @@ def test_a_kiosks_stock_take_shows_downloads_and_marks_the_missing_lost_once(boa
                         f"A4-{tag}": "lost", f"B1-{tag}": "available"}
     after = client.get(f"/registers/stock-take/scans/{sid}").text
     assert 'id="marked"' in after and name in after and 'class="mark-lost"' not in after
+    told = client.get("/audit").text
+    assert f"{name} marked the 2 missing book(s) of the stock-take at k-{tag} lost." in told
+    assert f"{name} marked “&lt;i&gt;Book 3&lt;/i&gt; {tag}” lost: missing at a stock-take." in told
 
 
 def test_a_scan_file_upload_becomes_a_stock_take_and_junk_is_refused_by_its_line(board, librarian):
@@ -115,6 +118,7 @@ def test_a_scan_file_upload_becomes_a_stock_take_and_junk_is_refused_by_its_line
                               files={"file": ("scans.csv", body, "text/csv")}, allow_redirects=False, timeout=15)
     assert answer.status_code == 303
     result = client.get(answer.headers["location"].removeprefix("/dashboard"))
+    assert "uploaded the scan file scans.csv for a stock-take (2 codes)." in client.get("/audit").text
     assert result.status_code == 200 and "scans.csv" in result.text
     missing = result.text.split('id="missing"', 1)[1].split("</section>", 1)[0]
     present = result.text.split('id="present"', 1)[1].split("</section>", 1)[0]
