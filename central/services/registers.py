@@ -341,25 +341,28 @@ class Unseen:
 
 
 def stock_take(store: db.Store, since: date, zone: tzinfo) -> list[Unseen]:
-    """Books no event has touched since ``since`` (or never), withdrawn ones left out,
-    in shelf and call-number order: what to look for on the shelves."""
+    """Books no event has touched since ``since`` (or never) and no stock-take by scanning
+    found on a shelf since, withdrawn ones left out, in shelf and call-number order: what to
+    look for on the shelves."""
     first = day_bounds(since, zone)[0]
     c, s = db.catalogue.c, db.item_state.c
     with store.reading() as conn:
         rows = conn.execute(select(c.item_id, c.data, s.status, s.loan_id, s.due, s.changed_time)
                             .select_from(db.catalogue.outerjoin(db.item_state, s.item_id == c.item_id))
                             .where(c.removed.is_(False), or_(s.changed_time.is_(None), s.changed_time < first))).all()
+        scanned = _scanned_at_stocktakes(conn, zone) if rows else {}
     out = []
     for row in rows:
         item = json_object(row.data)
         status = row.status or item.get("status") or ItemStatus.AVAILABLE
-        if status == ItemStatus.WITHDRAWN:
+        if status == ItemStatus.WITHDRAWN or (row.item_id in scanned and scanned[row.item_id] >= first):
             continue
         where = "on_loan" if row.loan_id else status if status in (ItemStatus.IN_REPAIR, ItemStatus.LOST) else "shelf"
+        seen = max(t for t in (row.changed_time, scanned.get(row.item_id)) if t is not None) if (
+            row.changed_time or row.item_id in scanned) else None
         out.append(Unseen(str(item.get("home_corner") or ""), str(item.get("call_number") or ""),
                           str(item.get("title") or row.item_id), row.item_id, str(item.get("barcode") or ""), where,
-                          row.due if row.loan_id else None,
-                          row.changed_time.astimezone(zone).date() if row.changed_time else None))
+                          row.due if row.loan_id else None, seen.astimezone(zone).date() if seen else None))
     out.sort(key=lambda u: (u.shelf == "", u.shelf, u.call_number == "", u.call_number, u.title, u.item_id))
     return out
 
@@ -534,6 +537,21 @@ def _with_marks(conn: Any, takes: list[Stocktake], zone: tzinfo) -> None:
             items = json_object(mark.detail).get("items")
             take.marked_at, take.marked_by = mark.at.astimezone(zone), mark.who
             take.marked = tuple(str(i) for i in items) if isinstance(items, list) else ()
+
+
+def _scanned_at_stocktakes(conn: Any, zone: tzinfo) -> dict[str, datetime]:
+    """When each book was last found on a shelf by a stock-take by scanning (its start)."""
+    takes = _kiosk_stocktakes(conn, zone) + _uploaded(conn, zone)
+    if not takes:
+        return {}
+    reference, state = _school(conn)
+    seen: dict[str, datetime] = {}
+    for take in takes:
+        result = reconcile(reference, state, take.codes, take.shelf)
+        for item_id in (*result.present, *result.misplaced, *result.on_loan_on_shelf, *result.gone_but_found):
+            if item_id not in seen or seen[item_id] < take.started:
+                seen[item_id] = take.started
+    return seen
 
 
 def stocktakes(store: db.Store, zone: tzinfo) -> list[tuple[Stocktake, StocktakeResult]]:

@@ -5,7 +5,7 @@ once; the scan file's junk refused by its line."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -134,3 +134,16 @@ def test_a_stock_take_of_every_book_and_scans_without_their_start_are_kept_apart
     assert view is not None and view.stocktake.shelf is None and view.result.present == ("B1",)
     assert view.result.missing == ("A1", "A2", "A3", "A5")  # every book of the catalogue is this shelf's
     assert registers.stocktake(store, "st-orphan", ZONE) is None
+
+
+def test_the_paper_checklist_leaves_out_books_a_stock_take_found_since_the_date(store):
+    kiosk = a_school(store)
+    push(store, kiosk, ("stocktake.started", {"stocktake_id": "st-7", "shelf": [SHELF]}),
+         *scans("st-7", "30001000000011", "30001000000066"), ("stocktake.finished", {"stocktake_id": "st-7"}))
+    registers.upload_stocktake(store, "Ms Li", "old.txt", (SHELF,), ["30001000000022"],
+                               datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
+    today = db.now().date()
+    looked_for = {u.item_id: u.last_seen for u in registers.stock_take(store, today, ZONE)}
+    assert looked_for == {"A2": date(2026, 1, 5), "A3": None, "A4": None, "A5": None}  # A1, B1: scanned today
+    everything = {u.item_id for u in registers.stock_take(store, today + timedelta(days=1), ZONE)}
+    assert everything == {"A1", "A2", "A3", "A4", "A5", "B1"}
