@@ -51,7 +51,7 @@ PAGES = ("/registers", "/registers/privacy",
          *(f"/registers/{name}{suffix}" for name in REGISTERS for suffix in ("", ".csv", ".xlsx")),
          "/registers/stock-take/scans",
          *(f"/registers/stock-take/scans/sample{suffix}" for suffix in ("", ".csv", ".xlsx")))
-FORMS = ("/registers/withdrawals", "/registers/privacy", "/registers/privacy/events", "/registers/stock-take/scans",
+FORMS = ("/registers/withdrawals", "/registers/privacy", "/registers/privacy/events", "/registers/stock-take/upload",
          "/registers/stock-take/scans/sample/lost")
 
 
@@ -247,7 +247,7 @@ async def stocktakes_list(request: Request, who: Librarian, site: Dash) -> Respo
     return await _stocktakes_page(request, who, site)
 
 
-@router.post("/registers/stock-take/scans")
+@router.post("/registers/stock-take/upload")
 async def stocktake_upload(request: Request, who: Librarian, site: Dash) -> Response:
     fields = await multipart_upload(site, request, who)
     if isinstance(fields, str):

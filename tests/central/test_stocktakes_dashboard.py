@@ -112,7 +112,7 @@ def test_a_scan_file_upload_becomes_a_stock_take_and_junk_is_refused_by_its_line
     client, _name, _token = librarian
     tag = uuid.uuid4().hex[:6]
     a_corner(board, tag)
-    url = f"{client.url}/registers/stock-take/scans"
+    url = f"{client.url}/registers/stock-take/upload"
     body = f"barcode\n{f'BC1-{tag}'.upper()}\n{f'BC3-{tag}'.upper()},2026-12-04\n".encode()
     answer = client.http.post(url, data={"csrf": client.csrf(), "shelf": f"C-{tag}"},
                               files={"file": ("scans.csv", body, "text/csv")}, allow_redirects=False, timeout=15)
