@@ -403,6 +403,18 @@ reading_lists = Table(
     Column("updated_by", String(120), nullable=False),
 )
 
+#: a stock-take from a handheld scanner's file (the kiosks' are their stocktake.* events):
+#: the codes as the file listed them (a JSON list), for the shelf's corners (JSON; None: every book)
+stocktake_uploads = Table(
+    "stocktake_uploads", metadata,
+    Column("stocktake_id", String(80), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("who", String(120), nullable=False),
+    Column("filename", String(255), nullable=False),
+    Column("shelf", Text, nullable=True),
+    Column("codes", Text, nullable=False),
+)
+
 #: a list's books in order, as the librarian's file named them (ISBN-13 and/or title)
 reading_list_books = Table(
     "reading_list_books", metadata,

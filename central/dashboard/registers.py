@@ -20,6 +20,7 @@ from fastapi.responses import Response
 
 from bookcorner import i18n
 from bookcorner.central import db
+from bookcorner.central.dashboard.data_in import _unreadable_text, multipart_upload
 from bookcorner.central.dashboard.deps import Dash, Form, Librarian
 from bookcorner.central.dashboard.site import PREFIX, Answered, Site
 from bookcorner.central.privacy import (
@@ -32,14 +33,26 @@ from bookcorner.central.privacy import (
     set_retention,
 )
 from bookcorner.central.services import registers
-from bookcorner.central.services.registers import REGISTERS, Unseen, WithdrawRefused, where_text
+from bookcorner.central.services.registers import (
+    REGISTERS,
+    MarkLostRefused,
+    ScanFileRefused,
+    Unseen,
+    WithdrawRefused,
+    shelf_text,
+    state_text,
+    where_text,
+)
 from bookcorner.central.services.reviews import record
 from bookcorner.central.services.tables import FORMATS, ReportTable
 from bookcorner.i18n import _
 
 PAGES = ("/registers", "/registers/privacy",
-         *(f"/registers/{name}{suffix}" for name in REGISTERS for suffix in ("", ".csv", ".xlsx")))
-FORMS = ("/registers/withdrawals", "/registers/privacy", "/registers/privacy/events")
+         *(f"/registers/{name}{suffix}" for name in REGISTERS for suffix in ("", ".csv", ".xlsx")),
+         "/registers/stock-take/scans",
+         *(f"/registers/stock-take/scans/sample{suffix}" for suffix in ("", ".csv", ".xlsx")))
+FORMS = ("/registers/withdrawals", "/registers/privacy", "/registers/privacy/events", "/registers/stock-take/upload",
+         "/registers/stock-take/scans/sample/lost")
 
 
 def _cell(value: Any) -> str:
@@ -63,7 +76,8 @@ def _bilingual(message: str) -> str:
 
 
 #: what the registers' templates call
-GLOBALS = {"register_cell": _cell, "where_text": where_text, "bilingual": _bilingual}
+GLOBALS = {"register_cell": _cell, "where_text": where_text, "bilingual": _bilingual,
+           "stocktake_state": state_text, "shelf_text": shelf_text}
 #: the registers read over a period, and the table each downloads as
 _PERIODIC: dict[str, tuple[Callable[..., Any], Callable[[Any], ReportTable]]] = {
     "repairs": (registers.repairs, registers.repairs_table),
@@ -199,3 +213,99 @@ async def set_events_privacy(request: Request, who: Librarian, fields: Form, sit
         return await _privacy_page(request, who, site, 422, saved=None, events_saved=None, events_error=refusal)
     changed = await site.run(anonymise_events, site.store, now, who.name)
     return site.redirect(f"/registers/privacy?events_saved={changed}")
+
+
+# --- stock-takes by scanning the shelf (清点): the kiosks' and uploaded scan files ------------------------
+
+
+def _scan_file_text(refused: ScanFileRefused) -> str:
+    return {"binary": _("This is not a text file: upload the scanner's export as text or CSV, one code a line."),
+            "encoding": _("The file's text could not be read: save it as UTF-8 text or CSV."),
+            "too_many": _("Too many lines: at most {most} codes in one file.").format(most=registers.MAX_SCAN_LINES),
+            "bad_code": _("Line {line} is not a code: “{value}” (one code a line, no spaces, at most {most} "
+                          "characters).").format(line=refused.line, value=refused.value, most=registers.MAX_CODE),
+            "empty": _("The file holds no codes.")}.get(refused.code, refused.code)
+
+
+def _mark_refusal_text(code: str) -> str:
+    return {"running": _("This stock-take is still running: its missing books are only known when it is finished."),
+            "cancelled": _("This stock-take was cancelled: its scans say nothing about what is missing."),
+            "not_confirmed": _("Tick the box to confirm that the missing books were looked for."),
+            "unknown": _("There is no stock-take with that id.")}.get(code, code)
+
+
+async def _stocktakes_page(request: Request, who: Any, site: Site, status: int = 200, error: str = "") -> Response:
+    takes = await site.run(registers.stocktakes, site.store, site.zone)
+    shelves = await site.run(registers.corners, site.store)
+    return site.page(request, "registers_stocktakes.html", status, who=who, takes=takes, shelves=shelves,
+                     error=error)
+
+
+@router.get("/registers/stock-take/scans")
+async def stocktakes_list(request: Request, who: Librarian, site: Dash) -> Response:
+    """Every stock-take: the kiosks' and the uploaded scan files', with the upload form."""
+    return await _stocktakes_page(request, who, site)
+
+
+@router.post("/registers/stock-take/upload")
+async def stocktake_upload(request: Request, who: Librarian, site: Dash) -> Response:
+    fields = await multipart_upload(site, request, who)
+    if isinstance(fields, str):
+        return await _stocktakes_page(request, who, site, 413 if fields == "too_large" else 422,
+                                      _unreadable_text(fields))
+    try:
+        codes = registers.read_scan_file(fields["file"])
+    except ScanFileRefused as refused:
+        return await _stocktakes_page(request, who, site, 422, _scan_file_text(refused))
+    corner = str(fields.get("shelf") or "").strip()[:80]
+    stocktake_id = await site.run(registers.upload_stocktake, site.store, who.name, fields["filename"],
+                                  (corner,) if corner else None, codes, db.now())
+    return site.redirect(f"/registers/stock-take/scans/{quote(stocktake_id)}")
+
+
+async def _view(request: Request, site: Site, stocktake_id: str) -> registers.StocktakeView:
+    view = await site.run(registers.stocktake, site.store, stocktake_id, site.zone)
+    if view is None:
+        raise Answered(site.refused(request, 404, error=_mark_refusal_text("unknown")))
+    return view
+
+
+async def _result_page(request: Request, who: Any, site: Site, stocktake_id: str, status: int = 200,
+                       error: str = "") -> Response:
+    view = await _view(request, site, stocktake_id)
+    return site.page(request, "registers_stocktake.html", status, who=who, view=view, take=view.stocktake,
+                     result=view.result, items=view.items, error=error, done=request.query_params.get("done"))
+
+
+async def stocktake_download(request: Request, who: Librarian, site: Dash, stocktake_id: str) -> Response:
+    """``/registers/stock-take/scans/<id>.<format>``: the result's table as CSV or XLSX."""
+    form = PurePosixPath(request.url.path).suffix.lstrip(".")
+    view = await _view(request, site, stocktake_id)
+    body, media = registers.stocktake_table(view).render(form)
+    filename = f"bookcorner-stock-take-{stocktake_id}.{form}"
+    await site.run(record, site.store, who.name, f"registers.download.{form}", filename, {})
+    return site.download(body, filename, media)
+
+
+for _form in FORMATS:
+    router.add_api_route(f"/registers/stock-take/scans/{{stocktake_id}}.{_form}", stocktake_download,
+                         methods=["GET"], name=f"stocktake_{_form}")
+
+
+@router.get("/registers/stock-take/scans/{stocktake_id}")
+async def stocktake_result(request: Request, who: Librarian, site: Dash, stocktake_id: str) -> Response:
+    return await _result_page(request, who, site, stocktake_id)
+
+
+@router.post("/registers/stock-take/scans/{stocktake_id}/lost")
+async def stocktake_mark_lost(request: Request, who: Librarian, fields: Form, site: Dash,
+                              stocktake_id: str) -> Response:
+    """Marks the stock-take's missing books lost (once), after the librarian confirmed it."""
+    if fields.get("confirm") != "yes":
+        return await _result_page(request, who, site, stocktake_id, 422, _mark_refusal_text("not_confirmed"))
+    try:
+        marked = await site.run(registers.mark_missing_lost, site.store, stocktake_id, who.name, db.now(), site.zone)
+    except MarkLostRefused as refused:
+        status = 404 if str(refused) == "unknown" else 409
+        return await _result_page(request, who, site, stocktake_id, status, _mark_refusal_text(str(refused)))
+    return site.redirect(f"/registers/stock-take/scans/{quote(stocktake_id)}?done={len(marked)}")

@@ -521,7 +521,7 @@ def _decision(entry: AuditEntry, words: Words) -> str:
 def audit_sentence(entry: AuditEntry, words: Words) -> str:
     """An audit record in one sentence: who did what, naming books and students."""
     try:
-        said = _record_sentence(entry, words) or _school_sentence(entry, words)
+        said = _record_sentence(entry, words) or _stocktake_sentence(entry, words) or _school_sentence(entry, words)
     except (KeyError, TypeError, ValueError, AttributeError):
         said = None
     return said or _("{who} did something the dashboard has no words for yet ({action}).").format(
@@ -558,6 +558,22 @@ def _record_sentence(entry: AuditEntry, words: Words) -> str | None:
         return _("{who} loaded {file}: {added} added, {changed} changed, {unchanged} unchanged.").format(
             who=who, file=entry.target, added=_count(d.get("added")), changed=_count(d.get("changed")),
             unchanged=_count(d.get("unchanged")))
+    return None
+
+
+def _stocktake_sentence(entry: AuditEntry, words: Words) -> str | None:
+    """A stock-take's scan file uploaded, its missing books marked lost (None: another kind)."""
+    a, d, who = entry.action, entry.detail, entry.who
+    if a == "registers.lost":
+        title = d.get("title")
+        return _("{who} marked {book} lost: missing at a stock-take.").format(
+            who=who, book=_("“{title}”").format(title=title) if title else words.book(entry.target))
+    if a == "registers.stocktake.lost":
+        return _("{who} marked the {count} missing book(s) of the stock-take at {where} lost.").format(
+            who=who, count=_count(len(d.get("items") or ())), where=d.get("where") or entry.target)
+    if a == "registers.stocktake.upload":
+        return _("{who} uploaded the scan file {file} for a stock-take ({count} codes).").format(
+            who=who, file=d.get("filename") or entry.target, count=_count(d.get("codes")))
     return None
 
 

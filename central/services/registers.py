@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, tzinfo
 from typing import Any
@@ -22,9 +24,22 @@ from bookcorner.central import db
 from bookcorner.central.ingest import next_revision
 from bookcorner.central.payloads import stored
 from bookcorner.central.services.reviews import day_bounds, json_object, period_bounds, records
+from bookcorner.central.services.sip2 import circulation_state
 from bookcorner.central.services.tables import ReportTable
-from bookcorner.circulation.events import EventType, ItemDamaged, Payload, item_id_of, patron_id_of
-from bookcorner.circulation.model import ItemStatus, Role
+from bookcorner.circulation.events import (
+    EventType,
+    ItemDamaged,
+    Payload,
+    StocktakeFinished,
+    StocktakeScanned,
+    StocktakeStarted,
+    item_id_of,
+    patron_id_of,
+)
+from bookcorner.circulation.model import Item, ItemStatus, Patron, Role
+from bookcorner.circulation.reference import Reference, build_reference
+from bookcorner.circulation.state import CirculationState
+from bookcorner.circulation.stocktake import StocktakeResult, reconcile
 from bookcorner.i18n import _
 from bookcorner.protocol.messages import ItemRecord
 
@@ -326,25 +341,28 @@ class Unseen:
 
 
 def stock_take(store: db.Store, since: date, zone: tzinfo) -> list[Unseen]:
-    """Books no event has touched since ``since`` (or never), withdrawn ones left out,
-    in shelf and call-number order: what to look for on the shelves."""
+    """Books no event has touched since ``since`` (or never) and no stock-take by scanning
+    found on a shelf since, withdrawn ones left out, in shelf and call-number order: what to
+    look for on the shelves."""
     first = day_bounds(since, zone)[0]
     c, s = db.catalogue.c, db.item_state.c
     with store.reading() as conn:
         rows = conn.execute(select(c.item_id, c.data, s.status, s.loan_id, s.due, s.changed_time)
                             .select_from(db.catalogue.outerjoin(db.item_state, s.item_id == c.item_id))
                             .where(c.removed.is_(False), or_(s.changed_time.is_(None), s.changed_time < first))).all()
+        scanned = _scanned_at_stocktakes(conn, zone) if rows else {}
     out = []
     for row in rows:
         item = json_object(row.data)
         status = row.status or item.get("status") or ItemStatus.AVAILABLE
-        if status == ItemStatus.WITHDRAWN:
+        if status == ItemStatus.WITHDRAWN or (row.item_id in scanned and scanned[row.item_id] >= first):
             continue
         where = "on_loan" if row.loan_id else status if status in (ItemStatus.IN_REPAIR, ItemStatus.LOST) else "shelf"
+        seen = max(t for t in (row.changed_time, scanned.get(row.item_id)) if t is not None) if (
+            row.changed_time or row.item_id in scanned) else None
         out.append(Unseen(str(item.get("home_corner") or ""), str(item.get("call_number") or ""),
                           str(item.get("title") or row.item_id), row.item_id, str(item.get("barcode") or ""), where,
-                          row.due if row.loan_id else None,
-                          row.changed_time.astimezone(zone).date() if row.changed_time else None))
+                          row.due if row.loan_id else None, seen.astimezone(zone).date() if seen else None))
     out.sort(key=lambda u: (u.shelf == "", u.shelf, u.call_number == "", u.call_number, u.title, u.item_id))
     return out
 
@@ -359,3 +377,314 @@ def stock_take_table(rows: list[Unseen]) -> ReportTable:
                                          _("Should be"), _("Last seen")],
                        [(u.shelf, u.call_number, u.title, u.item_id, u.barcode, where_text(u),
                          u.last_seen if u.last_seen else _("never")) for u in rows])
+
+
+# --- stock-take by scanning the shelf (清点): the kiosks' and the handheld scanner's -----------------
+
+STOCKTAKE_LOST_ACTION = "registers.stocktake.lost"
+LOST_ACTION = "registers.lost"
+#: a stock-take's state: scanning still (or given up without a word), done, given up
+RUNNING, FINISHED, CANCELLED = "running", "finished", "cancelled"
+_STOCKTAKE_TYPES = (str(EventType.STOCKTAKE_STARTED), str(EventType.STOCKTAKE_SCANNED),
+                    str(EventType.STOCKTAKE_FINISHED))
+#: what a scan file may hold, and what one code may be
+MAX_SCAN_LINES = 20000
+MAX_CODE = 80
+_HEADINGS = frozenset({"code", "codes", "barcode", "barcodes", "isbn", "scan", "scans", "data", "条码", "条形码",
+                       "编码", "代码", "条码号"})
+
+
+class ScanFileRefused(Exception):
+    """A scan file that is not a list of codes: ``code`` (binary, encoding, empty, too_many,
+    bad_code), the line it was found on (0: the whole file) and what was there."""
+
+    def __init__(self, code: str, line: int = 0, value: str = "") -> None:
+        super().__init__(code, line, value)
+        self.code, self.line, self.value = code, line, value
+
+
+class MarkLostRefused(Exception):
+    """Why a stock-take's missing books cannot be marked lost (unknown, running, cancelled)."""
+
+
+def read_scan_file(data: bytes) -> list[str]:
+    """The codes of a handheld scanner's export: text or CSV, one code a line (the first
+    field of a CSV line, a heading line first allowed), blank lines skipped."""
+    if b"\x00" in data:
+        raise ScanFileRefused("binary")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ScanFileRefused("encoding") from None
+    lines = text.splitlines()
+    if len(lines) > MAX_SCAN_LINES:
+        raise ScanFileRefused("too_many", MAX_SCAN_LINES + 1)
+    codes: list[str] = []
+    for number, line in enumerate(lines, start=1):
+        field_text = line.replace("\t", ",").replace(";", ",").split(",", 1)[0].strip().strip('"').strip()
+        if not field_text:
+            continue
+        if not codes and field_text.casefold() in _HEADINGS:
+            continue  # the heading of the scanner's CSV
+        if len(field_text) > MAX_CODE or any(not ch.isprintable() or ch.isspace() for ch in field_text):
+            raise ScanFileRefused("bad_code", number, field_text[:40])
+        codes.append(field_text)
+    if not codes:
+        raise ScanFileRefused("empty")
+    return codes
+
+
+@dataclass
+class Stocktake:
+    """One stock-take: a kiosk's (its stocktake.* events) or an uploaded scan file's."""
+
+    stocktake_id: str
+    #: "kiosk" | "upload"
+    source: str
+    #: the kiosk that scanned, or "" for an upload
+    kiosk_id: str
+    #: the kiosk's name, or the uploaded file's
+    where: str
+    started: datetime
+    finished: datetime | None
+    state: str
+    #: the corners whose books stand on the shelf (None: every book of the catalogue)
+    shelf: tuple[str, ...] | None
+    #: who started it: a patron id at a kiosk, the librarian's name for an upload
+    by: str
+    codes: list[str] = field(default_factory=list)
+    #: when the missing books were marked lost, by whom, which (None: not yet)
+    marked_at: datetime | None = None
+    marked_by: str = ""
+    marked: tuple[str, ...] = ()
+
+
+@dataclass
+class StocktakeView:
+    """A stock-take with its result now, and what the tables show of each book."""
+
+    stocktake: Stocktake
+    result: StocktakeResult
+    items: dict[str, Item]
+    #: the borrower's class and id of each book on loan but on the shelf
+    borrowers: dict[str, tuple[str, str]]
+
+
+def _school(conn: Any) -> tuple[Reference, CirculationState]:
+    """The catalogue and the roster as the rules' reference data, and the loans and statuses
+    replay keeps, as the server has them now."""
+    items = [msgspec.convert(msgspec.json.decode(data), Item, strict=False)
+             for data in conn.execute(select(db.catalogue.c.data).where(db.catalogue.c.removed.is_(False))).scalars()]
+    patrons = [msgspec.convert(msgspec.json.decode(data), Patron, strict=False)
+               for data in conn.execute(select(db.patrons.c.data).where(db.patrons.c.removed.is_(False))).scalars()]
+    return build_reference(patrons=patrons, cards=[], items=items), circulation_state(conn)
+
+
+def _kiosk_stocktakes(conn: Any, zone: tzinfo, only: str | None = None) -> list[Stocktake]:
+    e = db.events.c
+    rows = conn.execute(select(e.kiosk_id, e.seq, e.time, e.actor, e.type, e.payload)
+                        .where(e.type.in_(_STOCKTAKE_TYPES), e.outcome != "duplicate")
+                        .order_by(e.kiosk_id, e.seq)).all()
+    names = dict(conn.execute(select(db.kiosks.c.kiosk_id, db.kiosks.c.name)).all())
+    found: dict[tuple[str, str], Stocktake] = {}
+    for row in rows:
+        payload = stored(row.type, row.payload)
+        if not isinstance(payload, StocktakeStarted | StocktakeScanned | StocktakeFinished) or (
+                only is not None and payload.stocktake_id != only):
+            continue
+        key = (row.kiosk_id, payload.stocktake_id)
+        take = found.get(key)
+        if isinstance(payload, StocktakeStarted):
+            if take is None:
+                found[key] = Stocktake(payload.stocktake_id, "kiosk", row.kiosk_id,
+                                       str(names.get(row.kiosk_id) or row.kiosk_id), row.time.astimezone(zone),
+                                       None, RUNNING, payload.shelf, payload.patron_id or row.actor)
+        elif take is None:
+            continue  # its start was never pushed (or forgotten): nothing to say what shelf it was
+        elif isinstance(payload, StocktakeScanned):
+            take.codes.append(payload.code)
+        else:
+            take.finished = row.time.astimezone(zone)
+            take.state = CANCELLED if payload.cancelled else FINISHED
+    return list(found.values())
+
+
+def _uploaded(conn: Any, zone: tzinfo, only: str | None = None) -> list[Stocktake]:
+    u = db.stocktake_uploads.c
+    query = select(db.stocktake_uploads)
+    if only is not None:
+        query = query.where(u.stocktake_id == only)
+    out = []
+    for row in conn.execute(query).all():
+        shelf = json.loads(row.shelf) if row.shelf else None
+        codes = json.loads(row.codes)
+        at = row.at.astimezone(zone)
+        out.append(Stocktake(row.stocktake_id, "upload", "", row.filename, at, at, FINISHED,
+                             tuple(str(s) for s in shelf) if isinstance(shelf, list) else None, row.who,
+                             [str(c) for c in codes] if isinstance(codes, list) else []))
+    return out
+
+
+def _with_marks(conn: Any, takes: list[Stocktake], zone: tzinfo) -> None:
+    a = db.audit_log.c
+    ids = [t.stocktake_id for t in takes]
+    marks = {row.target: row for row in conn.execute(
+        select(a.at, a.who, a.target, a.detail).where(a.action == STOCKTAKE_LOST_ACTION,
+                                                      db.key_in(conn, a.target, ids)))} if ids else {}
+    for take in takes:
+        mark = marks.get(take.stocktake_id)
+        if mark is not None:
+            items = json_object(mark.detail).get("items")
+            take.marked_at, take.marked_by = mark.at.astimezone(zone), mark.who
+            take.marked = tuple(str(i) for i in items) if isinstance(items, list) else ()
+
+
+def _scanned_at_stocktakes(conn: Any, zone: tzinfo) -> dict[str, datetime]:
+    """When each book was last found on a shelf by a stock-take by scanning (its start)."""
+    takes = _kiosk_stocktakes(conn, zone) + _uploaded(conn, zone)
+    if not takes:
+        return {}
+    reference, state = _school(conn)
+    seen: dict[str, datetime] = {}
+    for take in takes:
+        result = reconcile(reference, state, take.codes, take.shelf)
+        for item_id in (*result.present, *result.misplaced, *result.on_loan_on_shelf, *result.gone_but_found):
+            if item_id not in seen or seen[item_id] < take.started:
+                seen[item_id] = take.started
+    return seen
+
+
+def stocktakes(store: db.Store, zone: tzinfo) -> list[tuple[Stocktake, StocktakeResult]]:
+    """Every stock-take, the kiosks' and the uploaded ones, newest first, each with its
+    result against the catalogue and the loans now."""
+    with store.reading() as conn:
+        takes = _kiosk_stocktakes(conn, zone) + _uploaded(conn, zone)
+        _with_marks(conn, takes, zone)
+        reference, state = _school(conn) if takes else (None, None)
+    takes.sort(key=lambda t: (t.started, t.stocktake_id), reverse=True)
+    if reference is None or state is None:
+        return []
+    return [(t, reconcile(reference, state, t.codes, t.shelf)) for t in takes]
+
+
+def _find(conn: Any, stocktake_id: str, zone: tzinfo) -> Stocktake | None:
+    takes = _uploaded(conn, zone, stocktake_id) or _kiosk_stocktakes(conn, zone, stocktake_id)
+    _with_marks(conn, takes, zone)
+    return takes[0] if takes else None
+
+
+def stocktake(store: db.Store, stocktake_id: str, zone: tzinfo) -> StocktakeView | None:
+    """One stock-take's result now (None: no such stock-take)."""
+    with store.reading() as conn:
+        take = _find(conn, stocktake_id, zone)
+        if take is None:
+            return None
+        reference, state = _school(conn)
+    result = reconcile(reference, state, take.codes, take.shelf)
+    borrowers = {}
+    for item_id in result.on_loan_on_shelf:
+        loan = state.loan_of(item_id)
+        patron = reference.patrons.get(loan.patron_id) if loan is not None else None
+        borrowers[item_id] = (patron.class_name or "" if patron is not None else "",
+                              _named(reference, loan.patron_id) if loan is not None else "")
+    if take.source == "kiosk":
+        take.by = _named(reference, take.by)
+    return StocktakeView(take, result, dict(reference.items), borrowers)
+
+
+def _named(reference: Reference, patron_id: str) -> str:
+    patron = reference.patrons.get(patron_id)
+    return f"{patron.name} ({patron_id})" if patron is not None and patron.name else patron_id
+
+
+def upload_stocktake(store: db.Store, who: str, filename: str, shelf: tuple[str, ...] | None, codes: list[str],
+                     at: datetime) -> str:
+    """Keeps an uploaded scan file's codes as a stock-take of ``shelf``; its id."""
+    stocktake_id = f"upload-{uuid.uuid4().hex[:12]}"
+    with store.writing() as conn:
+        conn.execute(db.stocktake_uploads.insert().values(
+            stocktake_id=stocktake_id, at=at, who=who, filename=filename[:255],
+            shelf=json.dumps(list(shelf), ensure_ascii=False) if shelf is not None else None,
+            codes=json.dumps(codes, ensure_ascii=False)))
+        conn.execute(db.audit_log.insert().values(
+            at=at, who=who, action="registers.stocktake.upload", target=stocktake_id,
+            detail=json.dumps({"filename": filename, "shelf": list(shelf) if shelf is not None else None,
+                               "codes": len(codes)}, ensure_ascii=False)))
+    return stocktake_id
+
+
+def corners(store: db.Store) -> list[str]:
+    """The home corners the catalogue names (the shelves a scan file can be of)."""
+    with store.reading() as conn:
+        found = {msgspec.convert(msgspec.json.decode(data), Item, strict=False).home_corner
+                 for data in conn.execute(select(db.catalogue.c.data).where(db.catalogue.c.removed.is_(False)))
+                 .scalars()}
+    return sorted(c for c in found if c)
+
+
+def mark_missing_lost(store: db.Store, stocktake_id: str, who: str, at: datetime, zone: tzinfo) -> list[str]:
+    """Marks lost every book a finished stock-take found missing, once: each book's catalogue
+    record says "lost" under a new revision (the kiosks learn it at their next pull) with a
+    line in the audit log, and the stock-take's marking is recorded. A second time changes
+    nothing (and returns no books); a book lent or marked since is left as it is."""
+    with store.writing() as conn:
+        take = _find(conn, stocktake_id, zone)
+        if take is None:
+            raise MarkLostRefused("unknown")
+        if take.marked_at is not None:
+            return []
+        if take.state != FINISHED:
+            raise MarkLostRefused(take.state)
+        reference, state = _school(conn)
+        result = reconcile(reference, state, take.codes, take.shelf)
+        rev = next_revision(conn) if result.missing else None
+        marked = []
+        for item_id in result.missing:
+            row = conn.execute(select(db.catalogue.c.data).where(db.catalogue.c.item_id == item_id)).first()
+            if row is None or rev is None:
+                continue
+            record = msgspec.json.decode(row.data, type=ItemRecord)
+            was = state.status_of(reference.items[item_id])
+            record.status = str(ItemStatus.LOST)
+            conn.execute(update(db.catalogue).where(db.catalogue.c.item_id == item_id)
+                         .values(data=msgspec.json.encode(record).decode("utf-8"), rev=rev))
+            conn.execute(update(db.item_state).where(db.item_state.c.item_id == item_id).values(status=None, rev=rev))
+            conn.execute(db.audit_log.insert().values(
+                at=at, who=who, action=LOST_ACTION, target=item_id,
+                detail=json.dumps({"stocktake": stocktake_id, "title": record.title, "was": str(was)},
+                                  ensure_ascii=False)))
+            marked.append(item_id)
+        conn.execute(db.audit_log.insert().values(
+            at=at, who=who, action=STOCKTAKE_LOST_ACTION, target=stocktake_id,
+            detail=json.dumps({"items": marked, "where": take.where}, ensure_ascii=False)))
+    return marked
+
+
+def state_text(take: Stocktake) -> str:
+    return {RUNNING: _("running"), FINISHED: _("finished"), CANCELLED: _("cancelled")}.get(take.state, take.state)
+
+
+def shelf_text(shelf: tuple[str, ...] | None) -> str:
+    return "、".join(shelf) if shelf else _("every book")
+
+
+def stocktake_table(view: StocktakeView) -> ReportTable:
+    """Every book the stock-take concerns, one a row, with what it found of it."""
+    result, items = view.result, view.items
+
+    def book(item_id: str) -> tuple[str, str, str, str]:
+        item = items.get(item_id)
+        return (item_id, item.title if item else "", item.call_number or "" if item else "",
+                item.home_corner or "" if item else "")
+
+    rows: list[Sequence[Any]] = []
+    for kind, ids in ((_("present"), result.present), (_("missing"), result.missing),
+                      (_("misplaced"), result.misplaced), (_("reported lost or withdrawn, found"),
+                                                           result.gone_but_found)):
+        rows += [(kind, *book(i), "", "") for i in ids]
+    rows += [(_("on loan but on the shelf"), *book(i), *view.borrowers.get(i, ("", ""))) for i in
+             result.on_loan_on_shelf]
+    rows += [(_("unknown code"), code, "", "", "", "", "") for code in result.unknown]
+    return ReportTable(_("Stock-take result"),
+                       [_("Found"), _("Book id"), _("Title"), _("Call number"), _("Home corner"),
+                        _("Borrower's class"), _("Borrower")], rows)

@@ -126,7 +126,7 @@ class Desk:
                    *(conn.execute(select(func.max(table.c.rev))).scalar()
                      for table in (db.patrons, db.cards, db.catalogue, db.settings)))
             school_zone = ZoneInfo(zone.school_zone_name(conn))
-            state = _state(conn)
+            state = circulation_state(conn)
         with self._cache_lock:  # one rebuild at a time: the sessions after a change wait for it, not redo it
             if self._cached is None or self._cached[0] != key:
                 self._cached = (key, _reference_of(server_reference.delta(self.store, kiosk_id, 0)))
@@ -255,7 +255,7 @@ def _reference_of(delta: Any) -> Reference:
         calendar=calendar_of(delta.calendar) if delta.calendar is not None else None)
 
 
-def _state(conn: Connection) -> CirculationState:
+def circulation_state(conn: Connection) -> CirculationState:
     """The open loans and the item statuses replay keeps (``item_state``): the kiosk's
     ``CirculationState``, as the server has it now. A status there overrides the catalogue's."""
     s = db.item_state.c

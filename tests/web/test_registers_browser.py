@@ -78,7 +78,7 @@ def test_the_registers_open_print_and_download(server, browser):
     page.wait_for_url("**/end-of-day")
 
     page.click("nav a[href$='/registers']")
-    assert page.locator("ul.register-links li").count() == 6
+    assert page.locator("ul.register-links li").count() == 7
     shot(page, "registers-index")
 
     page.click("a[href$='/registers/overdue']")
