@@ -1,21 +1,51 @@
 """The central database: its tables, and how to open it (SQLite by default, PostgreSQL by URL).
 
-Writes that replay events are serialised (one at a time, across threads and processes):
-replay must see the loans as the previous batch left them, and the reference cursor
-(``revision``) must grow in commit order for a kiosk's "changes since" to miss nothing.
-SQLite serialises with ``BEGIN IMMEDIATE``, PostgreSQL with a transaction-level advisory
-lock; a process-wide lock in front keeps threads from spinning on either.
+Two kinds of write transaction (``Store.writing`` and ``Store.ingesting``):
+
+* ``writing``: one at a time, across threads and processes. The librarian's changes, imports,
+  the retention period, the bridge's and the notices' bookkeeping, migrations: rare, and
+  free to read and change anything. SQLite serialises with ``BEGIN IMMEDIATE`` (and a lock
+  file that hands over at once), PostgreSQL with a transaction-level advisory lock taken
+  exclusively; a process-wide lock in front keeps threads from spinning on either.
+* ``ingesting``: taking a kiosk's batch (``central.ingest``), the hot path. On SQLite it is
+  ``writing`` (SQLite has one writer whatever we do). On PostgreSQL batches run side by
+  side, each holding, until it commits, transaction-level advisory locks as narrow as
+  correctness allows:
+
+  - the global write lock *shared*: no ``writing`` transaction (a librarian's correction of
+    an item, a catalogue import, anonymising loans) runs in the middle of a batch, and none
+    of those needs to know what ingest touches;
+  - its **kiosk**: that kiosk's sequence and idempotency (its high-water mark, event count and
+    times in ``kiosks``, its journal incarnations in ``journals``, its boots' anchors, its
+    batch ids in ``batches``): two pushes of one kiosk (a daemon retrying while its first
+    request is still being served, or a kiosk behind two server processes) go one after the
+    other, so the second sees the first's batch id and numbers;
+  - every **item** the batch's events change or register (``item_state``, the item's loans in
+    ``loans``, its catalogue record when a kiosk registers it): where replays from different
+    kiosks meet. Replay reads an item's state and loan after taking its lock, so it sees
+    them as the last batch that touched the item left them (checkout at one kiosk, return
+    at another: one after the other, in either order, never interleaved);
+  - every **card** a batch enrols or replaces (``cards``).
+
+  All of a batch's keys are taken in one sorted order, so two batches cannot deadlock on
+  them. What remains shared is made safe otherwise: the reference cursor (``revision``) is
+  bumped by an ``UPDATE`` of its one row, whose row lock is held to commit, as the last
+  step of the batch (see ``central.ingest``), so revisions still grow in commit order and a
+  kiosk's "changes since" misses nothing; events' ids are unique by primary key (two kiosks
+  sending one id: the second is looked up again and kept for review); the review queue and
+  the bridge's outbox take rows under their own serial ids (``central.outbox`` on order).
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -486,6 +516,28 @@ class Store:
             self._lock.release()
 
     @contextmanager
+    def ingesting(self, kiosk_id: str, items: Iterable[str] = (), cards: Iterable[str] = ()) -> Iterator[Connection]:
+        """A write transaction for one batch of ``kiosk_id`` that changes ``items`` and
+        ``cards``: on PostgreSQL side by side with other kiosks' batches, holding the narrow
+        locks the module's docstring lists (taken before anything is read); on SQLite,
+        ``writing``. Raises Busy when a lock is not had within ``LOCK_WAIT_S``."""
+        if self.sqlite:
+            with self.writing() as conn:
+                yield conn
+            return
+        keys = ingest_lock_keys(kiosk_id, items, cards)
+        with _translated():
+            with self.engine.connect().execution_options(bookcorner_write=True) as conn:
+                with conn.begin():
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_S)}s'; "
+                                         f"SELECT pg_advisory_xact_lock_shared({_PG_WRITE_LOCK})")
+                    # in the array's (sorted) order: the subquery's order is the order they are taken in
+                    conn.exec_driver_sql(
+                        "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest(%s::bigint[]) "
+                        "WITH ORDINALITY AS t(k, n) ORDER BY n) AS ordered", (keys,))
+                    yield conn
+
+    @contextmanager
     def _between_processes(self) -> Iterator[None]:
         """SQLite: a lock file that hands the write over at once (SQLite's own busy wait
         sleeps up to 100 ms at a time). PostgreSQL serialises with an advisory lock."""
@@ -529,6 +581,22 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def lock_key(kind: str, ident: str) -> int:
+    """A PostgreSQL advisory lock key (a signed 64-bit number) for one kiosk, item or card.
+    Two names may share a key (one in 2**64): they then wait for each other, nothing worse."""
+    digest = hashlib.blake2b(f"bookcorner:{kind}:{ident}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    return key if key != _PG_WRITE_LOCK else key - 1
+
+
+def ingest_lock_keys(kiosk_id: str, items: Iterable[str] = (), cards: Iterable[str] = ()) -> list[int]:
+    """The keys a batch locks, once each, in the one order every batch takes them in."""
+    keys = {lock_key("kiosk", kiosk_id)}
+    keys.update(lock_key("item", i) for i in items)
+    keys.update(lock_key("card", c) for c in cards)
+    return sorted(keys)
 
 
 @contextmanager
