@@ -93,6 +93,7 @@ def kiosk_round(job: dict) -> dict:
     settings = DaemonSettings(job["url"], root / "credential", batch_size=job["batch"], read_timeout_s=120)
     daemon = SyncDaemon(root, job["kiosk_id"], settings, SystemClock(timezone.utc))
     daemon._client = TimedClient(job["url"], job["token"], read_timeout_s=120)
+    job["ready"].put(1)
     job["go"].wait()
     started, cpu = time.perf_counter(), time.process_time()
     result = daemon.run_round()
@@ -101,6 +102,63 @@ def kiosk_round(job: dict) -> dict:
     return {"start": started, "end": ended, "cpu": cpu, "ok": result.ok, "acked": result.acked_seq,
             "error": result.error.message if result.error else None, "pushes": pushes[0],
             "push_seconds": pushes[1], "server_phases": phases}
+
+
+def light_round(job: dict) -> dict:
+    """One kiosk as a lightweight client: its journal's batches, encoded before the start, sent
+    over one HTTP connection in the real protocol, one after the other (a 429 waits its
+    Retry-After and sends the batch again); the same figures as ``kiosk_round``."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from bookcorner.protocol.messages import PushReply, decode, encode
+
+    root = Path(job["root"])
+    bodies = [encode(request) for request in push_requests(job["kiosk_id"], root, job["batch"])]
+    address = urlsplit(job["url"])
+    headers = {"Authorization": f"Bearer {job['token']}", "Content-Type": "application/json"}
+    phases: dict[str, float] = {}
+    pushes, push_seconds, acked, error = 0, 0.0, 0, None
+    connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
+    job["ready"].put(1)
+    job["go"].wait()
+    started, cpu = time.perf_counter(), time.process_time()
+    for body in bodies:
+        while True:
+            sent = time.perf_counter()
+            connection.request("POST", "/v1/push", body, headers)
+            response = connection.getresponse()
+            data = response.read()
+            pushes, push_seconds = pushes + 1, push_seconds + time.perf_counter() - sent
+            if response.status != 429:
+                break
+            time.sleep(float(response.getheader("Retry-After") or 1))
+        if response.status != 200:
+            error = f"{response.status}: {data[:200]!r}"
+            break
+        acked = decode(data, PushReply).applied_seq
+        for name, ms in re.findall(r"(\w+);dur=([\d.]+)", response.getheader("Server-Timing") or ""):
+            phases[name] = phases.get(name, 0.0) + float(ms) / 1000
+    ended, cpu = time.perf_counter(), time.process_time() - cpu
+    connection.close()
+    return {"start": started, "end": ended, "cpu": cpu, "ok": error is None, "acked": acked, "error": error,
+            "pushes": pushes, "push_seconds": push_seconds, "server_phases": phases}
+
+
+def push_requests(kiosk_id: str, root: Path, batch: int) -> list:
+    """A kiosk's journal as the pushes its daemon would send (batches of ``batch`` events)."""
+    from bookcorner.journal.journal import JournalReader
+    from bookcorner.protocol.messages import ClockReading, PushRequest, WireEvent
+
+    events = [WireEvent(**e.to_record()) for e in JournalReader(root / "journal").events_after(0)]
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    requests = []
+    for start in range(0, len(events), batch):
+        chunk = events[start:start + batch]
+        requests.append(PushRequest(kiosk_id=kiosk_id, batch_id=str(uuid.uuid4()), from_seq=chunk[0].seq,
+                                    to_seq=chunk[-1].seq, clock=ClockReading("bench-push", 10**15, now, True),
+                                    events=chunk))
+    return requests
 
 
 # --- the server ---------------------------------------------------------------------------------
@@ -208,18 +266,9 @@ def bulk_insert_rate(store, rows: list[dict], batch: int) -> tuple[float, float]
 def replay_batches(store, roots: list[tuple[str, Path]], batch: int) -> list:
     """The batches the kiosks sent, rebuilt from their journals (for the in-process run)."""
     from bookcorner.central.ingest import Batch
-    from bookcorner.journal.journal import JournalReader
-    from bookcorner.protocol.messages import ClockReading, WireEvent
 
-    batches = []
-    for kiosk_id, root in roots:
-        events = [WireEvent(**e.to_record()) for e in JournalReader(root / "journal").events_after(0)]
-        now = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        for start in range(0, len(events), batch):
-            chunk = events[start:start + batch]
-            clock = ClockReading("bench-push", 10**15, now, True)
-            batches.append(Batch(kiosk_id, str(uuid.uuid4()), chunk[0].seq, chunk[-1].seq, clock, chunk))
-    return batches
+    return [Batch(r.kiosk_id, r.batch_id, r.from_seq, r.to_seq, r.clock, r.events)
+            for kiosk_id, root in roots for r in push_requests(kiosk_id, root, batch)]
 
 
 def ingest_rate(store, batches: list, profile: bool) -> tuple[float, str]:
@@ -271,9 +320,11 @@ class Pushed:
         return phases
 
 
-def push_all(url: str, kiosks: list[tuple[str, Path]], batch: int, workers: int, log: Path) -> Pushed:
-    """Every kiosk's daemon round, all at once (a process each), against ``bookcorner central``
-    with ``workers`` processes on the database at ``url`` (migrated and given the kiosks here)."""
+def push_all(url: str, kiosks: list[tuple[str, Path]], batch: int, workers: int, log: Path,
+             light: bool = False) -> Pushed:
+    """Every kiosk's daemon round (``light``: a lightweight client's, ``light_round``), all at
+    once (a process each), against ``bookcorner central`` with ``workers`` processes on the
+    database at ``url`` (migrated and given the kiosks here)."""
     from bookcorner.central.db import Store
     from bookcorner.central.kiosks import add_kiosk
 
@@ -286,12 +337,15 @@ def push_all(url: str, kiosks: list[tuple[str, Path]], batch: int, workers: int,
     server = Server(url, log, workers)
     try:
         context = mp.get_context("fork")
-        go = context.Manager().Event()
+        manager = context.Manager()
+        go, ready = manager.Event(), manager.Queue()
         jobs = [{"root": str(root), "kiosk_id": kiosk_id, "url": server.url, "token": tokens[kiosk_id],
-                 "batch": batch, "go": go} for kiosk_id, root in kiosks]
+                 "batch": batch, "go": go, "ready": ready} for kiosk_id, root in kiosks]
         with context.Pool(len(jobs)) as pool:
-            pending = pool.map_async(kiosk_round, jobs)
-            time.sleep(1.0)  # every worker is up and waiting
+            pending = pool.map_async(light_round if light else kiosk_round, jobs)
+            for _ in jobs:  # every worker is up and waiting
+                ready.get(timeout=600)
+            time.sleep(0.5)
             server_cpu, all_cpu = tree_cpu(server.process.pid), machine_cpu()
             go.set()
             results = pending.get(timeout=3600)

@@ -727,23 +727,39 @@ def bulk_insert(conn: Connection, table: Table, rows: list[tuple]) -> None:
         raise IntegrityError(statement, None, error) from error
 
 
-def bulk_upsert(conn: Connection, table: Table, keys: list[str], rows: list[tuple]) -> None:
+def bulk_upsert(conn: Connection, table: Table, keys: list[str], rows: list[tuple], *,
+                new_revision: str | None = None) -> None:
     """Insert or replace rows (tuples in column order) by their primary key: one
-    ``executemany`` on SQLite; on PostgreSQL one statement over arrays of the columns
-    (``unnest``), not a statement per row."""
+    ``executemany`` on SQLite; on PostgreSQL one statement over the rows as one JSON document.
+
+    ``new_revision``: the name of a column every row gets a new revision in (the rows' values
+    for it are not used): on PostgreSQL the ``revision`` row is bumped in the same statement,
+    so its row lock (which ingest's batches queue for: see the module's docstring) is held
+    from there to the commit only, with no round trip in between."""
     if not rows:
         return
     names = [c.name for c in table.columns]
     updates = ", ".join(f"{n} = excluded.{n}" for n in names if n not in keys)
     conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
     if conn.dialect.name == "sqlite":
+        if new_revision is not None:
+            at = names.index(new_revision)
+            rev = conn.execute(revision.update().where(revision.c.id == 1).values(rev=revision.c.rev + 1)
+                               .returning(revision.c.rev)).scalar_one()
+            rows = [(*row[:at], rev, *row[at + 1:]) for row in rows]
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) "
                              f"VALUES ({', '.join('?' * len(names))}) {conflict}", rows)
         return
     # the rows as one JSON document that PostgreSQL turns back into rows itself: one
     # parameter, one round trip, no per-value adaptation in Python
     document = _json_rows.encode([dict(zip(names, row, strict=True)) for row in rows]).decode("utf-8")
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} "
+    if new_revision is None:
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} "
+                             f"FROM json_populate_recordset(NULL::{table.name}, %s) {conflict}", (document,))
+        return
+    values = ", ".join("(SELECT rev FROM bumped)" if n == new_revision else n for n in names)
+    conn.exec_driver_sql(f"WITH bumped AS (UPDATE revision SET rev = rev + 1 WHERE id = 1 RETURNING rev) "
+                         f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {values} "
                          f"FROM json_populate_recordset(NULL::{table.name}, %s) {conflict}", (document,))
 
 

@@ -560,11 +560,13 @@ def _publish(work: _Work, state: _State) -> None:
     db.Store.ingesting), so revisions grow in commit order; last, so that the queue holds
     only these writes and the commit, not the whole batch."""
     changed = [s for s in state.items.values() if s.dirty]
-    if changed or state.additions.changed:
+    if state.additions.changed:
         rev = next_revision(work.conn)
         if changed:
             _store_items(work.conn, changed, rev)
         state.additions.store(work.conn, rev)
+    elif changed:  # (the common case: the revision bumped in the same statement)
+        _store_items(work.conn, changed, None)
 
 
 def _kiosk_values(work: _Work, fresh: _Fresh, timed: Sequence[Timing], stored: int, applied: int) -> dict[str, Any]:
@@ -835,7 +837,8 @@ def _load_items(conn: Connection, item_ids: Sequence[str]) -> dict[str, ItemStat
     return items
 
 
-def _store_items(conn: Connection, states: Sequence[ItemState], rev: int) -> None:
+def _store_items(conn: Connection, states: Sequence[ItemState], rev: int | None) -> None:
+    """The items' states, under ``rev`` (None: a new revision, taken as they are stored)."""
     when, day = db.time_param(conn), db.date_param(conn)
     rows: list[tuple] = []
     for s in states:  # in the order of db.item_state's columns
@@ -846,7 +849,7 @@ def _store_items(conn: Connection, states: Sequence[ItemState], rev: int) -> Non
         else:
             rows.append((s.item_id, s.status, loan.loan_id, loan.patron_id, day(loan.due), when(loan.since),
                          loan.kiosk_id, loan.renewals, when(s.changed_time), s.changed_kiosk, s.changed_seq, rev))
-    db.bulk_upsert(conn, db.item_state, ["item_id"], rows)
+    db.bulk_upsert(conn, db.item_state, ["item_id"], rows, new_revision="rev" if rev is None else None)
 
 
 def upsert(conn: Connection, table, keys: list[str], rows: list[dict[str, Any]]) -> None:
