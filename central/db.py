@@ -28,7 +28,13 @@ Two kinds of write transaction (``Store.writing`` and ``Store.ingesting``):
   - every **card** a batch enrols or replaces (``cards``).
 
   All of a batch's keys are taken in one sorted order, so two batches cannot deadlock on
-  them. What remains shared is made safe otherwise: the reference cursor (``revision``) is
+  them. Each is an entry in PostgreSQL's shared lock table until the commit (room for
+  ``max_locks_per_transaction`` x ``max_connections`` entries: 6,400 by default); so that
+  batches side by side always fit, a batch that would take more than ``INGEST_LOCKS_MAX``
+  (a kiosk's first push after weeks offline, in batches of thousands) takes the global write
+  lock exclusively instead, like ``writing``, and goes alone. With several server processes
+  each taking ``push_limit`` pushes at once, ``max_locks_per_transaction`` must cover
+  processes x push_limit x (INGEST_LOCKS_MAX + 2) / max_connections (docs/operations.md). What remains shared is made safe otherwise: the reference cursor (``revision``) is
   bumped by an ``UPDATE`` of its one row, whose row lock is held to commit, as the last
   step of the batch (see ``central.ingest``), so revisions still grow in commit order and a
   kiosk's "changes since" misses nothing; events' ids are unique by primary key (two kiosks
@@ -83,6 +89,9 @@ UTC = timezone.utc
 #: a lock key of our own for pg_advisory_xact_lock ("bookcorn" in ASCII)
 _PG_WRITE_LOCK = 0x626F6F6B636F726E
 LOCK_WAIT_S = 30.0
+#: the most locks one batch takes (its kiosk, books and cards); a batch that would take more
+#: takes the global write lock exclusively instead (see the module's docstring)
+INGEST_LOCKS_MAX = 256
 DEFAULT_DB_ENV = "BOOKCORNER_CENTRAL_DB"
 
 
@@ -526,15 +535,17 @@ class Store:
                 yield conn
             return
         keys = ingest_lock_keys(kiosk_id, items, cards)
+        if len(keys) > INGEST_LOCKS_MAX:  # the whole server for this one, as ``writing``
+            locks = f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})"
+        else:  # the keys in the array's (sorted) order: the subquery's order is the order taken in
+            array = "{" + ",".join(str(int(key)) for key in keys) + "}"  # (numbers of our own making)
+            locks = (f"SELECT pg_advisory_xact_lock_shared({_PG_WRITE_LOCK}); "
+                     f"SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest('{array}'::bigint[]) "
+                     f"WITH ORDINALITY AS t(k, n) ORDER BY n) AS ordered")
         with _translated():
             with self.engine.connect().execution_options(bookcorner_write=True) as conn:
                 with conn.begin():
-                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_S)}s'; "
-                                         f"SELECT pg_advisory_xact_lock_shared({_PG_WRITE_LOCK})")
-                    # in the array's (sorted) order: the subquery's order is the order they are taken in
-                    conn.exec_driver_sql(
-                        "SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest(%s::bigint[]) "
-                        "WITH ORDINALITY AS t(k, n) ORDER BY n) AS ordered", (keys,))
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_S)}s'; {locks}")  # one round trip
                     yield conn
 
     @contextmanager

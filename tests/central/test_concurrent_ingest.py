@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bookcorner.central import db, ingest
 from bookcorner.central.kiosks import add_kiosk
@@ -150,3 +151,30 @@ def test_kiosks_pushing_at_once_to_two_processes_take_every_event_once_as_one_pr
     assert server_items == alone_items  # (the server's database is this test's own)
     assert server_loans == alone_loans
     assert server_outcomes == alone_outcomes
+
+
+def test_a_batch_locks_its_kiosk_and_books_and_a_huge_one_the_whole_server(tmp_path):
+    problem = postgres_problem()
+    if problem:
+        pytest.skip(f"the narrow locks are PostgreSQL's (SQLite has one writer): {problem}")
+    with postgres_database() as url:
+        store = db.Store(url, pool_size=2)
+        try:
+            store.migrate()
+            held = ("SELECT mode, count(*) FROM pg_locks WHERE pid = pg_backend_pid() AND locktype = 'advisory' "
+                    "GROUP BY mode ORDER BY mode")
+            with store.ingesting("k1", ["b1", "b2", "b2"], ["c1"]) as conn:  # kiosk, 2 books, a card; all shared
+                assert conn.exec_driver_sql(held).all() == [("ExclusiveLock", 4), ("ShareLock", 1)]
+                # another kiosk's batch about other books is taken meanwhile, one about the same book waits
+                with store.ingesting("k2", ["b3"]) as other:
+                    assert other.exec_driver_sql(held).all() == [("ExclusiveLock", 2), ("ShareLock", 1)]
+                with store.engine.connect() as third, third.begin():
+                    third.exec_driver_sql("SET LOCAL lock_timeout = '200ms'")
+                    key = db.lock_key("item", "b2")
+                    with pytest.raises(OperationalError, match="lock timeout"):
+                        third.exec_driver_sql(f"SELECT pg_advisory_xact_lock({key})")
+            books = [f"b{n}" for n in range(db.INGEST_LOCKS_MAX)]
+            with store.ingesting("k1", books) as conn:  # past the most: the global lock alone, exclusively
+                assert conn.exec_driver_sql(held).all() == [("ExclusiveLock", 1)]
+        finally:
+            store.dispose()
