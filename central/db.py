@@ -1,21 +1,57 @@
 """The central database: its tables, and how to open it (SQLite by default, PostgreSQL by URL).
 
-Writes that replay events are serialised (one at a time, across threads and processes):
-replay must see the loans as the previous batch left them, and the reference cursor
-(``revision``) must grow in commit order for a kiosk's "changes since" to miss nothing.
-SQLite serialises with ``BEGIN IMMEDIATE``, PostgreSQL with a transaction-level advisory
-lock; a process-wide lock in front keeps threads from spinning on either.
+Two kinds of write transaction (``Store.writing`` and ``Store.ingesting``):
+
+* ``writing``: one at a time, across threads and processes. The librarian's changes, imports,
+  the retention period, the bridge's and the notices' bookkeeping, migrations: rare, and
+  free to read and change anything. SQLite serialises with ``BEGIN IMMEDIATE`` (and a lock
+  file that hands over at once), PostgreSQL with a transaction-level advisory lock taken
+  exclusively; a process-wide lock in front keeps threads from spinning on either.
+* ``ingesting``: taking a kiosk's batch (``central.ingest``), the hot path. On SQLite it is
+  ``writing`` (SQLite has one writer whatever we do). On PostgreSQL batches run side by
+  side, each holding, until it commits, transaction-level advisory locks as narrow as
+  correctness allows:
+
+  - the global write lock *shared*: no ``writing`` transaction (a librarian's correction of
+    an item, a catalogue import, anonymising loans) runs in the middle of a batch, and none
+    of those needs to know what ingest touches;
+  - its **kiosk**: that kiosk's sequence and idempotency (its high-water mark, event count and
+    times in ``kiosks``, its journal incarnations in ``journals``, its boots' anchors, its
+    batch ids in ``batches``): two pushes of one kiosk (a daemon retrying while its first
+    request is still being served, or a kiosk behind two server processes) go one after the
+    other, so the second sees the first's batch id and numbers;
+  - every **item** the batch's events change or register (``item_state``, the item's loans in
+    ``loans``, its catalogue record when a kiosk registers it): where replays from different
+    kiosks meet. Replay reads an item's state and loan after taking its lock, so it sees
+    them as the last batch that touched the item left them (checkout at one kiosk, return
+    at another: one after the other, in either order, never interleaved);
+  - every **card** a batch enrols or replaces (``cards``).
+
+  All of a batch's keys are taken in one sorted order, so two batches cannot deadlock on
+  them. Each is an entry in PostgreSQL's shared lock table until the commit (room for
+  ``max_locks_per_transaction`` x ``max_connections`` entries: 6,400 by default); so that
+  batches side by side always fit, a batch that would take more than ``INGEST_LOCKS_MAX``
+  (a kiosk's first push after weeks offline, in batches of thousands) takes the global write
+  lock exclusively instead, like ``writing``, and goes alone. With several server processes
+  each taking ``push_limit`` pushes at once, ``max_locks_per_transaction`` must cover
+  processes x push_limit x (INGEST_LOCKS_MAX + 2) / max_connections (docs/operations.md). What remains shared is made safe otherwise: the reference cursor (``revision``) is
+  bumped by an ``UPDATE`` of its one row, whose row lock is held to commit, as the last
+  step of the batch (see ``central.ingest``), so revisions still grow in commit order and a
+  kiosk's "changes since" misses nothing; events' ids are unique by primary key (two kiosks
+  sending one id: the second is looked up again and kept for review); the review queue and
+  the bridge's outbox take rows under their own serial ids (``central.outbox`` on order).
 """
 
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -53,6 +89,9 @@ UTC = timezone.utc
 #: a lock key of our own for pg_advisory_xact_lock ("bookcorn" in ASCII)
 _PG_WRITE_LOCK = 0x626F6F6B636F726E
 LOCK_WAIT_S = 30.0
+#: the most locks one batch takes (its kiosk, books and cards); a batch that would take more
+#: takes the global write lock exclusively instead (see the module's docstring)
+INGEST_LOCKS_MAX = 256
 DEFAULT_DB_ENV = "BOOKCORNER_CENTRAL_DB"
 
 
@@ -498,6 +537,30 @@ class Store:
             self._lock.release()
 
     @contextmanager
+    def ingesting(self, kiosk_id: str, items: Iterable[str] = (), cards: Iterable[str] = ()) -> Iterator[Connection]:
+        """A write transaction for one batch of ``kiosk_id`` that changes ``items`` and
+        ``cards``: on PostgreSQL side by side with other kiosks' batches, holding the narrow
+        locks the module's docstring lists (taken before anything is read); on SQLite,
+        ``writing``. Raises Busy when a lock is not had within ``LOCK_WAIT_S``."""
+        if self.sqlite:
+            with self.writing() as conn:
+                yield conn
+            return
+        keys = ingest_lock_keys(kiosk_id, items, cards)
+        if len(keys) > INGEST_LOCKS_MAX:  # the whole server for this one, as ``writing``
+            locks = f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})"
+        else:  # the keys in the array's (sorted) order: the subquery's order is the order taken in
+            array = "{" + ",".join(str(int(key)) for key in keys) + "}"  # (numbers of our own making)
+            locks = (f"SELECT pg_advisory_xact_lock_shared({_PG_WRITE_LOCK}); "
+                     f"SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest('{array}'::bigint[]) "
+                     f"WITH ORDINALITY AS t(k, n) ORDER BY n) AS ordered")
+        with _translated():
+            with self.engine.connect().execution_options(bookcorner_write=True) as conn:
+                with conn.begin():
+                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_S)}s'; {locks}")  # one round trip
+                    yield conn
+
+    @contextmanager
     def _between_processes(self) -> Iterator[None]:
         """SQLite: a lock file that hands the write over at once (SQLite's own busy wait
         sleeps up to 100 ms at a time). PostgreSQL serialises with an advisory lock."""
@@ -541,6 +604,22 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def lock_key(kind: str, ident: str) -> int:
+    """A PostgreSQL advisory lock key (a signed 64-bit number) for one kiosk, item or card.
+    Two names may share a key (one in 2**64): they then wait for each other, nothing worse."""
+    digest = hashlib.blake2b(f"bookcorner:{kind}:{ident}".encode(), digest_size=8).digest()
+    key = int.from_bytes(digest, "big", signed=True)
+    return key if key != _PG_WRITE_LOCK else key - 1
+
+
+def ingest_lock_keys(kiosk_id: str, items: Iterable[str] = (), cards: Iterable[str] = ()) -> list[int]:
+    """The keys a batch locks, once each, in the one order every batch takes them in."""
+    keys = {lock_key("kiosk", kiosk_id)}
+    keys.update(lock_key("item", i) for i in items)
+    keys.update(lock_key("card", c) for c in cards)
+    return sorted(keys)
 
 
 @contextmanager
@@ -671,23 +750,39 @@ def bulk_insert(conn: Connection, table: Table, rows: list[tuple]) -> None:
         raise IntegrityError(statement, None, error) from error
 
 
-def bulk_upsert(conn: Connection, table: Table, keys: list[str], rows: list[tuple]) -> None:
+def bulk_upsert(conn: Connection, table: Table, keys: list[str], rows: list[tuple], *,
+                new_revision: str | None = None) -> None:
     """Insert or replace rows (tuples in column order) by their primary key: one
-    ``executemany`` on SQLite; on PostgreSQL one statement over arrays of the columns
-    (``unnest``), not a statement per row."""
+    ``executemany`` on SQLite; on PostgreSQL one statement over the rows as one JSON document.
+
+    ``new_revision``: the name of a column every row gets a new revision in (the rows' values
+    for it are not used): on PostgreSQL the ``revision`` row is bumped in the same statement,
+    so its row lock (which ingest's batches queue for: see the module's docstring) is held
+    from there to the commit only, with no round trip in between."""
     if not rows:
         return
     names = [c.name for c in table.columns]
     updates = ", ".join(f"{n} = excluded.{n}" for n in names if n not in keys)
     conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
     if conn.dialect.name == "sqlite":
+        if new_revision is not None:
+            at = names.index(new_revision)
+            rev = conn.execute(revision.update().where(revision.c.id == 1).values(rev=revision.c.rev + 1)
+                               .returning(revision.c.rev)).scalar_one()
+            rows = [(*row[:at], rev, *row[at + 1:]) for row in rows]
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) "
                              f"VALUES ({', '.join('?' * len(names))}) {conflict}", rows)
         return
     # the rows as one JSON document that PostgreSQL turns back into rows itself: one
     # parameter, one round trip, no per-value adaptation in Python
     document = _json_rows.encode([dict(zip(names, row, strict=True)) for row in rows]).decode("utf-8")
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} "
+    if new_revision is None:
+        conn.exec_driver_sql(f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {', '.join(names)} "
+                             f"FROM json_populate_recordset(NULL::{table.name}, %s) {conflict}", (document,))
+        return
+    values = ", ".join("(SELECT rev FROM bumped)" if n == new_revision else n for n in names)
+    conn.exec_driver_sql(f"WITH bumped AS (UPDATE revision SET rev = rev + 1 WHERE id = 1 RETURNING rev) "
+                         f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {values} "
                          f"FROM json_populate_recordset(NULL::{table.name}, %s) {conflict}", (document,))
 
 

@@ -1,11 +1,13 @@
 """Taking a batch of events exactly once: the one path for pushes and USB imports.
 
-In one serialised transaction: answer a batch id seen before with its stored reply;
-otherwise tell apart the events already stored (duplicates, by event id) from new ones,
-re-time the new ones (``circulation.retiming``), replay them in order (``circulation.replay``),
-store them with their outcome, keep those that need a person in ``reviews``, move the
-kiosk's high-water mark, and store the reply under the batch id. Delivery is
-at-least-once; the effect is exactly once.
+In one transaction, holding the locks of the batch's kiosk, items and cards
+(``db.Store.ingesting``: other kiosks' batches about other books run side by side): answer
+a batch id seen before with its stored reply; otherwise tell apart the events already
+stored (duplicates, by event id) from new ones, re-time the new ones
+(``circulation.retiming``), replay them in order (``circulation.replay``), store them with
+their outcome, keep those that need a person in ``reviews``, move the kiosk's high-water
+mark, store the reply under the batch id, and last the changed items under a new revision.
+Delivery is at-least-once; the effect is exactly once.
 """
 
 from __future__ import annotations
@@ -176,6 +178,9 @@ class _Prepared:
     #: the events (by index in the batch) whose payload the database or replay cannot take
     #: (central.validate): stored and kept for review, nothing of them replayed or looked up
     invalid: dict[int, Problem]
+    #: the items and cards the batch's valid events may change (what it locks: ``db.Store.ingesting``)
+    items: frozenset[str] = frozenset()
+    cards: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, batch: Batch) -> _Prepared:
@@ -191,9 +196,19 @@ class _Prepared:
                 decoded.append(None)
             else:
                 decoded.append(found)
+        items: set[str] = set()
+        cards: set[str] = set()
+        for payload in decoded:
+            if payload is not None:
+                item = item_of(payload)
+                if item is not None:
+                    items.add(item)
+                added_cards, added_items = additions_of(payload)
+                items.update(added_items)
+                cards.update(added_cards)
         return cls(digest(batch), replace(batch, events=events), payloads,
                    [Stamp(e.seq, e.boot_id, e.monotonic_ns, parse_wall(e.wall_time), e.clock_synced)
-                    for e in events], decoded, invalid)
+                    for e in events], decoded, invalid, frozenset(items), frozenset(cards))
 
     def payload(self, index: int) -> Payload:
         """The typed payload of a valid event."""
@@ -208,17 +223,20 @@ def ingest(store: db.Store, batch: Batch, received: datetime, timings: Timings |
     timings.lap("check")
     # First as if every event were new when the batch is numbered past everything the kiosk
     # sent before (no lookup of 500 ids); an id the server already has trips the primary
-    # key, the transaction is undone, and the careful path looks every id up.
-    for optimistic in (True, False):
+    # key, the transaction is undone, and the careful path looks every id up. Once more when
+    # another kiosk's batch, side by side with this one, stored one of its ids first (the
+    # careful path did not see it yet): the third time it is seen and kept for review.
+    attempts = (True, False) if store.sqlite else (True, False, False)  # (SQLite: one writer, none between)
+    for attempt, optimistic in enumerate(attempts, 1):
         try:
-            with store.writing() as conn:
+            with store.ingesting(batch.kiosk_id, prepared.items, prepared.cards) as conn:
                 timings.lap("lock")
                 reply = _ingest(conn, prepared.batch, prepared, received, timings, optimistic)
                 timings.lap("write")
             timings.lap("commit")
             return reply
         except IntegrityError:
-            if not optimistic:
+            if attempt == len(attempts):
                 raise
             log.info("batch %s of kiosk %s holds an event id the server has: looking each one up",
                      batch.batch_id, batch.kiosk_id)
@@ -293,7 +311,9 @@ def _ingest(conn: Connection, batch: Batch, prepared: _Prepared, received: datet
     _note_went_back(work, fresh)
     applied = _high_water_mark(work, stored)
     _persist(work, rows, state, anchor)
-    return _reply(work, fresh, timed, len(rows), applied)
+    reply = _reply(work, fresh, timed, len(rows), applied)
+    _publish(work, state)
+    return reply
 
 
 def _kiosk_and_batch(conn: Connection, batch: Batch) -> Any:
@@ -521,24 +541,32 @@ def _high_water_mark(work: _Work, stored: _Stored) -> int:
 
 
 def _persist(work: _Work, rows: list[tuple], state: _State, anchor: Anchor | None) -> None:
-    """Store the events, the reviews, the changed items and additions (under one new revision),
-    the loans, and the anchor of the kiosk's boot."""
+    """Store the events, the reviews, the loans, and the anchor of the kiosk's boot."""
     conn = work.conn
     db.bulk_insert(conn, db.events, rows)
     enqueue(conn, rows, work.received)  # the replay bridge's outbox, in this transaction (central.outbox)
     if work.reviews:
         conn.execute(db.reviews.insert(), work.reviews)
-    changed = [s for s in state.items.values() if s.dirty]
-    if changed or state.additions.changed:
-        rev = next_revision(conn)
-        if changed:
-            _store_items(conn, changed, rev)
-        state.additions.store(conn, rev)
     state.ledger.store(conn)
     if anchor is not None and anchor.quality is TimeQuality.CORRECTED:
         upsert(conn, db.boot_anchors, ["kiosk_id", "boot_id"],
                [{"kiosk_id": work.batch.kiosk_id, "boot_id": anchor.boot_id, "monotonic_ns": anchor.monotonic_ns,
                  "server_time": anchor.time}])
+
+
+def _publish(work: _Work, state: _State) -> None:
+    """The changed items and additions, under one new revision: the last thing the batch does.
+    Bumping the revision locks its one row until commit (batches side by side queue here,
+    db.Store.ingesting), so revisions grow in commit order; last, so that the queue holds
+    only these writes and the commit, not the whole batch."""
+    changed = [s for s in state.items.values() if s.dirty]
+    if state.additions.changed:
+        rev = next_revision(work.conn)
+        if changed:
+            _store_items(work.conn, changed, rev)
+        state.additions.store(work.conn, rev)
+    elif changed:  # (the common case: the revision bumped in the same statement)
+        _store_items(work.conn, changed, None)
 
 
 def _kiosk_values(work: _Work, fresh: _Fresh, timed: Sequence[Timing], stored: int, applied: int) -> dict[str, Any]:
@@ -809,7 +837,8 @@ def _load_items(conn: Connection, item_ids: Sequence[str]) -> dict[str, ItemStat
     return items
 
 
-def _store_items(conn: Connection, states: Sequence[ItemState], rev: int) -> None:
+def _store_items(conn: Connection, states: Sequence[ItemState], rev: int | None) -> None:
+    """The items' states, under ``rev`` (None: a new revision, taken as they are stored)."""
     when, day = db.time_param(conn), db.date_param(conn)
     rows: list[tuple] = []
     for s in states:  # in the order of db.item_state's columns
@@ -820,7 +849,7 @@ def _store_items(conn: Connection, states: Sequence[ItemState], rev: int) -> Non
         else:
             rows.append((s.item_id, s.status, loan.loan_id, loan.patron_id, day(loan.due), when(loan.since),
                          loan.kiosk_id, loan.renewals, when(s.changed_time), s.changed_kiosk, s.changed_seq, rev))
-    db.bulk_upsert(conn, db.item_state, ["item_id"], rows)
+    db.bulk_upsert(conn, db.item_state, ["item_id"], rows, new_revision="rev" if rev is None else None)
 
 
 def upsert(conn: Connection, table, keys: list[str], rows: list[dict[str, Any]]) -> None:

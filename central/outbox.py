@@ -1,12 +1,18 @@
 """Filling the replay bridge's outbox (``db.sip2_outbox``), in ingest's own transaction.
 
 A hook rather than a poller: ingest calls ``enqueue`` with the event rows it is about to
-store, in the order replay applied them, inside the one serialised write transaction that
-applies them. So an event is in the outbox if and only if it was applied (one commit for
-both), and the outbox's autoincrement id is the order replay applied events in, across
-kiosks and SIP2 accounts alike (ingest takes one batch at a time). A poller by high-water
-mark would need an order key the events table does not have (its rows carry the corrected
-time, not the order of application) and could miss a batch committed under a lower mark.
+store, in the order replay applied them, inside the write transaction that applies them.
+So an event is in the outbox if and only if it was applied (one commit for both), and for
+each book the outbox's autoincrement id is the order replay applied its events in, across
+kiosks and SIP2 accounts alike: a batch holds the lock of every book it changes from
+before it reads the book's state to its commit (``db.Store.ingesting``), so a later batch
+about the same book takes its ids only after the earlier one committed. Between books the
+order does not matter to the other system; on PostgreSQL two kiosks' batches about other
+books may commit in the other order than their ids (on SQLite, one batch at a time, ids
+are the commit order), and the sender takes the lowest id it sees waiting. A poller by
+high-water mark would need an order key the events table does not have (its rows carry
+the corrected time, not the order of application) and could miss a batch committed under
+a lower mark.
 
 Only while the bridge is switched on (``central.services.bridge``): a school that never
 uses it keeps no outbox, and switching it on starts from the next loan, not the past year.

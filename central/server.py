@@ -2,9 +2,11 @@
 address actually listened on is printed before the first request can arrive.
 
 With ``workers`` > 1 the socket is shared by that many pre-forked processes: requests are
-read, decoded and answered in parallel, while writes still go one at a time (the
-database's write lock spans processes), which is how a busy district server uses more
-than one core of a Python process.
+read, decoded and answered in parallel; on PostgreSQL different kiosks' batches are also
+taken in parallel (each locks only its kiosk and the books it changes: ``central.db``),
+on SQLite writes go one at a time. This is how a busy district server uses more than one
+core of a Python process; the processes keep no state of their own, so several hosts
+behind one address work the same way.
 
 With a SIP2 port, its socket is bound here too and served by one process only (the first
 worker): the SIP2 accounts' event numbers are handed out by that one process

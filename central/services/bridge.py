@@ -3,7 +3,8 @@ Koha, Evergreen, FOLIO...), so that its librarians keep one record of who has wh
 
 Every checkout, return and renewal that replay applied while the bridge is on is in the
 outbox (``db.sip2_outbox``, filled by ``central.outbox`` in ingest's own transaction), in
-the order replay applied it. The sender takes them strictly in that order, one at a time:
+the order replay applied it (for each book; see ``central.outbox``). The sender takes them
+strictly in outbox order, one at a time:
 
 - a checkout as SIP2 checkout (11) with no-block Y, the time it was done and the due date
   the child was promised; a return as checkin (09) with no-block Y and the time it was

@@ -1,0 +1,146 @@
+"""A district on one central server: how ingest scales.
+
+    python -m bench.district [--kiosks 16] [--events 2000] [--batch 500] [--processes 1,2]
+                             [--pushers light,daemon] [--backends postgresql,sqlite]
+                             [--pg postgresql://postgres@127.0.0.1:5432/test]
+
+(a) Ingest end to end: many kiosks, each a real journal, pushing all at once (a process
+each) by the real protocol over HTTP, as lightweight clients (their batches encoded before
+the start: what the server and the database can take) and as the real sync daemon's round
+(what a kiosk adds: reading its journal, keeping its position), to ``bookcorner central``
+with 1 and then 2 server processes
+(one address, a shared socket), each time on a fresh database; on PostgreSQL (batches of
+different kiosks about different books are taken side by side: ``central.db``) and on SQLite
+(one writer). Each figure is a share of the same database's bulk-insert rate for the same
+rows, measured in the same run (``bench.sync``: COPY on PostgreSQL, executemany on SQLite,
+in transactions of a batch). Goal: at least 40% on PostgreSQL with one process, and two
+processes faster than one.
+
+The last line printed is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.sync import PG_DEFAULT, bulk_insert_rate, make_kiosk, postgres_database, push_all, stored_rows
+
+GOAL = 0.40
+
+
+def ingest_scaling(backend: str, kiosks: list[tuple[str, Path]], args, work: Path) -> dict:
+    """Part (a) on one database: end to end with each kind of kiosk and number of server
+    processes, and the bulk-insert limit (measured on the first run's rows)."""
+    print(f"\n== {backend} ==", flush=True)
+    figures: dict = {}
+    limit = None
+    for pushers, processes in [(p, n) for p in args.pushers for n in args.processes]:
+        if backend == "postgresql":
+            url, drop = postgres_database(args.pg)
+        else:
+            for leftover in work.glob("central-*.db*"):
+                leftover.unlink()
+            url, drop = f"sqlite:///{work / f'central-{processes}.db'}", (lambda: None)
+        try:
+            pushed = push_all(url, kiosks, args.batch, processes, work / f"server-{backend}-{processes}.log",
+                              light=pushers == "light")
+            rows = stored_rows(pushed.store)
+            assert len(rows) == pushed.total, (len(rows), pushed.total)
+            if limit is None:
+                limit, _one = bulk_insert_rate(pushed.store, rows, args.batch)
+                figures["bulk_insert_rps"] = round(limit)
+                print(f"  bulk insert of the same {len(rows)} rows: {limit:,.0f} rows/s in transactions of "
+                      f"{args.batch} (the limit)")
+            pushed.store.dispose()
+        finally:
+            drop()
+        phases = pushed.phases()
+        share = pushed.rate / limit
+        runs = figures.setdefault(f"{pushers}_kiosks", {})
+        runs[f"{processes}_processes"] = {
+            "events": pushed.total, "seconds": round(pushed.elapsed, 3), "end_to_end_eps": round(pushed.rate),
+            "share_of_bulk_insert": round(share, 3), "server_cpu_s": round(pushed.server_cpu, 2),
+            "machine_cpu_s": round(pushed.all_cpu, 2),
+            "server_phases_s": {phase: round(seconds, 3) for phase, seconds in phases.items()}}
+        print(f"  {pushers} kiosks, {processes} server process{'es' if processes > 1 else ''}: {pushed.total} events from "
+              f"{len(kiosks)} kiosks in {pushed.elapsed:.2f} s = {pushed.rate:,.0f} events/s = {share:.0%} of bulk "
+              f"insert (server CPU {pushed.server_cpu:.1f} s, waiting for locks {phases.get('lock', 0.0):.1f} s "
+              f"summed over requests)", flush=True)
+        print("    the server's phases summed over requests (Server-Timing): " + ", ".join(
+            f"{phase} {seconds:.2f} s" for phase, seconds in sorted(phases.items(), key=lambda kv: -kv[1])))
+    for pushers in args.pushers:
+        runs = figures[f"{pushers}_kiosks"]
+        if "1_processes" in runs and "2_processes" in runs:
+            runs["two_over_one"] = round(runs["2_processes"]["end_to_end_eps"] / runs["1_processes"]["end_to_end_eps"], 3)
+            print(f"  {pushers} kiosks: 2 processes / 1 process: {runs['two_over_one']:.2f}x")
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.district", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--kiosks", type=int, default=16)
+    parser.add_argument("--events", type=int, default=2000, help="per kiosk")
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--processes", default="1,2", help="server processes to try, comma-separated")
+    parser.add_argument("--backends", default="postgresql,sqlite")
+    parser.add_argument("--pushers", default="light,daemon",
+                        help="light: lightweight clients sending each journal's batches, encoded beforehand, in the "
+                             "real protocol over HTTP; daemon: the real sync daemon's round (as bench.sync)")
+    parser.add_argument("--pg", default=PG_DEFAULT, help="an administrative PostgreSQL URL (a database is made)")
+    parser.add_argument("--dir", help="work here (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    args.processes = [int(p) for p in args.processes.split(",")]
+    args.pushers = args.pushers.split(",")
+
+    work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bench-district-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"bench.district (a) ingest: {args.kiosks} kiosks x {args.events} events, batches of {args.batch}, "
+          f"server processes {args.processes}, in {work}", flush=True)
+    started = time.perf_counter()
+    kiosks = []
+    for k in range(args.kiosks):
+        kiosk_id = f"district-{k:03d}"
+        root = work / kiosk_id
+        shutil.rmtree(root, ignore_errors=True)
+        make_kiosk(root, kiosk_id, args.events)
+        kiosks.append((kiosk_id, root))
+    print(f"  journals written in {time.perf_counter() - started:.1f} s")
+
+    ingest: dict[str, object] = {"kiosks": args.kiosks, "events_per_kiosk": args.events, "batch": args.batch,
+                                 "goal_share_pg_one_process": GOAL}
+    for backend in args.backends.split(","):
+        if backend == "postgresql":
+            try:
+                postgres_database(args.pg)[1]()  # (a server answers, and we may make databases)
+            except Exception as error:  # no server, no login
+                reason = str(error).strip().splitlines()[0]
+                print(f"\n== postgresql: skipped ({reason}) ==")
+                ingest["postgresql"] = {"skipped": reason}
+                continue
+        ingest[backend] = ingest_scaling(backend, kiosks, args, work)
+    pg = ingest.get("postgresql")
+    goals = {}
+    for pushers in args.pushers:
+        runs = pg.get(f"{pushers}_kiosks", {}) if isinstance(pg, dict) else {}
+        if "1_processes" not in runs:
+            continue
+        one, ratio = runs["1_processes"]["share_of_bulk_insert"], runs.get("two_over_one", 0)
+        goals[f"{pushers}_kiosks"] = {"pg_one_process_at_least_40pct": one >= GOAL, "two_processes_faster": ratio > 1}
+        print(f"\ngoal ({pushers} kiosks): PostgreSQL, 1 process, {one:.0%} of bulk insert (>= {GOAL:.0%}: "
+              f"{'met' if one >= GOAL else 'NOT met'}); 2 processes / 1: {ratio:.2f}x "
+              f"({'faster' if ratio > 1 else 'NOT faster'})")
+    ingest["goal_met"] = goals
+    if not args.dir:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps({"ingest": ingest}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
