@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 import wave
 from array import array
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from bookcorner import config
@@ -124,3 +126,60 @@ def test_the_speech_setting_is_checked():
         config.parse('[screen]\nspeech = "loud"\n')
     with pytest.raises(config.ConfigError, match="speech_grades"):
         config.parse('[screen]\nspeech_grades = [0]\n')
+
+
+SLOW_PLAYER = """\
+import sys, time
+with open(sys.argv[1], "a", encoding="utf-8") as log:
+    log.write(sys.argv[-1] + "\\n")
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def _feedback(code: str, detail: str = ""):
+    from bookcorner.kiosk.session import Feedback, Words
+    from bookcorner.kiosk.wording import Tone
+
+    return Feedback(Tone.SUCCESS, (Words("en", "", detail), Words("zh_CN", "", detail)), code)
+
+
+@needs_espeak
+def test_a_newer_banner_cuts_the_older_one_short_and_a_missing_clip_is_said_at_run_time(clips, tmp_path):
+    import time
+
+    script, log = tmp_path / "player.py", tmp_path / "played.txt"
+    script.write_text(SLOW_PLAYER, encoding="utf-8")
+    screen = config.parse('[screen]\nspeech = "on"\n').screen
+    slow = msgspec.structs.replace(screen, speech_player=[sys.executable, str(script), str(log), "30"])
+    partial = tmp_path / "partial"
+    shutil.copytree(clips, partial)
+    (partial / speech.clip_file("overdue", "en")).unlink()
+    speaker = speech.Speaker(slow, partial)
+    try:
+        started = time.monotonic()
+        assert speaker.answer(_feedback("borrowed", "“西游记” is yours until Mon 30 Nov."), None)
+        while not log.exists():
+            time.sleep(0.01)
+        quick = msgspec.structs.replace(slow, speech_player=[sys.executable, str(script), str(log), "0"])
+        speaker.config = quick  # the next banner's player returns at once
+        assert speaker.answer(_feedback("overdue", "“红楼梦” was due on Mon 23 Nov."), None)
+        while len(log.read_text().splitlines()) < 5:
+            assert time.monotonic() - started < 10, "the first banner was not cut short"
+            time.sleep(0.01)
+    finally:
+        speaker.close()
+    files = [Path(line) for line in log.read_text().splitlines()]
+    assert len(files) == 5 and files[0].name == "borrowed.en.wav"  # cut short: nothing more of it
+    # the overdue banner: its English clip missing, said at run time; then the detail, the Chinese clip, the detail
+    assert [file.parent == partial for file in files[1:]] == [False, False, True, False]
+    assert files[3].name == "overdue.zh_CN.wav"
+
+
+def test_off_and_youngest_decide_who_hears():
+    screen = config.parse("").screen
+    assert not speech.Speaker(screen, Path("/nonexistent")).speaks_for("1-1")
+    youngest = msgspec.structs.replace(screen, speech="youngest", speech_grades=[1, 2])
+    speaker = speech.Speaker(youngest, Path("/nonexistent"))
+    assert speaker.speaks_for("1-1") and speaker.speaks_for("二年级三班")
+    assert not speaker.speaks_for("5-3") and not speaker.speaks_for(None)
+    assert not speaker.answer(_feedback("borrowed", "x"), None) and list(speaker.played) == []
