@@ -285,7 +285,7 @@ class Speaker:
 
     def answer(self, feedback: Feedback, view: VisitView | None) -> bool:
         """Say an answer's banner; whether anything is said."""
-        if not self.speaks_for(view.class_name if view is not None else None):
+        if not self.speaks_for(view.class_name if view is not None else feedback.class_name):
             return False
         parts = SPOKEN.get(feedback.code)
         if parts is None:

@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from bookcorner.circulation.codes import Source
 from bookcorner.circulation.model import Card, Patron, Role
 from bookcorner.circulation.reference import build_reference
 from bookcorner.journal.snapshot import ReferenceStore
 from bookcorner.kiosk import speech
 from bookcorner.kiosk.desk import DataPaths
 from tests.kiosk.corner import school_reference
-from tests.kiosk.ui.conftest import make_app, scan, settings, started, tap, until, wait_a_moment
-from tests.school import CARDS, XIAOMING, XIYOUJI
+from tests.kiosk.ui.conftest import banner, desk_for, make_app, scan, settings, started, tap, until, wait_a_moment
+from tests.school import CARDS, HONGLOUMENG, XIAOMING, XIYOUJI
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
                                 reason="eSpeak NG is not installed (scripts/test installs Debian's espeak-ng as root)")
@@ -120,3 +121,20 @@ async def test_speech_for_the_youngest_speaks_to_a_first_grader_and_not_to_a_fif
         await tap(pilot, LITTLE_CARD)
         await until(pilot, lambda: len(played(log)) == 4)
         assert [Path(entry["file"]).name for entry in played(log)[::2]] == ["welcome.en.wav", "welcome.zh_CN.wav"]
+
+
+async def test_speech_for_the_youngest_thanks_a_first_grader_returning_a_book_at_the_idle_screen(data_dir, clips, player):
+    command, log = player
+    data_dir = with_young_and_old(data_dir)
+    with desk_for(data_dir) as desk:
+        for card, book in ((LITTLE_CARD, XIYOUJI), (BIG_CARD, HONGLOUMENG)):
+            assert desk.checkout(desk.identify(card, Source.CARD_READER), book.barcode).ok
+    app = make_app(data_dir, config_=speaking(clips, command, "youngest"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await started(pilot)
+        await scan(pilot, HONGLOUMENG.barcode)  # the fifth grader's book, back without a card
+        await wait_a_moment(0.5)
+        assert banner(app).code == "returned" and played(log) == []
+        await scan(pilot, XIYOUJI.barcode)  # the first grader's
+        await until(pilot, lambda: len(played(log)) == 4)
+        assert [Path(entry["file"]).name for entry in played(log)[::2]] == ["returned.en.wav", "returned.zh_CN.wav"]
