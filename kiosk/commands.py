@@ -73,6 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--tour", action="store_true",
                       help=_("print a scripted visit instead of opening the screen (automatic without a terminal)"))
     demo.add_argument("--sound", action="store_true", help=_("ring the terminal bell for answers"))
+    demo.add_argument("--speech", action="store_true",
+                      help=_("say the banners aloud (eSpeak NG through aplay; the clips made in DIR/speech first)"))
     demo.add_argument("--lang", choices=["en", "zh_CN"], help=_("the screen's language"))
     demo.set_defaults(handler=_demo)
 
