@@ -12,6 +12,7 @@ import msgspec
 
 Seconds = Annotated[int, msgspec.Meta(ge=1, le=86_400)]
 Command = list[str]
+Grade = Annotated[int, msgspec.Meta(ge=1, le=12)]
 
 
 class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -35,6 +36,19 @@ class ScreenConfig(_Section):
     sound: Literal["off", "bell", "command"] = "bell"
     success_command: Command = msgspec.field(default_factory=list)
     refusal_command: Command = msgspec.field(default_factory=list)
+    #: the banners spoken aloud, in Chinese and English: "off"; "on" (for everyone); or
+    #: "youngest" (only for children whose class is in one of ``speech_grades``)
+    speech: Literal["off", "on", "youngest"] = "off"
+    #: the grades "youngest" speaks for (a class's grade is the number its name starts with:
+    #: "1-2", "1年级2班", "一年级二班" are grade 1)
+    speech_grades: list[Grade] = msgspec.field(default_factory=lambda: [1, 2])
+    #: the clips made ahead of time by ``bookcorner speech build`` (empty: DATA_DIR/speech)
+    speech_clips: str = ""
+    #: what plays a clip (the clip's path is added at the end)
+    speech_player: Command = msgspec.field(default_factory=lambda: ["aplay", "-q"])
+    #: what speaks the parts no clip can cover (a child's name, a book's title, a date) at run
+    #: time: eSpeak NG, with its voice and the WAV file to write added (-v VOICE -w FILE TEXT)
+    speech_synthesiser: Command = msgspec.field(default_factory=lambda: ["espeak-ng"])
 
 
 class LibrarianConfig(_Section):

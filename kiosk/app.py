@@ -41,6 +41,7 @@ from bookcorner.kiosk.messages import DeskIdle, DeviceInput, SyncRequested, Sync
 from bookcorner.kiosk.pin import PinGuard, looks_like_pin
 from bookcorner.kiosk.screens.idle import IdleScreen
 from bookcorner.kiosk.sounds import Sounds
+from bookcorner.kiosk.speech import Speaker
 from bookcorner.kiosk.widgets.banner import Banner
 from bookcorner.sync.notify import Watchdog
 from bookcorner.sync.status import SyncStatus, read_status, request_sync
@@ -135,6 +136,7 @@ class KioskApp(App, inherit_bindings=False):
             bilingual=settings.screen.bilingual,
         )
         self.sounds = Sounds(settings.screen, self.bell, lambda delay, call: self.set_timer(delay, call))
+        self.speech = Speaker(settings.screen, Path(settings.screen.speech_clips or data_dir / "speech"))
         self.device_statuses: dict[str, DeviceStatus] = {}
         #: scan-to-banner times in seconds (newest last), and to the next frame drawn
         self.feedback_latency: deque[float] = deque(maxlen=2000)
@@ -199,8 +201,15 @@ class KioskApp(App, inherit_bindings=False):
         if self.devices is not None:
             self.devices.stop(timeout=1.0)
         self._commands.put(_STOP)
+        self.speech.close()
         # the desk closes on its own thread (releasing the journal's lock) before we go
         await asyncio.to_thread(self._desk_closed.wait, DESK_CLOSE_TIMEOUT_S)
+
+    def _spoken_languages(self) -> tuple[str, ...]:
+        main = i18n.current_language()
+        if not self.settings.screen.bilingual:
+            return (main,)
+        return (main, *(language for language in i18n.LANGUAGES if language != main))
 
     def _handle_exception(self, error: Exception) -> None:
         """An unhandled error: to the log file (never stderr, where the screen is drawn);
@@ -393,6 +402,7 @@ class KioskApp(App, inherit_bindings=False):
         if answer is not None:
             answer(outcome.feedback, outcome.view)
         self.sounds.play(outcome.feedback.sound)
+        self.speech.answer(outcome.feedback, outcome.view)
         if outcome.feedback.recorded:
             self._journal_moved()
 
@@ -404,6 +414,9 @@ class KioskApp(App, inherit_bindings=False):
         await self.push_screen(_screen_for(outcome.view.kind)(outcome.view, outcome.feedback))
         if outcome.feedback is not None:
             self.sounds.play(outcome.feedback.sound)
+            self.speech.answer(outcome.feedback, outcome.view)
+        elif outcome.view.kind is s.VisitKind.BORROWER:
+            self.speech.welcome(outcome.view, self._spoken_languages())
 
     @on(m.VisitChanged)
     def change_visit(self, message: m.VisitChanged) -> None:

@@ -73,6 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--tour", action="store_true",
                       help=_("print a scripted visit instead of opening the screen (automatic without a terminal)"))
     demo.add_argument("--sound", action="store_true", help=_("ring the terminal bell for answers"))
+    demo.add_argument("--speech", action="store_true",
+                      help=_("say the banners aloud (eSpeak NG through aplay; the clips made in DIR/speech first)"))
     demo.add_argument("--lang", choices=["en", "zh_CN"], help=_("the screen's language"))
     demo.set_defaults(handler=_demo)
 
@@ -91,6 +93,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "set-pin", help=_("set the PIN that opens the librarian's mode (stored hashed in the config file)"))
     set_pin.add_argument("--stdin", action="store_true", help=_("read the PIN from standard input (for scripts)"))
     set_pin.set_defaults(handler=_set_pin)
+
+    speech = subparsers.add_parser("speech", help=_("the kiosk's spoken banners (clips made ahead of time)"))
+    speech_commands = speech.add_subparsers(dest="speech_command", metavar="ACTION")
+    speech_commands.required = True
+    build = speech_commands.add_parser(
+        "build", help=_("say every banner in Chinese and English with eSpeak NG, into WAV clips and a manifest"))
+    build.add_argument("--to", metavar="DIR",
+                       help=_("where the clips go (default: the config's speech_clips, else DATA_DIR/speech)"))
+    build.set_defaults(handler=_speech_build)
+    check = speech_commands.add_parser(
+        "check", help=_("check that every banner has a clip in both languages, each a WAV file with sound"))
+    check.add_argument("dir", nargs="?", metavar="DIR",
+                       help=_("the clips (default: the config's speech_clips, else DATA_DIR/speech)"))
+    check.set_defaults(handler=_speech_check)
 
 
 # -- plumbing shared by the commands -----------------------------------------------------------
@@ -294,6 +310,41 @@ def _peak_rss_kb() -> int:
     except OSError:
         pass
     return 0
+
+
+def _clips_dir(args: argparse.Namespace, given: str | None) -> Path:
+    settings = _settings(args)
+    return Path(given or settings.screen.speech_clips or Path(settings.data_dir) / "speech")
+
+
+def _speech_build(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from bookcorner.kiosk import speech
+
+    to = _clips_dir(args, args.to)
+    synthesiser = _settings(args).screen.speech_synthesiser
+    try:
+        manifest = speech.build(to, synthesiser)
+    except (OSError, subprocess.SubprocessError) as error:
+        _fail(_("could not make the clips with {program}: {error}").format(program=synthesiser[0], error=error),
+              EXIT_STORE)
+    count = sum(len(languages) for languages in manifest["clips"].values())
+    print(_("{count} clips in {dir}").format(count=count, dir=to))
+    return EXIT_DONE
+
+
+def _speech_check(args: argparse.Namespace) -> int:
+    from bookcorner.kiosk import speech
+
+    clips = _clips_dir(args, args.dir)
+    problems = speech.check(clips)
+    for problem in problems:
+        print(problem)
+    if problems:
+        return EXIT_REFUSED
+    print(_("Every banner has its clips in {dir}").format(dir=clips))
+    return EXIT_DONE
 
 
 def _set_pin(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import shutil
+import subprocess
 import sys
 import tempfile
 from datetime import date
@@ -102,6 +103,17 @@ def _screen(args: argparse.Namespace, settings: config.KioskConfig, root: Path, 
     from bookcorner.kiosk.run import run
 
     screen = msgspec.structs.replace(settings.screen, sound="bell" if args.sound else "off")
+    if args.speech:
+        from bookcorner.kiosk import speech
+
+        clips = root / "speech"
+        try:
+            if speech.check(clips):
+                print(_("Making the spoken banners' clips in {dir}…").format(dir=clips))
+                speech.build(clips, screen.speech_synthesiser)
+            screen = msgspec.structs.replace(screen, speech="on", speech_clips=str(clips))
+        except (OSError, subprocess.SubprocessError) as error:
+            print(_("The banners stay silent: {error}").format(error=error))
     librarian = settings.librarian if settings.librarian.pin_hash else msgspec.structs.replace(
         settings.librarian, pin_hash=hash_pin(DEMO_PIN), shutdown_command=[])
     settings = msgspec.structs.replace(settings, screen=screen, librarian=librarian)

@@ -150,6 +150,8 @@ class Feedback:
     code: str
     #: the events that made it durable (0: nothing changed)
     recorded: int = 0
+    #: the class of the child it is about, where known (a return at the idle screen): who hears it
+    class_name: str | None = None
 
     @property
     def sound(self) -> str | None:
@@ -725,7 +727,8 @@ class SessionController:
             return (main,)
         return (main, *(language for language in LANGUAGES if language != main))
 
-    def _words(self, make: Callable[[], Message], code: str, recorded: int = 0) -> Feedback:
+    def _words(self, make: Callable[[], Message], code: str, recorded: int = 0,
+               class_name: str | None = None) -> Feedback:
         words = []
         tone = Tone.WARNING
         for language in self._languages():
@@ -733,11 +736,13 @@ class SessionController:
                 message = make()
             tone = message.tone
             words.append(Words(language, message.headline, message.detail))
-        return Feedback(tone, tuple(words), code, recorded)
+        return Feedback(tone, tuple(words), code, recorded, class_name)
 
     def _explain(self, recorded: Recorded) -> Feedback:
         decision: Decision = recorded.decision
         result = decision.result
         code = str(result.reason) if isinstance(result, Refusal) else str(result.action)
         reference = self._desk.reference
-        return self._words(lambda: explain(decision, reference), code, len(recorded.events))
+        patron = None if isinstance(result, Refusal) else reference.patrons.get(result.patron_id or "")
+        return self._words(lambda: explain(decision, reference), code, len(recorded.events),
+                           patron.class_name if patron is not None else None)

@@ -56,6 +56,9 @@ from bookcorner.ops.doctor import systemd_running
 from bookcorner.ops.screen import CONSOLE, WAYLAND
 from bookcorner.ops.screen import PACKAGES as SCREEN_PACKAGES
 from bookcorner.ops.screen import UNITS as SCREEN_UNITS
+
+#: Debian's packages that speak the kiosk's banners: the synthesiser, and ALSA's aplay
+SPEECH_PACKAGES = ("espeak-ng", "alsa-utils")
 from bookcorner.ops.udev import RULE_FILE, devices_from_config, render_rules
 from bookcorner.ops.units import DEFAULT, FOOT_INI, POLKIT_RULES, ROLES, SOURCE_DIR, UNITS, Layout, parse_unit, render
 
@@ -742,6 +745,8 @@ class Installer:
                 shutil.rmtree(self._venv, ignore_errors=True)  # nothing to go back to: no new program either
             raise InstallError(f"{error}\n{self._undone(running, undone)}") from None
         shutil.rmtree(self._venv.with_name("venv.previous"), ignore_errors=True)
+        if self.kiosk:
+            yield self.speech()
         yield from self.retire()
         yield from self.units()
         if self.kiosk:
@@ -751,6 +756,36 @@ class Installer:
         running = [unit for unit in running if unit in self.unit_files]  # not those the new role retired
         if running:
             yield self.start(running)
+
+    def speech(self) -> Step:
+        """The spoken banners' clips (``bookcorner speech build``) in DATA_DIR/speech, made by the
+        new program as the service's user with Debian's eSpeak NG (installed here, with ALSA's
+        aplay, where they are missing), again only when the banners' words changed. Never a
+        failure of the install: a kiosk without its clips stays silent ([screen] speech)."""
+        from bookcorner.ops import screen as screens
+
+        clips = self.at(self.layout.data_dir) / "speech"
+        have = screens.installed_packages(self.root)
+        missing = [package for package in SPEECH_PACKAGES if package not in have]
+        error = (screens.apt_install(missing) if self.in_place else _("not installed")) if missing else None
+        if error is not None:
+            return Step(_("the spoken banners: not made, {packages} missing ({error}); to have them: sudo apt-get "
+                          "install {packages}, then run the installer again").format(
+                packages=" ".join(missing), error=error), False)
+        bookcorner = [str(self._venv / "bin" / "bookcorner"), "--config", str(self._config), "speech"]
+        try:
+            checked = subprocess.run([*bookcorner, "check", str(clips)], capture_output=True, text=True,
+                                     check=False, **self._as_user())
+            if checked.returncode == 0:
+                return Step(_("the spoken banners' clips in {path}").format(path=self._shown(clips)), False)
+            built = subprocess.run([*bookcorner, "build", "--to", str(clips)], capture_output=True, text=True,
+                                   check=False, **self._as_user())
+            error = (built.stderr or built.stdout).strip() if built.returncode != 0 else None
+        except OSError as failed:
+            error = str(failed)
+        if error is not None:
+            return Step(_("the spoken banners: not made ({error})").format(error=error), False)
+        return Step(_("the spoken banners' clips in {path}").format(path=self._shown(clips)), True)
 
     def _undone(self, running: list[str], undone: list[str]) -> str:
         """What a failed upgrade put back, and what to do now, for the person at the terminal."""

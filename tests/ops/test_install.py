@@ -418,3 +418,18 @@ def test_one_machine_counts_days_in_one_zone(system):
         settings.unlink(missing_ok=True)
         installer.config()
         assert parse(settings.read_text(), str(settings)).kiosk.timezone == zone, role
+
+
+def test_a_kiosk_without_a_synthesiser_says_how_to_have_the_spoken_banners(system):
+    """Speech is the corner's choice ([screen] speech): a kiosk whose system has no eSpeak NG
+    installs all the same, and the installer says what to install for it."""
+    from bookcorner.ops.install import Installer
+
+    _display_and_packages(system, False, ("alsa-utils",))
+    installer = Installer(system, role="kiosk")
+    installer.user()
+    installer.data_dir()
+    step = installer.speech()
+    assert step.what.startswith("the spoken banners: not made, espeak-ng missing (not installed); "
+                                "to have them: sudo apt-get install espeak-ng, then run the installer again")
+    assert not step.changed and not (system / "var/lib/bookcorner/speech").exists()

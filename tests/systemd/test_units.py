@@ -77,7 +77,8 @@ def test_the_kiosk_owns_tty1_and_comes_back_after_a_crash(name):
     assert prevented == ["0"]
     assert "BOOKCORNER_CONFIG=/etc/bookcorner/kiosk.toml" in values(kiosk, "Service", "Environment")
     # the serial reader; never `input` (every keyboard): the udev rules give it the configured devices
-    assert values(kiosk, "Service", "SupplementaryGroups") == ["dialout"]
+    # and ALSA's sound card, for the spoken banners (the bare console has no login session to give it)
+    assert values(kiosk, "Service", "SupplementaryGroups") == ["dialout", "audio"]
 
 
 def test_textual_on_the_bare_console_has_the_tty_on_all_three_streams():
