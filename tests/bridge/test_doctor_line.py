@@ -72,3 +72,16 @@ def test_a_database_that_is_not_there(tmp_path):
     [line] = doctor_bridge(tmp_path, "--central-db", str(tmp_path / "nowhere.db"))
     assert line["level"] == "problem" and "does not exist" in line["message"]
     assert not (tmp_path / "nowhere.db").exists()  # looking did not make one
+
+
+def test_the_database_is_the_installed_central_servers(tmp_path):
+    from bookcorner.ops.install import central_database
+
+    assert central_database(tmp_path) is None  # no central unit: not the library computer
+    units = tmp_path / "etc/systemd/system"
+    units.mkdir(parents=True)
+    (units / "bookcorner-central.service").write_text((ROOT / "systemd/bookcorner-central.service").read_text())
+    assert central_database(tmp_path) == str(tmp_path / "var/lib/bookcorner-central/central.db")
+    (tmp_path / "etc/bookcorner").mkdir()
+    (tmp_path / "etc/bookcorner/central.env").write_text('BOOKCORNER_CENTRAL_DB="postgresql://bookcorner@/school"\n')
+    assert central_database(tmp_path) == "postgresql://bookcorner@/school"
