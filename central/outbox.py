@@ -115,4 +115,8 @@ def enqueue_decided(conn: Connection, event: Any, payload: Any, created: datetim
     if conn.execute(select(o.outbox_id).where(o.event_id == event.event_id)).first() is not None:
         return 0
     found = loan_entry(event.event_id, event.kiosk_id, event.time, payload, created)
+    if found is not None and found["card_id"] is not None:
+        holder = conn.execute(select(db.cards.c.patron_id).where(db.cards.c.card_id == found["card_id"])).scalar()
+        if holder != found["patron_id"]:
+            found["card_id"] = None  # corrected to another student: that student's own card goes, not the one read
     return _put(conn, [found] if found is not None else [])

@@ -91,3 +91,21 @@ def test_with_the_bridge_off_a_decision_puts_nothing_in_the_outbox(school):
     (review,) = _open_reviews(school.store, "not_on_loan")
     reviews.correct(school.store, review, "Ms Li", "", item_id="I3")
     assert outbox(school.store) == []
+
+
+def test_a_checkout_corrected_to_another_student_goes_with_that_students_card(school, other):
+    peer = Peer(other(), "utf-8").start()
+    try:
+        turn_on(school.store, peer.port)
+        misread = school.checkout("I5", "S1")  # 王瑋東's card number, a student id no column holds
+        school.kiosk.seq -= 1
+        school.record(school.kiosk.event(misread.type, {**misread.payload, "patron_id": "S" * 200}))
+        (review,) = _open_reviews(school.store, "invalid_payload")
+        reviews.correct(school.store, review, "Ms Li", "it was 李雷, with a friend's card", patron_id="S2")
+        assert bridge.send_due(school.store).sent == 1
+    finally:
+        peer.stop()
+    assert [(r.kind, r.item_id, r.patron_id, r.card_id) for r in outbox(school.store)] == [
+        ("checkout", "I5", "S2", None)]  # not the card read: it is someone else's
+    assert [a[:3] for a in peer.system.applied] == [("checkout", "30732000900005", "0009990002")]
+
