@@ -85,3 +85,19 @@ def test_the_database_is_the_installed_central_servers(tmp_path):
     (tmp_path / "etc/bookcorner").mkdir()
     (tmp_path / "etc/bookcorner/central.env").write_text('BOOKCORNER_CENTRAL_DB="postgresql://bookcorner@/school"\n')
     assert central_database(tmp_path) == "postgresql://bookcorner@/school"
+
+
+def test_loans_waiting_long_without_an_error_mean_no_server_sends_them(school, other, tmp_path):
+    from bookcorner.central import db
+    from bookcorner.ops.doctor import Context, check_bridge
+
+    peer = Peer(other(), "utf-8").start()
+    peer.stop()  # set up, never reached: no keeper runs here, so no error is recorded either
+    turn_on(school.store, peer.port)
+    school.record(school.checkout("I4", "S4"))
+    ctx = Context(data_dir=tmp_path, user="root", server_url="", devices=None, central_db=school.store.url)
+    [soon] = check_bridge(ctx, now=db.now() + timedelta(minutes=1))
+    assert soon.level == "ok" and soon.message.endswith("works: 0 loan(s) sent, 1 waiting, 0 refused")
+    [late] = check_bridge(ctx, now=db.now() + timedelta(hours=2))
+    assert late.level == "warn" and "has sent nothing for a while. 1 loan(s) wait in the outbox" in late.message
+    assert "bookcorner-central.service" in late.fix
