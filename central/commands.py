@@ -59,6 +59,9 @@ def _register_serve(central: argparse.ArgumentParser) -> None:
                                 "over TLS when --certfile is given; see docs/sip2.md"))
     central.add_argument("--sip2-encoding", default="utf-8", choices=["utf-8", "gb18030"],
                          help=_("the character set the self-check machines use (default utf-8)"))
+    central.add_argument("--sip2-language", choices=["en", "zh_CN"],
+                         help=_("the language of the SIP2 screen messages when a self-check machine asks for none "
+                                "(default: the school's, that of its overdue notices)"))
     central.add_argument("--sip2-idle-timeout", type=float, default=300.0, metavar="SECONDS",
                          help=_("close a SIP2 session silent this long (default 300)"))
     central.add_argument("--timezone", metavar="ZONE",
@@ -221,7 +224,8 @@ def _sip2_args(args: argparse.Namespace) -> dict:
         _fail(_("--sip2-idle-timeout must be more than 0 seconds"), EXIT_USAGE)
     return {"sip2_port": args.sip2_port, "sip2_ready": ready,
             "sip2_options": Options(encoding=args.sip2_encoding, idle_timeout_s=args.sip2_idle_timeout,
-                                    certfile=args.certfile, keyfile=args.keyfile)}
+                                    certfile=args.certfile, keyfile=args.keyfile,
+                                    language=args.sip2_language or "")}
 
 
 def _settings(args: argparse.Namespace):

@@ -14,6 +14,11 @@ high-water mark would need an order key the events table does not have (its rows
 the corrected time, not the order of application) and could miss a batch committed under
 a lower mark.
 
+An event replay kept for review is not applied, so not in the outbox; when the librarian's
+Accept or Correct applies it later (``central.services.reviews``), ``enqueue_decided`` puts it
+in, from the same row builder, in the transaction of the decision: its place in line is then
+the order it was applied in.
+
 Only while the bridge is switched on (``central.services.bridge``): a school that never
 uses it keeps no outbox, and switching it on starts from the next loan, not the past year.
 """
@@ -59,14 +64,12 @@ def _aware(value: datetime | str) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def entry(event: dict[str, Any], created: datetime) -> dict[str, Any] | None:
-    """The outbox row for one stored event (a dict of ``db.events``' columns), or None when it
-    is not an applied checkout, return or renewal."""
-    if event["outcome"] not in APPLIED:
-        return None
-    payload = decode_json_or_raw(event["type"], event["payload"])
-    row = {"event_id": event["event_id"], "kiosk_id": event["kiosk_id"], "done_at": _aware(event["time"]),
-           "status": WAITING, "attempts": 0, "created_at": created}
+def loan_entry(event_id: str, kiosk_id: str, done_at: datetime | str, payload: Any,
+               created: datetime) -> dict[str, Any] | None:
+    """The outbox row for one applied event (its decoded payload), or None when it is not a
+    checkout, return or renewal."""
+    row = {"event_id": event_id, "kiosk_id": kiosk_id, "done_at": _aware(done_at), "status": WAITING,
+           "attempts": 0, "created_at": created}
     if isinstance(payload, Checkout):
         return {**row, "kind": "checkout", "item_id": payload.item_id, "patron_id": payload.patron_id,
                 "card_id": payload.card_id, "due": payload.due}
@@ -79,13 +82,47 @@ def entry(event: dict[str, Any], created: datetime) -> dict[str, Any] | None:
     return None
 
 
+def entry(event: dict[str, Any], created: datetime) -> dict[str, Any] | None:
+    """The outbox row for one stored event (a dict of ``db.events``' columns), or None when it
+    is not an applied checkout, return or renewal."""
+    if event["outcome"] not in APPLIED:
+        return None
+    return loan_entry(event["event_id"], event["kiosk_id"], event["time"],
+                      decode_json_or_raw(event["type"], event["payload"]), created)
+
+
+def _put(conn: Connection, found: Sequence[dict[str, Any]]) -> int:
+    if found:
+        conn.execute(db.sip2_outbox.insert(), list(found))
+    return len(found)
+
+
 def enqueue(conn: Connection, rows: Sequence[tuple], created: datetime) -> int:
     """Put the applied checkouts, returns and renewals among ``rows`` (tuples in the order of
     ``db.events``' columns, in replay order) in the outbox, when the bridge is on. How many."""
     if not rows or not bridge_on(conn):
         return 0
     names = list(db.events.c.keys())
-    found = [e for e in (entry(dict(zip(names, row, strict=True)), created) for row in rows) if e is not None]
-    if found:
-        conn.execute(db.sip2_outbox.insert(), found)
-    return len(found)
+    return _put(conn, [e for e in (entry(dict(zip(names, row, strict=True)), created) for row in rows)
+                       if e is not None])
+
+
+def enqueue_decided(conn: Connection, event: Any, payload: Any, created: datetime) -> int:
+    """A loan the review queue made real: an event replay kept for review (so never in the
+    outbox) that the librarian's Accept or Correct has now applied, with ``payload`` as it
+    applied (a correction's book or student). Put in the outbox as ingest puts a clean
+    event, in the transaction that applies it, when the bridge is on; its place in line is
+    the order it was applied in (after the loans applied before the decision). An event
+    ingest applied already (a due date from a wrong clock, a refusal of the other system)
+    is not put in again. ``event``: its row in ``db.events``. How many (0 or 1)."""
+    if event.outcome in APPLIED or not bridge_on(conn):
+        return 0
+    o = db.sip2_outbox.c
+    if conn.execute(select(o.outbox_id).where(o.event_id == event.event_id)).first() is not None:
+        return 0
+    found = loan_entry(event.event_id, event.kiosk_id, event.time, payload, created)
+    if found is not None and found["card_id"] is not None:
+        holder = conn.execute(select(db.cards.c.patron_id).where(db.cards.c.card_id == found["card_id"])).scalar()
+        if holder != found["patron_id"]:
+            found["card_id"] = None  # corrected to another student: that student's own card goes, not the one read
+    return _put(conn, [found] if found is not None else [])

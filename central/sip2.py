@@ -5,7 +5,10 @@ An asyncio server in the central server's own event loop, started and stopped by
 lifespan beside HTTP (``central.app``), on a socket ``central.server`` binds. Each
 connection is a session: Login (93) first, then patron status (23), patron information
 (63), item information (17), checkout (11), checkin (09), renew (29), end session (35);
-SC status (99) and resend (97) at any time. Frames are read and written by
+SC status (99) and resend (97) at any time. Screen messages (AF) and print lines (AG) are in
+the language the machine's last patron status or information asked for (its fixed field
+"language": 001 English, 019 Chinese), until the patron's session ends; in the school's
+language otherwise; the response's own language field says which. Frames are read and written by
 ``protocol.sip2`` (checksums verified and produced, sequence numbers echoed); the
 decisions and their events are ``central.services.sip2``'s, run in a worker thread so
 that HTTP never waits for them.
@@ -26,8 +29,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from bookcorner import i18n
 from bookcorner.central import db
-from bookcorner.central.services import sip2_accounts
+from bookcorner.central.services import notices, sip2_accounts
 from bookcorner.central.services.sip2 import Desk, PatronView, Result, due_moment, screen_text
 from bookcorner.circulation.model import ItemStatus
 from bookcorner.i18n import N_, _
@@ -46,6 +50,10 @@ MAX_FAILED_LOGINS = 3
 DUE_TEXT = N_("Due back on {due}")
 #: what SC status tells the machine to wait for an answer (a checkout may wait for the database's write lock)
 ANSWER_WITHIN_S = 30
+#: the languages of SIP2's fixed field "language" bookcorner answers in (any other: the school's)
+LANGUAGE_OF = {sip2.LANGUAGE_ENGLISH: "en", sip2.LANGUAGE_UNITED_KINGDOM: "en", sip2.LANGUAGE_CHINESE: "zh_CN"}
+#: the code a response's language field gives for each of bookcorner's languages
+CODE_OF = {"en": sip2.LANGUAGE_ENGLISH, "zh_CN": sip2.LANGUAGE_CHINESE}
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,9 @@ class Options:
     #: TLS: the HTTP server's certificate and key, when it has them (None: plain SIP2)
     certfile: str | None = None
     keyfile: str | None = None
+    #: the language of the screen messages and print lines when the machine asks for none (000) or for
+    #: one bookcorner does not speak; empty: the school's, as its overdue notices are written in
+    language: str = ""
 
     def tls(self) -> ssl.SSLContext | None:
         if not self.certfile:
@@ -86,6 +97,11 @@ class Session:
     failed_logins: int = 0
     last_answer: bytes = b""
     done: bool = False
+    #: the language the machine asked for in its last patron status or information (None: none,
+    #: or one bookcorner does not speak), for the patron's session until it ends (35)
+    language: str | None = None
+    #: the school's language, read once for the session
+    school_language: str | None = None
 
 
 class Closing(Exception):
@@ -171,9 +187,20 @@ class Sip2Server:
         if request.command not in ("93", "99"):
             await self._still_logged_in(session, request.command)
         session.bad_frames = 0
-        response = await handler(self, session, request)
+        if request.command in ("23", "63"):
+            session.language = LANGUAGE_OF.get(request.fixed[:3])
+        with i18n.in_language(session.language or await self._school_language(session)):
+            response = await handler(self, session, request)  # its AF and AG in that language
+        if request.command == "35":
+            session.language = None
         session.last_answer = sip2.encode(response, self.options.encoding, with_checksum=request.checksummed)
         return session.last_answer
+
+    async def _school_language(self, session: Session) -> str:
+        if session.school_language is None:
+            chosen = self.options.language or (await asyncio.to_thread(notices.schedule, self.store)).language
+            session.school_language = chosen if chosen in i18n.LANGUAGES else i18n.SOURCE_LANGUAGE
+        return session.school_language
 
     async def _still_logged_in(self, session: Session, command: str) -> None:
         """Logged in, with an account not revoked since (a revoked one stops at its next request)."""
@@ -224,7 +251,7 @@ class Sip2Server:
         now = await self._now(session)
         view = await asyncio.to_thread(self._desk.patron, _kiosk(session), request.get("AA", "") or "", now)
         answer = patron_answer(request.get("AO", "") or "", view, now)
-        language = request.fixed[:3]
+        language = CODE_OF[i18n.current_language()]  # the language it is answered in
         if request.command == "23":
             return sip2.patron_status_response(answer, now, request.sequence, language)
         return sip2.patron_information_response(answer, now, request.sequence, language)
@@ -278,14 +305,15 @@ def _circulation_status(on_loan: bool, status: str) -> str:
 
 def item_answer(request: Message, result: Result, card: str) -> sip2.ItemAnswer:
     """A checkout's, renewal's or checkin's answer about its book."""
-    screen = result.screen
+    screen: tuple[str, ...] = result.screen
+    printed: tuple[str, ...] = ()
     if result.ok and result.due is not None and request.command != "09":
-        screen = (_(DUE_TEXT).format(due=result.due.isoformat()),)
+        screen = printed = (_(DUE_TEXT).format(due=result.due.isoformat()),)  # on the screen and the receipt
     item = result.item
     return sip2.ItemAnswer(
         request.get("AO", "") or "", request.get("AB", "") or result.code, item.title if item else "",
         due=due_moment(result.due) if result.ok and request.command != "09" else None, patron_id=card,
-        location=(item.home_corner or "") if item else "", screen=screen)
+        location=(item.home_corner or "") if item else "", screen=screen, printed=printed)
 
 
 def patron_answer(institution: str, view: PatronView, now: datetime) -> sip2.PatronAnswer:

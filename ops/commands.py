@@ -33,6 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=_("the user the kiosk runs as (default: bookcorner if it exists, else you)"))
     doctor.add_argument("--min-free-mb", type=int, default=64, metavar="MB",
                         help=_("warn when the data partition has less free space than this (default 64)"))
+    doctor.add_argument("--central-db", metavar="URL",
+                        help=_("the central server's database, to check its bridge to the school's library system "
+                               "(default: that of the central server installed on this machine, if any)"))
     doctor.add_argument("--json", action="store_true", help=_("print the findings as JSON"))
     doctor.set_defaults(handler=_doctor)
 
@@ -108,12 +111,14 @@ def _doctor(args: argparse.Namespace) -> int:
     import json
 
     from bookcorner.ops.doctor import OK, PROBLEM, SKIPPED, WARN, Context, run_checks, systemd_running
+    from bookcorner.ops.install import central_database
 
     settings = _settings(args)
     ctx = Context(data_dir=Path(args.data_dir) if args.data_dir else settings.data_dir,
                   user=args.user or _default_user(), server_url=settings.sync.server_url, devices=settings.devices,
                   min_free_bytes=args.min_free_mb * 1024 * 1024,
-                  connect_timeout_s=min(settings.sync.connect_timeout_s, 5.0), systemd=systemd_running())
+                  connect_timeout_s=min(settings.sync.connect_timeout_s, 5.0), systemd=systemd_running(),
+                  central_db=args.central_db or central_database() or "")
     findings = run_checks(ctx)
     if args.json:
         print(json.dumps([finding.as_dict() for finding in findings], ensure_ascii=False, indent=1))

@@ -18,6 +18,7 @@ import stat
 import subprocess
 import uuid
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -31,7 +32,7 @@ PROBE_BYTES = 64 * 1024
 
 @dataclass(frozen=True)
 class Finding:
-    check: str  # devices | permissions | disk | data_owner | clock | server | journal | pending | services
+    check: str  # devices | permissions | disk | data_owner | clock | server | journal | pending | services | bridge
     level: str  # ok | warn | problem | skipped
     message: str
     fix: str = ""
@@ -50,12 +51,14 @@ class Context:
     connect_timeout_s: float = 3.0
     #: systemd is the init system here (services can be asked about)
     systemd: bool = False
+    #: the central server's database on a machine with the central role (central or both); empty: none here
+    central_db: str = ""
 
 
 def run_checks(ctx: Context) -> list[Finding]:
     findings: list[Finding] = []
     for check in (check_devices, check_disk, check_data_owner, check_clock, check_server, check_journal,
-                  check_journal_history, check_pending, check_services):
+                  check_journal_history, check_pending, check_services, check_bridge):
         findings.extend(check(ctx))
     return findings
 
@@ -366,3 +369,61 @@ def check_services(ctx: Context) -> list[Finding]:
                                 _("run the installer (sudo scripts/install), or: sudo systemctl enable --now "
                                   "bookcorner-kiosk bookcorner-syncd")))
     return findings
+
+
+# -- the replay bridge into the school's library system (a machine with the central role) -------------
+
+#: loans waiting this long without an error: the central server is not sending them (it sends every few seconds)
+BRIDGE_STALE = timedelta(minutes=15)
+
+
+def check_bridge(ctx: Context, now: datetime | None = None) -> list[Finding]:
+    """The central server's replay bridge (docs/sip2.md): off, on and sending, or failing with
+    the library system's reason and the loans waiting in the outbox."""
+    if not ctx.central_db:
+        return []
+    try:
+        from bookcorner.central import db, zone
+        from bookcorner.central.services import bridge
+    except ModuleNotFoundError as missing:
+        return [Finding("bridge", SKIPPED, _("the bridge to the school's library system was not checked: the central "
+                                             "server's libraries are not installed ({name})").format(name=missing.name))]
+    url = db.normalise_url(ctx.central_db)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        return [Finding("bridge", PROBLEM, _("the central database {url} does not exist").format(url=db.shown_url(url)),
+                        _("set BOOKCORNER_CENTRAL_DB in /etc/bookcorner/central.env to the server's database, or give "
+                          "it with --central-db"))]
+    store = db.Store(url, pool_size=1)
+    try:
+        chosen, counts, seen = bridge.settings(store), bridge.counts(store), bridge.state(store)
+        oldest, local = bridge.oldest_waiting(store), zone.school_zone(store)
+    except Exception as error:  # noqa: BLE001  (a refused login, a database not migrated, no server)
+        return [Finding("bridge", PROBLEM, _("the central database {url} cannot be read: {error}").format(
+            url=db.shown_url(url), error=(str(getattr(error, "orig", None) or error).splitlines() or ["?"])[0]),
+            _("see that the database runs and `bookcorner central migrate --db URL` has brought it up to date"))]
+    finally:
+        store.dispose()
+    if not chosen.enabled:
+        return [Finding("bridge", OK, _("the bridge to the school's library system is off"))]
+    system = f"{chosen.host}:{chosen.port}"
+    waiting = counts["waiting"] + counts["sending"]
+    since = ""
+    if oldest is not None:
+        oldest = oldest if oldest.tzinfo is not None else oldest.replace(tzinfo=UTC)
+        since = oldest.astimezone(local).strftime("%Y-%m-%d %H:%M")
+    backlog = _(" {count} loan(s) wait in the outbox, the oldest since {since}.").format(
+        count=waiting, since=since) if waiting else ""
+    if seen.failures:
+        return [Finding("bridge", PROBLEM, _("the bridge cannot reach the library system {system}: {error}.").format(
+            system=system, error=seen.last_error) + backlog,
+            _("see that the library system runs and answers SIP2 there, and its address, login and password under "
+              "Library system on the dashboard; the loans are sent by themselves, in order, once it answers"))]
+    moment = now or datetime.now().astimezone()
+    if oldest is not None and moment - oldest > BRIDGE_STALE:
+        return [Finding("bridge", WARN, _("the bridge to the library system {system} has sent nothing for a while.")
+                        .format(system=system) + backlog,
+                        _("the central server sends them: see that it runs (sudo systemctl status "
+                          "bookcorner-central.service)"))]
+    return [Finding("bridge", OK, _("the bridge to the library system {system} works: {sent} loan(s) sent, {waiting} "
+                                    "waiting, {refused} refused").format(system=system, sent=counts["sent"],
+                                                                         waiting=waiting, refused=counts["refused"]))]

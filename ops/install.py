@@ -123,6 +123,13 @@ class Installed:
             return cls(text.strip(), "kiosk")  # the first releases wrote the bare fingerprint, kiosks only
 
 
+def central_database(root: Path = Path("/"), layout: Layout = DEFAULT) -> str | None:
+    """The database of the central server installed on this machine (the central or both
+    role), as its unit and central.env name it: a file or a URL; None without one."""
+    found = Installer(root, layout, install_deps=False, systemd=False)._central_db()
+    return None if found is None else str(found)
+
+
 class Installer:
     def __init__(self, root: Path = Path("/"), layout: Layout = DEFAULT, *, python: str = sys.executable,
                  install_deps: bool = True, wheelhouse: Path | None = None, reader_usb: str | None = None,

@@ -217,6 +217,12 @@ class PatronStatus:
         return "".join("Y" if mark else " " for mark in marks)
 
 
+#: the fixed field "language" of patron status and patron information, request and response:
+#: three digits from the standard's list (000 unknown or the default, 001 English, 002 French ...
+#: 019 Chinese ... 024 United Kingdom, 027 Taiwanese); those bookcorner answers in
+LANGUAGE_UNKNOWN, LANGUAGE_ENGLISH, LANGUAGE_CHINESE, LANGUAGE_UNITED_KINGDOM = "000", "001", "019", "024"
+
+
 # --- the responses a server sends ----------------------------------------------------------------
 
 
@@ -252,7 +258,8 @@ class PatronAnswer:
     screen: tuple[str, ...] = ()
 
 
-def patron_status_response(answer: PatronAnswer, now: datetime, sequence: int | None, language: str = "000") -> Message:
+def patron_status_response(answer: PatronAnswer, now: datetime, sequence: int | None,
+                           language: str = LANGUAGE_UNKNOWN) -> Message:
     fixed = answer.status.field() + language + sip_date(now)
     fields = [("AO", clean(answer.institution)), ("AA", clean(answer.patron_id)), ("AE", clean(answer.name)),
               ("BL", flag(answer.valid))]
@@ -261,7 +268,7 @@ def patron_status_response(answer: PatronAnswer, now: datetime, sequence: int | 
 
 
 def patron_information_response(answer: PatronAnswer, now: datetime, sequence: int | None,
-                                 language: str = "000") -> Message:
+                                 language: str = LANGUAGE_UNKNOWN) -> Message:
     def count(n: int) -> str:
         return f"{min(n, 9999):04d}"
 
@@ -293,6 +300,12 @@ class ItemAnswer:
     patron_id: str = ""
     location: str = ""
     screen: tuple[str, ...] = ()
+    #: AG: lines for the machine's receipt printer
+    printed: tuple[str, ...] = ()
+
+    def texts(self) -> list[tuple[str, str]]:
+        """The screen messages (AF) and the print lines (AG)."""
+        return [("AF", clean(line)) for line in self.screen] + [("AG", clean(line)) for line in self.printed]
 
 
 def _item_fields(answer: ItemAnswer, *, with_patron: bool) -> list[tuple[str, str]]:
@@ -311,19 +324,19 @@ def item_information_response(answer: ItemAnswer, now: datetime, sequence: int |
         fields.append(("AH", sip_date(answer.due)))
     if answer.location:
         fields.append(("AQ", clean(answer.location)))
-    fields += [("AF", clean(line)) for line in answer.screen]
+    fields += answer.texts()
     return Message("18", fixed, tuple(fields), sequence)
 
 
 def checkout_response(ok: bool, renewal: bool, answer: ItemAnswer, now: datetime, sequence: int | None) -> Message:
     fixed = bit(ok) + flag(renewal) + "N" + flag(ok) + sip_date(now)
-    fields = _item_fields(answer, with_patron=True) + [("AF", clean(line)) for line in answer.screen]
+    fields = _item_fields(answer, with_patron=True) + answer.texts()
     return Message("12", fixed, tuple(fields), sequence)
 
 
 def renew_response(ok: bool, answer: ItemAnswer, now: datetime, sequence: int | None) -> Message:
     fixed = bit(ok) + flag(ok) + "N" + flag(ok) + sip_date(now)
-    fields = _item_fields(answer, with_patron=True) + [("AF", clean(line)) for line in answer.screen]
+    fields = _item_fields(answer, with_patron=True) + answer.texts()
     return Message("30", fixed, tuple(fields), sequence)
 
 
@@ -334,7 +347,7 @@ def checkin_response(ok: bool, answer: ItemAnswer, now: datetime, sequence: int 
               ("AQ", clean(answer.location)), ("AJ", clean(answer.title))]
     if answer.patron_id:
         fields.append(("AA", clean(answer.patron_id)))
-    fields += [("AF", clean(line)) for line in answer.screen]
+    fields += answer.texts()
     return Message("10", fixed, tuple(fields), sequence)
 
 
@@ -360,7 +373,7 @@ def sc_status_request(sequence: int | None = None, max_print_width: int = 40) ->
 
 
 def patron_status_request(institution: str, patron_id: str, now: datetime, sequence: int | None = None,
-                          *, information: bool = False, language: str = "000") -> Message:
+                          *, information: bool = False, language: str = LANGUAGE_UNKNOWN) -> Message:
     """23, or 63 (``information``) asking for the charged items (one Y in its summary, as the standard says)."""
     fields = (("AO", clean(institution)), ("AA", clean(patron_id)), ("AC", ""), ("AD", ""))
     if information:

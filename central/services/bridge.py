@@ -443,6 +443,13 @@ def counts(store: db.Store) -> dict[str, int]:
     return {status: found.get(status, 0) for status in STATUSES}
 
 
+def oldest_waiting(store: db.Store) -> datetime | None:
+    """Since when the first loan still to be sent has been in the outbox (None: none waits)."""
+    o = db.sip2_outbox.c
+    with store.reading() as conn:
+        return conn.execute(select(func.min(o.created_at)).where(o.status.in_((WAITING, SENDING)))).scalar()
+
+
 def latest(store: db.Store, limit: int = 50) -> list[Any]:
     """The newest entries, newest first (the dashboard's list)."""
     o = db.sip2_outbox.c

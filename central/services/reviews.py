@@ -19,6 +19,7 @@ from bookcorner.central.db import json_object
 from bookcorner.central.due_check import corrected_loan
 from bookcorner.central.ingest import load_items, next_revision, store_items
 from bookcorner.central.loans import LoanLedger
+from bookcorner.central.outbox import enqueue_decided
 from bookcorner.central.payloads import corrected_raw, raw, stored
 from bookcorner.central.validate import Problem, fits, stored_decoded
 from bookcorner.circulation.events import (
@@ -493,12 +494,23 @@ def decide(store: db.Store, review_id: int, decision: str, note: str, who: str, 
             if state is not None and ledger is not None:
                 store_items(conn, [state], next_revision(conn))
                 ledger.store(conn)
+                _bridge(conn, event, at)
             decided["effect"] = [list(change) for change in effect.changes]
         resolution = json.dumps(decided, ensure_ascii=False)
         conn.execute(update(db.reviews).where(db.reviews.c.review_id == review_id)
                      .values(resolved_at=at, resolution=resolution))
         conn.execute(db.audit_log.insert().values(at=at, who=who, action=f"review.{decision}",
                                                   target=f"review:{review_id}", detail=resolution))
+
+
+def _bridge(conn, event: Any, at: datetime) -> None:
+    """An accepted event that changed its book, in the replay bridge's outbox as ingest
+    would have put it (``central.outbox.enqueue_decided``)."""
+    if event is None:
+        return
+    payload = stored_decoded(event.type, raw(event.payload))
+    if not isinstance(payload, Problem):
+        enqueue_decided(conn, event, payload, at)
 
 
 class DoesNotFit(Exception):
@@ -546,6 +558,7 @@ def correct(store: db.Store, review_id: int, who: str, note: str, *, item_id: st
             raise DoesNotFit(result.reason or "needs_review")
         store_items(conn, [items[target]], next_revision(conn))
         ledger.store(conn)
+        enqueue_decided(conn, event, payload, at)  # the school's library system gets it too (central.outbox)
         resolution = json.dumps({"decision": "correct", "note": note, "by": who, "at": at.isoformat(),
                                  "item_id": item_id or None, "patron_id": patron_id or None,
                                  "outcome": str(result.outcome), "warnings": list(result.warnings)},

@@ -118,14 +118,16 @@ patron_answers = st.builds(
 item_answers = st.builds(
     sip2.ItemAnswer, institution=values, item_id=values, title=values,
     circulation_status=st.sampled_from([sip2.ITEM_ON_SHELF, sip2.ITEM_CHARGED, sip2.ITEM_LOST, sip2.ITEM_OTHER]),
-    due=st.none() | moments, patron_id=values, location=values, screen=st.lists(values, max_size=2).map(tuple))
+    due=st.none() | moments, patron_id=values, location=values, screen=st.lists(values, max_size=2).map(tuple),
+    printed=st.lists(values, max_size=2).map(tuple))
+languages = st.sampled_from([sip2.LANGUAGE_UNKNOWN, sip2.LANGUAGE_ENGLISH, sip2.LANGUAGE_CHINESE])
 
 responses = st.one_of(
     st.builds(sip2.login_response, st.booleans(), sequences),
     st.builds(sip2.acs_status, moments, sequences, institution=values, library=values, location=values,
               supported=st.text(st.sampled_from("YN"), min_size=16, max_size=16), screen=values),
-    st.builds(sip2.patron_status_response, patron_answers, moments, sequences),
-    st.builds(sip2.patron_information_response, patron_answers, moments, sequences),
+    st.builds(sip2.patron_status_response, patron_answers, moments, sequences, languages),
+    st.builds(sip2.patron_information_response, patron_answers, moments, sequences, languages),
     st.builds(sip2.item_information_response, item_answers, moments, sequences),
     st.builds(sip2.checkout_response, st.booleans(), st.booleans(), item_answers, moments, sequences),
     st.builds(sip2.renew_response, st.booleans(), item_answers, moments, sequences),
@@ -155,6 +157,8 @@ def test_pysip2_reads_every_response_we_write(message):
     assert decoded.sequence_number == message.sequence
     assert decoded.checksum == frame[-5:-1].decode()
     assert peer.spec_for_type(type(decoded.message)).command_id == message.command
+    if message.command in ("24", "64"):  # the language field, after the 14 positions of patron status
+        assert decoded.message.language == message.fixed[14:17]
     seen = _peer_values(decoded.message)
     for code, value in message.fields:
         if code not in ("AH", "BX") and value:  # a due date and BX are typed fields there: compared below
@@ -202,6 +206,8 @@ def test_pysip2_reads_every_request_we_write(message):
     decoded = peer_codec.decode_message(frame, encoding="utf-8")
     assert peer.spec_for_type(type(decoded.message)).command_id == message.command
     assert decoded.sequence_number == message.sequence
+    if message.command in ("24", "64"):  # the language field, after the 14 positions of patron status
+        assert decoded.message.language == message.fixed[14:17]
     seen = _peer_values(decoded.message)
     for code, value in message.fields:
         if value:

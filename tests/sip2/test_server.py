@@ -131,3 +131,55 @@ def test_the_rules_refuse_at_the_self_check_as_at_the_kiosk(sip2_server, client)
     assert item["fixed"]["CirculationStatus"] == "01"
     not_lent = client.sip_checkin_response(client.get_response(client.sip_checkin_request(BOOK)))
     assert not_lent["fixed"]["Ok"] == "0" and not_lent["fixed"]["Alert"] == "Y"
+
+
+def _patron_status(client, language: str) -> dict:
+    client.language = language
+    return client.sip_patron_status_response(client.get_response(client.sip_patron_status_request()))
+
+
+def test_screen_messages_and_print_lines_speak_the_language_the_machine_asks_for(sip2_server, client):
+    """The machine's language field (001 English, 019 Chinese; 000 or a language bookcorner does
+    not speak: the school's, Chinese unless its notices are set otherwise) decides AF and AG, for
+    the patron's session; the answer's own language field says which it is in."""
+    _login(client, sip2_server)
+    client.patron = "no-such-card"
+    for asked, answered, words in (("001", "001", "This card is not known: ask the librarian"),
+                                   ("019", "019", "不认识这张卡:请找图书管理员"),
+                                   ("000", "019", "不认识这张卡:请找图书管理员"),
+                                   ("002", "019", "不认识这张卡:请找图书管理员")):  # French: not spoken here
+        patron = _patron_status(client, asked)
+        assert (patron["fixed"]["Language"], patron["variable"]["AF"]) == (answered, [words]), asked
+
+    client.patron = CARD
+    for asked, due_line in (("001", "Due back on {due}"), ("019", "请在 {due} 前还书")):
+        client.language = asked
+        info = client.sip_patron_information_response(client.get_response(
+            client.sip_patron_information_request("charged")))
+        assert info["fixed"]["Language"] == asked
+        lent = client.sip_checkout_response(client.get_response(client.sip_checkout_request(BOOK)))  # no language field
+        assert lent["fixed"]["Ok"] == "1", lent
+        due = datetime.strptime(lent["variable"]["AH"][0], "%Y%m%d    %H%M%S").date().isoformat()
+        assert lent["variable"]["AF"] == lent["variable"]["AG"] == [due_line.format(due=due)]
+        back = client.sip_checkin_response(client.get_response(client.sip_checkin_request(BOOK)))
+        assert back["fixed"]["Ok"] == "1"
+        not_lent = client.sip_checkin_response(client.get_response(client.sip_checkin_request(BOOK)))
+        assert not_lent["variable"]["AF"] == [{"001": "This book was not on loan", "019": "这本书没有被借出"}[asked]]
+    client.get_response(client.sip_end_patron_session_request())
+
+
+def test_the_schools_language_is_that_of_its_notices(sip2_server, client):
+    from bookcorner.central.services import notices
+
+    store = sip2_server.central.store
+    before = notices.schedule(store)
+    notices.save_schedule(store, "Ms Li", notices.Schedule(before.weekdays, before.at, "en"), db.now())
+    try:
+        _login(client, sip2_server)  # a new session reads it
+        client.patron = "no-such-card"
+        patron = _patron_status(client, "000")
+        assert (patron["fixed"]["Language"], patron["variable"]["AF"]) == (
+            "001", ["This card is not known: ask the librarian"])
+        assert _patron_status(client, "019")["fixed"]["Language"] == "019"
+    finally:
+        notices.save_schedule(store, "Ms Li", before, db.now())
