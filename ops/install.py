@@ -56,11 +56,11 @@ from bookcorner.ops.doctor import systemd_running
 from bookcorner.ops.screen import CONSOLE, WAYLAND
 from bookcorner.ops.screen import PACKAGES as SCREEN_PACKAGES
 from bookcorner.ops.screen import UNITS as SCREEN_UNITS
+from bookcorner.ops.udev import RULE_FILE, devices_from_config, render_rules
+from bookcorner.ops.units import DEFAULT, FOOT_INI, POLKIT_RULES, ROLES, SOURCE_DIR, UNITS, Layout, parse_unit, render
 
 #: Debian's packages that speak the kiosk's banners: the synthesiser, and ALSA's aplay
 SPEECH_PACKAGES = ("espeak-ng", "alsa-utils")
-from bookcorner.ops.udev import RULE_FILE, devices_from_config, render_rules
-from bookcorner.ops.units import DEFAULT, FOOT_INI, POLKIT_RULES, ROLES, SOURCE_DIR, UNITS, Layout, parse_unit, render
 
 REPO = SOURCE_DIR.parent
 LOCK_FILE = REPO / "deploy" / "requirements-kiosk.txt"
