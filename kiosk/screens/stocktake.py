@@ -96,7 +96,7 @@ class StocktakeScreen(KioskScreen):
                 yield Banner(id="stocktake-banner")
                 yield Countdown(self.bilingual)
                 with Horizontal(id="actions"):
-                    yield Button(self._label(N_("Finish")), id="stocktake-finish", variant="primary")
+                    yield Button(self._label(N_("Finish the stock-take")), id="stocktake-finish", variant="primary")
                     yield Button(self._label(N_("Pause")), id="stocktake-leave")
                     yield Button(self._label(N_("Cancel the stock-take")), id="stocktake-cancel", variant="error")
                     yield Button("", id="stocktake-checkin", variant="success")
