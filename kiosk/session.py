@@ -377,6 +377,8 @@ class _Finished:
     report: StocktakeReport
 
 
+#: who may take stock of the shelf: the librarian, and a student librarian on duty
+_STOCKTAKERS = frozenset({VisitKind.LIBRARIAN, VisitKind.HELPER})
 #: how long a "tap your card first" return waits for the card
 PENDING_RETURN_S = 30.0
 #: how long opening the librarian's mode may spend finishing the read of the journal, to
@@ -549,6 +551,8 @@ class SessionController:
 
     def _open(self, who: Identified, kind: VisitKind, mode: ScanMode) -> None:
         self._visits += 1
+        self._stocktake = None
+        self._finished = None
         self._visit = _Visit(self._visits, who, kind, mode)
 
     def _end(self, reason: str) -> list[Outcome]:
@@ -572,7 +576,7 @@ class SessionController:
         visit = self._visit
         if visit is None:
             return self._quick_return(raw)
-        if self._stocktake is not None and visit.kind is VisitKind.LIBRARIAN:
+        if self._stocktake is not None and visit.kind in _STOCKTAKERS:
             return self._stocktake_scan(visit, raw)
         if visit.kind is VisitKind.LIBRARIAN and (
                 scanned.kind is CodeKind.UNKNOWN_ITEM
@@ -683,7 +687,7 @@ class SessionController:
 
     def _start_stocktake(self) -> list[Outcome]:
         visit = self._visit
-        if visit is None or visit.kind is not VisitKind.LIBRARIAN:
+        if visit is None or visit.kind not in _STOCKTAKERS:
             return []
         desk = self._desk
         self._finished = None
@@ -724,7 +728,7 @@ class SessionController:
         return [StocktakeShown(self._stocktake_view(stocktake, title), feedback)]
 
     def _leave_stocktake(self) -> list[Outcome]:
-        if self._visit is None or self._visit.kind is not VisitKind.LIBRARIAN:
+        if self._visit is None or self._visit.kind not in _STOCKTAKERS:
             return []
         self._stocktake = None
         self._finished = None
@@ -734,7 +738,7 @@ class SessionController:
         from bookcorner.kiosk.stocktaking import report
 
         visit = self._visit
-        if visit is None or visit.kind is not VisitKind.LIBRARIAN:
+        if visit is None or visit.kind not in _STOCKTAKERS:
             return []
         desk = self._desk
         stocktake = self._stocktake
@@ -762,7 +766,7 @@ class SessionController:
         from bookcorner.kiosk.stocktaking import checked_in
 
         visit, finished = self._visit, self._finished
-        if visit is None or visit.kind is not VisitKind.LIBRARIAN or finished is None:
+        if visit is None or visit.kind not in _STOCKTAKERS or finished is None:
             return []
         desk = self._desk
         done = 0
@@ -921,7 +925,7 @@ class SessionController:
             blocked=allowance.blocked, mode=visit.mode,
             slot=self._slot() if visit.kind is VisitKind.HELPER else None, handled=visit.handled,
             suggestions=visit.suggestions,
-            stocktake=self._pending_stocktake() if visit.kind is VisitKind.LIBRARIAN else None,
+            stocktake=self._pending_stocktake() if visit.kind in _STOCKTAKERS else None,
         )
 
     def _languages(self) -> tuple[str, ...]:

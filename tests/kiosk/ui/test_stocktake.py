@@ -155,3 +155,34 @@ async def test_a_stock_take_outlives_the_librarians_mode_timing_out_and_can_be_c
         assert app.controller.desk.state.loan_of(SHUIHU.item_id) is None
     events = stocktake_events(data_dir)
     assert isinstance(events[-1], StocktakeFinished) and events[-1].cancelled and events[-1].scans == 1
+
+
+async def test_a_student_librarian_on_duty_takes_stock_and_checks_in_what_came_back_unscanned(data_dir):
+    from bookcorner.kiosk.screens.helper import HelperScreen
+    from tests.kiosk.ui.conftest import tap
+    from tests.school import MEIMEI
+
+    app = make_app(data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await tap(pilot, CARDS[MEIMEI])
+        assert isinstance(app.screen, HelperScreen)
+        await press(pilot, "#helper-stocktake")
+        assert isinstance(app.screen, StocktakeScreen)
+        await scan(pilot, SHUIHU.barcode)  # a stock-take scan, not one of the duty's returns
+        assert banner(app).code == "stocktake_on_loan"
+        assert app.controller.desk.state.loan_of(SHUIHU.item_id) is not None
+        await scan(pilot, XIYOUJI.barcode)
+        await press(pilot, "#stocktake-finish")
+        assert "Present: 1 of 7. Missing: 6." in screen_text(app)
+        await press(pilot, "#stocktake-checkin")
+        assert app.controller.desk.state.loan_of(SHUIHU.item_id) is None
+        await press(pilot, "#stocktake-back")
+        assert isinstance(app.screen, HelperScreen)
+        await scan(pilot, HONGLOUMENG.barcode)  # back on duty: a scan takes the book back
+        assert app.controller.desk.state.loan_of(HONGLOUMENG.item_id) is None
+    checkins = [e for e in JournalReader(data_dir / "journal").events_after(0) if isinstance(e.payload, Checkin)]
+    assert [(e.payload.item_id, e.actor) for e in checkins] == [(SHUIHU.item_id, MEIMEI.patron_id),
+                                                               (HONGLOUMENG.item_id, MEIMEI.patron_id)]
+    events = stocktake_events(data_dir)
+    assert events[0].patron_id == MEIMEI.patron_id and events[-1].scans == 2
