@@ -671,11 +671,11 @@ class SessionController:
 
     # -- the stock-take --------------------------------------------------------------------
 
-    def _unfinished_stocktake(self) -> OpenStocktake | None:
+    def _unfinished_stocktake(self, budget_s: float = STOCKTAKE_BUDGET_S) -> OpenStocktake | None:
         history = self._history
         if history is None:
             return None
-        history.finish(STOCKTAKE_BUDGET_S)
+        history.finish(budget_s)
         return history.unfinished_stocktake()
 
     def _record_stocktake(self, who: Identified, payload: StocktakeStarted | StocktakeScanned | StocktakeFinished,
@@ -789,8 +789,10 @@ class SessionController:
         return StocktakeView(stocktake.stocktake_id, stocktake.shelf, len(stocktake.codes), len(result.present),
                              result.expected, flagged(result), last_title)
 
-    def _pending_stocktake(self) -> StocktakePending | None:
-        open_ = self._unfinished_stocktake()
+    def _pending_stocktake(self, kind: VisitKind) -> StocktakePending | None:
+        """The librarian may wait a moment for the journal's read; a student librarian's
+        every scan may not (the offer to go on then shows once the journal is read)."""
+        open_ = self._unfinished_stocktake(STOCKTAKE_BUDGET_S if kind is VisitKind.LIBRARIAN else HISTORY_BUDGET_S)
         return StocktakePending(len(open_.scanned), open_.started) if open_ is not None else None
 
     # -- modes and reports -----------------------------------------------------------------
@@ -925,7 +927,7 @@ class SessionController:
             blocked=allowance.blocked, mode=visit.mode,
             slot=self._slot() if visit.kind is VisitKind.HELPER else None, handled=visit.handled,
             suggestions=visit.suggestions,
-            stocktake=self._pending_stocktake() if visit.kind in _STOCKTAKERS else None,
+            stocktake=self._pending_stocktake(visit.kind) if visit.kind in _STOCKTAKERS else None,
         )
 
     def _languages(self) -> tuple[str, ...]:
