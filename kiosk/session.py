@@ -31,7 +31,6 @@ from bookcorner.circulation.codes import CodeKind, Source
 from bookcorner.circulation.events import (
     Event,
     EventDraft,
-    EventType,
     StocktakeFinished,
     StocktakeScanned,
     StocktakeStarted,
@@ -678,10 +677,10 @@ class SessionController:
         history.finish(budget_s)
         return history.unfinished_stocktake()
 
-    def _record_stocktake(self, who: Identified, payload: StocktakeStarted | StocktakeScanned | StocktakeFinished,
-                          kind: EventType) -> None:
+    def _record_stocktake(self, who: Identified,
+                          payload: StocktakeStarted | StocktakeScanned | StocktakeFinished) -> None:
         """Durable before the screen says anything; noted for the next restart's reading."""
-        events = self._desk.record((EventDraft(kind, who.patron.patron_id, payload),))
+        events = self._desk.record((EventDraft(payload.TYPE, who.patron.patron_id, payload),))
         if self._history is not None:
             self._history.note(events)
 
@@ -702,8 +701,7 @@ class SessionController:
                 stocktake_id = f"{desk.kiosk_id}-{uuid.uuid4().hex[:12]}"
                 ordered = tuple(sorted(shelf)) if shelf is not None else None
                 self._record_stocktake(visit.who, StocktakeStarted(
-                    stocktake_id=stocktake_id, shelf=ordered, patron_id=visit.who.patron.patron_id),
-                    EventType.STOCKTAKE_STARTED)
+                    stocktake_id=stocktake_id, shelf=ordered, patron_id=visit.who.patron.patron_id))
                 self._stocktake = _Stocktake(stocktake_id, ordered, [],
                                              reconcile(desk.reference, desk.state, (), ordered))
         return [StocktakeShown(self._stocktake_view(self._stocktake))]
@@ -714,8 +712,7 @@ class SessionController:
         stocktake = self._stocktake
         assert stocktake is not None
         desk = self._desk
-        self._record_stocktake(visit.who, StocktakeScanned(stocktake_id=stocktake.stocktake_id, code=raw),
-                               EventType.STOCKTAKE_SCANNED)
+        self._record_stocktake(visit.who, StocktakeScanned(stocktake_id=stocktake.stocktake_id, code=raw))
         stocktake.codes.append(raw)
         before = stocktake.result
         stocktake.result = reconcile(desk.reference, desk.state, stocktake.codes, stocktake.shelf)
@@ -750,8 +747,7 @@ class SessionController:
             stocktake = _Stocktake(open_.stocktake_id, open_.shelf, codes,
                                    reconcile(desk.reference, desk.state, codes, open_.shelf))
         self._record_stocktake(visit.who, StocktakeFinished(
-            stocktake_id=stocktake.stocktake_id, scans=len(stocktake.codes), cancelled=cancel),
-            EventType.STOCKTAKE_FINISHED)
+            stocktake_id=stocktake.stocktake_id, scans=len(stocktake.codes), cancelled=cancel))
         self._stocktake = None
         if cancel:
             return [VisitOpened(self._view())]
@@ -763,7 +759,7 @@ class SessionController:
         return [StocktakeShown(view)]
 
     def _check_in_found(self) -> list[Outcome]:
-        from bookcorner.kiosk.stocktaking import checked_in
+        from bookcorner.kiosk.stocktaking import checked_in, flagged
 
         visit, finished = self._visit, self._finished
         if visit is None or visit.kind not in _STOCKTAKERS or finished is None:
@@ -778,7 +774,8 @@ class SessionController:
             done += recorded.ok
         finished.report.checked_in += done
         view = StocktakeView(finished.stocktake_id, finished.shelf, finished.result.scans,
-                             len(finished.result.present), finished.result.expected, 0, report=finished.report)
+                             len(finished.result.present), finished.result.expected, flagged(finished.result),
+                             report=finished.report)
         total = finished.report.checked_in
         return [StocktakeShown(view, self._words(lambda: checked_in(total), "stocktake_checked_in", done))]
 

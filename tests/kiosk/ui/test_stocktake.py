@@ -186,3 +186,31 @@ async def test_a_student_librarian_on_duty_takes_stock_and_checks_in_what_came_b
                                                                (HONGLOUMENG.item_id, MEIMEI.patron_id)]
     events = stocktake_events(data_dir)
     assert events[0].patron_id == MEIMEI.patron_id and events[-1].scans == 2
+
+
+async def test_a_scan_the_disk_refuses_is_not_counted(data_dir):
+    import resource
+    import signal
+
+    from bookcorner.kiosk.wording import Tone
+
+    app = make_app(data_dir)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await open_librarian_mode(pilot)
+        await press(pilot, "#stocktake-start")
+        hot = max(app.controller.desk.paths.journal.glob("seg-*.log"))
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        try:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (hot.stat().st_size, hard))
+            await scan(pilot, XIYOUJI.barcode)
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            signal.signal(signal.SIGXFSZ, previous)
+        assert banner(app).tone is Tone.ERROR and banner(app).code == "not_saved"
+        assert "0 of 7 books of this shelf found · 0 scanned" in screen_text(app)
+        await scan(pilot, XIYOUJI.barcode)  # room again: the same scan counts
+        assert banner(app).code == "stocktake_present"
+        assert "1 of 7 books of this shelf found · 1 scanned" in screen_text(app)
+    assert [p.code for p in stocktake_events(data_dir) if isinstance(p, StocktakeScanned)] == [XIYOUJI.barcode]
