@@ -87,7 +87,10 @@ class StocktakeScreen(KioskScreen):
         with Body(id="stocktake"):
             yield Static(" · ".join(in_each_language(self.bilingual, lambda: _("Stock-take of {shelf}").format(
                 shelf=shelf_words(view.shelf)))), id="stocktake-title")
-            yield Digits("", id="stocktake-digits")
+            with Horizontal(id="stocktake-big"):  # found / expected, to read from across the room
+                yield Digits("", id="stocktake-found")
+                yield Static(" ╱\n╱ ", id="stocktake-slash")
+                yield Digits("", id="stocktake-expected")
             yield Static("", id="stocktake-count")
             yield Static("", id="stocktake-last")
             with VerticalScroll(id="stocktake-report"):
@@ -112,7 +115,8 @@ class StocktakeScreen(KioskScreen):
 
     def show_view(self, view: StocktakeView) -> None:
         self.view = view
-        self.query_one("#stocktake-digits", Digits).update(f"{view.found}/{view.expected}")
+        self.query_one("#stocktake-found", Digits).update(str(view.found))
+        self.query_one("#stocktake-expected", Digits).update(str(view.expected))
         self.query_one("#stocktake-count", Static).update("\n".join(in_each_language(
             self.bilingual, lambda: count_line(view))))
         last = "\n".join(in_each_language(self.bilingual, lambda: _("Last book: {title}").format(
