@@ -477,6 +477,25 @@ class KioskApp(App, inherit_bindings=False):
         if _is_librarian_screen(self.screen):
             self.screen.show_unsent(message.outcome.total, message.outcome.lines)
 
+    @on(m.StocktakeShown)
+    async def show_stocktake(self, message: m.StocktakeShown) -> None:
+        """The stock-take screen, over the librarian's (opened at the first answer)."""
+        from bookcorner.kiosk.screens.stocktake import StocktakeScreen
+
+        self._answered(message)
+        outcome = message.outcome
+        await self._close_reports()
+        if not isinstance(self.screen, StocktakeScreen):
+            await self.push_screen(StocktakeScreen(outcome.view))
+        screen = self.screen
+        if isinstance(screen, StocktakeScreen):
+            screen.show_view(outcome.view)
+            if outcome.feedback is not None:
+                screen.answer(outcome.feedback, None)
+                self.sounds.play(outcome.feedback.sound)
+                if outcome.feedback.recorded:
+                    self._journal_moved()
+
     @on(m.TroubleReading)
     def trouble_reading(self, message: m.TroubleReading) -> None:
         self._answered(message)

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from bookcorner.circulation import rules
 from bookcorner.circulation.calendar import SchoolCalendar
-from bookcorner.circulation.codes import ScannedCode, Source, classify
+from bookcorner.circulation.codes import CodeKind, ScannedCode, Source, classify
 from bookcorner.circulation.events import Event, EventDraft, EventType
 from bookcorner.circulation.model import ItemType, Patron
 from bookcorner.circulation.policy import Policy
@@ -288,6 +288,13 @@ class CirculationDesk:
         return self._record(rules.checkin(self.reference, self.state, scanned, self.now(), who, ambiguity,
                                             handled_by))
 
+    def checkin_item(self, item_id: str, handled_by: Identified) -> Recorded:
+        """A copy named by its item id taken back (a stock-take found it on the shelf: its
+        shared ISBN says nothing of which copy it is, the stock-take does)."""
+        scanned = ScannedCode(item_id, item_id, CodeKind.ITEM, item_ids=(item_id,))
+        return self._record(rules.checkin(self.reference, self.state, scanned, self.now(), None, Ambiguity.REFUSE,
+                                            handled_by))
+
     def report_damaged(self, who: Identified, raw: str, note: str = "") -> Recorded:
         return self._record(rules.report_damaged(self.reference, self.state, who, self.classify(raw), self.now(), note))
 
@@ -319,10 +326,17 @@ class CirculationDesk:
             rules.allowance(self.reference, self.state, patron, today),
         )
 
+    def record(self, drafts: Sequence[EventDraft]) -> tuple[Event, ...]:
+        """Events that are no circulation decision (a stock-take's), durable the same way."""
+        return self._append(drafts)
+
     def _record(self, decision: Decision) -> Recorded:
         """Durable first (raises StoreWriteError and changes nothing if the disk refuses),
         then the state, then the answer."""
-        events = tuple(self.journal.append(decision.events))
+        return Recorded(decision, self._append(decision.events))
+
+    def _append(self, drafts: Sequence[EventDraft]) -> tuple[Event, ...]:
+        events = tuple(self.journal.append(drafts))
         state = self.state
         for event in events:
             state = apply(state, event)
@@ -333,7 +347,7 @@ class CirculationDesk:
             self._last_event_id = events[-1].event_id
             if state.last_seq - self._checkpointed_seq >= self._checkpoint_every:
                 self._checkpoint(self._last_event_id)
-        return Recorded(decision, events)
+        return events
 
     def close(self) -> None:
         if self._last_event_id and self.state.last_seq > self._checkpointed_seq:

@@ -99,6 +99,11 @@ class TroubleReading(DeskOutcome):
 
 
 @dataclass
+class StocktakeShown(DeskOutcome):
+    outcome: session.StocktakeShown
+
+
+@dataclass
 class DeskReady(DeskOutcome):
     outcome: session.Ready
 
@@ -115,7 +120,7 @@ MESSAGE_OF: dict[type, type[DeskOutcome]] = {
     session.CardToEnrol: CardToEnrol, session.BookToRegister: BookToRegister,
     session.ChaseListReady: ChaseListReady, session.WorkRecordReady: WorkRecordReady,
     session.UnsentReady: UnsentReady, session.TroubleReading: TroubleReading, session.Ready: DeskReady,
-    session.StartFailed: StartFailed,
+    session.StartFailed: StartFailed, session.StocktakeShown: StocktakeShown,
 }
 
 

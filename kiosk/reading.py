@@ -1,14 +1,16 @@
-"""What the kiosk knows for "what to read next": the books each child borrowed here (from
-its own journal, which holds every loan made at this kiosk), and the shelf it stands by."""
+"""What the kiosk knows from its own journal, read a chunk at a time between scans: the books
+each child borrowed here (for "what to read next"), a stock-take left unfinished (to go on
+with after a restart), and the shelf it stands by."""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bookcorner.circulation.events import Checkout, Event
+from bookcorner.circulation.events import Checkout, Event, StocktakeFinished, StocktakeScanned, StocktakeStarted
 from bookcorner.circulation.reference import Reference
 from bookcorner.circulation.suggestions import book_key
 from bookcorner.journal.journal import JournalReader
@@ -31,6 +33,8 @@ class ReadingHistory:
     def __init__(self, journal_dir: Path) -> None:
         self._reader = JournalReader(journal_dir)
         self._read: dict[str, set[str]] = {}
+        self._stocktakes: dict[str, OpenStocktake] = {}
+        self._finished: set[str] = set()
         self._after = 0
         self.complete = False
 
@@ -46,7 +50,7 @@ class ReadingHistory:
             log.warning("could not read the journal for suggestions: %s", error)
             self.complete = True
             return
-        note(self._read, chunk)
+        self.note(chunk)
         if chunk:
             self._after = chunk[-1].seq
         if len(chunk) < self.CHUNK:
@@ -60,7 +64,17 @@ class ReadingHistory:
         return self.complete
 
     def note(self, events: Iterable[Event]) -> None:
+        """Events read or just recorded (an event noted twice counts once)."""
+        events = list(events)
         note(self._read, events)
+        note_stocktakes(self._stocktakes, self._finished, events)
+
+    def unfinished_stocktake(self) -> OpenStocktake | None:
+        """The newest stock-take started and neither finished nor cancelled (None while the
+        journal is not all read)."""
+        if not self.complete or not self._stocktakes:
+            return None
+        return max(self._stocktakes.values(), key=lambda stocktake: stocktake.started_seq)
 
     def books_read(self, patron_id: str, reference: Reference) -> set[str] | None:
         """The child's borrowed books (None while the journal is not all read)."""
@@ -71,6 +85,37 @@ def note(read: dict[str, set[str]], events: Iterable[Event]) -> None:
     for event in events:
         if isinstance(event.payload, Checkout):
             read.setdefault(event.payload.patron_id, set()).add(event.payload.item_id)
+
+
+@dataclass
+class OpenStocktake:
+    """A stock-take as its events in the journal tell it: its codes by sequence number."""
+
+    stocktake_id: str
+    shelf: tuple[str, ...] | None
+    patron_id: str | None
+    started_seq: int
+    started: str
+    scanned: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def codes(self) -> list[str]:
+        return [self.scanned[seq] for seq in sorted(self.scanned)]
+
+
+def note_stocktakes(open_: dict[str, OpenStocktake], finished: set[str], events: Iterable[Event]) -> None:
+    """Stock-takes started, scanned into and finished (``finished``: those seen to end, so
+    that their start read again does not open them again)."""
+    for event in events:
+        payload = event.payload
+        if isinstance(payload, StocktakeStarted) and payload.stocktake_id not in finished:
+            open_.setdefault(payload.stocktake_id, OpenStocktake(
+                payload.stocktake_id, payload.shelf, payload.patron_id, event.seq, event.wall_time))
+        elif isinstance(payload, StocktakeScanned) and payload.stocktake_id in open_:
+            open_[payload.stocktake_id].scanned[event.seq] = payload.code
+        elif isinstance(payload, StocktakeFinished):
+            finished.add(payload.stocktake_id)
+            open_.pop(payload.stocktake_id, None)
 
 
 def books_read(read: dict[str, set[str]], patron_id: str, reference: Reference) -> set[str]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -27,16 +28,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bookcorner.circulation.codes import CodeKind, Source
-from bookcorner.circulation.events import Event
+from bookcorner.circulation.events import (
+    Event,
+    EventDraft,
+    StocktakeFinished,
+    StocktakeScanned,
+    StocktakeStarted,
+)
 from bookcorner.circulation.model import ItemType, Role
 from bookcorner.circulation.rules import Ambiguity, Decision, Identified, Reason, Refusal
+from bookcorner.circulation.stocktake import StocktakeResult, reconcile
 from bookcorner.circulation.suggestions import book_key, suggest
 from bookcorner.devices.events import CardTap, Scan
 from bookcorner.i18n import LANGUAGES, current_language, in_language
 from bookcorner.journal.storage import StoreError, StoreWriteError
 from bookcorner.kiosk.desk import CirculationDesk, PatronView, Recorded
 from bookcorner.kiosk.pin import PinGuard
-from bookcorner.kiosk.reading import ReadingHistory, shelf_of
+from bookcorner.kiosk.reading import OpenStocktake, ReadingHistory, shelf_of
+from bookcorner.kiosk.stocktaking import StocktakePending, StocktakeReport, StocktakeView
 from bookcorner.kiosk.wording import Message, Tone, enter_pin_first, explain, librarian_mode_closed, not_saved
 
 if TYPE_CHECKING:
@@ -117,6 +126,27 @@ class LoadUnsent:
 
 
 @dataclass
+class StartStocktake:
+    """The librarian starts a stock-take of the shelf, or goes on with the unfinished one."""
+
+
+@dataclass
+class LeaveStocktake:
+    """Back to the librarian's mode: an unfinished stock-take waits (scans are returns again)."""
+
+
+@dataclass
+class FinishStocktake:
+    #: given up: recorded as cancelled, no result
+    cancel: bool = False
+
+
+@dataclass
+class CheckInFound:
+    """Check in every book the finished stock-take found on the shelf while on loan."""
+
+
+@dataclass
 class Refresh:
     """Take up a new reference snapshot from the sync daemon (between visits only)."""
 
@@ -127,7 +157,8 @@ class OpenDesk:
 
 
 Command = (Scan | CardTap | EndVisit | EnterPin | SwitchMode | OpenOwnLoans | EnrolCard | RegisterBook
-           | LoadChaseList | LoadWorkRecord | LoadUnsent | Refresh | OpenDesk)
+           | LoadChaseList | LoadWorkRecord | LoadUnsent | Refresh | OpenDesk | StartStocktake | LeaveStocktake
+           | FinishStocktake | CheckInFound)
 
 
 # -- outcomes (to the screen) -------------------------------------------------------------
@@ -202,6 +233,8 @@ class VisitView:
     handled: int = 0
     #: what to read next, after a borrow or a return (titles of books on the shelf now)
     suggestions: tuple[str, ...] = ()
+    #: the librarian's mode: a stock-take not finished yet
+    stocktake: StocktakePending | None = None
 
 
 @dataclass
@@ -282,6 +315,14 @@ class UnsentReady:
 
 
 @dataclass
+class StocktakeShown:
+    """The stock-take screen: its count, and the answer to the scan just made (or its result)."""
+
+    view: StocktakeView
+    feedback: Feedback | None = None
+
+
+@dataclass
 class TroubleReading:
     """A report could not be read (the journal is damaged or unreadable)."""
 
@@ -289,7 +330,8 @@ class TroubleReading:
 
 
 Outcome = (Ready | StartFailed | VisitOpened | VisitChanged | VisitClosed | Answer | PinWanted | PinRefused
-           | CardToEnrol | BookToRegister | ChaseListReady | WorkRecordReady | UnsentReady | TroubleReading)
+           | CardToEnrol | BookToRegister | ChaseListReady | WorkRecordReady | UnsentReady | TroubleReading
+           | StocktakeShown)
 
 
 # -- the controller -----------------------------------------------------------------------
@@ -318,8 +360,31 @@ class _PendingReturn:
     until: float
 
 
+@dataclass
+class _Stocktake:
+    """The stock-take the librarian is scanning into, and its result so far."""
+
+    stocktake_id: str
+    shelf: tuple[str, ...] | None
+    codes: list[str]
+    result: StocktakeResult
+
+
+@dataclass
+class _Finished:
+    stocktake_id: str
+    shelf: tuple[str, ...] | None
+    result: StocktakeResult
+    report: StocktakeReport
+
+
+#: who may take stock of the shelf: the librarian, and a student librarian on duty
+_STOCKTAKERS = frozenset({VisitKind.LIBRARIAN, VisitKind.HELPER})
 #: how long a "tap your card first" return waits for the card
 PENDING_RETURN_S = 30.0
+#: how long opening the librarian's mode may spend finishing the read of the journal, to
+#: find a stock-take left unfinished
+STOCKTAKE_BUDGET_S = 5.0
 #: how long a child's scan may spend finishing the read of the borrowing history (the rest
 #: is read between scans)
 HISTORY_BUDGET_S = 0.05
@@ -343,6 +408,10 @@ class SessionController:
     _started: bool = field(default=False)
     #: the books each child borrowed here (read from the journal between scans: ``idle``)
     _history: ReadingHistory | None = None
+    #: the stock-take being scanned into (the librarian's mode only)
+    _stocktake: _Stocktake | None = None
+    #: the stock-take just finished, for its result and the check-in it offers
+    _finished: _Finished | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -405,6 +474,14 @@ class SessionController:
             return self._work_record()
         if isinstance(command, LoadUnsent):
             return self._unsent(command)
+        if isinstance(command, StartStocktake):
+            return self._start_stocktake()
+        if isinstance(command, LeaveStocktake):
+            return self._leave_stocktake()
+        if isinstance(command, FinishStocktake):
+            return self._finish_stocktake(command.cancel)
+        if isinstance(command, CheckInFound):
+            return self._check_in_found()
         if isinstance(command, Refresh):
             if self._visit is None and self._pin is None:
                 self._desk.follow_sync()
@@ -475,11 +552,15 @@ class SessionController:
 
     def _open(self, who: Identified, kind: VisitKind, mode: ScanMode) -> None:
         self._visits += 1
+        self._stocktake = None
+        self._finished = None
         self._visit = _Visit(self._visits, who, kind, mode)
 
     def _end(self, reason: str) -> list[Outcome]:
         self._visit = None
         self._pin = None
+        self._stocktake = None  # unfinished, it waits in the journal for the next librarian's visit
+        self._finished = None
         if self.desk is not None and self.desk.refresh_reference():
             log.info("took up reference snapshot %s", self.desk.reference_version)
         return [VisitClosed(reason)]
@@ -496,6 +577,8 @@ class SessionController:
         visit = self._visit
         if visit is None:
             return self._quick_return(raw)
+        if self._stocktake is not None and visit.kind in _STOCKTAKERS:
+            return self._stocktake_scan(visit, raw)
         if visit.kind is VisitKind.LIBRARIAN and (
                 scanned.kind is CodeKind.UNKNOWN_ITEM
                 or (scanned.kind is CodeKind.ITEM and scanned.isbn13 and scanned.text not in desk.reference.by_barcode
@@ -586,6 +669,130 @@ class SessionController:
         recorded = self._desk.register_item(visit.who, command.code, command.title, command.item_type,
                                             author=command.author or None, call_number=command.call_number or None)
         return [Answer(self._explain(recorded), self._view())]
+
+    # -- the stock-take --------------------------------------------------------------------
+
+    def _unfinished_stocktake(self, budget_s: float = STOCKTAKE_BUDGET_S) -> OpenStocktake | None:
+        history = self._history
+        if history is None:
+            return None
+        history.finish(budget_s)
+        return history.unfinished_stocktake()
+
+    def _record_stocktake(self, who: Identified,
+                          payload: StocktakeStarted | StocktakeScanned | StocktakeFinished) -> None:
+        """Durable before the screen says anything; noted for the next restart's reading."""
+        events = self._desk.record((EventDraft(payload.TYPE, who.patron.patron_id, payload),))
+        if self._history is not None:
+            self._history.note(events)
+
+    def _start_stocktake(self) -> list[Outcome]:
+        visit = self._visit
+        if visit is None or visit.kind not in _STOCKTAKERS:
+            return []
+        desk = self._desk
+        self._finished = None
+        if self._stocktake is None:
+            open_ = self._unfinished_stocktake()
+            if open_ is not None:
+                codes = open_.codes
+                self._stocktake = _Stocktake(open_.stocktake_id, open_.shelf, codes,
+                                             reconcile(desk.reference, desk.state, codes, open_.shelf))
+            else:
+                shelf = shelf_of(desk.reference)
+                stocktake_id = f"{desk.kiosk_id}-{uuid.uuid4().hex[:12]}"
+                ordered = tuple(sorted(shelf)) if shelf is not None else None
+                self._record_stocktake(visit.who, StocktakeStarted(
+                    stocktake_id=stocktake_id, shelf=ordered, patron_id=visit.who.patron.patron_id))
+                self._stocktake = _Stocktake(stocktake_id, ordered, [],
+                                             reconcile(desk.reference, desk.state, (), ordered))
+        return [StocktakeShown(self._stocktake_view(self._stocktake))]
+
+    def _stocktake_scan(self, visit: _Visit, raw: str) -> list[Outcome]:
+        from bookcorner.kiosk.stocktaking import last_scan, scan_message
+
+        stocktake = self._stocktake
+        assert stocktake is not None
+        desk = self._desk
+        self._record_stocktake(visit.who, StocktakeScanned(stocktake_id=stocktake.stocktake_id, code=raw))
+        stocktake.codes.append(raw)
+        before = stocktake.result
+        stocktake.result = reconcile(desk.reference, desk.state, stocktake.codes, stocktake.shelf)
+        kind, item_id = last_scan(before, stocktake.result)
+        reference = desk.reference
+        text = desk.classify(raw).text or raw
+        feedback = self._words(lambda: scan_message(kind, item_id, text, reference), f"stocktake_{kind}", 1)
+        item = reference.items.get(item_id or "")
+        title = item.title if item is not None else text
+        return [StocktakeShown(self._stocktake_view(stocktake, title), feedback)]
+
+    def _leave_stocktake(self) -> list[Outcome]:
+        if self._visit is None or self._visit.kind not in _STOCKTAKERS:
+            return []
+        self._stocktake = None
+        self._finished = None
+        return [VisitOpened(self._view())]
+
+    def _finish_stocktake(self, cancel: bool) -> list[Outcome]:
+        from bookcorner.kiosk.stocktaking import report
+
+        visit = self._visit
+        if visit is None or visit.kind not in _STOCKTAKERS:
+            return []
+        desk = self._desk
+        stocktake = self._stocktake
+        if stocktake is None:
+            open_ = self._unfinished_stocktake()
+            if open_ is None:
+                return [VisitOpened(self._view())]
+            codes = open_.codes
+            stocktake = _Stocktake(open_.stocktake_id, open_.shelf, codes,
+                                   reconcile(desk.reference, desk.state, codes, open_.shelf))
+        self._record_stocktake(visit.who, StocktakeFinished(
+            stocktake_id=stocktake.stocktake_id, scans=len(stocktake.codes), cancelled=cancel))
+        self._stocktake = None
+        if cancel:
+            return [VisitOpened(self._view())]
+        result = reconcile(desk.reference, desk.state, stocktake.codes, stocktake.shelf)
+        self._finished = _Finished(stocktake.stocktake_id, stocktake.shelf, result,
+                                   report(result, desk.reference, desk.state))
+        view = self._stocktake_view(_Stocktake(stocktake.stocktake_id, stocktake.shelf, stocktake.codes, result))
+        view.report = self._finished.report
+        return [StocktakeShown(view)]
+
+    def _check_in_found(self) -> list[Outcome]:
+        from bookcorner.kiosk.stocktaking import checked_in, flagged
+
+        visit, finished = self._visit, self._finished
+        if visit is None or visit.kind not in _STOCKTAKERS or finished is None:
+            return []
+        desk = self._desk
+        done = 0
+        for item_id in finished.result.on_loan_on_shelf:
+            if desk.state.loan_of(item_id) is None:
+                continue  # checked in already (pressed twice)
+            recorded = desk.checkin_item(item_id, visit.who)
+            self._note(recorded)
+            done += recorded.ok
+        finished.report.checked_in += done
+        view = StocktakeView(finished.stocktake_id, finished.shelf, finished.result.scans,
+                             len(finished.result.present), finished.result.expected, flagged(finished.result),
+                             report=finished.report)
+        total = finished.report.checked_in
+        return [StocktakeShown(view, self._words(lambda: checked_in(total), "stocktake_checked_in", done))]
+
+    def _stocktake_view(self, stocktake: _Stocktake, last_title: str = "") -> StocktakeView:
+        from bookcorner.kiosk.stocktaking import flagged
+
+        result = stocktake.result
+        return StocktakeView(stocktake.stocktake_id, stocktake.shelf, len(stocktake.codes), len(result.present),
+                             result.expected, flagged(result), last_title)
+
+    def _pending_stocktake(self, kind: VisitKind) -> StocktakePending | None:
+        """The librarian may wait a moment for the journal's read; a student librarian's
+        every scan may not (the offer to go on then shows once the journal is read)."""
+        open_ = self._unfinished_stocktake(STOCKTAKE_BUDGET_S if kind is VisitKind.LIBRARIAN else HISTORY_BUDGET_S)
+        return StocktakePending(len(open_.scanned), open_.started) if open_ is not None else None
 
     # -- modes and reports -----------------------------------------------------------------
 
@@ -719,6 +926,7 @@ class SessionController:
             blocked=allowance.blocked, mode=visit.mode,
             slot=self._slot() if visit.kind is VisitKind.HELPER else None, handled=visit.handled,
             suggestions=visit.suggestions,
+            stocktake=self._pending_stocktake(visit.kind) if visit.kind in _STOCKTAKERS else None,
         )
 
     def _languages(self) -> tuple[str, ...]:

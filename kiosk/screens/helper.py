@@ -1,5 +1,6 @@
 """The student librarian's duty: the class's slot with its counters, fast bulk returns,
-damaged and found books, the chase list and their own work record (form G)."""
+damaged and found books, the chase list, their own work record (form G) and a stock-take
+of the shelf."""
 
 from __future__ import annotations
 
@@ -14,7 +15,15 @@ from textual.widgets import Button, Static
 
 from bookcorner.i18n import N_, _
 from bookcorner.kiosk.screens.base import Body, KioskScreen
-from bookcorner.kiosk.session import Feedback, LoadChaseList, LoadWorkRecord, OpenOwnLoans, ScanMode, VisitView
+from bookcorner.kiosk.session import (
+    Feedback,
+    LoadChaseList,
+    LoadWorkRecord,
+    OpenOwnLoans,
+    ScanMode,
+    StartStocktake,
+    VisitView,
+)
 from bookcorner.kiosk.widgets import in_each_language, pair
 from bookcorner.kiosk.widgets.banner import Banner
 from bookcorner.kiosk.widgets.countdown import Countdown
@@ -51,6 +60,7 @@ class HelperScreen(KioskScreen):
         Binding("f2", "mode('return')", show=False),
         Binding("f3", "mode('damaged')", show=False),
         Binding("f4", "mode('found')", show=False),
+        Binding("f5", "stocktake", show=False),
     ]
 
     #: how many of this visit's scans stay listed
@@ -74,6 +84,7 @@ class HelperScreen(KioskScreen):
                 yield Button(self._label(N_("Returns (F2)")), id="mode-return")
                 yield Button(self._label(N_("Damaged (F3)")), id="mode-damaged")
                 yield Button(self._label(N_("Found / repaired (F4)")), id="mode-found")
+                yield Button(self._label(N_("Stock-take (F5)")), id="helper-stocktake")
             yield Static("", id="mode-hint")
             yield Static("", id="scan-log")
             with Vertical(classes="answer"):  # at the bottom, always whole, whatever is above
@@ -143,7 +154,8 @@ class HelperScreen(KioskScreen):
 
     @on(Button.Pressed, "#modes Button")
     def _mode_button(self, event: Button.Pressed) -> None:
-        self.action_mode(str(event.button.id).removeprefix("mode-"))
+        if str(event.button.id).startswith("mode-"):  # the stock-take's button is no scan mode
+            self.action_mode(str(event.button.id).removeprefix("mode-"))
 
     @on(Button.Pressed, "#chase")
     def _chase(self) -> None:
@@ -152,6 +164,10 @@ class HelperScreen(KioskScreen):
     @on(Button.Pressed, "#work")
     def _work(self) -> None:
         self.kiosk.submit(LoadWorkRecord())
+
+    @on(Button.Pressed, "#helper-stocktake")
+    def action_stocktake(self) -> None:
+        self.kiosk.submit(StartStocktake())
 
     @on(Button.Pressed, "#own")
     def _own(self) -> None:

@@ -1,5 +1,6 @@
 """The librarian's mode (card plus PIN): sync now and what is not on the server yet,
-enrolling an unknown card, registering a new book, devices, language, power.
+enrolling an unknown card, registering a new book, a stock-take of the shelf (started, or
+an unfinished one taken up again), devices, language, power.
 
 Any book scanned here is taken back; an unknown card tapped here is offered for
 enrolment, an unknown book scanned here for registration.
@@ -32,7 +33,16 @@ from bookcorner.circulation.model import ItemType, Role
 from bookcorner.i18n import _
 from bookcorner.kiosk.reports import EventLine
 from bookcorner.kiosk.screens.base import Body, KioskScreen
-from bookcorner.kiosk.session import EnrolCard, Feedback, LoadUnsent, OpenOwnLoans, RegisterBook, VisitView
+from bookcorner.kiosk.session import (
+    EnrolCard,
+    Feedback,
+    FinishStocktake,
+    LoadUnsent,
+    OpenOwnLoans,
+    RegisterBook,
+    StartStocktake,
+    VisitView,
+)
 from bookcorner.kiosk.widgets.banner import Banner
 from bookcorner.kiosk.widgets.countdown import Countdown
 from bookcorner.kiosk.widgets.topbar import when
@@ -79,7 +89,9 @@ class LibrarianScreen(KioskScreen):
         self.first_feedback = feedback
         self.card_to_enrol: str | None = None
         self.book_to_register: str | None = None
-        self.active_tab = "tab-sync"
+        #: an unfinished stock-take is what the librarian sees first
+        self.active_tab = "tab-stocktake" if view.stocktake is not None else "tab-sync"
+        self.cancel_armed = False
         self.sync_requested_at: datetime | None = None
         self.shutdown_armed = False
         self.journal_notice: JournalNotice | None = None
@@ -122,6 +134,13 @@ class LibrarianScreen(KioskScreen):
                     with Horizontal(classes="row"):
                         yield Input(placeholder=_("Author (optional)"), id="register-author")
                         yield Input(placeholder=_("Call number (optional)"), id="register-call")
+                with TabPane(_("Stock-take"), id="tab-stocktake"):
+                    yield Static(self._stocktake_words(), id="stocktake-pending")
+                    with Horizontal(classes="row"):
+                        yield Button(_("Continue the stock-take") if self.view.stocktake is not None
+                                     else _("Start a stock-take"), id="stocktake-start", variant="primary")
+                        if self.view.stocktake is not None:
+                            yield Button(_("Cancel it"), id="stocktake-drop", variant="error")
                 with TabPane(_("Devices"), id="tab-devices"):
                     with VerticalScroll():
                         yield Static("", id="device-details")
@@ -329,6 +348,32 @@ class LibrarianScreen(KioskScreen):
             self.query_one(field, Input).value = ""
         self.query_one("#register", Button).disabled = True
         self.query_one("#register-code", Static).update(_("Scan the new book."))
+
+    # -- the stock-take ----------------------------------------------------------------------
+
+    def _stocktake_words(self) -> str:
+        pending = self.view.stocktake
+        if pending is None:
+            return _("Scan every book on the shelf: the kiosk tells you which books are missing, which belong "
+                     "to another corner and which came back without a scan. Scans are not returns meanwhile.")
+        return _("A stock-take is not finished: {scans} scan(s) so far, started {when}. "
+                 "Continue it, or cancel it.").format(
+            scans=pending.scans, when=when(pending.started, self.kiosk.clock.now()))
+
+    @on(Button.Pressed, "#stocktake-start")
+    def _stocktake(self) -> None:
+        self.kiosk.submit(StartStocktake())
+
+    @on(Button.Pressed, "#stocktake-drop")
+    def _drop_stocktake(self) -> None:
+        """Twice: a stock-take given up cannot be taken up again."""
+        if self.cancel_armed:
+            self.kiosk.submit(FinishStocktake(cancel=True))
+            return
+        self.cancel_armed = True
+        button = self.query_one("#stocktake-drop", Button)
+        button.label = _("Press again to cancel")
+        button.refresh(layout=True)
 
     # -- devices, language, power ------------------------------------------------------------
 

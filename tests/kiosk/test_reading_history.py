@@ -44,3 +44,36 @@ def test_what_is_recorded_meanwhile_is_noted_once_and_a_short_journal_finishes_w
         history.note(recorded.events)
         assert history.finish(budget_s=1.0)
         assert history.books_read(XIAOMING.patron_id, desk.reference) == {book_key(XIYOUJI), book_key(ANDERSEN[0])}
+
+
+def test_a_stock_take_left_unfinished_is_found_with_its_scans_and_one_finished_is_not_reopened(data_dir):
+    from bookcorner.circulation.events import (
+        EventDraft,
+        EventType,
+        StocktakeFinished,
+        StocktakeScanned,
+        StocktakeStarted,
+    )
+
+    def draft(payload) -> EventDraft:
+        return EventDraft(payload.TYPE, "L99", payload)
+
+    with CirculationDesk(data_dir, "demo-corner", FixedClock(MONDAY)) as desk:
+        done = desk.record([draft(StocktakeStarted(stocktake_id="a", shelf=("3-2",))),
+                            draft(StocktakeScanned(stocktake_id="a", code=XIYOUJI.barcode)),
+                            draft(StocktakeFinished(stocktake_id="a", scans=1))])
+        open_ = desk.record([draft(StocktakeStarted(stocktake_id="b", shelf=("3-2",), patron_id="L99")),
+                             draft(StocktakeScanned(stocktake_id="b", code=SHUIHU.barcode)),
+                             draft(StocktakeScanned(stocktake_id="b", code=XIYOUJI.barcode))])
+        journal = desk.paths.journal
+    assert done[0].type is EventType.STOCKTAKE_STARTED
+
+    history = ReadingHistory(journal)
+    history.note(done)  # recorded by this kiosk before the journal's read reached them
+    history.note(open_[:2])
+    assert history.unfinished_stocktake() is None  # not all read: no answer yet
+    history.CHUNK = 2
+    history.finish(5.0)
+    found = history.unfinished_stocktake()
+    assert found is not None and found.stocktake_id == "b" and found.shelf == ("3-2",)
+    assert found.codes == [SHUIHU.barcode, XIYOUJI.barcode]  # each scan once, in order, though noted twice
