@@ -6,8 +6,11 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
+from bookcorner.circulation.challenges import Challenge, Progress, category_of, progress
+from bookcorner.circulation.challenges import Checkout as Borrowed
 from bookcorner.circulation.events import Checkout, Event
 from bookcorner.circulation.reference import Reference
 from bookcorner.circulation.suggestions import book_key
@@ -31,6 +34,8 @@ class ReadingHistory:
     def __init__(self, journal_dir: Path) -> None:
         self._reader = JournalReader(journal_dir)
         self._read: dict[str, set[str]] = {}
+        #: every child's checkouts here, with when (for the reading challenges)
+        self._dated: dict[str, list[tuple[str, datetime]]] = {}
         self._after = 0
         self.complete = False
 
@@ -47,6 +52,7 @@ class ReadingHistory:
             self.complete = True
             return
         note(self._read, chunk)
+        note_dated(self._dated, chunk)
         if chunk:
             self._after = chunk[-1].seq
         if len(chunk) < self.CHUNK:
@@ -60,17 +66,39 @@ class ReadingHistory:
         return self.complete
 
     def note(self, events: Iterable[Event]) -> None:
+        events = list(events)
         note(self._read, events)
+        note_dated(self._dated, events)
 
     def books_read(self, patron_id: str, reference: Reference) -> set[str] | None:
         """The child's borrowed books (None while the journal is not all read)."""
         return books_read(self._read, patron_id, reference) if self.complete else None
+
+    def challenge_progress(self, patron_id: str, challenge: Challenge, reference: Reference) -> Progress | None:
+        """The child's progress in a challenge, from their checkouts here (None while the
+        journal is not all read: a count too low would discourage)."""
+        if not self.complete:
+            return None
+        items = reference.items
+        return progress(challenge, (
+            Borrowed(book_key(items[i]), category_of(items[i].call_number), at)
+            for i, at in self._dated.get(patron_id, ()) if i in items))
 
 
 def note(read: dict[str, set[str]], events: Iterable[Event]) -> None:
     for event in events:
         if isinstance(event.payload, Checkout):
             read.setdefault(event.payload.patron_id, set()).add(event.payload.item_id)
+
+
+def note_dated(dated: dict[str, list[tuple[str, datetime]]], events: Iterable[Event]) -> None:
+    for event in events:
+        if isinstance(event.payload, Checkout):
+            try:
+                at = datetime.fromisoformat(event.wall_time)
+            except ValueError:
+                continue
+            dated.setdefault(event.payload.patron_id, []).append((event.payload.item_id, at))
 
 
 def books_read(read: dict[str, set[str]], patron_id: str, reference: Reference) -> set[str]:

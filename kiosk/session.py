@@ -32,7 +32,7 @@ from bookcorner.circulation.model import ItemType, Role
 from bookcorner.circulation.rules import Ambiguity, Decision, Identified, Reason, Refusal
 from bookcorner.circulation.suggestions import book_key, suggest
 from bookcorner.devices.events import CardTap, Scan
-from bookcorner.i18n import LANGUAGES, current_language, in_language
+from bookcorner.i18n import LANGUAGES, _, current_language, in_language
 from bookcorner.journal.storage import StoreError, StoreWriteError
 from bookcorner.kiosk.desk import CirculationDesk, PatronView, Recorded
 from bookcorner.kiosk.pin import PinGuard
@@ -130,6 +130,16 @@ Command = (Scan | CardTap | EndVisit | EnterPin | SwitchMode | OpenOwnLoans | En
            | LoadChaseList | LoadWorkRecord | LoadUnsent | Refresh | OpenDesk)
 
 
+def challenge_words(name: str, done: int, goal: int, by_category: bool) -> tuple[str, str]:
+    """"7 of 10" in the current language, and a cheer when the goal is reached."""
+    if by_category:
+        line = _("{name}: {done} of {goal} kinds of books").format(name=name, done=done, goal=goal)
+    else:
+        line = _("{name}: {done} of {goal} books").format(name=name, done=done, goal=goal)
+    cheer = _("★ Goal reached! Well done! ★") if done >= goal else ""
+    return line, cheer
+
+
 # -- outcomes (to the screen) -------------------------------------------------------------
 
 
@@ -150,6 +160,9 @@ class Feedback:
     code: str
     #: the events that made it durable (0: nothing changed)
     recorded: int = 0
+    #: after a borrow: the child's reading-challenge progress, a line per language (and a
+    #: cheer when the goal is reached)
+    challenge: tuple[Words, ...] = ()
 
     @property
     def sound(self) -> str | None:
@@ -519,7 +532,29 @@ class SessionController:
             visit.handled += 1
             if visit.kind is VisitKind.BORROWER and mode in (ScanMode.CHECKOUT, ScanMode.CHECKIN):
                 visit.suggestions = self._suggest(who, recorded, scanned.item_ids)
-        return [Answer(self._explain(recorded), self._view())]
+        feedback = self._explain(recorded)
+        if recorded.ok and visit.kind is VisitKind.BORROWER and mode is ScanMode.CHECKOUT:
+            feedback.challenge = self._challenges(who)
+        return [Answer(feedback, self._view())]
+
+    def _challenges(self, who: Identified) -> tuple[Words, ...]:
+        """The child's progress in the challenges their class takes part in now, counted from
+        this kiosk's journal (the history ``_suggest`` has just brought up to date)."""
+        desk, history = self._desk, self._history
+        if history is None or not history.complete:
+            return ()
+        now, patron = desk.now(), who.patron
+        lines: list[Words] = []
+        running = [c for c in desk.reference.reading.challenges if c.running(now) and c.is_for(patron.class_name)]
+        for challenge in sorted(running, key=lambda c: (c.end, c.name))[:2]:
+            got = history.challenge_progress(patron.patron_id, challenge, desk.reference)
+            if got is None:
+                continue
+            for language in self._languages():
+                with in_language(language):
+                    lines.append(Words(language, *challenge_words(challenge.name, got.done, got.goal,
+                                                                  challenge.by_category)))
+        return tuple(lines)
 
     def _suggest(self, who: Identified, recorded: Recorded, item_ids: tuple[str, ...]) -> tuple[str, ...]:
         """Up to three books on the shelf now for the child to read next (never one they read)."""
