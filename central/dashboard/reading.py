@@ -16,7 +16,7 @@ from bookcorner.central import db
 from bookcorner.central.dashboard.data_in import MAX_UPLOAD_BYTES, _unreadable_text, multipart_upload
 from bookcorner.central.dashboard.deps import Dash, Form, Librarian
 from bookcorner.central.dashboard.site import PREFIX, Site
-from bookcorner.central.services import challenges, reading, sessions
+from bookcorner.central.services import challenges, reading, registers, sessions
 from bookcorner.i18n import N_, _
 
 PAGES: tuple[str, ...] = ("/reading", "/reading/preview/sample", "/reading/list/sample")
@@ -165,7 +165,8 @@ CHALLENGE_REFUSALS = {
 }
 STATE_WORDS = {"coming": N_("Coming"), "running": N_("Running"), "over": N_("Over")}
 
-PAGES += ("/reading/challenges", "/reading/challenge/sample", "/reading/challenge/sample/ranking")
+PAGES += ("/reading/challenges", "/reading/challenge/sample", "/reading/challenge/sample/ranking",
+          "/reading/challenge/sample/certificates.pdf")
 FORMS += ("/reading/challenges/new", "/reading/challenge/sample/save", "/reading/challenge/sample/end")
 
 
@@ -258,3 +259,16 @@ async def ranking_page(request: Request, who: Librarian, site: Dash, challenge_i
     today = await site.run(challenges.today, site.store, db.now())
     return site.page(request, "reading_ranking.html", who=who, r=ranking, c=ranking.summary, today=today,
                      states=STATE_WORDS)
+
+
+@router.get("/reading/challenge/{challenge_id}/certificates.pdf")
+async def certificates(request: Request, who: Librarian, site: Dash, challenge_id: str) -> Response:
+    """A certificate page for every child who reached the goal, Chinese and English."""
+    ranking = await site.run(challenges.ranking, site.store, challenge_id)
+    if ranking is None:
+        return site.refused(request, 404, error=_("There is no such reading challenge."))
+    if not any(child.reached for child in ranking.children):
+        return site.refused(request, 422, error=_("No student has reached the goal yet: no certificate to print."))
+    school = await site.run(registers.school_name, site.store)
+    body = await site.run(challenges.certificates, ranking, school, site.today())
+    return site.download(body, f"bookcorner-certificates-{challenge_id}.pdf", "application/pdf")

@@ -7,6 +7,7 @@ dashboard ranks the classes and the children, counted from the server's loans wi
 
 from __future__ import annotations
 
+import io
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -229,3 +230,65 @@ def _categories(conn: Connection) -> dict[str, str]:
     c = db.catalogue.c
     return {row.item_id: category_of(msgspec.json.decode(row.data).get("call_number"))
             for row in conn.execute(select(c.item_id, c.data))}
+
+
+# -- certificates -----------------------------------------------------------------------------
+
+
+def certificates(ranking: Ranking, school: str, issued: date) -> bytes:
+    """A PDF with a certificate page for each child who reached the goal, in Chinese and in
+    English on the same page (whatever the librarian's language), the CJK font embedded as
+    for the labels; no page when nobody reached it yet."""
+    from reportlab.lib.pagesizes import A4, landscape
+    from reportlab.pdfgen.canvas import Canvas
+
+    from bookcorner.central.services.labels import _fitted, cjk_font
+
+    out = io.BytesIO()
+    width, height = landscape(A4)
+    canvas = Canvas(out, pagesize=(width, height), pageCompression=1)
+    m = ranking.summary.meta
+    canvas.setTitle(m.name)
+    font = cjk_font()
+    winners = [child for child in ranking.children if child.reached]
+    for child in winners:
+        canvas.setLineWidth(4)
+        canvas.rect(28, 28, width - 56, height - 56)
+        canvas.setLineWidth(1)
+        canvas.rect(38, 38, width - 76, height - 76)
+        y = height - 110
+        for language, (title, line, size) in _certificate_words(child, m, school, issued):
+            canvas.setFont(font, 34 if language == "zh_CN" else 26)
+            canvas.drawCentredString(width / 2, y, title)
+            y -= 54
+            for n, text in enumerate(line):
+                big = size + 8 if n == 0 else size  # the child's name
+                canvas.setFont(font, big)
+                canvas.drawCentredString(width / 2, y, _fitted(text, font, big, width - 140))
+                y -= big * 1.6
+            y -= 26
+        canvas.showPage()
+    if not winners:
+        canvas.showPage()
+    canvas.save()
+    return out.getvalue()
+
+
+def _certificate_words(child: ChildRow, m: ChallengeMeta, school: str,
+                       issued: date) -> list[tuple[str, tuple[str, list[str], int]]]:
+    from bookcorner.i18n import _, in_language
+
+    words = []
+    for language in ("zh_CN", "en"):
+        with in_language(language):
+            amount = (_("{goal} kinds of books") if m.by_category else _("{goal} books")).format(goal=m.goal)
+            lines = [
+                _("{name}, class {klass}").format(name=child.name, klass=child.class_name),
+                _("reached the goal of the reading challenge “{challenge}”:").format(challenge=m.name),
+                _("{amount}, from {start} to {end}.").format(amount=amount, start=m.starts_on.isoformat(),
+                                                            end=m.ends_on.isoformat()),
+                _("Well done, and keep reading!"),
+                f"{school} · {issued.isoformat()}" if school else issued.isoformat(),
+            ]
+            words.append((language, (_("Reading Challenge Certificate"), lines, 18 if language == "zh_CN" else 15)))
+    return words

@@ -5,6 +5,7 @@ both languages, end it; refusals are said in words."""
 from __future__ import annotations
 
 import re
+import subprocess
 import uuid
 from datetime import date, timedelta
 
@@ -49,7 +50,15 @@ def _pull(board) -> ReferenceDelta:
     return decode(pulled.content, ReferenceDelta)
 
 
-def test_a_challenge_is_set_ranked_edited_and_ended(board, librarian):
+def _pdf_pages(pdf: bytes, folder) -> list[str]:
+    """The PDF's text, page by page (poppler's pdftotext, as a person's viewer reads it)."""
+    (folder / "certificates.pdf").write_bytes(pdf)
+    text = subprocess.run(["pdftotext", "-layout", str(folder / "certificates.pdf"), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    return [page for page in text.split("\f") if page.strip()]
+
+
+def test_a_challenge_is_set_ranked_edited_and_ended(board, librarian, tmp_path):
     client, _name, _credential = librarian
     tag = uuid.uuid4().hex[:4]
     classes = _school(board, tag)
@@ -75,6 +84,13 @@ def test_a_challenge_is_set_ranked_edited_and_ended(board, librarian):
     chinese = client.get(f"/reading/challenge/{challenge_id}/ranking?lang=zh_CN")
     assert chinese.status_code == 200 and 'lang="zh' in chinese.text and "王小明" in chinese.text
 
+    pdf = client.get(f"/reading/challenge/{challenge_id}/certificates.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    pages = _pdf_pages(pdf.content, tmp_path)
+    assert len(pages) == 2  # a page per child at the goal: 王小明 and 张小华, not 李小红
+    assert "王小明" in pages[0] and "张小华" in pages[1] and "李小红" not in "".join(pages)
+    assert all(name in page and "Reading Challenge Certificate" in page for page in pages)
+
     edited = client.post(f"/reading/challenge/{challenge_id}/save", _form(client, name, classes["3"], goal="3"))
     assert edited.status_code == 303
     again = client.get(f"/reading/challenge/{challenge_id}/ranking?lang=en").text
@@ -95,4 +111,5 @@ def test_a_challenge_without_a_period_or_goal_is_refused_in_words(board, librari
     assert answer.status_code == 422 and "The goal is a number of books from 1 to 1000." in answer.text
     assert client.get("/reading/challenge/nosuch/ranking").status_code == 404
     assert client.post("/reading/challenge/nosuch/end", {"csrf": client.csrf()}).status_code == 404
+    assert client.get("/reading/challenge/nosuch/certificates.pdf").status_code == 404
     assert "x</a>" not in client.get("/reading/challenges").text
