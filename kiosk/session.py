@@ -541,9 +541,10 @@ class SessionController:
         """The child's progress in the challenges their class takes part in now, counted from
         this kiosk's journal (the history ``_suggest`` has just brought up to date)."""
         desk, history = self._desk, self._history
-        if history is None or not history.complete:
+        patron = who.patron
+        if history is None or not history.complete or patron.role not in (Role.STUDENT, Role.STUDENT_LIBRARIAN):
             return ()
-        now, patron = desk.now(), who.patron
+        now = desk.now()
         lines: list[Words] = []
         running = [c for c in desk.reference.reading.challenges if c.running(now) and c.is_for(patron.class_name)]
         for challenge in sorted(running, key=lambda c: (c.end, c.name))[:2]:

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import date
 
+import pytest
+
 from bookcorner import i18n
 from bookcorner.circulation.challenges import Challenge
 from bookcorner.circulation.codes import Source
@@ -15,7 +17,7 @@ from bookcorner.kiosk.desk import DataPaths
 from bookcorner.kiosk.widgets.banner import Banner
 from tests.kiosk.corner import reading_guide, school_reference
 from tests.kiosk.ui.conftest import desk_for, make_app, scan, settings, started, tap
-from tests.school import CARDS, MONDAY, XIAOMING, XIYOUJI
+from tests.school import CARDS, MONDAY, TEACHER, XIAOMING, XIYOUJI
 
 
 def _challenge_school(root, goal: int, classes: frozenset[str] = frozenset({"3-2"})):
@@ -58,13 +60,14 @@ async def test_reaching_the_goal_shows_the_cheer(tmp_path):
     assert "★ Goal reached! Well done! ★" in banner
 
 
-async def test_a_class_not_taking_part_sees_no_challenge(tmp_path):
-    root = _challenge_school(tmp_path / "data", goal=3, classes=frozenset({"5-1"}))
+@pytest.mark.parametrize(("classes", "who"), [(frozenset({"5-1"}), XIAOMING), (frozenset({"3-2"}), TEACHER)])
+async def test_a_class_not_taking_part_or_a_teacher_sees_no_challenge(tmp_path, classes, who):
+    root = _challenge_school(tmp_path / "data", goal=3, classes=classes)
     app = make_app(root, clock=FixedClock(MONDAY), config_=settings(kiosk={"language": "en"}))
     async with app.run_test(size=(100, 40)) as pilot:
         await started(pilot)
-        await tap(pilot, CARDS[XIAOMING])
+        await tap(pilot, CARDS[who])
         await scan(pilot, XIYOUJI.barcode)
-        assert app.screen.query_one(Banner).shown
+        assert app.screen.query_one(Banner).shown and "Borrowed" in _banner(app)
         assert "of 3 books" not in _banner(app)
         assert app.screen.query_one(Banner).feedback.challenge == ()
