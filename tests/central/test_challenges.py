@@ -115,3 +115,25 @@ def test_the_kiosks_snapshot_keeps_the_challenge_on_disk(store, tmp_path):
     snapshots.save(pulled, "e:1", "Test school")
     loaded = snapshots.load().reference
     assert loaded.reading == pulled.reading and loaded.reading.challenges[0].goal == 3
+
+
+def test_old_kiosks_and_old_servers_still_understand_each_other(store):
+    """The reading guide as a kiosk from before challenges decodes it (the field ignored),
+    and a guide from a server before challenges decodes here with none."""
+    import msgspec
+
+    from bookcorner.journal.snapshot import guide_from_builtins
+    from bookcorner.protocol.messages import NextBooksRecord, ReadingListRecord, ReadingRecord
+
+    class OldReadingRecord(msgspec.Struct, kw_only=True):  # protocol/messages.py before challenges
+        lists: list[ReadingListRecord] = msgspec.field(default_factory=list)
+        next_books: list[NextBooksRecord] = msgspec.field(default_factory=list)
+
+    _school(store)
+    challenges.save(store, NOVEMBER, "Ms Li", NOW)
+    wire = msgspec.json.encode(delta(store, "K1").reading)
+    assert b"challenges" in wire
+    assert msgspec.json.decode(wire, type=OldReadingRecord).lists == []
+    old = msgspec.json.encode(OldReadingRecord())
+    assert msgspec.json.decode(old, type=ReadingRecord).challenges == []
+    assert guide_from_builtins({"lists": [], "next_books": []}).challenges == ()
