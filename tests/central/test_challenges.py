@@ -6,13 +6,22 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+import msgspec
 import pytest
 
 from bookcorner.central import db
 from bookcorner.central.kiosks import add_kiosk
 from bookcorner.central.reference import delta, load_document
 from bookcorner.central.services import challenges
-from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
+from bookcorner.journal.snapshot import guide_from_builtins
+from bookcorner.protocol.messages import (
+    ItemRecord,
+    NextBooksRecord,
+    PatronRecord,
+    ReadingListRecord,
+    ReadingRecord,
+    ReferenceDocument,
+)
 from bookcorner.sync.reference import merge
 
 UTC = timezone.utc
@@ -117,18 +126,16 @@ def test_the_kiosks_snapshot_keeps_the_challenge_on_disk(store, tmp_path):
     assert loaded.reading == pulled.reading and loaded.reading.challenges[0].goal == 3
 
 
+class OldReadingRecord(msgspec.Struct, kw_only=True):
+    """The reading guide as protocol/messages.py had it before challenges."""
+
+    lists: list[ReadingListRecord] = msgspec.field(default_factory=list)
+    next_books: list[NextBooksRecord] = msgspec.field(default_factory=list)
+
+
 def test_old_kiosks_and_old_servers_still_understand_each_other(store):
     """The reading guide as a kiosk from before challenges decodes it (the field ignored),
     and a guide from a server before challenges decodes here with none."""
-    import msgspec
-
-    from bookcorner.journal.snapshot import guide_from_builtins
-    from bookcorner.protocol.messages import NextBooksRecord, ReadingListRecord, ReadingRecord
-
-    class OldReadingRecord(msgspec.Struct, kw_only=True):  # protocol/messages.py before challenges
-        lists: list[ReadingListRecord] = msgspec.field(default_factory=list)
-        next_books: list[NextBooksRecord] = msgspec.field(default_factory=list)
-
     _school(store)
     challenges.save(store, NOVEMBER, "Ms Li", NOW)
     wire = msgspec.json.encode(delta(store, "K1").reading)
