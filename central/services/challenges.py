@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -195,7 +195,9 @@ def ranking(store: db.Store, challenge_id: str) -> Ranking | None:
         categories = _categories(conn) if challenge.by_category else {}
         c = db.loans.c
         borrowed: dict[str, list[Checkout]] = {}
-        for row in conn.execute(select(c.patron_id, c.item_id, c.out_at).where(c.patron_id.is_not(None))):
+        period = (c.out_at >= datetime.combine(challenge.start - timedelta(days=1), time(), UTC),
+                  c.out_at < datetime.combine(challenge.end + timedelta(days=2), time(), UTC))  # any zone's days
+        for row in conn.execute(select(c.patron_id, c.item_id, c.out_at).where(c.patron_id.is_not(None), *period)):
             if row.patron_id in children:
                 at = row.out_at.astimezone(zone)
                 borrowed.setdefault(row.patron_id, []).append(Checkout(row.item_id, categories.get(row.item_id, ""), at))

@@ -100,6 +100,8 @@ def test_a_challenge_is_set_ranked_edited_and_ended(board, librarian, tmp_path):
     page = client.get(f"/reading/challenge/{challenge_id}?lang=en").text
     assert "Over" in page and 'id="ended"' in page and 'id="end-challenge"' not in page
     assert challenge_id not in {c.challenge_id for c in _pull(board).reading.challenges}
+    audit = client.get("/audit?lang=en").text
+    assert f"set the reading challenge {name}." in audit and f"ended the reading challenge {name}." in audit
 
 
 def test_a_challenge_without_a_period_or_goal_is_refused_in_words(board, librarian):
