@@ -114,4 +114,9 @@ def test_a_challenge_without_a_period_or_goal_is_refused_in_words(board, librari
     assert client.get("/reading/challenge/nosuch/ranking").status_code == 404
     assert client.post("/reading/challenge/nosuch/end", {"csrf": client.csrf()}).status_code == 404
     assert client.get("/reading/challenge/nosuch/certificates.pdf").status_code == 404
+    nobody = client.post("/reading/challenges/new", _form(client, "无人完成 " + uuid.uuid4().hex[:4], "9-9"))
+    ranking = client.get(nobody.headers["location"].removeprefix("/dashboard").split("?")[0] + "/ranking?lang=en")
+    assert "No student takes part." in ranking.text and 'id="certificates"' not in ranking.text
+    none = client.get(nobody.headers["location"].removeprefix("/dashboard").split("?")[0] + "/certificates.pdf?lang=en")
+    assert none.status_code == 422 and "No student has reached the goal yet" in none.text
     assert "x</a>" not in client.get("/reading/challenges").text
