@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from bookcorner.circulation.codes import CodeKind, Source
 from bookcorner.circulation.events import Event
-from bookcorner.circulation.model import ItemType, Role
+from bookcorner.circulation.model import ItemType, PatronStatus, Role
 from bookcorner.circulation.rules import Ambiguity, Decision, Identified, Reason, Refusal
 from bookcorner.circulation.suggestions import book_key, suggest
 from bookcorner.devices.events import CardTap, Scan
@@ -215,6 +215,16 @@ class VisitView:
     suggestions: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ClassChallenge:
+    """A class's progress in a reading challenge, for the idle screen."""
+
+    name: str
+    class_name: str
+    reached: int
+    children: int
+
+
 @dataclass
 class Ready:
     school: str
@@ -354,6 +364,7 @@ class SessionController:
     _started: bool = field(default=False)
     #: the books each child borrowed here (read from the journal between scans: ``idle``)
     _history: ReadingHistory | None = None
+    _class_cache: tuple[tuple[str, int, date, int], tuple[ClassChallenge, ...]] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -571,6 +582,30 @@ class SessionController:
         books = suggest(desk.reference, desk.state, who.patron, desk.now(), just, read,
                         shelf_of(desk.reference))
         return tuple(item.title for item in books)
+
+    def class_challenges(self, class_name: str) -> tuple[ClassChallenge, ...]:
+        """The class's progress in its running challenges (how many of its children reached
+        the goal), counted from this kiosk's journal, for the idle screen; nothing while the
+        journal is not all read. Kept until the journal or the day changes."""
+        desk, history = self.desk, self._history
+        if desk is None or history is None or not history.complete:
+            return ()
+        now = desk.now()
+        key = (class_name, desk.journal.last_seq, now.date(), id(desk.reference))
+        if self._class_cache is not None and self._class_cache[0] == key:
+            return self._class_cache[1]
+        children = [p for p in desk.reference.patrons.values() if p.class_name == class_name
+                    and p.role in (Role.STUDENT, Role.STUDENT_LIBRARIAN) and p.status is not PatronStatus.LEFT]
+        out = []
+        running = [c for c in desk.reference.reading.challenges if c.running(now) and c.is_for(class_name)]
+        for challenge in sorted(running, key=lambda c: (c.end, c.name))[:2]:
+            reached = 0
+            for child in children:
+                got = history.challenge_progress(child.patron_id, challenge, desk.reference)
+                reached += bool(got and got.reached)
+            out.append(ClassChallenge(challenge.name, class_name, reached, len(children)))
+        self._class_cache = (key, tuple(out))
+        return self._class_cache[1]
 
     def _quick_return(self, raw: str) -> list[Outcome]:
         recorded = self._desk.checkin(raw)

@@ -71,3 +71,25 @@ async def test_a_class_not_taking_part_or_a_teacher_sees_no_challenge(tmp_path, 
         assert app.screen.query_one(Banner).shown and "Borrowed" in _banner(app)
         assert "of 3 books" not in _banner(app)
         assert app.screen.query_one(Banner).feedback.challenge == ()
+
+
+async def test_the_idle_screen_shows_how_many_of_the_class_on_duty_reached_the_goal(tmp_path):
+    """12:05 on a Monday is class 3-2's borrowing time; of its four students (the one who
+    left the school does not count), 小明 read two books this month."""
+    from tests.kiosk.ui.conftest import until
+
+    root = _challenge_school(tmp_path / "data", goal=2)
+    clock = FixedClock(MONDAY)
+    with desk_for(root, clock) as desk:
+        ming = desk.identify(CARDS[XIAOMING], Source.CARD_READER)
+        for isbn in ("9787020024759", "9787020002207"):
+            desk.checkout(ming, isbn)
+            desk.checkin(isbn, ming)
+    app = make_app(root, clock=clock, config_=settings(kiosk={"language": "en"}))
+    async with app.run_test(size=(100, 40)) as pilot:
+        await started(pilot)
+        await until(pilot, lambda: app.controller.class_challenges("3-2") != ())
+        app.screen.show_slot()
+        await pilot.pause()
+        shown = str(app.screen.query_one("#class-challenge").render())
+        assert "读书月: 1 of 4 in class 3-2 reached the goal" in shown
