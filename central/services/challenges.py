@@ -120,16 +120,18 @@ def save(store: db.Store, meta: ChallengeMeta, who: str, at: datetime, challenge
     check(meta)
     r = db.reading_challenges.c
     with store.writing() as conn:
+        ended = None
         if challenge_id is not None:
-            created = conn.execute(select(r.created_at).where(r.challenge_id == challenge_id)).scalar()
-            if created is None:
+            kept = conn.execute(select(r.created_at, r.ended_at).where(r.challenge_id == challenge_id)).first()
+            if kept is None:
                 raise ChallengeRefused("gone")
+            created, ended = kept.created_at, kept.ended_at  # an ended challenge stays ended
         else:
             challenge_id, created = secrets.token_hex(8), at
         upsert(conn, db.reading_challenges, ["challenge_id"], [{
             "challenge_id": challenge_id, "name": meta.name.strip(), "starts_on": meta.starts_on,
             "ends_on": meta.ends_on, "goal": meta.goal, "by_category": meta.by_category,
-            "class_names": ",".join(sorted({c.strip() for c in meta.class_names})), "ended_at": None,
+            "class_names": ",".join(sorted({c.strip() for c in meta.class_names})), "ended_at": ended,
             "created_at": created, "updated_at": at, "updated_by": who}])
         _audit(conn, at, who, "reading.challenge_saved", challenge_id, meta.name)
     reading.publish(store, at)

@@ -72,6 +72,8 @@ def test_a_challenge_reaches_the_kiosks_until_the_librarian_ends_it(store):
     [kept] = challenges.challenges(store)
     assert kept.state(date(2026, 11, 21)) == "over" and kept.meta.goal == 5
     assert not challenges.end(store, "nosuch", "Ms Li", NOW)
+    challenges.save(store, NOVEMBER, "Ms Li", NOW + timedelta(days=2), challenge_id)  # a typo fixed afterwards
+    assert challenges.challenges(store)[0].ended_at is not None and merge(kiosk, delta(store, "K1")).reading.challenges == ()
 
 
 def test_the_ranking_counts_each_childs_books_in_the_period_per_class(store):
