@@ -52,6 +52,7 @@ def test_a_challenge_is_set_and_its_ranking_shown_in_both_languages(server, brow
         form.locator("button[type=submit]").click()
         page.wait_for_url("**/dashboard/reading/challenge/*?saved=1")
         assert page.locator("#saved").is_visible()
+        shot(page, f"challenge-{language}")
         page.click("#ranking-link")
         page.wait_for_url("**/ranking")
         assert page.locator("html").get_attribute("lang").startswith("zh" if language == "zh_CN" else "en")
