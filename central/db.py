@@ -466,6 +466,24 @@ reading_list_books = Table(
 )
 
 
+#: the librarian's reading challenges: a period (inclusive), a goal of books or of categories
+#: (CLC main classes), the classes taking part; ended early by the librarian: ``ended_at``
+reading_challenges = Table(
+    "reading_challenges", metadata,
+    Column("challenge_id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("starts_on", Date, nullable=False),
+    Column("ends_on", Date, nullable=False),
+    Column("goal", Integer, nullable=False),
+    Column("by_category", Boolean, nullable=False, default=False),
+    #: comma-separated class names; empty: every class
+    Column("class_names", String(400), nullable=False, default=""),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("updated_by", String(120), nullable=False),
+)
+
 # --- opening ---------------------------------------------------------------------------------
 
 

@@ -17,6 +17,12 @@ class Challenge:
     end: date
     goal: int
     by_category: bool = False
+    challenge_id: str = ""
+    #: the classes taking part (empty: every class)
+    class_names: frozenset[str] = frozenset()
+
+    def is_for(self, class_name: str | None) -> bool:
+        return not self.class_names or class_name in self.class_names
 
     def __post_init__(self) -> None:
         if self.goal < 1:
@@ -45,8 +51,19 @@ class Progress:
         return self.done >= self.goal
 
 
+def category_of(call_number: str | None) -> str:
+    """A book's category for a challenge: the main class of its Chinese Library Classification
+    call number ("I287.5/12" is I, literature); "" when it has none."""
+    head = (call_number or "").strip()[:1].upper()
+    return head if "A" <= head <= "Z" else ""
+
+
 def progress(challenge: Challenge, checkouts: Iterable[Checkout]) -> Progress:
-    """Count a child's checkouts in the period: each book once; categories once each."""
+    """Count a child's checkouts in the period: each book once; categories once each (a
+    book without a category counts for no category)."""
     inside = [c for c in checkouts if challenge.start <= c.at.date() <= challenge.end]
-    keys = {c.category for c in inside} if challenge.by_category else {c.item for c in inside}
+    if challenge.by_category:
+        keys = {c.category for c in inside if c.category}
+    else:
+        keys = {c.item for c in inside}
     return Progress(done=min(len(keys), challenge.goal), goal=challenge.goal)

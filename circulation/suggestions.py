@@ -18,6 +18,7 @@ from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from bookcorner.circulation.challenges import Challenge
 from bookcorner.circulation.model import Item, ItemStatus, Patron, Role
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ class ReadingGuide:
     #: children did, most first (counts only: no child is named)
     next_books: Mapping[int, Mapping[str, tuple[tuple[str, int], ...]]] = field(
         default_factory=lambda: MappingProxyType({}))
+    #: the reading challenges the kiosks show a child's progress in
+    challenges: tuple[Challenge, ...] = ()
 
 
 NO_GUIDE = ReadingGuide()

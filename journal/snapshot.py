@@ -23,6 +23,7 @@ from tinydb import TinyDB
 from tinydb.storages import Storage
 
 from bookcorner.circulation.calendar import HolidayLoan, SchoolCalendar, Term
+from bookcorner.circulation.challenges import Challenge
 from bookcorner.circulation.model import Card, Item, ItemType, Patron, Role
 from bookcorner.circulation.policy import LoanRule, Policy, RolePolicy
 from bookcorner.circulation.reference import Reference, build_reference
@@ -200,6 +201,9 @@ def guide_to_builtins(guide: ReadingGuide) -> dict[str, Any]:
         "next_books": [[grade, book, [n for n, _c in pairs], [c for _n, c in pairs]]
                        for grade, by_book in sorted(guide.next_books.items())
                        for book, pairs in sorted(by_book.items())],
+        "challenges": [{"challenge_id": c.challenge_id, "name": c.name, "start": c.start.isoformat(),
+                        "end": c.end.isoformat(), "goal": c.goal, "by_category": c.by_category,
+                        "class_names": sorted(c.class_names)} for c in guide.challenges],
     }
 
 
@@ -215,7 +219,12 @@ def guide_from_builtins(stored: dict[str, Any] | None) -> ReadingGuide:
     for grade, book, following, counts in stored.get("next_books", ()):
         next_books.setdefault(int(grade), {})[str(book)] = tuple(
             (str(n), int(c)) for n, c in zip(following, counts, strict=True))
-    return ReadingGuide(lists, MappingProxyType({g: MappingProxyType(b) for g, b in next_books.items()}))
+    challenges = tuple(Challenge(str(c["name"]), date.fromisoformat(c["start"]), date.fromisoformat(c["end"]),
+                                 int(c["goal"]), bool(c.get("by_category", False)), str(c["challenge_id"]),
+                                 frozenset(map(str, c.get("class_names", ()))))
+                       for c in stored.get("challenges", ()))
+    return ReadingGuide(lists, MappingProxyType({g: MappingProxyType(b) for g, b in next_books.items()}),
+                        challenges)
 
 
 @dataclass

@@ -8,8 +8,11 @@ import logging
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
+from bookcorner.circulation.challenges import Challenge, Progress, category_of, progress
+from bookcorner.circulation.challenges import Checkout as Borrowed
 from bookcorner.circulation.events import Checkout, Event, StocktakeFinished, StocktakeScanned, StocktakeStarted
 from bookcorner.circulation.reference import Reference
 from bookcorner.circulation.suggestions import book_key
@@ -35,6 +38,8 @@ class ReadingHistory:
         self._read: dict[str, set[str]] = {}
         self._stocktakes: dict[str, OpenStocktake] = {}
         self._finished: set[str] = set()
+        #: every child's checkouts here, with when (for the reading challenges)
+        self._dated: dict[str, list[tuple[str, datetime]]] = {}
         self._after = 0
         self.complete = False
 
@@ -67,6 +72,7 @@ class ReadingHistory:
         """Events read or just recorded (an event noted twice counts once)."""
         events = list(events)
         note(self._read, events)
+        note_dated(self._dated, events)
         note_stocktakes(self._stocktakes, self._finished, events)
 
     def unfinished_stocktake(self) -> OpenStocktake | None:
@@ -79,6 +85,16 @@ class ReadingHistory:
     def books_read(self, patron_id: str, reference: Reference) -> set[str] | None:
         """The child's borrowed books (None while the journal is not all read)."""
         return books_read(self._read, patron_id, reference) if self.complete else None
+
+    def challenge_progress(self, patron_id: str, challenge: Challenge, reference: Reference) -> Progress | None:
+        """The child's progress in a challenge, from their checkouts here (None while the
+        journal is not all read: a count too low would discourage)."""
+        if not self.complete:
+            return None
+        items = reference.items
+        return progress(challenge, (
+            Borrowed(book_key(items[i]), category_of(items[i].call_number), at)
+            for i, at in self._dated.get(patron_id, ()) if i in items))
 
 
 def note(read: dict[str, set[str]], events: Iterable[Event]) -> None:
@@ -116,6 +132,16 @@ def note_stocktakes(open_: dict[str, OpenStocktake], finished: set[str], events:
         elif isinstance(payload, StocktakeFinished):
             finished.add(payload.stocktake_id)
             open_.pop(payload.stocktake_id, None)
+
+
+def note_dated(dated: dict[str, list[tuple[str, datetime]]], events: Iterable[Event]) -> None:
+    for event in events:
+        if isinstance(event.payload, Checkout):
+            try:
+                at = datetime.fromisoformat(event.wall_time)
+            except ValueError:
+                continue
+            dated.setdefault(event.payload.patron_id, []).append((event.payload.item_id, at))
 
 
 def books_read(read: dict[str, set[str]], patron_id: str, reference: Reference) -> set[str]:

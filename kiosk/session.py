@@ -35,12 +35,12 @@ from bookcorner.circulation.events import (
     StocktakeScanned,
     StocktakeStarted,
 )
-from bookcorner.circulation.model import ItemType, Role
+from bookcorner.circulation.model import ItemType, PatronStatus, Role
 from bookcorner.circulation.rules import Ambiguity, Decision, Identified, Reason, Refusal
 from bookcorner.circulation.stocktake import StocktakeResult, reconcile
 from bookcorner.circulation.suggestions import book_key, suggest
 from bookcorner.devices.events import CardTap, Scan
-from bookcorner.i18n import LANGUAGES, current_language, in_language
+from bookcorner.i18n import LANGUAGES, _, current_language, in_language
 from bookcorner.journal.storage import StoreError, StoreWriteError
 from bookcorner.kiosk.desk import CirculationDesk, PatronView, Recorded
 from bookcorner.kiosk.pin import PinGuard
@@ -161,6 +161,16 @@ Command = (Scan | CardTap | EndVisit | EnterPin | SwitchMode | OpenOwnLoans | En
            | FinishStocktake | CheckInFound)
 
 
+def challenge_words(name: str, done: int, goal: int, by_category: bool) -> tuple[str, str]:
+    """"7 of 10" in the current language, and a cheer when the goal is reached."""
+    if by_category:
+        line = _("{name}: {done} of {goal} kinds of books").format(name=name, done=done, goal=goal)
+    else:
+        line = _("{name}: {done} of {goal} books").format(name=name, done=done, goal=goal)
+    cheer = _("★ Goal reached! Well done! ★") if done >= goal else ""
+    return line, cheer
+
+
 # -- outcomes (to the screen) -------------------------------------------------------------
 
 
@@ -183,6 +193,9 @@ class Feedback:
     recorded: int = 0
     #: the class of the child it is about, where known (a return at the idle screen): who hears it
     class_name: str | None = None
+    #: after a borrow: the child's reading-challenge progress, a line per language (and a
+    #: cheer when the goal is reached)
+    challenge: tuple[Words, ...] = ()
 
     @property
     def sound(self) -> str | None:
@@ -235,6 +248,16 @@ class VisitView:
     suggestions: tuple[str, ...] = ()
     #: the librarian's mode: a stock-take not finished yet
     stocktake: StocktakePending | None = None
+
+
+@dataclass(frozen=True)
+class ClassChallenge:
+    """A class's progress in a reading challenge, for the idle screen."""
+
+    name: str
+    class_name: str
+    reached: int
+    children: int
 
 
 @dataclass
@@ -412,6 +435,7 @@ class SessionController:
     _stocktake: _Stocktake | None = None
     #: the stock-take just finished, for its result and the check-in it offers
     _finished: _Finished | None = None
+    _class_cache: tuple[tuple[str, int, date, int], tuple[ClassChallenge, ...]] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -604,7 +628,30 @@ class SessionController:
             visit.handled += 1
             if visit.kind is VisitKind.BORROWER and mode in (ScanMode.CHECKOUT, ScanMode.CHECKIN):
                 visit.suggestions = self._suggest(who, recorded, scanned.item_ids)
-        return [Answer(self._explain(recorded), self._view())]
+        feedback = self._explain(recorded)
+        if recorded.ok and visit.kind is VisitKind.BORROWER and mode is ScanMode.CHECKOUT:
+            feedback.challenge = self._challenges(who)
+        return [Answer(feedback, self._view())]
+
+    def _challenges(self, who: Identified) -> tuple[Words, ...]:
+        """The child's progress in the challenges their class takes part in now, counted from
+        this kiosk's journal (the history ``_suggest`` has just brought up to date)."""
+        desk, history = self._desk, self._history
+        patron = who.patron
+        if history is None or not history.complete or patron.role not in (Role.STUDENT, Role.STUDENT_LIBRARIAN):
+            return ()
+        now = desk.now()
+        lines: list[Words] = []
+        running = [c for c in desk.reference.reading.challenges if c.running(now) and c.is_for(patron.class_name)]
+        for challenge in sorted(running, key=lambda c: (c.end, c.name))[:2]:
+            got = history.challenge_progress(patron.patron_id, challenge, desk.reference)
+            if got is None:
+                continue
+            for language in self._languages():
+                with in_language(language):
+                    lines.append(Words(language, *challenge_words(challenge.name, got.done, got.goal,
+                                                                  challenge.by_category)))
+        return tuple(lines)
 
     def _suggest(self, who: Identified, recorded: Recorded, item_ids: tuple[str, ...]) -> tuple[str, ...]:
         """Up to three books on the shelf now for the child to read next (never one they read)."""
@@ -620,6 +667,30 @@ class SessionController:
         books = suggest(desk.reference, desk.state, who.patron, desk.now(), just, read,
                         shelf_of(desk.reference))
         return tuple(item.title for item in books)
+
+    def class_challenges(self, class_name: str) -> tuple[ClassChallenge, ...]:
+        """The class's progress in its running challenges (how many of its children reached
+        the goal), counted from this kiosk's journal, for the idle screen; nothing while the
+        journal is not all read. Kept until the journal or the day changes."""
+        desk, history = self.desk, self._history
+        if desk is None or history is None or not history.complete:
+            return ()
+        now = desk.now()
+        key = (class_name, desk.journal.last_seq, now.date(), id(desk.reference))
+        if self._class_cache is not None and self._class_cache[0] == key:
+            return self._class_cache[1]
+        children = [p for p in desk.reference.patrons.values() if p.class_name == class_name
+                    and p.role in (Role.STUDENT, Role.STUDENT_LIBRARIAN) and p.status is not PatronStatus.LEFT]
+        out = []
+        running = [c for c in desk.reference.reading.challenges if c.running(now) and c.is_for(class_name)]
+        for challenge in sorted(running, key=lambda c: (c.end, c.name))[:2]:
+            reached = 0
+            for child in children:
+                got = history.challenge_progress(child.patron_id, challenge, desk.reference)
+                reached += bool(got and got.reached)
+            out.append(ClassChallenge(challenge.name, class_name, reached, len(children)))
+        self._class_cache = (key, tuple(out))
+        return self._class_cache[1]
 
     def _quick_return(self, raw: str) -> list[Outcome]:
         recorded = self._desk.checkin(raw)

@@ -275,11 +275,28 @@ class NextBooksRecord(Struct, array_like=True):
     counts: list[int]
 
 
+class ChallengeRecord(Struct, omit_defaults=True):
+    """A reading challenge that is running or coming: ``goal`` books (or categories, if
+    ``by_category``) borrowed from ``start`` to ``end`` inclusive, by the classes named
+    (empty: every class)."""
+
+    challenge_id: Identifier
+    name: Text
+    start: date
+    end: date
+    goal: Annotated[int, Meta(ge=1, le=1000)]
+    by_category: bool = False
+    class_names: list[Text] = msgspec.field(default_factory=list)
+
+
 class ReadingRecord(Struct, kw_only=True):
-    """What to read next: the lists and the co-reading counts, computed on the server."""
+    """What to read next: the lists and the co-reading counts, computed on the server, and
+    the reading challenges (a server from before challenges sends none; a kiosk from before
+    them ignores the field)."""
 
     lists: list[ReadingListRecord] = msgspec.field(default_factory=list)
     next_books: list[NextBooksRecord] = msgspec.field(default_factory=list)
+    challenges: list[ChallengeRecord] = msgspec.field(default_factory=list)
 
 
 class ReferenceDocument(Struct, kw_only=True):

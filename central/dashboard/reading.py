@@ -7,6 +7,8 @@ pull the lists with the reference data and suggest from them offline.
 
 from __future__ import annotations
 
+from datetime import date
+
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
@@ -14,11 +16,11 @@ from bookcorner.central import db
 from bookcorner.central.dashboard.data_in import MAX_UPLOAD_BYTES, _unreadable_text, multipart_upload
 from bookcorner.central.dashboard.deps import Dash, Form, Librarian
 from bookcorner.central.dashboard.site import PREFIX, Site
-from bookcorner.central.services import reading, sessions
+from bookcorner.central.services import challenges, reading, registers, sessions
 from bookcorner.i18n import N_, _
 
-PAGES = ("/reading", "/reading/preview/sample", "/reading/list/sample")
-FORMS = ("/reading/upload", "/reading/preview/sample/confirm", "/reading/preview/sample/cancel",
+PAGES: tuple[str, ...] = ("/reading", "/reading/preview/sample", "/reading/list/sample")
+FORMS: tuple[str, ...] = ("/reading/upload", "/reading/preview/sample/confirm", "/reading/preview/sample/cancel",
          "/reading/list/sample/delete")
 GLOBALS: dict[str, object] = {}
 
@@ -149,3 +151,124 @@ async def delete(request: Request, who: Librarian, _fields: Form, site: Dash, li
     if not await site.run(reading.delete_list, site.store, list_id, who.name, db.now()):
         return site.refused(request, 404, error=_("There is no such reading list."))
     return site.redirect("/reading?saved=1")
+
+
+# -- reading challenges -----------------------------------------------------------------------
+
+CHALLENGE_REFUSALS = {
+    "name": N_("Give the challenge a name (at most 200 characters)."),
+    "period": N_("Give the first and the last day of the challenge (the last on or after the first)."),
+    "goal": N_("The goal is a number of books from 1 to 1000."),
+    "goal_categories": N_("A goal of categories is at most 26 (the main classes of the Chinese Library Classification)."),
+    "classes": N_("Class names are separated by commas."),
+    "gone": N_("There is no such reading challenge."),
+}
+STATE_WORDS = {"coming": N_("Coming"), "running": N_("Running"), "over": N_("Over")}
+
+PAGES += ("/reading/challenges", "/reading/challenge/sample", "/reading/challenge/sample/ranking",
+          "/reading/challenge/sample/certificates.pdf")
+FORMS += ("/reading/challenges/new", "/reading/challenge/sample/save", "/reading/challenge/sample/end")
+
+
+def _challenge_meta(fields: dict[str, str]) -> challenges.ChallengeMeta:
+    """The form's challenge (raises ChallengeRefused for a field that cannot be read)."""
+    try:
+        starts_on = date.fromisoformat(fields.get("starts_on", "").strip())
+        ends_on = date.fromisoformat(fields.get("ends_on", "").strip())
+    except ValueError:
+        raise challenges.ChallengeRefused("period") from None
+    goal_text = fields.get("goal", "").strip()
+    if not goal_text.isdigit() or len(goal_text) > 5:
+        raise challenges.ChallengeRefused("goal")
+    classes = tuple(c.strip() for c in fields.get("class_names", "").replace("，", ",").split(",") if c.strip())
+    meta = challenges.ChallengeMeta(fields.get("name", ""), starts_on, ends_on, int(goal_text),
+                                    fields.get("by") == "categories", classes)
+    challenges.check(meta)
+    return meta
+
+
+def _form_of(meta: challenges.ChallengeMeta) -> dict[str, str]:
+    return {"name": meta.name, "starts_on": meta.starts_on.isoformat(), "ends_on": meta.ends_on.isoformat(),
+            "goal": str(meta.goal), "by": "categories" if meta.by_category else "books",
+            "class_names": ", ".join(meta.class_names)}
+
+
+async def _challenges_page(request: Request, who: sessions.Session, site: Site, status: int = 200,
+                           error: str = "", form: dict | None = None) -> Response:
+    kept = await site.run(challenges.challenges, site.store)
+    today = await site.run(challenges.today, site.store, db.now())
+    return site.page(request, "reading_challenges.html", status, who=who, challenges=kept, today=today,
+                     states=STATE_WORDS, error=error, form=form or {}, saved=request.query_params.get("saved"))
+
+
+@router.get("/reading/challenges")
+async def challenges_page(request: Request, who: Librarian, site: Dash) -> Response:
+    return await _challenges_page(request, who, site)
+
+
+@router.post("/reading/challenges/new")
+async def new_challenge(request: Request, who: Librarian, fields: Form, site: Dash) -> Response:
+    try:
+        meta = _challenge_meta(fields)
+        challenge_id = await site.run(challenges.save, site.store, meta, who.name, db.now())
+    except challenges.ChallengeRefused as refusal:
+        return await _challenges_page(request, who, site, 422, words(refusal.code, CHALLENGE_REFUSALS), fields)
+    return site.redirect(f"/reading/challenge/{challenge_id}?saved=1")
+
+
+async def _challenge_page(request: Request, who: sessions.Session, site: Site, challenge_id: str, status: int = 200,
+                          error: str = "", form: dict | None = None) -> Response:
+    found = await site.run(challenges.one, site.store, challenge_id)
+    if found is None:
+        return site.refused(request, 404, error=_("There is no such reading challenge."))
+    today = await site.run(challenges.today, site.store, db.now())
+    return site.page(request, "reading_challenge.html", status, who=who, c=found, today=today, states=STATE_WORDS,
+                     error=error, form=form or _form_of(found.meta), saved=request.query_params.get("saved"))
+
+
+@router.get("/reading/challenge/{challenge_id}")
+async def challenge_page(request: Request, who: Librarian, site: Dash, challenge_id: str) -> Response:
+    return await _challenge_page(request, who, site, challenge_id)
+
+
+@router.post("/reading/challenge/{challenge_id}/save")
+async def save_challenge(request: Request, who: Librarian, fields: Form, site: Dash, challenge_id: str) -> Response:
+    try:
+        meta = _challenge_meta(fields)
+        await site.run(challenges.save, site.store, meta, who.name, db.now(), challenge_id)
+    except challenges.ChallengeRefused as refusal:
+        if refusal.code == "gone":
+            return site.refused(request, 404, error=_("There is no such reading challenge."))
+        return await _challenge_page(request, who, site, challenge_id, 422,
+                                     words(refusal.code, CHALLENGE_REFUSALS), fields)
+    return site.redirect(f"/reading/challenge/{challenge_id}?saved=1")
+
+
+@router.post("/reading/challenge/{challenge_id}/end")
+async def end_challenge(request: Request, who: Librarian, _fields: Form, site: Dash, challenge_id: str) -> Response:
+    if not await site.run(challenges.end, site.store, challenge_id, who.name, db.now()):
+        return site.refused(request, 404, error=_("There is no such reading challenge."))
+    return site.redirect(f"/reading/challenge/{challenge_id}?saved=1")
+
+
+@router.get("/reading/challenge/{challenge_id}/ranking")
+async def ranking_page(request: Request, who: Librarian, site: Dash, challenge_id: str) -> Response:
+    ranking = await site.run(challenges.ranking, site.store, challenge_id)
+    if ranking is None:
+        return site.refused(request, 404, error=_("There is no such reading challenge."))
+    today = await site.run(challenges.today, site.store, db.now())
+    return site.page(request, "reading_ranking.html", who=who, r=ranking, c=ranking.summary, today=today,
+                     states=STATE_WORDS)
+
+
+@router.get("/reading/challenge/{challenge_id}/certificates.pdf")
+async def certificates(request: Request, who: Librarian, site: Dash, challenge_id: str) -> Response:
+    """A certificate page for every child who reached the goal, Chinese and English."""
+    ranking = await site.run(challenges.ranking, site.store, challenge_id)
+    if ranking is None:
+        return site.refused(request, 404, error=_("There is no such reading challenge."))
+    if not any(child.reached for child in ranking.children):
+        return site.refused(request, 422, error=_("No student has reached the goal yet: no certificate to print."))
+    school = await site.run(registers.school_name, site.store)
+    body = await site.run(challenges.certificates, ranking, school, site.today())
+    return site.download(body, f"bookcorner-certificates-{challenge_id}.pdf", "application/pdf")

@@ -582,6 +582,10 @@ def _school_sentence(entry: AuditEntry, words: Words) -> str | None:
     a, d, who = entry.action, entry.detail, entry.who
     if a == "reports.targets":
         return _("{who} changed the reading targets.").format(who=who)
+    if a == "reading.challenge_saved":
+        return _("{who} set the reading challenge {name}.").format(who=who, name=_shown(str(d.get("name") or "?")))
+    if a == "reading.challenge_ended":
+        return _("{who} ended the reading challenge {name}.").format(who=who, name=_shown(str(d.get("name") or "?")))
     if a.endswith(".edit") and a[:-5] in _SETTINGS:
         return _("{who} changed {setting}.").format(who=who, setting=_(_SETTINGS[a[:-5]]))
     if a == "card.give":

@@ -31,7 +31,7 @@ from bookcorner.central.ingest import next_revision, upsert
 from bookcorner.central.reference_files import MAX_TEXT, Unreadable, isbn_problem, table_rows
 from bookcorner.circulation.codes import isbn13_of
 from bookcorner.circulation.suggestions import PastLoan, co_reading_counts, grade_of
-from bookcorner.protocol.messages import NextBooksRecord, ReadingListRecord, ReadingRecord
+from bookcorner.protocol.messages import ChallengeRecord, NextBooksRecord, ReadingListRecord, ReadingRecord
 
 KINDS = ("grade", "festival", "class")
 MAX_BOOKS = 500
@@ -332,7 +332,18 @@ def guide_record(conn: Connection, now: datetime) -> ReadingRecord:
         record.lists.append(ReadingListRecord(
             head.list_id, head.name[:400], rows.get(head.list_id, []),
             [int(g) for g in head.grades.split(",") if g], [head.class_name] if head.class_name else []))
+    record.challenges = challenge_records(conn, now)
     return record
+
+
+def challenge_records(conn: Connection, now: datetime) -> list[ChallengeRecord]:
+    """The challenges the kiosks show: running or coming, not ended by the librarian (a day
+    of grace after the last, for a kiosk whose clock runs behind the server's)."""
+    c = db.reading_challenges.c
+    rows = conn.execute(select(db.reading_challenges).where(
+        c.ended_at.is_(None), c.ends_on >= (now - timedelta(days=1)).date()).order_by(c.starts_on, c.challenge_id))
+    return [ChallengeRecord(row.challenge_id, row.name[:400], row.starts_on, row.ends_on, row.goal,
+                            bool(row.by_category), [n for n in row.class_names.split(",") if n]) for row in rows]
 
 
 def publish(store: db.Store, now: datetime) -> bool:
@@ -341,7 +352,8 @@ def publish(store: db.Store, now: datetime) -> bool:
         record = guide_record(conn, now)
         text = msgspec.json.encode(record).decode()
         current = conn.execute(select(db.settings.c.data).where(db.settings.c.name == SETTING)).scalar()
-        if current == text or (current is None and not record.lists and not record.next_books):
+        if current == text or (current is None and not record.lists and not record.next_books
+                               and not record.challenges):
             return False
         upsert(conn, db.settings, ["name"], [{"name": SETTING, "data": text, "rev": next_revision(conn)}])
     return True

@@ -16,7 +16,7 @@ from textual.widgets import Static
 from bookcorner.circulation.timetable import Timetable
 from bookcorner.i18n import N_, _
 from bookcorner.kiosk.screens.base import Body, KioskScreen
-from bookcorner.kiosk.session import Feedback, VisitView
+from bookcorner.kiosk.session import ClassChallenge, Feedback, VisitView
 from bookcorner.kiosk.widgets import in_each_language, pair
 from bookcorner.kiosk.widgets.banner import Banner
 
@@ -40,6 +40,16 @@ def picks_words(titles: tuple[str, ...], bilingual: bool) -> str:
     return " · ".join(pair(N_("This week's picks:"), bilingual)) + "\n" + "   ".join(f"• {t}" for t in titles)
 
 
+def class_challenge_words(progress: tuple[ClassChallenge, ...], bilingual: bool) -> str:
+    """The class on duty's reading challenges: how many of its children reached the goal."""
+    def line(one: ClassChallenge) -> str:
+        return " · ".join(in_each_language(bilingual, lambda: _(
+            "{name}: {reached} of {children} in class {klass} reached the goal").format(
+                name=one.name, reached=one.reached, children=one.children, klass=one.class_name)))
+
+    return "\n".join(line(one) for one in progress)
+
+
 class IdleScreen(KioskScreen):
     """Waiting for a card (or a book to take back)."""
 
@@ -52,6 +62,7 @@ class IdleScreen(KioskScreen):
                          id="return-hint")
             yield Static("", id="slot")
             yield Static("", id="picks")
+            yield Static("", id="class-challenge")
             yield Banner(id="idle-banner")
 
     def on_mount(self) -> None:
@@ -72,6 +83,10 @@ class IdleScreen(KioskScreen):
         shown = self.query_one("#picks", Static)
         shown.update(picks_words(picks, self.kiosk.settings.screen.bilingual))
         shown.display = bool(picks)
+        progress = self.kiosk.controller.class_challenges(slot.class_name) if slot is not None else ()
+        challenge = self.query_one("#class-challenge", Static)
+        challenge.update(class_challenge_words(progress, self.kiosk.settings.screen.bilingual))
+        challenge.display = bool(progress)
 
     def answer(self, feedback: Feedback, view: VisitView | None) -> None:
         super().answer(feedback, view)

@@ -48,6 +48,10 @@ class Banner(Static):
                 text.append(words.headline, style="bold")
             if words.detail:
                 text.append("\n" + words.detail)
+        for words in feedback.challenge:  # the reading challenge: "7 of 10", big, under the answer
+            text.append("\n\n" + words.headline, style="bold reverse")
+            if words.detail:
+                text.append("\n" + words.detail, style="bold")
         self.set_classes(f"-shown -{feedback.tone}")
         self.update(text)
         self.feedback = feedback

@@ -187,7 +187,7 @@ def test_nothing_shipped_for_suggestions_names_a_child(store):
     assert "Ms Li" not in wire  # nor the librarian who made the list
     # what is there: book keys, grades, counts, the lists' names and classes
     keys = set(msgspec.json.decode(wire))
-    assert keys == {"lists", "next_books"}
+    assert keys == {"lists", "next_books", "challenges"}  # challenges: none here (names, dates, goals, classes)
 
 
 def test_the_kiosks_snapshot_keeps_the_guide_on_disk(store, tmp_path):
