@@ -26,10 +26,9 @@ import json
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from bench.sync import PG_DEFAULT, bulk_insert_rate, make_kiosk, postgres_database, push_all, stored_rows
+from bench.sync import PG_DEFAULT, bulk_insert_rate, make_kiosks, postgres_database, push_all, stored_rows
 
 GOAL = 0.40
 
@@ -102,15 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     print(f"bench.district (a) ingest: {args.kiosks} kiosks x {args.events} events, batches of {args.batch}, "
           f"server processes {args.processes}, in {work}", flush=True)
-    started = time.perf_counter()
-    kiosks = []
-    for k in range(args.kiosks):
-        kiosk_id = f"district-{k:03d}"
-        root = work / kiosk_id
-        shutil.rmtree(root, ignore_errors=True)
-        make_kiosk(root, kiosk_id, args.events)
-        kiosks.append((kiosk_id, root))
-    print(f"  journals written in {time.perf_counter() - started:.1f} s")
+    kiosks = make_kiosks(work, "district-{:03d}", args.kiosks, args.events)
 
     ingest: dict[str, object] = {"kiosks": args.kiosks, "events_per_kiosk": args.events, "batch": args.batch,
                                  "goal_share_pg_one_process": GOAL}

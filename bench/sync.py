@@ -71,6 +71,20 @@ def make_kiosk(root: Path, kiosk_id: str, events: int) -> None:
             journal.append(drafts[start:start + 256])
 
 
+def make_kiosks(work: Path, name: str, count: int, events: int) -> list[tuple[str, Path]]:
+    """``count`` kiosks (ids from the format ``name``) in ``work``, each with ``events`` events."""
+    started = time.perf_counter()
+    kiosks = []
+    for k in range(count):
+        kiosk_id = name.format(k)
+        root = work / kiosk_id
+        shutil.rmtree(root, ignore_errors=True)
+        make_kiosk(root, kiosk_id, events)
+        kiosks.append((kiosk_id, root))
+    print(f"  journals written in {time.perf_counter() - started:.1f} s")
+    return kiosks
+
+
 def kiosk_round(job: dict) -> dict:
     """One kiosk's daemon round, in its own process; timed from the common start."""
     from bookcorner.journal.clock import SystemClock
@@ -456,15 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(args.dir) if args.dir else Path(tempfile.mkdtemp(prefix="bench-sync-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"bench.sync: {args.kiosks} kiosks x {args.events} events, batches of {args.batch}, in {work}", flush=True)
-    started = time.perf_counter()
-    kiosks = []
-    for k in range(args.kiosks):
-        kiosk_id = f"bench-{k:02d}"
-        root = work / kiosk_id
-        shutil.rmtree(root, ignore_errors=True)
-        make_kiosk(root, kiosk_id, args.events)
-        kiosks.append((kiosk_id, root))
-    print(f"  journals written in {time.perf_counter() - started:.1f} s")
+    kiosks = make_kiosks(work, "bench-{:02d}", args.kiosks, args.events)
 
     figures: dict[str, object] = {"kiosks": args.kiosks, "events_per_kiosk": args.events, "batch": args.batch,
                                   "cpus": os.cpu_count()}
