@@ -58,3 +58,15 @@ def ztest(tmp_path_factory) -> Iterator[YazZtest]:
         yield zserver
     finally:
         zserver.stop()
+
+
+#: the longest test modules, started first: pytest-xdist hands out whole modules (--dist
+#: loadfile) in collection order, and a long one dealt out last leaves the other workers idle
+LONGEST_FIRST = ("tests/ops/test_upgrade.py", "tests/ops/test_install.py", "tests/central/test_schemathesis.py",
+                 "tests/central/test_bridge_reviews.py", "tests/central/test_bridge_page.py",
+                 "tests/central/test_marc_files.py", "tests/sync/test_journal_goes_back.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {path: n for n, path in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: the rest keep order
