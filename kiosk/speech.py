@@ -227,6 +227,8 @@ def check(clips_dir: Path) -> list[str]:
     a WAV with sound in it, made from today's wording)."""
     try:
         manifest = json.loads((clips_dir / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return [_("No clip set in {dir}: make one with `bookcorner speech build --to {dir}`").format(dir=clips_dir)]
     except (OSError, ValueError) as error:
         return [_("No clip set in {dir}: {error}").format(dir=clips_dir, error=error)]
     problems = []

@@ -77,6 +77,9 @@ def test_a_clip_missing_silent_or_from_older_words_is_found(clips, tmp_path):
     problems = speech.check(broken)
     assert len(problems) == 3
     assert "borrowed.zh_CN.wav" in problems[0] and "returned" in problems[1] and "overdue.en.wav is silent" in problems[2]
+    # no clip set yet: the command that makes one, not an errno
+    assert speech.check(tmp_path / "none") == [
+        f"No clip set in {tmp_path / 'none'}: make one with `bookcorner speech build --to {tmp_path / 'none'}`"]
 
 
 def test_a_clip_says_the_words_on_the_banner():
