@@ -355,7 +355,7 @@ def _star_words(child: ChildRow, m: ChallengeMeta, school: str, issued: date) ->
                 _("Well done, and keep reading!"),
                 f"{school} · {issued.isoformat()}" if school else issued.isoformat(),
             ]
-            title = f"{_('Reading Star')} · {_('Reading Challenge Certificate')}"
+            title = _("Reading Star · Reading Challenge Certificate")
             words.append((language, (title, lines, 18 if language == "zh_CN" else 15)))
     return words
 
@@ -374,7 +374,7 @@ def _class_words(klass: ClassRow, m: ChallengeMeta, school: str, issued: date) -
                 _("Well done, and keep reading!"),
                 f"{school} · {issued.isoformat()}" if school else issued.isoformat(),
             ]
-            title = f"{_('Book-loving Class')} · {_('Reading Challenge Certificate')}"
+            title = _("Book-loving Class · Reading Challenge Certificate")
             words.append((language, (title, lines, 18 if language == "zh_CN" else 15)))
     return words
 

@@ -141,16 +141,16 @@ def test_the_schools_award_rules_mark_the_ranking_and_make_the_certificates(boar
     english = client.get(f"/reading/challenge/{challenge_id}/ranking?lang=en").text
     assert re.findall(r'<li class="star" data-patron="(\w+)">★ (\w+)', english) == [
         (f"A{tag}", "王小明"), (f"C{tag}", "张小华")]
-    assert re.findall(r'<li class="book-loving" data-class="([\w-]+)">🏅', english) == [classes["4"]]
+    assert re.findall(r'<li class="book-loving" data-class="([\w-]+)">◆', english) == [classes["4"]]
     awards = dict(re.findall(r'<tr class="child-row" data-patron="(\w+)">.*?<td class="award">([^<]*)</td>',
                              english, re.S))
     assert awards == {f"A{tag}": "★ Reading Star", f"C{tag}": "★ Reading Star", f"B{tag}": ""}
     class_awards = dict(re.findall(r'<tr class="class-row" data-class="([\w-]+)">.*?<td class="award">([^<]*)</td>',
                                    english, re.S))
-    assert class_awards == {classes["4"]: "🏅 Book-loving Class", classes["3"]: ""}  # 3-x: half at the goal
+    assert class_awards == {classes["4"]: "◆ Book-loving Class", classes["3"]: ""}  # 3-x: half at the goal
     assert "at most 1 reading stars per class" in english.lower() and "at least 100%" in english
     chinese = client.get(f"/reading/challenge/{challenge_id}/ranking?lang=zh_CN").text
-    assert "★ 阅读之星" in chinese and "🏅 书香班级" in chinese and "至少占全班 100%" in chinese
+    assert "★ 阅读之星" in chinese and "◆ 书香班级" in chinese and "至少占全班 100%" in chinese
 
     pdf = client.get(f"/reading/challenge/{challenge_id}/certificates.pdf")
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
