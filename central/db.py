@@ -478,6 +478,11 @@ reading_challenges = Table(
     Column("by_category", Boolean, nullable=False, default=False),
     #: comma-separated class names; empty: every class
     Column("class_names", String(400), nullable=False, default=""),
+    #: the school's award rules (circulation.challenges.AwardRules); None: not set
+    Column("star_at_least", Integer, nullable=True),
+    Column("stars_per_class", Integer, nullable=True),
+    Column("class_share", Integer, nullable=True),
+    Column("class_average", Integer, nullable=True),
     Column("ended_at", UTCDateTime, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),

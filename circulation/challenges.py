@@ -58,12 +58,74 @@ def category_of(call_number: str | None) -> str:
     return head if "A" <= head <= "Z" else ""
 
 
-def progress(challenge: Challenge, checkouts: Iterable[Checkout]) -> Progress:
-    """Count a child's checkouts in the period: each book once; categories once each (a
-    book without a category counts for no category)."""
+def counted(challenge: Challenge, checkouts: Iterable[Checkout]) -> int:
+    """A child's checkouts in the period, not capped at the goal: each book once; categories
+    once each (a book without a category counts for no category)."""
     inside = [c for c in checkouts if challenge.start <= c.at.date() <= challenge.end]
     if challenge.by_category:
-        keys = {c.category for c in inside if c.category}
-    else:
-        keys = {c.item for c in inside}
-    return Progress(done=min(len(keys), challenge.goal), goal=challenge.goal)
+        return len({c.category for c in inside if c.category})
+    return len({c.item for c in inside})
+
+
+def progress(challenge: Challenge, checkouts: Iterable[Checkout]) -> Progress:
+    """A child's progress towards the goal (``counted``, capped at the goal: "3 of 3")."""
+    return Progress(done=min(counted(challenge, checkouts), challenge.goal), goal=challenge.goal)
+
+
+# -- the school's award rules -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AwardRules:
+    """The school's own rules for a challenge's awards. 阅读之星 (reading star): a child who
+    reached the goal and, if set, counted at least ``star_at_least`` (books or categories, as
+    the goal); at most ``stars_per_class`` per class if set (the most first; ties share the
+    place, so a tie at the last place awards them all). 书香班级 (book-loving class): only if
+    ``class_share`` is set, a class where at least that percentage of its children reached
+    the goal and, if set, its children counted ``class_average`` on average."""
+
+    star_at_least: int | None = None
+    stars_per_class: int | None = None
+    class_share: int | None = None
+    class_average: int | None = None
+
+
+@dataclass(frozen=True)
+class Reader:
+    """A child taking part: ``counted`` books (or categories) in the period."""
+
+    key: str
+    class_name: str
+    counted: int
+
+
+def reading_stars(goal: int, rules: AwardRules, readers: Iterable[Reader]) -> set[str]:
+    """The keys of the children the rules make reading stars."""
+    least = max(goal, rules.star_at_least or 0)
+    by_class: dict[str, list[Reader]] = {}
+    for reader in readers:
+        if reader.counted >= least:
+            by_class.setdefault(reader.class_name, []).append(reader)
+    stars = set()
+    for eligible in by_class.values():
+        for reader in eligible:
+            place = 1 + sum(other.counted > reader.counted for other in eligible)
+            if rules.stars_per_class is None or place <= rules.stars_per_class:
+                stars.add(reader.key)
+    return stars
+
+
+def book_loving(goal: int, rules: AwardRules, readers: Iterable[Reader]) -> set[str]:
+    """The classes the rules make book-loving classes (none when no share is set)."""
+    if rules.class_share is None:
+        return set()
+    children: dict[str, int] = {}
+    reached: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for reader in readers:
+        children[reader.class_name] = children.get(reader.class_name, 0) + 1
+        reached[reader.class_name] = reached.get(reader.class_name, 0) + (reader.counted >= goal)
+        total[reader.class_name] = total.get(reader.class_name, 0) + reader.counted
+    return {class_name for class_name, n in children.items()
+            if reached[class_name] * 100 >= rules.class_share * n
+            and (rules.class_average is None or total[class_name] >= rules.class_average * n)}

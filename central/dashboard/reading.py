@@ -162,7 +162,18 @@ CHALLENGE_REFUSALS = {
     "goal_categories": N_("A goal of categories is at most 26 (the main classes of the Chinese Library Classification)."),
     "classes": N_("Class names are separated by commas."),
     "gone": N_("There is no such reading challenge."),
+    "star_at_least": N_("A reading star's least number of books is a whole number from the goal up to 1000 "
+                        "(empty: the goal)."),
+    "stars_per_class": N_("The most reading stars per class is a whole number from 1 to 1000 (empty: no limit)."),
+    "class_share": N_("A book-loving class's share of students at the goal is a percentage from 1 to 100 "
+                      "(empty: no class award)."),
+    "class_average": N_("A book-loving class's books per student on average is a whole number from 1 to 1000 "
+                        "(empty: no minimum)."),
+    "class_average_alone": N_("Give the share of students at the goal too: the average alone makes no "
+                              "book-loving class."),
 }
+#: the award rules' form fields (the refusal code of each is its name)
+RULE_FIELDS = ("star_at_least", "stars_per_class", "class_share", "class_average")
 STATE_WORDS = {"coming": N_("Coming"), "running": N_("Running"), "over": N_("Over")}
 
 PAGES += ("/reading/challenges", "/reading/challenge/sample", "/reading/challenge/sample/ranking",
@@ -181,8 +192,14 @@ def _challenge_meta(fields: dict[str, str]) -> challenges.ChallengeMeta:
     if not goal_text.isdigit() or len(goal_text) > 5:
         raise challenges.ChallengeRefused("goal")
     classes = tuple(c.strip() for c in fields.get("class_names", "").replace("，", ",").split(",") if c.strip())
+    rules: list[int | None] = []
+    for name in RULE_FIELDS:
+        text = fields.get(name, "").strip().removesuffix("%").strip()
+        if text and (not text.isdigit() or len(text) > 5):
+            raise challenges.ChallengeRefused(name)
+        rules.append(int(text) if text else None)
     meta = challenges.ChallengeMeta(fields.get("name", ""), starts_on, ends_on, int(goal_text),
-                                    fields.get("by") == "categories", classes)
+                                    fields.get("by") == "categories", classes, challenges.AwardRules(*rules))
     challenges.check(meta)
     return meta
 
@@ -190,7 +207,16 @@ def _challenge_meta(fields: dict[str, str]) -> challenges.ChallengeMeta:
 def _form_of(meta: challenges.ChallengeMeta) -> dict[str, str]:
     return {"name": meta.name, "starts_on": meta.starts_on.isoformat(), "ends_on": meta.ends_on.isoformat(),
             "goal": str(meta.goal), "by": "categories" if meta.by_category else "books",
-            "class_names": ", ".join(meta.class_names)}
+            "class_names": ", ".join(meta.class_names),
+            **{name: "" if value is None else str(value)
+               for name, value in zip(RULE_FIELDS, (meta.rules.star_at_least, meta.rules.stars_per_class,
+                                                    meta.rules.class_share, meta.rules.class_average), strict=True)}}
+
+
+def _refused_form(fields: dict[str, str], code: str) -> dict[str, str]:
+    """The form as sent, with the field the refusal is about (its message shown next to it)."""
+    field = "class_share" if code == "class_average_alone" else code
+    return {**fields, "_invalid": field} if field in RULE_FIELDS else fields
 
 
 async def _challenges_page(request: Request, who: sessions.Session, site: Site, status: int = 200,
@@ -212,7 +238,8 @@ async def new_challenge(request: Request, who: Librarian, fields: Form, site: Da
         meta = _challenge_meta(fields)
         challenge_id = await site.run(challenges.save, site.store, meta, who.name, db.now())
     except challenges.ChallengeRefused as refusal:
-        return await _challenges_page(request, who, site, 422, words(refusal.code, CHALLENGE_REFUSALS), fields)
+        return await _challenges_page(request, who, site, 422, words(refusal.code, CHALLENGE_REFUSALS),
+                                      _refused_form(fields, refusal.code))
     return site.redirect(f"/reading/challenge/{challenge_id}?saved=1")
 
 
@@ -240,7 +267,7 @@ async def save_challenge(request: Request, who: Librarian, fields: Form, site: D
         if refusal.code == "gone":
             return site.refused(request, 404, error=_("There is no such reading challenge."))
         return await _challenge_page(request, who, site, challenge_id, 422,
-                                     words(refusal.code, CHALLENGE_REFUSALS), fields)
+                                     words(refusal.code, CHALLENGE_REFUSALS), _refused_form(fields, refusal.code))
     return site.redirect(f"/reading/challenge/{challenge_id}?saved=1")
 
 
@@ -263,12 +290,15 @@ async def ranking_page(request: Request, who: Librarian, site: Dash, challenge_i
 
 @router.get("/reading/challenge/{challenge_id}/certificates.pdf")
 async def certificates(request: Request, who: Librarian, site: Dash, challenge_id: str) -> Response:
-    """A certificate page for every child who reached the goal, Chinese and English."""
+    """A certificate page for every reading star and every book-loving class, Chinese and English."""
     ranking = await site.run(challenges.ranking, site.store, challenge_id)
     if ranking is None:
         return site.refused(request, 404, error=_("There is no such reading challenge."))
     if not any(child.reached for child in ranking.children):
         return site.refused(request, 422, error=_("No student has reached the goal yet: no certificate to print."))
+    if not ranking.stars and not ranking.book_loving:
+        return site.refused(request, 422, error=_("No student or class has earned an award by the school's rules "
+                                                  "yet: no certificate to print."))
     school = await site.run(registers.school_name, site.store)
     body = await site.run(challenges.certificates, ranking, school, site.today())
     return site.download(body, f"bookcorner-certificates-{challenge_id}.pdf", "application/pdf")

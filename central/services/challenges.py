@@ -21,7 +21,18 @@ from bookcorner.central import db
 from bookcorner.central.ingest import upsert
 from bookcorner.central.services import reading
 from bookcorner.central.zone import school_zone_name
-from bookcorner.circulation.challenges import Challenge, Checkout, Progress, category_of, progress
+from bookcorner.circulation.challenges import (
+    AwardRules,
+    Challenge,
+    Checkout,
+    Progress,
+    Reader,
+    book_loving,
+    category_of,
+    counted,
+    progress,
+    reading_stars,
+)
 from bookcorner.circulation.suggestions import grade_of
 
 MAX_GOAL = 1000
@@ -44,6 +55,8 @@ class ChallengeMeta:
     by_category: bool = False
     #: the classes taking part (empty: every class)
     class_names: tuple[str, ...] = ()
+    #: the school's rules for its reading stars and book-loving classes
+    rules: AwardRules = field(default_factory=AwardRules)
 
 
 @dataclass
@@ -74,6 +87,10 @@ class ChildRow:
     class_name: str
     done: int
     goal: int
+    #: books (or categories) in the period, not capped at the goal
+    counted: int = 0
+    #: a reading star (阅读之星) by the challenge's award rules
+    star: bool = False
 
     @property
     def reached(self) -> bool:
@@ -87,6 +104,14 @@ class ClassRow:
     reached: int
     #: books (or categories) counted for all its children together
     done: int
+    #: books (or categories) its children counted, not capped at the goal
+    counted: int = 0
+    #: a book-loving class (书香班级) by the challenge's award rules
+    awarded: bool = False
+
+    @property
+    def average(self) -> float:
+        return self.counted / self.children if self.children else 0.0
 
     @property
     def share(self) -> float:
@@ -100,6 +125,14 @@ class Ranking:
     classes: list[ClassRow] = field(default_factory=list)
     children: list[ChildRow] = field(default_factory=list)
 
+    @property
+    def stars(self) -> list[ChildRow]:
+        return [child for child in self.children if child.star]
+
+    @property
+    def book_loving(self) -> list[ClassRow]:
+        return [klass for klass in self.classes if klass.awarded]
+
 
 def check(meta: ChallengeMeta) -> None:
     if not meta.name.strip() or len(meta.name) > 200:
@@ -112,6 +145,18 @@ def check(meta: ChallengeMeta) -> None:
         raise ChallengeRefused("goal_categories")
     if len(",".join(meta.class_names)) > 400 or any("," in c or not c.strip() for c in meta.class_names):
         raise ChallengeRefused("classes")
+    rules = meta.rules
+    if rules.star_at_least is not None and not meta.goal <= rules.star_at_least <= MAX_GOAL:
+        raise ChallengeRefused("star_at_least")
+    if rules.stars_per_class is not None and not 1 <= rules.stars_per_class <= MAX_GOAL:
+        raise ChallengeRefused("stars_per_class")
+    if rules.class_share is not None and not 1 <= rules.class_share <= 100:
+        raise ChallengeRefused("class_share")
+    if rules.class_average is not None:
+        if not 1 <= rules.class_average <= MAX_GOAL:
+            raise ChallengeRefused("class_average")
+        if rules.class_share is None:
+            raise ChallengeRefused("class_average_alone")
 
 
 def save(store: db.Store, meta: ChallengeMeta, who: str, at: datetime, challenge_id: str | None = None) -> str:
@@ -132,6 +177,8 @@ def save(store: db.Store, meta: ChallengeMeta, who: str, at: datetime, challenge
             "challenge_id": challenge_id, "name": meta.name.strip(), "starts_on": meta.starts_on,
             "ends_on": meta.ends_on, "goal": meta.goal, "by_category": meta.by_category,
             "class_names": ",".join(sorted({c.strip() for c in meta.class_names})), "ended_at": ended,
+            "star_at_least": meta.rules.star_at_least, "stars_per_class": meta.rules.stars_per_class,
+            "class_share": meta.rules.class_share, "class_average": meta.rules.class_average,
             "created_at": created, "updated_at": at, "updated_by": who}])
         _audit(conn, at, who, "reading.challenge_saved", challenge_id, meta.name)
     reading.publish(store, at)
@@ -160,7 +207,8 @@ def _audit(conn: Connection, at: datetime, who: str, action: str, target: str, n
 
 def _summary(row) -> ChallengeSummary:
     meta = ChallengeMeta(row.name, row.starts_on, row.ends_on, row.goal, bool(row.by_category),
-                         tuple(c for c in row.class_names.split(",") if c))
+                         tuple(c for c in row.class_names.split(",") if c),
+                         AwardRules(row.star_at_least, row.stars_per_class, row.class_share, row.class_average))
     return ChallengeSummary(row.challenge_id, meta, row.ended_at, row.updated_at, row.updated_by)
 
 
@@ -207,12 +255,22 @@ def ranking(store: db.Store, challenge_id: str) -> Ranking | None:
     by_class: dict[str, ClassRow] = {}
     for patron_id, (name, class_name) in children.items():
         got: Progress = progress(challenge, borrowed.get(patron_id, ()))
-        out.children.append(ChildRow(patron_id, name, class_name, got.done, got.goal))
+        books = counted(challenge, borrowed.get(patron_id, ()))
+        out.children.append(ChildRow(patron_id, name, class_name, got.done, got.goal, books))
         klass = by_class.setdefault(class_name, ClassRow(class_name, 0, 0, 0))
         klass.children += 1
         klass.reached += got.reached
         klass.done += got.done
-    out.children.sort(key=lambda r: (-r.done, r.class_name, r.name))
+        klass.counted += books
+    readers = [Reader(r.patron_id, r.class_name, r.counted) for r in out.children]
+    rules = summary.meta.rules
+    stars = reading_stars(challenge.goal, rules, readers)
+    classes = book_loving(challenge.goal, rules, readers)
+    for child in out.children:
+        child.star = child.patron_id in stars
+    for klass in by_class.values():
+        klass.awarded = klass.class_name in classes
+    out.children.sort(key=lambda r: (-r.counted, r.class_name, r.name))
     out.classes = sorted(by_class.values(), key=lambda r: (-r.share, -r.done, grade_of(r.class_name) or 0,
                                                             r.class_name))
     return out
@@ -240,9 +298,10 @@ def _categories(conn: Connection) -> dict[str, str]:
 
 
 def certificates(ranking: Ranking, school: str, issued: date) -> bytes:
-    """A PDF with a certificate page for each child who reached the goal, in Chinese and in
-    English on the same page (whatever the librarian's language), the CJK font embedded as
-    for the labels; no page when nobody reached it yet."""
+    """A PDF with a certificate page for each reading star (阅读之星), then one for each
+    book-loving class (书香班级), in Chinese and in English on the same page (whatever the
+    librarian's language), the award's name in both, the CJK font embedded as for the labels;
+    a blank page when nobody has an award yet."""
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.pdfgen.canvas import Canvas
 
@@ -254,45 +313,75 @@ def certificates(ranking: Ranking, school: str, issued: date) -> bytes:
     m = ranking.summary.meta
     canvas.setTitle(m.name)
     font = cjk_font()
-    winners = [child for child in ranking.children if child.reached]
-    for child in winners:
+    pages = [_star_words(child, m, school, issued) for child in ranking.stars]
+    pages += [_class_words(klass, m, school, issued) for klass in ranking.book_loving]
+    for words in pages:
         canvas.setLineWidth(4)
         canvas.rect(28, 28, width - 56, height - 56)
         canvas.setLineWidth(1)
         canvas.rect(38, 38, width - 76, height - 76)
         y = height - 110
-        for language, (title, line, size) in _certificate_words(child, m, school, issued):
-            canvas.setFont(font, 34 if language == "zh_CN" else 26)
-            canvas.drawCentredString(width / 2, y, title)
-            y -= 54
+        for language, (title, line, size) in words:
+            title_size = 30 if language == "zh_CN" else 24
+            canvas.setFont(font, title_size)
+            canvas.drawCentredString(width / 2, y, _fitted(title, font, title_size, width - 140))
+            y -= 50
             for n, text in enumerate(line):
-                big = size + 8 if n == 0 else size  # the child's name
+                big = size + 8 if n == 0 else size  # the child's (the class's) name
                 canvas.setFont(font, big)
                 canvas.drawCentredString(width / 2, y, _fitted(text, font, big, width - 140))
                 y -= big * 1.6
             y -= 26
         canvas.showPage()
-    if not winners:
+    if not pages:
         canvas.showPage()
     canvas.save()
     return out.getvalue()
 
 
-def _certificate_words(child: ChildRow, m: ChallengeMeta, school: str,
-                       issued: date) -> list[tuple[str, tuple[str, list[str], int]]]:
+Words = list[tuple[str, tuple[str, list[str], int]]]
+
+
+def _star_words(child: ChildRow, m: ChallengeMeta, school: str, issued: date) -> Words:
     from bookcorner.i18n import _, in_language
 
     words = []
     for language in ("zh_CN", "en"):
         with in_language(language):
-            amount = (_("{goal} kinds of books") if m.by_category else _("{goal} books")).format(goal=m.goal)
             lines = [
                 _("{name}, class {klass}").format(name=child.name, klass=child.class_name),
                 _("reached the goal of the reading challenge “{challenge}”:").format(challenge=m.name),
-                _("{amount}, from {start} to {end}.").format(amount=amount, start=m.starts_on.isoformat(),
-                                                            end=m.ends_on.isoformat()),
+                _amount_line(m),
                 _("Well done, and keep reading!"),
                 f"{school} · {issued.isoformat()}" if school else issued.isoformat(),
             ]
-            words.append((language, (_("Reading Challenge Certificate"), lines, 18 if language == "zh_CN" else 15)))
+            title = _("Reading Star · Reading Challenge Certificate")
+            words.append((language, (title, lines, 18 if language == "zh_CN" else 15)))
     return words
+
+
+def _class_words(klass: ClassRow, m: ChallengeMeta, school: str, issued: date) -> Words:
+    from bookcorner.i18n import _, in_language
+
+    words = []
+    for language in ("zh_CN", "en"):
+        with in_language(language):
+            lines = [
+                _("Class {klass}").format(klass=klass.class_name),
+                _("{reached} of its {children} students reached the goal of the reading challenge “{challenge}”:")
+                .format(reached=klass.reached, children=klass.children, challenge=m.name),
+                _amount_line(m),
+                _("Well done, and keep reading!"),
+                f"{school} · {issued.isoformat()}" if school else issued.isoformat(),
+            ]
+            title = _("Book-loving Class · Reading Challenge Certificate")
+            words.append((language, (title, lines, 18 if language == "zh_CN" else 15)))
+    return words
+
+
+def _amount_line(m: ChallengeMeta) -> str:
+    from bookcorner.i18n import _
+
+    amount = (_("{goal} kinds of books") if m.by_category else _("{goal} books")).format(goal=m.goal)
+    return _("{amount}, from {start} to {end}.").format(amount=amount, start=m.starts_on.isoformat(),
+                                                       end=m.ends_on.isoformat())

@@ -146,3 +146,83 @@ def test_old_kiosks_and_old_servers_still_understand_each_other(store):
     old = msgspec.json.encode(OldReadingRecord())
     assert msgspec.json.decode(old, type=ReadingRecord).challenges == []
     assert guide_from_builtins({"lists": [], "next_books": []}).challenges == ()
+
+
+# -- the school's award rules (阅读之星, 书香班级) -------------------------------------------------
+
+#: class 5-1: books read 5, 5, 4, 2; class 5-2: 3, 1 (goal 3)
+READERS = {"R1": ("钱一", "5-1", 5), "R2": ("孙二", "5-1", 5), "R3": ("周三", "5-1", 4), "R4": ("吴四", "5-1", 2),
+           "R5": ("郑五", "5-2", 3), "R6": ("冯六", "5-2", 1)}
+
+
+def _readers(store, rules: challenges.AwardRules) -> challenges.Ranking:
+    load_document(store, ReferenceDocument(
+        school="Test school",
+        patrons=[PatronRecord(patron_id=p, name=n, role="student", class_name=k) for p, (n, k, _) in READERS.items()],
+        items=[ItemRecord(item_id=f"X{n}", title=f"书{n}", call_number="I287") for n in range(6)]))
+    with store.writing() as conn:
+        conn.execute(db.loans.insert(), [
+            {"loan_id": f"L{p}{n}", "item_id": f"X{n}", "patron_id": p, "class_name": k, "kiosk_id": "K1",
+             "out_at": datetime(2026, 11, 2 + n, 3, 0, tzinfo=UTC), "due": date(2026, 12, 20)}
+            for p, (_, k, books) in READERS.items() for n in range(books)])
+    meta = challenges.ChallengeMeta("星级读书月", date(2026, 11, 1), date(2026, 11, 30), 3, False, ("5-1", "5-2"), rules)
+    challenge_id = challenges.save(store, meta, "Ms Li", NOW)
+    kept = challenges.one(store, challenge_id)
+    assert kept is not None and kept.meta.rules == rules  # the rules come back as saved
+    ranking = challenges.ranking(store, challenge_id)
+    assert ranking is not None
+    return ranking
+
+
+def test_by_default_every_child_at_the_goal_is_a_reading_star_and_no_class_is_awarded(store):
+    ranking = _readers(store, challenges.AwardRules())
+    # the most books first (past the goal too; the progress stays capped), then by name
+    assert [(r.patron_id, r.done, r.counted) for r in ranking.children[:3]] == [("R2", 3, 5), ("R1", 3, 5),
+                                                                               ("R3", 3, 4)]
+    assert {r.patron_id for r in ranking.stars} == {"R1", "R2", "R3", "R5"}
+    assert ranking.book_loving == [] and not any(k.awarded for k in ranking.classes)
+
+
+def test_a_least_number_and_a_per_class_cap_let_tied_children_share_the_place(store):
+    ranking = _readers(store, challenges.AwardRules(star_at_least=4, stars_per_class=1))
+    # 5-1: 5, 5 share the first place (both stars), 4 is third; 5-2's 3 books are fewer than 4
+    assert sorted(r.patron_id for r in ranking.stars) == ["R1", "R2"]
+    assert {r.patron_id: r.star for r in ranking.children} == {
+        "R1": True, "R2": True, "R3": False, "R4": False, "R5": False, "R6": False}
+
+
+def test_a_per_class_cap_alone_counts_places_per_class(store):
+    ranking = _readers(store, challenges.AwardRules(stars_per_class=2))
+    # 5-1: places 1, 1, 3: the third is past the cap of 2; 5-2's only child at the goal is first
+    assert sorted(r.patron_id for r in ranking.stars) == ["R1", "R2", "R5"]
+
+
+@pytest.mark.parametrize(("rules", "awarded"), [
+    (challenges.AwardRules(class_share=75), ["5-1"]),  # 3 of 4 is 75%; 5-2's 1 of 2 is 50%
+    (challenges.AwardRules(class_share=50), ["5-1", "5-2"]),
+    (challenges.AwardRules(class_share=76), []),
+    (challenges.AwardRules(class_share=50, class_average=4), ["5-1"]),  # 16 books / 4 = 4; 5-2: 4 / 2 = 2
+    (challenges.AwardRules(class_share=75, class_average=5), []),
+])
+def test_a_book_loving_class_needs_its_share_at_the_goal_and_its_average(store, rules, awarded):
+    ranking = _readers(store, rules)
+    assert sorted(k.class_name for k in ranking.book_loving) == awarded
+    [five_one] = [k for k in ranking.classes if k.class_name == "5-1"]
+    assert (five_one.children, five_one.reached, five_one.counted, five_one.average) == (4, 3, 16, 4.0)
+
+
+@pytest.mark.parametrize(("rules", "code"), [
+    (challenges.AwardRules(star_at_least=2), "star_at_least"),  # fewer than the goal of 3
+    (challenges.AwardRules(star_at_least=1001), "star_at_least"),
+    (challenges.AwardRules(stars_per_class=0), "stars_per_class"),
+    (challenges.AwardRules(class_share=0), "class_share"),
+    (challenges.AwardRules(class_share=101), "class_share"),
+    (challenges.AwardRules(class_share=80, class_average=0), "class_average"),
+    (challenges.AwardRules(class_average=3), "class_average_alone"),
+])
+def test_award_rules_out_of_range_are_refused(store, rules, code):
+    meta = challenges.ChallengeMeta("x", date(2026, 11, 1), date(2026, 11, 30), 3, rules=rules)
+    with pytest.raises(challenges.ChallengeRefused) as refused:
+        challenges.save(store, meta, "Ms Li", NOW)
+    assert refused.value.code == code
+    assert challenges.challenges(store) == []

@@ -120,3 +120,77 @@ def test_a_challenge_without_a_period_or_goal_is_refused_in_words(board, librari
     none = client.get(nobody.headers["location"].removeprefix("/dashboard").split("?")[0] + "/certificates.pdf?lang=en")
     assert none.status_code == 422 and "No student has reached the goal yet" in none.text
     assert "x</a>" not in client.get("/reading/challenges").text
+
+
+def _challenge_id(answer) -> str:
+    assert answer.status_code == 303, answer.text[-600:]
+    return re.fullmatch(r"/dashboard/reading/challenge/([0-9a-f]+)\?saved=1", answer.headers["location"]).group(1)
+
+
+def test_the_schools_award_rules_mark_the_ranking_and_make_the_certificates(board, librarian, tmp_path):
+    client, _name, _credential = librarian
+    tag = uuid.uuid4().hex[:4]
+    classes = _school(board, tag)  # 3-x: 2 books and 1 book; 4-x: 2 books (goal 2)
+    name = "书香月 " + tag
+    rules = {"star_at_least": "2", "stars_per_class": "1", "class_share": "100", "class_average": "2"}
+    challenge_id = _challenge_id(client.post("/reading/challenges/new", _form(
+        client, name, f"{classes['3']}, {classes['4']}", **rules)))
+    edit = client.get(f"/reading/challenge/{challenge_id}?lang=en").text
+    assert all(re.search(rf'name="{field}" id="{field}" [^>]*value="{value}"', edit) for field, value in rules.items())
+
+    english = client.get(f"/reading/challenge/{challenge_id}/ranking?lang=en").text
+    assert re.findall(r'<li class="star" data-patron="(\w+)">★ (\w+)', english) == [
+        (f"A{tag}", "王小明"), (f"C{tag}", "张小华")]
+    assert re.findall(r'<li class="book-loving" data-class="([\w-]+)">◆', english) == [classes["4"]]
+    awards = dict(re.findall(r'<tr class="child-row" data-patron="(\w+)">.*?<td class="award">([^<]*)</td>',
+                             english, re.S))
+    assert awards == {f"A{tag}": "★ Reading Star", f"C{tag}": "★ Reading Star", f"B{tag}": ""}
+    class_awards = dict(re.findall(r'<tr class="class-row" data-class="([\w-]+)">.*?<td class="award">([^<]*)</td>',
+                                   english, re.S))
+    assert class_awards == {classes["4"]: "◆ Book-loving Class", classes["3"]: ""}  # 3-x: half at the goal
+    assert "at most 1 reading stars per class" in english.lower() and "at least 100%" in english
+    chinese = client.get(f"/reading/challenge/{challenge_id}/ranking?lang=zh_CN").text
+    assert "★ 阅读之星" in chinese and "◆ 书香班级" in chinese and "至少占全班 100%" in chinese
+
+    pdf = client.get(f"/reading/challenge/{challenge_id}/certificates.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    pages = _pdf_pages(pdf.content, tmp_path)
+    assert len(pages) == 3  # the two reading stars, then the book-loving class
+    assert "王小明" in pages[0] and "张小华" in pages[1] and "李小红" not in "".join(pages)
+    assert all("阅读之星" in page and "Reading Star" in page for page in pages[:2])
+    assert "书香班级" in pages[2] and "Book-loving Class" in pages[2] and f"Class {classes['4']}" in pages[2]
+    assert f"{classes['4']}班" in pages[2] and "1 of its 1 students reached the goal" in pages[2]
+    assert all(name in page for page in pages)
+
+    # a least number nobody reached, no class share: the goal reached, but no award and no certificate
+    nobody = {**rules, "star_at_least": "5", "class_share": "", "class_average": ""}
+    assert client.post(f"/reading/challenge/{challenge_id}/save", _form(
+        client, name, f"{classes['3']}, {classes['4']}", **nobody)).status_code == 303
+    again = client.get(f"/reading/challenge/{challenge_id}/ranking?lang=en").text
+    assert "No reading star yet." in again and 'id="certificates"' not in again and 'id="book-loving"' not in again
+    assert "No book-loving class award" in again and "✓ Goal reached" in again
+    none = client.get(f"/reading/challenge/{challenge_id}/certificates.pdf?lang=en")
+    assert none.status_code == 422 and "No student or class has earned an award" in none.text
+
+
+def test_award_rules_out_of_range_are_refused_next_to_their_field(board, librarian):
+    client, _name, _credential = librarian
+    for field, value, words, chinese in (
+            ("star_at_least", "1", "from the goal up to 1000", "从目标数到 1000"),  # below the goal of 2
+            ("stars_per_class", "0", "from 1 to 1000 (empty: no limit)", "不限"),
+            ("class_share", "101", "a percentage from 1 to 100", "百分数"),
+            ("class_share", "eighty", "a percentage from 1 to 100", "百分数"),
+            ("class_average", "-2", "per student on average is a whole number", "平均读书数")):
+        for language, text in (("en", words), ("zh_CN", chinese)):
+            answer = client.post(f"/reading/challenges/new?lang={language}",
+                                 _form(client, "规则 " + uuid.uuid4().hex[:4], "", **{field: value,
+                                       **({"class_share": "80"} if field == "class_average" else {})}))
+            assert answer.status_code == 422, (field, value)
+            mark = re.search(rf'<input type="number" name="{field}" id="{field}"[^>]*value="([^"]*)" '
+                             rf'aria-invalid="true" aria-describedby="error-{field}">'
+                             rf'<span class="field-error" id="error-{field}" role="alert">([^<]+)</span>', answer.text)
+            assert mark is not None and mark.group(1) == value and text in mark.group(2), (field, language)
+    alone = client.post("/reading/challenges/new?lang=en", _form(client, "x", "", class_average="3"))
+    assert alone.status_code == 422 and 'id="error-class_share"' in alone.text
+    assert "the average alone makes no book-loving class" in alone.text
+    assert "规则 " not in client.get("/reading/challenges").text  # nothing was saved

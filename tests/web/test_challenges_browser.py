@@ -1,5 +1,7 @@
 """Reading challenges in a real headless Chromium, in English and Chinese: the librarian sets
-a challenge from the form, opens its ranking (per class, per child) and the print view.
+a challenge from the form with the school's award rules, opens its ranking (per class, per
+child, the reading stars and the book-loving classes marked with a sign and words) and the
+print view.
 Screenshots: artifacts/dashboard-challenge-ranking-*.png."""
 
 from __future__ import annotations
@@ -49,6 +51,8 @@ def test_a_challenge_is_set_and_its_ranking_shown_in_both_languages(server, brow
         form.locator("input[name=ends_on]").fill((today + timedelta(days=3)).isoformat())
         form.locator("input[name=goal]").fill("2")
         form.locator("input[name=class_names]").fill("3-1, 3-2")
+        form.locator("input[name=stars_per_class]").fill("1")
+        form.locator("input[name=class_share]").fill("100")
         form.locator("button[type=submit]").click()
         page.wait_for_url("**/dashboard/reading/challenge/*?saved=1")
         assert page.locator("#saved").is_visible()
@@ -60,8 +64,14 @@ def test_a_challenge_is_set_and_its_ranking_shown_in_both_languages(server, brow
         assert [children.nth(i).locator("td.name").inner_text() for i in range(children.count())] == [
             "王小明", "张小华", "李小红"]
         assert page.locator("tr.class-row").first.get_attribute("data-class") == "3-2"  # all of 3-2 reached it
-        reached = [children.nth(i).locator("td.reached").inner_text().startswith("★") for i in range(3)]
+        reached = [children.nth(i).locator("td.reached").inner_text().startswith("✓") for i in range(3)]
         assert reached == [True, True, False]
+        star, book_loving = ("Reading Star", "Book-loving Class") if language == "en" else ("阅读之星", "书香班级")
+        assert [children.nth(i).locator("td.award").inner_text() for i in range(3)] == [f"★ {star}", f"★ {star}", ""]
+        assert page.locator("#stars li.star").all_inner_texts() == ["★ 王小明 (3-1) · 3", "★ 张小华 (3-2) · 2"]
+        assert page.locator("#book-loving li.book-loving").all_inner_texts() == ["◆ 3-2 · 100%"]
+        assert page.locator("tr.class-row td.award").all_inner_texts() == [f"◆ {book_loving}", ""]
+        assert page.locator("#certificates").is_visible()
         # (the Chinese "1/2" comes with the translations: see the report)
         assert children.nth(2).locator("td.progress").inner_text() == ("1 of 2" if language == "en" else "1/2")
         page.emulate_media(media="print")

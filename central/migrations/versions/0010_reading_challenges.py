@@ -1,5 +1,5 @@
 """reading challenges: a period, a goal (books or categories) and the classes taking part;
-the kiosks pull them with the reading guide
+the kiosks pull them with the reading guide; the school's award rules (阅读之星, 书香班级)
 
 Revision ID: 0010
 Revises: 0009
@@ -25,6 +25,10 @@ def upgrade() -> None:
         sa.Column('goal', sa.Integer(), nullable=False),
         sa.Column('by_category', sa.Boolean(), nullable=False),
         sa.Column('class_names', sa.String(length=400), nullable=False),
+        sa.Column('star_at_least', sa.Integer(), nullable=True),
+        sa.Column('stars_per_class', sa.Integer(), nullable=True),
+        sa.Column('class_share', sa.Integer(), nullable=True),
+        sa.Column('class_average', sa.Integer(), nullable=True),
         sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),

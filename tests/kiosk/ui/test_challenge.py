@@ -93,3 +93,23 @@ async def test_the_idle_screen_shows_how_many_of_the_class_on_duty_reached_the_g
         await pilot.pause()
         shown = str(app.screen.query_one("#class-challenge").render())
         assert "读书月: 1 of 4 in class 3-2 reached the goal" in shown
+
+
+@pytest.mark.parametrize("language", ["en", "zh_CN"])
+def test_the_checkout_banner_with_the_challenge_progress_line(snap_compare, tmp_path, language):
+    """SVG snapshot (see test_snapshots.py): 小明 borrows his second book of a three-book
+    challenge; the banner's progress line in each language (CJK takes two cells a character)."""
+    root = _challenge_school(tmp_path / "data", goal=3)
+    clock = FixedClock(MONDAY)
+    with desk_for(root, clock) as desk:
+        ming = desk.identify(CARDS[XIAOMING], Source.CARD_READER)
+        desk.checkout(ming, "9787020024759")
+        desk.checkin("9787020024759", ming)
+    app = make_app(root, clock=clock, config_=settings(kiosk={"language": language}))
+
+    async def borrow(pilot) -> None:
+        await started(pilot)
+        await tap(pilot, CARDS[XIAOMING])
+        await scan(pilot, XIYOUJI.barcode)
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=borrow)
