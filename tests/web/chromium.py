@@ -16,3 +16,13 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 def shot(page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"dashboard-{name}.png"), full_page=True)
+
+
+def sign_in_as(page, url: str, name: str, token: str, language: str | None = None) -> None:
+    """The dashboard's sign-in form filled in and sent (in ``language``, else the browser's);
+    returns once the end-of-day page is open."""
+    page.goto(f"{url}/dashboard/sign-in" + (f"?lang={language}" if language else ""))
+    page.fill("input[name=name]", name)
+    page.fill("input[name=credential]", token)
+    page.click("form.sign-in button[type=submit]")
+    page.wait_for_url("**/dashboard/end-of-day")

@@ -7,18 +7,14 @@ labels one click away. Screenshots: artifacts/dashboard-cataloguing*.png."""
 from __future__ import annotations
 
 from tests.central.catalogue_servers import free_port
-from tests.web.chromium import shot
+from tests.web.chromium import shot, sign_in_as
 
 
 def sign_in(server, browser, locale: str):
     token = server.add_librarian("Ms Zhao")
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=locale)
     page = context.new_page()
-    page.goto(f"{server.url}/dashboard/sign-in")
-    page.fill("input[name=name]", "Ms Zhao")
-    page.fill("input[name=credential]", token)
-    page.click("form.sign-in button[type=submit]")
-    page.wait_for_url("**/end-of-day")
+    sign_in_as(page, server.url, "Ms Zhao", token)
     return context, page
 
 

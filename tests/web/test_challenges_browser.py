@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from bookcorner.central import db
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
-from tests.web.chromium import shot
+from tests.web.chromium import shot, sign_in_as
 
 CHILDREN = {"S1": ("王小明", "3-1"), "S2": ("李小红", "3-1"), "S3": ("张小华", "3-2")}
 
@@ -37,11 +37,7 @@ def test_a_challenge_is_set_and_its_ranking_shown_in_both_languages(server, brow
     for language, locale in (("en", "en-GB"), ("zh_CN", "zh-CN")):
         context = browser.new_context(viewport={"width": 1200, "height": 900}, locale=locale)
         page = context.new_page()
-        page.goto(f"{server.url}/dashboard/sign-in?lang={language}")
-        page.fill("input[name=name]", name)
-        page.fill("input[name=credential]", token)
-        page.click("form.sign-in button[type=submit]")
-        page.wait_for_url("**/dashboard/end-of-day")
+        sign_in_as(page, server.url, name, token, language)
         page.goto(f"{server.url}/dashboard/reading?lang={language}")
         page.click("#challenges-link")
         page.wait_for_url("**/dashboard/reading/challenges")

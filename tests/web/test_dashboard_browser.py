@@ -13,7 +13,7 @@ from bookcorner.central.kiosks import add_kiosk
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.pushes import KioskClient, checkout, checkin
-from tests.web.chromium import shot
+from tests.web.chromium import shot, sign_in_as
 
 
 def test_a_librarian_signs_in_checks_the_day_and_resolves_a_review(server, browser):
@@ -93,11 +93,7 @@ def test_the_exports_download_in_the_browser(server, browser):
     token = server.add_librarian("Mr Zhao")
     context = browser.new_context(accept_downloads=True)
     page = context.new_page()
-    page.goto(f"{server.url}/dashboard/sign-in")
-    page.fill("input[name=name]", "Mr Zhao")
-    page.fill("input[name=credential]", token)
-    page.click("form.sign-in button[type=submit]")
-    page.wait_for_url("**/end-of-day")
+    sign_in_as(page, server.url, "Mr Zhao", token)
     page.click("nav a[href$='/exports']")
     shot(page, "exports")
     for index, suffix in ((0, ".csv"), (1, ".koc")):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bookcorner.central import db
 from tests.central.harness import CentralServer
-from tests.web.chromium import shot
+from tests.web.chromium import shot, sign_in_as
 
 HEADINGS = "学号,姓名,班级,角色\r\n"
 
@@ -41,11 +41,7 @@ def test_a_wrong_row_is_shown_and_refused_then_the_fixed_file_is_imported(server
     page = context.new_page()
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(f"{server.url}/dashboard/sign-in")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=credential]", token)
-    page.click("form.sign-in button[type=submit]")
-    page.wait_for_url("**/dashboard/end-of-day")
+    sign_in_as(page, server.url, name, token)
 
     page.click("nav a[href$='/data-in']")
     page.wait_for_url("**/dashboard/data-in")

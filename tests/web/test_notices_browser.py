@@ -16,7 +16,7 @@ from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.mailbox import PASSWORD, USER
 from tests.central.pushes import KioskClient
-from tests.web.chromium import shot
+from tests.web.chromium import shot, sign_in_as
 
 
 def a_school(server, lend: bool = True) -> None:
@@ -39,11 +39,7 @@ def sign_in(server, browser):
     token = server.add_librarian("Ms Li")
     context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True, locale="en-GB")
     page = context.new_page()
-    page.goto(f"{server.url}/dashboard/sign-in")
-    page.fill("input[name=name]", "Ms Li")
-    page.fill("input[name=credential]", token)
-    page.click("form.sign-in button[type=submit]")
-    page.wait_for_url("**/end-of-day")
+    sign_in_as(page, server.url, "Ms Li", token)
     return context, page
 
 

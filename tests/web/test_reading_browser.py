@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import ItemRecord, ReferenceDocument
-from tests.web.chromium import shot
+from tests.web.chromium import shot, sign_in_as
 
 
 def test_a_list_is_uploaded_previewed_and_saved_in_both_languages(server, browser, tmp_path):
@@ -20,11 +20,7 @@ def test_a_list_is_uploaded_previewed_and_saved_in_both_languages(server, browse
     for language, locale in (("en", "en-GB"), ("zh_CN", "zh-CN")):
         context = browser.new_context(viewport={"width": 1200, "height": 900}, locale=locale)
         page = context.new_page()
-        page.goto(f"{server.url}/dashboard/sign-in?lang={language}")
-        page.fill("input[name=name]", name)
-        page.fill("input[name=credential]", token)
-        page.click("form.sign-in button[type=submit]")
-        page.wait_for_url("**/dashboard/end-of-day")
+        sign_in_as(page, server.url, name, token, language)
         page.goto(f"{server.url}/dashboard/reading?lang={language}")
         page.click("nav a[href$='/reading']")
         page.wait_for_url("**/dashboard/reading")

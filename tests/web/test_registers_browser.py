@@ -18,7 +18,7 @@ from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.harness import CentralServer
 from tests.central.pushes import KioskClient, checkin
-from tests.web.chromium import shot
+from tests.web.chromium import shot, sign_in_as
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +71,7 @@ def test_the_registers_open_print_and_download(server, browser):
     page = context.new_page()
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(f"{server.url}/dashboard/sign-in")
-    page.fill("input[name=name]", "Ms Li")
-    page.fill("input[name=credential]", token)
-    page.click("form.sign-in button[type=submit]")
-    page.wait_for_url("**/end-of-day")
+    sign_in_as(page, server.url, "Ms Li", token)
 
     page.click("nav a[href$='/registers']")
     assert page.locator("ul.register-links li").count() == 7

@@ -15,7 +15,7 @@ from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.harness import CentralServer
 from tests.central.pushes import KioskClient, checkout, checkin
-from tests.web.chromium import shot
+from tests.web.chromium import shot, sign_in_as
 
 NAMES = ["王小明", "李华", "张伟", "刘洋", "陈静", "<i>Amy</i> Lin", "赵磊", "孙丽", "周杰", "吴芳", "郑强", "冯雪"]
 CLASSES = ["3.1", "3.2", "4.1"]
@@ -51,11 +51,7 @@ def test_a_librarian_reads_prints_and_downloads_the_reports(school, browser):
     page = context.new_page()
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(f"{school.url}/dashboard/sign-in")
-    page.fill("input[name=name]", "Ms Li")
-    page.fill("input[name=credential]", token)
-    page.click("form.sign-in button[type=submit]")
-    page.wait_for_url("**/end-of-day")
+    sign_in_as(page, school.url, "Ms Li", token)
     page.click("nav a[href$='/reports']")
     page.fill("input[name=books_per_student]", "4")
     page.fill("input[name=class_loans]", "12")

@@ -14,18 +14,14 @@ from bookcorner.central.reference import load_document
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import PatronRecord, ReferenceDocument
 from tests.central.pushes import KioskClient, checkout
-from tests.web.chromium import shot
+from tests.web.chromium import shot, sign_in_as
 
 
 def signed_in(server, browser, name: str, **options):
     token = server.add_librarian(name)
     context = browser.new_context(viewport={"width": 1200, "height": 900}, **options)
     page = context.new_page()
-    page.goto(f"{server.url}/dashboard/sign-in")
-    page.fill("input[name=name]", name)
-    page.fill("input[name=credential]", token)
-    page.click("form.sign-in button[type=submit]")
-    page.wait_for_url("**/end-of-day")
+    sign_in_as(page, server.url, name, token)
     return context, page
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.pushes import KioskClient, checkout
-from tests.web.chromium import shot
+from tests.web.chromium import shot, sign_in_as
 
 SHELF = "三(2)班书架"
 
@@ -42,11 +42,7 @@ def test_a_stock_takes_result_in_both_languages_printed_and_its_missing_books_ma
     page = context.new_page()
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(f"{server.url}/dashboard/sign-in")
-    page.fill("input[name=name]", "Ms Li")
-    page.fill("input[name=credential]", token)
-    page.click("form.sign-in button[type=submit]")
-    page.wait_for_url("**/end-of-day")
+    sign_in_as(page, server.url, "Ms Li", token)
 
     page.goto(f"{server.url}/dashboard/registers?lang=zh_CN")
     page.click("a[href$='/registers/stock-take/scans']")
