@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from datetime import time as clock_time
@@ -74,6 +74,9 @@ REASON_TEXT: dict[str, str] = {
 }
 KEPT_FOR_REVIEW = N_("Recorded; the librarian will check it")
 NOT_DONE = N_("Not done: ask the librarian")
+
+#: what the pure core decides of a card holder's scan of a book (its checkout, or a renewal)
+Act = Callable[[Reference, CirculationState, Identified, ScannedCode, datetime], Decision]
 
 
 def screen_text(reason: str) -> str:
@@ -163,16 +166,14 @@ class Desk:
 
     def checkout(self, kiosk_id: str, card_code: str, item_code: str) -> Result:
         """Borrow (or, for a book the patron holds, renew) as the kiosk's rules decide."""
-        with self._lock:
-            reference, state, school_zone = self._school(kiosk_id)
-            now = datetime.now(school_zone)
-            who = identify(reference, classify(card_code, reference, Source.CARD_READER))
-            scanned = classify(item_code, reference)
-            if isinstance(who, Decision):
-                return self._settle(kiosk_id, who, reference, scanned, now)
-            return self._settle(kiosk_id, checkout(reference, state, who, scanned, now), reference, scanned, now)
+        return self._patron_act(kiosk_id, card_code, item_code, checkout)
 
     def renew(self, kiosk_id: str, card_code: str, item_code: str) -> Result:
+        return self._patron_act(kiosk_id, card_code, item_code, _renewal)
+
+    def _patron_act(self, kiosk_id: str, card_code: str, item_code: str, rule: Act) -> Result:
+        """A card holder's act on a book (``rule``: the pure core's checkout or renewal), once
+        the card is known to the school."""
         with self._lock:
             reference, state, school_zone = self._school(kiosk_id)
             now = datetime.now(school_zone)
@@ -180,7 +181,7 @@ class Desk:
             scanned = classify(item_code, reference)
             if isinstance(who, Decision):
                 return self._settle(kiosk_id, who, reference, scanned, now)
-            return self._settle(kiosk_id, _renewal(reference, state, who, scanned, now), reference, scanned, now)
+            return self._settle(kiosk_id, rule(reference, state, who, scanned, now), reference, scanned, now)
 
     def checkin(self, kiosk_id: str, item_code: str) -> Result:
         with self._lock:
