@@ -242,8 +242,8 @@ class SyncDaemon:
             self._save(position)
         if current is not None and self.status.incarnation != current.incarnation_id:
             notice = str(current.reason) if current.went_back else None
-            self._publish(incarnation=current.incarnation_id, journal_notice=notice, events_not_here=0,
-                          loans_not_here=0, server_seq=0, acked_seq=position.acked_seq)
+            self._publish(incarnation=current.incarnation_id, incarnation_told=False, journal_notice=notice,
+                          events_not_here=0, loans_not_here=0, server_seq=0, acked_seq=position.acked_seq)
         return current
 
     def run_round(self) -> RoundResult:
@@ -310,6 +310,7 @@ class SyncDaemon:
             except (StoreError, OSError) as error:
                 raise SyncError(_("cannot read the journal: {error}").format(error=error)) from None
             if not batch.events:
+                self._announce(client, position.acked_seq)
                 return
             batch_id = (position.inflight_batch if resend and position.inflight_to == batch.to_seq else None) or str(uuid.uuid4())
             journal_last = max(journal_last, batch.to_seq)
@@ -324,8 +325,7 @@ class SyncDaemon:
             )
             reply = client.push(request)
             acked = self._acknowledged(reply, batch.to_seq)
-            if reply.journal_notice is not None:
-                self._take_notice(reply)
+            self._take_notice(reply)
             if reply.applied_seq > batch.to_seq and batch.to_seq >= self._journal_last_seq():
                 self._server_ahead(reply.applied_seq, batch.to_seq)
             if acked < batch.from_seq - 1:
@@ -359,7 +359,22 @@ class SyncDaemon:
             return reply.applied_seq
         return to_seq
 
+    def _announce(self, client: SyncClient, acked_seq: int) -> None:
+        """A journal that went back (a restore, a repair) with nothing new to send yet: an
+        empty push names it to the server, which answers what it holds from before (the
+        librarian's notice, and the case in the review queue) now, not at the next loan."""
+        current = incarnation.load(self.journal_dir)
+        if current is None or not current.went_back or self.status.incarnation_told:
+            return
+        reply = client.push(PushRequest(
+            kiosk_id=self.kiosk_id, batch_id=str(uuid.uuid4()), from_seq=acked_seq + 1, to_seq=acked_seq,
+            clock=self._wire_clock(), events=[], waiting=0, journal=journal_identity(self.journal_dir)))
+        self._take_notice(reply)
+
     def _take_notice(self, reply: PushReply) -> None:
+        """What the server's answer says of this journal's incarnation."""
+        if not self.status.incarnation_told:
+            self._publish(incarnation_told=True)
         notice = reply.journal_notice
         if notice is None:
             return

@@ -65,7 +65,7 @@ def unseen(data_dir: str | os.PathLike[str]) -> JournalNotice | None:
     if current is None:
         return None
     status = read_status(root)
-    told = status.incarnation == current.incarnation_id
+    told = status.incarnation == current.incarnation_id and status.incarnation_told
     kind = status.journal_notice if told and status.journal_notice else (
         str(current.reason) if current.went_back else None)
     if kind is None:

@@ -51,6 +51,9 @@ class SyncStatus:
     next_attempt: str | None = None
     #: the journal incarnation ``acked_seq`` counts in
     incarnation: str | None = None
+    #: the server has answered a push made under ``incarnation`` (until then, what it holds
+    #: from before a restore is not known here)
+    incarnation_told: bool = False
     #: what the server found about this journal going back in time (journal.incarnation):
     #: "restored" | "repaired" | "went_back"; None when nothing did
     journal_notice: str | None = None

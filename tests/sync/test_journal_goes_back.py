@@ -142,6 +142,33 @@ def test_a_restored_kiosk_loses_no_loan_made_before_or_after_the_restore(server,
     assert len(server_loans(server)) == 6 and len(loans_at_kiosk(kiosk, TEACHER_CARD)) == 2
 
 
+def test_a_restored_kiosk_with_nothing_new_tells_the_server_at_its_first_sync(server, corner, tmp_path):
+    """Restored, then synced before anyone borrows: the server hears of the restore at once
+    (an empty push names the new journal), so the librarian's notice counts the loan made
+    after the backup instead of saying the server had nothing newer."""
+    checkout(corner, MING, XIYOUJI)
+    sync(corner)
+    archive = tmp_path / "backup.tar.gz"
+    made = corner.bookcorner("backup", "--to", str(archive))
+    assert made.returncode == 0, made.stdout + made.stderr
+    checkout(corner, HONG, HONGLOUMENG)  # after the backup, synced: then the card dies
+    sync(corner)
+    token = corner.credential.read_text().strip()
+
+    kiosk = restored_onto(corner, archive, tmp_path / "new-sd-card", token)
+    before = kiosk.bookcorner("doctor", "--json").stdout
+    assert "come back from the server at the next sync" in before
+    sync(kiosk)
+    reviews = [detail for reason, detail in open_reviews(server, kiosk.kiosk_id) if reason == "journal_restored"]
+    assert len(reviews) == 1 and reviews[0]["loans_not_here"] == 1 and reviews[0]["events_not_here"] == 1
+    doctor = kiosk.bookcorner("doctor", "--json").stdout
+    assert "1 loan(s) (1 event(s)) were made after the backup" in doctor and "nothing newer" not in doctor
+    assert loans_at_kiosk(kiosk, HONG) == {"I002"}
+    # a second sync announces nothing again
+    sync(kiosk)
+    assert len([r for r, _d in open_reviews(server, kiosk.kiosk_id) if r == "journal_restored"]) == 1
+
+
 def test_a_kiosk_re_imaged_and_paired_again_starts_a_journal_the_server_keeps_apart(server, corner, tmp_path):
     checkout(corner, MING, XIYOUJI)
     checkout(corner, HONG, HONGLOUMENG)

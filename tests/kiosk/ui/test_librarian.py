@@ -287,7 +287,7 @@ async def test_a_restored_kiosk_tells_the_librarian_until_they_have_seen_it(data
     restored = incarnation.Incarnation.begin(incarnation.Reason.RESTORED, 41, "before-the-card-died",
                                              "2026-11-27T08:00:00+0800")
     incarnation.save(data_dir / "journal", restored)
-    write_status(data_dir, SyncStatus(phase=Phase.IDLE, incarnation=restored.incarnation_id,
+    write_status(data_dir, SyncStatus(phase=Phase.IDLE, incarnation=restored.incarnation_id, incarnation_told=True,
                                       journal_notice="restored", events_not_here=3, loans_not_here=2))
     app = make_app(data_dir)
     async with app.run_test(size=(100, 34)) as pilot:
