@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import io
+import resource
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -122,3 +124,17 @@ def banner(app: KioskApp):
 
 async def wait_a_moment(seconds: float) -> None:
     await asyncio.sleep(seconds)
+
+
+async def scan_on_a_full_disk(pilot, app: KioskApp, code: str) -> None:
+    """A scan while the journal's disk takes not one more byte (the hot segment's file may
+    not grow: RLIMIT_FSIZE, with SIGXFSZ ignored so the write fails instead of killing us)."""
+    hot = max(app.controller.desk.paths.journal.glob("seg-*.log"))
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    try:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (hot.stat().st_size, hard))
+        await scan(pilot, code)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, previous)

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import logging
 import re
-import resource
-import signal
 import time
 
 from bookcorner.circulation.codes import Source
@@ -22,8 +20,8 @@ from bookcorner.kiosk.screens.idle import IdleScreen
 from bookcorner.kiosk.screens.visit import VisitScreen
 from bookcorner.kiosk.wording import Tone
 from tests.kiosk.corner import school_reference
-from tests.kiosk.ui.conftest import (banner, desk_for, make_app, scan, screen_text, settle, started, tap, type_fast,
-                                     until)
+from tests.kiosk.ui.conftest import (banner, desk_for, make_app, scan, scan_on_a_full_disk, screen_text, settle,
+                                     started, tap, type_fast, until)
 from tests.school import ANDERSEN, CARDS, HONGLOUMENG, XIAOHONG, XIAOMING, XIYOUJI
 
 
@@ -33,15 +31,7 @@ async def test_a_full_disk_is_said_clearly_and_the_child_is_not_told_done(data_d
         await started(pilot)
         await tap(pilot, CARDS[XIAOMING])
         desk = app.controller.desk
-        hot = max(desk.paths.journal.glob("seg-*.log"))
-        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-        previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        try:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (hot.stat().st_size, hard))
-            await scan(pilot, XIYOUJI.barcode)
-        finally:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-            signal.signal(signal.SIGXFSZ, previous)
+        await scan_on_a_full_disk(pilot, app, XIYOUJI.barcode)
         shown = banner(app)
         assert shown.tone is Tone.ERROR and shown.code == "not_saved" and shown.recorded == 0
         text = screen_text(app)

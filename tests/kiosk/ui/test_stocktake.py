@@ -22,7 +22,7 @@ from bookcorner.kiosk.screens.idle import IdleScreen
 from bookcorner.kiosk.screens.librarian import LibrarianScreen
 from bookcorner.kiosk.screens.stocktake import StocktakeScreen
 from tests.kiosk.corner import UNKNOWN_ISBN, Ticker, school_reference
-from tests.kiosk.ui.conftest import banner, desk_for, make_app, scan, screen_text, settle, started
+from tests.kiosk.ui.conftest import banner, desk_for, make_app, scan, scan_on_a_full_disk, screen_text, settle, started
 from tests.kiosk.ui.test_librarian import open_librarian_mode
 from tests.school import ANDERSEN, CARDS, DICTIONARY, HONGLOUMENG, MAGAZINE, SHUIHU, XIAOHONG, XIAOMING, XIYOUJI
 
@@ -187,9 +187,6 @@ async def test_a_student_librarian_on_duty_takes_stock_and_checks_in_what_came_b
 
 
 async def test_a_scan_the_disk_refuses_is_not_counted(data_dir):
-    import resource
-    import signal
-
     from bookcorner.kiosk.wording import Tone
 
     app = make_app(data_dir)
@@ -197,15 +194,7 @@ async def test_a_scan_the_disk_refuses_is_not_counted(data_dir):
         await started(pilot)
         await open_librarian_mode(pilot)
         await press(pilot, "#stocktake-start")
-        hot = max(app.controller.desk.paths.journal.glob("seg-*.log"))
-        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-        previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        try:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (hot.stat().st_size, hard))
-            await scan(pilot, XIYOUJI.barcode)
-        finally:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
-            signal.signal(signal.SIGXFSZ, previous)
+        await scan_on_a_full_disk(pilot, app, XIYOUJI.barcode)
         assert banner(app).tone is Tone.ERROR and banner(app).code == "not_saved"
         assert "0 of 7 books of this shelf found · 0 scanned" in screen_text(app)
         await scan(pilot, XIYOUJI.barcode)  # room again: the same scan counts
