@@ -305,7 +305,7 @@ def certificates(ranking: Ranking, school: str, issued: date) -> bytes:
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.pdfgen.canvas import Canvas
 
-    from bookcorner.central.services.labels import _fitted, cjk_font
+    from bookcorner.central.services.labels import cjk_font, fitted
 
     out = io.BytesIO()
     width, height = landscape(A4)
@@ -324,12 +324,12 @@ def certificates(ranking: Ranking, school: str, issued: date) -> bytes:
         for language, (title, line, size) in words:
             title_size = 30 if language == "zh_CN" else 24
             canvas.setFont(font, title_size)
-            canvas.drawCentredString(width / 2, y, _fitted(title, font, title_size, width - 140))
+            canvas.drawCentredString(width / 2, y, fitted(title, font, title_size, width - 140))
             y -= 50
             for n, text in enumerate(line):
                 big = size + 8 if n == 0 else size  # the child's (the class's) name
                 canvas.setFont(font, big)
-                canvas.drawCentredString(width / 2, y, _fitted(text, font, big, width - 140))
+                canvas.drawCentredString(width / 2, y, fitted(text, font, big, width - 140))
                 y -= big * 1.6
             y -= 26
         canvas.showPage()

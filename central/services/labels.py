@@ -155,7 +155,8 @@ def cjk_font() -> str:
     return "STSong-Light"
 
 
-def _fitted(text: str, font: str, size: float, width: float) -> str:
+def fitted(text: str, font: str, size: float, width: float) -> str:
+    """The text cut to fit the width at this font and size, with an ellipsis where it was cut (labels, certificates)."""
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
     if stringWidth(text, font, size) <= width:
@@ -179,7 +180,7 @@ def _barcode_label(canvas: Any, copy: Copy, x: float, y: float, w: float, h: flo
     canvas.setFont("Helvetica", size)
     canvas.drawCentredString(x + w / 2, y + h * 0.38 - size * 1.1, copy.barcode)
     canvas.setFont(font, size * 0.9)
-    canvas.drawCentredString(x + w / 2, y + h * 0.07, _fitted(copy.title, font, size * 0.9, w - margin))
+    canvas.drawCentredString(x + w / 2, y + h * 0.07, fitted(copy.title, font, size * 0.9, w - margin))
 
 
 def spine_lines(call_number: str) -> list[str]:
@@ -196,9 +197,9 @@ def _spine_label(canvas: Any, copy: Copy, x: float, y: float, w: float, h: float
     top = y + h - (h - small * 1.4 - len(lines) * size * 1.1) / 2
     canvas.setFont(font, size)
     for n, line in enumerate(lines):
-        canvas.drawCentredString(x + w / 2, top - (n + 1) * size * 1.05, _fitted(line, font, size, w - 2 * MM))
+        canvas.drawCentredString(x + w / 2, top - (n + 1) * size * 1.05, fitted(line, font, size, w - 2 * MM))
     canvas.setFont(font, small)
-    canvas.drawCentredString(x + w / 2, y + small * 0.8, _fitted(copy.title, font, small, w - 2 * MM))
+    canvas.drawCentredString(x + w / 2, y + small * 0.8, fitted(copy.title, font, small, w - 2 * MM))
 
 
 def render(copies: list[Copy], kind: str, sheet: Sheet, skip: int = 0) -> bytes:
