@@ -142,7 +142,7 @@ def wheelhouse() -> Path:
 
 def release_digest() -> str:
     """What the installed image is made from: this checkout's release (any change to the
-    product installs anew) and the lab's agent."""
+    product installs anew), the lab's agent and its power-cut driver."""
     hashed = hashlib.sha256()
     with tempfile.TemporaryDirectory() as scratch:
         release = copy_release(ROOT, Path(scratch) / "release")
@@ -150,6 +150,7 @@ def release_digest() -> str:
             if path.is_file() and not path.is_symlink():
                 hashed.update(path.relative_to(release).as_posix().encode() + b"\0" + path.read_bytes())
     hashed.update((HERE / "guest_agent.py").read_bytes())
+    hashed.update((HERE / "guest_driver.py").read_bytes())  # on the card too (/opt/lab/driver.py)
     return hashed.hexdigest()[:16]
 
 
@@ -670,8 +671,17 @@ def power_cuts(lab: Lab, soak: int, rng: random.Random) -> dict:
         machine.sh(DRIVER, background=True, log_file="/var/lib/lab/driver.log")
         # the first acknowledgement, then a random instant
         deadline = time.monotonic() + 120
-        while not any(line.startswith("ack") for _at, line in machine.acks) and time.monotonic() < deadline:
+        while not any(line.startswith(("ack ", "error ")) for _at, line in machine.acks) \
+                and time.monotonic() < deadline:
             time.sleep(0.1)
+        refused = [line for _at, line in machine.acks if line.startswith("error ")]
+        if refused or not any(line.startswith("ack ") for _at, line in machine.acks):
+            # cutting power over a driver that records nothing would prove nothing
+            figures["stopped_at_cut"] = number
+            figures["why"] = (f"the driver stopped: {refused[0][6:]}" if refused else
+                              "the driver acknowledged nothing in 120 s (/var/lib/lab/driver.log in the guest)")
+            log(figures["why"])
+            break
         wait = rng.uniform(1.0, 10.0)
         time.sleep(wait)
         os.kill(machine.process.pid, signal.SIGKILL)
