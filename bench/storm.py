@@ -9,8 +9,9 @@ minute and push what they recorded.
 Retry-After). Each simulated kiosk is light (no journal on disk): at a random moment of the
 window it opens a connection and pushes its events in one batch with the sync daemon's own
 HTTP client (``sync.client.SyncClient``: the real protocol, the real 429 handling), and when
-told the server is busy waits as the daemon does (``sync.daemon.busy_backoff``: Retry-After
-plus full jitter) and sends the same batch again, until it is acknowledged. ``--clients``
+told the server is busy waits as the daemon does (``sync.daemon.busy_backoff``: Retry-After,
+which the server sets from its queue, plus a random share of it) and sends the same batch
+again, until it is acknowledged. ``--clients``
 threads carry the kiosks (a kiosk waiting out a Retry-After holds its thread, as it would
 hold nothing on the server).
 
@@ -37,6 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import requests
 
 from bench.sync import PG_DEFAULT, Server, postgres_database, tree_cpu
 
@@ -173,6 +176,7 @@ def run(url: str, work: Path, args) -> dict:
             for job in jobs:
                 job.result()
         memory = peak_memory_mb(server.process.pid)
+        told = requests.get(f"{server.url}/v1/health", timeout=10).json()["pushes"]
         server_cpu = tree_cpu(server.process.pid) - server_cpu_before
         kiosks_cpu = time.process_time() - own_before
     finally:
@@ -189,6 +193,8 @@ def run(url: str, work: Path, args) -> dict:
             "provisioning_s": round(provisioned_s, 1), "drain_s": round(drain, 1),
             "events_per_s": round(args.kiosks * args.events / drain, 1) if drain > 0 else None,
             "pushes": tally.pushes, "answered_429": tally.busy, "connection_failures": tally.failures,
+            # the server's Retry-After says when it is likely to have room (its queue)
+            "longest_retry_after_s": told["longest_retry_after_s"],
             "most_pushes_in_flight": tally.most_waiting, "server_peak_memory_mb": round(memory, 1),
             # where the time went: the server's CPU and the simulated kiosks' own (one process)
             "server_cpu_s": round(server_cpu, 1), "kiosks_cpu_s": round(kiosks_cpu, 1),
