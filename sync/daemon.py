@@ -137,24 +137,31 @@ def backoff(failures: int, settings: DaemonSettings, rng: random.Random, retry_a
     return delay
 
 
-#: after a 429 the wait is Retry-After plus a random part of up to this share of it
-BUSY_JITTER_SHARE = 0.5
+#: after a 429 the wait is Retry-After plus a random part, up to this share of it, and up to
+#: at least Retry-After's own granularity (whole seconds): kiosks the server told the same
+#: second come back spread over that second, in about the order it booked them
+BUSY_JITTER_SHARE, BUSY_JITTER_MIN_S = 0.25, 1.0
+
+
+def busy_jitter(asked: float) -> float:
+    """The window of the random part added to a 429's wait of ``asked`` seconds."""
+    return max(BUSY_JITTER_MIN_S, BUSY_JITTER_SHARE * asked)
 
 
 def busy_backoff(failures: int, settings: DaemonSettings, rng: random.Random, retry_after: float | None) -> float:
     """Seconds to wait after the server said it is busy (429) ``failures`` times in a row:
-    what it asked for (Retry-After, at most ``busy_retry_max_s``), plus a random share of
-    it (up to half as much again), so that kiosks told the same second come back spread
-    out. The server's Retry-After already says when it is likely to have room (its queue
-    and the kiosks it told before: ``central.api.admission``), so the wait does not double
-    towards ``retry_max_s`` as after a failure. A 429 without Retry-After (a proxy's):
+    what it asked for (Retry-After, at most ``busy_retry_max_s``), plus a random part
+    (``busy_jitter``), so that kiosks told the same second come back spread out. The
+    server's Retry-After already says when it is likely to have room (its queue and the
+    kiosks it told before: ``central.api.admission``), so the wait does not double towards
+    ``retry_max_s`` as after a failure. A 429 without Retry-After (a proxy's):
     ``retry_initial_s`` doubling per refusal, up to ``busy_retry_max_s``."""
     if retry_after is None:
         asked = settings.retry_initial_s * 2 ** max(0, failures - 1)
     else:
         asked = retry_after
     asked = min(asked, settings.busy_retry_max_s)
-    return asked + rng.uniform(0, BUSY_JITTER_SHARE * max(asked, settings.retry_initial_s))
+    return asked + rng.uniform(0, busy_jitter(asked))
 
 
 def _phase_of(error: SyncError) -> Phase:

@@ -19,7 +19,7 @@ import requests
 from sqlalchemy import func, select
 
 from bookcorner.central import db
-from bookcorner.sync.daemon import BUSY_JITTER_SHARE, busy_backoff
+from bookcorner.sync.daemon import busy_backoff, busy_jitter
 from bookcorner.sync.status import Phase, read_status
 from tests.central.harness import CentralServer, hold_a_turn, let_go
 from tests.sync.kiosk import TestKiosk, daemons_running
@@ -118,7 +118,7 @@ def test_the_daemon_waits_at_least_retry_after_and_shows_busy_not_error(crowded,
     done = [r for r in caplog.records if r.getMessage().startswith("sync round done")]
     assert len(refused) == 1 and done
     waited = done[0].created - refused[0].created
-    longest = RETRY_AFTER_S * (1 + BUSY_JITTER_SHARE) + 0.25 + 0.5  # + the jitter, a tick, the round itself
+    longest = RETRY_AFTER_S + busy_jitter(RETRY_AFTER_S) + 0.25 + 0.5  # + the jitter, a tick, the round itself
     print(f"\nafter a 429 with Retry-After {RETRY_AFTER_S} s the daemon came back after {waited:.2f} s")
     assert RETRY_AFTER_S <= waited <= longest
     assert read_status(kiosk.root).phase is Phase.IDLE
@@ -131,16 +131,17 @@ def test_busy_backoff_is_retry_after_plus_a_random_share_of_it_capped_far_below_
     settings = TestKiosk(tmp_path, "k", "http://127.0.0.1:1", "t").settings(
         retry_initial_s=1.0, retry_max_s=600.0, retry_after_max_s=3600.0, busy_retry_max_s=120.0)
     rng = random.Random(7)
+    assert busy_jitter(2.0) == 1.0 and busy_jitter(40.0) == 10.0  # a second at least (Retry-After's granularity)
     for asked in (2.0, 10.0, 60.0):
         for failures in (1, 5, 20):  # the server said when: no doubling towards retry_max_s
             waits = [busy_backoff(failures, settings, rng, asked) for _ in range(500)]
-            top = asked * (1 + BUSY_JITTER_SHARE)
+            top = asked + busy_jitter(asked)
             assert all(asked <= w <= top for w in waits)  # never before Retry-After
             assert min(waits) < asked + 0.1 * (top - asked) and max(waits) > top - 0.1 * (top - asked)
-    assert busy_backoff(1, settings, rng, 10**6) <= 120.0 * (1 + BUSY_JITTER_SHARE)  # a silly Retry-After is capped
+    assert busy_backoff(1, settings, rng, 10**6) <= 120.0 + busy_jitter(120.0)  # a silly Retry-After is capped
     # a 429 without Retry-After (a proxy's own): retry_initial_s doubling, up to the same cap
-    assert 1.0 <= busy_backoff(1, settings, rng, None) <= 1.5 and 8.0 <= busy_backoff(4, settings, rng, None) <= 12.0
-    assert busy_backoff(30, settings, rng, None) <= 120.0 * (1 + BUSY_JITTER_SHARE)
+    assert 1.0 <= busy_backoff(1, settings, rng, None) <= 2.0 and 8.0 <= busy_backoff(4, settings, rng, None) <= 10.0
+    assert busy_backoff(30, settings, rng, None) <= 120.0 + busy_jitter(120.0)
 
 
 @pytest.fixture
@@ -221,7 +222,7 @@ def test_kiosks_told_the_same_retry_after_come_back_spread_out_and_succeed(one_a
         assert len(refused) == 1 and "come back in 2 s" in refused[0].getMessage() and done, kiosk.kiosk_id
         wait = float(planned[0].getMessage().split()[-2])
         came_back = done[0].created - refused[0].created
-        assert 2.0 <= wait <= 2.0 * (1 + BUSY_JITTER_SHARE) and wait - 0.05 <= came_back <= wait + 1.0
+        assert 2.0 <= wait <= 2.0 + busy_jitter(2.0) and wait - 0.05 <= came_back <= wait + 1.0
         assert stored(one_at_a_time, kiosk.kiosk_id) == (list(range(1, last + 1)), last)
         waits.append(wait)
     print(f"\nsix kiosks told 'come back in 2 s' waited {sorted(waits)} s")
