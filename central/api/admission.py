@@ -80,8 +80,8 @@ class Admission:
         each push takes ``push_s / limit`` of the server's time, after those it holds,
         those waiting and those already told to come back."""
         now, slot = self.clock(), self.push_s / self.limit
-        start = max(self.booked_until, now + (self.in_flight + self.waiting) * slot)
-        self.booked_until = start + slot
+        start = min(max(self.booked_until, now + (self.in_flight + self.waiting) * slot), now + self.retry_after_max_s)
+        self.booked_until = start + slot  # (never past the longest wait: beyond it, all are told that)
         return max(self.retry_after_s, min(self.retry_after_max_s, math.ceil(start - now)))
 
     def _busy(self, why: str) -> HTTPError:
