@@ -9,10 +9,11 @@ minute and push what they recorded.
 Retry-After). Each simulated kiosk is light (no journal on disk): at a random moment of the
 window it opens a connection and pushes its events in one batch with the sync daemon's own
 HTTP client (``sync.client.SyncClient``: the real protocol, the real 429 handling), and when
-told the server is busy waits as the daemon does (``sync.daemon.busy_backoff``: Retry-After
-plus full jitter) and sends the same batch again, until it is acknowledged. ``--clients``
-threads carry the kiosks (a kiosk waiting out a Retry-After holds its thread, as it would
-hold nothing on the server).
+told the server is busy waits as the daemon does (``sync.daemon.busy_backoff``: Retry-After,
+which the server sets from its queue, plus a random share of it) and sends the same batch
+again, until it is acknowledged. ``--clients``
+threads carry the pushes that are due (at most that many connections at once); a kiosk
+waiting out a Retry-After holds no thread, as it holds nothing on the server.
 
 Measured: the time from the first push to the last acknowledgement (drain), the pushes
 answered 429, connection failures, the server's peak memory (VmHWM of its processes), the
@@ -25,6 +26,7 @@ events lost (0) and stored twice (0). The last line printed is one JSON object.
 from __future__ import annotations
 
 import argparse
+import heapq
 import json
 import random
 import shutil
@@ -37,6 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+
+import requests
 
 from bench.sync import PG_DEFAULT, Server, postgres_database, tree_cpu
 
@@ -79,50 +83,96 @@ def kiosk_events(kiosk_id: str, count: int) -> list:
     return out
 
 
-def one_kiosk(url: str, kiosk_id: str, token: str, events: int, start_at: float, tally: Tally,
-              seed: int) -> None:
-    from bookcorner.protocol.messages import ClockReading, PushRequest
-    from bookcorner.sync.client import SyncClient, SyncError
-    from bookcorner.sync.daemon import DaemonSettings, busy_backoff
+class Kiosk:
+    """One simulated kiosk: its batch (made at its first push, sent again unchanged until
+    acknowledged) and the daemon's own back-off after a 429."""
 
-    wire = kiosk_events(kiosk_id, events)
-    request = PushRequest(kiosk_id=kiosk_id, batch_id=str(uuid.uuid4()), from_seq=1, to_seq=len(wire),
-                          clock=ClockReading(wire[0].boot_id, (len(wire) + 1) * 60 * 10**9,
-                                             datetime.now(timezone.utc).isoformat(timespec="milliseconds"), True),
-                          events=wire)
-    settings, rng = DaemonSettings(url, Path("unused")), random.Random(seed)  # the daemon's retry defaults
-    time.sleep(max(0.0, start_at - time.monotonic()))
-    client = SyncClient(url, token, connect_timeout_s=10, read_timeout_s=120)
-    refusals = 0
-    try:
-        while True:
-            began = time.monotonic()
-            with tally.lock:
-                tally.first = min(tally.first, began)
-                tally.pushes += 1
-                tally.waiting += 1
-                tally.most_waiting = max(tally.most_waiting, tally.waiting)
-            try:
-                reply = client.push(request)
-            except SyncError as error:
-                with tally.lock:
-                    tally.waiting -= 1
-                    if error.busy:
-                        tally.busy += 1
-                    else:
-                        tally.failures += 1
-                refusals += 1
-                time.sleep(busy_backoff(refusals, settings, rng, error.retry_after) if error.busy else 1.0)
-                continue
-            done = time.monotonic()
+    def __init__(self, url: str, kiosk_id: str, token: str, events: int, seed: int) -> None:
+        from bookcorner.sync.daemon import DaemonSettings
+
+        self.url, self.kiosk_id, self.token, self.events = url, kiosk_id, token, events
+        self.settings, self.rng = DaemonSettings(url, Path("unused")), random.Random(seed)  # the daemon's defaults
+        self.request = None
+        self.refusals = 0
+
+    def push(self, tally: Tally) -> float | None:
+        """Push once: None when acknowledged, else the seconds to wait before the next try."""
+        from bookcorner.protocol.messages import ClockReading, PushRequest
+        from bookcorner.sync.client import SyncClient, SyncError
+        from bookcorner.sync.daemon import busy_backoff
+
+        if self.request is None:
+            wire = kiosk_events(self.kiosk_id, self.events)
+            self.request = PushRequest(
+                kiosk_id=self.kiosk_id, batch_id=str(uuid.uuid4()), from_seq=1, to_seq=len(wire),
+                clock=ClockReading(wire[0].boot_id, (len(wire) + 1) * 60 * 10**9,
+                                   datetime.now(timezone.utc).isoformat(timespec="milliseconds"), True),
+                events=wire)
+        client = SyncClient(self.url, self.token, connect_timeout_s=10, read_timeout_s=120)
+        began = time.monotonic()
+        with tally.lock:
+            tally.first = min(tally.first, began)
+            tally.pushes += 1
+            tally.waiting += 1
+            tally.most_waiting = max(tally.most_waiting, tally.waiting)
+        try:
+            reply = client.push(self.request)
+        except SyncError as error:
             with tally.lock:
                 tally.waiting -= 1
-                tally.acked += len(reply.results)
-                tally.latencies.append(done - began)
-                tally.last = max(tally.last, done)
-            return
-    finally:
-        client.close()
+                if error.busy:
+                    tally.busy += 1
+                else:
+                    tally.failures += 1
+            self.refusals += 1
+            return busy_backoff(self.refusals, self.settings, self.rng, error.retry_after) if error.busy else 1.0
+        finally:
+            client.close()
+        done = time.monotonic()
+        with tally.lock:
+            tally.waiting -= 1
+            tally.acked += len(reply.results)
+            tally.latencies.append(done - began)
+            tally.last = max(tally.last, done)
+        self.request = None  # (acknowledged: its memory goes)
+        return None
+
+
+def storm(kiosks: list[Kiosk], starts: list[float], clients: int, tally: Tally) -> None:
+    """Each kiosk pushes at its moment and, when told to wait, again after the wait, until
+    acknowledged. A waiting kiosk holds no thread: ``clients`` threads carry the pushes
+    that are due (at most that many connections at once, as many kiosks as there are)."""
+    due = [(at, n) for n, at in enumerate(starts)]
+    heapq.heapify(due)
+    changed = threading.Condition()
+    state = {"left": len(kiosks), "error": None}
+
+    def pushed(n: int, job) -> None:
+        try:
+            wait = job.result()
+        except BaseException as error:  # (the bench stops and says why)
+            wait, state["error"] = None, error
+        with changed:
+            if wait is None:
+                state["left"] -= 1
+            else:
+                heapq.heappush(due, (time.monotonic() + wait, n))
+            changed.notify()
+
+    with ThreadPoolExecutor(clients) as pool:
+        while True:
+            with changed:
+                if state["error"] is not None:
+                    raise RuntimeError("a simulated kiosk failed") from state["error"]
+                if state["left"] == 0:
+                    break
+                now = time.monotonic()
+                if not due or due[0][0] > now:
+                    changed.wait(due[0][0] - now if due else 1.0)
+                    continue
+                _at, n = heapq.heappop(due)
+            job = pool.submit(kiosks[n].push, tally)
+            job.add_done_callback(lambda job, n=n: pushed(n, job))
 
 
 def peak_memory_mb(pid: int) -> float:
@@ -167,12 +217,10 @@ def run(url: str, work: Path, args) -> dict:
         zero = time.monotonic() + 1.0
         rng = random.Random(7)
         starts = sorted(zero + rng.uniform(0, args.window) for _ in tokens)
-        with ThreadPoolExecutor(args.clients) as pool:
-            jobs = [pool.submit(one_kiosk, server.url, kiosk_id, token, args.events, at, tally, n)
-                    for n, ((kiosk_id, token), at) in enumerate(zip(tokens, starts, strict=True))]
-            for job in jobs:
-                job.result()
+        storm([Kiosk(server.url, kiosk_id, token, args.events, n) for n, (kiosk_id, token) in enumerate(tokens)],
+              starts, args.clients, tally)
         memory = peak_memory_mb(server.process.pid)
+        told = requests.get(f"{server.url}/v1/health", timeout=10).json()["pushes"]
         server_cpu = tree_cpu(server.process.pid) - server_cpu_before
         kiosks_cpu = time.process_time() - own_before
     finally:
@@ -189,6 +237,8 @@ def run(url: str, work: Path, args) -> dict:
             "provisioning_s": round(provisioned_s, 1), "drain_s": round(drain, 1),
             "events_per_s": round(args.kiosks * args.events / drain, 1) if drain > 0 else None,
             "pushes": tally.pushes, "answered_429": tally.busy, "connection_failures": tally.failures,
+            # the server's Retry-After says when it is likely to have room (its queue)
+            "longest_retry_after_s": told.get("longest_retry_after_s"),
             "most_pushes_in_flight": tally.most_waiting, "server_peak_memory_mb": round(memory, 1),
             # where the time went: the server's CPU and the simulated kiosks' own (one process)
             "server_cpu_s": round(server_cpu, 1), "kiosks_cpu_s": round(kiosks_cpu, 1),
@@ -202,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kiosks", type=int, default=KIOSKS)
     parser.add_argument("--events", type=int, default=EVENTS)
     parser.add_argument("--window", type=float, default=WINDOW_S, help="seconds over which the kiosks reconnect")
-    parser.add_argument("--clients", type=int, default=CLIENTS, help="threads carrying the kiosks")
+    parser.add_argument("--clients", type=int, default=CLIENTS, help="threads carrying the pushes that are due")
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--pg", default=PG_DEFAULT)
     parser.add_argument("--dir", type=Path, default=None)

@@ -80,7 +80,15 @@ def _register_serve(central: argparse.ArgumentParser) -> None:
                          help=_("where the borrowing reports read: a hot standby of the database, so that a heavy "
                                 "report never slows the kiosks' pushes (default: the database itself)"))
     central.add_argument("--busy-retry-after", type=int, metavar="SECONDS",
-                         help=_("when busy, the kiosks are told to come back after this many seconds (default 2)"))
+                         help=_("when busy, the kiosks are told to come back after at least this many seconds "
+                                "(default 2; more when many wait)"))
+    central.add_argument("--busy-retry-after-max", type=int, metavar="SECONDS",
+                         help=_("when busy, the kiosks are told to come back after at most this many seconds "
+                                "(default 120)"))
+    central.add_argument("--forwarded-allow-ips", metavar="ADDRESSES",
+                         help=_("the reverse proxies (comma-separated addresses, * for any) whose X-Forwarded-For "
+                                "and X-Forwarded-Proto are believed: the client's address and https (default "
+                                "127.0.0.1)"))
     central.set_defaults(handler=_serve)
 
 
@@ -200,7 +208,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         serve(store, args.host, args.port, certfile=args.certfile, keyfile=args.keyfile, log_level=args.log_level,
-              workers=max(1, args.workers), ready=ready, settings=settings, **_sip2_args(args))
+              workers=max(1, args.workers), ready=ready, settings=settings,
+              forwarded_allow_ips=args.forwarded_allow_ips, **_sip2_args(args))
     except OSError as error:
         _fail(_("cannot listen on {host}:{port}: {error}").format(host=args.host, port=args.port, error=error.strerror),
               EXIT_USAGE)
@@ -233,12 +242,13 @@ def _settings(args: argparse.Namespace):
     from bookcorner.central.config import Settings
 
     given = {"push_limit": args.push_limit, "push_queue": args.push_queue, "push_wait_s": args.push_wait,
-             "busy_retry_after_s": args.busy_retry_after, "report_database": args.report_database}
+             "busy_retry_after_s": args.busy_retry_after, "busy_retry_after_max_s": args.busy_retry_after_max,
+             "report_database": args.report_database}
     settings = Settings(**{name: value for name, value in given.items() if value is not None})
     if settings.push_limit < 1 or settings.push_queue < 0 or settings.push_wait_s < 0 \
-            or settings.busy_retry_after_s < 1:
-        _fail(_("--push-limit and --busy-retry-after must be at least 1, --push-queue and --push-wait at least 0"),
-              EXIT_USAGE)
+            or not 1 <= settings.busy_retry_after_s <= settings.busy_retry_after_max_s:
+        _fail(_("--push-limit and --busy-retry-after must be at least 1, --push-queue and --push-wait at least 0, "
+                "and --busy-retry-after-max at least --busy-retry-after"), EXIT_USAGE)
     return settings
 
 

@@ -26,11 +26,14 @@ class Settings:
     notices_every_s: float = NOTICES_EVERY_S
     #: the morning storm (``central.api.admission``): pushes taken at once by one server
     #: process; more wait for a turn, at most ``push_queue`` of them and each at most
-    #: ``push_wait_s``; any other push is answered 429 with Retry-After ``busy_retry_after_s``
+    #: ``push_wait_s``; any other push is answered 429 with a Retry-After of when a turn is
+    #: likely free (from the pushes held, waiting and told to come back), at least
+    #: ``busy_retry_after_s`` and at most ``busy_retry_after_max_s``
     push_limit: int = 8
     push_queue: int = 64
     push_wait_s: float = 2.0
     busy_retry_after_s: int = 2
+    busy_retry_after_max_s: int = 120
     #: where the borrowing reports read (a hot standby: a heavy report never slows ingest);
     #: empty: the server's own database
     report_database: str = ""

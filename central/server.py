@@ -75,6 +75,7 @@ def serve(
     sip2_port: int | None = None,
     sip2_options: Options | None = None,
     sip2_ready: Callable[[str], None] | None = None,
+    forwarded_allow_ips: str | None = None,
 ) -> None:
     store.migrate()
     url = store.url
@@ -86,7 +87,11 @@ def serve(
     shown = f"[{host}]" if ":" in host else host
     address = f"{scheme}://{shown}:{bound}"
     config_args = dict(log_level=log_level, access_log=log_level == "debug", ssl_certfile=certfile,
-                       ssl_keyfile=keyfile, timeout_keep_alive=30, server_header=False)
+                       ssl_keyfile=keyfile, timeout_keep_alive=30, server_header=False,
+                       # behind a reverse proxy: the client's address and scheme from its
+                       # X-Forwarded-For / -Proto, believed only from these addresses (None:
+                       # uvicorn's default, $FORWARDED_ALLOW_IPS or 127.0.0.1)
+                       proxy_headers=True, forwarded_allow_ips=forwarded_allow_ips)
 
     sip2_address = f"{shown}:{sip2.sock.getsockname()[1]}" if sip2 is not None else None
 

@@ -68,6 +68,9 @@ class SyncSection(_Section):
     retry_max_s: Seconds = 600.0
     #: the longest a server's Retry-After is honoured
     retry_after_max_s: Seconds = 3600.0
+    #: after a 429 (too busy; the server says when it will have room): its Retry-After, at
+    #: most this, plus a random share of it (far below retry_max_s: the server said when)
+    busy_retry_max_s: Seconds = 120.0
 
 
 RoleName = Literal["student", "student_librarian", "teacher", "librarian"]

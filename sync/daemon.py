@@ -88,6 +88,7 @@ class DaemonSettings:
     retry_initial_s: float = _SYNC.retry_initial_s
     retry_max_s: float = _SYNC.retry_max_s
     retry_after_max_s: float = _SYNC.retry_after_max_s
+    busy_retry_max_s: float = _SYNC.busy_retry_max_s
     #: new events are pushed this long after the daemon notices them
     push_after_s: float = _SYNC.push_after_s
 
@@ -136,15 +137,31 @@ def backoff(failures: int, settings: DaemonSettings, rng: random.Random, retry_a
     return delay
 
 
+#: after a 429 the wait is Retry-After plus a random part, up to this share of it, and up to
+#: at least Retry-After's own granularity (whole seconds): kiosks the server told the same
+#: second come back spread over that second, in about the order it booked them
+BUSY_JITTER_SHARE, BUSY_JITTER_MIN_S = 0.25, 1.0
+
+
+def busy_jitter(asked: float) -> float:
+    """The window of the random part added to a 429's wait of ``asked`` seconds."""
+    return max(BUSY_JITTER_MIN_S, BUSY_JITTER_SHARE * asked)
+
+
 def busy_backoff(failures: int, settings: DaemonSettings, rng: random.Random, retry_after: float | None) -> float:
     """Seconds to wait after the server said it is busy (429) ``failures`` times in a row:
-    what it asked for (Retry-After, at most ``retry_after_max_s``), then a "full jitter"
-    part, anywhere from nothing to a window that doubles per refusal up to
-    ``retry_max_s``: when thousands of kiosks are told the same Retry-After at 08:00 they
-    come back spread over the window, not all at once again."""
-    asked = min(retry_after if retry_after is not None else settings.retry_initial_s, settings.retry_after_max_s)
-    window = min(settings.retry_max_s, max(asked, settings.retry_initial_s) * 2 ** max(0, failures - 1))
-    return asked + rng.uniform(0, window)
+    what it asked for (Retry-After, at most ``busy_retry_max_s``), plus a random part
+    (``busy_jitter``), so that kiosks told the same second come back spread out. The
+    server's Retry-After already says when it is likely to have room (its queue and the
+    kiosks it told before: ``central.api.admission``), so the wait does not double towards
+    ``retry_max_s`` as after a failure. A 429 without Retry-After (a proxy's):
+    ``retry_initial_s`` doubling per refusal, up to ``busy_retry_max_s``."""
+    if retry_after is None:
+        asked = settings.retry_initial_s * 2 ** max(0, failures - 1)
+    else:
+        asked = retry_after
+    asked = min(asked, settings.busy_retry_max_s)
+    return asked + rng.uniform(0, busy_jitter(asked))
 
 
 def _phase_of(error: SyncError) -> Phase:

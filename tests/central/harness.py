@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -144,3 +146,20 @@ def running_server(backend: str, folder: Path) -> Iterator[CentralServer]:
             yield server
         finally:
             server.stop()
+
+
+def hold_a_turn(url: str, token: str) -> socket.socket:
+    """A slow kiosk: a push whose body has not all arrived yet holds one of the server's turns."""
+    parts = urlsplit(url)
+    conn = socket.create_connection((parts.hostname, parts.port))
+    conn.sendall(b"POST /v1/push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Authorization: Bearer " + token.encode() + b"\r\nContent-Length: 100\r\n\r\n{")
+    return conn
+
+
+def let_go(conn: socket.socket) -> bytes:
+    """The rest of the slow body (not JSON: answered 400, and the turn is free again)."""
+    conn.sendall(b" " * 99)
+    answer = conn.recv(4096)
+    conn.close()
+    return answer

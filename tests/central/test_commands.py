@@ -109,7 +109,8 @@ def test_a_database_that_cannot_be_opened_is_named(tmp_path):
 
 def test_the_storm_limits_are_checked_before_the_server_starts(tmp_path):
     db_url = f"sqlite:///{tmp_path / 'central.db'}"
-    for wrong in (("--push-limit", "0"), ("--push-queue", "-1"), ("--push-wait", "-2"), ("--busy-retry-after", "0")):
+    for wrong in (("--push-limit", "0"), ("--push-queue", "-1"), ("--push-wait", "-2"), ("--busy-retry-after", "0"),
+                  ("--busy-retry-after", "5", "--busy-retry-after-max", "3")):
         done = central(db_url, "--port", "0", *wrong)
         assert done.returncode == 2, (wrong, done.stderr)
         assert "--push-limit and --busy-retry-after must be at least 1" in done.stderr

@@ -10,58 +10,15 @@ acknowledged, before or after the kill, is on the promoted server exactly once."
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
-from dataclasses import dataclass, field
 
-from bookcorner.journal.journal import Journal, JournalReader
 from bookcorner.sync.status import read_status
 from tests.central.dashboard_client import Librarian
 from tests.central.harness import CentralServer
-from tests.sync.kiosk import TestKiosk
+from tests.sync.kiosk import LendingKiosks, TestKiosk, recorded
 
 KIOSKS = 4
 PUSH_BEFORE_S, DEAD_S, PUSH_AFTER_S = 3.0, 1.0, 3.0
-
-
-@dataclass
-class Acks:
-    """Every acknowledgement the daemons acted on (their own log lines, per kiosk thread)."""
-
-    seen: list[tuple[str, int, float]] = field(default_factory=list)  # (kiosk, acked up to, when)
-    rewinds: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-
-
-class AckRecorder(logging.Handler):
-    def __init__(self, acks: Acks) -> None:
-        super().__init__(logging.DEBUG)
-        self.acks = acks
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.msg.startswith("batch %s (%d-%d) acknowledged"):
-            self.acks.seen.append((record.threadName, record.args[3], record.created))
-        elif "sending again from there" in record.msg:
-            self.acks.rewinds.append(record.getMessage())
-        elif record.msg.startswith("sync round failed"):
-            self.acks.failures.append(record.getMessage())
-
-
-def keep_lending(kiosk: TestKiosk, stop: threading.Event) -> None:
-    """Children at the kiosk: a book lent and brought back every 30 ms, in the journal the kiosk
-    keeps open as long as it runs (opened once, as the kiosk does: a journal opened anew while
-    this process forks a tool could find its lock still held by the child for a moment)."""
-    n = 0
-    with Journal(kiosk.root / "journal", kiosk.kiosk_id, kiosk.clock) as journal:
-        while not stop.is_set():
-            journal.append(kiosk.loans_and_returns(n, 1))
-            n += 1
-            time.sleep(0.03)
-
-
-def recorded(kiosk: TestKiosk) -> int:
-    return JournalReader(kiosk.root / "journal").last_seq()
 
 
 def stored(pair, kiosk_id: str) -> list[int]:
@@ -72,56 +29,35 @@ def test_a_primary_killed_mid_push_loses_no_acknowledged_event(standby_pair, tmp
     pair = standby_pair
     started = time.monotonic()
     server = CentralServer(pair.url, tmp_path / "server.log").start()
-    acks, daemon_log = Acks(), logging.getLogger("bookcorner.sync.daemon")
-    recorder, level = AckRecorder(acks), daemon_log.level
-    daemon_log.addHandler(recorder)
-    daemon_log.setLevel(logging.DEBUG)
-    lending, syncing = threading.Event(), threading.Event()
-    kiosks, lenders, threads, daemons = [], [], [], []
     try:
+        kiosks = []
         for n in range(KIOSKS):
             kiosk_id = f"fo-{n}"
-            kiosk = TestKiosk(tmp_path / kiosk_id, kiosk_id, server.url, server.add_kiosk(kiosk_id))
-            daemon = kiosk.daemon(batch_size=20, push_after_s=0.05, retry_initial_s=0.05, retry_max_s=0.3,
-                                  retry_after_max_s=0.5, read_timeout_s=10.0)
-            kiosks.append(kiosk)
-            daemons.append(daemon)
-            lenders.append(threading.Thread(target=keep_lending, args=(kiosk, lending)))
-            threads += [lenders[-1], threading.Thread(target=daemon.run, args=(syncing,), name=kiosk_id)]
-        for thread in threads:
-            thread.start()
-        time.sleep(PUSH_BEFORE_S)
-        killed_at = time.time()
-        pair.primary.kill()
-        dead_at = time.time()
-        time.sleep(DEAD_S)
-        promoting_at = time.time()
-        pair.standby.promote()
-        promoted_at = time.time()
-        time.sleep(PUSH_AFTER_S)
-        lending.set()
-        for lender in lenders:  # (its last loan recorded before the daemons are waited for)
-            lender.join(5)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and any(read_status(k.root).acked_seq < recorded(k) for k in kiosks):
-            time.sleep(0.1)
-        syncing.set()
-        for thread in threads:
-            thread.join(15)
+            kiosks.append(TestKiosk(tmp_path / kiosk_id, kiosk_id, server.url, server.add_kiosk(kiosk_id)))
+        lending = LendingKiosks(kiosks, batch_size=20, push_after_s=0.05, retry_initial_s=0.05, retry_max_s=0.3,
+                                retry_after_max_s=0.5, read_timeout_s=10.0)
+        with lending.running():
+            time.sleep(PUSH_BEFORE_S)
+            lending.acknowledged_since(0)  # (a loaded machine: every kiosk has pushed before the kill)
+            killed_at = time.time()
+            pair.primary.kill()
+            dead_at = time.time()
+            time.sleep(DEAD_S)
+            promoting_at = time.time()
+            pair.standby.promote()
+            promoted_at = time.time()
+            time.sleep(PUSH_AFTER_S)
+            lending.acknowledged_since(promoted_at)
+            lending.drain()
         assert server.process.poll() is None, "the server process died with the database server"
     finally:
-        lending.set()
-        syncing.set()
-        for daemon in daemons:
-            daemon.close()
-        daemon_log.removeHandler(recorder)
-        daemon_log.setLevel(level)
         server.stop()
+    acks = lending.acks
     assert pair.standby.execute("SELECT pg_is_in_recovery()") == [(False,)]
     pushed = acknowledged = found = 0
     for kiosk in kiosks:
         last = read_status(kiosk.root).acked_seq
-        mine = [(up_to, when) for who, up_to, when in acks.seen if who == kiosk.kiosk_id]
+        mine = lending.times(kiosk.kiosk_id)
         seqs = stored(pair, kiosk.kiosk_id)
         assert seqs == list(range(1, len(seqs) + 1)), f"{kiosk.kiosk_id}: events missing or twice on the server"
         assert max(up_to for up_to, _ in mine) == last == len(seqs) == recorded(kiosk)
