@@ -161,7 +161,7 @@ class KeyboardReader(ReaderThread):
         try:
             source = self._open_source()
         except PermissionError:
-            self.status("error", Text.of(N_("{device}: no permission to read it; add the kiosk user to the 'input' group (sudo usermod -aG input USER, then log in again)"), device=device))
+            self.status("error", Text.of(N_("{device}: no permission to read it; the udev rules hand it to the kiosk user (sudo bookcorner udev-rules --output /etc/udev/rules.d/70-bookcorner.rules, then plug it in again), or add that user to the 'input' group"), device=device))
             self.wait(self.config.rescan_interval_s)
             return
         except OSError as error:
