@@ -60,8 +60,9 @@ def main() -> None:
     device = evdev.UInput({e.EV_KEY: KEYS}, name=NAME, vendor=VENDOR, product=PRODUCT, version=VERSION,
                           bustype=e.BUS_USB)
     print(f"plugged {device.device.path}", flush=True)
-    # opened read-write: the FIFO never reports end of file between two writers
-    with open(fifo, "r+", encoding="ascii") as commands:
+    # opened read-write (O_RDWR: the FIFO never reports end of file between two writers), read as
+    # text by a plain reader (a FIFO cannot seek, which open()'s "r+" wants)
+    with os.fdopen(os.open(fifo, os.O_RDWR), "r", encoding="ascii") as commands:
         for line in commands:
             words = line.split()
             if not words:
