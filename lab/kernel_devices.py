@@ -278,6 +278,11 @@ def visit(lab: Lab, machine: Machine, figures: dict, steps: Steps) -> dict:
     figures["device_add"] = answer.get("error", "ok")
     rc, _out = machine.sh("timeout 60 bash -c 'until [ -e /dev/bookcorner-reader ]; do sleep 0.1; done'", timeout=70)
     steps["reader_replug_named_by_udev"] = round(time.monotonic() - replugged, 1) if rc == 0 else None
+    # the adapter's far end again (the first replugged run's tap never arrived on the old connection)
+    frames = reader.frames
+    reader.close()
+    reader = Reader(lab.run)
+    reader.frames = frames
     steps["scanner_replug_named_by_udev"] = plug_scanner(machine)
     steps["replug_to_missing_gone"] = wait_screen(machine, MISSING, 60, absent=True)
     figures["reconnect_s"] = round(time.monotonic() - replugged, 1) if steps["replug_to_missing_gone"] else None
