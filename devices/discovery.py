@@ -14,6 +14,8 @@ from bookcorner.devices.keycodes import EV_KEY, KEY_1, KEY_A, KEY_ENTER, KEY_KPE
 from bookcorner.i18n import N_
 
 INPUT_ROOT = "/dev/input"
+#: every input device's name and ids (world-readable)
+SYSFS_INPUT = "/sys/class/input"
 PI_UART = "/dev/serial0"
 
 
@@ -70,7 +72,22 @@ def _event_number(path: str) -> int:
     return int(digits) if digits.isdigit() else 1 << 30
 
 
-def list_input_devices(root: str = INPUT_ROOT) -> list[InputDeviceInfo]:
+def sysfs_identity(path: str, sysfs: str = SYSFS_INPUT) -> tuple[str, str, str]:
+    """The name, USB vendor and product of the input device at ``path`` as sysfs tells them
+    (``""`` where it does not): sysfs is readable by every user, the device node is not."""
+    folder = os.path.join(sysfs, os.path.basename(os.path.realpath(path)), "device")
+
+    def read(name: str) -> str:
+        try:
+            with open(os.path.join(folder, name), encoding="utf-8", errors="replace") as file:
+                return file.read().strip()
+        except OSError:
+            return ""
+
+    return read("name"), read("id/vendor").lower(), read("id/product").lower()
+
+
+def list_input_devices(root: str = INPUT_ROOT, sysfs: str = SYSFS_INPUT) -> list[InputDeviceInfo]:
     paths = sorted(glob.glob(os.path.join(root, "event*")), key=_event_number)
     links = _links(os.path.join(root, "by-id"))
     devices = []
@@ -78,7 +95,10 @@ def list_input_devices(root: str = INPUT_ROOT) -> list[InputDeviceInfo]:
         by_id = links.get(os.path.realpath(path), ())
         problem = access_problem(path)
         if problem is not None:
-            devices.append(InputDeviceInfo(path, by_id, problem=problem))
+            # what it is, from sysfs: a device the kiosk may not open is a problem only when it
+            # is the one configured (the udev rules open the scanner alone, never the others)
+            name, vendor, product = sysfs_identity(path, sysfs)
+            devices.append(InputDeviceInfo(path, by_id, name=name, vendor=vendor, product=product, problem=problem))
             continue
         devices.append(_describe_input(path, by_id))
     return devices
@@ -106,14 +126,8 @@ def _describe_input(path: str, by_id: tuple[str, ...]) -> InputDeviceInfo:
         device.close()
 
 
-def matches(device: InputDeviceInfo, match: KeyboardDeviceConfig) -> bool:
-    """Whether the configuration selects this device (all given criteria must hold)."""
-    if not match.configured:
-        return False
-    if match.path:
-        return os.path.realpath(match.path) == os.path.realpath(device.path)
-    if not device.is_keyboard:
-        return False
+def _named(device: InputDeviceInfo, match: KeyboardDeviceConfig) -> bool:
+    """Whether the device's name and USB ids are those configured (all given must hold)."""
     if match.name and match.name.casefold() not in device.name.casefold():
         return False
     if match.vendor and match.vendor.lower() != device.vendor:
@@ -121,7 +135,45 @@ def matches(device: InputDeviceInfo, match: KeyboardDeviceConfig) -> bool:
     return not (match.product and match.product.lower() != device.product)
 
 
-def find_keyboard(match: KeyboardDeviceConfig, root: str = INPUT_ROOT) -> str | None:
+def matches(device: InputDeviceInfo, match: KeyboardDeviceConfig) -> bool:
+    """Whether the configuration selects this device (all given criteria must hold)."""
+    if not match.configured:
+        return False
+    if match.path:
+        return os.path.realpath(match.path) == os.path.realpath(device.path)
+    return device.is_keyboard and _named(device, match)
+
+
+def could_be(device: InputDeviceInfo, match: KeyboardDeviceConfig) -> bool:
+    """Whether a device this user cannot open may be the one configured: its sysfs name and
+    ids say so, or nothing is known of it."""
+    if not match.configured:
+        return False
+    if match.path:
+        return os.path.realpath(match.path) == os.path.realpath(device.path)
+    return not (device.name or device.vendor or device.product) or _named(device, match)
+
+
+def choose_keyboard(devices: list[InputDeviceInfo], match: KeyboardDeviceConfig) -> str | None:
+    """The path of the first device ``match`` selects; None when none is plugged in.
+
+    Raises PermissionError when one this user may not open could be it (not "not found":
+    the fix is a group or a udev rule). Other keyboards it may not open are none of its
+    business: with the kiosk's udev rules that is every keyboard but the scanner.
+    """
+    denied = False
+    for device in devices:
+        if device.problem is not None:
+            denied = denied or could_be(device, match)
+            continue
+        if matches(device, match):
+            return device.path
+    if denied:
+        raise PermissionError(next(device.path for device in devices if device.problem and could_be(device, match)))
+    return None
+
+
+def find_keyboard(match: KeyboardDeviceConfig, root: str = INPUT_ROOT, sysfs: str = SYSFS_INPUT) -> str | None:
     """The device path to open for ``match``; None when it is not plugged in.
 
     Raises PermissionError when the device is there but this user may not read it.
@@ -132,17 +184,7 @@ def find_keyboard(match: KeyboardDeviceConfig, root: str = INPUT_ROOT) -> str | 
         if access_problem(match.path) is not None:
             raise PermissionError(match.path)
         return match.path
-    denied = False
-    for device in list_input_devices(root):
-        if device.problem is not None:
-            denied = True
-            continue
-        if matches(device, match):
-            return device.path
-    if denied:
-        # The device we want may be one of those we cannot open: say so, not "not found".
-        raise PermissionError(root)
-    return None
+    return choose_keyboard(list_input_devices(root, sysfs), match)
 
 
 def list_serial_ports(extra: tuple[str, ...] = ()) -> list[SerialPortInfo]:

@@ -149,12 +149,19 @@ class KeyboardReader(ReaderThread):
         path = find_keyboard(self.match)
         return None if path is None else EvdevSource(path, self.match.grab)
 
+    def named(self, device: str) -> Text:
+        """The device with what it is, for the people reading the kiosk's top bar: "scanner
+        vendor=05e0,product=1200: not connected" (the lab found the bare match said nothing)."""
+        if self.role == "scanner":
+            return Text.of(N_("scanner {device}"), device=device)
+        return Text.of(N_("keyboard card reader {device}"), device=device)
+
     def serve(self) -> None:
-        device = self.source.split(":", 1)[1]
+        device = self.named(self.source.split(":", 1)[1])
         try:
             source = self._open_source()
         except PermissionError:
-            self.status("error", Text.of(N_("{device}: no permission to read it; add the kiosk user to the 'input' group (sudo usermod -aG input USER, then log in again)"), device=device))
+            self.status("error", Text.of(N_("{device}: no permission to read it; the udev rules hand it to the kiosk user (sudo bookcorner udev-rules --output /etc/udev/rules.d/70-bookcorner.rules, then plug it in again), or add that user to the 'input' group"), device=device))
             self.wait(self.config.rescan_interval_s)
             return
         except OSError as error:
@@ -171,13 +178,14 @@ class KeyboardReader(ReaderThread):
             self.wait(self.config.rescan_interval_s)
             return
         self.counters["connects"] += 1
-        self.status("connected", Text.of(N_("{device}: connected ({name})"), device=source.path, name=source.name))
+        self.status("connected", Text.of(N_("{device}: connected ({name})"), device=self.named(source.path), name=source.name))
         try:
             self._pump(source)
         except OSError as error:
             self.counters["disconnects"] += 1
             reason = os.strerror(error.errno) if error.errno else str(error)
-            self.status("disconnected", Text.of(N_("{device}: disconnected ({reason})"), device=source.path, reason=reason))
+            self.status("disconnected", Text.of(N_("{device}: disconnected ({reason})"), device=self.named(source.path),
+                                                reason=reason))
         finally:
             source.close()
             if self.decoder is not None and self.decoder.reset():

@@ -25,16 +25,18 @@ class Text:
     """
 
     msgid: str
-    args: tuple[tuple[str, str], ...] = ()
+    args: tuple[tuple[str, str | Text], ...] = ()
 
     @classmethod
     def of(cls, msgid: str, **args: object) -> Text:
-        return cls(msgid, tuple((key, str(value)) for key, value in args.items()))
+        """``args`` that are Text themselves are worded in the same language as the message."""
+        return cls(msgid, tuple((key, value if isinstance(value, Text) else str(value)) for key, value in args.items()))
 
     def text(self, language: str | None = None) -> str:
         """The message in ``language`` (default: the active language)."""
         template = _(self.msgid) if language is None else translate(self.msgid, language)
-        return template.format(**dict(self.args))
+        return template.format(**{key: value.text(language) if isinstance(value, Text) else value
+                                  for key, value in self.args})
 
     def __str__(self) -> str:
         return self.text()

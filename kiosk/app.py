@@ -297,12 +297,20 @@ class KioskApp(App, inherit_bindings=False):
         event = message.event
         if isinstance(event, DeviceStatus):
             self.device_statuses[event.source] = event
-            self.device_alerts = tuple(
-                status.text() for status in self.device_statuses.values() if status.state in ("disconnected", "error"))
+            self.device_alerts = tuple(self._in_each_language(status) for status in self.device_statuses.values()
+                                       if status.state in ("disconnected", "error"))
             log.info("device %s: %s %s", event.source, event.state, event.text("en"))
             return
         if isinstance(event, (Scan, CardTap)):
             self.submit(event)
+
+    def _in_each_language(self, status: DeviceStatus) -> str:
+        """A device's trouble in each language of the screen (a bilingual screen says everything
+        twice: the librarian who reads only the other language must see the scanner is gone too)."""
+        from bookcorner.kiosk.widgets import languages
+
+        worded = dict.fromkeys(status.text(language) for language in languages(self.settings.screen.bilingual))
+        return " / ".join(worded)
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, (events.Key, events.MouseDown)) and not event.is_forwarded:

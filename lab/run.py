@@ -207,12 +207,13 @@ class Machine:
     """One QEMU run: the serial console logged to a file (through a unix socket), a QMP socket,
     and two virtio-serial ports: lab.ctl (the agent's commands) and lab.acks (the driver's)."""
 
-    def __init__(self, rootfs: Path, disk: Path, run: Path, accel: str, cache: str, name: str = "") -> None:
+    def __init__(self, rootfs: Path, disk: Path, run: Path, accel: str, cache: str, name: str = "",
+                 extra: tuple[str, ...] = ()) -> None:
         self.run, self.accel = run, accel
         stamp = f"{name or 'boot'}-{int(time.time() * 1000)}"
         self.serial_log = run / f"serial-{stamp}.log"
         self.qmp_path = run / "qmp.sock"
-        for sock in ("qmp.sock", "serial.sock", "ctl.sock", "acks.sock"):
+        for sock in ("qmp.sock", "serial.sock", "ctl.sock", "acks.sock", "rfid.sock"):
             (run / sock).unlink(missing_ok=True)
         kernel = max((rootfs / "boot").glob("vmlinuz-*"))
         initrd = rootfs / "boot" / ("initrd.img-" + kernel.name.removeprefix("vmlinuz-"))
@@ -232,6 +233,7 @@ class Machine:
             "-chardev", f"socket,id=acks,path={run / 'acks.sock'},server=on,wait=off",
             "-device", "virtserialport,chardev=acks,name=lab.acks",
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
+            *extra,  # a scenario's own devices (scenario 2: a USB serial card reader)
         ]
         self.started = time.monotonic()
         RUNNING.append(self)
@@ -397,17 +399,17 @@ class QMP:
         self.connection.close()
 
 
-def boot(rootfs: Path, disk: Path, run: Path, cache: str, name: str = "") -> Machine:
+def boot(rootfs: Path, disk: Path, run: Path, cache: str, name: str = "", extra: tuple[str, ...] = ()) -> Machine:
     """A machine started with KVM where it works here, else TCG (the choice is remembered)."""
     choice = CACHE / "accel"
     accel = choice.read_text().strip() if choice.exists() else "kvm"
-    machine = Machine(rootfs, disk, run, accel, cache, name)
+    machine = Machine(rootfs, disk, run, accel, cache, name, extra)
     if accel == "kvm" and not choice.exists():
         if not machine.wait_for({"kernel": "Linux version"}, "kernel", 20):
             log("KVM does not boot here: falling back to TCG")
             machine.stop()
             accel = "tcg"
-            machine = Machine(rootfs, disk, run, accel, cache, name)
+            machine = Machine(rootfs, disk, run, accel, cache, name, extra)
         choice.write_text(accel + "\n")
     return machine
 
@@ -480,8 +482,8 @@ class Lab:
         self.digest = release_digest()
         self.installed: Path | None = None
 
-    def boot(self, disk: Path, name: str) -> Machine:
-        return boot(self.rootfs, disk, self.run, self.cache, name)
+    def boot(self, disk: Path, name: str, extra: tuple[str, ...] = ()) -> Machine:
+        return boot(self.rootfs, disk, self.run, self.cache, name, extra)
 
     def installed_image(self) -> tuple[Path, dict]:
         """The blank card with bookcorner installed by its own installer (the README's steps),
@@ -793,18 +795,20 @@ def restarts(lab: Lab) -> dict:
 
 
 def main() -> int:
+    from lab.kernel_devices import kernel_devices  # (lab.run imported anew: its Lab and Machine come from here)
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="each scenario once (the default)")
     parser.add_argument("--soak", type=int, default=1, metavar="N", help="power cuts in scenario 3 (default 1)")
     parser.add_argument("--scenario", action="append", metavar="N[,N]",
-                        help="run only these scenarios (1, 3 and 4 are built; default: all built)")
+                        help="run only these scenarios (1 to 4 are built; default: all built)")
     parser.add_argument("--timeout", type=int, default=300, help="seconds a boot may take")
     parser.add_argument("--keep-install", action="store_true",
                         help="boot the installed card in the cache even when the checkout changed since (for work "
                              "on the lab itself)")
     parser.add_argument("--seed", type=int, help="the random instants of the cuts (default: a new seed, printed)")
     args = parser.parse_args()
-    chosen = {int(n) for words in args.scenario or ["1,3,4"] for n in words.split(",") if n.strip()}
+    chosen = {int(n) for words in args.scenario or ["1,2,3,4"] for n in words.split(",") if n.strip()}
     CACHE.mkdir(exist_ok=True)
     report: dict = {"scenarios": dict.fromkeys(SCENARIOS, NOT_BUILT)}
     started = time.monotonic()
@@ -821,6 +825,7 @@ def main() -> int:
     lab = Lab(rootfs, wheels, run, args.timeout, cache_mode(CACHE), args.keep_install)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # QEMU stopped too (below)
     jobs = {1: ("blank-card-to-first-loan", lambda: first_loan(lab)),
+            2: ("kernel-devices", lambda: kernel_devices(lab)),
             3: ("power-cuts", lambda: power_cuts(lab, args.soak, random.Random(seed))),
             4: ("watchdog-and-restarts", lambda: restarts(lab))}
     try:

@@ -57,9 +57,12 @@ def render_rules(inputs: list[UsbDevice], serial: list[UsbDevice], user: str = "
     lines = ["# bookcorner's devices (written by `bookcorner udev-rules`; run it again after changing",
              "# [devices] in the configuration). Only these devices are opened to the kiosk user.", ""]
     for device in inputs:
-        # only the keyboard interface: a scanner often also shows a mouse or consumer-control one
+        # only the keyboard interface: a scanner often also shows a mouse or consumer-control one.
+        # The input device's own ids (id/vendor, id/product), as the kiosk matches them: the
+        # USB ids for a USB scanner, and there for one without a USB parent too (Bluetooth,
+        # a uinput device); ATTRS{idVendor} is the USB device's alone (found by the lab).
         lines.append(f'SUBSYSTEM=="input", KERNEL=="event*", ENV{{ID_INPUT_KEYBOARD}}=="1", '
-                     f'ATTRS{{idVendor}}=="{device.vendor}", ATTRS{{idProduct}}=="{device.product}", '
+                     f'ATTRS{{id/vendor}}=="{device.vendor}", ATTRS{{id/product}}=="{device.product}", '
                      f'OWNER="{user}", GROUP="input", MODE="0660", SYMLINK+="{device.link}"')
     for device in serial:
         lines.append(f'SUBSYSTEM=="tty", ATTRS{{idVendor}}=="{device.vendor}", ATTRS{{idProduct}}=="{device.product}", '

@@ -119,7 +119,7 @@ def test_a_keyboard_card_reader_taps_cards_and_refuses_other_text():
 
 
 @pytest.mark.parametrize(("error", "says"), [
-    (PermissionError(errno.EACCES, "Permission denied"), "'input' group"),
+    (PermissionError(errno.EACCES, "Permission denied"), "bookcorner udev-rules"),
     (OSError(errno.EBUSY, "Device or resource busy"), "grabbed"),
 ])
 def test_devices_that_cannot_be_opened_are_explained(error, says):

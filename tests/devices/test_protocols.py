@@ -176,3 +176,15 @@ def test_pn532_intact_frames_are_all_found_between_noise(pairs, split):
     for i in range(0, len(stream), split):
         items += parser.feed(stream[i : i + split])
     assert [item.data for item in items if isinstance(item, Frame)] == [data for _, data in pairs]
+
+
+def test_the_labs_reader_frames_decode_to_the_printed_card_number():
+    """The lab's scenario 2 writes RDM6300 and ID-12LA frames from the datasheets (lab/kernel_devices.py,
+    standard library only): the kiosk's decoders read them as the card printed on the front."""
+    from lab.kernel_devices import em4100_frame
+
+    assert em4100_frame("0006547886") == b"\x02010063E9AE25\x03"  # PLATFORM.md's worked example
+    rdm6300, id12 = push_decoder("rdm6300"), push_decoder("id12")
+    assert [read.card_id for read in rdm6300.feed(em4100_frame("0014431799") * 3)] == ["0014431799"] * 3
+    assert [read.card_id for read in id12.feed(em4100_frame("0014431799", b"\r\n"))] == ["0014431799"]
+    assert not any(isinstance(result, CardRead) for result in rdm6300.feed(em4100_frame("0014431799", b"\r\n")))

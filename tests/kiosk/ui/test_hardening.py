@@ -11,6 +11,7 @@ import time
 
 from bookcorner.circulation.codes import Source
 from bookcorner.devices import DeviceStatus, Text
+from bookcorner.i18n import N_
 from bookcorner.journal.snapshot import ReferenceStore
 from bookcorner.kiosk.crash import EXIT_CRASH, log_path, setup_logging
 from bookcorner.kiosk.desk import DataPaths
@@ -20,8 +21,8 @@ from bookcorner.kiosk.screens.idle import IdleScreen
 from bookcorner.kiosk.screens.visit import VisitScreen
 from bookcorner.kiosk.wording import Tone
 from tests.kiosk.corner import school_reference
-from tests.kiosk.ui.conftest import (banner, desk_for, make_app, scan, scan_on_a_full_disk, screen_text, settle,
-                                     started, tap, type_fast, until)
+from tests.kiosk.ui.conftest import (banner, desk_for, make_app, scan, scan_on_a_full_disk, screen_text, settings,
+                                     settle, started, tap, type_fast, until)
 from tests.school import ANDERSEN, CARDS, HONGLOUMENG, XIAOHONG, XIAOMING, XIYOUJI
 
 
@@ -111,6 +112,27 @@ async def test_an_unplugged_scanner_shows_in_the_top_bar_until_it_is_back(data_d
         app.device_sink(DeviceStatus(source, "connected", Text.of("scanner connected")))
         await pilot.pause()
         assert "scanner" not in screen_text(app)
+
+
+async def test_an_unplugged_device_is_said_in_both_languages_on_a_bilingual_screen(data_dir):
+    """As everything else on a bilingual screen (found in the lab's scenario 2: the top bar
+    said a reader was gone in the screen's language alone)."""
+    app = make_app(data_dir, config_=settings(screen={"bilingual": True}))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await started(pilot)
+        app.device_sink(DeviceStatus("reader:/dev/bookcorner-reader", "disconnected", Text.of(
+            N_("card reader {port}: not connected, waiting for it"), port="/dev/bookcorner-reader")))
+        await pilot.pause()
+        top = screen_text(app).splitlines()[0]
+        assert "card reader /dev/bookcorner-reader: not connected" in top
+        assert "读卡器 /dev/bookcorner-reader" in top
+    app = make_app(data_dir, config_=settings(screen={"bilingual": False}))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await started(pilot)
+        app.device_sink(DeviceStatus("reader:/dev/bookcorner-reader", "disconnected", Text.of(
+            N_("card reader {port}: not connected, waiting for it"), port="/dev/bookcorner-reader")))
+        await pilot.pause()
+        assert "not connected" in screen_text(app) and "读卡器" not in screen_text(app)
 
 
 async def test_a_shared_barcode_at_the_idle_screen_waits_for_the_card_to_say_whose(data_dir):

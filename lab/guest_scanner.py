@@ -1,0 +1,82 @@
+"""A USB barcode scanner as a real kernel input device inside the guest (scenario 2).
+
+Run as root by the installed program's Python (python-evdev is in its venv): it makes a
+uinput keyboard with the USB ids and name of a common scanner (a Symbol/Zebra, 05e0:1200,
+bus USB), so udev and the kiosk see it as they would see the scanner plugged in; then it
+types each line written to its FIFO as a scanner does (a key every few milliseconds, Enter
+at the end). ``unplug`` (or the end of the program) destroys the device: the kernel removes
+it as on a USB unplug. It says what it did, one line each, on stdout (the agent's log file).
+
+    python guest_scanner.py FIFO [KEY_GAP_MS]
+"""
+
+import os
+import sys
+import time
+
+import evdev
+from evdev import ecodes as e
+
+NAME = "Symbol Technologies, Inc, 2008 Symbol Bar Code Scanner"
+VENDOR, PRODUCT, VERSION = 0x05E0, 0x1200, 0x0100
+#: what a USB keyboard interface announces (a scanner's does): every key of a full keyboard
+KEYS = list(range(e.KEY_ESC, e.KEY_MICMUTE + 1))
+DIGITS = {str(n): getattr(e, f"KEY_{n}") for n in range(10)}
+
+
+def keys_of(text: str) -> list[tuple[int, bool]]:
+    """(key code, shift) for each character: digits, letters (upper case with Shift), '-'."""
+    typed = []
+    for char in text:
+        if char in DIGITS:
+            typed.append((DIGITS[char], False))
+        elif char.isalpha():
+            typed.append((getattr(e, f"KEY_{char.upper()}"), char.isupper()))
+        elif char == "-":
+            typed.append((e.KEY_MINUS, False))
+        else:
+            raise ValueError(f"cannot type {char!r}")
+    return [*typed, (e.KEY_ENTER, False)]
+
+
+def press(device: evdev.UInput, code: int, shift: bool, gap: float) -> None:
+    if shift:
+        device.write(e.EV_KEY, e.KEY_LEFTSHIFT, 1)
+    device.write(e.EV_KEY, code, 1)
+    device.syn()
+    time.sleep(gap / 2)
+    device.write(e.EV_KEY, code, 0)
+    if shift:
+        device.write(e.EV_KEY, e.KEY_LEFTSHIFT, 0)
+    device.syn()
+    time.sleep(gap / 2)
+
+
+def main() -> None:
+    fifo = sys.argv[1]
+    gap = (float(sys.argv[2]) if len(sys.argv) > 2 else 4.0) / 1000
+    if not os.path.exists(fifo):
+        os.mkfifo(fifo, 0o600)
+    device = evdev.UInput({e.EV_KEY: KEYS}, name=NAME, vendor=VENDOR, product=PRODUCT, version=VERSION,
+                          bustype=e.BUS_USB)
+    print(f"plugged {device.device.path}", flush=True)
+    # opened read-write (O_RDWR: the FIFO never reports end of file between two writers), read as
+    # text by a plain reader (a FIFO cannot seek, which open()'s "r+" wants)
+    with os.fdopen(os.open(fifo, os.O_RDWR), "r", encoding="ascii") as commands:
+        for line in commands:
+            words = line.split()
+            if not words:
+                continue
+            if words[0] == "unplug":
+                break
+            if words[0] == "type":
+                began = time.monotonic()
+                for code, shift in keys_of(words[1]):
+                    press(device, code, shift, gap)
+                print(f"typed {words[1]} in {1000 * (time.monotonic() - began):.0f} ms", flush=True)
+    device.close()
+    print("unplugged", flush=True)
+
+
+if __name__ == "__main__":
+    main()
