@@ -203,6 +203,7 @@ def base_rootfs() -> tuple[Path, float | None]:
     (partial / ".lab-build.json").write_text(json.dumps(
         {"first_stage_s": round(first_s, 1), "second_stage_s": round(second_s, 1)}))
     partial.rename(rootfs)
+    run.log(f"the arm64 base: the first stage {first_s:.0f} s (on the host), the second {second_s:.0f} s (in the guest)")
     shutil.rmtree(scratch)
     (rootfs / ".lab-complete").touch()
     return rootfs, round(time.monotonic() - started, 1)
