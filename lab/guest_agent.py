@@ -27,7 +27,7 @@ CENTRAL_DB = "/var/lib/bookcorner-central/central.db"
 def say(text: str) -> None:
     # each line through a fresh open of the console: the serial getty's start hangs up the
     # descriptors opened before it (a long-lived writer then dies)
-    with open("/dev/ttyS0", "w", encoding="utf-8", errors="replace") as console:
+    with open("/dev/__CONSOLE__", "w", encoding="utf-8", errors="replace") as console:
         console.write(text + "\n")
 
 

@@ -54,7 +54,8 @@ RECIPE = {
                 "e2fsprogs", "kbd"],
 }
 #: the host's tools and the Debian packages they come in
-TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "debootstrap": "debootstrap", "mkfs.ext4": "e2fsprogs"}
+TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "qemu-system-aarch64": "qemu-system-arm",
+         "debootstrap": "debootstrap", "mkfs.ext4": "e2fsprogs", "dpkg-deb": "dpkg"}
 UNITS = ("bookcorner-kiosk", "bookcorner-syncd", "bookcorner-central")
 IDLE_WORDS = "Tap your card"
 NOT_BUILT = "not built"
@@ -104,7 +105,7 @@ def base_rootfs() -> tuple[Path, float | None]:
     rootfs = CACHE / name
     if (rootfs / ".lab-complete").exists():
         return rootfs, None
-    for old in CACHE.glob("rootfs-*"):
+    for old in CACHE.glob("rootfs-" + "?" * 16):  # (not another architecture's, rootfs-arm64-…)
         shutil.rmtree(old)
     partial = CACHE / (name + ".partial")
     log(f"building the Bookworm image with debootstrap into {rootfs} (a few minutes, once)")
@@ -118,21 +119,34 @@ def base_rootfs() -> tuple[Path, float | None]:
     return rootfs, round(time.monotonic() - started, 1)
 
 
-def wheelhouse() -> Path:
-    """The pinned dependencies as wheels (the guest has no network), once per lock."""
-    locks = sorted((ROOT / "deploy").glob("requirements-*.txt"))
-    folder = CACHE / ("wheelhouse-" + digest(*(lock.read_bytes() for lock in locks)))
-    if folder.is_dir():
-        return folder
+def locks() -> list[Path]:
+    return sorted((ROOT / "deploy").glob("requirements-*.txt"))
+
+
+def lock_arguments(files: list[Path]) -> list[str]:
+    """pip's arguments for what a machine installs from the locks (not the test layer)."""
+    return [word for lock in files if lock.stem != "requirements-test" for word in ("-r", str(lock))]
+
+
+def tools_pip() -> list[str]:
+    """The host's pip, in a venv of the lab's own (for downloading the wheelhouse)."""
     tools = CACHE / "tools-venv"
     if not (tools / "bin" / "pip").exists():
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(tools)], check=True)
-    pip = [str(tools / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--quiet"]
+    return [str(tools / "bin" / "python"), "-m", "pip", "--disable-pip-version-check", "--quiet"]
+
+
+def wheelhouse() -> Path:
+    """The pinned dependencies as wheels (the guest has no network), once per lock."""
+    files = locks()
+    folder = CACHE / ("wheelhouse-" + digest(*(lock.read_bytes() for lock in files)))
+    if folder.is_dir():
+        return folder
+    pip = tools_pip()
     partial = CACHE / (folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    wanted = [word for lock in locks if lock.stem != "requirements-test" for word in ("-r", str(lock))]
     log("downloading the pinned dependencies into a wheelhouse")
-    subprocess.run([*pip, "download", "--no-deps", *wanted, "-d", str(partial)], check=True)
+    subprocess.run([*pip, "download", "--no-deps", *lock_arguments(files), "-d", str(partial)], check=True)
     for sdist in partial.glob("*.tar.gz"):  # evdev ships as source: built here, as on a Pi with a compiler
         subprocess.run([*pip, "wheel", "--no-deps", "-w", str(partial), str(sdist)], check=True)
         sdist.unlink()
@@ -154,7 +168,7 @@ def release_digest() -> str:
     return hashed.hexdigest()[:16]
 
 
-def prepare(rootfs: Path, wheels: Path, wait: int) -> None:
+def prepare(rootfs: Path, wheels: Path, wait: int, console: str = "ttyS0") -> None:
     """The blank card: the base system, the release, the wheelhouse and the agent (nothing installed)."""
     lab = rootfs / "opt" / "lab"
     shutil.rmtree(lab, ignore_errors=True)
@@ -167,10 +181,10 @@ def prepare(rootfs: Path, wheels: Path, wait: int) -> None:
     (rootfs / "etc" / "hostname").write_text("bookcorner-lab\n")
     agent = rootfs / "usr" / "local" / "sbin" / "lab-agent"
     agent.write_text((HERE / "guest_agent.py").read_text().replace("__WAIT__", str(wait))
-                     .replace("__IDLE__", IDLE_WORDS))
+                     .replace("__IDLE__", IDLE_WORDS).replace("__CONSOLE__", console))
     agent.chmod(0o755)
     unit = rootfs / "etc" / "systemd" / "system" / "lab-agent.service"
-    unit.write_text(AGENT_UNIT)
+    unit.write_text(AGENT_UNIT.replace("ttyS0", console))
     wants = rootfs / "etc" / "systemd" / "system" / "multi-user.target.wants" / "lab-agent.service"
     wants.unlink(missing_ok=True)
     wants.symlink_to("/etc/systemd/system/lab-agent.service")
@@ -199,6 +213,31 @@ def cache_mode(folder: Path) -> str:
         probe.unlink(missing_ok=True)
 
 
+class Arch:
+    """The machine the lab boots: amd64 here; lab/arm64.py makes the Pi's (``--arch arm64``)."""
+
+    name = "amd64"
+    #: in the cache's names (rootfs-…, installed-….img): none for amd64, whose names came first
+    tag = ""
+    #: the kernel's serial console: the login prompt and the agent's LAB lines
+    console = "ttyS0"
+    #: whether KVM may run it here (else TCG)
+    kvm = True
+    #: how many times slower than amd64's its boots are, for the timeouts
+    slower = 1
+
+    def qemu(self, accel: str) -> list[str]:
+        return ["qemu-system-x86_64", "-accel", accel, "-vga", "std"]
+
+    def base_rootfs(self) -> tuple[Path, float | None]:
+        return base_rootfs()
+
+    def wheelhouse(self) -> Path:
+        return wheelhouse()
+
+
+AMD64 = Arch()
+
 #: the machines started, stopped when the lab ends however it ends
 RUNNING: list[Machine] = []
 
@@ -208,7 +247,7 @@ class Machine:
     and two virtio-serial ports: lab.ctl (the agent's commands) and lab.acks (the driver's)."""
 
     def __init__(self, rootfs: Path, disk: Path, run: Path, accel: str, cache: str, name: str = "",
-                 extra: tuple[str, ...] = ()) -> None:
+                 extra: tuple[str, ...] = (), arch: Arch = AMD64) -> None:
         self.run, self.accel = run, accel
         stamp = f"{name or 'boot'}-{int(time.time() * 1000)}"
         self.serial_log = run / f"serial-{stamp}.log"
@@ -218,13 +257,12 @@ class Machine:
         kernel = max((rootfs / "boot").glob("vmlinuz-*"))
         initrd = rootfs / "boot" / ("initrd.img-" + kernel.name.removeprefix("vmlinuz-"))
         self.command = [
-            "qemu-system-x86_64", "-accel", accel, "-m", "1024", "-smp", "2", "-nic", "none",
-            "-display", "none", "-vga", "std", "-no-reboot",
+            *arch.qemu(accel), "-m", "1024", "-smp", "2", "-nic", "none", "-display", "none", "-no-reboot",
             "-drive", f"file={disk},format=raw,if=virtio,cache={cache},aio=threads",
             "-kernel", str(kernel), "-initrd", str(initrd),
             # ro: the root file system is checked at boot (systemd-fsck-root), then remounted rw by fstab
             # quiet, as a Pi's cmdline.txt: kernel warnings would be printed over the kiosk on tty1
-            "-append", "root=/dev/vda ro quiet console=tty1 console=ttyS0",
+            "-append", f"root=/dev/vda ro quiet console=tty1 console={arch.console}",
             "-chardev", f"socket,id=console,path={run / 'serial.sock'},server=on,wait=off,logfile={self.serial_log}",
             "-serial", "chardev:console",
             "-device", "virtio-serial-pci",
@@ -399,17 +437,20 @@ class QMP:
         self.connection.close()
 
 
-def boot(rootfs: Path, disk: Path, run: Path, cache: str, name: str = "", extra: tuple[str, ...] = ()) -> Machine:
+def boot(rootfs: Path, disk: Path, run: Path, cache: str, name: str = "", extra: tuple[str, ...] = (),
+         arch: Arch = AMD64) -> Machine:
     """A machine started with KVM where it works here, else TCG (the choice is remembered)."""
+    if not arch.kvm:
+        return Machine(rootfs, disk, run, "tcg", cache, name, extra, arch)
     choice = CACHE / "accel"
     accel = choice.read_text().strip() if choice.exists() else "kvm"
-    machine = Machine(rootfs, disk, run, accel, cache, name, extra)
+    machine = Machine(rootfs, disk, run, accel, cache, name, extra, arch)
     if accel == "kvm" and not choice.exists():
         if not machine.wait_for({"kernel": "Linux version"}, "kernel", 20):
             log("KVM does not boot here: falling back to TCG")
             machine.stop()
             accel = "tcg"
-            machine = Machine(rootfs, disk, run, accel, cache, name, extra)
+            machine = Machine(rootfs, disk, run, accel, cache, name, extra, arch)
         choice.write_text(accel + "\n")
     return machine
 
@@ -475,22 +516,25 @@ def as_kiosk_user(*words: str) -> str:
 
 class Lab:
     def __init__(self, rootfs: Path, wheels: Path, run: Path, timeout: int, cache: str,
-                 keep_install: bool = False) -> None:
-        self.rootfs, self.wheels, self.run, self.timeout, self.cache = rootfs, wheels, run, timeout, cache
-        self.keep_install = keep_install
+                 keep_install: bool = False, arch: Arch = AMD64) -> None:
+        self.rootfs, self.wheels, self.run, self.cache = rootfs, wheels, run, cache
+        self.keep_install, self.arch = keep_install, arch
+        #: seconds a boot may take, and the waits in the guest, grown for a slower architecture
+        self.timeout, self.slower = timeout * arch.slower, arch.slower
         #: once a run: the checkout may change while it runs (its scenarios share one install)
         self.digest = release_digest()
         self.installed: Path | None = None
 
     def boot(self, disk: Path, name: str, extra: tuple[str, ...] = ()) -> Machine:
-        return boot(self.rootfs, disk, self.run, self.cache, name, extra)
+        return boot(self.rootfs, disk, self.run, self.cache, name, extra, self.arch)
 
     def installed_image(self) -> tuple[Path, dict]:
         """The blank card with bookcorner installed by its own installer (the README's steps),
         made once per release of this checkout and kept in the cache."""
         figures: dict = {}
-        image = CACHE / f"installed-{self.digest}.img"
-        kept = sorted(CACHE.glob("installed-*.img"))
+        pattern = f"installed-{self.arch.tag}{'?' * 16}.img"  # (this architecture's alone)
+        image = CACHE / f"installed-{self.arch.tag}{self.digest}.img"
+        kept = sorted(CACHE.glob(pattern))
         if self.keep_install and kept and not image.exists():
             image = kept[-1]
             figures["install"] = f"kept ({image.name}: made from an older checkout)"
@@ -498,9 +542,9 @@ class Lab:
         if image.exists():
             figures["install"] = "cached"
             return image, figures
-        for old in CACHE.glob("installed-*.img"):
+        for old in CACHE.glob(pattern):
             old.unlink()
-        prepare(self.rootfs, self.wheels, self.timeout)
+        prepare(self.rootfs, self.wheels, self.timeout, self.arch.console)
         disk = self.run / "install.img"
         started = time.monotonic()
         make_disk(self.rootfs, disk)
@@ -562,7 +606,7 @@ def first_loan(lab: Lab) -> dict:
     log("scenario 1: the kiosk on tty1, then a first loan typed at it")
     machine = lab.boot(disk, "scenario1")
     figures.update(boot_figures(machine, lab.timeout))
-    machine.agent(60)
+    machine.agent(60 * lab.slower)
     figures["screen_text"] = tty1(machine)
     rc, units = machine.sh("systemctl is-active " + " ".join(UNITS))
     figures["units"] = dict(zip(UNITS, units.split(), strict=False))
@@ -577,7 +621,7 @@ def first_loan(lab: Lab) -> dict:
         qmp.type(DEMO_BOOK)
     figures["how"] = "typed at the kiosk on tty1 (QMP input-send-event, a key every 12 ms, Enter)"
     loan = None
-    for _ in range(60):
+    for _ in range(60 * lab.slower):
         rc, out = machine.sh(as_kiosk_user("circ", "status", CHILD_CARD, "--json", "--data-dir", "/var/lib/bookcorner"))
         if rc == 0 and any(held["item_id"] for held in json.loads(out.splitlines()[-1])["loans"]):
             loan = json.loads(out.splitlines()[-1])
@@ -590,7 +634,7 @@ def first_loan(lab: Lab) -> dict:
     query = ("import sqlite3; db = sqlite3.connect('file:" + CENTRAL_DB + "?mode=ro', uri=True); "
              "print(db.execute(\"select count(*) from loans where kiosk_id = 'demo-corner' and "
              "returned_at is null\").fetchone()[0])")
-    for _ in range(90 if loan else 0):
+    for _ in range(90 * lab.slower if loan else 0):
         rc, out = machine.sh("python3 -c " + shlex.quote(query))
         if rc == 0 and out.strip().isdigit() and int(out.strip()) > 0:
             on_server = int(out.strip())
@@ -807,22 +851,31 @@ def main() -> int:
                         help="boot the installed card in the cache even when the checkout changed since (for work "
                              "on the lab itself)")
     parser.add_argument("--seed", type=int, help="the random instants of the cuts (default: a new seed, printed)")
+    parser.add_argument("--arch", choices=("amd64", "arm64"), default="amd64",
+                        help="the machine: amd64, or arm64 (the Pi's, emulated: several times slower; scenario 1)")
     args = parser.parse_args()
-    chosen = {int(n) for words in args.scenario or ["1,2,3,4"] for n in words.split(",") if n.strip()}
+    arch = AMD64
+    if args.arch == "arm64":
+        sys.modules.setdefault("run", sys.modules[__name__])  # (lab/arm64.py imports this script as run)
+        from arm64 import Arm64
+        arch = Arm64()
+    built_here = {1, 2, 3, 4} if arch is AMD64 else {1}
+    chosen = {int(n) for words in args.scenario or [",".join(map(str, sorted(built_here)))]
+              for n in words.split(",") if n.strip()}
     CACHE.mkdir(exist_ok=True)
-    report: dict = {"scenarios": dict.fromkeys(SCENARIOS, NOT_BUILT)}
+    report: dict = {"arch": arch.name, "scenarios": dict.fromkeys(SCENARIOS, NOT_BUILT)}
     started = time.monotonic()
     ensure_tools()
-    rootfs, built = base_rootfs()
+    rootfs, built = arch.base_rootfs()
     report["image_build_seconds"] = built if built is not None else "cached"
-    wheels = wheelhouse()
+    wheels = arch.wheelhouse()
     run = CACHE / "run"
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir()
     os.chmod(run, 0o700)
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     report["seed"] = seed
-    lab = Lab(rootfs, wheels, run, args.timeout, cache_mode(CACHE), args.keep_install)
+    lab = Lab(rootfs, wheels, run, args.timeout, cache_mode(CACHE), args.keep_install, arch)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # QEMU stopped too (below)
     jobs = {1: ("blank-card-to-first-loan", lambda: first_loan(lab)),
             2: ("kernel-devices", lambda: kernel_devices(lab)),
@@ -830,8 +883,8 @@ def main() -> int:
             4: ("watchdog-and-restarts", lambda: restarts(lab))}
     try:
         for number in sorted(chosen):
-            if number not in jobs:
-                report["scenarios"][SCENARIOS[number - 1]] = NOT_BUILT
+            if number not in jobs or number not in built_here:
+                report["scenarios"][SCENARIOS[number - 1]] = NOT_BUILT if number not in jobs else f"not built for {arch.name}"
                 continue
             name, job = jobs[number]
             began = time.monotonic()
@@ -850,7 +903,7 @@ def main() -> int:
             machine.stop()
     for number, name in enumerate(SCENARIOS, 1):
         if number not in chosen and report["scenarios"][name] == NOT_BUILT and number in jobs:
-            report["scenarios"][name] = "not run"
+            report["scenarios"][name] = "not run" if number in built_here else f"not built for {arch.name}"
     report["seconds"] = round(time.monotonic() - started, 1)
     print(json.dumps(report, ensure_ascii=False))
     return 0 if all(isinstance(s, str) or s["verdict"] == "pass" for s in report["scenarios"].values()) else 1
