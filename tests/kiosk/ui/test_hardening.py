@@ -114,25 +114,24 @@ async def test_an_unplugged_scanner_shows_in_the_top_bar_until_it_is_back(data_d
         assert "scanner" not in screen_text(app)
 
 
+async def _top_bar_with_the_reader_unplugged(data_dir, bilingual: bool) -> str:
+    app = make_app(data_dir, config_=settings(screen={"bilingual": bilingual}))
+    async with app.run_test(size=(160, 30)) as pilot:
+        await started(pilot)
+        app.device_sink(DeviceStatus("reader:/dev/bookcorner-reader", "disconnected", Text.of(
+            N_("card reader {port}: not connected, waiting for it"), port="/dev/bookcorner-reader")))
+        await pilot.pause()
+        return screen_text(app)
+
+
 async def test_an_unplugged_device_is_said_in_both_languages_on_a_bilingual_screen(data_dir):
     """As everything else on a bilingual screen (found in the lab's scenario 2: the top bar
     said a reader was gone in the screen's language alone)."""
-    app = make_app(data_dir, config_=settings(screen={"bilingual": True}))
-    async with app.run_test(size=(160, 30)) as pilot:
-        await started(pilot)
-        app.device_sink(DeviceStatus("reader:/dev/bookcorner-reader", "disconnected", Text.of(
-            N_("card reader {port}: not connected, waiting for it"), port="/dev/bookcorner-reader")))
-        await pilot.pause()
-        top = screen_text(app).splitlines()[0]
-        assert "card reader /dev/bookcorner-reader: not connected" in top
-        assert "读卡器 /dev/bookcorner-reader" in top
-    app = make_app(data_dir, config_=settings(screen={"bilingual": False}))
-    async with app.run_test(size=(160, 30)) as pilot:
-        await started(pilot)
-        app.device_sink(DeviceStatus("reader:/dev/bookcorner-reader", "disconnected", Text.of(
-            N_("card reader {port}: not connected, waiting for it"), port="/dev/bookcorner-reader")))
-        await pilot.pause()
-        assert "not connected" in screen_text(app) and "读卡器" not in screen_text(app)
+    top = (await _top_bar_with_the_reader_unplugged(data_dir, bilingual=True)).splitlines()[0]
+    assert "card reader /dev/bookcorner-reader: not connected" in top
+    assert "读卡器 /dev/bookcorner-reader" in top
+    alone = await _top_bar_with_the_reader_unplugged(data_dir, bilingual=False)
+    assert "not connected" in alone and "读卡器" not in alone
 
 
 async def test_a_shared_barcode_at_the_idle_screen_waits_for_the_card_to_say_whose(data_dir):
