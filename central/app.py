@@ -23,6 +23,7 @@ from bookcorner.central.api import docs, errors
 from bookcorner.central.api.admission import Admission
 from bookcorner.central.config import Settings
 from bookcorner.central.kiosks import Authenticator
+from bookcorner.central.partitions import PartitionKeeper
 from bookcorner.central.privacy import RetentionKeeper
 from bookcorner.central.services import reading
 from bookcorner.central.services.bridge import BridgeKeeper
@@ -42,6 +43,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                              after=lambda now: reading.publish(store, now))
     notices = NoticeKeeper(store, app.state.settings.notices_every_s)
     bridge = BridgeKeeper(store, app.state.settings.bridge_every_s)
+    partitions = PartitionKeeper(store)
+    partitions.start()
     keeper.start()
     notices.start()
     bridge.start()
@@ -57,6 +60,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if sip2 is not None:
             await sip2.stop()
         bridge.stop()
+        partitions.stop()
         notices.stop()
         keeper.stop()
         if app.state.reports is not app.state.store:
