@@ -22,9 +22,11 @@ from bookcorner.central import api, db
 from bookcorner.central.api import docs, errors
 from bookcorner.central.api.admission import Admission
 from bookcorner.central.config import Settings
+from bookcorner.central.jobs import EverySchool
 from bookcorner.central.kiosks import Authenticator
 from bookcorner.central.partitions import PartitionKeeper
 from bookcorner.central.privacy import RetentionKeeper
+from bookcorner.central.schools import Schools
 from bookcorner.central.services import reading
 from bookcorner.central.services.bridge import BridgeKeeper
 from bookcorner.central.services.notices import NoticeKeeper
@@ -38,12 +40,13 @@ if TYPE_CHECKING:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """The background jobs, started with the server and stopped (each within one batch's
     time) when it shuts down; and the SIP2 listener when the server was given one."""
-    store = app.state.store
-    keeper = RetentionKeeper(store, app.state.settings.retention_every_s,
-                             after=lambda now: reading.publish(store, now))
-    notices = NoticeKeeper(store, app.state.settings.notices_every_s)
-    bridge = BridgeKeeper(store, app.state.settings.bridge_every_s)
-    partitions = PartitionKeeper(store)
+    settings, stores = app.state.settings, app.state.schools.stores
+    # each job goes round every school of the district (one school: the job as it always was)
+    keeper = EverySchool(lambda store: RetentionKeeper(store, settings.retention_every_s,
+                                                       after=partial(reading.publish, store)), stores)
+    notices = EverySchool(lambda store: NoticeKeeper(store, settings.notices_every_s), stores)
+    bridge = EverySchool(lambda store: BridgeKeeper(store, settings.bridge_every_s), stores)
+    partitions = EverySchool(PartitionKeeper, stores)
     partitions.start()
     keeper.start()
     notices.start()
@@ -63,6 +66,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         partitions.stop()
         notices.stop()
         keeper.stop()
+        app.state.schools.dispose()
         if app.state.reports is not app.state.store:
             app.state.reports.dispose()
 
@@ -77,15 +81,17 @@ def create_app(store: db.Store, settings: Settings | None = None, sip2: Listener
         docs_url=None, redoc_url=None, lifespan=lifespan,
     )
     app.state.store, app.state.settings, app.state.sip2 = store, settings or Settings(), sip2
-    app.state.authenticate = Authenticator(store, app.state.settings.credential_ttl_s)
     app.state.admission = Admission.from_settings(app.state.settings)
     # the borrowing reports on a hot standby when one is named: a heavy report never slows ingest
     report_url = app.state.settings.report_database
     app.state.reports = db.Store(report_url, pool_size=2) if report_url else store
+    #: the district's schools (one, the implicit school, in a single-school installation)
+    app.state.schools = Schools(store, app.state.reports)
+    app.state.authenticate = Authenticator(app.state.schools, app.state.settings.credential_ttl_s)
     errors.install(app)
     app.include_router(api.router)
     app.openapi = partial(docs.openapi, app)  # type: ignore[method-assign]
-    mount(app, store, _version(), app.state.reports)
+    mount(app, app.state.schools, _version())
     return app
 
 

@@ -36,12 +36,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     actions = central.add_subparsers(dest="central_command", metavar="ACTION")
     _register_kiosk_actions(actions)
     _register_data_actions(actions)
+    _register_school_actions(actions)
 
 
 def _database(parser: argparse.ArgumentParser, default) -> None:
     parser.add_argument("--db", metavar="URL", default=default,
                         help=_("the database: a postgresql:// URL, an sqlite:/// URL or a file "
                                "(default: $BOOKCORNER_CENTRAL_DB or ~/.local/share/bookcorner-central/central.db)"))
+
+
+def _school_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--school", metavar="SLUG", default="",
+                        help=_("the school of a district to act on (`bookcorner central schools` lists them; "
+                               "default: the first school, the only one of a single-school server)"))
 
 
 def _register_serve(central: argparse.ArgumentParser) -> None:
@@ -100,11 +107,13 @@ def _register_kiosk_actions(actions: argparse._SubParsersAction) -> None:
     add.add_argument("--reissue", action="store_true",
                      help=_("the kiosk exists: issue a new credential and revoke its old ones"))
     _database(add, argparse.SUPPRESS)
+    _school_option(add)
     add.set_defaults(handler=_add_kiosk)
 
     librarian = actions.add_parser("add-librarian", help=_("print a librarian's credential (for the kiosk list and imports)"))
     librarian.add_argument("name")
     _database(librarian, argparse.SUPPRESS)
+    _school_option(librarian)
     librarian.set_defaults(handler=_add_librarian)
 
     sip2 = actions.add_parser("add-sip2-account",
@@ -118,18 +127,21 @@ def _register_kiosk_actions(actions: argparse._SubParsersAction) -> None:
     listing = actions.add_parser("kiosks", help=_("kiosks with their last contact and last event received"))
     listing.add_argument("--json", action="store_true")
     _database(listing, argparse.SUPPRESS)
+    _school_option(listing)
     listing.set_defaults(handler=_kiosks)
 
     review = actions.add_parser("reviews", help=_("events waiting for a librarian's review"))
     review.add_argument("--kiosk", metavar="ID")
     review.add_argument("--json", action="store_true")
     _database(review, argparse.SUPPRESS)
+    _school_option(review)
     review.set_defaults(handler=_reviews)
 
     bridged = actions.add_parser("bridge", help=_("the replay bridge into the school's library system: sent, waiting, "
                                                   "refused, last error (exit 1 when it cannot reach it)"))
     bridged.add_argument("--json", action="store_true")
     _database(bridged, argparse.SUPPRESS)
+    _school_option(bridged)
     bridged.set_defaults(handler=_bridge)
 
 
@@ -139,6 +151,7 @@ def _register_data_actions(actions: argparse._SubParsersAction) -> None:
     importing.add_argument("files", nargs="+", metavar="FILE")
     importing.add_argument("--json", action="store_true")
     _database(importing, argparse.SUPPRESS)
+    _school_option(importing)
     importing.set_defaults(handler=_import)
 
     load = actions.add_parser("load-reference", help=_("load the school's roster, cards, catalogue and rules"))
@@ -146,6 +159,7 @@ def _register_data_actions(actions: argparse._SubParsersAction) -> None:
     source.add_argument("file", nargs="?", metavar="FILE", help=_("a reference document (JSON, see docs/protocol.md)"))
     source.add_argument("--demo", action="store_true", help=_("the demo school"))
     _database(load, argparse.SUPPRESS)
+    _school_option(load)
     load.set_defaults(handler=_load_reference)
 
     migrate = actions.add_parser("migrate", help=_("bring the database's schema up to date (the server does it too)"))
@@ -155,13 +169,33 @@ def _register_data_actions(actions: argparse._SubParsersAction) -> None:
     anonymise = actions.add_parser("anonymise", help=_("anonymise loans returned longer ago than the retention "
                                                        "period (the server does it too, every few hours)"))
     _database(anonymise, argparse.SUPPRESS)
+    _school_option(anonymise)
     anonymise.set_defaults(handler=_anonymise)
 
 
 
-def _store(args: argparse.Namespace, migrate: bool = True):
+def _register_school_actions(actions: argparse._SubParsersAction) -> None:
+    """The actions on a district's schools."""
+    add = actions.add_parser("add-school", help=_("add a school to a district's server (its own roster, catalogue, "
+                                                  "kiosks and librarians)"))
+    add.add_argument("slug", metavar="SLUG", help=_("its short name: lower-case letters, digits and hyphens, starting "
+                                                    "with a letter (it starts the school's credentials)"))
+    add.add_argument("--name", default="", help=_("the school's name"))
+    _database(add, argparse.SUPPRESS)
+    add.set_defaults(handler=_add_school)
+
+    listing = actions.add_parser("schools", help=_("the schools on this server"))
+    listing.add_argument("--json", action="store_true")
+    _database(listing, argparse.SUPPRESS)
+    listing.set_defaults(handler=_list_schools)
+
+
+def _root_store(args: argparse.Namespace, migrate: bool = True):
+    """The database as given (the implicit school's store), migrated, with every school's
+    tables too when ``migrate``."""
     try:
         from bookcorner.central import db
+        from bookcorner.central.schools import Schools
     except ModuleNotFoundError as missing:
         _fail(_("the central server needs its libraries ({name}): pip install --no-deps -r deploy/requirements-central.txt").format(
             name=missing.name), EXIT_USAGE)
@@ -169,9 +203,54 @@ def _store(args: argparse.Namespace, migrate: bool = True):
         store = db.Store(args.db)
         if migrate:
             store.migrate()
+            Schools(store).migrate_all()
     except Exception as error:  # noqa: BLE001  (a wrong URL, a missing driver, a refused login, no server)
         _fail(_("cannot open the database {url}: {error}").format(url=db.shown_url(args.db), error=error), EXIT_STORE)
     return store
+
+
+def _store(args: argparse.Namespace, migrate: bool = True):
+    """The store of the school the command acts on (``--school``; the implicit school's without it)."""
+    from bookcorner.central.schools import Schools, UnknownSchool
+
+    root = _root_store(args, migrate)
+    slug = getattr(args, "school", "")
+    if not slug:
+        return root
+    try:
+        return Schools(root).store(slug)
+    except UnknownSchool:
+        _fail(_("there is no school {slug} on this server: `bookcorner central schools` lists them, "
+                "`bookcorner central add-school {slug}` adds it").format(slug=slug), EXIT_USAGE)
+
+
+def _add_school(args: argparse.Namespace) -> int:
+    from bookcorner.central.schools import BadSlug, SchoolExists, Schools
+
+    try:
+        school = Schools(_root_store(args)).add(args.slug, args.name)
+    except BadSlug:
+        _fail(_("{slug}: a school's short name is 1 to 40 lower-case letters, digits and hyphens, starting with a "
+                "letter (and not district, public, default, all or admin)").format(slug=args.slug), EXIT_USAGE)
+    except SchoolExists:
+        _fail(_("school {slug} exists already").format(slug=args.slug), EXIT_REFUSED)
+    print(_("school {slug} ({name}) added: give its commands --school {slug}, e.g. `bookcorner central add-librarian "
+            "NAME --school {slug}`").format(slug=school.slug, name=school.name))
+    return EXIT_OK
+
+
+def _list_schools(args: argparse.Namespace) -> int:
+    from bookcorner.central.schools import Schools
+
+    listed = Schools(_root_store(args)).listed()
+    if args.json:
+        print(json.dumps([{"slug": s.slug, "name": s.name, "created_at": s.created_at.isoformat() if s.created_at
+                           else None} for s in listed], ensure_ascii=False))
+        return EXIT_OK
+    for school in listed:
+        print(_("{slug}: {name}").format(slug=school.slug or _("(the first school: no --school)"),
+                                         name=school.name or "-"))
+    return EXIT_OK
 
 
 def _logging(level: str = "info") -> None:
@@ -429,7 +508,7 @@ def _load_reference(args: argparse.Namespace) -> int:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    _store(args)
+    _root_store(args)
     print(_("the database is up to date"))
     return EXIT_OK
 

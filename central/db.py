@@ -44,11 +44,13 @@ Two kinds of write transaction (``Store.writing`` and ``Store.ingesting``):
 
 from __future__ import annotations
 
+import copy
 import fcntl
 import hashlib
 import json
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -93,6 +95,8 @@ LOCK_WAIT_S = 30.0
 #: takes the global write lock exclusively instead (see the module's docstring)
 INGEST_LOCKS_MAX = 256
 DEFAULT_DB_ENV = "BOOKCORNER_CENTRAL_DB"
+#: a school's PostgreSQL schema: ``school_`` and its slug (``central.schools``), nothing to quote
+SCHEMA_NAME = re.compile(r"school_[a-z0-9_]{1,40}")
 
 
 class Busy(Exception):
@@ -541,6 +545,33 @@ class Store:
             path = self.url.split(":///", 1)[-1]
             if path and path != ":memory:":
                 self._file_lock = Path(path + ".write-lock")
+        #: the school whose tables this store reads and writes ("": the implicit school of a
+        #: single-school installation, or a district's first school; ``central.schools``)
+        self.school = ""
+        #: on PostgreSQL, that school's schema (None: the connection's own, ``public``), set as
+        #: the search path of every transaction; on SQLite every school has a file of its own
+        self.schema: str | None = None
+        self._write_lock_key = _PG_WRITE_LOCK
+        self._in_school = ""
+
+    def in_schema(self, school: str, schema: str) -> Store:
+        """The same PostgreSQL database and pool, seen as one school: every transaction's search
+        path is ``schema`` (only: a table missing there is an error, never another school's),
+        and its advisory lock keys are that school's own."""
+        if self.sqlite:
+            raise ValueError("on SQLite each school has a database file of its own")
+        if not SCHEMA_NAME.fullmatch(schema):
+            raise ValueError(f"not a school's schema name: {schema!r}")
+        other = copy.copy(self)
+        other._lock = threading.Lock()  # (the advisory locks below are per school too)
+        other.school, other.schema = school, schema
+        other._write_lock_key = lock_key("school", schema)
+        other._in_school = f"{schema}:"
+        return other
+
+    def _search_path(self) -> str:
+        """The statement that puts a transaction in this store's school ("" for the implicit one)."""
+        return f"SET LOCAL search_path TO {self.schema}; " if self.schema else ""
 
     @contextmanager
     def writing(self) -> Iterator[Connection]:
@@ -553,8 +584,8 @@ class Store:
                 with self.engine.connect().execution_options(bookcorner_write=True) as conn:
                     with conn.begin():
                         if not self.sqlite:  # (one round trip)
-                            conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_S)}s'; "
-                                                 f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})")
+                            conn.exec_driver_sql(f"{self._search_path()}SET LOCAL lock_timeout = '{int(LOCK_WAIT_S)}s'; "
+                                                 f"SELECT pg_advisory_xact_lock({self._write_lock_key})")
                         yield conn
         finally:
             self._lock.release()
@@ -569,18 +600,19 @@ class Store:
             with self.writing() as conn:
                 yield conn
             return
-        keys = ingest_lock_keys(kiosk_id, items, cards)
-        if len(keys) > INGEST_LOCKS_MAX:  # the whole server for this one, as ``writing``
-            locks = f"SELECT pg_advisory_xact_lock({_PG_WRITE_LOCK})"
+        keys = ingest_lock_keys(kiosk_id, items, cards, school=self._in_school)
+        if len(keys) > INGEST_LOCKS_MAX:  # the whole school for this one, as ``writing``
+            locks = f"SELECT pg_advisory_xact_lock({self._write_lock_key})"
         else:  # the keys in the array's (sorted) order: the subquery's order is the order taken in
             array = "{" + ",".join(str(int(key)) for key in keys) + "}"  # (numbers of our own making)
-            locks = (f"SELECT pg_advisory_xact_lock_shared({_PG_WRITE_LOCK}); "
+            locks = (f"SELECT pg_advisory_xact_lock_shared({self._write_lock_key}); "
                      f"SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT k FROM unnest('{array}'::bigint[]) "
                      f"WITH ORDINALITY AS t(k, n) ORDER BY n) AS ordered")
         with _translated():
             with self.engine.connect().execution_options(bookcorner_write=True) as conn:
                 with conn.begin():
-                    conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(LOCK_WAIT_S)}s'; {locks}")  # one round trip
+                    conn.exec_driver_sql(f"{self._search_path()}SET LOCAL lock_timeout = '{int(LOCK_WAIT_S)}s'; "
+                                         f"{locks}")  # one round trip
                     yield conn
 
     @contextmanager
@@ -613,6 +645,8 @@ class Store:
                 if not self.sqlite:
                     conn = conn.execution_options(isolation_level="REPEATABLE READ")
                 with conn.begin():
+                    if self.schema:
+                        conn.exec_driver_sql(self._search_path())
                     yield conn
 
     def epoch(self) -> str:
@@ -637,11 +671,13 @@ def lock_key(kind: str, ident: str) -> int:
     return key if key != _PG_WRITE_LOCK else key - 1
 
 
-def ingest_lock_keys(kiosk_id: str, items: Iterable[str] = (), cards: Iterable[str] = ()) -> list[int]:
-    """The keys a batch locks, once each, in the one order every batch takes them in."""
-    keys = {lock_key("kiosk", kiosk_id)}
-    keys.update(lock_key("item", i) for i in items)
-    keys.update(lock_key("card", c) for c in cards)
+def ingest_lock_keys(kiosk_id: str, items: Iterable[str] = (), cards: Iterable[str] = (),
+                     school: str = "") -> list[int]:
+    """The keys a batch locks, once each, in the one order every batch takes them in
+    (``school``: a prefix of the school's own, so one school's batches never wait for another's)."""
+    keys = {lock_key("kiosk", school + kiosk_id)}
+    keys.update(lock_key("item", school + i) for i in items)
+    keys.update(lock_key("card", school + c) for c in cards)
     return sorted(keys)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 
 from bookcorner.central import db
+from bookcorner.central.schools import Schools, UnknownSchool, prefixed, school_of_secret
 from bookcorner.protocol.credentials import new_token, signing_key, token_hash
 from bookcorner.protocol.messages import KioskInfo, KioskList
 
@@ -43,6 +44,8 @@ class Principal:
     role: str
     name: str
     kiosk_id: str | None
+    #: the school whose credential it is ("": the implicit school; ``central.schools``)
+    school: str = ""
 
 
 def add_kiosk(store: db.Store, kiosk_id: str, name: str = "", *, reissue: bool = False,
@@ -50,8 +53,9 @@ def add_kiosk(store: db.Store, kiosk_id: str, name: str = "", *, reissue: bool =
     """A credential for a kiosk; printed once, never stored (only its hash).
 
     ``reissue``: the kiosk exists (a replaced SD card, a leaked credential): its old
-    credentials stop working, its history stays. ``audit``: written in the same transaction."""
-    token = new_token()
+    credentials stop working, its history stays. ``audit``: written in the same transaction.
+    The credential names the store's school (``central.schools``)."""
+    token = prefixed(store, new_token())
     at = db.now()
     with store.writing() as conn:
         exists = conn.execute(select(db.kiosks.c.kiosk_id).where(db.kiosks.c.kiosk_id == kiosk_id)).first()
@@ -74,8 +78,8 @@ def add_kiosk(store: db.Store, kiosk_id: str, name: str = "", *, reissue: bool =
 
 
 def add_librarian(store: db.Store, name: str, *, audit: Audit | None = None) -> str:
-    """A librarian's credential (``audit``: written in the same transaction)."""
-    token = new_token()
+    """A librarian's credential (``audit``: written in the same transaction), of the store's school."""
+    token = prefixed(store, new_token())
     at = db.now()
     with store.writing() as conn:
         conn.execute(db.credentials.insert().values(token_hash=token_hash(token), role=LIBRARIAN, name=name,
@@ -95,8 +99,8 @@ class Authenticator:
     """Recognises credentials; remembers each answer for two seconds, so a kiosk's
     stream of pushes costs one lookup, and a revoked credential stops within them."""
 
-    def __init__(self, store: db.Store, ttl_s: float = 2.0) -> None:
-        self.store, self.ttl_s = store, ttl_s
+    def __init__(self, schools: Schools, ttl_s: float = 2.0) -> None:
+        self.schools, self.ttl_s = schools, ttl_s
         self._cache: dict[str, tuple[float, Principal | None]] = {}
         self._lock = threading.Lock()
 
@@ -107,10 +111,16 @@ class Authenticator:
             hit = self._cache.get(digest)
         if hit is not None and moment - hit[0] < self.ttl_s:
             return hit[1]
-        with self.store.reading() as conn:
-            row = conn.execute(select(db.credentials).where(db.credentials.c.token_hash == digest,
-                                                            db.credentials.c.revoked_at.is_(None))).first()
-        principal = Principal(row.role, row.name, row.kiosk_id) if row else None
+        slug, _rest = school_of_secret(token)
+        try:  # looked up in the tables of the school it names, and no other's
+            store = self.schools.store(slug)
+        except UnknownSchool:
+            row = None
+        else:
+            with store.reading() as conn:
+                row = conn.execute(select(db.credentials).where(db.credentials.c.token_hash == digest,
+                                                                db.credentials.c.revoked_at.is_(None))).first()
+        principal = Principal(row.role, row.name, row.kiosk_id, slug) if row else None
         with self._lock:
             if len(self._cache) > 10_000:
                 self._cache.clear()

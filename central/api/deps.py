@@ -22,23 +22,37 @@ from bookcorner.central.api.errors import HTTPError
 from bookcorner.central.config import Settings
 from bookcorner.central.ingest import Timings
 from bookcorner.central.kiosks import KIOSK, LIBRARIAN, Principal
+from bookcorner.central.schools import UnknownSchool, school_of_secret
 from bookcorner.protocol.messages import MAX_BODY_BYTES, decode
 
 _BEARER = {"WWW-Authenticate": "Bearer"}
 
 
 async def _store(request: Request) -> db.Store:
-    return request.app.state.store
+    """The store of the school the request's credential names (``central.schools``): the
+    implicit school's when it names none. Read from the credential itself, not from whatever
+    was resolved before, so a route gets its school's store whatever order it declares them in;
+    the credential is then looked up in that school's tables only (``_principal``)."""
+    slug, _rest = school_of_secret(_bearer(request))
+    try:
+        return request.app.state.schools.store(slug)
+    except UnknownSchool:
+        raise HTTPError(401, "unauthorized", "this credential is not known here (or was revoked)", _BEARER) from None
 
 
 async def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def _principal(request: Request, role: str) -> Principal:
+def _bearer(request: Request) -> str:
+    """The request's bearer token ("" when it has none)."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    token = token.strip()
-    if scheme.lower() != "bearer" or not token or len(token) > 200:
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _principal(request: Request, role: str) -> Principal:
+    token = _bearer(request)
+    if not token or len(token) > 200:
         raise HTTPError(401, "unauthorized", "send the credential as 'Authorization: Bearer <token>'", _BEARER)
     found = request.app.state.authenticate(token)
     if found is None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from bookcorner.central import db, zone
+from bookcorner.central import zone
 from bookcorner.central.dashboard import (
     bridge,
     cataloguing,
@@ -30,12 +30,15 @@ from bookcorner.central.dashboard import (
     school,
 )
 from bookcorner.central.dashboard.site import Site
+from bookcorner.central.schools import Schools
 
 AREAS = (pages, reports, registers, notices, cataloguing, labels, data_in, reading, school, bridge)
 
 
-def mount(app: FastAPI, store: db.Store, version: str, reports: db.Store | None = None) -> None:
-    site = Site(store, version, zone.school_zone(store), reports)
+def mount(app: FastAPI, schools: Schools, version: str) -> None:
+    """The dashboard, in ``app``, for every school of ``schools`` (each librarian sees their own)."""
+    store = schools.root
+    site = Site(store, version, zone.school_zone(store), schools.reports_root, schools)
     site.install(app)
     for area in AREAS:
         site.globals.update(area.GLOBALS)

@@ -16,6 +16,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 from pydantic import TypeAdapter, ValidationError
 
 from bookcorner.central.dashboard.site import CONTROL, LARGEST_ID, Answered, Site
@@ -24,7 +25,9 @@ from bookcorner.i18n import _
 
 
 async def _site(request: Request) -> Site:
-    return request.app.state.dashboard
+    """The dashboard of the school the request's session belongs to (``Site.for_request``)."""
+    root: Site = request.app.state.dashboard
+    return root.known_site(request) or await run_in_threadpool(root.for_request, request)
 
 
 Dash = Annotated[Site, Depends(_site)]

@@ -15,6 +15,7 @@ from bookcorner.central import db
 from bookcorner.central.dashboard import review_text
 from bookcorner.central.dashboard.deps import Dash, Form, Librarian, ReviewId
 from bookcorner.central.dashboard.site import CSS_PATH, PREFIX, Site
+from bookcorner.central.schools import prefixed
 from bookcorner.central.services import exports, reviews, school, sessions
 from bookcorner.central.services.tables import CSV_MEDIA
 from bookcorner.circulation.replay import CHANGES_ITEMS
@@ -127,8 +128,11 @@ async def sign_in(request: Request, site: Dash) -> Response:
     fields = await site.form(request)
     if fields is None or not sessions.same(fields.get("csrf"), request.cookies.get(sessions.SIGN_IN_COOKIE)):
         return site.refused(request, 403)
-    attempt = await site.run(sessions.sign_in, site.store, fields.get("name", "").strip(),
-                             fields.get("credential", "").strip(), request.client.host if request.client else "")
+    credential = fields.get("credential", "").strip()
+    # the school the credential names: the librarian is signed in there, and only there
+    school = await site.run(site.for_school_of, credential)
+    attempt = await school.run(sessions.sign_in, school.store, fields.get("name", "").strip(),
+                               credential, request.client.host if request.client else "")
     if attempt.refused_until is not None:
         wait = max(1, math.ceil((attempt.refused_until - db.now()).total_seconds()))
         response: Response = site.page(request, "sign_in.html", 429, csrf=request.cookies.get(sessions.SIGN_IN_COOKIE),
@@ -139,7 +143,7 @@ async def sign_in(request: Request, site: Dash) -> Response:
         await asyncio.sleep(attempt.delay_s)
         return site.page(request, "sign_in.html", 401, csrf=request.cookies.get(sessions.SIGN_IN_COOKIE), failed=True)
     response = site.redirect("/end-of-day")
-    response.set_cookie(sessions.SESSION_COOKIE, attempt.secret, path=PREFIX, httponly=True, samesite="strict",
+    response.set_cookie(sessions.SESSION_COOKIE, prefixed(school.store, attempt.secret), path=PREFIX, httponly=True, samesite="strict",
                         secure=site.secure(request), max_age=sessions.SESSION_HOURS * 3600)
     response.delete_cookie(sessions.SIGN_IN_COOKIE, path=PREFIX)
     return response

@@ -11,6 +11,7 @@ with sample values for path parameters); the security tests walk all of them.
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable
 from datetime import date, timedelta, tzinfo
@@ -25,8 +26,10 @@ from starlette.concurrency import run_in_threadpool
 
 from bookcorner import i18n
 from bookcorner.central import db
+from bookcorner.central.schools import Schools, UnknownSchool, school_of_secret
 from bookcorner.central.services import sessions
 from bookcorner.central.services.reviews import FIRST_DAY, LAST_DAY
+from bookcorner.central.zone import school_zone
 from bookcorner.i18n import _, ngettext
 
 HERE = Path(__file__).parent
@@ -95,12 +98,55 @@ class Site:
     """The dashboard being served: the ``store``, the server's ``version``, the school's ``zone``,
     the store the heavy ``reports`` read, and the ``globals`` every template sees (the areas' helpers)."""
 
-    def __init__(self, store: db.Store, version: str, zone: tzinfo, reports: db.Store | None = None) -> None:
+    def __init__(self, store: db.Store, version: str, zone: tzinfo, reports: db.Store | None = None,
+                 schools: Schools | None = None) -> None:
         self.store, self.version, self.zone = store, version, zone
         #: where the heavy reports read (a hot standby, ``Settings.report_database``; else ``store``)
         self.reports = reports or store
         #: values every template sees (areas may add their own helpers)
         self.globals: dict[str, Any] = {}
+        #: the district's schools: each is served by a ``Site`` of its own (``for_request``)
+        self.schools = schools or Schools(store, self.reports)
+        self._sites: dict[str, Site] = {store.school: self}
+
+    def for_school(self, slug: str) -> Site:
+        """The dashboard as one school's librarians see it: that school's store, reports and time
+        zone, with everything else shared. Raises UnknownSchool."""
+        site = self._sites.get(slug)
+        if site is None:
+            store = self.schools.store(slug)
+            site = copy.copy(self)
+            site.store, site.reports = store, self.schools.reports(slug)
+            site.zone = school_zone(store)
+            site = self._sites.setdefault(slug, site)
+        return site
+
+    def for_request(self, request: Request) -> Site:
+        """The school the request's session names (``central.schools``); a session that names no
+        school, or one this server does not have, gets the implicit school's (where such a session
+        is unknown, so the librarian is sent to sign in)."""
+        slug = self.school_asked(request)
+        try:
+            return self.for_school(slug)
+        except UnknownSchool:
+            return self.for_school(self.store.school)
+
+    def for_school_of(self, credential: str) -> Site:
+        """The site of the school a credential names; the implicit school's when it names none
+        this server has (the credential is then simply unknown there)."""
+        try:
+            return self.for_school(school_of_secret(credential)[0])
+        except UnknownSchool:
+            return self.for_school(self.store.school)
+
+    @staticmethod
+    def school_asked(request: Request) -> str:
+        """The slug of the school the request's session cookie names ("" for none)."""
+        return school_of_secret(request.cookies.get(sessions.SESSION_COOKIE) or "")[0]
+
+    def known_site(self, request: Request) -> Site | None:
+        """``for_request``'s answer when it needs no database (the school's site made already)."""
+        return self._sites.get(self.school_asked(request))
 
     def install(self, app: FastAPI) -> None:
         """Serve this dashboard from ``app`` (its routers are included by ``central.dashboard``):
@@ -176,7 +222,11 @@ class Site:
         return request.url.scheme == "https"
 
     async def session(self, request: Request) -> sessions.Session | None:
-        return await run_in_threadpool(sessions.session_of, self.store, request.cookies.get(sessions.SESSION_COOKIE))
+        cookie = request.cookies.get(sessions.SESSION_COOKIE)
+        slug, secret = school_of_secret(cookie or "")
+        if slug != self.store.school:  # (another school's cookie, on a site that is not its school's)
+            return None
+        return await run_in_threadpool(sessions.session_of, self.store, secret)
 
     async def form(self, request: Request, max_fields: int = 20) -> dict[str, str] | None:
         """The posted form (urlencoded), or None when it is not one."""

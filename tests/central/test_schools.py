@@ -1,0 +1,220 @@
+"""Many schools on one central server (issue 15): each school's librarians, kiosks and
+sessions reach their own school's data and no other's.
+
+A real server (SQLite, and PostgreSQL where one answers) holds the implicit school and two
+more. Each has a roster, a catalogue, a kiosk that lent a book and a review waiting. Then a
+librarian of one school walks every dashboard page and posts every dashboard form, aimed
+at the other school's things, and every API route is tried with each school's credentials
+and with credentials moved to another school: nothing of the other school is shown,
+nothing of it changes, and a credential or session moved to another school is unknown there.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import requests
+from sqlalchemy import select, text
+
+from bookcorner.central import db, schools
+from bookcorner.central.dashboard import FORMS, PAGES
+from bookcorner.central.kiosks import add_kiosk, add_librarian
+from bookcorner.central.reference import load_document
+from bookcorner.protocol.credentials import bearer
+from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
+from tests.central.dashboard_client import Librarian
+from tests.central.harness import BACKENDS, CentralServer, database
+from tests.central.pushes import KioskClient, checkin, checkout
+
+
+@dataclass
+class SchoolSeen:
+    """One school as the test set it up: its store, credentials, and words only it holds."""
+
+    slug: str
+    store: db.Store
+    kiosk: KioskClient
+    librarian: str
+    librarian_token: str
+    markers: tuple[str, ...]
+    review_id: int
+
+
+def _set_up(store: db.Store, url: str, slug: str) -> SchoolSeen:
+    tag = (slug or "first") + uuid.uuid4().hex[:4]
+    title, name, kiosk_id = f"Title-of-{tag}", f"Pupil-of-{tag}", f"kiosk-of-{tag}"
+    load_document(store, ReferenceDocument(
+        patrons=[PatronRecord(patron_id=f"P-{tag}", name=name, role="student", class_name=f"3.{tag}")],
+        items=[ItemRecord(item_id=f"I-{tag}", title=title, barcode=f"3{tag}"),
+               ItemRecord(item_id=f"J-{tag}", title=f"Other-{title}")]))
+    kiosk = KioskClient(url, kiosk_id, add_kiosk(store, kiosk_id, f"Corner-of-{tag}"))
+    assert kiosk.push([kiosk.event(*checkout(f"I-{tag}", f"P-{tag}"))]).status_code == 200
+    # a return of a book nobody borrowed here: a review waiting for this school's librarian
+    assert kiosk.push([kiosk.event(*checkin(f"J-{tag}", "no-such-loan"))]).status_code == 200
+    with store.reading() as conn:
+        review_id = conn.execute(select(db.reviews.c.review_id).where(db.reviews.c.kiosk_id == kiosk_id)).scalar()
+    librarian = f"Librarian-of-{tag}"
+    return SchoolSeen(slug, store, kiosk, librarian, add_librarian(store, librarian),
+                      (title, name, kiosk_id, f"Corner-of-{tag}", librarian), review_id or 0)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def district(request, tmp_path_factory) -> Iterator[tuple[CentralServer, dict[str, SchoolSeen]]]:
+    folder = tmp_path_factory.mktemp(f"district-{request.param}")
+    with database(request.param, folder) as url:
+        root = db.Store(url, pool_size=2)
+        root.migrate()
+        registry = schools.Schools(root)
+        registry.add("north-hill", "North Hill Primary")
+        registry.add("south", "South Bank Primary")
+        server = CentralServer(url, folder / "server.log").start()
+        try:
+            seen = {slug: _set_up(registry.store(slug), server.url, slug) for slug in ("", "north-hill", "south")}
+            yield server, seen
+        finally:
+            server.stop()
+            registry.dispose()
+            root.dispose()
+
+
+def _contents(store: db.Store) -> dict[str, list]:
+    """Every row of every table of a school (what must not change when another school acts)."""
+    with store.reading() as conn:
+        return {table.name: sorted(map(repr, conn.execute(select(table)).all())) for table in db.metadata.sorted_tables}
+
+
+def _signed_in(server: CentralServer, school: SchoolSeen) -> Librarian:
+    client = Librarian(server.url)
+    assert client.sign_in(school.librarian, school.librarian_token).status_code == 303
+    return client
+
+
+def test_credentials_name_their_school_and_work_only_there(district):
+    _server, seen = district
+    assert not seen[""].kiosk.token.startswith(("north-hill.", "south."))  # the first school: as it always was
+    assert seen["north-hill"].kiosk.token.startswith("north-hill.")
+    assert seen["south"].librarian_token.startswith("south.")
+    assert schools.school_of_secret(seen["south"].kiosk.token)[0] == "south"
+
+
+@pytest.mark.parametrize("slug", ["", "north-hill", "south"])
+def test_a_librarian_sees_only_their_school_on_every_page(district, slug):
+    server, seen = district
+    me = seen[slug]
+    others = [school for other, school in seen.items() if other != slug]
+    client = _signed_in(server, me)
+    shown_mine = set()
+    for path in PAGES:
+        for asked in {path, path.replace("/1", f"/{others[0].review_id}")}:
+            page = client.get(asked)
+            assert page.status_code < 500, (asked, page.status_code)
+            for other in others:
+                for marker in other.markers:
+                    assert marker not in page.text, (asked, marker)
+            shown_mine.update(marker for marker in me.markers if marker in page.text)
+    # the walk saw this school's own things (so the pages above were not simply empty)
+    assert {me.markers[0], me.markers[2]} <= shown_mine
+
+
+def test_every_form_aimed_at_another_school_changes_nothing_there(district):
+    server, seen = district
+    north, south, first = seen["north-hill"], seen["south"], seen[""]
+    before = {slug: _contents(seen[slug].store) for slug in ("south", "")}
+    client = _signed_in(server, north)
+    csrf = client.csrf()
+    for path in FORMS:
+        for target in (south, first):
+            asked = path.replace("/1", f"/{target.review_id}")
+            answer = client.post(asked, {"csrf": csrf, "decision": "accept", "kiosk_id": target.kiosk.kiosk_id,
+                                         "item_id": f"I-{target.markers[0][9:]}", "name": target.librarian})
+            assert answer.status_code < 500, (asked, answer.status_code)
+    after = {slug: _contents(seen[slug].store) for slug in ("south", "")}
+    for slug in ("south", ""):
+        changed = [name for name in before[slug] if before[slug][name] != after[slug][name]]
+        assert changed == [], (slug or "first school", changed)
+    with south.store.reading() as conn:
+        assert conn.execute(select(db.reviews.c.resolved_at)
+                            .where(db.reviews.c.review_id == south.review_id)).scalar() is None
+
+
+def test_a_session_or_credential_moved_to_another_school_is_unknown_there(district):
+    server, seen = district
+    north, south = seen["north-hill"], seen["south"]
+    client = _signed_in(server, north)
+    secret = client.http.cookies.get("bc_session")
+    assert secret.startswith("north-hill.")
+    for forged in (secret.replace("north-hill.", "south.", 1), secret.split(".", 1)[1], "nowhere." + secret):
+        stranger = requests.Session()
+        stranger.cookies.set("bc_session", forged, path="/dashboard")
+        answer = stranger.get(f"{server.url}/dashboard/end-of-day", allow_redirects=False, timeout=10)
+        assert answer.status_code == 303 and answer.headers["location"] == "/dashboard/sign-in", forged
+    # a librarian's credential given the other school's name signs in nowhere
+    moved = north.librarian_token.replace("north-hill.", "south.", 1)
+    assert Librarian(server.url).sign_in(north.librarian, moved).status_code == 401
+    assert Librarian(server.url).sign_in(north.librarian, north.librarian_token.split(".", 1)[1]).status_code == 401
+    # a kiosk's: unknown to the API (and its events go nowhere)
+    for token in (north.kiosk.token.replace("north-hill.", "south.", 1), north.kiosk.token.split(".", 1)[1],
+                  "nowhere." + north.kiosk.token.split(".", 1)[1]):
+        for method, path in _api_routes(server):
+            answer = requests.request(method, server.url + path, headers=bearer(token), timeout=10)
+            assert answer.status_code == 401, (method, path, token[:12])
+    with south.store.reading() as conn:
+        assert conn.execute(select(db.kiosks.c.kiosk_id).where(db.kiosks.c.kiosk_id == north.kiosk.kiosk_id)).first() \
+            is None
+
+
+def _api_routes(server: CentralServer) -> list[tuple[str, str]]:
+    """Every secured route of the kiosks' API, from the server's own OpenAPI document."""
+    document = requests.get(f"{server.url}/openapi.json", timeout=10).json()
+    routes = [(method.upper(), path) for path, operations in document["paths"].items()
+              for method, operation in operations.items() if operation.get("security")]
+    assert {("POST", "/v1/push"), ("GET", "/v1/kiosks")} <= set(routes)
+    return routes
+
+
+def test_each_schools_api_answers_with_that_school_only(district):
+    server, seen = district
+    for slug, school in seen.items():
+        others = [other for name, other in seen.items() if name != slug]
+        listed = requests.get(f"{server.url}/v1/kiosks", headers=bearer(school.librarian_token), timeout=10)
+        assert listed.status_code == 200
+        ids = {k["kiosk_id"] for k in listed.json()["kiosks"]}
+        assert school.kiosk.kiosk_id in ids and not ids & {other.kiosk.kiosk_id for other in others}
+        reference = requests.get(f"{server.url}/v1/reference", headers=bearer(school.kiosk.token), timeout=10)
+        assert reference.status_code == 200
+        assert school.markers[0] in reference.text
+        assert not any(marker in reference.text for other in others for marker in other.markers)
+    # a kiosk of one school pushing an event about another school's book: kept in its own school
+    north, south = seen["north-hill"], seen["south"]
+    south_item = "I-" + south.markers[0].removeprefix("Title-of-")
+    assert north.kiosk.push([north.kiosk.event(*checkout(south_item, "P-x"))]).status_code == 200
+    with south.store.reading() as conn:
+        assert conn.execute(select(db.loans.c.kiosk_id).where(db.loans.c.item_id == south_item)).scalars().all() == [
+            south.kiosk.kiosk_id]
+
+
+def test_the_schools_are_apart_in_the_database_itself(district):
+    server, seen = district
+    if seen[""].store.sqlite:
+        for slug in ("north-hill", "south"):
+            assert seen[slug].store.url.endswith(f"/schools/{slug}.db")
+        return
+    with seen[""].store.reading() as conn:
+        found = set(conn.execute(text("SELECT schema_name FROM information_schema.schemata")).scalars())
+    assert {"school_north_hill", "school_south"} <= found
+    # the same kiosk id in two schools is two kiosks: each school's lock keys are its own
+    assert db.ingest_lock_keys("k", ["i"], school="school_south:") != db.ingest_lock_keys("k", ["i"])
+    assert seen["south"].store._write_lock_key != seen[""].store._write_lock_key
+
+
+def test_school_slugs_are_checked():
+    for bad in ("", "North", "1st", "a_b", "district", "x" * 41, "ends-"):
+        with pytest.raises(schools.BadSlug):
+            schools.check_slug(bad)
+    assert schools.check_slug("st-marys-2") == "st-marys-2"
+    assert schools.schema_of("st-marys-2") == "school_st_marys_2"
+    assert re.fullmatch(db.SCHEMA_NAME, schools.schema_of("a" * 40))
