@@ -184,6 +184,12 @@ def _register_school_actions(actions: argparse._SubParsersAction) -> None:
     _database(add, argparse.SUPPRESS)
     add.set_defaults(handler=_add_school)
 
+    staff = actions.add_parser("add-district-user", help=_("print a credential of the district's own staff: they sign "
+                                                           "in to the dashboard and see every school's figures"))
+    staff.add_argument("name")
+    _database(staff, argparse.SUPPRESS)
+    staff.set_defaults(handler=_add_district_user)
+
     listing = actions.add_parser("schools", help=_("the schools on this server"))
     listing.add_argument("--json", action="store_true")
     _database(listing, argparse.SUPPRESS)
@@ -236,6 +242,15 @@ def _add_school(args: argparse.Namespace) -> int:
         _fail(_("school {slug} exists already").format(slug=args.slug), EXIT_REFUSED)
     print(_("school {slug} ({name}) added: give its commands --school {slug}, e.g. `bookcorner central add-librarian "
             "NAME --school {slug}`").format(slug=school.slug, name=school.name))
+    return EXIT_OK
+
+
+def _add_district_user(args: argparse.Namespace) -> int:
+    from bookcorner.central.kiosks import Audit, add_district_user
+
+    print(add_district_user(_root_store(args), args.name, audit=Audit(_operator(), "district.add", args.name, {})))
+    print(_("This is {name}'s district credential; it is shown only once. It signs in to the dashboard's district "
+            "page, which shows every school's figures.").format(name=args.name), file=sys.stderr)
     return EXIT_OK
 
 

@@ -19,6 +19,8 @@ from bookcorner.protocol.credentials import new_token, signing_key, token_hash
 from bookcorner.protocol.messages import KioskInfo, KioskList
 
 KIOSK, LIBRARIAN = "kiosk", "librarian"
+#: the district's own staff: every school's figures on the dashboard, nothing to change (``central.schools``)
+DISTRICT = "district"
 
 
 class KioskExists(ValueError):
@@ -79,10 +81,23 @@ def add_kiosk(store: db.Store, kiosk_id: str, name: str = "", *, reissue: bool =
 
 def add_librarian(store: db.Store, name: str, *, audit: Audit | None = None) -> str:
     """A librarian's credential (``audit``: written in the same transaction), of the store's school."""
+    return _person(store, name, LIBRARIAN, audit)
+
+
+def add_district_user(store: db.Store, name: str, *, audit: Audit | None = None) -> str:
+    """A credential of the district's own staff (``DISTRICT``): they sign in to the dashboard
+    and see every school's figures, and change nothing of any school. Kept with the implicit
+    school's credentials (``store`` must be its store)."""
+    if store.school:
+        raise ValueError("district credentials belong to the implicit school's database")
+    return _person(store, name, DISTRICT, audit)
+
+
+def _person(store: db.Store, name: str, role: str, audit: Audit | None) -> str:
     token = prefixed(store, new_token())
     at = db.now()
     with store.writing() as conn:
-        conn.execute(db.credentials.insert().values(token_hash=token_hash(token), role=LIBRARIAN, name=name,
+        conn.execute(db.credentials.insert().values(token_hash=token_hash(token), role=role, name=name,
                                                     kiosk_id=None, created_at=at))
         if audit is not None:
             audit.write(conn, at)

@@ -21,6 +21,7 @@ from bookcorner.central.dashboard import (
     bridge,
     cataloguing,
     data_in,
+    district,
     labels,
     notices,
     pages,
@@ -32,7 +33,7 @@ from bookcorner.central.dashboard import (
 from bookcorner.central.dashboard.site import Site
 from bookcorner.central.schools import Schools
 
-AREAS = (pages, reports, registers, notices, cataloguing, labels, data_in, reading, school, bridge)
+AREAS = (pages, reports, registers, notices, cataloguing, labels, data_in, reading, school, bridge, district)
 
 
 def mount(app: FastAPI, schools: Schools, version: str) -> None:

@@ -13,8 +13,9 @@ from fastapi.responses import Response
 
 from bookcorner.central import db
 from bookcorner.central.dashboard import review_text
-from bookcorner.central.dashboard.deps import Dash, Form, Librarian, ReviewId
+from bookcorner.central.dashboard.deps import AnyonesForm, Dash, Form, Librarian, Person, ReviewId
 from bookcorner.central.dashboard.site import CSS_PATH, PREFIX, Site
+from bookcorner.central.kiosks import DISTRICT
 from bookcorner.central.schools import prefixed
 from bookcorner.central.services import exports, reviews, school, sessions
 from bookcorner.central.services.tables import CSV_MEDIA
@@ -142,7 +143,7 @@ async def sign_in(request: Request, site: Dash) -> Response:
     if attempt.secret is None:
         await asyncio.sleep(attempt.delay_s)
         return site.page(request, "sign_in.html", 401, csrf=request.cookies.get(sessions.SIGN_IN_COOKIE), failed=True)
-    response = site.redirect("/end-of-day")
+    response = site.redirect("/district" if attempt.role == DISTRICT else "/end-of-day")
     response.set_cookie(sessions.SESSION_COOKIE, prefixed(school.store, attempt.secret), path=PREFIX, httponly=True, samesite="strict",
                         secure=site.secure(request), max_age=sessions.SESSION_HOURS * 3600)
     response.delete_cookie(sessions.SIGN_IN_COOKIE, path=PREFIX)
@@ -150,7 +151,7 @@ async def sign_in(request: Request, site: Dash) -> Response:
 
 
 @router.post("/sign-out")
-async def sign_out(who: Librarian, _fields: Form, site: Dash) -> Response:
+async def sign_out(who: Person, _fields: AnyonesForm, site: Dash) -> Response:
     await site.run(sessions.sign_out, site.store, who)
     response = site.to_sign_in()
     response.delete_cookie(sessions.SESSION_COOKIE, path=PREFIX)

@@ -601,4 +601,7 @@ def _school_sentence(entry: AuditEntry, words: Words) -> str | None:
         return _("{who} let {name} sign in as a librarian.").format(who=who, name=entry.target)
     if a == "librarian.revoke":
         return _("{who} took {name}'s librarian sign-in away.").format(who=who, name=entry.target)
+    if a == "district.add":
+        return _("{who} let {name} sign in as the district's staff (every school's figures).").format(
+            who=who, name=entry.target)
     return None

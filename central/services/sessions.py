@@ -35,12 +35,14 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.engine import Connection
 
 from bookcorner.central import db
-from bookcorner.central.kiosks import LIBRARIAN
+from bookcorner.central.kiosks import DISTRICT, LIBRARIAN
 from bookcorner.protocol.credentials import token_hash
 
 SESSION_COOKIE = "bc_session"
 SIGN_IN_COOKIE = "bc_sign_in"
 SESSION_HOURS = 12
+#: who may sign in to the dashboard (never a kiosk)
+SIGN_IN_ROLES = (LIBRARIAN, DISTRICT)
 #: the audit actions of sign-ins, and the limits on failed ones (see above)
 SIGNED_IN, FAILED = "sign_in", "sign_in.failed"
 WINDOW = timedelta(minutes=15)
@@ -55,6 +57,8 @@ class Session:
     name: str
     csrf: str
     session_hash: str
+    #: LIBRARIAN, or DISTRICT for the district's own staff (who see the district's page only)
+    role: str = LIBRARIAN
 
 
 def _hash(secret: str) -> str:
@@ -79,6 +83,8 @@ class Attempt:
     secret: str | None = None
     refused_until: datetime | None = None
     delay_s: float = 0.0
+    #: whose credential signed in (LIBRARIAN or DISTRICT)
+    role: str = LIBRARIAN
 
 
 def _address_target(address: str) -> str:
@@ -115,7 +121,7 @@ def sign_in(store: db.Store, name: str, credential: str, address: str = "") -> A
             expires_at=at + timedelta(hours=SESSION_HOURS)))
         conn.execute(db.audit_log.insert().values(at=at, who=row.name, action=SIGNED_IN, target=target,
                                                   detail=json.dumps({"address": address}, ensure_ascii=False)))
-    return Attempt(secret=secret)
+    return Attempt(secret=secret, role=row.role)
 
 
 def _recent_failures(conn: Connection, name: str, target: str, at: datetime) -> tuple[list[Any], list[Any]]:
@@ -135,7 +141,7 @@ def _librarian_credential(conn: Connection, name: str, credential: str) -> Any:
         return None
     row = conn.execute(select(db.credentials).where(db.credentials.c.token_hash == token_hash(credential),
                                                     db.credentials.c.revoked_at.is_(None))).first()
-    if row is None or row.role != LIBRARIAN or not hmac.compare_digest(row.name.encode(), name.encode()):
+    if row is None or row.role not in SIGN_IN_ROLES or not hmac.compare_digest(row.name.encode(), name.encode()):
         return None
     return row
 
@@ -146,11 +152,11 @@ def session_of(store: db.Store, secret: str | None) -> Session | None:
     s, c = db.dashboard_sessions.c, db.credentials.c
     with store.reading() as conn:
         row = conn.execute(
-            select(s.name, s.csrf, s.session_hash)
+            select(s.name, s.csrf, s.session_hash, c.role)
             .join_from(db.dashboard_sessions, db.credentials, s.token_hash == c.token_hash)
             .where(s.session_hash == _hash(secret), s.expires_at > db.now(), c.revoked_at.is_(None),
-                   c.role == LIBRARIAN)).first()
-    return Session(row.name, row.csrf, row.session_hash) if row else None
+                   c.role.in_(SIGN_IN_ROLES))).first()
+    return Session(row.name, row.csrf, row.session_hash, row.role) if row else None
 
 
 def sign_out(store: db.Store, session: Session) -> None:

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import pytest
 import requests
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from bookcorner.central import db, schools
 from bookcorner.central.dashboard import FORMS, PAGES
-from bookcorner.central.kiosks import add_kiosk, add_librarian
+from bookcorner.central.kiosks import add_district_user, add_kiosk, add_librarian
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
@@ -218,3 +218,51 @@ def test_school_slugs_are_checked():
     assert schools.check_slug("st-marys-2") == "st-marys-2"
     assert schools.schema_of("st-marys-2") == "school_st_marys_2"
     assert re.fullmatch(db.SCHEMA_NAME, schools.schema_of("a" * 40))
+
+
+def _district_row(page: str, slug: str) -> dict[str, int]:
+    row = re.search(rf'<tr data-school="{re.escape(slug)}"[^>]*>(.*?)</tr>', page, re.S).group(1)
+    return {name: int(value) for name, value in re.findall(r'<td class="([a-z-]+)">(\d+)</td>', row)}
+
+
+def test_the_district_sees_every_schools_figures_and_their_total_and_changes_nothing(district):
+    server, seen = district
+    token = add_district_user(seen[""].store, "District office")
+    assert "." not in token  # the district's staff belong to no one school
+    staff = Librarian(server.url)
+    answer = staff.sign_in("District office", token)
+    assert answer.status_code == 303 and answer.headers["location"] == "/dashboard/district"
+    page = staff.get("/district")
+    assert page.status_code == 200
+    expected: dict[str, dict[str, int]] = {}
+    for slug, school in seen.items():
+        with school.store.reading() as conn:
+            on_loan = conn.execute(select(func.count()).select_from(db.loans)
+                                   .where(db.loans.c.returned_at.is_(None))).scalar_one()
+            waiting = conn.execute(select(func.count()).select_from(db.reviews)
+                                   .where(db.reviews.c.resolved_at.is_(None))).scalar_one()
+        expected[slug] = {"on-loan": on_loan, "waiting": waiting, "kiosks": 1, "pupils": 1, "books": 2}
+        got = _district_row(page.text, slug)
+        assert {name: got[name] for name in expected[slug]} == expected[slug], slug
+        assert got["loans-this-term"] >= 1
+    total = _district_row(page.text, "*")
+    for name in ("on-loan", "waiting", "kiosks", "pupils", "books"):
+        assert total[name] == sum(figures[name] for figures in expected.values()), name
+    assert "North Hill Primary" in page.text and "South Bank Primary" in page.text
+    # figures only: no child's name, no book's title
+    assert not any(marker in page.text for school in seen.values() for marker in school.markers[:2])
+    assert "所有学校" in staff.get("/district", params={"lang": "zh_CN"}).text
+    table = staff.get("/district/schools.csv")
+    assert table.status_code == 200 and "south" in table.text and "north-hill" in table.text
+    # a school's pages send the district's staff to theirs; a school's form is refused
+    for path in ("/end-of-day", "/reviews", "/school"):
+        moved = staff.get(path)
+        assert moved.status_code == 303 and moved.headers["location"] == "/dashboard/district", path
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    for path in FORMS:
+        if path != "/sign-out":
+            assert staff.post(path.replace("/1", f"/{seen[''].review_id}"), {"csrf": csrf}).status_code == 403, path
+    # and a school's librarian is refused the district's page
+    assert _signed_in(server, seen["south"]).get("/district").status_code == 403
+    assert staff.post("/sign-out", {"csrf": csrf}).status_code == 303
+    assert staff.get("/district").status_code == 303
