@@ -23,12 +23,16 @@ from sqlalchemy import func, select, text
 from bookcorner.central import db, schools
 from bookcorner.central.dashboard import FORMS, PAGES
 from bookcorner.central.kiosks import add_district_user, add_kiosk, add_librarian
-from bookcorner.central.reference import load_document
+from bookcorner.central.reference import document_from_reference, load_document
+from bookcorner.journal.clock import FixedClock
+from bookcorner.kiosk.desk import CirculationDesk
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
 from tests.central.dashboard_client import Librarian
 from tests.central.harness import BACKENDS, CentralServer, database
 from tests.central.pushes import KioskClient, checkin, checkout
+from tests.school import CARDS, MONDAY, XIAOMING, XIYOUJI, reference
+from tests.sync.kiosk import TestKiosk
 
 
 @dataclass
@@ -198,7 +202,7 @@ def test_each_schools_api_answers_with_that_school_only(district):
 
 
 def test_the_schools_are_apart_in_the_database_itself(district):
-    server, seen = district
+    _server, seen = district
     if seen[""].store.sqlite:
         for slug in ("north-hill", "south"):
             assert seen[slug].store.url.endswith(f"/schools/{slug}.db")
@@ -221,7 +225,7 @@ def test_school_slugs_are_checked():
 
 
 def _district_row(page: str, slug: str) -> dict[str, int]:
-    row = re.search(rf'<tr data-school="{re.escape(slug)}"[^>]*>(.*?)</tr>', page, re.S).group(1)
+    row = re.search(rf'<tr data-school="{re.escape(slug)}"[^>]*>(.*?)</tr>', page, re.DOTALL).group(1)
     return {name: int(value) for name, value in re.findall(r'<td class="([a-z-]+)">(\d+)</td>', row)}
 
 
@@ -241,7 +245,10 @@ def test_the_district_sees_every_schools_figures_and_their_total_and_changes_not
                                    .where(db.loans.c.returned_at.is_(None))).scalar_one()
             waiting = conn.execute(select(func.count()).select_from(db.reviews)
                                    .where(db.reviews.c.resolved_at.is_(None))).scalar_one()
-        expected[slug] = {"on-loan": on_loan, "waiting": waiting, "kiosks": 1, "pupils": 1, "books": 2}
+            kiosks = conn.execute(select(func.count()).select_from(db.kiosks)).scalar_one()
+            pupils = conn.execute(select(func.count()).select_from(db.patrons)).scalar_one()
+            books = conn.execute(select(func.count()).select_from(db.catalogue)).scalar_one()
+        expected[slug] = {"on-loan": on_loan, "waiting": waiting, "kiosks": kiosks, "pupils": pupils, "books": books}
         got = _district_row(page.text, slug)
         assert {name: got[name] for name in expected[slug]} == expected[slug], slug
         assert got["loans-this-term"] >= 1
@@ -266,3 +273,27 @@ def test_the_district_sees_every_schools_figures_and_their_total_and_changes_not
     assert _signed_in(server, seen["south"]).get("/district").status_code == 403
     assert staff.post("/sign-out", {"csrf": csrf}).status_code == 303
     assert staff.get("/district").status_code == 303
+
+
+def test_kiosks_of_one_name_in_two_schools_sync_through_the_real_daemon_each_to_its_own(district, tmp_path):
+    """The same corner name, pupil and book in two schools: ``bookcorner syncd --once`` with each
+    school's credential takes each kiosk's loans to its own school, and brings back its own."""
+    server, seen = district
+    kiosks = {}
+    for slug in ("north-hill", "south"):
+        load_document(seen[slug].store, document_from_reference(reference(), f"School {slug}"))
+        kiosks[slug] = TestKiosk(tmp_path / slug, "corner-1", server.url, add_kiosk(seen[slug].store, "corner-1"))
+    with CirculationDesk(kiosks["north-hill"].root, "corner-1", FixedClock(MONDAY)) as desk:
+        assert desk.checkout(desk.identify(CARDS[XIAOMING]), XIYOUJI.barcode).ok
+    for kiosk in kiosks.values():
+        done = kiosk.syncd_once()
+        assert done.returncode == 0, done.stderr
+    with seen["north-hill"].store.reading() as conn:
+        assert conn.execute(select(db.loans.c.kiosk_id).where(db.loans.c.item_id == XIYOUJI.item_id,
+                                                              db.loans.c.returned_at.is_(None))).scalars().all() == [
+            "corner-1"]
+    for slug in ("south", ""):
+        with seen[slug].store.reading() as conn:
+            assert conn.execute(select(db.loans.c.loan_id).where(db.loans.c.item_id == XIYOUJI.item_id)).first() is None
+    with CirculationDesk(kiosks["south"].root, "corner-1", FixedClock(MONDAY)) as desk:
+        assert desk.state.loan_of(XIYOUJI.item_id) is None  # south's corner learnt nothing of north's loan
