@@ -56,7 +56,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if app.state.sip2 is not None:
             from bookcorner.central.sip2 import Sip2Server
 
-            sip2 = Sip2Server(app.state.store, app.state.sip2.options)
+            sip2 = Sip2Server(app.state.store, app.state.sip2.options, app.state.schools)
             await sip2.start(app.state.sip2.sock)
         yield
     finally:

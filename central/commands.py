@@ -122,6 +122,7 @@ def _register_kiosk_actions(actions: argparse._SubParsersAction) -> None:
     sip2.add_argument("--reissue", action="store_true",
                       help=_("the account exists: give it a new password (the old one stops working)"))
     _database(sip2, argparse.SUPPRESS)
+    _school_option(sip2)
     sip2.set_defaults(handler=_add_sip2_account)
 
     listing = actions.add_parser("kiosks", help=_("kiosks with their last contact and last event received"))
@@ -384,9 +385,10 @@ def _add_librarian(args: argparse.Namespace) -> int:
 
 def _add_sip2_account(args: argparse.Namespace) -> int:
     from bookcorner.central.kiosks import Audit
-    from bookcorner.central.services.sip2_accounts import AccountExists, BadLogin, add_account, kiosk_of
+    from bookcorner.central.services.sip2_accounts import AccountExists, BadLogin, add_account, kiosk_of, login_of
 
     store = _store(args)
+    login = login_of(store, args.login)  # (a district's school: its slug in front)
     audit = Audit(_operator(), "sip2.reissue" if args.reissue else "sip2.add", args.login, {})
     try:
         password = add_account(store, args.login, reissue=args.reissue, audit=audit)
@@ -399,7 +401,7 @@ def _add_sip2_account(args: argparse.Namespace) -> int:
     print(password)
     print(_("This is the password of SIP2 account {login}; it is shown only once. Enter the login and this password "
             "in the self-check machine's SIP2 settings. Its loans appear as kiosk {kiosk}.").format(
-        login=args.login, kiosk=kiosk_of(args.login)), file=sys.stderr)
+        login=login, kiosk=kiosk_of(login)), file=sys.stderr)
     return EXIT_OK
 
 

@@ -31,6 +31,7 @@ from datetime import datetime
 
 from bookcorner import i18n
 from bookcorner.central import db
+from bookcorner.central.schools import Schools, UnknownSchool, school_of_secret
 from bookcorner.central.services import notices, sip2_accounts
 from bookcorner.central.services.sip2 import Desk, PatronView, Result, due_moment, screen_text
 from bookcorner.circulation.model import ItemStatus
@@ -90,6 +91,8 @@ class Listener:
 @dataclass
 class Session:
     peer: str
+    #: the store of the school the session's login belongs to (set at login: ``Sip2Server.school_of``)
+    store: db.Store | None = field(default=None, repr=False)
     kiosk_id: str | None = None
     login: str = ""
     password: str = field(default="", repr=False)
@@ -112,12 +115,14 @@ class Closing(Exception):
 class Sip2Server:
     store: db.Store
     options: Options = field(default_factory=Options)
-    desk: Desk | None = None
+    #: the district's schools: a login ``<school>.<name>`` is that school's account (``central.schools``);
+    #: None: the implicit school's only
+    schools: Schools | None = None
+    _desks: dict[str, Desk] = field(default_factory=dict)
     _server: asyncio.Server | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     async def start(self, sock: socket.socket) -> None:
-        self.desk = self.desk or Desk(self.store)
         tls = self.options.tls()
         # a handshake timeout is refused without TLS
         self._server = await asyncio.start_server(self._connected, sock=sock, limit=sip2.MAX_FRAME, ssl=tls,
@@ -198,7 +203,7 @@ class Sip2Server:
 
     async def _school_language(self, session: Session) -> str:
         if session.school_language is None:
-            chosen = self.options.language or (await asyncio.to_thread(notices.schedule, self.store)).language
+            chosen = self.options.language or (await asyncio.to_thread(notices.schedule, self._store(session))).language
             session.school_language = chosen if chosen in i18n.LANGUAGES else i18n.SOURCE_LANGUAGE
         return session.school_language
 
@@ -206,7 +211,8 @@ class Sip2Server:
         """Logged in, with an account not revoked since (a revoked one stops at its next request)."""
         if session.kiosk_id is None:
             raise Closing(f"command {command} before login")
-        if await asyncio.to_thread(sip2_accounts.authenticate, self.store, session.login, session.password) is None:
+        if await asyncio.to_thread(sip2_accounts.authenticate, self._store(session), session.login,
+                                   session.password) is None:
             raise Closing("its SIP2 account was revoked")
 
     def _bad(self, session: Session, why: str) -> bytes:
@@ -220,14 +226,15 @@ class Sip2Server:
 
     async def _login(self, session: Session, request: Message) -> Message:
         login, password = request.get("CN", "") or "", request.get("CO", "") or ""
-        kiosk_id = await asyncio.to_thread(sip2_accounts.authenticate, self.store, login, password)
+        store = await asyncio.to_thread(self.school_of, login)
+        kiosk_id = await asyncio.to_thread(sip2_accounts.authenticate, store, login, password)
         if kiosk_id is None:
             session.failed_logins += 1
             log.warning("SIP2: failed login as %r from %s", sip2.clean(login, 60), session.peer)
             if session.failed_logins >= MAX_FAILED_LOGINS:
                 session.done = True
             return sip2.login_response(False, request.sequence)
-        session.kiosk_id, session.login, session.password = kiosk_id, login, password
+        session.kiosk_id, session.login, session.password, session.store = kiosk_id, login, password, store
         log.info("SIP2: %s logged in from %s", login, session.peer)
         return sip2.login_response(True, request.sequence)
 
@@ -240,16 +247,33 @@ class Sip2Server:
     async def _now(self, session: Session) -> datetime:
         if session.kiosk_id is None:
             return db.now().astimezone().replace(tzinfo=None)
-        return (await asyncio.to_thread(self._desk.now, session.kiosk_id)).replace(tzinfo=None)
+        return (await asyncio.to_thread(self._desk(session).now, session.kiosk_id)).replace(tzinfo=None)
 
-    @property
-    def _desk(self) -> Desk:
-        assert self.desk is not None, "started"
-        return self.desk
+    def school_of(self, login: str) -> db.Store:
+        """The store of the school a login names (``<school>.<name>``); the implicit school's for a
+        login that names none this server has."""
+        slug = school_of_secret(login)[0]
+        if slug and self.schools is not None:
+            try:
+                return self.schools.store(slug)
+            except UnknownSchool:
+                pass
+        return self.store
+
+    def _store(self, session: Session) -> db.Store:
+        return session.store or self.store
+
+    def _desk(self, session: Session) -> Desk:
+        """The circulation desk of the session's school."""
+        store = self._store(session)
+        desk = self._desks.get(store.school)
+        if desk is None:
+            desk = self._desks.setdefault(store.school, Desk(store))
+        return desk
 
     async def _patron(self, session: Session, request: Message) -> Message:
         now = await self._now(session)
-        view = await asyncio.to_thread(self._desk.patron, _kiosk(session), request.get("AA", "") or "", now)
+        view = await asyncio.to_thread(self._desk(session).patron, _kiosk(session), request.get("AA", "") or "", now)
         answer = patron_answer(request.get("AO", "") or "", view, now)
         language = CODE_OF[i18n.current_language()]  # the language it is answered in
         if request.command == "23":
@@ -258,7 +282,7 @@ class Sip2Server:
 
     async def _item(self, session: Session, request: Message) -> Message:
         code = request.get("AB", "") or ""
-        item, loan, status = await asyncio.to_thread(self._desk.item, _kiosk(session), code)
+        item, loan, status = await asyncio.to_thread(self._desk(session).item, _kiosk(session), code)
         answer = sip2.ItemAnswer(request.get("AO", "") or "", code)
         if item is None:
             answer = sip2.ItemAnswer(answer.institution, code, circulation_status=sip2.ITEM_OTHER,
@@ -270,18 +294,19 @@ class Sip2Server:
 
     async def _checkout(self, session: Session, request: Message) -> Message:
         card = request.get("AA", "") or ""
-        result = await asyncio.to_thread(self._desk.checkout, _kiosk(session), card, request.get("AB", "") or "")
+        result = await asyncio.to_thread(self._desk(session).checkout, _kiosk(session), card,
+                                         request.get("AB", "") or "")
         answer = item_answer(request, result, card)
         return sip2.checkout_response(result.ok, result.renewed, answer, await self._now(session), request.sequence)
 
     async def _renew(self, session: Session, request: Message) -> Message:
         card = request.get("AA", "") or ""
-        result = await asyncio.to_thread(self._desk.renew, _kiosk(session), card, request.get("AB", "") or "")
+        result = await asyncio.to_thread(self._desk(session).renew, _kiosk(session), card, request.get("AB", "") or "")
         answer = item_answer(request, result, card)
         return sip2.renew_response(result.ok, answer, await self._now(session), request.sequence)
 
     async def _checkin(self, session: Session, request: Message) -> Message:
-        result = await asyncio.to_thread(self._desk.checkin, _kiosk(session), request.get("AB", "") or "")
+        result = await asyncio.to_thread(self._desk(session).checkin, _kiosk(session), request.get("AB", "") or "")
         answer = item_answer(request, result, "")
         return sip2.checkin_response(result.ok, answer, await self._now(session), request.sequence,
                                      alert=not result.ok)

@@ -17,6 +17,7 @@ from sqlalchemy import select, update
 
 from bookcorner.central import db
 from bookcorner.central.kiosks import Audit
+from bookcorner.central.schools import prefixed
 from bookcorner.protocol.credentials import signing_key, token_hash
 
 SIP2 = "sip2"
@@ -33,6 +34,11 @@ class BadLogin(ValueError):
     pass
 
 
+def login_of(store: db.Store, login: str) -> str:
+    """The login a self-check machine sends for account ``login`` of the store's school."""
+    return prefixed(store, login) if store.school and not login.startswith(f"{store.school}.") else login
+
+
 def kiosk_of(login: str) -> str:
     return KIOSK_PREFIX + login
 
@@ -45,7 +51,9 @@ def _hash(login: str, password: str) -> str:
 
 def add_account(store: db.Store, login: str, *, reissue: bool = False, audit: Audit | None = None) -> str:
     """A new SIP2 account (or, with ``reissue``, a new password for one: the old stops working);
-    its password, shown once."""
+    its password, shown once. A school of a district's account has its login start with the
+    school's slug and a dot (``login_of``), so the SIP2 listener knows whose it is."""
+    login = login_of(store, login)
     if not LOGIN.match(login):
         raise BadLogin(login)
     password = secrets.token_urlsafe(12)  # 96 random bits, short enough for a self-check's settings screen
