@@ -1,5 +1,10 @@
 """The central database: its tables, and how to open it (SQLite by default, PostgreSQL by URL).
 
+One ``Store`` is one school's tables (``central.schools``): a district's other schools are
+stores of their own, on PostgreSQL the same pool with the school's schema as each
+transaction's search path (``Store.in_schema``), and every lock below keyed per school, so
+one school's writes never wait for another's.
+
 Two kinds of write transaction (``Store.writing`` and ``Store.ingesting``):
 
 * ``writing``: one at a time, across threads and processes. The librarian's changes, imports,
