@@ -256,9 +256,14 @@ def _add_district_user(args: argparse.Namespace) -> int:
 
 
 def _list_schools(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from bookcorner.central.schools import Schools
 
-    listed = Schools(_root_store(args)).listed()
+    from bookcorner.central.services.registers import school_name
+
+    schools = Schools(_root_store(args))
+    listed = [school if school.slug else replace(school, name=school_name(schools.root)) for school in schools.listed()]
     if args.json:
         print(json.dumps([{"slug": s.slug, "name": s.name, "created_at": s.created_at.isoformat() if s.created_at
                            else None} for s in listed], ensure_ascii=False))
