@@ -240,6 +240,19 @@ events = Table(
     Index("ix_events_type_time", "type", "time"),
 )
 
+#: every stored event's id, on PostgreSQL only (issue 15): ``events`` is partitioned there by
+#: ``received_at``, and a partitioned table's unique key must hold the partition key, so exactly-once
+#: by event id is this table's primary key, written in the transaction that stores the event
+#: (``record_event_ids``). Its ``received_at`` leads a lookup by id to the one partition holding
+#: the event (``event_id_in``); kiosk and number answer ingest's duplicate check without ``events``.
+event_ids = Table(
+    "event_ids", metadata,
+    Column("event_id", String(80), primary_key=True),
+    Column("kiosk_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+)
+
 #: what a librarian must look at: events not applied, events a kiosk lost, conflicts
 reviews = Table(
     "reviews", metadata,
@@ -712,6 +725,37 @@ def key_in(conn: Connection, column, keys: Sequence[str]):
 
         return column.in_(select(func.unnest(literal(list(keys), ARRAY(String)))))
     return column.in_(list(keys))
+
+
+def ids_table(conn: Connection) -> Table:
+    """Where event ids are looked up with the kiosk and number they were stored under (the
+    columns ``event_id``, ``kiosk_id``, ``seq``): ``event_ids`` on PostgreSQL, ``events`` on SQLite."""
+    return event_ids if conn.dialect.name == "postgresql" else events
+
+
+def event_id_in(conn: Connection, ids: Sequence[str]):
+    """A condition on ``events``: its id is one of ``ids``. On PostgreSQL through ``event_ids``,
+    whose ``received_at`` prunes ``events`` to the partitions that hold them (a bare ``event_id
+    IN`` would probe every term's partition)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy import tuple_
+
+        found = select(event_ids.c.event_id, event_ids.c.received_at).where(key_in(conn, event_ids.c.event_id, ids))
+        return tuple_(events.c.event_id, events.c.received_at).in_(found)
+    return events.c.event_id.in_(list(ids))
+
+
+#: where ``received_at`` sits in a row of ``events`` (a tuple in its columns' order)
+_RECEIVED_AT = list(events.c.keys()).index("received_at")
+
+
+def record_event_ids(conn: Connection, rows: Sequence[tuple]) -> None:
+    """Keep the ids of events about to be stored (tuples in ``events``' column order) in
+    ``event_ids``, in the caller's transaction, before the events themselves: an id stored
+    before trips its primary key here (IntegrityError, as ``events``' own key does on SQLite,
+    where nothing is written here)."""
+    if conn.dialect.name == "postgresql" and rows:
+        bulk_insert(conn, event_ids, [(row[0], row[1], row[2], row[_RECEIVED_AT]) for row in rows])
 
 
 def time_result(conn: Connection):

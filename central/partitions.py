@@ -1,9 +1,12 @@
-"""Time partitions of the loans table on PostgreSQL (issue 15): one partition per school term.
+"""Time partitions of the loans and events tables on PostgreSQL (issue 15): one partition per
+school term. ``loans`` by ``out_at`` (a term report reads one partition), ``events`` by
+``received_at`` (a push writes only the current term's partition; exactly-once by event id is kept
+by ``event_ids``, see ``central.db``).
 
 A Chinese school year has two terms: autumn (September to January) and spring (February to July).
 The partitions are cut at 1 February and 1 August, so a term report's period lies in one partition
-and PostgreSQL prunes the others. A ``loans_default`` partition catches any row outside the
-partitions made so far: nothing is lost, and :func:`ensure_partitions` reports it.
+and PostgreSQL prunes the others. A ``<table>_default`` partition catches any row outside the
+partitions made so far: nothing is lost, :func:`ensure_partitions` logs it and ``doctor`` shows it.
 
 Every name here is unqualified, so the upkeep works in whichever schema ``search_path`` selects
 (one per school when a central serves several). SQLite is never partitioned.
@@ -23,7 +26,7 @@ from bookcorner.central.jobs import PeriodicJob
 log = logging.getLogger(__name__)
 
 #: the tables partitioned by time, and their partition key
-PARTITIONED = {"loans": "out_at"}
+PARTITIONED = {"loans": "out_at", "events": "received_at"}
 #: the first month of each term: spring (February) and autumn (August, before the school year)
 TERM_MONTHS = (2, 8)
 
@@ -58,13 +61,14 @@ def is_partitioned(conn: Connection, table: str) -> bool:
 
 
 def ensure_partitions(conn: Connection, now: datetime, *, since: datetime | None = None,
-                      terms_ahead: int = 2) -> list[str]:
+                      terms_ahead: int = 2, tables: tuple[str, ...] = tuple(PARTITIONED)) -> list[str]:
     """Create the term partitions from ``since`` (default: now's term) to ``terms_ahead`` terms after
     now's, those missing; returns the names created. Called at server start and daily, never on the
     push path. Rows already sitting in the default partition for a term are left there (a partition
     cannot be made over them) and logged."""
     created: list[str] = []
-    for table, key in PARTITIONED.items():
+    for table in tables:
+        key = PARTITIONED[table]
         if not is_partitioned(conn, table):
             continue
         start = term_start(since or now)
@@ -117,9 +121,20 @@ def partition_table(conn: Connection, table: str, key: str, primary_key: str,
     conn.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY ({primary_key}, {key})"))
     conn.execute(text(f"CREATE TABLE {table}_default PARTITION OF {table} DEFAULT"))
     oldest = conn.execute(text(f"SELECT min({key}) FROM {old}")).scalar()
-    ensure_partitions(conn, now, since=min(oldest, now) if oldest else now)
+    ensure_partitions(conn, now, since=min(oldest, now) if oldest else now, tables=(table,))
     conn.execute(text(f"INSERT INTO {table} SELECT * FROM {old}"))
     conn.execute(text(f"DROP TABLE {old}"))
+    for name, columns in indexes.items():
+        conn.execute(text(f"CREATE INDEX {name} ON {table} ({columns})"))
+
+
+def unpartition_table(conn: Connection, table: str, primary_key: str, indexes: dict[str, str]) -> None:
+    """Undo :func:`partition_table`: one plain table with every row, its own primary key and indexes."""
+    conn.execute(text(f"CREATE TABLE {table}_flat (LIKE {table} INCLUDING DEFAULTS)"))
+    conn.execute(text(f"INSERT INTO {table}_flat SELECT * FROM {table}"))
+    conn.execute(text(f"DROP TABLE {table} CASCADE"))
+    conn.execute(text(f"ALTER TABLE {table}_flat RENAME TO {table}"))
+    conn.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY ({primary_key})"))
     for name, columns in indexes.items():
         conn.execute(text(f"CREATE INDEX {name} ON {table} ({columns})"))
 

@@ -205,7 +205,7 @@ def anonymise_events(store: db.Store, now: datetime, who: str = "bookcorner", ba
             after = (chosen[-1].time, chosen[-1].event_id)
             with store.writing() as conn:  # again under the write lock: another run, a review, a loan may have moved
                 rows = conn.execute(select(e.event_id, e.kiosk_id, e.type, e.actor, e.payload).where(
-                    db.key_in(conn, e.event_id, [row.event_id for row in chosen]),
+                    db.event_id_in(conn, [row.event_id for row in chosen]),
                     e.payload.not_like(f"%{ANONYMISED_MARK}%"))).all()
                 loans = [loan_id_of(stored(row.type, row.payload)) for row in rows]
                 kept = _must_keep(conn, rows, loans) if rows else set()
