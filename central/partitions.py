@@ -105,6 +105,32 @@ def default_rows(conn: Connection) -> dict[str, int]:
     return found
 
 
+def adopt_default_rows(conn: Connection, now: datetime) -> dict[str, int]:
+    """Move the rows sitting in each ``<table>_default`` into their own term partitions, made for
+    them (``bookcorner central partitions``; old loans imported into a new database land there).
+    In one transaction: each term's rows are moved into a new table, which is then attached as
+    that term's partition; nothing is lost or copied twice. Returns the rows moved, by table."""
+    moved: dict[str, int] = {}
+    for table, key in PARTITIONED.items():
+        if not is_partitioned(conn, table):
+            continue
+        ensure_partitions(conn, now, tables=(table,))
+        terms = sorted({term_start(at) for at in conn.execute(text(
+            f"SELECT DISTINCT date_trunc('month', {key} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' FROM {table}_default"
+        )).scalars()})
+        for start in terms:
+            end, name = next_term(start), partition_name(table, start)
+            conn.execute(text(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)"))
+            count = conn.execute(text(
+                f"WITH gone AS (DELETE FROM {table}_default WHERE {key} >= :a AND {key} < :b RETURNING *) "
+                f"INSERT INTO {name} SELECT * FROM gone"), {"a": start, "b": end}).rowcount
+            conn.execute(text(f"ALTER TABLE {table} ATTACH PARTITION {name} "
+                              f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"))
+            moved[table] = moved.get(table, 0) + count
+            log.info("%s: %d rows moved from %s_default into %s", table, count, table, name)
+    return moved
+
+
 def partition_table(conn: Connection, table: str, key: str, primary_key: str,
                     indexes: dict[str, str], now: datetime) -> None:
     """Turn ``table`` into a RANGE partitioned table in place: the rows are copied into term

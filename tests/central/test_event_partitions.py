@@ -6,10 +6,14 @@ lookup by id reads only the partition holding the event."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -263,3 +267,55 @@ def test_a_term_report_reads_one_partition(store):
             "EXPLAIN SELECT type, count(*) FROM events WHERE received_at >= :a AND received_at < :b GROUP BY type"),
             {"a": start, "b": end}).scalars())
     assert {name for name in event_partitions_in(plan)} == {partitions.partition_name("events", start)}, plan
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*words: str, tmp_path: Path, language: str = "en") -> subprocess.CompletedProcess:
+    config = tmp_path / "kiosk.toml"
+    config.write_text(f'[kiosk]\nlanguage = "{language}"\ndata_dir = "{tmp_path / "data"}"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOOKCORNER_")}
+    return subprocess.run([sys.executable, "-m", "bookcorner", "--config", str(config), *words], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def doctor_line(url: str, tmp_path: Path, language: str = "en") -> dict:
+    done = run("doctor", "--json", "--user", "root", "--central-db", url, tmp_path=tmp_path, language=language)
+    assert done.returncode in (0, 1), done.stderr
+    [line] = [finding for finding in json.loads(done.stdout) if finding["check"] == "partitions"]
+    return line
+
+
+def test_doctor_shows_rows_in_a_default_partition_and_the_command_moves_them(store, tmp_path):
+    """Old loans imported into a new database (partitions from this term on) land in the default
+    partitions: doctor says so, with the fix; ``central partitions`` makes their terms and moves them."""
+    old = history(2, kiosk_id="k-import", every_days=30)
+    old = [row for row in old if row["received_at"] < partitions.term_start(NOW)]
+    loans = [{"loan_id": row["event_id"], "item_id": f"I{n}", "patron_id": "S01", "class_name": "3A",
+              "kiosk_id": "k-import", "out_at": row["time"], "due": row["time"].date(), "renewals": 0}
+             for n, row in enumerate(old)]
+    with store.writing() as conn:
+        upgrade(conn)
+        store_events(conn, old)
+        conn.execute(insert(db.loans), loans)
+    url = store.engine.url.render_as_string(hide_password=False)
+    line = doctor_line(url, tmp_path)
+    assert line["level"] == "warn"
+    assert f"{len(loans)} loan(s) and {len(old)} event(s) sit in a default partition" in line["message"]
+    assert "bookcorner central partitions" in line["fix"]
+    chinese = doctor_line(url, tmp_path, language="zh_CN")
+    assert str(len(loans)) in chinese["message"] and "默认分区" in chinese["message"], chinese
+    done = run("central", "partitions", "--db", url, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"{len(loans)} loan(s), {len(old)} event(s)" in done.stdout
+    assert doctor_line(url, tmp_path)["level"] == "ok"
+    with store.reading() as conn:
+        assert partitions.default_rows(conn) == {"loans": 0, "events": 0}
+        assert conn.execute(select(func.count()).select_from(db.events)).scalar_one() == len(old)
+        assert conn.execute(select(func.count()).select_from(db.loans)).scalar_one() == len(loans)
+        homes = dict(conn.execute(text("SELECT event_id, tableoid::regclass::text FROM events")).all())
+    for row in old:
+        assert homes[row["event_id"]] == partitions.partition_name("events", partitions.term_start(row["received_at"]))
+    again = run("central", "partitions", "--db", url, tmp_path=tmp_path)
+    assert again.returncode == 0 and "nothing to move" in again.stdout
