@@ -37,7 +37,8 @@ Two kinds of write transaction (``Store.writing`` and ``Store.ingesting``):
   processes x push_limit x (INGEST_LOCKS_MAX + 2) / max_connections (docs/operations.md). What remains shared is made safe otherwise: the reference cursor (``revision``) is
   bumped by an ``UPDATE`` of its one row, whose row lock is held to commit, as the last
   step of the batch (see ``central.ingest``), so revisions still grow in commit order and a
-  kiosk's "changes since" misses nothing; events' ids are unique by primary key (two kiosks
+  kiosk's "changes since" misses nothing; events' ids are unique by primary key (``events``'
+  on SQLite, ``event_ids``' on PostgreSQL, where ``events`` is partitioned by time: two kiosks
   sending one id: the second is looked up again and kept for review); the review queue and
   the bridge's outbox take rows under their own serial ids (``central.outbox`` on order).
 """
