@@ -854,6 +854,23 @@ def bulk_upsert(conn: Connection, table: Table, keys: list[str], rows: list[tupl
                          f"FROM json_populate_recordset(NULL::{table.name}, %s) {conflict}", (document,))
 
 
+def bulk_update_located(conn: Connection, table: Table, key: str, partition_key: str, columns: list[str],
+                        rows: list[tuple]) -> set:
+    """PostgreSQL: ``bulk_update`` of a table partitioned by ``partition_key``, whose value for each
+    row follows the columns' values: PostgreSQL reads only the partition holding each row (by key
+    alone it looks in every partition). Returns the keys updated; a row whose ``partition_key``
+    is not the one given is left as it is (for ``bulk_update`` by key alone)."""
+    if not rows:
+        return set()
+    names = [key, *columns, partition_key]
+    document = _json_rows.encode([dict(zip(names, row, strict=True)) for row in rows]).decode("utf-8")
+    sets = ", ".join(f"{c} = v.{c}" for c in columns)
+    return set(conn.exec_driver_sql(
+        f"UPDATE {table.name} SET {sets} FROM json_populate_recordset(NULL::{table.name}, %s) AS v "
+        f"WHERE {table.name}.{key} = v.{key} AND {table.name}.{partition_key} = v.{partition_key} "
+        f"RETURNING {table.name}.{key}", (document,)).scalars())
+
+
 def bulk_update(conn: Connection, table: Table, key: str, columns: list[str], rows: list[tuple]) -> None:
     """Set ``columns`` of the rows whose ``key`` is each tuple's first value (the columns'
     values follow, times through ``time_param``): one ``executemany`` on SQLite; on
