@@ -14,7 +14,8 @@ same code; ``event_ids`` stays, since the code writes it on PostgreSQL). Then, a
 kiosks (each a real journal of ``--events`` lendings and returns, sent over HTTP in the real
 protocol in batches of ``--batch``, all at once) push new events: each push's time, the p95, and
 events acknowledged per second. Last, on each: a term's circulation report (loans by class over a
-past term) and a review card's lookup of events by id, p95 over repeated runs.
+past term) and a review card's lookup of events by id, p95 over repeated runs. The server's own
+phases per push (Server-Timing: lock wait, reads, replay, writes, commit) say where a difference lies.
 
 The last line printed is one JSON object with every figure (partitioned / plain ratios included).
 """
@@ -26,6 +27,7 @@ import http.client
 import importlib
 import json
 import multiprocessing as mp
+import re
 import shutil
 import statistics
 import sys
@@ -130,7 +132,7 @@ def timed_kiosk(job: dict) -> dict:
     address = urlsplit(job["url"])
     headers = {"Authorization": f"Bearer {job['token']}", "Content-Type": "application/json"}
     connection = http.client.HTTPConnection(address.hostname, address.port, timeout=300)
-    times, acked, error = [], 0, None
+    times, acked, error, phases = [], 0, None, {}
     job["ready"].put(1)
     job["go"].wait()
     started = time.perf_counter()
@@ -148,9 +150,11 @@ def timed_kiosk(job: dict) -> dict:
             error = f"{response.status}: {data[:200]!r}"
             break
         acked = decode(data, PushReply).applied_seq
+        for name, ms in re.findall(r"(\w+);dur=([\d.]+)", response.getheader("Server-Timing") or ""):
+            phases[name] = phases.get(name, 0.0) + float(ms) / 1000
     ended = time.perf_counter()
     connection.close()
-    return {"start": started, "end": ended, "times": times, "acked": acked, "error": error}
+    return {"start": started, "end": ended, "times": times, "acked": acked, "error": error, "phases": phases}
 
 
 def push_round(url: str, kiosks: list[tuple[str, Path]], warm: tuple[str, Path], batch: int, log: Path) -> dict:
@@ -195,7 +199,11 @@ def push_round(url: str, kiosks: list[tuple[str, Path]], warm: tuple[str, Path],
     times = [t for r in results for t in r["times"]]
     total = sum(r["acked"] for r in results)
     elapsed = max(r["end"] for r in results) - min(r["start"] for r in results)
-    return {"events": total, "pushes": len(times), "seconds": elapsed, "times": times}
+    phases: dict[str, float] = {}
+    for r in results:
+        for name, seconds in r["phases"].items():
+            phases[name] = phases.get(name, 0.0) + seconds
+    return {"events": total, "pushes": len(times), "seconds": elapsed, "times": times, "phases": phases}
 
 
 # --- reading --------------------------------------------------------------------------------------------
@@ -277,7 +285,13 @@ def main(argv: list[str] | None = None) -> int:
         for name, rounds in pushes.items():
             times = [t for done in rounds for t in done["times"]]
             events, seconds = sum(d["events"] for d in rounds), sum(d["seconds"] for d in rounds)
-            figures[name] = {"pushes": len(times), "push_p95_ms": round(p95(times) * 1000, 1),
+            phases: dict[str, float] = {}
+            for done in rounds:
+                for phase, spent in done["phases"].items():
+                    phases[phase] = phases.get(phase, 0.0) + spent
+            figures[name] = {"server_ms_per_push": {phase: round(spent * 1000 / len(times), 2)
+                                                    for phase, spent in phases.items()},
+                             "pushes": len(times), "push_p95_ms": round(p95(times) * 1000, 1),
                              "push_median_ms": round(statistics.median(times) * 1000, 1),
                              "events_per_s": round(events / seconds), **reads(urls[name], args.reads)}
         p, f = figures["partitioned"], figures["plain"]
