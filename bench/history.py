@@ -14,7 +14,8 @@ same code; ``event_ids`` stays, since the code writes it on PostgreSQL). Then, a
 kiosks (each a real journal of ``--events`` lendings and returns, sent over HTTP in the real
 protocol in batches of ``--batch``, all at once) push new events: each push's time, the p95, and
 events acknowledged per second. Last, on each: a term's circulation report (loans by class over a
-past term) and a review card's lookup of events by id, p95 over repeated runs. The server's own
+past term) and a review card's lookup of events by id, p95 over repeated runs; and, on a fresh
+database, what writing ``event_ids`` adds to storing events. The server's own
 phases per push (Server-Timing: lock wait, reads, replay, writes, commit) say where a difference lies.
 
 The last line printed is one JSON object with every figure (partitioned / plain ratios included).
@@ -237,6 +238,42 @@ def reads(url: str, runs: int) -> dict:
     return {"term_report_p95_ms": round(p95(report) * 1000, 2), "lookup_20_ids_p95_ms": round(p95(lookup) * 1000, 2)}
 
 
+def ids_cost(admin: str, count: int = 40_000, batch: int = 500) -> dict:
+    """What keeping event ids in ``event_ids`` adds to storing events: the same rows stored in
+    transactions of ``batch``, into ``events`` alone and with their ids (``db.record_event_ids``),
+    on a fresh database; the best of five each, alternating."""
+    from sqlalchemy import text
+
+    from bookcorner.central import db
+
+    url, drop = postgres_database(admin)
+    try:
+        store = db.Store(url, pool_size=1)
+        store.migrate()
+        now = datetime.now(UTC)
+        rows = [(f"cost-{n:08d}-{n * 7919 % 100003}", f"k{n % 16}", n, "boot", n, now.isoformat(), True, "S01",
+                 "loan.checked_out", '{"item_id":"I1","patron_id":"S01"}', now, now, "corrected", None, None,
+                 "applied", None, None, "b", "push", None) for n in range(count)]
+        best: dict[str, float] = {}
+        for _ in range(5):
+            for with_ids in (False, True):
+                with store.writing() as conn:
+                    conn.execute(text("TRUNCATE events, event_ids"))
+                began = time.perf_counter()
+                for start in range(0, count, batch):
+                    with store.writing() as conn:
+                        if with_ids:
+                            db.record_event_ids(conn, rows[start:start + batch])
+                        db.bulk_insert(conn, db.events, rows[start:start + batch])
+                key = "events_and_ids_s" if with_ids else "events_alone_s"
+                best[key] = min(best.get(key, float("inf")), time.perf_counter() - began)
+        store.dispose()
+    finally:
+        drop()
+    return {"rows": count, **{k: round(v, 3) for k, v in best.items()},
+            "ratio": round(best["events_and_ids_s"] / best["events_alone_s"], 3)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.history", description=__doc__.split("\n\n")[0])
     parser.add_argument("--history", type=int, default=1_500_000, help="events of history")
@@ -301,8 +338,11 @@ def main(argv: list[str] | None = None) -> int:
                   "lookup_p95": round(p["lookup_20_ids_p95_ms"] / f["lookup_20_ids_p95_ms"], 3)}
         print(f"\npartitioned / plain: push p95 {ratios['push_p95']:.2f}x, throughput {ratios['throughput']:.2f}x, "
               f"term report p95 {ratios['term_report_p95']:.2f}x, lookup by id p95 {ratios['lookup_p95']:.2f}x")
+        cost = ids_cost(args.pg)
+        print(f"keeping event ids (event_ids) adds {cost['ratio'] - 1:.0%} to storing {cost['rows']:,} events "
+              f"in batches of 500 ({cost['events_alone_s']} s alone, {cost['events_and_ids_s']} s with their ids)")
         result = {"history": history, "kiosks": args.kiosks, "events_per_kiosk": args.events, "batch": args.batch,
-                  "rounds": args.rounds, **figures, "partitioned_over_plain": ratios}
+                  "rounds": args.rounds, **figures, "partitioned_over_plain": ratios, "event_ids_cost": cost}
     finally:
         if drop_plain:
             drop_plain()
