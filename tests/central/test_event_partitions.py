@@ -164,8 +164,8 @@ class Watched(db.Store):
     touched: dict[str, tuple[int, ...]]
 
     @contextmanager
-    def ingesting(self, kiosk_id, items=(), cards=()):
-        with super().ingesting(kiosk_id, items, cards) as conn:
+    def ingesting(self, *args, **kwargs):
+        with super().ingesting(*args, **kwargs) as conn:
             before = self.counters(conn)
             yield conn
             after = self.counters(conn)
