@@ -32,7 +32,11 @@ TERM_MONTHS = (2, 8)
 
 
 def term_start(moment: datetime) -> datetime:
-    """The start (UTC midnight, 1 February or 1 August) of the term partition holding ``moment``."""
+    """The start (UTC midnight, 1 February or 1 August) of the term partition holding ``moment``
+    (an aware time in any zone: PostgreSQL hands times back in the session's zone, which on a
+    school's server may well be Asia/Shanghai, eight hours past UTC)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     year, month = moment.year, moment.month
     if month >= TERM_MONTHS[1]:
         return datetime(year, TERM_MONTHS[1], 1, tzinfo=UTC)

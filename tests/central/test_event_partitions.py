@@ -358,3 +358,14 @@ def test_doctor_shows_rows_in_a_default_partition_and_the_command_moves_them(sto
         assert homes[row["event_id"]] == partitions.partition_name("events", partitions.term_start(row["received_at"]))
     again = run("central", "partitions", "--db", url, tmp_path=tmp_path)
     assert again.returncode == 0 and "nothing to move" in again.stdout
+
+
+def test_a_term_is_found_in_utc_whatever_zone_the_time_comes_in():
+    """PostgreSQL returns times in the session's zone (Asia/Shanghai on many a school's server):
+    the last evening of January in UTC is already 1 February there, and still the autumn term."""
+    from zoneinfo import ZoneInfo
+
+    late = datetime(2024, 1, 31, 20, 0, tzinfo=UTC).astimezone(ZoneInfo("Asia/Shanghai"))
+    assert (late.month, late.day) == (2, 1)
+    assert partitions.term_start(late) == datetime(2023, 8, 1, tzinfo=UTC)
+    assert partitions.term_start(datetime(2024, 2, 1, tzinfo=UTC)) == datetime(2024, 2, 1, tzinfo=UTC)
