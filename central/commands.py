@@ -167,6 +167,12 @@ def _register_data_actions(actions: argparse._SubParsersAction) -> None:
     _database(migrate, argparse.SUPPRESS)
     migrate.set_defaults(handler=_migrate)
 
+    parted = actions.add_parser("partitions", help=_("PostgreSQL: move the loans and events sitting in a default "
+                                                     "partition into their school terms' partitions (after importing "
+                                                     "old loans, or what doctor shows)"))
+    _database(parted, argparse.SUPPRESS)
+    parted.set_defaults(handler=_partitions)
+
     anonymise = actions.add_parser("anonymise", help=_("anonymise loans returned longer ago than the retention "
                                                        "period (the server does it too, every few hours)"))
     _database(anonymise, argparse.SUPPRESS)
@@ -532,6 +538,24 @@ def _load_reference(args: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     _root_store(args)
     print(_("the database is up to date"))
+    return EXIT_OK
+
+
+def _partitions(args: argparse.Namespace) -> int:
+    from bookcorner.central.db import now
+    from bookcorner.central.partitions import adopt_default_rows
+
+    store = _store(args)
+    if store.sqlite:
+        print(_("SQLite is not partitioned: nothing to do"))
+        return EXIT_OK
+    with store.writing() as conn:
+        moved = adopt_default_rows(conn, now())
+    if not any(moved.values()):
+        print(_("every loan and event is in its school term's partition: nothing to move"))
+        return EXIT_OK
+    print(_("moved into their school terms' partitions: {loans} loan(s), {events} event(s)").format(
+        loans=moved.get("loans", 0), events=moved.get("events", 0)))
     return EXIT_OK
 
 

@@ -42,7 +42,8 @@ Two kinds of write transaction (``Store.writing`` and ``Store.ingesting``):
   processes x push_limit x (INGEST_LOCKS_MAX + 2) / max_connections (docs/operations.md). What remains shared is made safe otherwise: the reference cursor (``revision``) is
   bumped by an ``UPDATE`` of its one row, whose row lock is held to commit, as the last
   step of the batch (see ``central.ingest``), so revisions still grow in commit order and a
-  kiosk's "changes since" misses nothing; events' ids are unique by primary key (two kiosks
+  kiosk's "changes since" misses nothing; events' ids are unique by primary key (``events``'
+  on SQLite, ``event_ids``' on PostgreSQL, where ``events`` is partitioned by time: two kiosks
   sending one id: the second is looked up again and kept for review); the review queue and
   the bridge's outbox take rows under their own serial ids (``central.outbox`` on order).
 """
@@ -247,6 +248,19 @@ events = Table(
     Index("ix_events_kiosk_seq", "kiosk_id", "seq"),
     Index("ix_events_time", "time"),
     Index("ix_events_type_time", "type", "time"),
+)
+
+#: every stored event's id, on PostgreSQL only (issue 15): ``events`` is partitioned there by
+#: ``received_at``, and a partitioned table's unique key must hold the partition key, so exactly-once
+#: by event id is this table's primary key, written in the transaction that stores the event
+#: (``record_event_ids``). Its ``received_at`` leads a lookup by id to the one partition holding
+#: the event (``event_id_in``); kiosk and number answer ingest's duplicate check without ``events``.
+event_ids = Table(
+    "event_ids", metadata,
+    Column("event_id", String(80), primary_key=True),
+    Column("kiosk_id", String(64), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
 )
 
 #: what a librarian must look at: events not applied, events a kiosk lost, conflicts
@@ -755,6 +769,37 @@ def key_in(conn: Connection, column, keys: Sequence[str]):
     return column.in_(list(keys))
 
 
+def ids_table(conn: Connection) -> Table:
+    """Where event ids are looked up with the kiosk and number they were stored under (the
+    columns ``event_id``, ``kiosk_id``, ``seq``): ``event_ids`` on PostgreSQL, ``events`` on SQLite."""
+    return event_ids if conn.dialect.name == "postgresql" else events
+
+
+def event_id_in(conn: Connection, ids: Sequence[str]):
+    """A condition on ``events``: its id is one of ``ids``. On PostgreSQL through ``event_ids``,
+    whose ``received_at`` prunes ``events`` to the partitions that hold them (a bare ``event_id
+    IN`` would probe every term's partition)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy import tuple_
+
+        found = select(event_ids.c.event_id, event_ids.c.received_at).where(key_in(conn, event_ids.c.event_id, ids))
+        return tuple_(events.c.event_id, events.c.received_at).in_(found)
+    return events.c.event_id.in_(list(ids))
+
+
+#: where ``received_at`` sits in a row of ``events`` (a tuple in its columns' order)
+_RECEIVED_AT = list(events.c.keys()).index("received_at")
+
+
+def record_event_ids(conn: Connection, rows: Sequence[tuple]) -> None:
+    """Keep the ids of events about to be stored (tuples in ``events``' column order) in
+    ``event_ids``, in the caller's transaction, before the events themselves: an id stored
+    before trips its primary key here (IntegrityError, as ``events``' own key does on SQLite,
+    where nothing is written here)."""
+    if conn.dialect.name == "postgresql" and rows:
+        bulk_insert(conn, event_ids, [(row[0], row[1], row[2], row[_RECEIVED_AT]) for row in rows])
+
+
 def time_result(conn: Connection):
     """Reading back a time that ``fetch_rows`` returns: aware UTC either way."""
     if conn.dialect.name != "sqlite":
@@ -848,6 +893,23 @@ def bulk_upsert(conn: Connection, table: Table, keys: list[str], rows: list[tupl
     conn.exec_driver_sql(f"WITH bumped AS (UPDATE revision SET rev = rev + 1 WHERE id = 1 RETURNING rev) "
                          f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {values} "
                          f"FROM json_populate_recordset(NULL::{table.name}, %s) {conflict}", (document,))
+
+
+def bulk_update_located(conn: Connection, table: Table, key: str, partition_key: str, columns: list[str],
+                        rows: list[tuple]) -> set:
+    """PostgreSQL: ``bulk_update`` of a table partitioned by ``partition_key``, whose value for each
+    row follows the columns' values: PostgreSQL reads only the partition holding each row (by key
+    alone it looks in every partition). Returns the keys updated; a row whose ``partition_key``
+    is not the one given is left as it is (for ``bulk_update`` by key alone)."""
+    if not rows:
+        return set()
+    names = [key, *columns, partition_key]
+    document = _json_rows.encode([dict(zip(names, row, strict=True)) for row in rows]).decode("utf-8")
+    sets = ", ".join(f"{c} = v.{c}" for c in columns)
+    return set(conn.exec_driver_sql(
+        f"UPDATE {table.name} SET {sets} FROM json_populate_recordset(NULL::{table.name}, %s) AS v "
+        f"WHERE {table.name}.{key} = v.{key} AND {table.name}.{partition_key} = v.{partition_key} "
+        f"RETURNING {table.name}.{key}", (document,)).scalars())
 
 
 def bulk_update(conn: Connection, table: Table, key: str, columns: list[str], rows: list[tuple]) -> None:

@@ -120,4 +120,5 @@ def corrected_loan(detail: Mapping[str, Any], loan_id: str, state: ItemState) ->
     state.loan, state.dirty = replace(loan, due=due), True
     ledger = LoanLedger()
     ledger.changed[loan.loan_id] = (due, loan.renewals, None)
+    ledger.since[loan.loan_id] = loan.since
     return due, ledger

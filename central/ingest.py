@@ -363,9 +363,9 @@ def _read_stored(work: _Work, optimistic: bool) -> _Stored:
     conn, batch, kiosk = work.conn, work.batch, work.kiosk
     ids = [e.event_id for e in batch.events]
     known: dict[str, tuple[str, int]] = {}
+    t = db.ids_table(conn).c  # (PostgreSQL: event_ids, not the partitioned events)
     for chunk in () if optimistic and batch.from_seq > kiosk["max_seq"] else _chunks(ids):
-        for row in conn.execute(select(db.events.c.event_id, db.events.c.kiosk_id, db.events.c.seq)
-                                .where(db.key_in(conn, db.events.c.event_id, chunk))):
+        for row in conn.execute(select(t.event_id, t.kiosk_id, t.seq).where(db.key_in(conn, t.event_id, chunk))):
             known[row.event_id] = (row.kiosk_id, row.seq)
     seqs: dict[int, str] = {}
     low = min(batch.from_seq, kiosk["applied_seq"] + 1)
@@ -543,6 +543,7 @@ def _high_water_mark(work: _Work, stored: _Stored) -> int:
 def _persist(work: _Work, rows: list[tuple], state: _State, anchor: Anchor | None) -> None:
     """Store the events, the reviews, the loans, and the anchor of the kiosk's boot."""
     conn = work.conn
+    db.record_event_ids(conn, rows)  # first: an id the server has trips event_ids' key (PostgreSQL)
     db.bulk_insert(conn, db.events, rows)
     enqueue(conn, rows, work.received)  # the replay bridge's outbox, in this transaction (central.outbox)
     if work.reviews:

@@ -37,9 +37,13 @@ class LoanLedger(ledger.LoanLedger):
                  when(returned_at), renewals, None)
                 for loan_id, item_id, patron_id, kiosk_id, out_at, due, returned_at, renewals in self.opened.values()])
         if self.changed:
-            db.bulk_update(conn, db.loans, "loan_id", ["due", "renewals", "returned_at"],
-                           [(loan_id, day(due), renewals, when(returned_at))
-                            for loan_id, (due, renewals, returned_at) in self.changed.items()])
+            rows = [(loan_id, day(due), renewals, when(returned_at))
+                    for loan_id, (due, renewals, returned_at) in self.changed.items()]
+            if conn.dialect.name == "postgresql":  # (loans partitioned by out_at: find each in its term's partition)
+                done = db.bulk_update_located(conn, db.loans, "loan_id", "out_at", ["due", "renewals", "returned_at"],
+                                              [(*row, when(self.since[row[0]])) for row in rows if row[0] in self.since])
+                rows = [row for row in rows if row[0] not in done]  # (a loan whose out_at is not the one noted)
+            db.bulk_update(conn, db.loans, "loan_id", ["due", "renewals", "returned_at"], rows)
 
 
 def _classes(conn: Connection, patron_ids: list[str]) -> dict[str, str | None]:

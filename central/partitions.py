@@ -1,9 +1,12 @@
-"""Time partitions of the loans table on PostgreSQL (issue 15): one partition per school term.
+"""Time partitions of the loans and events tables on PostgreSQL (issue 15): one partition per
+school term. ``loans`` by ``out_at`` (a term report reads one partition), ``events`` by
+``received_at`` (a push writes only the current term's partition; exactly-once by event id is kept
+by ``event_ids``, see ``central.db``).
 
 A Chinese school year has two terms: autumn (September to January) and spring (February to July).
 The partitions are cut at 1 February and 1 August, so a term report's period lies in one partition
-and PostgreSQL prunes the others. A ``loans_default`` partition catches any row outside the
-partitions made so far: nothing is lost, and :func:`ensure_partitions` reports it.
+and PostgreSQL prunes the others. A ``<table>_default`` partition catches any row outside the
+partitions made so far: nothing is lost, :func:`ensure_partitions` logs it and ``doctor`` shows it.
 
 Every name here is unqualified, so the upkeep works in whichever schema ``search_path`` selects
 (one per school when a central serves several). SQLite is never partitioned.
@@ -23,13 +26,17 @@ from bookcorner.central.jobs import PeriodicJob
 log = logging.getLogger(__name__)
 
 #: the tables partitioned by time, and their partition key
-PARTITIONED = {"loans": "out_at"}
+PARTITIONED = {"loans": "out_at", "events": "received_at"}
 #: the first month of each term: spring (February) and autumn (August, before the school year)
 TERM_MONTHS = (2, 8)
 
 
 def term_start(moment: datetime) -> datetime:
-    """The start (UTC midnight, 1 February or 1 August) of the term partition holding ``moment``."""
+    """The start (UTC midnight, 1 February or 1 August) of the term partition holding ``moment``
+    (an aware time in any zone: PostgreSQL hands times back in the session's zone, which on a
+    school's server may well be Asia/Shanghai, eight hours past UTC)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
     year, month = moment.year, moment.month
     if month >= TERM_MONTHS[1]:
         return datetime(year, TERM_MONTHS[1], 1, tzinfo=UTC)
@@ -58,13 +65,14 @@ def is_partitioned(conn: Connection, table: str) -> bool:
 
 
 def ensure_partitions(conn: Connection, now: datetime, *, since: datetime | None = None,
-                      terms_ahead: int = 2) -> list[str]:
+                      terms_ahead: int = 2, tables: tuple[str, ...] = tuple(PARTITIONED)) -> list[str]:
     """Create the term partitions from ``since`` (default: now's term) to ``terms_ahead`` terms after
     now's, those missing; returns the names created. Called at server start and daily, never on the
     push path. Rows already sitting in the default partition for a term are left there (a partition
     cannot be made over them) and logged."""
     created: list[str] = []
-    for table, key in PARTITIONED.items():
+    for table in tables:
+        key = PARTITIONED[table]
         if not is_partitioned(conn, table):
             continue
         start = term_start(since or now)
@@ -101,6 +109,32 @@ def default_rows(conn: Connection) -> dict[str, int]:
     return found
 
 
+def adopt_default_rows(conn: Connection, now: datetime) -> dict[str, int]:
+    """Move the rows sitting in each ``<table>_default`` into their own term partitions, made for
+    them (``bookcorner central partitions``; old loans imported into a new database land there).
+    In one transaction: each term's rows are moved into a new table, which is then attached as
+    that term's partition; nothing is lost or copied twice. Returns the rows moved, by table."""
+    moved: dict[str, int] = {}
+    for table, key in PARTITIONED.items():
+        if not is_partitioned(conn, table):
+            continue
+        ensure_partitions(conn, now, tables=(table,))
+        terms = sorted({term_start(at) for at in conn.execute(text(
+            f"SELECT DISTINCT date_trunc('month', {key} AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' FROM {table}_default"
+        )).scalars()})
+        for start in terms:
+            end, name = next_term(start), partition_name(table, start)
+            conn.execute(text(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)"))
+            count = conn.execute(text(
+                f"WITH gone AS (DELETE FROM {table}_default WHERE {key} >= :a AND {key} < :b RETURNING *) "
+                f"INSERT INTO {name} SELECT * FROM gone"), {"a": start, "b": end}).rowcount
+            conn.execute(text(f"ALTER TABLE {table} ATTACH PARTITION {name} "
+                              f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')"))
+            moved[table] = moved.get(table, 0) + count
+            log.info("%s: %d rows moved from %s_default into %s", table, count, table, name)
+    return moved
+
+
 def partition_table(conn: Connection, table: str, key: str, primary_key: str,
                     indexes: dict[str, str], now: datetime) -> None:
     """Turn ``table`` into a RANGE partitioned table in place: the rows are copied into term
@@ -117,9 +151,20 @@ def partition_table(conn: Connection, table: str, key: str, primary_key: str,
     conn.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY ({primary_key}, {key})"))
     conn.execute(text(f"CREATE TABLE {table}_default PARTITION OF {table} DEFAULT"))
     oldest = conn.execute(text(f"SELECT min({key}) FROM {old}")).scalar()
-    ensure_partitions(conn, now, since=min(oldest, now) if oldest else now)
+    ensure_partitions(conn, now, since=min(oldest, now) if oldest else now, tables=(table,))
     conn.execute(text(f"INSERT INTO {table} SELECT * FROM {old}"))
     conn.execute(text(f"DROP TABLE {old}"))
+    for name, columns in indexes.items():
+        conn.execute(text(f"CREATE INDEX {name} ON {table} ({columns})"))
+
+
+def unpartition_table(conn: Connection, table: str, primary_key: str, indexes: dict[str, str]) -> None:
+    """Undo :func:`partition_table`: one plain table with every row, its own primary key and indexes."""
+    conn.execute(text(f"CREATE TABLE {table}_flat (LIKE {table} INCLUDING DEFAULTS)"))
+    conn.execute(text(f"INSERT INTO {table}_flat SELECT * FROM {table}"))
+    conn.execute(text(f"DROP TABLE {table} CASCADE"))
+    conn.execute(text(f"ALTER TABLE {table}_flat RENAME TO {table}"))
+    conn.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {table}_pkey PRIMARY KEY ({primary_key})"))
     for name, columns in indexes.items():
         conn.execute(text(f"CREATE INDEX {name} ON {table} ({columns})"))
 

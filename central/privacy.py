@@ -204,13 +204,18 @@ def anonymise_events(store: db.Store, now: datetime, who: str = "bookcorner", ba
         if chosen:
             after = (chosen[-1].time, chosen[-1].event_id)
             with store.writing() as conn:  # again under the write lock: another run, a review, a loan may have moved
-                rows = conn.execute(select(e.event_id, e.kiosk_id, e.type, e.actor, e.payload).where(
-                    db.key_in(conn, e.event_id, [row.event_id for row in chosen]),
+                rows = conn.execute(select(e.event_id, e.kiosk_id, e.type, e.actor, e.payload, e.received_at).where(
+                    db.event_id_in(conn, [row.event_id for row in chosen]),
                     e.payload.not_like(f"%{ANONYMISED_MARK}%"))).all()
                 loans = [loan_id_of(stored(row.type, row.payload)) for row in rows]
                 kept = _must_keep(conn, rows, loans) if rows else set()
-                changed = [_anonymised(row) for row in rows if row.event_id not in kept]
-                db.bulk_update(conn, db.events, "event_id", ["payload", "actor"], changed)
+                changed = [row for row in rows if row.event_id not in kept]
+                if conn.dialect.name == "postgresql":  # (events partitioned by received_at: each in its partition)
+                    when = db.time_param(conn)
+                    db.bulk_update_located(conn, db.events, "event_id", "received_at", ["payload", "actor"],
+                                           [(*_anonymised(row), when(row.received_at)) for row in changed])
+                else:
+                    db.bulk_update(conn, db.events, "event_id", ["payload", "actor"], [_anonymised(r) for r in changed])
                 total += len(changed)
         if len(chosen) < batch or stopping():
             if total:

@@ -25,6 +25,8 @@ class LoanLedger:
         self.opened: dict[str, list] = {}
         #: loans stored before that changed: loan_id -> (due, renewals, returned_at)
         self.changed: dict[str, tuple[date, int, datetime | None]] = {}
+        #: when each changed loan began (its row's ``out_at``: where a time-partitioned table keeps it)
+        self.since: dict[str, datetime] = {}
 
     def replay(self, event: ReplayEvent, items: Mapping[str, ItemState]) -> Replayed:
         """``replay.replay``, noting what the event did to its book's loan (``items``
@@ -52,3 +54,4 @@ class LoanLedger:
             row[5], row[6], row[7] = loan.due, returned_at, loan.renewals
         else:
             self.changed[loan.loan_id] = (loan.due, loan.renewals, returned_at)
+            self.since[loan.loan_id] = loan.since

@@ -346,7 +346,8 @@ def _refuse(store: db.Store, row: Any, screen: str, at: datetime, system: str,
     with store.writing() as conn:
         conn.execute(update(db.sip2_outbox).where(db.sip2_outbox.c.outbox_id == row.outbox_id)
                      .values(status=REFUSED, screen=screen, sent_at=at))
-        seq = conn.execute(select(db.events.c.seq).where(db.events.c.event_id == row.event_id)).scalar()
+        ids = db.ids_table(conn).c
+        seq = conn.execute(select(ids.seq).where(ids.event_id == row.event_id)).scalar()
         detail = {"kind": row.kind, "item_id": row.item_id, "patron_id": row.patron_id, "screen": screen,
                   "system": system, "done_at": row.done_at.isoformat()}
         conn.execute(db.reviews.insert().values(kiosk_id=row.kiosk_id, event_id=row.event_id, seq=seq,

@@ -118,7 +118,7 @@ def _loan_cards(store: db.Store, loan_ids: set[str]) -> dict[str, str]:
     with store.reading() as conn:
         for start_at in range(0, len(wanted), 900):
             for event_id, payload in conn.execute(select(e.event_id, e.payload).where(
-                    e.event_id.in_(wanted[start_at:start_at + 900]), e.type == LOANS)):
+                    db.event_id_in(conn, wanted[start_at:start_at + 900]), e.type == LOANS)):
                 card = card_id_of(stored(LOANS, payload))
                 if card:
                     cards[event_id] = card

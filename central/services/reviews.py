@@ -189,7 +189,7 @@ def _patrons_by_loan(conn, loan_ids: set[str]) -> dict[str, str]:
     rest = sorted(loan_ids - set(by_loan))
     if rest:
         for event_id, payload in conn.execute(select(e.event_id, e.payload).where(
-                e.event_id.in_(rest), e.type == LOANS)).all():
+                db.event_id_in(conn, rest), e.type == LOANS)).all():
             if patron := patron_id_of(stored(LOANS, payload)):
                 by_loan[event_id] = patron
     return by_loan
@@ -386,7 +386,7 @@ def _review_events(conn, rows: Sequence[Any]) -> tuple[dict[str, dict[str, Any]]
     event_ids = [x.event_id for x in rows if x.event_id]
     events, rows_by_id = {}, {}
     if event_ids:
-        for ev in conn.execute(select(db.events).where(db.events.c.event_id.in_(event_ids))):
+        for ev in conn.execute(select(db.events).where(db.event_id_in(conn, event_ids))):
             rows_by_id[ev.event_id] = ev
             events[ev.event_id] = {"type": ev.type, "actor": ev.actor, "wall_time": ev.wall_time,
                                    "time": ev.time, "payload": stored(ev.type, ev.payload), "outcome": ev.outcome}
@@ -472,7 +472,7 @@ def _event_of(conn, review):
     """The stored event a review is about (None: the review names none, e.g. lost events)."""
     if not review.event_id:
         return None
-    return conn.execute(select(db.events).where(db.events.c.event_id == review.event_id)).first()
+    return conn.execute(select(db.events).where(db.event_id_in(conn, [review.event_id]))).first()
 
 
 def decide(store: db.Store, review_id: int, decision: str, note: str, who: str, expected: str = "") -> None:

@@ -163,3 +163,14 @@ def let_go(conn: socket.socket) -> bytes:
     answer = conn.recv(4096)
     conn.close()
     return answer
+
+
+def store_events(conn, rows: list[dict]) -> None:
+    """Events written straight into the database (as a test's history), with their ids kept in
+    ``event_ids`` on PostgreSQL as ingest keeps them (central.db.record_event_ids)."""
+    from bookcorner.central import db
+
+    conn.execute(db.events.insert(), rows)
+    if conn.dialect.name == "postgresql":
+        conn.execute(db.event_ids.insert(), [{key: row[key] for key in ("event_id", "kiosk_id", "seq", "received_at")}
+                                             for row in rows])

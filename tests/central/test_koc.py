@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 from bookcorner.central import db
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.messages import CardRecord, ItemRecord, PatronRecord, ReferenceDocument
+from tests.central.harness import store_events
 
 LOAN_DAYS = 14  # the model's circulation rule for every book and card
 
@@ -141,7 +142,7 @@ def test_koha_ends_with_each_book_as_the_corner_left_it_renewals_included(board,
         g, renew("G", g, 4, outcome="needs_review"),  # did not apply: Koha must not see it
     ]
     with board.store.writing() as conn:
-        conn.execute(db.events.insert(), events)
+        store_events(conn, events)
 
     earlier = client.get("/exports/circulation.koc", params={"from": (today - timedelta(days=45)).isoformat(),
                                                              "to": (today - timedelta(days=26)).isoformat()})

@@ -24,7 +24,7 @@ from bookcorner.central.privacy import EVENTS_RETENTION_KEY, RETENTION_KEY, anon
 from bookcorner.central.reference import load_document
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
-from tests.central.harness import CentralServer
+from tests.central.harness import CentralServer, store_events
 from tests.central.pushes import KioskClient, checkin
 
 HTML_TITLE = '<script>alert("t")</script> 小王子'
@@ -353,7 +353,7 @@ def test_the_circulation_log_forgets_the_children_after_its_own_period(board, li
     ]
     with board.store.writing() as conn:
         conn.execute(db.meta.delete().where(db.meta.c.key == EVENTS_RETENTION_KEY))
-        conn.execute(db.events.insert(), events)
+        store_events(conn, events)
         conn.execute(db.loans.insert(), [
             {**_loan(tag, 0, old + timedelta(minutes=2), old), "loan_id": f"E1-{tag}"},
             {**_loan(tag, 0, None, old), "loan_id": f"E3-{tag}", "item_id": f"I2-{tag}"}])
