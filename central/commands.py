@@ -265,7 +265,6 @@ def _list_schools(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from bookcorner.central.schools import Schools
-
     from bookcorner.central.services.registers import school_name
 
     schools = Schools(_root_store(args))
