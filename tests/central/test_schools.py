@@ -15,7 +15,10 @@ import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
+from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 import requests
 from sqlalchemy import func, select, text
@@ -24,11 +27,14 @@ from bookcorner.central import db, schools
 from bookcorner.central.dashboard import FORMS, PAGES
 from bookcorner.central.kiosks import add_district_user, add_kiosk, add_librarian
 from bookcorner.central.reference import load_document
+from bookcorner.central.services import district as figures
 from bookcorner.protocol.credentials import bearer
-from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
+from bookcorner.protocol.messages import CalendarRecord, ItemRecord, PatronRecord, ReferenceDocument, TermRecord
 from tests.central.dashboard_client import Librarian
 from tests.central.harness import BACKENDS, CentralServer, database
 from tests.central.pushes import KioskClient, checkin, checkout
+
+ZONE = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass
@@ -266,3 +272,31 @@ def test_the_district_sees_every_schools_figures_and_their_total_and_changes_not
     assert _signed_in(server, seen["south"]).get("/district").status_code == 403
     assert staff.post("/sign-out", {"csrf": csrf}).status_code == 303
     assert staff.get("/district").status_code == 303
+
+
+def test_the_district_figures_read_together_are_each_schools_own(district):
+    """The district page reads every school at once (PostgreSQL: one statement over the schools'
+    schemas): the same figures as asking each school in turn, each school's term from its own
+    calendar."""
+    _server, seen = district
+    registry = schools.Schools(seen[""].store)
+    south = seen["south"].store
+    calendar = msgspec.json.encode(CalendarRecord(terms=[TermRecord("spring", date(2026, 2, 20), date(2026, 7, 10)),
+                                                         TermRecord("autumn", date(2026, 9, 1), date(2027, 1, 20))]))
+    with south.writing() as conn:
+        conn.execute(db.settings.insert().values(name="calendar", data=calendar.decode(), rev=0))
+    try:
+        today, now = date(2026, 12, 4), db.now()
+        together = figures.overview(registry, today, ZONE, now)
+        one_by_one = [figures.figures_of(school, registry.reports(school.slug), today, ZONE, now)
+                      for school in registry.listed()]
+        assert together.schools == one_by_one
+        by_slug = {row.slug: row for row in together.schools}
+        assert by_slug["south"].term_start == date(2026, 9, 1)
+        assert by_slug["north-hill"].term_start != date(2026, 9, 1)  # (no calendar: the 20 weeks to Sunday)
+        assert by_slug["south"].kiosks == 1 and by_slug["south"].last_contact is not None
+        assert together.total.kiosks == sum(row.kiosks for row in one_by_one)
+    finally:
+        with south.writing() as conn:
+            conn.execute(db.settings.delete().where(db.settings.c.name == "calendar"))
+        registry.dispose()
