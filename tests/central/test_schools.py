@@ -21,9 +21,11 @@ from zoneinfo import ZoneInfo
 import msgspec
 import pytest
 import requests
+from alembic import command
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import ProgrammingError
 
-from bookcorner.central import db, schools
+from bookcorner.central import db, migrations, schools
 from bookcorner.central.dashboard import FORMS, PAGES
 from bookcorner.central.kiosks import add_district_user, add_kiosk, add_librarian
 from bookcorner.central.reference import load_document
@@ -300,3 +302,40 @@ def test_the_district_figures_read_together_are_each_schools_own(district):
         with south.writing() as conn:
             conn.execute(db.settings.delete().where(db.settings.c.name == "calendar"))
         registry.dispose()
+
+
+def test_every_school_is_brought_up_to_date_and_those_at_the_last_migration_are_left_alone(tmp_path, monkeypatch):
+    """Every command and the server's start migrate every school: a school behind is migrated,
+    and on PostgreSQL the schools already at the last migration are found in one statement and
+    not migrated again (alembic in each of 300 schemas took 30–40 s with nothing to do)."""
+    with database("postgresql", tmp_path) as url:
+        root = db.Store(url, pool_size=2)
+        registry = schools.Schools(root)
+        try:
+            root.migrate()
+            for slug in ("east", "west", "north"):
+                registry.add(slug, slug.title())
+            behind = registry.store("west")
+            with behind.writing() as conn:  # as if the program had been upgraded since
+                command.downgrade(migrations.config(conn), "0010")
+            migrated: list[str] = []
+            upgrade = db.Store.migrate
+            monkeypatch.setattr(db.Store, "migrate", lambda store: (migrated.append(store.school), upgrade(store)))
+            registry.migrate_all()
+            assert migrated == ["west"]
+            with behind.reading() as conn:
+                assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == migrations.head()
+                assert conn.execute(text("SELECT EXISTS (SELECT 1 FROM pg_partitioned_table "
+                                         "WHERE partrelid = to_regclass('loans'))")).scalar()
+            migrated.clear()
+            registry.migrate_all()
+            assert migrated == []
+            # a school's schema that lost its version table: every school is migrated the slow way
+            with registry.store("north").writing() as conn:
+                conn.execute(text("DROP TABLE alembic_version"))
+            with pytest.raises(ProgrammingError, match="already exists"):  # (alembic, on the tables that are there)
+                registry.migrate_all()
+            assert "east" in migrated
+        finally:
+            registry.dispose()
+            root.dispose()
