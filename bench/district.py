@@ -121,10 +121,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\n== (c) report pages: skipped, PostgreSQL is needed ({reason}) ==", file=sys.stderr)
             figures["reports"] = {"skipped": reason}
         else:
+            alone, drop_alone = postgres_database(args.pg)
             try:
-                figures["reports"] = part_c(url, args)
+                figures["reports"] = part_c(url, args, alone)
             finally:
                 drop()
+                drop_alone()
     print(file=sys.stderr)
     reports = figures.get("reports")
     return conclude(verdicts(reports) if isinstance(reports, dict) else [], figures, verdict_file=sys.stderr)
