@@ -8,10 +8,13 @@ events waiting for its librarian's review, its kiosks and when the last one was 
 its books and pupils. Small counts over indexed columns (``ix_loans_out_at``,
 ``ix_loans_returned_due``), read on the hot standby when there is one.
 
-On PostgreSQL the whole district is read in one transaction and two statements, whatever the
-number of schools: every school's calendar and name, then every school's counts, each
-school's part of a ``UNION ALL`` naming its own schema (and its own term's start). Asking each
-school in turn took a transaction and seven statements a school: about 2 s for 300 schools.
+On PostgreSQL the schools are read ``TOGETHER`` at a time, in one transaction and two
+statements: their calendars and names, then their counts, each school's part of a ``UNION
+ALL`` naming its own schema (and its own term's start). Asking each school in turn took a
+transaction and seven statements a school. All 300 in one transaction does not work: a
+transaction locks every table and index it reads until it ends, a school's loans are a dozen
+partitions with their indexes, and 300 schools' locks overflowed PostgreSQL's lock table
+("out of shared memory", ``max_locks_per_transaction`` 64 by default).
 On SQLite, where each school is a file of its own, each school is asked in turn.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -80,6 +84,8 @@ def figures_of(school: School, store: db.Store, today: date, zone: tzinfo, now: 
                          books, pupils)
 
 
+#: schools read in one transaction (about 70 relation locks each: see the module's docstring)
+TOGETHER = 20
 #: one school's figures in the district's statement (its schema put in place of ``{s}``, its own
 #: parameters' names ending in its number in place of ``{n}``)
 _COUNTS = """SELECT {n} AS n, t.term, o.on_loan, o.overdue, w.waiting, k.kiosks, k.silent, k.last_contact,
@@ -104,18 +110,23 @@ def _schema(store: db.Store) -> str:
 
 def figures_together(listed: list[School], stores: list[db.Store], today: date, zone: tzinfo,
                      now: datetime) -> list[SchoolFigures]:
-    """Every school's figures in one transaction and two statements (PostgreSQL, where the schools
-    are schemas of one database); ``stores`` are the schools' (on one database), in ``listed``'s order."""
+    """Every school's figures, ``TOGETHER`` schools a transaction of two statements (PostgreSQL, where
+    the schools are schemas of one database); ``stores`` are the schools' (on one database), in
+    ``listed``'s order."""
     prefixes = [_schema(store) for store in stores]
-    with stores[0].reading() as conn:
-        settings = conn.exec_driver_sql(" UNION ALL ".join(
-            _SETTINGS.format(n=n, s=s) for n, s in enumerate(prefixes))).all()
-        terms = {row.n: reports.term_in(reports.calendar_of(row.calendar), today) for row in settings}
-        names = {row.n: registers.name_of(row.name) for row in settings}
-        values: dict[str, object] = {"today": today, "silent": now - SILENT_AFTER}
-        values.update({f"since{n}": day_bounds(term[0], zone)[0] for n, term in terms.items()})
-        counts = {row.n: row for row in conn.exec_driver_sql(" UNION ALL ".join(
-            _COUNTS.format(n=n, s=s) for n, s in enumerate(prefixes)), values)}
+    terms: dict[int, tuple[date, date, str | None]] = {}
+    names: dict[int, str] = {}
+    counts: dict[int, Any] = {}
+    for first in range(0, len(prefixes), TOGETHER):
+        batch = list(enumerate(prefixes))[first:first + TOGETHER]
+        with stores[0].reading() as conn:
+            settings = conn.exec_driver_sql(" UNION ALL ".join(_SETTINGS.format(n=n, s=s) for n, s in batch)).all()
+            terms.update({row.n: reports.term_in(reports.calendar_of(row.calendar), today) for row in settings})
+            names.update({row.n: registers.name_of(row.name) for row in settings})
+            values: dict[str, object] = {"today": today, "silent": now - SILENT_AFTER}
+            values.update({f"since{n}": day_bounds(terms[n][0], zone)[0] for n, _s in batch})
+            counts.update({row.n: row for row in conn.exec_driver_sql(" UNION ALL ".join(
+                _COUNTS.format(n=n, s=s) for n, s in batch), values)})
     rows = []
     for n, school in enumerate(listed):
         c = counts[n]

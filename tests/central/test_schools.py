@@ -276,11 +276,12 @@ def test_the_district_sees_every_schools_figures_and_their_total_and_changes_not
     assert staff.get("/district").status_code == 303
 
 
-def test_the_district_figures_read_together_are_each_schools_own(district):
-    """The district page reads every school at once (PostgreSQL: one statement over the schools'
-    schemas): the same figures as asking each school in turn, each school's term from its own
-    calendar."""
+def test_the_district_figures_read_together_are_each_schools_own(district, monkeypatch):
+    """The district page reads the schools together (PostgreSQL: one statement over several
+    schools' schemas, here two at a time): the same figures as asking each school in turn, each
+    school's term from its own calendar."""
     _server, seen = district
+    monkeypatch.setattr(figures, "TOGETHER", 2)
     registry = schools.Schools(seen[""].store)
     south = seen["south"].store
     calendar = msgspec.json.encode(CalendarRecord(terms=[TermRecord("spring", date(2026, 2, 20), date(2026, 7, 10)),
