@@ -1,8 +1,9 @@
-"""A district on one central server: how ingest scales.
+"""A district on one central server: how ingest scales, and its report pages.
 
-    python -m bench.district [--kiosks 16] [--events 2000] [--batch 500] [--processes 1,2]
-                             [--pushers light,daemon] [--backends postgresql,sqlite]
-                             [--pg postgresql://postgres@127.0.0.1:5432/test]
+    python -m bench.district [--part a,c] [--pg postgresql://postgres@127.0.0.1:5432/test]
+        (a): [--kiosks 16] [--events 2000] [--batch 500] [--processes 1,2]
+             [--pushers light,daemon] [--backends postgresql,sqlite]
+        (c): [--schools 300] [--loans 10000000] [--scale 1.0] [--years 3] [--runs 20] [--workers 2]
 
 (a) Ingest end to end: many kiosks, each a real journal, pushing all at once (a process
 each) by the real protocol over HTTP, as lightweight clients (their batches encoded before
@@ -16,18 +17,25 @@ rows, measured in the same run (``bench.sync``: COPY on PostgreSQL, executemany 
 in transactions of a batch). Goal: at least 40% on PostgreSQL with one process, and two
 processes faster than one.
 
+(c) Report pages at p95 with a whole district on one PostgreSQL database (``bench.district_reports``):
+300 schools of different sizes, 10,000,000 loans in all (``--scale 0.1`` for a tenth), each school
+added by the product's ``Schools.add``; each report page of a school's librarian for the smallest,
+median and largest school, and the district's page, against a baseline measured in the same run.
+Goal: every page under 300 ms at p95. (The storm, (b), is ``bench.storm``.)
+
 The last line printed is one JSON object with every figure.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+from bench import conclude
+from bench.district_reports import part_c, verdicts
 from bench.sync import PG_DEFAULT, bulk_insert_rate, make_kiosks, postgres_database, push_all, stored_rows
 
 GOAL = 0.40
@@ -83,6 +91,7 @@ def ingest_scaling(backend: str, kiosks: list[tuple[str, Path]], args, work: Pat
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.district", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", default="a", help="which parts to run, comma-separated: a (ingest), c (reports)")
     parser.add_argument("--kiosks", type=int, default=16)
     parser.add_argument("--events", type=int, default=2000, help="per kiosk")
     parser.add_argument("--batch", type=int, default=500)
@@ -93,7 +102,38 @@ def main(argv: list[str] | None = None) -> int:
                              "real protocol over HTTP; daemon: the real sync daemon's round (as bench.sync)")
     parser.add_argument("--pg", default=PG_DEFAULT, help="an administrative PostgreSQL URL (a database is made)")
     parser.add_argument("--dir", help="work here (default: a temporary folder)")
+    parser.add_argument("--schools", type=int, default=300, help="(c) schools in the district")
+    parser.add_argument("--loans", type=int, default=10_000_000, help="(c) loans in the whole district")
+    parser.add_argument("--scale", type=float, default=1.0, help="(c) a share of --schools and --loans, for smaller runs")
+    parser.add_argument("--years", type=int, default=3, help="(c) school years of loans")
+    parser.add_argument("--runs", type=int, default=20, help="(c) timed runs of each page")
+    parser.add_argument("--workers", type=int, default=2, help="(c) schools built side by side")
     args = parser.parse_args(argv)
+    parts = set(args.part.split(","))
+    figures: dict[str, object] = {}
+    if "a" in parts:
+        figures["ingest"] = ingest(args)
+    if "c" in parts:
+        try:
+            url, drop = postgres_database(args.pg)
+        except Exception as error:  # no server, no login
+            reason = str(error).strip().splitlines()[0]
+            print(f"\n== (c) report pages: skipped, PostgreSQL is needed ({reason}) ==", file=sys.stderr)
+            figures["reports"] = {"skipped": reason}
+        else:
+            alone, drop_alone = postgres_database(args.pg)
+            try:
+                figures["reports"] = part_c(url, args, alone)
+            finally:
+                drop()
+                drop_alone()
+    print(file=sys.stderr)
+    reports = figures.get("reports")
+    return conclude(verdicts(reports) if isinstance(reports, dict) else [], figures, verdict_file=sys.stderr)
+
+
+def ingest(args) -> dict:
+    """Part (a)."""
     args.processes = [int(p) for p in args.processes.split(",")]
     args.pushers = args.pushers.split(",")
 
@@ -103,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
           f"server processes {args.processes}, in {work}", flush=True)
     kiosks = make_kiosks(work, "district-{:03d}", args.kiosks, args.events)
 
-    ingest: dict[str, object] = {"kiosks": args.kiosks, "events_per_kiosk": args.events, "batch": args.batch,
+    result: dict[str, object] = {"kiosks": args.kiosks, "events_per_kiosk": args.events, "batch": args.batch,
                                  "goal_share_pg_one_process": GOAL}
     for backend in args.backends.split(","):
         if backend == "postgresql":
@@ -112,10 +152,10 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as error:  # no server, no login
                 reason = str(error).strip().splitlines()[0]
                 print(f"\n== postgresql: skipped ({reason}) ==")
-                ingest["postgresql"] = {"skipped": reason}
+                result["postgresql"] = {"skipped": reason}
                 continue
-        ingest[backend] = ingest_scaling(backend, kiosks, args, work)
-    pg = ingest.get("postgresql")
+        result[backend] = ingest_scaling(backend, kiosks, args, work)
+    pg = result.get("postgresql")
     goals = {}
     for pushers in args.pushers:
         runs = pg.get(f"{pushers}_kiosks", {}) if isinstance(pg, dict) else {}
@@ -126,11 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ngoal ({pushers} kiosks): PostgreSQL, 1 process, {one:.0%} of bulk insert (>= {GOAL:.0%}: "
               f"{'met' if one >= GOAL else 'NOT met'}); 2 processes / 1: {ratio:.2f}x "
               f"({'faster' if ratio > 1 else 'NOT faster'})")
-    ingest["goal_met"] = goals
+    result["goal_met"] = goals
     if not args.dir:
         shutil.rmtree(work, ignore_errors=True)
-    print(json.dumps({"ingest": ingest}))
-    return 0
+    return result
 
 
 if __name__ == "__main__":

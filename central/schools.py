@@ -32,7 +32,7 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Column, MetaData, String, Table, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bookcorner.central import db
 
@@ -187,9 +187,36 @@ class Schools:
         return store
 
     def migrate_all(self) -> None:
-        """Every listed school's tables brought up to date (the implicit school's are the caller's)."""
-        for school in self.listed()[1:]:
+        """Every listed school's tables brought up to date (the implicit school's are the caller's).
+        On PostgreSQL the schools already at the program's last migration are found in one
+        statement and left alone: every command and the server's start call this, and running
+        alembic in each of 300 schools' schemas took 30–40 s even with nothing to do."""
+        pending = self.listed()[1:]
+        if pending and not self.root.sqlite:
+            current = self._revisions([school.slug for school in pending])
+            if current is not None:
+                from bookcorner.central.migrations import head
+
+                last = head()
+                pending = [school for school in pending if current.get(school.slug) != last]
+        for school in pending:
             self.store(school.slug).migrate()
+
+    def _revisions(self, slugs: list[str]) -> dict[str, str] | None:
+        """Each school's migration revision, read in one statement over their schemas (PostgreSQL);
+        None when it cannot be read so (a school's schema without its version table): then every
+        school is migrated the slow way, which says what is wrong."""
+        if not all(db.SCHEMA_NAME.fullmatch(schema_of(slug)) for slug in slugs):
+            return None
+        parts = [f"SELECT %(s{n})s AS slug, version_num FROM {schema_of(slug)}.alembic_version"
+                 for n, slug in enumerate(slugs)]
+        try:
+            with self.root.reading() as conn:
+                rows = conn.exec_driver_sql(" UNION ALL ".join(parts),
+                                            {f"s{n}": slug for n, slug in enumerate(slugs)}).all()
+        except DBAPIError:
+            return None
+        return {row.slug: row.version_num for row in rows}
 
     def dispose(self) -> None:
         """Closes the SQLite schools' own files (PostgreSQL's share the implicit school's pool)."""

@@ -22,5 +22,12 @@ def config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+def head() -> str | None:
+    """The revision the program's migrations end at."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(config()).get_current_head()
+
+
 def upgrade(connection: Connection, revision: str = "head") -> None:
     command.upgrade(config(connection), revision)

@@ -123,7 +123,11 @@ def _slips(store: db.Store, today: date, *where: Any) -> dict[str, list[Slip]]:
 def school_name(store: db.Store) -> str:
     """The school's name as the librarian loaded it (heads each slip), or ""."""
     with store.reading() as conn:
-        text = conn.execute(select(db.settings.c.data).where(db.settings.c.name == "school")).scalar()
+        return name_of(conn.execute(select(db.settings.c.data).where(db.settings.c.name == "school")).scalar())
+
+
+def name_of(text: str | None) -> str:
+    """The school's name from its stored setting, or ""."""
     name = msgspec.json.decode(text) if text else ""
     return name if isinstance(name, str) else ""
 

@@ -161,7 +161,11 @@ def this_week(today: date) -> tuple[date, date]:
 
 
 def _calendar(conn) -> CalendarRecord | None:
-    text = conn.execute(select(db.settings.c.data).where(db.settings.c.name == "calendar")).scalar()
+    return calendar_of(conn.execute(select(db.settings.c.data).where(db.settings.c.name == "calendar")).scalar())
+
+
+def calendar_of(text: str | None) -> CalendarRecord | None:
+    """The school's calendar from its stored setting (None: none, or unreadable)."""
     if not text:
         return None
     try:
@@ -188,7 +192,11 @@ def targets(store: db.Store) -> Targets:
 def term_of(store: db.Store, today: date) -> tuple[date, date, str | None]:
     """The term ``today`` is in (or the last one begun) from the calendar; else the 20 weeks to this Sunday."""
     with store.reading() as conn:
-        calendar = _calendar(conn)
+        return term_in(_calendar(conn), today)
+
+
+def term_in(calendar: CalendarRecord | None, today: date) -> tuple[date, date, str | None]:
+    """``term_of`` for a calendar already read (``calendar_of`` its stored text)."""
     begun = sorted((t for t in (calendar.terms if calendar else []) if t.start <= today), key=lambda t: t.start)
     if begun:
         return begun[-1].start, begun[-1].end, begun[-1].name
