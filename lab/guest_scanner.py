@@ -51,15 +51,20 @@ def keys_of(text: str) -> list[tuple[int, bool]]:
     return [*typed, (e.KEY_ENTER, False)]
 
 
-def press(device: evdev.UInput, code: int, shift: bool) -> None:
-    """One key as one write(): the kernel stamps all its events at once, as it stamps a
-    USB scanner's report when the interrupt delivers it."""
+def key_bytes(code: int, shift: bool) -> bytes:
+    """The input_event records of one key: down, SYN, up, SYN (Shift around them for a capital).
+    The timeval in each is left 0: the kernel stamps the events itself when they are written."""
     events = [(e.EV_KEY, e.KEY_LEFTSHIFT, 1)] if shift else []
     events += [(e.EV_KEY, code, 1), (e.EV_SYN, e.SYN_REPORT, 0), (e.EV_KEY, code, 0)]
     events += [(e.EV_KEY, e.KEY_LEFTSHIFT, 0)] if shift else []
     events += [(e.EV_SYN, e.SYN_REPORT, 0)]
-    # struct input_event: a timeval the kernel ignores (it stamps the event itself), type, code, value
-    os.write(device.fd, b"".join(struct.pack("llHHi", 0, 0, kind, key, value) for kind, key, value in events))
+    return b"".join(struct.pack("llHHi", 0, 0, kind, key, value) for kind, key, value in events)
+
+
+def press(device: evdev.UInput, code: int, shift: bool) -> None:
+    """One key as one write(): the kernel stamps all its events at once, as it stamps a
+    USB scanner's report when the interrupt delivers it."""
+    os.write(device.fd, key_bytes(code, shift))
 
 
 def main() -> None:
