@@ -297,7 +297,8 @@ def visit(lab: Lab, machine: Machine, figures: dict, steps: Steps) -> dict:
     # -- the second book in the same visit, through the replugged scanner -------------------------
     scan(machine, ISBN_BOOK)
     scans += 1
-    steps["isbn_scan_after_replug_to_borrowed"] = wait_screen(machine, "You have 2 books", 60)
+    # "You have 2 books: bring one back …", or "You may borrow 1 more (you have 2)."
+    steps["isbn_scan_after_replug_to_borrowed"] = wait_screen(machine, "have 2", 60)
     screens["borrowed_second"] = screen(machine)
     # ... and the child taps again to finish (the kiosk's "tap again when you are done")
     finished = time.monotonic()
