@@ -10,13 +10,15 @@ what it did, one line each, on stdout (the agent's log file).
 How fast it types. The kernel stamps each input event when the device hands it over: for a
 real scanner, in the USB interrupt, one HID report (a key down, then all keys up) every poll
 interval, so a scan's keys are 2 to 20 ms apart on the kernel's clock however loaded the Pi
-is, and the kiosk judges the 50 ms gap on those stamps, not on when it got round to reading.
-Here the "hardware" is this program, and under TCG on a busy host its sleeps between keys
-stretched past 50 ms (the kiosk rightly split the scan: last session's lab failure). So each
-key goes to the kernel as one write (down, SYN, up, SYN: what two HID reports make), keys
-back to back, with ``KEY_GAP_MS`` (default 0) between them: the guest's own scheduling is then
-out of the measurement, as the USB interrupt keeps it out on a Pi. The longest interval
-between two keys' writes is printed, so a split scan can be told from a slow writer.
+is, and the kiosk judges its 50 ms gap on those stamps, not on when it got round to reading.
+Here the "hardware" is this program: each key goes to the kernel as one write (down, SYN, up,
+SYN: what two HID reports make), then it sleeps ``KEY_GAP_MS`` (default 2: two reports at a
+1 ms poll interval), which gives the kiosk's reader the time a real scanner gives it (keys
+written back to back can fill the kernel's 64-event buffer before a reader starved under TCG
+runs: the kiosk then rightly drops the scan as "input events lost"). Under TCG on a busy host
+a sleep can stretch past 50 ms, which a USB interrupt never does, and the kiosk then rightly
+splits the scan; so the longest interval between two keys' writes is printed with each scan,
+and the lab types a scan again only when that interval shows the writer was late.
 
     python guest_scanner.py FIFO [KEY_GAP_MS]
 """
@@ -69,7 +71,7 @@ def press(device: evdev.UInput, code: int, shift: bool) -> None:
 
 def main() -> None:
     fifo = sys.argv[1]
-    gap = (float(sys.argv[2]) if len(sys.argv) > 2 else 0.0) / 1000
+    gap = (float(sys.argv[2]) if len(sys.argv) > 2 else 2.0) / 1000
     if not os.path.exists(fifo):
         os.mkfifo(fifo, 0o600)
     device = evdev.UInput({e.EV_KEY: KEYS}, name=NAME, vendor=VENDOR, product=PRODUCT, version=VERSION,
