@@ -250,12 +250,12 @@ def visit(lab: Lab, machine: Machine, figures: dict, steps: Steps) -> dict:
     vendor, product = SCANNER_USB.split(":")
     checks["scanner_udev_ids"] = (f'ATTRS{{id/vendor}}=="{vendor}"' in figures["scanner_udev_ids"]
                                   and f'ATTRS{{id/product}}=="{product}"' in figures["scanner_udev_ids"])
-    _rc, figures["device_nodes"] = machine.sh(
-        "ls -l /dev/bookcorner-scanner /dev/bookcorner-reader $(readlink -f /dev/bookcorner-scanner) "
-        "$(readlink -f /dev/bookcorner-reader) 2>&1")
     reader = Reader(lab.run)
     # both connected: the kiosk's top bar says nothing is missing
     steps["devices_connected"] = wait_screen(machine, MISSING, 60, absent=True)
+    _rc, figures["device_nodes"] = machine.sh(
+        "ls -l /dev/bookcorner-scanner /dev/bookcorner-reader $(readlink -f /dev/bookcorner-scanner) "
+        "$(readlink -f /dev/bookcorner-reader) 2>&1")
     figures["kiosk_log_plugged"] = kiosk_log_since(machine, mark)
     checks["scanner_open_to_the_kiosk_user"] = any("scanner" in line and "connected" in line and "disconnected"
                                                    not in line for line in figures["kiosk_log_plugged"])
