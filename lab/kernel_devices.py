@@ -12,15 +12,19 @@ be pulled out (QMP ``device_del``) and put back (``device_add``) while the kiosk
 The installed card is set up as a school's technician would (docs/hardware.md): the scanner's
 and the adapter's USB ids in /etc/bookcorner/kiosk.toml, ``bookcorner udev-rules`` into
 /etc/udev/rules.d, udev reloaded and the kiosk restarted. Then a child's visit: a tap, a
-book borrowed, both devices unplugged (the kiosk must say so) and plugged back (and work
-again without a restart), a tap and a second book, and one book given back; the loans must
-reach the central server inside the guest.
+book borrowed, both devices unplugged (the kiosk must say so) and plugged back at once (and
+work again without a restart), and the same visit carries on: a second book (an ISBN) through
+the replugged scanner, and a second tap on the replugged reader ends the visit (as a second
+tap does: it is not a "Hello"). One book is given back at the idle screen and a tap there
+opens a visit again; the loans must reach the central server inside the guest. Last, the
+technician swaps in an ID-12LA and a tap of its frames greets the child.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 import shlex
 import socket
 import time
@@ -180,15 +184,31 @@ def set_up_as_a_technician(machine: Machine, protocol: str = "rdm6300") -> dict:
 
 def plug_scanner(machine: Machine) -> float | None:
     """The scanner plugged in: the uinput device made; seconds until udev gave it its name."""
-    machine.sh(f"modprobe uinput; /opt/bookcorner/venv/bin/python /opt/lab/scanner.py {FIFO} 4",
+    machine.sh(f"modprobe uinput; /opt/bookcorner/venv/bin/python /opt/lab/scanner.py {FIFO}",
                background=True, log_file=SCANNER_LOG)
     began = time.monotonic()
     rc, _out = machine.sh("timeout 60 bash -c 'until [ -e /dev/bookcorner-scanner ]; do sleep 0.1; done'", timeout=70)
     return round(time.monotonic() - began, 1) if rc == 0 else None
 
 
-def scan(machine: Machine, code: str) -> None:
-    machine.sh(f"echo 'type {code}' > {FIFO}")
+#: the kiosk's limit between two keys of one scan ([devices] max_key_gap_ms)
+KEY_GAP_MS = 50
+
+
+def scan(machine: Machine, code: str, retyped: list[str]) -> None:
+    """The scanner types ``code``; typed again (at most twice) only when the scanner program's
+    own log shows it left more than the kiosk's gap between two keys: then the "hardware"
+    failed, not the kiosk, and a child would scan again. Each retype is kept in ``retyped``."""
+    for _attempt in range(3):
+        _rc, before = machine.sh(f"grep -c 'typed {code} ' {SCANNER_LOG} || true")
+        machine.sh(f"echo 'type {code}' > {FIFO}")
+        loop = f"until [ $(grep -c 'typed {code} ' {SCANNER_LOG}) -gt {int(before.split()[0] or 0)} ]; do sleep 0.1; done"
+        machine.sh(f"timeout 30 bash -c {shlex.quote(loop)}", timeout=40)
+        _rc, line = machine.sh(f"grep 'typed {code} ' {SCANNER_LOG} | tail -1")
+        longest = re.search(r"longest between two keys ([0-9.]+) ms", line)
+        if longest is None or float(longest.group(1)) <= KEY_GAP_MS:
+            return
+        retyped.append(line.strip())
 
 
 def kernel_devices(lab: Lab) -> dict:
@@ -200,6 +220,9 @@ def kernel_devices(lab: Lab) -> dict:
     try:
         return visit(lab, machine, figures, steps)
     except Stopped as stopped:
+        _rc, figures["kiosk_log_devices"] = machine.sh(f"grep -a 'device \\|scan' {KIOSK_LOG} | tail -30 | cut -c1-240")
+        _rc, figures["scanner_log"] = machine.sh(f"cat {SCANNER_LOG}")
+        figures["screen_when_stopped"] = screen(machine)
         machine.stop()
         (lab.run / "scenario2.log").write_text(machine.text())
         return {"verdict": "fail", "why": str(stopped), **figures, "steps": dict(steps)}
@@ -211,6 +234,7 @@ def visit(lab: Lab, machine: Machine, figures: dict, steps: Steps) -> dict:
     checks: dict[str, bool] = {}
     screens: dict[str, str] = {}
     scans = 0
+    retyped: list[str] = figures.setdefault("scans_retyped", [])
     machine.sh("mkdir -p /var/lib/lab && base64 -d > /opt/lab/scanner.py <<'EOF'\n"
                + base64.encodebytes((HERE / "guest_scanner.py").read_bytes()).decode() + "EOF\n")
     began = time.monotonic()
@@ -221,15 +245,17 @@ def visit(lab: Lab, machine: Machine, figures: dict, steps: Steps) -> dict:
     steps["scanner_named_by_udev"] = plug_scanner(machine)
     # the rules match the input device's own ids: a uinput device has no USB parent (no ATTRS{idVendor})
     _rc, figures["scanner_udev_ids"] = machine.sh(
-        "udevadm info --attribute-walk /dev/input/$(basename $(ls -d /sys/devices/virtual/input/input*/event* "
-        "| while read e; do grep -q 05e0 $(dirname $e)/id/vendor && echo $e; done | tail -1)) "
+        "udevadm info --attribute-walk --name=/dev/bookcorner-scanner "
         "| grep -E 'id/vendor|id/product|idVendor|idProduct|ATTRS\\{name\\}' | sort -u")
-    _rc, figures["device_nodes"] = machine.sh(
-        "ls -l /dev/bookcorner-scanner /dev/bookcorner-reader $(readlink -f /dev/bookcorner-scanner) "
-        "$(readlink -f /dev/bookcorner-reader) 2>&1")
+    vendor, product = SCANNER_USB.split(":")
+    checks["scanner_udev_ids"] = (f'ATTRS{{id/vendor}}=="{vendor}"' in figures["scanner_udev_ids"]
+                                  and f'ATTRS{{id/product}}=="{product}"' in figures["scanner_udev_ids"])
     reader = Reader(lab.run)
     # both connected: the kiosk's top bar says nothing is missing
     steps["devices_connected"] = wait_screen(machine, MISSING, 60, absent=True)
+    _rc, figures["device_nodes"] = machine.sh(
+        "ls -l /dev/bookcorner-scanner /dev/bookcorner-reader $(readlink -f /dev/bookcorner-scanner) "
+        "$(readlink -f /dev/bookcorner-reader) 2>&1")
     figures["kiosk_log_plugged"] = kiosk_log_since(machine, mark)
     checks["scanner_open_to_the_kiosk_user"] = any("scanner" in line and "connected" in line and "disconnected"
                                                    not in line for line in figures["kiosk_log_plugged"])
@@ -243,20 +269,21 @@ def visit(lab: Lab, machine: Machine, figures: dict, steps: Steps) -> dict:
     steps["tap_to_hello"] = wait_screen(machine, "Hello", 60)
     steps.needed("tap_to_hello")
     screens["tapped"] = screen(machine)
-    scan(machine, DEMO_BOOK)
+    scan(machine, DEMO_BOOK, retyped)
     scans += 1
     steps["scan_to_borrowed"] = wait_screen(machine, "Borrowed", 60)
     steps.needed("scan_to_borrowed")
     screens["borrowed_first"] = screen(machine)
 
     # -- both unplugged in the middle of the visit ---------------------------------------------------
+    _rc, pid_before = machine.sh("systemctl show bookcorner-kiosk -p MainPID --value")
     mark = log_size(machine)
     unplugged = time.monotonic()
     machine.sh(f"echo unplug > {FIFO}")
     machine.qmp("device_del", id="reader")
     steps["unplug_to_missing_shown"] = wait_screen(machine, MISSING, 60)
-    # both named: wait until the second one shows in the kiosk's log as well
-    for _ in range(40):
+    # both named: wait until the second one shows in the kiosk's log as well (briefly: the visit's clock runs)
+    for _ in range(20):
         lines = kiosk_log_since(machine, mark)
         if sum(("disconnected" in line or MISSING in line) for line in lines) >= 2:
             break
@@ -267,43 +294,54 @@ def visit(lab: Lab, machine: Machine, figures: dict, steps: Steps) -> dict:
     figures["screenshot_unplugged"] = screenshot(machine, lab.run / "devices-unplugged-tty1.png")
     top = screens["unplugged"].splitlines()[0] if screens["unplugged"] else ""
     checks["missing_said_on_screen"] = MISSING in top
-    checks["both_missing_in_log"] = (any("scanner" in line for line in figures["kiosk_log_unplugged"])
-                                     and any("reader" in line for line in figures["kiosk_log_unplugged"]))
+    gone = [line for line in figures["kiosk_log_unplugged"] if "disconnected" in line or MISSING in line]
+    checks["both_missing_in_log"] = any("scanner" in line for line in gone) and any("reader" in line for line in gone)
 
-    # -- plugged back: each works again, no restart ------------------------------------------------
-    _rc, pid_before = machine.sh("systemctl show bookcorner-kiosk -p MainPID --value")
+    # -- plugged back at once: the child's visit (it ends after 30 s with no scan or tap) carries on ---
     mark = log_size(machine)
     replugged = time.monotonic()
     answer = machine.qmp("device_add", driver="usb-serial", chardev="rfid", id="reader", bus="xhci.0")
     figures["device_add"] = answer.get("error", "ok")
     rc, _out = machine.sh("timeout 60 bash -c 'until [ -e /dev/bookcorner-reader ]; do sleep 0.1; done'", timeout=70)
     steps["reader_replug_named_by_udev"] = round(time.monotonic() - replugged, 1) if rc == 0 else None
-    # the adapter's far end again (the first replugged run's tap never arrived on the old connection)
-    frames = reader.frames
-    reader.close()
-    reader = Reader(lab.run)
-    reader.frames = frames
+    # The host's end of the reader's line stays connected, as a reader's wires stay on its USB-TTL
+    # adapter. (QEMU's usb-serial detaches the device from the bus whenever its chardev's
+    # connection closes: last session's reconnection here was a second, unnoticed unplug.)
     steps["scanner_replug_named_by_udev"] = plug_scanner(machine)
     steps["replug_to_missing_gone"] = wait_screen(machine, MISSING, 60, absent=True)
     figures["reconnect_s"] = round(time.monotonic() - replugged, 1) if steps["replug_to_missing_gone"] else None
     figures["kiosk_log_replugged"] = kiosk_log_since(machine, mark)
     screens["replugged"] = screen(machine)
-    reader.tap(CHILD_CARD)
-    steps["tap_after_replug_to_hello"] = wait_screen(machine, "Hello", 60)
-    scan(machine, ISBN_BOOK)
+    figures["unplugged_to_replugged_s"] = round(time.monotonic() - unplugged, 1)
+    checks["visit_open_after_replug"] = IDLE_WORDS not in screens["replugged"]
+
+    # -- the second book in the same visit, through the replugged scanner -------------------------
+    scan(machine, ISBN_BOOK, retyped)
     scans += 1
-    steps["isbn_scan_to_borrowed"] = wait_screen(machine, "You have 2 books", 60)
+    # "You have 2 books: bring one back …", or "You may borrow 1 more (you have 2)."
+    steps["isbn_scan_after_replug_to_borrowed"] = wait_screen(machine, "have 2", 60)
     screens["borrowed_second"] = screen(machine)
-    _rc, pid_after = machine.sh("systemctl show bookcorner-kiosk -p MainPID --value")
-    checks["no_restart"] = pid_before.strip() == pid_after.strip() and pid_before.strip() not in ("", "0")
+    # ... and the child taps again to finish (the kiosk's "tap again when you are done")
+    finished = time.monotonic()
+    reader.tap(CHILD_CARD)
+    steps["second_tap_to_idle"] = wait_screen(machine, IDLE_WORDS, 60)
+    # ended by the tap, not by the 30 s time-out
+    checks["visit_ended_by_the_tap"] = (steps["second_tap_to_idle"] is not None
+                                        and time.monotonic() - finished < 20)
     figures["visit_s"] = round(time.monotonic() - started, 1)
 
     # -- one book back (no card: scanned at the idle screen) ------------------------------------
-    steps["session_ended_to_idle"] = wait_screen(machine, IDLE_WORDS, 90)
-    scan(machine, DEMO_BOOK)
+    scan(machine, DEMO_BOOK, retyped)
     scans += 1
-    steps["return_scan_to_thank_you"] = wait_screen(machine, "is back", 60)
+    steps["return_scan_to_is_back"] = wait_screen(machine, "is back", 60)
     screens["returned"] = screen(machine)
+
+    # -- the replugged reader once more, beyond doubt: a tap at the idle screen opens a visit -----
+    reader.tap(CHILD_CARD)
+    steps["tap_after_replug_to_hello"] = wait_screen(machine, "Hello", 60)
+    screens["tapped_after_replug"] = screen(machine)
+    _rc, pid_after = machine.sh("systemctl show bookcorner-kiosk -p MainPID --value")
+    checks["no_restart"] = pid_before.strip() == pid_after.strip() and pid_before.strip() not in ("", "0")
 
     # -- the loans in the journal and on the central server --------------------------------------
     began = time.monotonic()

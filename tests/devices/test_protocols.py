@@ -1,5 +1,6 @@
 """Card reader protocols on real byte streams: noise, truncation, bad checksums, resync."""
 
+import pytest
 import serial
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -188,3 +189,21 @@ def test_the_labs_reader_frames_decode_to_the_printed_card_number():
     assert [read.card_id for read in rdm6300.feed(em4100_frame("0014431799") * 3)] == ["0014431799"] * 3
     assert [read.card_id for read in id12.feed(em4100_frame("0014431799", b"\r\n"))] == ["0014431799"]
     assert not any(isinstance(result, CardRead) for result in rdm6300.feed(em4100_frame("0014431799", b"\r\n")))
+
+
+def test_the_labs_uinput_scanner_types_what_the_kiosk_reads():
+    """The lab's scanner (lab/guest_scanner.py) writes each key to /dev/uinput as raw input_event
+    records in one write; the kiosk's decoder must read those records as the scan, capitals and all
+    (a wrong layout would only show in the lab, as a scan that never arrives)."""
+    pytest.importorskip("evdev")
+    from lab.guest_scanner import key_bytes, keys_of
+
+    from bookcorner.devices.keyboard import KeyboardDecoder, RecordStream
+    from bookcorner.devices.keystrokes import Burst, KeystrokeClassifier
+
+    for code in ("9787500751939", "30732000101214", "LIB-42b"):
+        data = b"".join(key_bytes(key, shift) for key, shift in keys_of(code))
+        decoder = KeyboardDecoder(KeystrokeClassifier(0.05))
+        results = list(decoder.feed_all(RecordStream().feed(data)))
+        assert [result.text for result in results if isinstance(result, Burst)] == [code]
+        assert len(results) == 1
