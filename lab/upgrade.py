@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from bookcorner.ops.release import copy_release
 from lab.run import (
     CACHE,
     CENTRAL_DB,
@@ -46,7 +47,6 @@ from lab.run import (
     prepare,
     tty1,
 )
-from bookcorner.ops.release import copy_release
 
 if TYPE_CHECKING:
     from lab.run import Lab, Machine
