@@ -880,7 +880,7 @@ def main() -> int:
     rootfs, built = arch.base_rootfs()
     report["image_build_seconds"] = built if built is not None else "cached"
     wheels = arch.wheelhouse()
-    run = CACHE / "run"
+    run = CACHE / os.environ.get("LAB_RUN", "run")  # (another name: two labs at once on one cache)
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir()
     os.chmod(run, 0o700)
