@@ -13,8 +13,9 @@ boot and powers off; that installed card is kept in the cache, and each scenario
 On every later boot the agent says on the serial console (lines starting with ``LAB``) when the
 kiosk's idle screen shows on tty1, and runs the host's commands from the virtio-serial port lab.ctl;
 the power-cut driver (lab/guest_driver.py) acknowledges events on lab.acks. Scenarios: 1 (the kiosk
-and a first loan typed at it), 3 (power cuts, ``--soak N``) and 4 (kills, a frozen kiosk); the others
-say "not built". docs/operations.md, "The lab", says what it proves and what it cannot.
+and a first loan typed at it), 2 (kernel devices, lab/kernel_devices.py), 3 (power cuts, ``--soak N``),
+4 (kills, a frozen kiosk), 5 (cage + foot showing Chinese, lab/screen.py) and 6 (an upgrade in place
+from an older commit, lab/upgrade.py). docs/operations.md, "The lab", says what it proves and what it cannot.
 """
 
 from __future__ import annotations
