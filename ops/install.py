@@ -264,10 +264,14 @@ class Installer:
         if chosen == WAYLAND:
             what = _("the kiosk's screen: cage + foot, which shows Chinese ({unit}); the bare console instead: run the "
                      "installer again with --screen console").format(unit=SCREEN_UNITS[WAYLAND])
-        else:
+        elif missing := screens.missing_packages(self.root):
             what = _("the kiosk's screen: the bare console, English alone ({unit}){why}; for Chinese: sudo apt-get "
                      "install {packages}, then run the installer again with --screen wayland").format(
-                unit=SCREEN_UNITS[CONSOLE], why=f": {why}" if why else "", packages=" ".join(SCREEN_PACKAGES))
+                unit=SCREEN_UNITS[CONSOLE], why=f": {why}" if why else "", packages=" ".join(missing))
+        else:  # (found by the lab: it told a machine with cage + foot installed to apt-get install them)
+            what = _("the kiosk's screen: the bare console, English alone ({unit}){why}; for Chinese (cage + foot "
+                     "are installed): run the installer again with --screen wayland").format(
+                unit=SCREEN_UNITS[CONSOLE], why=f": {why}" if why else "")
         return Step(what, before != chosen)
 
     # -- files -----------------------------------------------------------------------------------------

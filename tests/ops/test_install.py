@@ -383,6 +383,8 @@ def test_switching_the_screen_switches_its_languages_and_theme(system):
 
     _display_and_packages(system, True, PACKAGES)
     steps, settings = _screen_steps(system, screen="console")
+    assert steps[1].what == ("the kiosk's screen: the bare console, English alone (bookcorner-kiosk.service); for "
+                             "Chinese (cage + foot are installed): run the installer again with --screen wayland")
     assert (parse(settings, "kiosk.toml").screen.bilingual, parse(settings, "kiosk.toml").screen.theme) == (
         False, "ansi-dark")
 
@@ -413,15 +415,21 @@ def test_switching_the_screen_switches_its_languages_and_theme(system):
 @pytest.mark.parametrize(("display", "packages", "why"), [
     (False, ("cage", "foot", "fonts-noto-cjk", "libpam-systemd"), "no display cage can drive here (no /dev/dri/card*)"),
     (True, ("cage",), "foot, fonts-noto-cjk, libpam-systemd not installed in "),
+    (False, ("cage", "foot"), "no display cage can drive here (no /dev/dri/card*)"),
 ])
 def test_without_a_display_or_the_packages_the_kiosk_gets_the_console_and_says_why(system, display, packages, why):
     from bookcorner.config import parse
+    from bookcorner.ops.screen import PACKAGES
 
     _display_and_packages(system, display, packages)
     steps, settings = _screen_steps(system)
     assert steps[1].what.startswith(f"the kiosk's screen: the bare console, English alone (bookcorner-kiosk.service): "
                                     f"{why}"), steps[1].what
-    assert steps[1].what.endswith("then run the installer again with --screen wayland")
+    assert steps[1].what.endswith("run the installer again with --screen wayland")
+    # only what is missing is named to apt-get (found by the lab: a machine with them all was told to)
+    missing = [name for name in PACKAGES if name not in packages]
+    assert ("; for Chinese: sudo apt-get install " + " ".join(missing) + ", then" if missing else
+            "; for Chinese (cage + foot are installed): run") in steps[1].what
     assert (system / "etc/systemd/system/multi-user.target.wants/bookcorner-kiosk.service").is_symlink()
     assert not (system / "etc/systemd/system/graphical.target.wants/bookcorner-kiosk-wayland.service").exists()
     config = parse(settings, "kiosk.toml")
