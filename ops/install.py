@@ -54,7 +54,6 @@ from bookcorner.config.zones import machine_zone_name
 from bookcorner.i18n import _
 from bookcorner.ops.doctor import systemd_running
 from bookcorner.ops.screen import CONSOLE, WAYLAND
-from bookcorner.ops.screen import PACKAGES as SCREEN_PACKAGES
 from bookcorner.ops.screen import UNITS as SCREEN_UNITS
 from bookcorner.ops.udev import RULE_FILE, devices_from_config, render_rules
 from bookcorner.ops.units import DEFAULT, FOOT_INI, POLKIT_RULES, ROLES, SOURCE_DIR, UNITS, Layout, parse_unit, render
