@@ -850,6 +850,7 @@ def restarts(lab: Lab) -> dict:
 
 def main() -> int:
     from lab.kernel_devices import kernel_devices  # (lab.run imported anew: its Lab and Machine come from here)
+    from lab.run import LabFailure as ModuleFailure  # (the class the scenario modules raise: lab.run's, not __main__'s)
     from lab.screen import chinese_screen
     from lab.upgrade import upgrade_in_place
 
@@ -904,7 +905,7 @@ def main() -> int:
             began = time.monotonic()
             try:
                 result = job()
-            except LabFailure as failure:
+            except (LabFailure, ModuleFailure) as failure:
                 result = {"verdict": "fail", "why": str(failure), **failure.figures}
             except (TimeoutError, RuntimeError, OSError) as error:
                 result = {"verdict": "fail", "why": f"{type(error).__name__}: {error}"}
