@@ -13,8 +13,9 @@ boot and powers off; that installed card is kept in the cache, and each scenario
 On every later boot the agent says on the serial console (lines starting with ``LAB``) when the
 kiosk's idle screen shows on tty1, and runs the host's commands from the virtio-serial port lab.ctl;
 the power-cut driver (lab/guest_driver.py) acknowledges events on lab.acks. Scenarios: 1 (the kiosk
-and a first loan typed at it), 3 (power cuts, ``--soak N``) and 4 (kills, a frozen kiosk); the others
-say "not built". docs/operations.md, "The lab", says what it proves and what it cannot.
+and a first loan typed at it), 2 (kernel devices, lab/kernel_devices.py), 3 (power cuts, ``--soak N``),
+4 (kills, a frozen kiosk), 5 (cage + foot showing Chinese, lab/screen.py) and 6 (an upgrade in place
+from an older commit, lab/upgrade.py). docs/operations.md, "The lab", says what it proves and what it cannot.
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ RECIPE = {
     "variant": "minbase",
     "arch": "amd64",
     "include": ["systemd", "systemd-sysv", "udev", "linux-image-amd64", "python3", "python3-venv",
-                "e2fsprogs", "kbd"],
+                "e2fsprogs", "kbd",
+                # scenario 5: the screen that shows Chinese (bookcorner.ops.screen.PACKAGES) and the
+                # logind seat cage takes (libpam-systemd; dbus named, as debootstrap picks no provider)
+                "cage", "foot", "fonts-noto-cjk", "libpam-systemd", "dbus"],
 }
 #: the host's tools and the Debian packages they come in
 TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "qemu-system-aarch64": "qemu-system-arm",
@@ -168,8 +172,9 @@ def release_digest() -> str:
     return hashed.hexdigest()[:16]
 
 
-def prepare(rootfs: Path, wheels: Path, wait: int, console: str = "ttyS0") -> None:
-    """The blank card: the base system, the release, the wheelhouse and the agent (nothing installed)."""
+def prepare(rootfs: Path, wheels: Path, wait: int, console: str = "ttyS0", install_args: str = "") -> None:
+    """The blank card: the base system, the release, the wheelhouse and the agent (nothing installed);
+    ``install_args``: more arguments for scripts/install on the first boot."""
     lab = rootfs / "opt" / "lab"
     shutil.rmtree(lab, ignore_errors=True)
     shutil.rmtree(rootfs / "var" / "lib" / "lab", ignore_errors=True)
@@ -177,6 +182,8 @@ def prepare(rootfs: Path, wheels: Path, wait: int, console: str = "ttyS0") -> No
     copy_release(ROOT, lab / "release")
     shutil.copytree(wheels, lab / "wheelhouse")
     shutil.copy2(HERE / "guest_driver.py", lab / "driver.py")
+    if install_args:
+        (lab / "install-args").write_text(install_args + "\n")
     (rootfs / "etc" / "fstab").write_text("/dev/vda / ext4 rw,errors=remount-ro 0 1\n")
     (rootfs / "etc" / "hostname").write_text("bookcorner-lab\n")
     agent = rootfs / "usr" / "local" / "sbin" / "lab-agent"
@@ -521,8 +528,9 @@ class Lab:
         self.keep_install, self.arch = keep_install, arch
         #: seconds a boot may take, and the waits in the guest, grown for a slower architecture
         self.timeout, self.slower = timeout * arch.slower, arch.slower
-        #: once a run: the checkout may change while it runs (its scenarios share one install)
-        self.digest = release_digest()
+        #: once a run: the checkout may change while it runs (its scenarios share one install); and
+        #: the base it is installed on (scenario 5's packages changed what the installer finds)
+        self.digest = digest(release_digest().encode(), rootfs.name.encode())
         self.installed: Path | None = None
 
     def boot(self, disk: Path, name: str, extra: tuple[str, ...] = ()) -> Machine:
@@ -544,7 +552,9 @@ class Lab:
             return image, figures
         for old in CACHE.glob(pattern):
             old.unlink()
-        prepare(self.rootfs, self.wheels, self.timeout, self.arch.console)
+        # the bare console: the scenarios read the kiosk's words from tty1 (/dev/vcs1), which cage's
+        # screen has none of (the base carries cage + foot for scenario 5, which switches to it)
+        prepare(self.rootfs, self.wheels, self.timeout, self.arch.console, "--screen console")
         disk = self.run / "install.img"
         started = time.monotonic()
         make_disk(self.rootfs, disk)
@@ -840,12 +850,15 @@ def restarts(lab: Lab) -> dict:
 
 def main() -> int:
     from lab.kernel_devices import kernel_devices  # (lab.run imported anew: its Lab and Machine come from here)
+    from lab.run import LabFailure as ModuleFailure  # (the class the scenario modules raise: lab.run's, not __main__'s)
+    from lab.screen import chinese_screen
+    from lab.upgrade import upgrade_in_place
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="each scenario once (the default)")
     parser.add_argument("--soak", type=int, default=1, metavar="N", help="power cuts in scenario 3 (default 1)")
     parser.add_argument("--scenario", action="append", metavar="N[,N]",
-                        help="run only these scenarios (1 to 4 are built; default: all built)")
+                        help="run only these scenarios (1 to 6; default: all)")
     parser.add_argument("--timeout", type=int, default=300, help="seconds a boot may take")
     parser.add_argument("--keep-install", action="store_true",
                         help="boot the installed card in the cache even when the checkout changed since (for work "
@@ -859,7 +872,7 @@ def main() -> int:
         sys.modules.setdefault("run", sys.modules[__name__])  # (lab/arm64.py imports this script as run)
         from arm64 import Arm64
         arch = Arm64()
-    built_here = {1, 2, 3, 4} if arch is AMD64 else {1}
+    built_here = {1, 2, 3, 4, 5, 6} if arch is AMD64 else {1}
     chosen = {int(n) for words in args.scenario or [",".join(map(str, sorted(built_here)))]
               for n in words.split(",") if n.strip()}
     CACHE.mkdir(exist_ok=True)
@@ -869,7 +882,7 @@ def main() -> int:
     rootfs, built = arch.base_rootfs()
     report["image_build_seconds"] = built if built is not None else "cached"
     wheels = arch.wheelhouse()
-    run = CACHE / "run"
+    run = CACHE / os.environ.get("LAB_RUN", "run")  # (another name: two labs at once on one cache)
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir()
     os.chmod(run, 0o700)
@@ -880,7 +893,9 @@ def main() -> int:
     jobs = {1: ("blank-card-to-first-loan", lambda: first_loan(lab)),
             2: ("kernel-devices", lambda: kernel_devices(lab)),
             3: ("power-cuts", lambda: power_cuts(lab, args.soak, random.Random(seed))),
-            4: ("watchdog-and-restarts", lambda: restarts(lab))}
+            4: ("watchdog-and-restarts", lambda: restarts(lab)),
+            5: ("chinese-on-the-real-screen", lambda: chinese_screen(lab)),
+            6: ("upgrade-in-place", lambda: upgrade_in_place(lab))}
     try:
         for number in sorted(chosen):
             if number not in jobs or number not in built_here:
@@ -890,7 +905,7 @@ def main() -> int:
             began = time.monotonic()
             try:
                 result = job()
-            except LabFailure as failure:
+            except (LabFailure, ModuleFailure) as failure:
                 result = {"verdict": "fail", "why": str(failure), **failure.figures}
             except (TimeoutError, RuntimeError, OSError) as error:
                 result = {"verdict": "fail", "why": f"{type(error).__name__}: {error}"}

@@ -54,7 +54,6 @@ from bookcorner.config.zones import machine_zone_name
 from bookcorner.i18n import _
 from bookcorner.ops.doctor import systemd_running
 from bookcorner.ops.screen import CONSOLE, WAYLAND
-from bookcorner.ops.screen import PACKAGES as SCREEN_PACKAGES
 from bookcorner.ops.screen import UNITS as SCREEN_UNITS
 from bookcorner.ops.udev import RULE_FILE, devices_from_config, render_rules
 from bookcorner.ops.units import DEFAULT, FOOT_INI, POLKIT_RULES, ROLES, SOURCE_DIR, UNITS, Layout, parse_unit, render
@@ -82,6 +81,13 @@ def console_screen(example: str) -> str:
     the 16-colour theme (the Chinese screen is bookcorner-kiosk-wayland.service: ``--screen``)."""
     return (example.replace("\nbilingual = true\n", "\nbilingual = false\n", 1)
             .replace('\ntheme = "textual-dark"\n', '\ntheme = "ansi-dark"\n', 1))
+
+
+def wayland_screen(settings: str) -> str:
+    """The settings :func:`console_screen` made, as the Chinese screen (cage + foot) asks: both
+    languages, the full-colour theme. Lines a school changed by hand are left as they are."""
+    return (settings.replace("\nbilingual = false\n", "\nbilingual = true\n", 1)
+            .replace('\ntheme = "ansi-dark"\n', '\ntheme = "textual-dark"\n', 1))
 
 
 def with_zone(example: str, zone: str) -> str:
@@ -147,6 +153,8 @@ class Installer:
             raise ValueError(_("{screen}: the screen is console, wayland or auto").format(screen=screen))
         #: the screen asked for (None: the one installed, else chosen as "auto" does)
         self.screen_asked = screen
+        #: the screen this run switches to from another one installed before (None: no switch)
+        self.switched_to: str | None = None
         self.central = self.role in ("central", "both")
         #: set by an upgrade: whether this run replaces a program, and the backups it kept
         self.upgrading_now = False
@@ -251,13 +259,18 @@ class Installer:
                     packages=" ".join(missing), error=error))
         self.boot_units = tuple(SCREEN_UNITS[chosen] if unit == CONSOLE_UNIT else unit
                                 for unit in ROLES[self.role][1])
+        self.switched_to = chosen if before is not None and before != chosen else None
         if chosen == WAYLAND:
             what = _("the kiosk's screen: cage + foot, which shows Chinese ({unit}); the bare console instead: run the "
                      "installer again with --screen console").format(unit=SCREEN_UNITS[WAYLAND])
-        else:
+        elif missing := screens.missing_packages(self.root):
             what = _("the kiosk's screen: the bare console, English alone ({unit}){why}; for Chinese: sudo apt-get "
                      "install {packages}, then run the installer again with --screen wayland").format(
-                unit=SCREEN_UNITS[CONSOLE], why=f": {why}" if why else "", packages=" ".join(SCREEN_PACKAGES))
+                unit=SCREEN_UNITS[CONSOLE], why=f": {why}" if why else "", packages=" ".join(missing))
+        else:  # (found by the lab: it told a machine with cage + foot installed to apt-get install them)
+            what = _("the kiosk's screen: the bare console, English alone ({unit}){why}; for Chinese (cage + foot "
+                     "are installed): run the installer again with --screen wayland").format(
+                unit=SCREEN_UNITS[CONSOLE], why=f": {why}" if why else "")
         return Step(what, before != chosen)
 
     # -- files -----------------------------------------------------------------------------------------
@@ -299,6 +312,7 @@ class Installer:
     def config(self) -> list[Step]:
         _uid, gid = self._ids()
         changed = False
+        settings: Step | None = None
         if not self._config.exists():  # never overwrite the school's settings
             text = EXAMPLE_CONFIG.read_text(encoding="utf-8").replace(
                 'data_dir = "~/.local/share/bookcorner"', f'data_dir = "{self.layout.data_dir}"', 1)
@@ -307,10 +321,23 @@ class Installer:
             if self.central:  # the server beside it counts days in this machine's zone: so does the kiosk
                 text = with_zone(text, machine_zone_name({}, self.at("/etc")))
             changed = self._write(self._config, text, 0o640, (0, gid))
+        elif self.switched_to is not None:
+            # (found by the lab: a console kiosk switched to cage + foot kept the console's English
+            # alone and 16 colours, so the Chinese screen showed no Chinese answers)
+            text = self._config.read_text(encoding="utf-8")
+            made = console_screen(text) if self.switched_to == CONSOLE else wayland_screen(text)
+            if made != text:
+                info = self._config.stat()
+                self._write(self._config, made, info.st_mode & 0o777, (info.st_uid, info.st_gid))
+                what = (_("the settings {path}: English alone and the 16-colour theme, for the bare console")
+                        if self.switched_to == CONSOLE else
+                        _("the settings {path}: Chinese and English, and the full-colour theme, for cage + foot"))
+                settings = Step(what.format(path=f"{self.layout.config_dir}/kiosk.toml"), True)
         foot = self._write(self.at(f"{self.layout.config_dir}/foot.ini"),
                            (SOURCE_DIR / FOOT_INI).read_text(encoding="utf-8"), 0o644)
-        return [Step(_("the settings {path}").format(path=f"{self.layout.config_dir}/kiosk.toml"), changed),
-                Step(_("the Chinese screen's terminal settings"), foot)]
+        if settings is None:
+            settings = Step(_("the settings {path}").format(path=f"{self.layout.config_dir}/kiosk.toml"), changed)
+        return [settings, Step(_("the Chinese screen's terminal settings"), foot)]
 
     # -- the program -------------------------------------------------------------------------------------
 
