@@ -13,7 +13,7 @@ boot and powers off; that installed card is kept in the cache, and each scenario
 On every later boot the agent says on the serial console (lines starting with ``LAB``) when the
 kiosk's idle screen shows on tty1, and runs the host's commands from the virtio-serial port lab.ctl;
 the power-cut driver (lab/guest_driver.py) acknowledges events on lab.acks. Scenarios: 1 (the kiosk
-and a first loan typed at it), 3 (power cuts, ``--soak N``) and 4 (kills, a frozen kiosk); the others
+and a first loan typed at it), 3 (power cuts, ``--soak N``) and 4 (kills, a frozen kiosk, a full data partition); the others
 say "not built". docs/operations.md, "The lab", says what it proves and what it cannot.
 """
 
@@ -69,6 +69,11 @@ After=local-fs.target serial-getty@ttyS0.service
 [Service]
 Type=simple
 ExecStart=/usr/bin/python3 /usr/local/sbin/lab-agent
+# a boot's agent that dies is started again (it says why on the console first), and the kernel's
+# OOM killer takes the product's processes before it: a guest that ran out of memory still answers
+Restart=on-failure
+RestartSec=1
+OOMScoreAdjust=-900
 
 [Install]
 WantedBy=multi-user.target
@@ -165,6 +170,7 @@ def release_digest() -> str:
                 hashed.update(path.relative_to(release).as_posix().encode() + b"\0" + path.read_bytes())
     hashed.update((HERE / "guest_agent.py").read_bytes())
     hashed.update((HERE / "guest_driver.py").read_bytes())  # on the card too (/opt/lab/driver.py)
+    hashed.update(AGENT_UNIT.encode())
     return hashed.hexdigest()[:16]
 
 
@@ -335,10 +341,13 @@ class Machine:
 
     def agent(self, timeout: float) -> None:
         """Connect to lab.ctl and lab.acks, and wait until the agent answers (what the host
-        writes before the guest opens its port may be dropped: asked again every 2 s)."""
+        writes before the guest opens its port may be dropped: asked again every 2 s). Halfway
+        without an answer, the host's connection is made anew (QEMU then tells the guest the
+        port closed and opened again); at the end, the error says what the guest's side showed."""
         self._ctl = self._connect("ctl.sock")
         self.listen_acks()
-        deadline = time.monotonic() + timeout
+        began = time.monotonic()
+        reconnected = False
         while True:
             self._next_id += 1
             # (a newline first: it ends whatever part of an earlier hello the guest may have got)
@@ -346,10 +355,31 @@ class Machine:
             try:
                 self._line(2)
                 break
-            except TimeoutError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise
+            except TimeoutError as error:
+                waited = time.monotonic() - began
+                if waited > timeout or self.process.poll() is not None:
+                    raise TimeoutError(f"{error} in {waited:.0f} s ({self.ctl_state()})") from error
+                if waited > timeout / 2 and not reconnected:
+                    self._ctl.close()
+                    self._ctl, self._ctl_buffer, reconnected = self._connect("ctl.sock"), b"", True
+                    self.seen.setdefault("ctl_reconnected", self.at())
         self.seen.setdefault("agent", self.at())
+
+    def ctl_state(self) -> str:
+        """What the guest's side of lab.ctl shows, for a boot whose agent does not answer:
+        whether the guest holds the port open (QMP query-chardev's frontend-open), and what the
+        agent said on the serial console."""
+        try:
+            chardevs = {dev["label"]: dev for dev in self.qmp("query-chardev").get("return", [])}
+            port = chardevs.get("ctl", {}).get("frontend-open")
+            opened = {True: "the guest holds lab.ctl open", False: "the guest has not opened lab.ctl"}.get(
+                port, "lab.ctl not in query-chardev")
+        except (OSError, ValueError) as error:
+            opened = f"QMP did not answer ({type(error).__name__}: {error})"
+        said = [line for line in self.text().splitlines()
+                if line.startswith(("LAB ", "LAB-LOG")) or "Out of memory" in line or "oom" in line.lower()]
+        return f"{opened}; QEMU {'running' if self.process.poll() is None else 'ended'}; the console's last " \
+               f"LAB lines: {' | '.join(said[-6:]) or 'none'}"
 
     def sh(self, command: str, timeout: float = 120, background: bool = False, log_file: str = "") -> tuple[int, str]:
         """Run ``command`` with bash in the guest, as root; its exit status and output."""
@@ -359,8 +389,11 @@ class Machine:
         if log_file:
             request["log"] = log_file
         self._ctl.sendall(json.dumps(request).encode() + b"\n")
-        while (reply := json.loads(self._line(timeout + 30)))["id"] != request["id"]:
-            pass  # the answer to an earlier hello
+        try:
+            while (reply := json.loads(self._line(timeout + 30)))["id"] != request["id"]:
+                pass  # the answer to an earlier hello
+        except TimeoutError as error:  # (the agent answers even a command that hangs, at its timeout)
+            raise TimeoutError(f"{error} to {command[:60]!r} ({self.ctl_state()})") from error
         return reply["rc"], reply["out"]
 
     def listen_acks(self) -> None:
