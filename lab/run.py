@@ -843,7 +843,9 @@ def idle_again(machine: Machine, timeout: float) -> float | None:
 
 def restarts(lab: Lab) -> dict:
     """Scenario 4: the kiosk killed, the sync daemon killed, each must come back; the kiosk
-    frozen (SIGSTOP) must be restarted by systemd's watchdog."""
+    frozen (SIGSTOP) must be restarted by systemd's watchdog; the data partition filled, the
+    kiosk and the sync daemon must say why and lose nothing, and come back with the space
+    (lab/full_disk.py)."""
     image, figures = lab.installed_image()
     disk = lab.copy_of(image, "scenario4")
     machine = lab.boot(disk, "scenario4")
@@ -861,13 +863,18 @@ def restarts(lab: Lab) -> dict:
     figures["kiosk_frozen_restarted_s"] = comes_back(machine, "bookcorner-kiosk", pid, 150)
     machine.sh(f"kill -CONT {pid}")
     _rc, figures["kiosk_journal"] = machine.sh("journalctl -b -u bookcorner-kiosk --no-pager -o cat | tail -8")
+    from lab.full_disk import full_disk  # (as main imports scenario 2's module)
+    figures["full_disk"] = full_disk(machine)
     machine.qmp("quit")
     machine.stop()
     ok = all(figures.get(key) is not None for key in ("bookcorner-kiosk_killed_back_s", "bookcorner-syncd_killed_back_s",
                                                       "kiosk_idle_after_kill_s", "kiosk_frozen_restarted_s"))
+    ok = ok and figures["full_disk"]["ok"]
     if figures["kiosk_frozen_restarted_s"] is None:
         figures["why"] = ("a frozen kiosk (SIGSTOP) was not restarted in 150 s: bookcorner-kiosk.service has no "
                           f"watchdog ({figures['kiosk_watchdog']})")
+    elif not figures["full_disk"]["ok"]:
+        figures["why"] = f"the data partition full: {figures['full_disk']['why']}"
     return {"verdict": "pass" if ok else "fail", **figures}
 
 
