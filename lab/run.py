@@ -14,8 +14,9 @@ On every later boot the agent says on the serial console (lines starting with ``
 kiosk's idle screen shows on tty1, and runs the host's commands from the virtio-serial port lab.ctl;
 the power-cut driver (lab/guest_driver.py) acknowledges events on lab.acks. Scenarios: 1 (the kiosk
 and a first loan typed at it), 2 (kernel devices, lab/kernel_devices.py), 3 (power cuts, ``--soak N``),
-4 (kills, a frozen kiosk), 5 (cage + foot showing Chinese, lab/screen.py) and 6 (an upgrade in place
-from an older commit, lab/upgrade.py). docs/operations.md, "The lab", says what it proves and what it cannot.
+4 (kills, a frozen kiosk, a full data partition), 5 (cage + foot showing Chinese, lab/screen.py) and 6 (an
+upgrade in place from an older commit, lab/upgrade.py). docs/operations.md, "The lab", says what it proves and
+what it cannot.
 """
 
 from __future__ import annotations
@@ -73,6 +74,11 @@ After=local-fs.target serial-getty@ttyS0.service
 [Service]
 Type=simple
 ExecStart=/usr/bin/python3 /usr/local/sbin/lab-agent
+# a boot's agent that dies is started again (it says why on the console first), and the kernel's
+# OOM killer takes the product's processes before it: a guest that ran out of memory still answers
+Restart=on-failure
+RestartSec=1
+OOMScoreAdjust=-900
 
 [Install]
 WantedBy=multi-user.target
@@ -169,6 +175,7 @@ def release_digest() -> str:
                 hashed.update(path.relative_to(release).as_posix().encode() + b"\0" + path.read_bytes())
     hashed.update((HERE / "guest_agent.py").read_bytes())
     hashed.update((HERE / "guest_driver.py").read_bytes())  # on the card too (/opt/lab/driver.py)
+    hashed.update(AGENT_UNIT.encode())
     return hashed.hexdigest()[:16]
 
 
@@ -342,10 +349,13 @@ class Machine:
 
     def agent(self, timeout: float) -> None:
         """Connect to lab.ctl and lab.acks, and wait until the agent answers (what the host
-        writes before the guest opens its port may be dropped: asked again every 2 s)."""
+        writes before the guest opens its port may be dropped: asked again every 2 s). Halfway
+        without an answer, the host's connection is made anew (QEMU then tells the guest the
+        port closed and opened again); at the end, the error says what the guest's side showed."""
         self._ctl = self._connect("ctl.sock")
         self.listen_acks()
-        deadline = time.monotonic() + timeout
+        began = time.monotonic()
+        reconnected = False
         while True:
             self._next_id += 1
             # (a newline first: it ends whatever part of an earlier hello the guest may have got)
@@ -353,10 +363,31 @@ class Machine:
             try:
                 self._line(2)
                 break
-            except TimeoutError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise
+            except TimeoutError as error:
+                waited = time.monotonic() - began
+                if waited > timeout or self.process.poll() is not None:
+                    raise TimeoutError(f"{error} in {waited:.0f} s ({self.ctl_state()})") from error
+                if waited > timeout / 2 and not reconnected:
+                    self._ctl.close()
+                    self._ctl, self._ctl_buffer, reconnected = self._connect("ctl.sock"), b"", True
+                    self.seen.setdefault("ctl_reconnected", self.at())
         self.seen.setdefault("agent", self.at())
+
+    def ctl_state(self) -> str:
+        """What the guest's side of lab.ctl shows, for a boot whose agent does not answer:
+        whether the guest holds the port open (QMP query-chardev's frontend-open), and what the
+        agent said on the serial console."""
+        try:
+            chardevs = {dev["label"]: dev for dev in self.qmp("query-chardev").get("return", [])}
+            port = chardevs.get("ctl", {}).get("frontend-open")
+            opened = {True: "the guest holds lab.ctl open", False: "the guest has not opened lab.ctl"}.get(
+                port, "lab.ctl not in query-chardev")
+        except (OSError, ValueError) as error:
+            opened = f"QMP did not answer ({type(error).__name__}: {error})"
+        said = [line for line in self.text().splitlines()
+                if line.startswith(("LAB ", "LAB-LOG")) or "Out of memory" in line or "oom" in line.lower()]
+        return f"{opened}; QEMU {'running' if self.process.poll() is None else 'ended'}; the console's last " \
+               f"LAB lines: {' | '.join(said[-6:]) or 'none'}"
 
     def sh(self, command: str, timeout: float = 120, background: bool = False, log_file: str = "") -> tuple[int, str]:
         """Run ``command`` with bash in the guest, as root; its exit status and output."""
@@ -366,8 +397,11 @@ class Machine:
         if log_file:
             request["log"] = log_file
         self._ctl.sendall(json.dumps(request).encode() + b"\n")
-        while (reply := json.loads(self._line(timeout + 30)))["id"] != request["id"]:
-            pass  # the answer to an earlier hello
+        try:
+            while (reply := json.loads(self._line(timeout + 30)))["id"] != request["id"]:
+                pass  # the answer to an earlier hello
+        except TimeoutError as error:  # (the agent answers even a command that hangs, at its timeout)
+            raise TimeoutError(f"{error} to {command[:60]!r} ({self.ctl_state()})") from error
         return reply["rc"], reply["out"]
 
     def listen_acks(self) -> None:
@@ -820,7 +854,9 @@ def idle_again(machine: Machine, timeout: float) -> float | None:
 
 def restarts(lab: Lab) -> dict:
     """Scenario 4: the kiosk killed, the sync daemon killed, each must come back; the kiosk
-    frozen (SIGSTOP) must be restarted by systemd's watchdog."""
+    frozen (SIGSTOP) must be restarted by systemd's watchdog; the data partition filled, the
+    kiosk and the sync daemon must say why and lose nothing, and come back with the space
+    (lab/full_disk.py)."""
     image, figures = lab.installed_image()
     disk = lab.copy_of(image, "scenario4")
     machine = lab.boot(disk, "scenario4")
@@ -838,13 +874,18 @@ def restarts(lab: Lab) -> dict:
     figures["kiosk_frozen_restarted_s"] = comes_back(machine, "bookcorner-kiosk", pid, 150)
     machine.sh(f"kill -CONT {pid}")
     _rc, figures["kiosk_journal"] = machine.sh("journalctl -b -u bookcorner-kiosk --no-pager -o cat | tail -8")
+    from lab.full_disk import full_disk  # (as main imports scenario 2's module)
+    figures["full_disk"] = full_disk(machine)
     machine.qmp("quit")
     machine.stop()
     ok = all(figures.get(key) is not None for key in ("bookcorner-kiosk_killed_back_s", "bookcorner-syncd_killed_back_s",
                                                       "kiosk_idle_after_kill_s", "kiosk_frozen_restarted_s"))
+    ok = ok and figures["full_disk"]["ok"]
     if figures["kiosk_frozen_restarted_s"] is None:
         figures["why"] = ("a frozen kiosk (SIGSTOP) was not restarted in 150 s: bookcorner-kiosk.service has no "
                           f"watchdog ({figures['kiosk_watchdog']})")
+    elif not figures["full_disk"]["ok"]:
+        figures["why"] = f"the data partition full: {figures['full_disk']['why']}"
     return {"verdict": "pass" if ok else "fail", **figures}
 
 
