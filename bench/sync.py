@@ -190,6 +190,31 @@ class Server:
             self.stop()
             raise SystemExit(f"bench: the central server did not start: {line!r}; see {log}")
         self.url = line[line.index("http"):].strip()
+        self.settle()
+
+    def settle(self, quiet_cpu_s: float = 0.02, most_s: float = 20.0) -> None:
+        """Wait until the server answers and its start-up is over: the address is printed
+        before the processes have built their app (a request meanwhile waits in the socket's
+        backlog), and the background jobs take their first round at start-up. Neither is
+        ingest: the clock starts on a server that answers and has gone quiet (its processes
+        using less than ``quiet_cpu_s`` of CPU in a quarter of a second), or after ``most_s``."""
+        import urllib.request
+
+        deadline = time.monotonic() + most_s
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/v1/health", timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.05)
+        before = tree_cpu(self.process.pid)
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = tree_cpu(self.process.pid)
+            if now - before < quiet_cpu_s:
+                return
+            before = now
 
     def stop(self) -> None:
         if self.process.poll() is None:
