@@ -75,8 +75,7 @@ def settle_garbage_collector() -> None:
     otherwise walks all of start-up's objects again and again while a push decodes and
     replays its events: a fifth of a push's CPU (75 -> 59 us per event, the push route
     called in process; 66-73 -> 55-61 served, one kiosk). Reference counting frees what it
-    always did; cycles made later
-    are still collected."""
+    always did; cycles made later are still collected."""
     gc.collect()
     gc.freeze()
     _young, older, oldest = gc.get_threshold()
