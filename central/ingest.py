@@ -576,8 +576,8 @@ def _publish(work: _Work, state: _State) -> None:
         if changed:
             _store_items(work.conn, changed, rev)
         state.additions.store(work.conn, rev)
-    elif changed:  # (the common case: the revision bumped in the same statement)
-        _store_items(work.conn, changed, None)
+    elif changed:  # (the common case: the revision bumped in the same statement, sent with the commit)
+        _store_items(work.conn, changed, None, commit=True)
 
 
 def _kiosk_values(work: _Work, fresh: _Fresh, timed: Sequence[Timing], stored: int, applied: int) -> dict[str, Any]:
@@ -850,8 +850,9 @@ def _load_items(conn: Connection, item_ids: Sequence[str]) -> dict[str, ItemStat
     return items
 
 
-def _store_items(conn: Connection, states: Sequence[ItemState], rev: int | None) -> None:
-    """The items' states, under ``rev`` (None: a new revision, taken as they are stored)."""
+def _store_items(conn: Connection, states: Sequence[ItemState], rev: int | None, *, commit: bool = False) -> None:
+    """The items' states, under ``rev`` (None: a new revision, taken as they are stored).
+    ``commit``: the transaction's last statement, sent with its COMMIT (``db.bulk_upsert``)."""
     when, day = db.time_param(conn), db.date_param(conn)
     rows: list[tuple] = []
     for s in states:  # in the order of db.item_state's columns
@@ -862,7 +863,7 @@ def _store_items(conn: Connection, states: Sequence[ItemState], rev: int | None)
         else:
             rows.append((s.item_id, s.status, loan.loan_id, loan.patron_id, day(loan.due), when(loan.since),
                          loan.kiosk_id, loan.renewals, when(s.changed_time), s.changed_kiosk, s.changed_seq, rev))
-    db.bulk_upsert(conn, db.item_state, ["item_id"], rows, new_revision="rev" if rev is None else None)
+    db.bulk_upsert(conn, db.item_state, ["item_id"], rows, new_revision="rev" if rev is None else None, commit=commit)
 
 
 def upsert(conn: Connection, table, keys: list[str], rows: list[dict[str, Any]]) -> None:
