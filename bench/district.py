@@ -29,6 +29,7 @@ The last line printed is one JSON object with every figure.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -73,12 +74,17 @@ def ingest_scaling(backend: str, kiosks: list[tuple[str, Path]], args, work: Pat
         runs[f"{processes}_processes"] = {
             "events": pushed.total, "seconds": round(pushed.elapsed, 3), "end_to_end_eps": round(pushed.rate),
             "share_of_bulk_insert": round(share, 3), "server_cpu_s": round(pushed.server_cpu, 2),
-            "machine_cpu_s": round(pushed.all_cpu, 2),
+            "machine_cpu_s": round(pushed.all_cpu, 2), "database_cpu_s": round(pushed.database_cpu, 2),
+            "kiosks_cpu_s": round(pushed.kiosks_cpu, 2),
             "server_phases_s": {phase: round(seconds, 3) for phase, seconds in phases.items()}}
         print(f"  {pushers} kiosks, {processes} server process{'es' if processes > 1 else ''}: {pushed.total} events from "
               f"{len(kiosks)} kiosks in {pushed.elapsed:.2f} s = {pushed.rate:,.0f} events/s = {share:.0%} of bulk "
-              f"insert (server CPU {pushed.server_cpu:.1f} s, waiting for locks {phases.get('lock', 0.0):.1f} s "
-              f"summed over requests)", flush=True)
+              f"insert (waiting for locks {phases.get('lock', 0.0):.1f} s summed over requests)", flush=True)
+        print(f"    CPU over the run ({pushed.elapsed * (os.cpu_count() or 1):.1f} CPU-s on {os.cpu_count()} CPUs): "
+              f"server {pushed.server_cpu:.2f} s ({pushed.server_cpu * 1e6 / pushed.total:.0f} us/event), database "
+              f"{pushed.database_cpu:.2f} s ({pushed.database_cpu * 1e6 / pushed.total:.0f} us/event), kiosks (the load "
+              f"generator) {pushed.kiosks_cpu:.2f} s ({pushed.kiosks_cpu * 1e6 / pushed.total:.0f} us/event), the whole "
+              f"machine {pushed.all_cpu:.1f} s")
         print("    the server's phases summed over requests (Server-Timing): " + ", ".join(
             f"{phase} {seconds:.2f} s" for phase, seconds in sorted(phases.items(), key=lambda kv: -kv[1])))
     for pushers in args.pushers:

@@ -190,6 +190,31 @@ class Server:
             self.stop()
             raise SystemExit(f"bench: the central server did not start: {line!r}; see {log}")
         self.url = line[line.index("http"):].strip()
+        self.settle()
+
+    def settle(self, quiet_cpu_s: float = 0.02, most_s: float = 20.0) -> None:
+        """Wait until the server answers and its start-up is over: the address is printed
+        before the processes have built their app (a request meanwhile waits in the socket's
+        backlog), and the background jobs take their first round at start-up. Neither is
+        ingest: the clock starts on a server that answers and has gone quiet (its processes
+        using less than ``quiet_cpu_s`` of CPU in a quarter of a second), or after ``most_s``."""
+        import urllib.request
+
+        deadline = time.monotonic() + most_s
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/v1/health", timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.05)
+        before = tree_cpu(self.process.pid)
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            now = tree_cpu(self.process.pid)
+            if now - before < quiet_cpu_s:
+                return
+            before = now
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -222,6 +247,25 @@ def machine_cpu() -> float:
     values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     idle = values[3] + values[4]
     return (sum(values[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def database_cpu(store, before: dict[int, float] | None = None) -> dict[int, float]:
+    """CPU seconds each of the database's own server processes (PostgreSQL's backends serving
+    ``store``'s database, when they run on this machine) has used, less ``before``'s; {} on
+    SQLite (it runs in the server's processes) or when they cannot be read."""
+    if store.sqlite:
+        return {}
+    with store.reading() as conn:
+        pids = conn.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).scalars().all()
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = process_cpu(pid) - (before or {}).get(pid, 0.0)
+        except (OSError, IndexError, ValueError):  # another machine's, or gone
+            continue
+    return found
 
 
 def postgres_database(admin: str):
@@ -320,6 +364,13 @@ class Pushed:
     #: CPU seconds over the round: the server's processes', and the whole machine's
     server_cpu: float
     all_cpu: float
+    #: and the database's own server processes' (PostgreSQL's backends; 0 on SQLite)
+    database_cpu: float = 0.0
+
+    @property
+    def kiosks_cpu(self) -> float:
+        """CPU seconds the kiosks (the load generator) used."""
+        return sum(r["cpu"] for r in self.results)
 
     @property
     def rate(self) -> float:
@@ -360,10 +411,11 @@ def push_all(url: str, kiosks: list[tuple[str, Path]], batch: int, workers: int,
             for _ in jobs:  # every worker is up and waiting
                 ready.get(timeout=600)
             time.sleep(0.5)
-            server_cpu, all_cpu = tree_cpu(server.process.pid), machine_cpu()
+            server_cpu, all_cpu, backends = tree_cpu(server.process.pid), machine_cpu(), database_cpu(store)
             go.set()
             results = pending.get(timeout=3600)
             server_cpu, all_cpu = tree_cpu(server.process.pid) - server_cpu, machine_cpu() - all_cpu
+            backends_cpu = sum(database_cpu(store, backends).values())
     finally:
         server.stop()
     failed = [r["error"] for r in results if not r["ok"]]
@@ -371,7 +423,7 @@ def push_all(url: str, kiosks: list[tuple[str, Path]], batch: int, workers: int,
         raise SystemExit(f"bench: kiosks failed: {failed[:3]}")
     total = sum(r["acked"] for r in results)
     elapsed = max(r["end"] for r in results) - min(r["start"] for r in results)
-    return Pushed(store, results, total, elapsed, server_cpu, all_cpu)
+    return Pushed(store, results, total, elapsed, server_cpu, all_cpu, backends_cpu)
 
 
 def run_backend(name: str, url: str, kiosks: list[tuple[str, Path]], args, work: Path) -> dict:

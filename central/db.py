@@ -88,7 +88,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Connection, Row, make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.types import TypeDecorator
 
 log = logging.getLogger(__name__)
@@ -860,14 +860,21 @@ def bulk_insert(conn: Connection, table: Table, rows: list[tuple]) -> None:
 
 
 def bulk_upsert(conn: Connection, table: Table, keys: list[str], rows: list[tuple], *,
-                new_revision: str | None = None) -> None:
+                new_revision: str | None = None, commit: bool = False) -> None:
     """Insert or replace rows (tuples in column order) by their primary key: one
     ``executemany`` on SQLite; on PostgreSQL one statement over the rows as one JSON document.
 
     ``new_revision``: the name of a column every row gets a new revision in (the rows' values
     for it are not used): on PostgreSQL the ``revision`` row is bumped in the same statement,
     so its row lock (which ingest's batches queue for: see the module's docstring) is held
-    from there to the commit only, with no round trip in between."""
+    from there to the commit only.
+
+    ``commit``: this is the transaction's last statement, and on PostgreSQL it goes in one
+    message with the COMMIT (psycopg's pipeline), answered once both are done; nothing may
+    be written after it (the caller's transaction then commits nothing more). Otherwise
+    the revision row stayed locked while the reply crossed to this process, the process
+    got the CPU and its thread the interpreter's lock back, and the COMMIT crossed back:
+    on a busy host several scheduling delays, during which every other batch waits."""
     if not rows:
         return
     names = [c.name for c in table.columns]
@@ -890,9 +897,19 @@ def bulk_upsert(conn: Connection, table: Table, keys: list[str], rows: list[tupl
                              f"FROM json_populate_recordset(NULL::{table.name}, %s) {conflict}", (document,))
         return
     values = ", ".join("(SELECT rev FROM bumped)" if n == new_revision else n for n in names)
-    conn.exec_driver_sql(f"WITH bumped AS (UPDATE revision SET rev = rev + 1 WHERE id = 1 RETURNING rev) "
-                         f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {values} "
-                         f"FROM json_populate_recordset(NULL::{table.name}, %s) {conflict}", (document,))
+    statement = (f"WITH bumped AS (UPDATE revision SET rev = rev + 1 WHERE id = 1 RETURNING rev) "
+                 f"INSERT INTO {table.name} ({', '.join(names)}) SELECT {values} "
+                 f"FROM json_populate_recordset(NULL::{table.name}, %s) {conflict}")
+    if not commit:
+        conn.exec_driver_sql(statement, (document,))
+        return
+    raw: Any = conn.connection.dbapi_connection  # psycopg's: its pipeline is psycopg's own API
+    try:
+        with raw.pipeline():
+            raw.execute(statement, (document,))
+            raw.commit()
+    except conn.dialect.loaded_dbapi.Error as error:  # as SQLAlchemy would have raised it (OperationalError...)
+        raise DBAPIError.instance(statement, None, error, conn.dialect.loaded_dbapi.Error) from error
 
 
 def bulk_update_located(conn: Connection, table: Table, key: str, partition_key: str, columns: list[str],

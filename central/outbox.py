@@ -47,8 +47,12 @@ class _Switch(msgspec.Struct):
     enabled: bool = False
 
 
+#: built once: every batch asks (building it cost about as much as running it)
+_SWITCH = select(db.meta.c.value).where(db.meta.c.key == SETTINGS_KEY)
+
+
 def bridge_on(conn: Connection) -> bool:
-    text = conn.execute(select(db.meta.c.value).where(db.meta.c.key == SETTINGS_KEY)).scalar()
+    text = conn.execute(_SWITCH).scalar()
     if not text:
         return False
     try:

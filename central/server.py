@@ -15,6 +15,7 @@ worker): the SIP2 accounts' event numbers are handed out by that one process
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
@@ -54,11 +55,31 @@ def _run(url: str, sock: socket.socket, config_args: dict, settings: Settings | 
     logs.install()  # this process serves: no exception's text reaches its log (uvicorn's included)
     store = db.Store(url)
     server = uvicorn.Server(uvicorn.Config(create_app(store, settings, sip2=sip2), **config_args))
+    settle_garbage_collector()
     try:
         server.run(sockets=[sock])
     finally:
         store.dispose()
     return server.started
+
+
+#: young objects allocated before the garbage collector looks (Python's default: 700); a
+#: batch of 500 events makes tens of thousands, nearly all alive until its reply is sent
+GC_YOUNG_THRESHOLD = 5000
+
+
+def settle_garbage_collector() -> None:
+    """Once the app is built: what start-up made (modules, routes, schemas, tables: ~100,000
+    objects, alive as long as the process) is moved out of the collector's sight
+    (``gc.freeze``), and young objects are collected less often. Python's cyclic collector
+    otherwise walks all of start-up's objects again and again while a push decodes and
+    replays its events: a fifth of a push's CPU (75 -> 59 us per event, the push route
+    called in process; 66-73 -> 55-61 served, one kiosk). Reference counting frees what it
+    always did; cycles made later are still collected."""
+    gc.collect()
+    gc.freeze()
+    _young, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
 
 def serve(

@@ -50,6 +50,8 @@ MAX_PAYLOAD_BYTES = 64 * 1024
 MAX_REPLACES = 100
 #: ids are printable: no NUL (PostgreSQL text cannot hold it) and no other control character
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: the values a payload holds that nest nothing (what a JSON decoder gives besides dicts and lists)
+_FLAT = frozenset({str, int, float, bool, type(None)})
 #: the payload fields that become columns or lookups, by the event types that replay them
 _ID_FIELDS = ("item_id", "patron_id", "card_id", "loan_id")
 
@@ -173,6 +175,12 @@ def _id_problem(field: str, value: Any) -> Problem | None:
 def _depth_over(value: Any, limit: int) -> bool:
     """Whether ``value`` nests deeper than ``limit`` (without recursion: a payload may be
     nested as deep as the JSON decoder allows)."""
+    if type(value) is dict and limit >= 1:  # most payloads: one object of plain values, seen without a walk
+        for v in value.values():
+            if type(v) not in _FLAT:
+                break
+        else:
+            return False
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         current, depth = stack.pop()
