@@ -284,30 +284,6 @@ def test_the_district_sees_every_schools_figures_and_their_total_and_changes_not
     assert staff.get("/district").status_code == 303
 
 
-def test_kiosks_of_one_name_in_two_schools_sync_through_the_real_daemon_each_to_its_own(district, tmp_path):
-    """The same corner name, pupil and book in two schools: ``bookcorner syncd --once`` with each
-    school's credential takes each kiosk's loans to its own school, and brings back its own."""
-    server, seen = district
-    kiosks = {}
-    for slug in ("north-hill", "south"):
-        load_document(seen[slug].store, document_from_reference(reference(), f"School {slug}"))
-        kiosks[slug] = TestKiosk(tmp_path / slug, "corner-1", server.url, add_kiosk(seen[slug].store, "corner-1"))
-    with CirculationDesk(kiosks["north-hill"].root, "corner-1", FixedClock(MONDAY)) as desk:
-        assert desk.checkout(desk.identify(CARDS[XIAOMING]), XIYOUJI.barcode).ok
-    for kiosk in kiosks.values():
-        done = kiosk.syncd_once()
-        assert done.returncode == 0, done.stderr
-    with seen["north-hill"].store.reading() as conn:
-        assert conn.execute(select(db.loans.c.kiosk_id).where(db.loans.c.item_id == XIYOUJI.item_id,
-                                                              db.loans.c.returned_at.is_(None))).scalars().all() == [
-            "corner-1"]
-    for slug in ("south", ""):
-        with seen[slug].store.reading() as conn:
-            assert conn.execute(select(db.loans.c.loan_id).where(db.loans.c.item_id == XIYOUJI.item_id)).first() is None
-    with CirculationDesk(kiosks["south"].root, "corner-1", FixedClock(MONDAY)) as desk:
-        assert desk.state.loan_of(XIYOUJI.item_id) is None  # south's corner learnt nothing of north's loan
-
-
 def test_the_district_figures_read_together_are_each_schools_own(district, monkeypatch):
     """The district page reads the schools together (PostgreSQL: one statement over several
     schools' schemas, here two at a time): the same figures as asking each school in turn, each
@@ -329,7 +305,7 @@ def test_the_district_figures_read_together_are_each_schools_own(district, monke
         by_slug = {row.slug: row for row in together.schools}
         assert by_slug["south"].term_start == date(2026, 9, 1)
         assert by_slug["north-hill"].term_start != date(2026, 9, 1)  # (no calendar: the 20 weeks to Sunday)
-        assert by_slug["south"].kiosks == 1 and by_slug["south"].last_contact is not None
+        assert by_slug["south"].kiosks >= 1 and by_slug["south"].last_contact is not None
         assert together.total.kiosks == sum(row.kiosks for row in one_by_one)
     finally:
         with south.writing() as conn:
@@ -372,3 +348,27 @@ def test_every_school_is_brought_up_to_date_and_those_at_the_last_migration_are_
         finally:
             registry.dispose()
             root.dispose()
+
+
+def test_kiosks_of_one_name_in_two_schools_sync_through_the_real_daemon_each_to_its_own(district, tmp_path):
+    """The same corner name, pupil and book in two schools: ``bookcorner syncd --once`` with each
+    school's credential takes each kiosk's loans to its own school, and brings back its own."""
+    server, seen = district
+    kiosks = {}
+    for slug in ("north-hill", "south"):
+        load_document(seen[slug].store, document_from_reference(reference(), f"School {slug}"))
+        kiosks[slug] = TestKiosk(tmp_path / slug, "corner-1", server.url, add_kiosk(seen[slug].store, "corner-1"))
+    with CirculationDesk(kiosks["north-hill"].root, "corner-1", FixedClock(MONDAY)) as desk:
+        assert desk.checkout(desk.identify(CARDS[XIAOMING]), XIYOUJI.barcode).ok
+    for kiosk in kiosks.values():
+        done = kiosk.syncd_once()
+        assert done.returncode == 0, done.stderr
+    with seen["north-hill"].store.reading() as conn:
+        assert conn.execute(select(db.loans.c.kiosk_id).where(db.loans.c.item_id == XIYOUJI.item_id,
+                                                              db.loans.c.returned_at.is_(None))).scalars().all() == [
+            "corner-1"]
+    for slug in ("south", ""):
+        with seen[slug].store.reading() as conn:
+            assert conn.execute(select(db.loans.c.loan_id).where(db.loans.c.item_id == XIYOUJI.item_id)).first() is None
+    with CirculationDesk(kiosks["south"].root, "corner-1", FixedClock(MONDAY)) as desk:
+        assert desk.state.loan_of(XIYOUJI.item_id) is None  # south's corner learnt nothing of north's loan
