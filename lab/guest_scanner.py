@@ -64,12 +64,6 @@ def key_bytes(code: int, shift: bool) -> bytes:
     return b"".join(struct.pack("llHHi", 0, 0, kind, key, value) for kind, key, value in events)
 
 
-def press(device: evdev.UInput, code: int, shift: bool) -> None:
-    """One key as one write(): the kernel stamps all its events at once, as it stamps a
-    USB scanner's report when the interrupt delivers it."""
-    os.write(device.fd, key_bytes(code, shift))
-
-
 def main() -> None:
     fifo = sys.argv[1]
     gap = (float(sys.argv[2]) if len(sys.argv) > 2 else 2.0) / 1000
@@ -94,12 +88,14 @@ def main() -> None:
             elif words[0] == "type" and device is None:
                 print(f"not plugged in: {words[1]} not typed", flush=True)
             elif words[0] == "type" and device is not None:
+                # each key's records made before the first is typed: the loop only writes and sleeps
+                keys = [key_bytes(code, shift) for code, shift in keys_of(words[1])]
                 began = last = time.monotonic()
                 longest = 0.0
-                for code, shift in keys_of(words[1]):
+                for key in keys:
                     now = time.monotonic()
                     longest = max(longest, now - last)
-                    press(device, code, shift)
+                    os.write(device.fd, key)
                     last = now
                     if gap:
                         time.sleep(gap)

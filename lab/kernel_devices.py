@@ -196,10 +196,10 @@ KEY_GAP_MS = 50
 
 
 def scan(machine: Machine, code: str, retyped: list[str]) -> None:
-    """The scanner types ``code``; typed again (at most twice) only when the scanner program's
+    """The scanner types ``code``; typed again (at most three times) only when the scanner program's
     own log shows it left more than the kiosk's gap between two keys: then the "hardware"
     failed, not the kiosk, and a child would scan again. Each retype is kept in ``retyped``."""
-    for _attempt in range(3):
+    for _attempt in range(4):
         _rc, before = machine.sh(f"grep -c 'typed {code} ' {SCANNER_LOG} || true")
         machine.sh(f"echo 'type {code}' > {FIFO}")
         loop = f"until [ $(grep -c 'typed {code} ' {SCANNER_LOG}) -gt {int(before.split()[0] or 0)} ]; do sleep 0.1; done"
