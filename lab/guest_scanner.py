@@ -3,9 +3,10 @@
 Run as root by the installed program's Python (python-evdev is in its venv): it makes a
 uinput keyboard with the USB ids and name of a common scanner (a Symbol/Zebra, 05e0:1200,
 bus USB), so udev and the kiosk see it as they would see the scanner plugged in; then it
-types each line written to its FIFO as a scanner does, Enter at the end. ``unplug`` (or the
-end of the program) destroys the device: the kernel removes it as on a USB unplug. It says
-what it did, one line each, on stdout (the agent's log file).
+types each line written to its FIFO as a scanner does, Enter at the end. ``unplug`` destroys
+the device: the kernel removes it as on a USB unplug; ``plug`` makes it again (the same program:
+the cable put back, no seconds of Python starting under TCG while a child's visit waits);
+``quit`` ends. It says what it did, one line each, on stdout (the agent's log file).
 
 How fast it types. The kernel stamps each input event when the device hands it over: for a
 real scanner, in the USB interrupt, one HID report (a key down, then all keys up) every poll
@@ -63,20 +64,12 @@ def key_bytes(code: int, shift: bool) -> bytes:
     return b"".join(struct.pack("llHHi", 0, 0, kind, key, value) for kind, key, value in events)
 
 
-def press(device: evdev.UInput, code: int, shift: bool) -> None:
-    """One key as one write(): the kernel stamps all its events at once, as it stamps a
-    USB scanner's report when the interrupt delivers it."""
-    os.write(device.fd, key_bytes(code, shift))
-
-
 def main() -> None:
     fifo = sys.argv[1]
     gap = (float(sys.argv[2]) if len(sys.argv) > 2 else 2.0) / 1000
     if not os.path.exists(fifo):
         os.mkfifo(fifo, 0o600)
-    device = evdev.UInput({e.EV_KEY: KEYS}, name=NAME, vendor=VENDOR, product=PRODUCT, version=VERSION,
-                          bustype=e.BUS_USB)
-    print(f"plugged {device.device.path}", flush=True)
+    device: evdev.UInput | None = plug()
     # opened read-write (O_RDWR: the FIFO never reports end of file between two writers), read as
     # text by a plain reader (a FIFO cannot seek, which open()'s "r+" wants)
     with os.fdopen(os.open(fifo, os.O_RDWR), "r", encoding="ascii") as commands:
@@ -84,23 +77,41 @@ def main() -> None:
             words = line.split()
             if not words:
                 continue
-            if words[0] == "unplug":
+            if words[0] == "quit":
                 break
-            if words[0] == "type":
+            if words[0] == "unplug" and device is not None:
+                device.close()
+                device = None
+                print("unplugged", flush=True)
+            elif words[0] == "plug" and device is None:
+                device = plug()
+            elif words[0] == "type" and device is None:
+                print(f"not plugged in: {words[1]} not typed", flush=True)
+            elif words[0] == "type" and device is not None:
+                # each key's records made before the first is typed: the loop only writes and sleeps
+                keys = [key_bytes(code, shift) for code, shift in keys_of(words[1])]
                 began = last = time.monotonic()
                 longest = 0.0
-                for code, shift in keys_of(words[1]):
+                for key in keys:
                     now = time.monotonic()
                     longest = max(longest, now - last)
-                    press(device, code, shift)
+                    os.write(device.fd, key)
                     last = now
                     if gap:
                         time.sleep(gap)
                 print(f"typed {words[1]} in {1000 * (time.monotonic() - began):.0f} ms, "
                       f"longest between two keys {1000 * longest:.1f} ms", flush=True)
-    device.close()
-    print("unplugged", flush=True)
+    if device is not None:
+        device.close()
+        print("unplugged", flush=True)
 
+
+def plug() -> evdev.UInput:
+    """The scanner's cable plugged in: the kernel makes its input device (unplug: closing it)."""
+    device = evdev.UInput({e.EV_KEY: KEYS}, name=NAME, vendor=VENDOR, product=PRODUCT, version=VERSION,
+                          bustype=e.BUS_USB)
+    print(f"plugged {device.device.path}", flush=True)
+    return device
 
 if __name__ == "__main__":
     main()

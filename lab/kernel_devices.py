@@ -196,10 +196,10 @@ KEY_GAP_MS = 50
 
 
 def scan(machine: Machine, code: str, retyped: list[str]) -> None:
-    """The scanner types ``code``; typed again (at most twice) only when the scanner program's
+    """The scanner types ``code``; typed again (at most three times) only when the scanner program's
     own log shows it left more than the kiosk's gap between two keys: then the "hardware"
     failed, not the kiosk, and a child would scan again. Each retype is kept in ``retyped``."""
-    for _attempt in range(3):
+    for _attempt in range(4):
         _rc, before = machine.sh(f"grep -c 'typed {code} ' {SCANNER_LOG} || true")
         machine.sh(f"echo 'type {code}' > {FIFO}")
         loop = f"until [ $(grep -c 'typed {code} ' {SCANNER_LOG}) -gt {int(before.split()[0] or 0)} ]; do sleep 0.1; done"
@@ -302,12 +302,15 @@ def visit(lab: Lab, machine: Machine, figures: dict, steps: Steps) -> dict:
     replugged = time.monotonic()
     answer = machine.qmp("device_add", driver="usb-serial", chardev="rfid", id="reader", bus="xhci.0")
     figures["device_add"] = answer.get("error", "ok")
-    rc, _out = machine.sh("timeout 60 bash -c 'until [ -e /dev/bookcorner-reader ]; do sleep 0.1; done'", timeout=70)
-    steps["reader_replug_named_by_udev"] = round(time.monotonic() - replugged, 1) if rc == 0 else None
+    machine.sh(f"echo plug > {FIFO}")  # the scanner's cable back in, at the same time
     # The host's end of the reader's line stays connected, as a reader's wires stay on its USB-TTL
     # adapter. (QEMU's usb-serial detaches the device from the bus whenever its chardev's
     # connection closes: last session's reconnection here was a second, unnoticed unplug.)
-    steps["scanner_replug_named_by_udev"] = plug_scanner(machine)
+    for name, node in (("reader_replug_named_by_udev", "/dev/bookcorner-reader"),
+                       ("scanner_replug_named_by_udev", "/dev/bookcorner-scanner")):
+        loop = f"until [ -e {node} ]; do sleep 0.1; done"
+        rc, _out = machine.sh(f"timeout 60 bash -c {shlex.quote(loop)}", timeout=70)
+        steps[name] = round(time.monotonic() - replugged, 1) if rc == 0 else None
     steps["replug_to_missing_gone"] = wait_screen(machine, MISSING, 60, absent=True)
     figures["reconnect_s"] = round(time.monotonic() - replugged, 1) if steps["replug_to_missing_gone"] else None
     figures["kiosk_log_replugged"] = kiosk_log_since(machine, mark)
