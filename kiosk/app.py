@@ -172,10 +172,11 @@ class KioskApp(App, inherit_bindings=False):
         # systemd's watchdog (WatchdogSec= in bookcorner-kiosk.service): pinged from the screen's own
         # event loop, so a frozen kiosk (stopped, deadlocked, its loop stuck) stops pinging and is
         # restarted (found by the lab, issue 16: a SIGSTOPped kiosk stayed frozen on the children)
+        # (the command held the watchdog off while the program started: its interval is back now)
         watchdog = Watchdog()
         if watchdog.every_s is not None:
             self.set_interval(watchdog.every_s / 2, watchdog.ping, name="watchdog")
-            watchdog.ping()
+            watchdog.resume()
         self._poll_tick()
         self.call_after_refresh(self._painted)
 

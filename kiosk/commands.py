@@ -277,9 +277,20 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(args)
 
 
+#: how long the kiosk may take to start before systemd's watchdog may restart it (its own
+#: interval, WatchdogSec=, counts once the screen's loop pings)
+STARTUP_WATCHDOG_S = 600
+
+
 def _kiosk(args: argparse.Namespace) -> int:
     import os
 
+    from bookcorner.sync.notify import Watchdog
+
+    # first, before the slow imports and the journal's opening: the lab (issue 16) saw kiosks
+    # restarted by the 60 s watchdog in the middle of a start slowed by a loaded machine after a
+    # power cut, each start as slow as the last
+    Watchdog().hold_off(STARTUP_WATCHDOG_S)
     from bookcorner.kiosk.app import build_app
     from bookcorner.kiosk.crash import setup_logging
     from bookcorner.kiosk.run import run

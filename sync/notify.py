@@ -59,6 +59,24 @@ class Watchdog:
     def stopping(self) -> bool:
         return notify("STOPPING=1", self.environ)
 
+    def hold_off(self, seconds: float) -> bool:
+        """Give a start-up ``seconds`` before the watchdog may fire (``WATCHDOG_USEC=``, systemd
+        236 and later): under ``Type=idle`` or ``simple`` the watchdog counts from the exec, and a
+        start slower than the interval (a loaded machine, a slow SD card, a big journal after a
+        power cut) would be killed and started again, slower still, for ever. :meth:`resume`
+        puts the unit's own interval back once the loop that pings runs."""
+        if self.every_s is None:
+            return False
+        return notify(f"WATCHDOG_USEC={int(seconds * 1_000_000)}", self.environ)
+
+    def resume(self) -> bool:
+        """The unit's own interval again (after :meth:`hold_off`), and a ping."""
+        if self.every_s is None:
+            return False
+        restored = notify(f"WATCHDOG_USEC={self.environ['WATCHDOG_USEC']}", self.environ)
+        self._last = float("-inf")
+        return self.ping() and restored
+
     def ping(self) -> bool:
         """A ping if one is due (cheap to call on every turn of a loop)."""
         if self.every_s is None:

@@ -58,6 +58,21 @@ def test_watchdog_pings_at_most_every_half_interval(listener):
     assert [sock.recv(64), sock.recv(64)] == [b"WATCHDOG=1", b"WATCHDOG=1"]
 
 
+def test_a_start_up_holds_the_watchdog_off_and_then_puts_the_units_interval_back(listener):
+    path, sock = listener
+    dog = Watchdog({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "60000000"})
+    assert dog.hold_off(600)
+    assert sock.recv(64) == b"WATCHDOG_USEC=600000000"
+    assert dog.resume()
+    assert [sock.recv(64), sock.recv(64)] == [b"WATCHDOG_USEC=60000000", b"WATCHDOG=1"]
+    # without a watchdog (no WatchdogSec=) nothing is sent
+    quiet = Watchdog({"NOTIFY_SOCKET": str(path)})
+    assert not quiet.hold_off(600) and not quiet.resume()
+    sock.settimeout(0.2)
+    with pytest.raises(TimeoutError):
+        sock.recv(64)
+
+
 def test_a_watchdog_meant_for_another_process_is_ignored(listener):
     path, _sock = listener
     assert Watchdog({"NOTIFY_SOCKET": str(path), "WATCHDOG_USEC": "400000", "WATCHDOG_PID": "1"}).every_s is None
