@@ -5,8 +5,10 @@ child's name, and change nothing.
 Each school's figures come from its own tables (``central.schools``): its loans this term
 (the school's own calendar says when its term began), the books out now and overdue, the
 events waiting for its librarian's review, its kiosks and when the last one was heard from,
-its books and pupils. Small counts over indexed columns (``ix_loans_out_at``,
-``ix_loans_returned_due``), read on the hot standby when there is one.
+its books and pupils. Small counts: the term's loans over ``ix_loans_out_at`` (the term's
+partitions only), the books out now from ``item_state`` (one row a book, as replay leaves it:
+counting open loans instead read every term's loans partition of every school), read on the hot
+standby when there is one.
 
 On PostgreSQL the schools are read ``TOGETHER`` at a time, in one transaction and two
 statements: their calendars and names, then their counts, each school's part of a ``UNION
@@ -69,8 +71,9 @@ def figures_of(school: School, store: db.Store, today: date, zone: tzinfo, now: 
     loans, k, reviews = db.loans.c, db.kiosks.c, db.reviews.c
     with store.reading() as conn:
         term = conn.execute(select(func.count()).select_from(db.loans).where(loans.out_at >= since)).scalar_one()
-        out = conn.execute(select(func.count(), func.count().filter(loans.due < today))
-                           .where(loans.returned_at.is_(None))).one()
+        items = db.item_state.c  # (one row a book: on loan now, without reading every term's loans)
+        out = conn.execute(select(func.count(), func.count().filter(items.due < today))
+                           .where(items.loan_id.is_not(None))).one()
         waiting = conn.execute(select(func.count()).select_from(db.reviews)
                                .where(reviews.resolved_at.is_(None))).scalar_one()
         kiosks = conn.execute(select(func.count(), func.count().filter(
@@ -92,7 +95,7 @@ _COUNTS = """SELECT {n} AS n, t.term, o.on_loan, o.overdue, w.waiting, k.kiosks,
  b.books, p.pupils
 FROM (SELECT count(*) AS term FROM {s}loans WHERE out_at >= %(since{n})s) AS t,
  (SELECT count(*) AS on_loan, count(*) FILTER (WHERE due < %(today)s) AS overdue
-  FROM {s}loans WHERE returned_at IS NULL) AS o,
+  FROM {s}item_state WHERE loan_id IS NOT NULL) AS o,
  (SELECT count(*) AS waiting FROM {s}reviews WHERE resolved_at IS NULL) AS w,
  (SELECT count(*) AS kiosks, count(*) FILTER (WHERE last_contact IS NULL OR last_contact < %(silent)s) AS silent,
   max(last_contact) AS last_contact FROM {s}kiosks) AS k,
