@@ -174,3 +174,12 @@ def store_events(conn, rows: list[dict]) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(db.event_ids.insert(), [{key: row[key] for key in ("event_id", "kiosk_id", "seq", "received_at")}
                                              for row in rows])
+
+
+def partitions_of(conn, table: str) -> set[str]:
+    """The names of a partitioned table's partitions (PostgreSQL's catalogue)."""
+    from sqlalchemy import text
+
+    return set(conn.execute(text(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "WHERE i.inhparent = to_regclass(:t)"), {"t": table}).scalars())

@@ -24,7 +24,7 @@ from bookcorner.central.ingest import Batch, ingest
 from bookcorner.central.migrations import upgrade
 from bookcorner.circulation.outcomes import Outcome, ReviewReason
 from bookcorner.protocol.messages import ClockReading, WireEvent
-from tests.central.harness import CentralServer, postgres_database, postgres_problem, store_events
+from tests.central.harness import CentralServer, partitions_of, postgres_database, postgres_problem, store_events
 from tests.central.pushes import BOOT, KioskClient, checkin, checkout
 
 pytestmark = pytest.mark.skipif(postgres_problem() is not None,
@@ -57,12 +57,6 @@ def store():
         opened.dispose()
 
 
-def event_partitions(conn) -> set[str]:
-    return set(conn.execute(text(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = to_regclass('events')")).scalars())
-
-
 def test_a_0011_database_migrates_in_place_and_keeps_every_event(store):
     rows = history(3)
     with store.writing() as conn:
@@ -74,7 +68,7 @@ def test_a_0011_database_migrates_in_place_and_keeps_every_event(store):
         assert partitions.is_partitioned(conn, "events")
         got = {r.event_id: r._asdict() for r in conn.execute(select(db.events))}
         ids = {r.event_id: r for r in conn.execute(select(db.event_ids))}
-        names = event_partitions(conn)
+        names = partitions_of(conn, "events")
         assert partitions.default_rows(conn) == {"loans": 0, "events": 0}
         # each term's events sit in that term's partition
         per_partition = dict(conn.execute(text(

@@ -10,7 +10,7 @@ from sqlalchemy import insert, select, text
 
 from bookcorner.central import db, partitions
 from bookcorner.central.migrations import upgrade
-from tests.central.harness import postgres_database, postgres_problem
+from tests.central.harness import partitions_of, postgres_database, postgres_problem
 
 pytestmark = pytest.mark.skipif(postgres_problem() is not None,
                                 reason=f"PostgreSQL tests skipped: {postgres_problem()}")
@@ -38,12 +38,6 @@ def store():
         opened.dispose()
 
 
-def partition_names(conn) -> set[str]:
-    return set(conn.execute(text(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-        "WHERE i.inhparent = to_regclass('loans')")).scalars())
-
-
 def test_a_populated_database_migrates_in_place_and_keeps_every_loan(store):
     rows = some_loans(3)
     with store.writing() as conn:
@@ -54,7 +48,7 @@ def test_a_populated_database_migrates_in_place_and_keeps_every_loan(store):
     with store.reading() as conn:
         assert partitions.is_partitioned(conn, "loans")
         got = {r.loan_id: r for r in conn.execute(select(db.loans))}
-        names = partition_names(conn)
+        names = partitions_of(conn, "loans")
         assert partitions.default_rows(conn)["loans"] == 0
     assert set(got) == {r["loan_id"] for r in rows}
     for row in rows:
@@ -84,7 +78,7 @@ def test_a_term_query_reads_one_partition(store):
         plan = "\n".join(conn.execute(text(
             "EXPLAIN SELECT class_name, count(*) FROM loans WHERE out_at >= :a AND out_at < :b "
             "GROUP BY class_name"), {"a": start, "b": end}).scalars())
-        names = partition_names(conn)
+        names = partitions_of(conn, "loans")
     touched = {name for name in names if name in plan}
     assert touched == {partitions.partition_name("loans", start)}, plan
 
