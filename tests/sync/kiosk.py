@@ -61,7 +61,7 @@ class TestKiosk:
         self.config.write_text(
             f'[kiosk]\nid = "{kiosk_id}"\ndata_dir = "{root}"\n'
             f'[sync]\nserver_url = "{server_url}"\ncredential_file = "{self.credential}"\n'
-            "batch_size = 100\nconnect_timeout_s = 2.0\nread_timeout_s = 2.0\n"
+            "batch_size = 100\nconnect_timeout_s = 2.0\nread_timeout_s = 10.0\n"
             "retry_initial_s = 0.05\nretry_max_s = 0.2\ninterval_s = 60.0\n"
         )
 
@@ -78,7 +78,7 @@ class TestKiosk:
 
     def settings(self, **changes) -> DaemonSettings:
         base = dict(server_url=self.server_url, credential_file=self.credential, batch_size=100,
-                    connect_timeout_s=2.0, read_timeout_s=2.0, retry_initial_s=0.05, retry_max_s=0.2,
+                    connect_timeout_s=2.0, read_timeout_s=10.0, retry_initial_s=0.05, retry_max_s=0.2,
                     interval_s=60.0, push_after_s=0.2)
         base.update(changes)
         return DaemonSettings(**base)

@@ -41,7 +41,7 @@ def test_every_event_arrives_exactly_once_through_faults_and_kills(central_sqlit
     port = urlsplit(central.url).port
     proxy = FaultyProxy(port, fault_rate=1 / 3, seed=2026, delay_s=0.2)
     kiosk = TestKiosk(tmp_path / "kiosk", kiosk_id, proxy.url, central.add_kiosk(kiosk_id))
-    kiosk.config.write_text(kiosk.config.read_text().replace("read_timeout_s = 2.0", "read_timeout_s = 0.5")
+    kiosk.config.write_text(kiosk.config.read_text().replace("read_timeout_s = 10.0", "read_timeout_s = 0.5")
                             + "push_after_s = 0.1\n")
     drafts = kiosk.loans_and_returns(0, EVENTS // 2)
     kiosk.record(drafts[:2000], chunk=100)
