@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 
 from bookcorner.circulation.codes import Source
@@ -158,18 +159,21 @@ async def test_the_screen_keeps_answering_while_a_write_is_slow(data_dir):
         journal = app.controller.desk.journal
         append = journal.append
 
-        def slow_append(drafts):  # an SD card having a bad moment
-            time.sleep(1.0)
+        writing, disk_back = threading.Event(), threading.Event()
+
+        def slow_append(drafts):  # an SD card having a bad moment: the write waits until the test lets it go
+            writing.set()
+            disk_back.wait(30)
             return append(drafts)
 
         journal.append = slow_append
         app.devices.simulate_scan(XIYOUJI.barcode)
-        await pilot.pause(0.05)
+        await until(pilot, writing.is_set)
         assert app.desk_busy
-        started_at = time.monotonic()
         for _ in range(10):
-            await pilot.pause()  # the screen's loop turns while the disk works
-        assert time.monotonic() - started_at < 0.3 and app.desk_busy
+            await pilot.pause()  # the screen's loop turns while the disk is still held (no clock: load-proof)
+        assert app.desk_busy and not disk_back.is_set()
+        disk_back.set()
         await until(pilot, lambda: not app.desk_busy)
         await settle(pilot)
         assert banner(app).code == "borrowed"
