@@ -116,6 +116,13 @@ def test_a_long_answer_comes_whole_and_answers_do_not_interleave(host):
     assert all(reply["rc"] == 0 and reply["out"] == "x" * 300000 for reply in replies)
 
 
+def test_a_command_longer_than_one_argument_may_be_is_run_whole(host):
+    # the soak's check: every acknowledged id in a here-document; past 128 KiB, `bash -c` got E2BIG
+    ids = [f"{number:08d}-4c5e-4f8e-9d1a-000000000000" for number in range(6000)]  # 270 KB
+    host.ask(9, "sort -r <<'IDS' | head -n 1\n" + "\n".join(ids) + "\nIDS")
+    assert host.answer(within=30) == {"id": 9, "rc": 0, "out": ids[-1] + "\n"}
+
+
 def test_a_command_started_in_the_background_is_answered_at_once(host, tmp_path):
     log = tmp_path / "background.log"
     host.send(json.dumps({"id": 3, "sh": "sleep 1; echo later", "background": True, "log": str(log)}).encode()
