@@ -37,7 +37,7 @@ from bookcorner.kiosk.desk import CirculationDesk
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import CalendarRecord, ItemRecord, PatronRecord, ReferenceDocument, TermRecord
 from tests.central.dashboard_client import Librarian
-from tests.central.harness import BACKENDS, CentralServer, database
+from tests.central.harness import BACKENDS, CentralServer, counted_since, database
 from tests.central.pushes import KioskClient, checkin, checkout
 from tests.school import CARDS, MONDAY, XIAOMING, XIYOUJI, reference
 from tests.sync.kiosk import TestKiosk
@@ -241,20 +241,6 @@ def _district_row(page: str, slug: str) -> dict[str, int]:
     return {name: int(value) for name, value in re.findall(r'<td class="([a-z-]+)">(\d+)</td>', row)}
 
 
-def _counted_since(root: db.Store, moment: datetime, timeout: float = 30.0) -> dict[str, datetime]:
-    """Waits until the server's job has counted every school's figures again since ``moment``;
-    when each school's were counted."""
-    deadline = time.monotonic() + timeout
-    while True:
-        with root.reading() as conn:
-            counted = {slug: at for slug, at in conn.execute(select(schools.district_figures.c.slug,
-                                                                    schools.district_figures.c.counted_at))}
-        if len(counted) == 3 and all(at > moment for at in counted.values()):
-            return counted
-        assert time.monotonic() < deadline, f"the district's figures were not counted again since {moment}: {counted}"
-        time.sleep(0.2)
-
-
 def _staff(server: CentralServer, root: db.Store) -> Librarian:
     staff = Librarian(server.url)
     name = f"District clerk {uuid.uuid4().hex[:4]}"
@@ -270,7 +256,7 @@ def test_the_district_sees_every_schools_figures_and_their_total_and_changes_not
     staff = Librarian(server.url)
     answer = staff.sign_in("District office", token)
     assert answer.status_code == 303 and answer.headers["location"] == "/dashboard/district"
-    counted = _counted_since(seen[""].store, db.now())  # (the job's figures, counted after every school's set-up)
+    counted = counted_since(seen[""].store, 3, db.now())  # (the job's figures, counted after every school's set-up)
     page = staff.get("/district")
     assert page.status_code == 200
     expected: dict[str, dict[str, int]] = {}
@@ -322,13 +308,13 @@ def test_a_new_loan_shows_on_the_district_page_after_the_jobs_next_count(distric
     once the job has counted again."""
     server, seen = district
     staff = _staff(server, seen[""].store)
-    _counted_since(seen[""].store, db.now())
+    counted_since(seen[""].store, 3, db.now())
     before = staff.get("/district").text
     south = seen["south"]
     tag = south.markers[0].removeprefix("Title-of-")
     assert south.kiosk.push([south.kiosk.event(*checkout(f"J-{tag}", f"P-{tag}"))]).status_code == 200
     lent = db.now()
-    counted = _counted_since(seen[""].store, lent)
+    counted = counted_since(seen[""].store, 3, lent)
     after = staff.get("/district").text
     for slug in ("south", "*"):
         was, now = _district_row(before, slug), _district_row(after, slug)
