@@ -160,6 +160,8 @@ class Installer:
         self.upgrading_now = False
         self.kept: Path | None = None
         self.kept_db: tuple[Path, Path] | None = None
+        #: a SQLite district's other schools (``schools/<slug>.db`` beside the first): each file and its copy
+        self.kept_schools: list[tuple[Path, Path]] = []
         #: whether systemd runs the system installed to (its services are stopped and started)
         self.systemd = self.in_place and systemd_running() if systemd is None else systemd
 
@@ -501,10 +503,20 @@ class Installer:
             steps.append(Step(_("a backup of the data: {path}").format(path=self._shown(self.kept)), True))
         database = self._central_db() if self.central else None
         if isinstance(database, Path) and database.is_file():
-            copy = folder / f"central-{time.strftime('%Y%m%d-%H%M%S')}.db"
+            stamp = time.strftime('%Y%m%d-%H%M%S')
+            copy = folder / f"central-{stamp}.db"
             _sqlite_copy(database, copy)
             self.kept_db = (database, copy)
             steps.append(Step(_("a copy of the central database: {path}").format(path=self._shown(copy)), True))
+            schools = _school_files(database)
+            if schools:  # a district: its other schools are files of their own, migrated with the first
+                beside = folder / f"central-{stamp}-schools"
+                beside.mkdir(exist_ok=True)
+                for school in schools:
+                    _sqlite_copy(school, beside / school.name)
+                    self.kept_schools.append((school, beside / school.name))
+                steps.append(Step(_("a copy of the district's other schools ({count}): {path}").format(
+                    count=len(schools), path=self._shown(beside)), True))
         elif database is not None and not isinstance(database, Path):
             steps.append(Step(_("the central database is on PostgreSQL: the installer does not copy it (keep your "
                                 "own pg_dump backups)"), False))
@@ -609,6 +621,12 @@ class Installer:
             _sqlite_copy(copy, database)
             os.chown(database, *self._ids())
             done.append(_("the central database was restored from {path}").format(path=self._shown(copy)))
+        for school, copy in self.kept_schools:
+            _sqlite_copy(copy, school)
+            os.chown(school, *self._ids())
+        if self.kept_schools:
+            done.append(_("the district's other schools were restored from {path}").format(
+                path=self._shown(self.kept_schools[0][1].parent)))
         return done
 
     # -- systemd and udev -------------------------------------------------------------------------------
@@ -865,6 +883,13 @@ class Installer:
         shutil.rmtree(venv.with_name("venv.previous"), ignore_errors=True)
         self._reload()
         return steps
+
+
+def _school_files(database: Path) -> list[Path]:
+    """A SQLite district's schools but the first (``central.schools``: ``schools/<slug>.db``
+    beside the first school's ``central.db``)."""
+    folder = database.parent / "schools"
+    return sorted(path for path in folder.glob("*.db") if path.is_file()) if folder.is_dir() else []
 
 
 def _sqlite_copy(source: Path, target: Path) -> None:

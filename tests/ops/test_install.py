@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -117,6 +118,68 @@ def test_the_library_computer_gets_the_central_unit_alone(system):
     assert "bookcorner" not in groups.get("dialout", [])  # the server opens no device
     again = Installer(system, role="central")
     assert not any(step.changed for step in [again.user(), *again.units(), again.enable()])
+
+
+def test_an_upgrade_keeps_every_school_of_a_sqlite_district_and_puts_them_all_back(system):
+    """A SQLite district is ``central.db`` (the first school) and ``schools/<slug>.db`` (each
+    other school): the copy taken before an upgrade holds them all, and a failed migration
+    puts them all back as they were."""
+    from sqlalchemy import func, select
+
+    from bookcorner.central import db
+    from bookcorner.central.reference import load_document
+    from bookcorner.central.schools import Schools
+    from bookcorner.ops.install import Installer
+    from bookcorner.protocol.messages import PatronRecord, ReferenceDocument
+
+    installer = Installer(system, role="central")
+    installer.user()
+    installer.units()
+    central = system / "var/lib/bookcorner-central"
+    central.mkdir(parents=True)
+
+    def pupils(slug: str) -> int:
+        root = db.Store(f"sqlite:///{central / 'central.db'}")
+        schools = Schools(root)
+        try:
+            with schools.store(slug).reading() as conn:
+                return conn.execute(select(func.count()).select_from(db.patrons)).scalar_one()
+        finally:
+            schools.dispose()
+            root.dispose()
+
+    root = db.Store(f"sqlite:///{central / 'central.db'}")
+    schools = Schools(root)
+    try:
+        root.migrate()
+        for slug, count in (("", 1), ("east-lake", 2), ("west-hill", 3)):
+            if slug:
+                schools.add(slug, slug.title())
+            load_document(schools.store(slug), ReferenceDocument(patrons=[
+                PatronRecord(patron_id=f"P{n}", name=f"Pupil {n}", role="student", class_name="3.1")
+                for n in range(count)]))
+    finally:
+        schools.dispose()
+        root.dispose()
+
+    steps = installer.backup()
+    said = [step.what for step in steps]
+    assert any(what.startswith("a copy of the central database: /var/backups/bookcorner/central-") for what in said)
+    [other] = [what for what in said if what.startswith("a copy of the district's other schools (2): ")]
+    kept = system / other.rpartition(": ")[2].lstrip("/")
+    assert sorted(path.name for path in kept.iterdir()) == ["east-lake.db", "west-hill.db"]
+
+    # a migration that went wrong half-way: the schools' files as it left them
+    for name in ("central.db", "schools/east-lake.db", "schools/west-hill.db"):
+        with sqlite3.connect(central / name) as conn:
+            conn.execute("DELETE FROM patrons")
+    assert [pupils(slug) for slug in ("", "east-lake", "west-hill")] == [0, 0, 0]
+    done = installer.restore_data()
+    assert any(line.startswith("the district's other schools were restored from /var/backups/bookcorner/central-")
+               for line in done), done
+    assert [pupils(slug) for slug in ("", "east-lake", "west-hill")] == [1, 2, 3]
+    owner = installer._ids()
+    assert {(path.stat().st_uid, path.stat().st_gid) for path in (central / "schools").glob("*.db")} == {owner}
 
 
 def test_a_new_role_retires_what_the_old_one_installed(system):
