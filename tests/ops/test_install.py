@@ -340,9 +340,9 @@ def test_one_machine_pairs_its_kiosk_with_its_own_central_server(system, wheelho
     if not python.exists():
         pytest.skip("no /usr/bin/python3 to make the program's venv with")
 
-    def install() -> subprocess.CompletedProcess:
+    def install(*more: str) -> subprocess.CompletedProcess:
         done = run_release(checkout, "install", "--root", str(system), "--wheelhouse", str(wheelhouse), "--role",
-                           "both", "--python", str(python))
+                           "both", "--python", str(python), *more)
         assert done.returncode == 0, done.stdout + done.stderr
         return done
 
@@ -382,6 +382,24 @@ def test_one_machine_pairs_its_kiosk_with_its_own_central_server(system, wheelho
     assert ("already so: the kiosk syncs with https://library.school.lan:8443, as its settings say (the central "
             "server on this machine is http://127.0.0.1:8443)") in fourth.stdout
     assert "changed:" not in fourth.stdout and credential.read_text().strip() == renewed
+
+    # a district on this machine: the technician pairs the kiosk with its own school, east-lake
+    settings.write_text(settings.read_text().replace('server_url = "https://library.school.lan:8443"',
+                                                     'server_url = "http://127.0.0.1:8443"'))
+    program = system / "opt/bookcorner/venv/bin/bookcorner"
+    added = subprocess.run([str(program), "central", "add-school", "east-lake", "--name", "东湖小学", "--db",
+                            str(database)], capture_output=True, text=True, user=owner[0], group=owner[1], cwd="/")
+    assert added.returncode == 0, added.stderr
+    fifth = install("--school", "east-lake")
+    assert ("* changed: the kiosk demo-corner's credential for the school east-lake from the central server on this "
+            "machine, in /var/lib/bookcorner/sync/credential") in fifth.stdout, fifth.stdout
+    east = credential.read_text().strip()
+    assert east.startswith("east-lake.") and _accepted(database.parent / "schools/east-lake.db", east) == "demo-corner"
+    # and a later run (an upgrade) keeps the school its credential names
+    sixth = install()
+    assert "changed:" not in sixth.stdout and credential.read_text().strip() == east
+    assert ("already so: the kiosk demo-corner's credential for the school east-lake in "
+            "/var/lib/bookcorner/sync/credential") in sixth.stdout
 
 
 def _display_and_packages(system: Path, display: bool, packages: tuple[str, ...]) -> None:
