@@ -58,7 +58,6 @@ district_figures = Table(
     Column("slug", String(40), primary_key=True),
     Column("name", String(120), nullable=False),  # the name its reference data gives ("" for none)
     Column("counted_at", db.UTCDateTime, nullable=False),
-    Column("counted_for", Date, nullable=False),  # the day (the district's zone) the figures are of
     Column("term_start", Date, nullable=True),
     *(Column(name, Integer, nullable=False) for name in (
         "loans_this_term", "on_loan", "overdue", "waiting_review", "kiosks", "kiosks_silent", "books", "pupils")),

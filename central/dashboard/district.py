@@ -22,7 +22,7 @@ router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 def _overview(request: Request, site: Dash) -> district.Overview:
     """The schools' figures as the job kept them (``central.services.district``)."""
-    fresh_for = district.fresh_for(request.app.state.settings.district_every_s)
+    fresh_for = district.freshness(request.app.state.settings.district_every_s)
     return district.overview(site.schools, site.today(), site.zone, fresh_for=fresh_for)
 
 

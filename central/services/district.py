@@ -184,15 +184,15 @@ def kept(schools: Schools) -> dict[str, SchoolFigures]:
     return {row.slug: SchoolFigures(**{name: getattr(row, name) for name in names}) for row in rows}
 
 
-def keep(schools: Schools, figures: SchoolFigures, today: date) -> None:
+def keep(schools: Schools, figures: SchoolFigures) -> None:
     """A school's figures kept for the page (its row replaced)."""
     values = {f.name: getattr(figures, f.name) for f in fields(SchoolFigures)}
     with schools.root.writing() as conn:
         conn.execute(district_figures.delete().where(district_figures.c.slug == figures.slug))
-        conn.execute(district_figures.insert().values(counted_for=today, **values))
+        conn.execute(district_figures.insert().values(**values))
 
 
-def fresh_for(every_s: float) -> timedelta:
+def freshness(every_s: float) -> timedelta:
     """How old kept figures may be on the page when the job counts every ``every_s`` seconds."""
     return max(FRESH_FOR, timedelta(seconds=3 * every_s))
 
@@ -208,7 +208,7 @@ def overview(schools: Schools, today: date, zone: tzinfo, now: datetime | None =
     rows: dict[str, SchoolFigures] = {}
     for school in listed:
         row = found.get(school.slug)
-        if row is not None and row.counted_at is not None and now - fresh_for <= row.counted_at <= now \
+        if row is not None and row.counted_at is not None and row.counted_at >= now - fresh_for \
                 and row.counted_at.astimezone(zone).date() == today:
             row.name = school.name or row.name
             rows[school.slug] = row
@@ -244,7 +244,7 @@ class FiguresKeeper(PeriodicJob):
         today = now.astimezone(zone).date()
         slug = self.store.school
         figures = figures_of(School(slug, ""), self.schools.reports(slug), today, zone, now)
-        keep(self.schools, figures, today)
+        keep(self.schools, figures)
         return figures
 
     def round(self) -> float:
