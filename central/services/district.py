@@ -253,14 +253,18 @@ class FiguresKeeper(PeriodicJob):
 
 
 def table(seen: Overview, zone: tzinfo) -> ReportTable:
-    """The page's table as a download (CSV, XLSX), the totals last."""
-    def row(f: SchoolFigures) -> tuple:
-        contact = f.last_contact.astimezone(zone).strftime("%Y-%m-%d %H:%M") if f.last_contact else ""
-        return (f.slug, f.name or _("(the first school)"), f.term_start or "", f.loans_this_term, f.on_loan, f.overdue, f.waiting_review,
-                f.kiosks, f.kiosks_silent, contact, f.books, f.pupils)
+    """The page's table as a download (CSV, XLSX), the totals last; each school's row says when
+    its figures were counted (the totals': the oldest of them)."""
+    def when(moment: datetime | None) -> str:
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+    def row(f: SchoolFigures, counted_at: datetime | None) -> tuple:
+        return (f.slug, f.name or _("(the first school)"), f.term_start or "", f.loans_this_term, f.on_loan,
+                f.overdue, f.waiting_review, f.kiosks, f.kiosks_silent, when(f.last_contact), f.books, f.pupils,
+                when(counted_at))
 
     return ReportTable(_("The district's schools"),
                        [_("School id"), _("School"), _("Term began"), _("Loans this term"), _("On loan now"),
                         _("Overdue"), _("Waiting for review"), _("Kiosks"), _("Kiosks silent for a day"),
-                        _("Last heard from"), _("Books"), _("Pupils")],
-                       [*(row(f) for f in seen.schools), row(seen.total)])
+                        _("Last heard from"), _("Books"), _("Pupils"), _("Counted at")],
+                       [*(row(f, f.counted_at) for f in seen.schools), row(seen.total, seen.as_of)])

@@ -288,6 +288,9 @@ def test_the_district_sees_every_schools_figures_and_their_total_and_changes_not
     assert "所有学校" in staff.get("/district", params={"lang": "zh_CN"}).text
     table = staff.get("/district/schools.csv")
     assert table.status_code == 200 and "south" in table.text and "north-hill" in table.text
+    header, *rows = table.text.splitlines()
+    assert header.endswith(",统计时间") and len(rows) == 4  # (in Chinese, as asked above; each dated, the totals too)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", row.rsplit(",", 1)[1]) for row in rows), rows
     # a school's pages send the district's staff to theirs; a school's form is refused
     for path in ("/end-of-day", "/reviews", "/school"):
         moved = staff.get(path)
