@@ -2,7 +2,8 @@
 librarian's dashboard under /dashboard (``central.dashboard``), and the background jobs
 that run while it serves (the retention periods, ``central.privacy``; the overdue notices
 to class teachers, ``central.services.notices``; the replay bridge into the school's own
-library system, ``central.services.bridge``).
+library system, ``central.services.bridge``; the schools' figures for the district's page,
+``central.services.district``).
 
 The factory builds the app's state (store, typed settings, credential check), installs
 the API's error handlers before the dashboard wraps them for its pages, and owns the
@@ -29,6 +30,7 @@ from bookcorner.central.privacy import RetentionKeeper
 from bookcorner.central.schools import Schools
 from bookcorner.central.services import reading
 from bookcorner.central.services.bridge import BridgeKeeper
+from bookcorner.central.services.district import FiguresKeeper
 from bookcorner.central.services.notices import NoticeKeeper
 from bookcorner.protocol.messages import PROTOCOL_VERSION
 
@@ -47,7 +49,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     notices = EverySchool(lambda store: NoticeKeeper(store, settings.notices_every_s), stores)
     bridge = EverySchool(lambda store: BridgeKeeper(store, settings.bridge_every_s), stores)
     partitions = EverySchool(PartitionKeeper, stores)
+    figures = EverySchool(lambda store: FiguresKeeper(store, app.state.schools, settings.district_every_s), stores)
     partitions.start()
+    figures.start()
     keeper.start()
     notices.start()
     bridge.start()
@@ -63,6 +67,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if sip2 is not None:
             await sip2.stop()
         bridge.stop()
+        figures.stop()
         partitions.stop()
         notices.stop()
         keeper.stop()

@@ -92,6 +92,9 @@ def _register_serve(central: argparse.ArgumentParser) -> None:
     central.add_argument("--busy-retry-after-max", type=int, metavar="SECONDS",
                          help=_("when busy, the kiosks are told to come back after at most this many seconds "
                                 "(default 120)"))
+    central.add_argument("--district-every", type=float, metavar="SECONDS",
+                         help=_("how often each school's figures for the district's page are counted (default 300; "
+                                "also once at start)"))
     central.add_argument("--forwarded-allow-ips", metavar="ADDRESSES",
                          help=_("the reverse proxies (comma-separated addresses, * for any) whose X-Forwarded-For "
                                 "and X-Forwarded-Proto are believed: the client's address and https (default "
@@ -348,8 +351,10 @@ def _settings(args: argparse.Namespace):
 
     given = {"push_limit": args.push_limit, "push_queue": args.push_queue, "push_wait_s": args.push_wait,
              "busy_retry_after_s": args.busy_retry_after, "busy_retry_after_max_s": args.busy_retry_after_max,
-             "report_database": args.report_database}
+             "report_database": args.report_database, "district_every_s": args.district_every}
     settings = Settings(**{name: value for name, value in given.items() if value is not None})
+    if settings.district_every_s <= 0:
+        _fail(_("--district-every must be more than 0 seconds"), EXIT_USAGE)
     if settings.push_limit < 1 or settings.push_queue < 0 or settings.push_wait_s < 0 \
             or not 1 <= settings.busy_retry_after_s <= settings.busy_retry_after_max_s:
         _fail(_("--push-limit and --busy-retry-after must be at least 1, --push-queue and --push-wait at least 0, "

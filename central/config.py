@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from bookcorner.central.privacy import RETENTION_EVERY_S
 from bookcorner.central.services.bridge import BRIDGE_EVERY_S
+from bookcorner.central.services.district import COUNT_EVERY_S
 from bookcorner.central.services.notices import NOTICES_EVERY_S
 
 
@@ -39,3 +40,6 @@ class Settings:
     report_database: str = ""
     #: how often the replay bridge looks for loans to send to the school's library system
     bridge_every_s: float = BRIDGE_EVERY_S
+    #: how often each school's figures for the district's page are counted (and once at start-up);
+    #: the page counts live a school's figures older than three of these (at least 15 minutes)
+    district_every_s: float = COUNT_EVERY_S

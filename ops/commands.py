@@ -75,6 +75,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          help=_("the kiosk's screen on tty1: wayland (cage + foot, shows Chinese), console (the bare "
                                 "console, English alone) or auto: wayland where there is a display (/dev/dri/card*) "
                                 "and its packages can be installed (default: what is installed, else auto)"))
+    install.add_argument("--school", metavar="SLUG",
+                         help=_("with --role both on a district's server: the school whose kiosk this is (default: "
+                                "the school its credential names, else the first school)"))
     install.set_defaults(handler=_install)
     uninstall.set_defaults(handler=_uninstall)
 
@@ -225,7 +228,7 @@ def _installer(args: argparse.Namespace):
         _fail(_("{path} has no etc/passwd: not a system's root directory").format(path=root), EXIT_USAGE)
     return Installer(root, wheelhouse=Path(args.wheelhouse) if getattr(args, "wheelhouse", None) else None,
                      reader_usb=getattr(args, "reader_usb", None), role=getattr(args, "role", None),
-                     screen=getattr(args, "screen", None),
+                     screen=getattr(args, "screen", None), school=getattr(args, "school", None),
                      python=getattr(args, "python", None) or sys.executable)
 
 

@@ -140,8 +140,11 @@ class Installer:
     def __init__(self, root: Path = Path("/"), layout: Layout = DEFAULT, *, python: str = sys.executable,
                  install_deps: bool = True, wheelhouse: Path | None = None, reader_usb: str | None = None,
                  source: Path = REPO, role: str | None = None, systemd: bool | None = None,
-                 screen: str | None = None) -> None:
+                 screen: str | None = None, school: str | None = None) -> None:
         self.root, self.layout, self.python = root, layout, python
+        #: ``--role both`` in a district: the school whose kiosk this is (``central.schools``; None:
+        #: the school its credential already names, else the first school)
+        self.school = school
         self.install_deps, self.wheelhouse, self.reader_usb, self.source = install_deps, wheelhouse, reader_usb, source
         self.installed = Installed.read(self._venv / STAMP)
         self.role = role or (self.installed.role if self.installed else "kiosk")
@@ -160,6 +163,8 @@ class Installer:
         self.upgrading_now = False
         self.kept: Path | None = None
         self.kept_db: tuple[Path, Path] | None = None
+        #: a SQLite district's other schools (``schools/<slug>.db`` beside the first): each file and its copy
+        self.kept_schools: list[tuple[Path, Path]] = []
         #: whether systemd runs the system installed to (its services are stopped and started)
         self.systemd = self.in_place and systemd_running() if systemd is None else systemd
 
@@ -501,10 +506,20 @@ class Installer:
             steps.append(Step(_("a backup of the data: {path}").format(path=self._shown(self.kept)), True))
         database = self._central_db() if self.central else None
         if isinstance(database, Path) and database.is_file():
-            copy = folder / f"central-{time.strftime('%Y%m%d-%H%M%S')}.db"
+            stamp = time.strftime('%Y%m%d-%H%M%S')
+            copy = folder / f"central-{stamp}.db"
             _sqlite_copy(database, copy)
             self.kept_db = (database, copy)
             steps.append(Step(_("a copy of the central database: {path}").format(path=self._shown(copy)), True))
+            schools = _school_files(database)
+            if schools:  # a district: its other schools are files of their own, migrated with the first
+                beside = folder / f"central-{stamp}-schools"
+                beside.mkdir(exist_ok=True)
+                for school in schools:
+                    _sqlite_copy(school, beside / school.name)
+                    self.kept_schools.append((school, beside / school.name))
+                steps.append(Step(_("a copy of the district's other schools ({count}): {path}").format(
+                    count=len(schools), path=self._shown(beside)), True))
         elif database is not None and not isinstance(database, Path):
             steps.append(Step(_("the central database is on PostgreSQL: the installer does not copy it (keep your "
                                 "own pg_dump backups)"), False))
@@ -609,6 +624,12 @@ class Installer:
             _sqlite_copy(copy, database)
             os.chown(database, *self._ids())
             done.append(_("the central database was restored from {path}").format(path=self._shown(copy)))
+        for school, copy in self.kept_schools:
+            _sqlite_copy(copy, school)
+            os.chown(school, *self._ids())
+        if self.kept_schools:
+            done.append(_("the district's other schools were restored from {path}").format(
+                path=self._shown(self.kept_schools[0][1].parent)))
         return done
 
     # -- systemd and udev -------------------------------------------------------------------------------
@@ -656,7 +677,9 @@ class Installer:
         beside it, its address in ``[sync] server_url`` and its credential (``bookcorner
         central add-kiosk``) in the file the sync daemon reads. Kept as it is on a later run
         while the server knows the kiosk; a server_url the school set to another server is
-        theirs, and a kiosk id the server lacks (a new database, a renamed kiosk) is added."""
+        theirs, and a kiosk id the server lacks (a new database, a renamed kiosk) is added. In a
+        district the kiosk is paired with the school ``--school`` names (a later run without it
+        keeps the school the kiosk's credential names), else the first school."""
         from bookcorner import config
         from bookcorner.ops.pairing import PairingError, local_server_url, server_url_of, with_server_url
 
@@ -679,11 +702,16 @@ class Installer:
         steps = [Step(_("the kiosk's server: {url}, the central server on this machine").format(url=url),
                       not current)]
         credential = self.at(str(settings.credential_file))
-        known = settings.kiosk.id in self._central_kiosks()
-        if known and credential.is_file() and credential.read_text(encoding="utf-8").strip():
-            return [*steps, Step(_("the kiosk {id}'s credential in {path}").format(
-                id=settings.kiosk.id, path=self._shown(credential)), False)]
-        token = self._central("add-kiosk", settings.kiosk.id, "--name", settings.kiosk.name,
+        held = credential.read_text(encoding="utf-8").strip() if credential.is_file() else ""
+        held_school = held.partition(".")[0] if "." in held else ""  # (a school's credential starts "<slug>.")
+        school = held_school if self.school is None else self.school
+        where = ["--school", school] if school else []
+        known = settings.kiosk.id in self._central_kiosks(*where)
+        if known and held and held_school == school:
+            return [*steps, Step((_("the kiosk {id}'s credential for the school {school} in {path}") if school else
+                                  _("the kiosk {id}'s credential in {path}")).format(
+                id=settings.kiosk.id, school=school, path=self._shown(credential)), False)]
+        token = self._central("add-kiosk", settings.kiosk.id, "--name", settings.kiosk.name, *where,
                               *(["--reissue"] if known else [])).strip()
         folder = credential.parent
         folder.mkdir(parents=True, exist_ok=True)
@@ -691,6 +719,10 @@ class Installer:
             os.chmod(folder, 0o700)
             os.chown(folder, *self._ids())
         self._write(credential, token + "\n", 0o600, self._ids())
+        if school:
+            return [*steps, Step(_("the kiosk {id}'s credential for the school {school} from the central server on "
+                                   "this machine, in {path}").format(id=settings.kiosk.id, school=school,
+                                                                     path=self._shown(credential)), True)]
         return [*steps, Step(_("the kiosk {id}'s credential from the central server on this machine, in {path}").format(
             id=settings.kiosk.id, path=self._shown(credential)), True)]
 
@@ -710,9 +742,9 @@ class Installer:
                 action=words[0], error=(done.stderr or done.stdout).strip()))
         return done.stdout
 
-    def _central_kiosks(self) -> set[str]:
-        """The kiosks the central server on this machine knows."""
-        listing = json.loads(self._central("kiosks", "--json"))
+    def _central_kiosks(self, *where: str) -> set[str]:
+        """The kiosks the central server on this machine knows (in the school ``where`` names)."""
+        listing = json.loads(self._central("kiosks", "--json", *where))
         return {kiosk["kiosk_id"] for kiosk in listing.get("kiosks", [])}
 
     def udev(self) -> Step:
@@ -865,6 +897,13 @@ class Installer:
         shutil.rmtree(venv.with_name("venv.previous"), ignore_errors=True)
         self._reload()
         return steps
+
+
+def _school_files(database: Path) -> list[Path]:
+    """A SQLite district's schools but the first (``central.schools``: ``schools/<slug>.db``
+    beside the first school's ``central.db``)."""
+    folder = database.parent / "schools"
+    return sorted(path for path in folder.glob("*.db") if path.is_file()) if folder.is_dir() else []
 
 
 def _sqlite_copy(source: Path, target: Path) -> None:

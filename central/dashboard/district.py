@@ -20,16 +20,22 @@ GLOBALS: dict = {}
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
+def _overview(request: Request, site: Dash) -> district.Overview:
+    """The schools' figures as the job kept them (``central.services.district``)."""
+    fresh_for = district.freshness(request.app.state.settings.district_every_s)
+    return district.overview(site.schools, site.today(), site.zone, fresh_for=fresh_for)
+
+
 @router.get("/district")
 async def page(request: Request, who: DistrictStaff, site: Dash) -> Response:
-    seen = await site.run(district.overview, site.schools, site.today(), site.zone)
+    seen = await site.run(_overview, request, site)
     return site.page(request, "district.html", who=who, seen=seen, formats=FORMATS)
 
 
 async def download(request: Request, who: DistrictStaff, site: Dash) -> Response:
     """``/district/schools.<format>``: the page's table as CSV or XLSX."""
     form = request.url.path.rpartition(".")[2]
-    seen = await site.run(district.overview, site.schools, site.today(), site.zone)
+    seen = await site.run(_overview, request, site)
     body, media = await site.run(district.table(seen, site.zone).render, form)
     filename = f"bookcorner-district-{site.today()}.{form}"
     await site.run(record, site.store, who.name, f"report.district.{form}", filename, {"at": db.now().isoformat()})

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -134,6 +135,25 @@ class CentralServer:
         from bookcorner.central.kiosks import add_librarian
 
         return add_librarian(self.store, name)
+
+
+def counted_since(root, schools: int, moment: datetime, timeout: float = 30.0) -> dict[str, datetime]:
+    """Waits until the server's job has counted every one of the district's ``schools`` figures
+    for the district's page again since ``moment`` (``root``: the implicit school's store);
+    when each school's were counted."""
+    import sqlalchemy
+
+    from bookcorner.central.schools import district_figures
+
+    deadline = time.monotonic() + timeout
+    while True:
+        with root.reading() as conn:
+            counted = {slug: at for slug, at in conn.execute(
+                sqlalchemy.select(district_figures.c.slug, district_figures.c.counted_at))}
+        if len(counted) == schools and all(at > moment for at in counted.values()):
+            return counted
+        assert time.monotonic() < deadline, f"the district's figures were not counted again since {moment}: {counted}"
+        time.sleep(0.2)
 
 
 @contextmanager

@@ -12,10 +12,11 @@ nothing of it changes, and a credential or session moved to another school is un
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -30,12 +31,13 @@ from bookcorner.central.dashboard import FORMS, PAGES
 from bookcorner.central.kiosks import add_district_user, add_kiosk, add_librarian
 from bookcorner.central.reference import document_from_reference, load_document
 from bookcorner.central.services import district as figures
+from bookcorner.central.zone import school_zone
 from bookcorner.journal.clock import FixedClock
 from bookcorner.kiosk.desk import CirculationDesk
 from bookcorner.protocol.credentials import bearer
 from bookcorner.protocol.messages import CalendarRecord, ItemRecord, PatronRecord, ReferenceDocument, TermRecord
 from tests.central.dashboard_client import Librarian
-from tests.central.harness import BACKENDS, CentralServer, database
+from tests.central.harness import BACKENDS, CentralServer, counted_since, database
 from tests.central.pushes import KioskClient, checkin, checkout
 from tests.school import CARDS, MONDAY, XIAOMING, XIYOUJI, reference
 from tests.sync.kiosk import TestKiosk
@@ -83,7 +85,8 @@ def district(request, tmp_path_factory) -> Iterator[tuple[CentralServer, dict[st
         registry = schools.Schools(root)
         registry.add("north-hill", "North Hill Primary")
         registry.add("south", "South Bank Primary")
-        server = CentralServer(url, folder / "server.log").start()
+        # the district's figures counted every second (the page shows them as the job kept them)
+        server = CentralServer(url, folder / "server.log", "--district-every", "1").start()
         try:
             seen = {slug: _set_up(registry.store(slug), server.url, slug) for slug in ("", "north-hill", "south")}
             yield server, seen
@@ -238,6 +241,14 @@ def _district_row(page: str, slug: str) -> dict[str, int]:
     return {name: int(value) for name, value in re.findall(r'<td class="([a-z-]+)">(\d+)</td>', row)}
 
 
+def _staff(server: CentralServer, root: db.Store) -> Librarian:
+    staff = Librarian(server.url)
+    name = f"District clerk {uuid.uuid4().hex[:4]}"
+    answer = staff.sign_in(name, add_district_user(root, name))
+    assert answer.status_code == 303 and answer.headers["location"] == "/dashboard/district"
+    return staff
+
+
 def test_the_district_sees_every_schools_figures_and_their_total_and_changes_nothing(district):
     server, seen = district
     token = add_district_user(seen[""].store, "District office")
@@ -245,6 +256,7 @@ def test_the_district_sees_every_schools_figures_and_their_total_and_changes_not
     staff = Librarian(server.url)
     answer = staff.sign_in("District office", token)
     assert answer.status_code == 303 and answer.headers["location"] == "/dashboard/district"
+    counted = counted_since(seen[""].store, 3, db.now())  # (the job's figures, counted after every school's set-up)
     page = staff.get("/district")
     assert page.status_code == 200
     expected: dict[str, dict[str, int]] = {}
@@ -264,12 +276,21 @@ def test_the_district_sees_every_schools_figures_and_their_total_and_changes_not
     total = _district_row(page.text, "*")
     for name in ("on-loan", "waiting", "kiosks", "pupils", "books"):
         assert total[name] == sum(figures[name] for figures in expected.values()), name
+    # when they were counted (the oldest of the figures shown): in the job's round above
+    shown = re.search(r'class="hint as-of">Figures as of (\d\d:\d\d) ', page.text).group(1)
+    zone = school_zone(seen[""].store)  # (the district's page's: the implicit school's)
+    assert shown in {(at - timedelta(minutes=m)).astimezone(zone).strftime("%H:%M")
+                     for at in counted.values() for m in (-1, 0, 1)}
+    assert "数据截至" in staff.get("/district", params={"lang": "zh_CN"}).text
     assert "North Hill Primary" in page.text and "South Bank Primary" in page.text
     # figures only: no child's name, no book's title
     assert not any(marker in page.text for school in seen.values() for marker in school.markers[:2])
     assert "所有学校" in staff.get("/district", params={"lang": "zh_CN"}).text
     table = staff.get("/district/schools.csv")
     assert table.status_code == 200 and "south" in table.text and "north-hill" in table.text
+    header, *rows = table.text.splitlines()
+    assert header.endswith(",统计时间") and len(rows) == 4  # (in Chinese, as asked above; each dated, the totals too)
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", row.rsplit(",", 1)[1]) for row in rows), rows
     # a school's pages send the district's staff to theirs; a school's form is refused
     for path in ("/end-of-day", "/reviews", "/school"):
         moved = staff.get(path)
@@ -284,10 +305,79 @@ def test_the_district_sees_every_schools_figures_and_their_total_and_changes_not
     assert staff.get("/district").status_code == 303
 
 
+def test_a_new_loan_shows_on_the_district_page_after_the_jobs_next_count(district):
+    """The page shows the figures the server's job keeps (counted every second here, and kept
+    for the page up to 15 minutes): a book lent in one school shows there, and in the total,
+    once the job has counted again."""
+    server, seen = district
+    staff = _staff(server, seen[""].store)
+    counted_since(seen[""].store, 3, db.now())
+    before = staff.get("/district").text
+    south = seen["south"]
+    tag = south.markers[0].removeprefix("Title-of-")
+    assert south.kiosk.push([south.kiosk.event(*checkout(f"J-{tag}", f"P-{tag}"))]).status_code == 200
+    lent = db.now()
+    counted = counted_since(seen[""].store, 3, lent)
+    after = staff.get("/district").text
+    for slug in ("south", "*"):
+        was, now = _district_row(before, slug), _district_row(after, slug)
+        assert now["loans-this-term"] == was["loans-this-term"] + 1, slug
+        assert now["on-loan"] == was["on-loan"] + 1, slug
+    assert _district_row(after, "north-hill") == _district_row(before, "north-hill")
+    with seen[""].store.reading() as conn:  # the page's figures are the job's, counted after the loan
+        kept = conn.execute(select(schools.district_figures.c.on_loan)
+                            .where(schools.district_figures.c.slug == "south")).scalar_one()
+    assert kept == _district_row(after, "south")["on-loan"] and counted["south"] > lent
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_district_page_counts_live_a_school_whose_kept_figures_are_missing_old_or_of_another_day(
+        backend, tmp_path):
+    """The job's kept figures are what the page shows while they are fresh; a school added since
+    the job's last round, figures kept longer ago than the page allows, or counted on another
+    day, are counted live: no school is blank, nothing is silently stale."""
+    with database(backend, tmp_path) as url:
+        root = db.Store(url, pool_size=2)
+        registry = schools.Schools(root)
+        try:
+            root.migrate()
+            registry.add("west", "West Gate Primary")
+            for slug in ("", "west"):
+                load_document(registry.store(slug), ReferenceDocument(
+                    patrons=[PatronRecord(patron_id="P-1", name="Pupil", role="student", class_name="3.1")]))
+            now = db.now()
+            today = now.astimezone(ZONE).date()
+            fresh = timedelta(minutes=15)
+            seen = figures.overview(registry, today, ZONE, now, fresh)  # nothing kept yet: all counted now
+            assert [(f.slug, f.pupils, f.counted_at) for f in seen.schools] == [("", 1, now), ("west", 1, now)]
+            for slug in ("", "west"):
+                figures.FiguresKeeper(registry.store(slug), registry).once(now)
+            load_document(registry.store("west"), ReferenceDocument(patrons=[  # (the whole roster, one more)
+                PatronRecord(patron_id="P-1", name="Pupil", role="student", class_name="3.1"),
+                PatronRecord(patron_id="P-2", name="Another", role="student", class_name="3.1")]))
+            registry.add("east", "East Lake Primary")
+            later = now + timedelta(minutes=5)
+            seen = figures.overview(registry, today, ZONE, later, fresh)
+            by_slug = {f.slug: f for f in seen.schools}
+            assert by_slug["west"].pupils == 1 and by_slug["west"].counted_at == now  # as kept
+            assert by_slug["west"].name == "West Gate Primary"
+            assert by_slug["east"].counted_at == later and by_slug["east"].pupils == 0  # added since: counted now
+            assert seen.as_of == now and seen.total.pupils == 2
+            # kept longer ago than the page allows, or on another day: counted now
+            for when, day in ((now + fresh + timedelta(seconds=1), today), (later, today + timedelta(days=1))):
+                seen = figures.overview(registry, day, ZONE, when, fresh)
+                assert {f.slug: (f.pupils, f.counted_at) for f in seen.schools} == {
+                    "": (1, when), "west": (2, when), "east": (0, when)}
+        finally:
+            registry.dispose()
+            root.dispose()
+
+
 def test_the_district_figures_read_together_are_each_schools_own(district, monkeypatch):
-    """The district page reads the schools together (PostgreSQL: one statement over several
-    schools' schemas, here two at a time): the same figures as asking each school in turn, each
-    school's term from its own calendar."""
+    """The district page's live count (for a school the job has not counted yet) reads the
+    schools together (PostgreSQL: one statement over several schools' schemas, here two at a
+    time): the same figures as asking each school in turn, each school's term from its own
+    calendar."""
     _server, seen = district
     monkeypatch.setattr(figures, "TOGETHER", 2)
     registry = schools.Schools(seen[""].store)
@@ -298,9 +388,11 @@ def test_the_district_figures_read_together_are_each_schools_own(district, monke
         conn.execute(db.settings.insert().values(name="calendar", data=calendar.decode(), rev=0))
     try:
         today, now = date(2026, 12, 4), db.now()
-        together = figures.overview(registry, today, ZONE, now)
+        listed = registry.listed()
+        together = figures.totalled(figures.counted(listed, [registry.reports(school.slug) for school in listed],
+                                                    today, ZONE, now))
         one_by_one = [figures.figures_of(school, registry.reports(school.slug), today, ZONE, now)
-                      for school in registry.listed()]
+                      for school in listed]
         assert together.schools == one_by_one
         by_slug = {row.slug: row for row in together.schools}
         assert by_slug["south"].term_start == date(2026, 9, 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -117,6 +118,68 @@ def test_the_library_computer_gets_the_central_unit_alone(system):
     assert "bookcorner" not in groups.get("dialout", [])  # the server opens no device
     again = Installer(system, role="central")
     assert not any(step.changed for step in [again.user(), *again.units(), again.enable()])
+
+
+def test_an_upgrade_keeps_every_school_of_a_sqlite_district_and_puts_them_all_back(system):
+    """A SQLite district is ``central.db`` (the first school) and ``schools/<slug>.db`` (each
+    other school): the copy taken before an upgrade holds them all, and a failed migration
+    puts them all back as they were."""
+    from sqlalchemy import func, select
+
+    from bookcorner.central import db
+    from bookcorner.central.reference import load_document
+    from bookcorner.central.schools import Schools
+    from bookcorner.ops.install import Installer
+    from bookcorner.protocol.messages import PatronRecord, ReferenceDocument
+
+    installer = Installer(system, role="central")
+    installer.user()
+    installer.units()
+    central = system / "var/lib/bookcorner-central"
+    central.mkdir(parents=True)
+
+    def pupils(slug: str) -> int:
+        root = db.Store(f"sqlite:///{central / 'central.db'}")
+        schools = Schools(root)
+        try:
+            with schools.store(slug).reading() as conn:
+                return conn.execute(select(func.count()).select_from(db.patrons)).scalar_one()
+        finally:
+            schools.dispose()
+            root.dispose()
+
+    root = db.Store(f"sqlite:///{central / 'central.db'}")
+    schools = Schools(root)
+    try:
+        root.migrate()
+        for slug, count in (("", 1), ("east-lake", 2), ("west-hill", 3)):
+            if slug:
+                schools.add(slug, slug.title())
+            load_document(schools.store(slug), ReferenceDocument(patrons=[
+                PatronRecord(patron_id=f"P{n}", name=f"Pupil {n}", role="student", class_name="3.1")
+                for n in range(count)]))
+    finally:
+        schools.dispose()
+        root.dispose()
+
+    steps = installer.backup()
+    said = [step.what for step in steps]
+    assert any(what.startswith("a copy of the central database: /var/backups/bookcorner/central-") for what in said)
+    [other] = [what for what in said if what.startswith("a copy of the district's other schools (2): ")]
+    kept = system / other.rpartition(": ")[2].lstrip("/")
+    assert sorted(path.name for path in kept.iterdir()) == ["east-lake.db", "west-hill.db"]
+
+    # a migration that went wrong half-way: the schools' files as it left them
+    for name in ("central.db", "schools/east-lake.db", "schools/west-hill.db"):
+        with sqlite3.connect(central / name) as conn:
+            conn.execute("DELETE FROM patrons")
+    assert [pupils(slug) for slug in ("", "east-lake", "west-hill")] == [0, 0, 0]
+    done = installer.restore_data()
+    assert any(line.startswith("the district's other schools were restored from /var/backups/bookcorner/central-")
+               for line in done), done
+    assert [pupils(slug) for slug in ("", "east-lake", "west-hill")] == [1, 2, 3]
+    owner = installer._ids()
+    assert {(path.stat().st_uid, path.stat().st_gid) for path in (central / "schools").glob("*.db")} == {owner}
 
 
 def test_a_new_role_retires_what_the_old_one_installed(system):
@@ -277,9 +340,9 @@ def test_one_machine_pairs_its_kiosk_with_its_own_central_server(system, wheelho
     if not python.exists():
         pytest.skip("no /usr/bin/python3 to make the program's venv with")
 
-    def install() -> subprocess.CompletedProcess:
+    def install(*more: str) -> subprocess.CompletedProcess:
         done = run_release(checkout, "install", "--root", str(system), "--wheelhouse", str(wheelhouse), "--role",
-                           "both", "--python", str(python))
+                           "both", "--python", str(python), *more)
         assert done.returncode == 0, done.stdout + done.stderr
         return done
 
@@ -319,6 +382,24 @@ def test_one_machine_pairs_its_kiosk_with_its_own_central_server(system, wheelho
     assert ("already so: the kiosk syncs with https://library.school.lan:8443, as its settings say (the central "
             "server on this machine is http://127.0.0.1:8443)") in fourth.stdout
     assert "changed:" not in fourth.stdout and credential.read_text().strip() == renewed
+
+    # a district on this machine: the technician pairs the kiosk with its own school, east-lake
+    settings.write_text(settings.read_text().replace('server_url = "https://library.school.lan:8443"',
+                                                     'server_url = "http://127.0.0.1:8443"'))
+    program = system / "opt/bookcorner/venv/bin/bookcorner"
+    added = subprocess.run([str(program), "central", "add-school", "east-lake", "--name", "东湖小学", "--db",
+                            str(database)], capture_output=True, text=True, user=owner[0], group=owner[1], cwd="/")
+    assert added.returncode == 0, added.stderr
+    fifth = install("--school", "east-lake")
+    assert ("* changed: the kiosk demo-corner's credential for the school east-lake from the central server on this "
+            "machine, in /var/lib/bookcorner/sync/credential") in fifth.stdout, fifth.stdout
+    east = credential.read_text().strip()
+    assert east.startswith("east-lake.") and _accepted(database.parent / "schools/east-lake.db", east) == "demo-corner"
+    # and a later run (an upgrade) keeps the school its credential names
+    sixth = install()
+    assert "changed:" not in sixth.stdout and credential.read_text().strip() == east
+    assert ("already so: the kiosk demo-corner's credential for the school east-lake in "
+            "/var/lib/bookcorner/sync/credential") in sixth.stdout
 
 
 def _display_and_packages(system: Path, display: bool, packages: tuple[str, ...]) -> None:

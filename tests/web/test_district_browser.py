@@ -14,7 +14,7 @@ from bookcorner.central.kiosks import add_district_user, add_kiosk, add_libraria
 from bookcorner.central.reference import load_document
 from bookcorner.central.schools import Schools
 from bookcorner.protocol.messages import ItemRecord, PatronRecord, ReferenceDocument
-from tests.central.harness import CentralServer
+from tests.central.harness import CentralServer, counted_since
 from tests.central.pushes import KioskClient, checkout
 from tests.web.chromium import shot, sign_in_as
 
@@ -31,7 +31,7 @@ def district(tmp_path_factory) -> Iterator[tuple[CentralServer, dict[str, db.Sto
     schools = Schools(root)
     for slug, (name, _lent) in SCHOOLS.items():
         schools.add(slug, name)
-    server = CentralServer(url, folder / "server.log").start()
+    server = CentralServer(url, folder / "server.log", "--district-every", "1").start()
     try:
         stores = {slug: schools.store(slug) for slug in ("", *SCHOOLS)}
         for slug, store in stores.items():
@@ -41,6 +41,7 @@ def district(tmp_path_factory) -> Iterator[tuple[CentralServer, dict[str, db.Sto
                 items=[ItemRecord(item_id=f"I{n}", title=f"书 {n}") for n in range(6)]))
             kiosk = KioskClient(server.url, "corner-1", add_kiosk(store, "corner-1", f"三(1)班 {slug}"))
             assert kiosk.push([kiosk.event(*checkout(f"I{n}", "S1")) for n in range(lent)]).status_code == 200
+        counted_since(root, 3, db.now())  # (the page shows the figures the server's job counts, every second here)
         yield server, stores
     finally:
         server.stop()
