@@ -74,9 +74,14 @@ def anonymise(store: db.Store, now: datetime, who: str = "bookcorner", batch: in
                 return 0
             cutoff = now - timedelta(days=days)
             lo = db.loans.c
-            ids = conn.execute(select(lo.loan_id).where(lo.returned_at.is_not(None), lo.returned_at < cutoff,
-                                                        lo.anonymised_at.is_(None)).limit(batch)).scalars().all()
-            if ids:
+            chosen = conn.execute(select(lo.loan_id, lo.out_at).where(
+                lo.returned_at.is_not(None), lo.returned_at < cutoff, lo.anonymised_at.is_(None)).limit(batch)).all()
+            ids = [row.loan_id for row in chosen]
+            if conn.dialect.name == "postgresql":  # (loans partitioned by out_at: each looked for in its own term's
+                # partition; by loan_id alone PostgreSQL searches every term's, holding the write lock meanwhile)
+                db.bulk_update_located(conn, db.loans, "loan_id", "out_at", ["patron_id", "anonymised_at"],
+                                       [(row.loan_id, None, now, row.out_at) for row in chosen])
+            elif ids:
                 conn.execute(update(db.loans).where(lo.loan_id.in_(ids)).values(patron_id=None, anonymised_at=now))
             total += len(ids)
             if len(ids) < batch or stopping():
