@@ -18,7 +18,9 @@ power cut cannot take it back), and the agent carries on or, if it dies, systemd
 
 import json
 import os
+import pwd
 import shlex
+import shutil
 import subprocess
 import tempfile
 import threading
@@ -70,6 +72,11 @@ def install() -> None:
     demo = relay(as_kiosk_user("demo", "--load-only", "--data-dir", "/var/lib/bookcorner"), "demo: ",
                  cwd="/var/lib/bookcorner")
     say(f"LAB demo-exit {demo}")
+    central_dir = Path(CENTRAL_DB).parent
+    if not central_dir.exists():  # an older release (scenario 6's) left it to systemd, made at the unit's
+        # first start (StateDirectory=bookcorner-central): made here as systemd makes it
+        central_dir.mkdir(mode=0o750)
+        shutil.chown(central_dir, "bookcorner", pwd.getpwnam("bookcorner").pw_gid)
     central = relay(as_kiosk_user("central", "load-reference", "--demo", "--db", CENTRAL_DB), "central: ",
                     cwd="/var/lib/bookcorner-central")
     say(f"LAB central-demo-exit {central}")
