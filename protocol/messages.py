@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import typing
+from collections.abc import Sequence
 from datetime import date, time
 from typing import Annotated, Any
 
@@ -479,7 +480,7 @@ _NOT_PRINTABLE = re.compile(r"[\x00-\x1f\x7f]")  # what _PRINTABLE refuses
 _KIOSK_ID, _IDENTIFIER, _TYPE_NAME = _pattern(KioskId), _pattern(Identifier), _pattern(EventTypeName)
 
 
-def _patterns_hold(events: list[WireEvent]) -> bool:
+def _patterns_hold(events: Sequence[WireEvent]) -> bool:
     """Whether every event's strings match WireEvent's patterns (their lengths were checked)."""
     if _IDENTIFIER_CHARS.fullmatch("".join([e.event_id for e in events])) is None:
         return False
