@@ -845,7 +845,8 @@ def fetch_rows(conn: Connection, table: Table, key, keys: Sequence[str]) -> Sequ
 def bulk_insert(conn: Connection, table: Table, rows: list[tuple]) -> None:
     """Rows (tuples in the table's column order, times through ``time_param``) inserted
     the fastest way the database offers: ``executemany`` on SQLite, ``COPY`` on
-    PostgreSQL. The benchmark's "bulk insert" limit uses this same function."""
+    PostgreSQL (in binary when every column's type allows: ``_binary_types``). The
+    benchmark's "bulk insert" limit uses this same function."""
     if not rows:
         return
     names = ", ".join(c.name for c in table.columns)
