@@ -176,9 +176,10 @@ def _id_problem(field: str, value: Any) -> Problem | None:
 def _depth_over(value: Any, limit: int) -> bool:
     """Whether ``value`` nests deeper than ``limit`` (without recursion: a payload may be
     nested as deep as the JSON decoder allows)."""
-    if type(value) is dict and limit >= 1:  # most payloads: one object of plain values, seen without a walk
-        for v in value.values():
-            if type(v) not in _FLAT:
+    if type(value) is dict and limit >= 2:  # most payloads: one object of plain values (and lists of
+        for v in value.values():  # plain values, as a checkout's "warnings": []), seen without a walk
+            if type(v) not in _FLAT and type(v) is not tuple and \
+                    not (type(v) is list and all(type(x) in _FLAT for x in v)):
                 break
         else:
             return False
