@@ -9,6 +9,9 @@ kept for a librarian's review, and the push succeeds.
 
 from __future__ import annotations
 
+import re
+import typing
+from collections.abc import Sequence
 from datetime import date, time
 from typing import Annotated, Any
 
@@ -447,3 +450,55 @@ def _integral(value: Any, kind: msgspec.inspect.Type) -> tuple[Any, bool]:
         items = [_integral(item, kind.item_type) for item in value]
         return [item for item, _ in items], any(changed for _, changed in items)
     return value, False
+
+
+# A push's events decoded the fast way (``decode_push``): msgspec checks a string's pattern
+# with a regular expression per field per event, 4-5 us an event, most of a push's decoding.
+# These twins have the same fields, types and lengths but no patterns; the patterns are then
+# checked over the whole batch at once (a character class over all the values joined, or each
+# distinct value once), and a batch that fails is decoded again the strict way, so that the
+# error is msgspec's own, word for word. They are WireEvent and PushRequest (subclasses).
+class _LaxWireEvent(WireEvent, kw_only=True):
+    event_id: Annotated[str, Meta(min_length=1, max_length=80)]
+    kiosk_id: str
+    boot_id: Annotated[str, Meta(min_length=1, max_length=80)]
+    wall_time: Annotated[str, Meta(min_length=10, max_length=40)]
+    actor: Annotated[str, Meta(min_length=1, max_length=128)]
+    type: Annotated[str, Meta(min_length=1, max_length=64)]
+
+
+class _LaxPushRequest(PushRequest, kw_only=True):
+    events: Annotated[list[_LaxWireEvent], Meta(max_length=MAX_BATCH)]  # type: ignore[assignment]
+
+
+def _pattern(kind: Any) -> re.Pattern[str]:
+    return re.compile(next(m.pattern for m in typing.get_args(kind)[1:] if isinstance(m, Meta) and m.pattern))
+
+
+_IDENTIFIER_CHARS = re.compile(r"[A-Za-z0-9._:-]*")  # Identifier's pattern, its length apart
+_NOT_PRINTABLE = re.compile(r"[\x00-\x1f\x7f]")  # what _PRINTABLE refuses
+_KIOSK_ID, _IDENTIFIER, _TYPE_NAME = _pattern(KioskId), _pattern(Identifier), _pattern(EventTypeName)
+
+
+def _patterns_hold(events: Sequence[WireEvent]) -> bool:
+    """Whether every event's strings match WireEvent's patterns (their lengths were checked)."""
+    if _IDENTIFIER_CHARS.fullmatch("".join([e.event_id for e in events])) is None:
+        return False
+    if _NOT_PRINTABLE.search("".join([e.wall_time for e in events])) or \
+            _NOT_PRINTABLE.search("".join([e.actor for e in events])):
+        return False
+    return all(_KIOSK_ID.search(k) for k in {e.kiosk_id for e in events}) and \
+        all(_IDENTIFIER.search(b) for b in {e.boot_id for e in events}) and \
+        all(_TYPE_NAME.search(t) for t in {e.type for e in events})
+
+
+def decode_push(data: bytes) -> PushRequest:
+    """``decode(data, PushRequest)``, the same result and the same errors, about five times
+    faster for a batch of ordinary events."""
+    try:
+        message = msgspec.json.decode(data, type=_LaxPushRequest)
+    except msgspec.ValidationError:
+        message = None
+    if message is None or not _patterns_hold(message.events):
+        return decode(data, PushRequest)  # the strict way: raises msgspec's own error
+    return message
