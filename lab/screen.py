@@ -158,11 +158,10 @@ def chinese_screen(lab: Lab) -> dict:
     pictures["card"] = screenshot(machine, lab.run / "kiosk-card-wayland.png")
     with QMP(machine.qmp_path) as qmp:
         qmp.type(DEMO_BOOK)
-    loan = []
-    for _ in range(60):
+    loan: list[str] = []
+    deadline = time.monotonic() + 90  # (each look is a Python start in a TCG guest: seconds, not a tick)
+    while not loan and time.monotonic() < deadline:
         loan = loans_of(machine, CHILD_CARD)
-        if loan:
-            break
         time.sleep(1)
     time.sleep(1)
     pictures["borrowed"] = screenshot(machine, lab.run / "kiosk-borrowed-wayland.png")
