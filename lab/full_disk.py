@@ -62,18 +62,29 @@ def type_scan(machine: Machine, code: str) -> None:
             time.sleep(0.005)
 
 
-def lend(machine: Machine, book: str, expect: str, timeout: float = 90) -> float | None:
+def lend(machine: Machine, book: str, expect: str, timeout: float = 90,
+         screens: dict | None = None) -> float | None:
     """A child's visit at the kiosk on tty1: the idle screen, the card, the book; seconds until
-    ``expect`` shows (None: not in time)."""
+    ``expect`` shows (None: not in time). ``screens`` gets tty1's words where a step stopped
+    (or after the book), so that a failed visit says what the child saw."""
+    screens = {} if screens is None else screens
     if wait_screen(machine, IDLE_WORDS, 240) is None:
+        screens["no_idle"] = squeeze(tty1(machine))
         return None
     began = time.monotonic()
     type_scan(machine, CHILD_CARD)
     if wait_screen(machine, "Hello", 60) is None:
+        screens["no_hello"] = squeeze(tty1(machine))
         return None
     type_scan(machine, book)
     shown = wait_screen(machine, expect, timeout)
+    screens["after_book"] = squeeze(tty1(machine))
     return None if shown is None else round(time.monotonic() - began, 1)
+
+
+def squeeze(text: str) -> str:
+    """A screen's words without its runs of blanks (for the figures)."""
+    return " ".join(text.split())[:600]
 
 
 def held(machine: Machine) -> list[str] | None:
@@ -114,7 +125,8 @@ def full_disk(machine: Machine) -> dict:
     machine.sh("systemctl start bookcorner-syncd")
 
     # -- full: the kiosk refuses to say "done", the daemon and the server say why -----------------
-    found["refused_s"] = lend(machine, SECOND_BOOK, "Not saved")
+    found["screens"] = {"full": {}, "after": {}}
+    found["refused_s"] = lend(machine, SECOND_BOOK, "Not saved", screens=found["screens"]["full"])
     found["screen_full"] = tty1(machine)
     during = held(machine)
     found["held_while_full"] = during
@@ -131,7 +143,7 @@ def full_disk(machine: Machine) -> dict:
     # -- the space back: nothing restarted by hand ------------------------------------------------
     machine.sh(f"rm -f {FILLER}")
     found["first_loan_on_server_s"] = open_loans_on_server(machine, 1, 300)
-    found["second_loan_s"] = lend(machine, SECOND_BOOK, "You have 2 books")
+    found["second_loan_s"] = lend(machine, SECOND_BOOK, "You have 2 books", screens=found["screens"]["after"])
     after = held(machine)
     found["held_after"] = after
     found["both_on_server_s"] = open_loans_on_server(machine, 2, 300) if found["second_loan_s"] else None
