@@ -3,7 +3,7 @@
 A card is installed from an older commit (``OLD_COMMIT``, its release unpacked from ``git archive``)
 by that commit's own installer, ``--role both``, with the demo school on the kiosk and on the
 central server beside it, exactly as the lab installs the working tree. That commit's central
-database stops at migration 0004, so the upgrade must run 0005 onwards; its journal is the
+database stops at migration 0010, so the upgrade must run 0011 onwards; its journal is the
 same schema (``journal migrate`` runs and must find nothing to change).
 
 Booted, the old kiosk lends books and takes one back (``bookcorner circ``, as the kiosk's user,
@@ -51,9 +51,11 @@ from lab.run import (
 if TYPE_CHECKING:
     from lab.run import Lab, Machine
 
-#: the older release: the first whose installer takes a wheelhouse holding evdev built (the lab's
-#: offline install); its central database is at migration 0004, the working tree's several later
-OLD_COMMIT = "b70836eeb93ecc7cebe226f66f6d4fd2e32d9973"
+#: the older release: main as it landed on 2026-12-04 (CI passed), the same locks as the working tree
+#: (the lab's wheelhouse serves both); its central database is at migration 0010, the working tree's
+#: later. (b70836e, before it, installed no pairing: `--role both` left the kiosk without the server's
+#: address or a credential, and its loans never reached the server, as a school's would not have.)
+OLD_COMMIT = "f521b26fe2ab8e245548a5d2dab82c5c20f806b2"
 #: what the old kiosk records: (card, book) loans, then the books given back
 LOANS = ((DEMO_CARD, DEMO_BOOK), (DEMO_CARD, "30732000100091"), (DEMO_CARD, "30732000100117"),
          (CHILD_CARD, "30732000100125"))
