@@ -56,6 +56,10 @@ if TYPE_CHECKING:
 #: later. (b70836e, before it, installed no pairing: `--role both` left the kiosk without the server's
 #: address or a credential, and its loans never reached the server, as a school's would not have.)
 OLD_COMMIT = "f521b26fe2ab8e245548a5d2dab82c5c20f806b2"
+#: the bare console, as the lab's own card (scenario 6 reads tty1's text): the base carries cage and foot
+#: for scenario 5, so the old installer's ``auto`` chose cage + foot, and the kiosk never showed on
+#: tty1 before the upgrade or after it (the seat fault scenario 5 found)
+OLD_INSTALL_ARGS = "--screen console"
 #: what the old kiosk records: (card, book) loans, then the books given back
 LOANS = ((DEMO_CARD, DEMO_BOOK), (DEMO_CARD, "30732000100091"), (DEMO_CARD, "30732000100117"),
          (CHILD_CARD, "30732000100125"))
@@ -96,7 +100,7 @@ def old_release(folder: Path) -> Path:
 def old_installed_image(lab: Lab) -> tuple[Path, dict]:
     """The blank card with ``OLD_COMMIT`` installed by its own installer (kept in the cache: it
     depends on the old commit, the base, the wheelhouse and the lab's agent, not the checkout)."""
-    key = digest(OLD_COMMIT.encode(), lab.rootfs.name.encode(), lab.wheels.name.encode(),
+    key = digest(OLD_COMMIT.encode(), OLD_INSTALL_ARGS.encode(), lab.rootfs.name.encode(), lab.wheels.name.encode(),
                  (HERE / "guest_agent.py").read_bytes())
     image = CACHE / f"installed-old-{OLD_COMMIT[:8]}-{key}.img"
     figures: dict = {"old_commit": OLD_COMMIT}
@@ -105,7 +109,7 @@ def old_installed_image(lab: Lab) -> tuple[Path, dict]:
         return image, figures
     for old in CACHE.glob(f"installed-old-{OLD_COMMIT[:8]}-*.img"):
         old.unlink()
-    prepare(lab.rootfs, lab.wheels, lab.timeout, lab.arch.console)
+    prepare(lab.rootfs, lab.wheels, lab.timeout, lab.arch.console, OLD_INSTALL_ARGS)
     release = lab.rootfs / "opt" / "lab" / "release"
     shutil.rmtree(release)
     with tempfile.TemporaryDirectory() as scratch:
