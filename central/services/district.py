@@ -41,6 +41,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
 from bookcorner.central import db
+from bookcorner.central.ingest import upsert
 from bookcorner.central.jobs import PeriodicJob
 from bookcorner.central.schools import School, Schools, district_figures
 from bookcorner.central.services import registers, reports
@@ -188,8 +189,7 @@ def keep(schools: Schools, figures: SchoolFigures) -> None:
     """A school's figures kept for the page (its row replaced)."""
     values = {f.name: getattr(figures, f.name) for f in fields(SchoolFigures)}
     with schools.root.writing() as conn:
-        conn.execute(district_figures.delete().where(district_figures.c.slug == figures.slug))
-        conn.execute(district_figures.insert().values(**values))
+        upsert(conn, district_figures, ["slug"], [values])
 
 
 def freshness(every_s: float) -> timedelta:
