@@ -69,6 +69,9 @@ def test_the_district_reads_every_school_and_a_librarian_only_their_own(district
     assert "东湖小学" in page.locator("table.district").inner_text()
     assert page.locator("nav a").count() == 1  # the district's page only: no school's pages to open
     shot(page, "district-zh")
+    page.goto(f"{server.url}/dashboard/district?lang=en")  # the same page in English
+    assert page.locator("h1").inner_text() != "学区各校" and "Figures as of" in page.locator("p.as-of").inner_text()
+    shot(page, "district-en")
     context.close()
 
     token = add_librarian(stores["west-hill"], "Ms Zhou")
